@@ -1,0 +1,41 @@
+// Lint rules, including the one that holds the layers in docs/architecture.md:
+// protocol clients -> repository -> engine -> faces (cli/api/web). A lower
+// layer never imports a higher one.
+import tseslint from 'typescript-eslint';
+
+const faces = ['**/cli/**', '**/api/**', '**/web/**'];
+const engine = ['**/engine/**'];
+const storage = ['**/repo/**'];
+const protocols = ['**/libvirt/**', '**/nbd/**', '**/image/**'];
+
+const forbid = (groups) => ({
+  'no-restricted-imports': [
+    'error',
+    {
+      patterns: groups.map((group) => ({
+        group,
+        message: 'Layers point one way (docs/architecture.md): this import goes upward.',
+      })),
+    },
+  ],
+});
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', '.cache/**'] },
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      'no-console': 'error',
+    },
+  },
+  { files: ['src/util/**'], rules: forbid([[...faces, ...engine, ...storage, ...protocols]]) },
+  {
+    files: ['src/libvirt/**', 'src/nbd/**', 'src/image/**'],
+    rules: forbid([[...faces, ...engine, ...storage]]),
+  },
+  { files: ['src/repo/**'], rules: forbid([[...faces, ...engine]]) },
+  { files: ['src/engine/**'], rules: forbid([faces]) },
+  // Faces, scripts, tests and benchmarks talk to people: printing is their job.
+  { files: ['src/cli/**', 'test/**', 'bench/**', 'scripts/**'], rules: { 'no-console': 'off' } },
+);
