@@ -9,7 +9,7 @@ import * as C from './calls.js';
 import type { Call } from './calls.js';
 import { RpcClient, type CallOptions } from './rpc.js';
 import { decode, encode } from './xdr.js';
-import { LibvirtClientError } from './errors.js';
+import { LibvirtClientError, naming } from './errors.js';
 import { AuthType, DrvFeature } from './procedures.js';
 import { parseUri, DEFAULT_URI, type ParsedUri } from './uri.js';
 import { openTransport } from './transport.js';
@@ -182,12 +182,16 @@ export class Connection {
   }
 
   async lookupDomain(name: string): Promise<Domain> {
-    const { dom } = await this.call(C.DOMAIN_LOOKUP_BY_NAME, { name });
+    const { dom } = await naming('domain', name, this.call(C.DOMAIN_LOOKUP_BY_NAME, { name }));
     return new Domain(this, dom);
   }
 
   async lookupDomainByUuid(uuid: string | Buffer): Promise<Domain> {
-    const { dom } = await this.call(C.DOMAIN_LOOKUP_BY_UUID, { uuid: uuidBytes(uuid) });
+    const { dom } = await naming(
+      'domain with UUID',
+      String(uuid),
+      this.call(C.DOMAIN_LOOKUP_BY_UUID, { uuid: uuidBytes(uuid) }),
+    );
     return new Domain(this, dom);
   }
 
@@ -211,7 +215,11 @@ export class Connection {
   }
 
   async lookupStoragePool(name: string): Promise<StoragePool> {
-    const { pool } = await this.call(C.STORAGE_POOL_LOOKUP_BY_NAME, { name });
+    const { pool } = await naming(
+      'storage pool',
+      name,
+      this.call(C.STORAGE_POOL_LOOKUP_BY_NAME, { name }),
+    );
     return new StoragePool(this, pool);
   }
 
@@ -233,7 +241,11 @@ export class Connection {
   }
 
   async lookupStorageVolumeByPath(path: string): Promise<StorageVolume> {
-    const { vol } = await this.call(C.STORAGE_VOL_LOOKUP_BY_PATH, { path });
+    const { vol } = await naming(
+      'volume at',
+      path,
+      this.call(C.STORAGE_VOL_LOOKUP_BY_PATH, { path }),
+    );
     return new StorageVolume(this, vol);
   }
 

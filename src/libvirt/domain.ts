@@ -10,6 +10,7 @@ import type { DomainRef } from './types.js';
 import { typedParamsToRecord } from './types.js';
 import { domainStateName, type DomainStateName, AgentTimeout } from './flags.js';
 import { DomainSnapshot } from './snapshot.js';
+import { naming } from './errors.js';
 import { DomainCheckpoint } from './checkpoint.js';
 import type { Of } from './xdr.js';
 
@@ -164,11 +165,11 @@ export class Domain {
   }
 
   async lookupSnapshot(name: string): Promise<DomainSnapshot> {
-    const { snap } = await this.conn.call(C.DOMAIN_SNAPSHOT_LOOKUP_BY_NAME, {
-      dom: this.ref,
+    const { snap } = await naming(
+      `snapshot of ${this.name}`,
       name,
-      flags: 0,
-    });
+      this.conn.call(C.DOMAIN_SNAPSHOT_LOOKUP_BY_NAME, { dom: this.ref, name, flags: 0 }),
+    );
     return new DomainSnapshot(this, snap);
   }
 
@@ -206,11 +207,11 @@ export class Domain {
   }
 
   async lookupCheckpoint(name: string): Promise<DomainCheckpoint> {
-    const { checkpoint } = await this.conn.call(C.DOMAIN_CHECKPOINT_LOOKUP_BY_NAME, {
-      dom: this.ref,
+    const { checkpoint } = await naming(
+      `checkpoint of ${this.name}`,
       name,
-      flags: 0,
-    });
+      this.conn.call(C.DOMAIN_CHECKPOINT_LOOKUP_BY_NAME, { dom: this.ref, name, flags: 0 }),
+    );
     return new DomainCheckpoint(this, checkpoint);
   }
 

@@ -166,6 +166,21 @@ export class LibvirtError extends BrankasError {
   }
 }
 
+/**
+ * Makes sure a not-found error names what was asked for: some drivers say only
+ * "Domain not found". The error keeps its code; the message gains the name.
+ */
+export async function naming<T>(what: string, name: string, call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    if (err instanceof LibvirtError && isNotFound(err) && !err.message.includes(name)) {
+      err.message = `${err.message}: no ${what} named '${name}'`;
+    }
+    throw err;
+  }
+}
+
 /** Codes of the client's own errors (no daemon involved). */
 export type ClientErrorCode =
   | 'LIBVIRT_CONNECTION_CLOSED'

@@ -17,3 +17,5 @@ export * from './errors.js';
 export * from './flags.js';
 export { parseUri, DEFAULT_URI, SYSTEM_SOCKET, SYSTEM_SOCKET_RO } from './uri.js';
 export type { ParsedUri, Transport } from './uri.js';
+export { readDomainXml } from './domain-xml.js';
+export type { DiskSpec, DomainXmlFacts } from './domain-xml.js';

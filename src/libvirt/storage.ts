@@ -8,6 +8,7 @@ import { uuidString } from './connection.js';
 import { encode } from './xdr.js';
 import type { PoolRef, VolRef } from './types.js';
 import type { RpcStream } from './stream.js';
+import { naming } from './errors.js';
 
 const POOL_STATES = ['inactive', 'building', 'running', 'degraded', 'inaccessible'] as const;
 const VOL_TYPES = ['file', 'block', 'dir', 'network', 'netdir', 'ploop'] as const;
@@ -92,7 +93,11 @@ export class StoragePool {
   }
 
   async lookupVolume(name: string): Promise<StorageVolume> {
-    const { vol } = await this.conn.call(C.STORAGE_VOL_LOOKUP_BY_NAME, { pool: this.wire, name });
+    const { vol } = await naming(
+      `volume in pool ${this.name}`,
+      name,
+      this.conn.call(C.STORAGE_VOL_LOOKUP_BY_NAME, { pool: this.wire, name }),
+    );
     return new StorageVolume(this.conn, vol);
   }
 

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite: set-up, type-check, lint, format check, then every
+# unit and integration test against the real libvirtd, QEMU and qemu-img.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+bash scripts/build-guest.sh
+
+echo "== type-check"
+npx tsc -p tsconfig.json --noEmit
+echo "== lint"
+npx eslint .
+echo "== format"
+npx prettier --check . >/dev/null || { npx prettier --list-different .; exit 1; }
+echo "== tests"
+node --test --test-concurrency=1 --test-timeout=600000 \
+  'dist/src/**/*.test.js' 'dist/test/**/*.test.js'

@@ -1,0 +1,55 @@
+/**
+ * What every command gets: where to write, the language, whether to print
+ * JSON, and a lazily opened libvirt connection that the runner closes.
+ */
+import type { Writable, Readable } from 'node:stream';
+import { Connection } from '../libvirt/index.js';
+import { toJson } from './format.js';
+import type { Lang, Translate } from './i18n.js';
+
+export interface CliIO {
+  stdout: Writable & { isTTY?: boolean };
+  stderr: Writable & { isTTY?: boolean };
+  stdin: Readable & { isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+}
+
+export class CliContext {
+  private connection: Promise<Connection> | undefined;
+
+  constructor(
+    readonly io: CliIO,
+    readonly lang: Lang,
+    readonly t: Translate,
+    readonly json: boolean,
+    readonly uri: string | undefined,
+  ) {}
+
+  /** The libvirt connection (opened on first use). */
+  connect(): Promise<Connection> {
+    this.connection ??= Connection.open(this.uri);
+    return this.connection;
+  }
+
+  print(line = ''): void {
+    this.io.stdout.write(line + '\n');
+  }
+
+  printJson(value: unknown): void {
+    this.io.stdout.write(toJson(value) + '\n');
+  }
+
+  /** Progress and notes go to stderr so stdout stays clean for piping. */
+  note(line: string): void {
+    this.io.stderr.write(line + '\n');
+  }
+
+  async close(): Promise<void> {
+    if (!this.connection) return;
+    try {
+      await (await this.connection).close();
+    } catch {
+      // It never opened: nothing to close.
+    }
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * The CLI runner: global options, command dispatch, and the one place where
+ * errors become messages and exit codes. A user never sees a stack trace for
+ * a mistake of theirs; BRANKAS_DEBUG=1 shows it for ours.
+ */
+import { parseArgs } from 'node:util';
+import { isBrankasError, errorMessage } from '../util/errors.js';
+import { CliContext, type CliIO } from './context.js';
+import { UsageError, type Command, type OptionSpec } from './command.js';
+import { pickLang, translator } from './i18n.js';
+import { inventoryCommand } from './commands/inventory.js';
+
+export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, INTERRUPTED: 130 } as const;
+
+const COMMANDS: Command[] = [inventoryCommand];
+
+const GLOBAL_OPTIONS: OptionSpec = {
+  json: { type: 'boolean' },
+  lang: { type: 'string' },
+  connect: { type: 'string', short: 'c' },
+  help: { type: 'boolean', short: 'h' },
+};
+
+export const VERSION = '0.1.0';
+
+function mainHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    'brankas: keep libvirt/KVM virtual machines safe.',
+    '',
+    'Usage: brankas <command> [options]',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Global options:',
+    '  -c, --connect URI  libvirt connection URI (default: $LIBVIRT_DEFAULT_URI or qemu:///system)',
+    '  --json             machine-readable output',
+    '  --lang en|id       language of messages (default from $LANG)',
+    '  -h, --help         help for brankas or a command',
+    '  --version          print the version',
+  ].join('\n');
+}
+
+function commandHelp(c: Command): string {
+  return [`Usage: ${c.usage}`, '', c.summary, ...(c.help ? ['', c.help] : [])].join('\n');
+}
+
+export async function run(argv: string[], io: CliIO): Promise<number> {
+  const first = argv[0];
+  if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+    io.stdout.write(mainHelp() + '\n');
+    return first === undefined ? EXIT.USAGE : EXIT.OK;
+  }
+  if (first === '--version') {
+    io.stdout.write(`brankas ${VERSION}\n`);
+    return EXIT.OK;
+  }
+  const command = COMMANDS.find((c) => c.name === first);
+  // Language must be known before the first message, even a usage error.
+  const langFlag =
+    argv.find((a, i) => argv[i - 1] === '--lang') ??
+    argv.find((a) => a.startsWith('--lang='))?.slice(7);
+  let lang;
+  try {
+    lang = pickLang(langFlag, io.env);
+  } catch (err) {
+    io.stderr.write(`usage error: ${errorMessage(err)}\n`);
+    return EXIT.USAGE;
+  }
+  const t = translator(lang);
+  if (!command) {
+    io.stderr.write(t('usage.unknownCommand', { command: first }) + '\n');
+    return EXIT.USAGE;
+  }
+
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv.slice(1),
+      options: { ...GLOBAL_OPTIONS, ...command.options },
+      allowPositionals: true,
+      strict: true,
+    });
+    const n = parsed.positionals.length;
+    const p = command.positionals ?? { min: 0, max: 0, names: '' };
+    if (!parsed.values['help'] && (n < p.min || n > p.max)) {
+      throw new UsageError(
+        n < p.min ? `missing ${p.names}` : `unexpected argument '${parsed.positionals[p.max]}'`,
+      );
+    }
+  } catch (err) {
+    io.stderr.write(t('usage.error', { message: errorMessage(err) }) + '\n');
+    io.stderr.write(t('usage.hint', { command: command.name }) + '\n');
+    return EXIT.USAGE;
+  }
+  if (parsed.values['help']) {
+    io.stdout.write(commandHelp(command) + '\n');
+    return EXIT.OK;
+  }
+
+  const ctx = new CliContext(
+    io,
+    lang,
+    t,
+    parsed.values['json'] === true,
+    parsed.values['connect'] as string | undefined,
+  );
+  try {
+    const code = await command.run(ctx, parsed);
+    return code ?? EXIT.OK;
+  } catch (err) {
+    return reportError(ctx, err);
+  } finally {
+    await ctx.close();
+  }
+}
+
+function reportError(ctx: CliContext, err: unknown): number {
+  const usage = err instanceof UsageError;
+  const code = usage ? 'USAGE' : isBrankasError(err) ? err.code : 'INTERNAL';
+  if (ctx.json) {
+    const body = isBrankasError(err) ? err.toJSON() : { code, message: errorMessage(err) };
+    ctx.io.stdout.write(JSON.stringify({ error: body }) + '\n');
+  } else {
+    ctx.io.stderr.write(ctx.t('error.prefix', { message: errorMessage(err) }) + '\n');
+  }
+  if ((!usage && !isBrankasError(err)) || ctx.io.env['BRANKAS_DEBUG']) {
+    // Not one of our typed errors: a bug of ours, so the stack helps whoever reports it.
+    if (err instanceof Error && err.stack) ctx.io.stderr.write(err.stack + '\n');
+  }
+  return usage ? EXIT.USAGE : EXIT.FAILURE;
+}
