@@ -66,6 +66,15 @@ export class RpcClient extends EventEmitter {
         }),
       ),
     );
+    // A half-open duplex (an ssh pipe) ends without closing: the peer is gone either way.
+    socket.on('end', () =>
+      this.destroy(
+        new LibvirtClientError(
+          'LIBVIRT_CONNECTION_CLOSED',
+          'the libvirt daemon closed the connection',
+        ),
+      ),
+    );
     socket.on('close', () =>
       this.destroy(
         new LibvirtClientError(
@@ -242,15 +251,18 @@ export class RpcClient extends EventEmitter {
   private onReply(serial: number, status: number, payload: Buffer): void {
     const p = this.pending.get(serial);
     if (!p) return; // the call timed out already
+    // Decode before settling: a malformed error body throws out to destroy(),
+    // which must still find this call pending to reject it.
+    const error =
+      status === MessageStatus.OK
+        ? undefined
+        : status === MessageStatus.ERROR
+          ? new LibvirtError(decodeRemoteError(payload), p.name)
+          : new LibvirtClientError('LIBVIRT_PROTOCOL', `reply with status ${status}`);
     this.pending.delete(serial);
     if (p.timer) clearTimeout(p.timer);
-    if (status === MessageStatus.OK) {
-      p.resolve(payload);
-    } else if (status === MessageStatus.ERROR) {
-      p.reject(new LibvirtError(decodeRemoteError(payload), p.name));
-    } else {
-      p.reject(new LibvirtClientError('LIBVIRT_PROTOCOL', `reply with status ${status}`));
-    }
+    if (error) p.reject(error);
+    else p.resolve(payload);
   }
 
   private sendKeepalive(proc: number): void {

@@ -77,7 +77,8 @@ export function sshRemoteCommand(parsed: ParsedUri): string {
   const t = parsed.transport;
   if (t.kind !== 'ssh') throw new Error('not an ssh transport');
   const socket = t.socket ?? (parsed.readOnly ? SYSTEM_SOCKET_RO : SYSTEM_SOCKET);
-  const netcat = `nc -U ${shellQuote(socket)}`;
+  const nc = /^[\w./-]+$/.test(t.netcat) ? t.netcat : shellQuote(t.netcat);
+  const netcat = `${nc} -U ${shellQuote(socket)}`;
   const helper = `virt-ssh-helper ${parsed.readOnly ? '-r ' : ''}${shellQuote(parsed.name)}`;
   switch (t.proxy) {
     case 'netcat':

@@ -38,6 +38,8 @@ export type Transport =
       noVerify: boolean;
       socket: string | undefined;
       command: string;
+      /** The netcat binary on the remote host. */
+      netcat: string;
       proxy: 'auto' | 'netcat' | 'native';
     };
 
@@ -124,6 +126,7 @@ export function parseUri(uri: string, options: { readOnly?: boolean } = {}): Par
         noVerify: query.get('no_verify') === '1',
         socket: socketParam,
         command: query.get('command') ?? 'ssh',
+        netcat: query.get('netcat') || 'nc',
         proxy,
       };
       break;

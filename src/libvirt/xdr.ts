@@ -21,7 +21,7 @@ export class XdrWriter {
   private pos = 0;
 
   constructor(initialSize = 256) {
-    this.buf = Buffer.allocUnsafe(initialSize);
+    this.buf = Buffer.allocUnsafe(Math.max(16, initialSize));
   }
 
   private reserve(n: number): void {
@@ -56,15 +56,16 @@ export class XdrWriter {
   }
 
   hyper(v: bigint): void {
+    if (v < -(1n << 63n) || v >= 1n << 63n) throw new XdrError(`hyper out of range: ${v}`);
     this.reserve(8);
-    this.buf.writeBigInt64BE(BigInt.asIntN(64, v), this.pos);
+    this.buf.writeBigInt64BE(v, this.pos);
     this.pos += 8;
   }
 
   uhyper(v: bigint): void {
-    if (v < 0n) throw new XdrError(`unsigned hyper out of range: ${v}`);
+    if (v < 0n || v >= 1n << 64n) throw new XdrError(`unsigned hyper out of range: ${v}`);
     this.reserve(8);
-    this.buf.writeBigUInt64BE(BigInt.asUintN(64, v), this.pos);
+    this.buf.writeBigUInt64BE(v, this.pos);
     this.pos += 8;
   }
 
