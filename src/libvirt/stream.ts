@@ -38,8 +38,13 @@ export class RpcStream implements AsyncIterable<StreamItem> {
       return;
     }
     if (status === MessageStatus.CONTINUE) {
-      // An empty CONTINUE is how some daemons mark the end; it carries no data either way.
-      if (payload.length > 0) this.push({ kind: 'data', data: payload });
+      if (payload.length > 0) {
+        this.push({ kind: 'data', data: payload });
+        return;
+      }
+      // libvirtd marks the end of a download with an empty CONTINUE, not with OK.
+      this.eof = true;
+      this.wake();
       return;
     }
     // Status OK: end of the incoming data, or the daemon's confirmation of our finish().
