@@ -34,11 +34,47 @@ const en = {
   'state.blocked': 'blocked',
   'state.pmsuspended': 'suspended',
   'state.nostate': 'no state',
+  'err.VM_NOT_FOUND': "no VM named '{vm}'",
+  'err.SNAPSHOT_NOT_FOUND': "VM '{vm}' has no snapshot named '{snapshot}'",
+  'err.SNAPSHOT_EXISTS': "VM '{vm}' already has a snapshot named '{snapshot}'",
+  'err.SNAPSHOT_HAS_CHILDREN':
+    "snapshot '{snapshot}' of VM '{vm}' has child snapshots ({children}); delete them with it using --children, or delete them first",
+  'word.yes': 'yes',
+  'word.no': 'no',
+  'snapshot.creating': 'Taking snapshot {name} of {vm}...',
+  'snapshot.created': "Snapshot '{name}' of {vm} taken ({location}, memory included: {memory}).",
+  'snapshot.none': 'VM {vm} has no snapshots.',
+  'snapshot.col.name': 'NAME',
+  'snapshot.col.created': 'CREATED',
+  'snapshot.col.state': 'VM STATE',
+  'snapshot.col.memory': 'MEMORY',
+  'snapshot.col.location': 'LOCATION',
+  'snapshot.col.description': 'DESCRIPTION',
+  'snapshot.current': 'current',
+  'snapshot.parent': 'parent',
+  'snapshot.children': 'children',
+  'snapshot.revertLoses': 'Reverting {vm}: every change made after {time} will be LOST.',
+  'snapshot.revertLosesMemory':
+    '{vm} is running: its present memory state (open programs, unsaved work) will be lost too.',
+  'snapshot.revertSafety':
+    'A safety snapshot of the present state is taken first, so this revert can be undone.',
+  'snapshot.revertAsk': 'Revert? [y/N]',
+  'snapshot.revertCancelled': 'Nothing changed.',
+  'snapshot.safetyTaken': "Safety snapshot '{name}' taken.",
+  'snapshot.reverted': "{vm} is back at snapshot '{name}' ({state}).",
+  'snapshot.deleted': 'Deleted snapshot(s) of {vm}: {names}.',
+  'snapshot.wouldDelete': 'Would delete snapshot(s) of {vm}: {names} (dry run).',
+  'snapshot.warnCount':
+    "warning: {vm} has {count} snapshots (more than {threshold}). Too many snapshots lower the VM's disk I/O performance, because libvirt must read data through a long chain of files. Oldest, the first candidates to delete: {oldest}.",
+  'snapshot.warnChain':
+    'warning: disk {disk} of {vm} has a backing chain of {count} files (more than {threshold}): disk I/O slows as the chain grows. Oldest snapshots: {oldest}.',
 } as const;
 
 export type MessageKey = keyof typeof en;
 
-const id: Record<MessageKey, string> = {
+// Every English key must exist in Indonesian; Indonesian may also word errors
+// the engine reports in English only (err.<CODE>).
+const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
   'usage.error': 'kesalahan penggunaan: {message}',
   'usage.hint': "Jalankan 'brankas {command} --help' untuk cara pakai.",
   'usage.unknownCommand':
@@ -66,16 +102,55 @@ const id: Record<MessageKey, string> = {
   'state.blocked': 'terblokir',
   'state.pmsuspended': 'ditangguhkan',
   'state.nostate': 'tanpa status',
+  'err.VM_NOT_FOUND': "tidak ada VM bernama '{vm}'",
+  'err.SNAPSHOT_NOT_FOUND': "VM '{vm}' tidak punya snapshot bernama '{snapshot}'",
+  'err.SNAPSHOT_EXISTS': "VM '{vm}' sudah punya snapshot bernama '{snapshot}'",
+  'err.SNAPSHOT_HAS_CHILDREN':
+    "snapshot '{snapshot}' dari VM '{vm}' punya snapshot turunan ({children}); hapus sekaligus dengan --children, atau hapus turunannya dulu",
+  'err.SNAPSHOT_RAW_DISK':
+    "VM '{vm}' tidak bisa diambil snapshot internal: disk {disk} ({source}) berformat '{format}'. Snapshot hanya berfungsi jika Anda menggunakan format disk 'qcow2'; format 'raw' tidak mendukung snapshot internal. Jalan keluar: konversi disk ke qcow2 (matikan VM, 'qemu-img convert -O qcow2 {source} BARU.qcow2', arahkan VM ke BARU.qcow2), atau ambil snapshot eksternal dengan --disk-only.",
+  'err.CONFIRMATION_REQUIRED':
+    'revert akan menghilangkan semua perubahan setelah snapshot diambil. Ini bukan terminal: tambahkan --yes untuk revert tanpa ditanya.',
+  'word.yes': 'ya',
+  'word.no': 'tidak',
+  'snapshot.creating': 'Mengambil snapshot {name} dari {vm}...',
+  'snapshot.created': "Snapshot '{name}' dari {vm} dibuat ({location}, termasuk memori: {memory}).",
+  'snapshot.none': 'VM {vm} belum punya snapshot.',
+  'snapshot.col.name': 'NAMA',
+  'snapshot.col.created': 'DIBUAT',
+  'snapshot.col.state': 'STATUS VM',
+  'snapshot.col.memory': 'MEMORI',
+  'snapshot.col.location': 'LOKASI',
+  'snapshot.col.description': 'DESKRIPSI',
+  'snapshot.current': 'saat ini',
+  'snapshot.parent': 'induk',
+  'snapshot.children': 'turunan',
+  'snapshot.revertLoses': 'Revert {vm}: semua perubahan yang dibuat SETELAH {time} akan HILANG.',
+  'snapshot.revertLosesMemory':
+    '{vm} sedang berjalan: keadaan memorinya sekarang (program yang terbuka, pekerjaan yang belum disimpan) juga akan hilang.',
+  'snapshot.revertSafety':
+    'Snapshot pengaman dari keadaan sekarang diambil dulu, jadi revert ini bisa dibatalkan.',
+  'snapshot.revertAsk': 'Lanjutkan revert? [y/N]',
+  'snapshot.revertCancelled': 'Tidak ada yang diubah.',
+  'snapshot.safetyTaken': "Snapshot pengaman '{name}' dibuat.",
+  'snapshot.reverted': "{vm} sudah kembali ke snapshot '{name}' ({state}).",
+  'snapshot.deleted': 'Snapshot {vm} yang dihapus: {names}.',
+  'snapshot.wouldDelete':
+    'Snapshot {vm} yang akan dihapus: {names} (uji coba, tidak ada yang dihapus).',
+  'snapshot.warnCount':
+    'peringatan: {vm} punya {count} snapshot (lebih dari {threshold}). Terlalu banyak snapshot akan menurunkan performa I/O disk VM, karena libvirt harus membaca data dari rantai file yang panjang. Yang paling lama, calon pertama untuk dihapus: {oldest}.',
+  'snapshot.warnChain':
+    'peringatan: disk {disk} dari {vm} punya rantai backing {count} file (lebih dari {threshold}): I/O disk melambat seiring rantai memanjang. Snapshot paling lama: {oldest}.',
 };
 
-const catalogs: Record<Lang, Record<MessageKey, string>> = { en, id };
+const catalogs: Record<Lang, Partial<Record<string, string>>> = { en, id };
 
 export type Translate = (key: MessageKey, params?: Record<string, string | number>) => string;
 
 export function translator(lang: Lang): Translate {
   const catalog = catalogs[lang];
   return (key, params = {}) =>
-    catalog[key].replace(/\{(\w+)\}/g, (m, name: string) =>
+    catalog[key]!.replace(/\{(\w+)\}/g, (m, name: string) =>
       name in params ? String(params[name]) : m,
     );
 }
@@ -88,4 +163,18 @@ export function pickLang(flag: string | undefined, env: NodeJS.ProcessEnv): Lang
   }
   const locale = env['LC_ALL'] || env['LC_MESSAGES'] || env['LANG'] || '';
   return /^id([_.-]|$)/i.test(locale) ? 'id' : 'en';
+}
+
+/** The user's-language wording of an engine error, when the catalogue has one. */
+export function translateError(
+  lang: Lang,
+  code: string,
+  details: Record<string, unknown>,
+): string | undefined {
+  const template = catalogs[lang][`err.${code}`];
+  if (template === undefined) return undefined;
+  return template.replace(/\{(\w+)\}/g, (m, name: string) => {
+    const v = details[name];
+    return v === undefined ? m : Array.isArray(v) ? v.join(', ') : String(v);
+  });
 }

@@ -7,12 +7,13 @@ import { parseArgs } from 'node:util';
 import { isBrankasError, errorMessage } from '../util/errors.js';
 import { CliContext, type CliIO } from './context.js';
 import { UsageError, type Command, type OptionSpec } from './command.js';
-import { pickLang, translator } from './i18n.js';
+import { pickLang, translateError, translator } from './i18n.js';
 import { inventoryCommand } from './commands/inventory.js';
+import { snapshotCommands } from './commands/snapshot.js';
 
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, INTERRUPTED: 130 } as const;
 
-const COMMANDS: Command[] = [inventoryCommand];
+const COMMANDS: Command[] = [inventoryCommand, ...snapshotCommands];
 
 const GLOBAL_OPTIONS: OptionSpec = {
   json: { type: 'boolean' },
@@ -56,7 +57,11 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     io.stdout.write(`brankas ${VERSION}\n`);
     return EXIT.OK;
   }
-  const command = COMMANDS.find((c) => c.name === first);
+  // Commands may have two words ("snapshot create"): the longest match wins.
+  const command =
+    COMMANDS.find((c) => c.name === `${first} ${argv[1] ?? ''}`) ??
+    COMMANDS.find((c) => c.name === first);
+  const words = command?.name.split(' ').length ?? 1;
   // Language must be known before the first message, even a usage error.
   const langFlag =
     argv.find((a, i) => argv[i - 1] === '--lang') ??
@@ -70,6 +75,16 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   }
   const t = translator(lang);
   if (!command) {
+    const group = COMMANDS.filter((c) => c.name.startsWith(`${first} `));
+    if (group.length > 0) {
+      // "brankas snapshot" alone, or with an unknown sub-command: list the group.
+      const help = group.map((c) => `  ${c.usage}\n      ${c.summary}`).join('\n');
+      const known = argv[1] === undefined || argv[1] === '--help' || argv[1] === '-h';
+      if (!known)
+        io.stderr.write(t('usage.unknownCommand', { command: `${first} ${argv[1]}` }) + '\n');
+      (known ? io.stdout : io.stderr).write(help + '\n');
+      return known && argv[1] !== undefined ? EXIT.OK : EXIT.USAGE;
+    }
     io.stderr.write(t('usage.unknownCommand', { command: first }) + '\n');
     return EXIT.USAGE;
   }
@@ -77,7 +92,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
-      args: argv.slice(1),
+      args: argv.slice(words),
       options: { ...GLOBAL_OPTIONS, ...command.options },
       allowPositionals: true,
       strict: true,
@@ -123,7 +138,12 @@ function reportError(ctx: CliContext, err: unknown): number {
     const body = isBrankasError(err) ? err.toJSON() : { code, message: errorMessage(err) };
     ctx.io.stdout.write(JSON.stringify({ error: body }) + '\n');
   } else {
-    ctx.io.stderr.write(ctx.t('error.prefix', { message: errorMessage(err) }) + '\n');
+    // English messages come from the engine itself; other languages from the catalogue.
+    const localized =
+      ctx.lang !== 'en' && isBrankasError(err)
+        ? translateError(ctx.lang, err.code, err.details)
+        : undefined;
+    ctx.io.stderr.write(ctx.t('error.prefix', { message: localized ?? errorMessage(err) }) + '\n');
   }
   if ((!usage && !isBrankasError(err)) || ctx.io.env['BRANKAS_DEBUG']) {
     // Not one of our typed errors: a bug of ours, so the stack helps whoever reports it.

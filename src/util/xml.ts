@@ -66,3 +66,13 @@ export function attr(el: Element | undefined, name: string): string | undefined 
   if (!el || !el.hasAttribute(name)) return undefined;
   return el.getAttribute(name) ?? undefined;
 }
+
+/** Text safe inside XML element content and attribute values. */
+export function escapeXml(s: string): string {
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;');
+}

@@ -1,0 +1,26 @@
+/**
+ * Errors of the engines. Each code is stable and documented; `details` carry
+ * the facts a face needs to say it in the user's language (the CLI looks the
+ * code up in its catalogue and falls back to the English message).
+ */
+import { BrankasError, type BrankasErrorOptions } from '../util/errors.js';
+
+export type EngineErrorCode =
+  | 'VM_NOT_FOUND'
+  | 'SNAPSHOT_NOT_FOUND'
+  | 'SNAPSHOT_EXISTS'
+  | 'SNAPSHOT_INVALID_NAME'
+  | 'SNAPSHOT_RAW_DISK'
+  | 'SNAPSHOT_HAS_CHILDREN'
+  | 'SNAPSHOT_EXTERNAL_UNSUPPORTED'
+  | 'CONFIRMATION_REQUIRED'
+  | 'GUEST_UNAVAILABLE'
+  | 'LAB_CHECK_FAILED';
+
+export class EngineError extends BrankasError {
+  override readonly name = 'EngineError';
+  declare readonly code: EngineErrorCode;
+  constructor(code: EngineErrorCode, message: string, options?: BrankasErrorOptions) {
+    super(code, message, options);
+  }
+}
