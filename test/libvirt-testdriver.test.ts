@@ -53,7 +53,7 @@ describe('connection', () => {
 describe('domains', () => {
   test('lists all domains with names and UUIDs', async () => {
     const names = (await conn.listDomains()).map((d) => d.name).sort();
-    assert.deepEqual(names, ['brankas-test-db01', WEB]);
+    assert.deepEqual(names, ['brankas-test-app01', 'brankas-test-db01', WEB]);
   });
 
   test('looks a domain up by name and by UUID', async () => {

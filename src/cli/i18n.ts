@@ -39,6 +39,13 @@ const en = {
   'err.SNAPSHOT_EXISTS': "VM '{vm}' already has a snapshot named '{snapshot}'",
   'err.SNAPSHOT_HAS_CHILDREN':
     "snapshot '{snapshot}' of VM '{vm}' has child snapshots ({children}); delete them with it using --children, or delete them first",
+  'status.col.snapshots': 'SNAPSHOTS',
+  'status.col.backups': 'BACKUPS',
+  'status.noRepo': 'no repository',
+  'status.warnNoBackup':
+    'warning: {vm} has {count} snapshot(s) and no backup. A snapshot is not a backup: it depends on the original disk file, and if that file is damaged or deleted the snapshot is useless. Take a backup, an independent copy.',
+  'status.warnUnverified':
+    'warning: backup {backup} of {vm} was never verified. Test the restore before you rely on it.',
   'word.yes': 'yes',
   'word.no': 'no',
   'snapshot.creating': 'Taking snapshot {name} of {vm}...',
@@ -111,6 +118,13 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
     "VM '{vm}' tidak bisa diambil snapshot internal: disk {disk} ({source}) berformat '{format}'. Snapshot hanya berfungsi jika Anda menggunakan format disk 'qcow2'; format 'raw' tidak mendukung snapshot internal. Jalan keluar: konversi disk ke qcow2 (matikan VM, 'qemu-img convert -O qcow2 {source} BARU.qcow2', arahkan VM ke BARU.qcow2), atau ambil snapshot eksternal dengan --disk-only.",
   'err.CONFIRMATION_REQUIRED':
     'revert akan menghilangkan semua perubahan setelah snapshot diambil. Ini bukan terminal: tambahkan --yes untuk revert tanpa ditanya.',
+  'status.col.snapshots': 'SNAPSHOT',
+  'status.col.backups': 'BACKUP',
+  'status.noRepo': 'belum ada repositori',
+  'status.warnNoBackup':
+    'peringatan: {vm} punya {count} snapshot tetapi tidak punya backup. Snapshot bukan pengganti backup: file snapshot masih bergantung pada file disk aslinya. Jika file disk asli rusak atau terhapus, snapshotnya menjadi tidak berguna. Buat backup, salinan yang sepenuhnya terpisah dan mandiri.',
+  'status.warnUnverified':
+    'peringatan: backup {backup} dari {vm} belum pernah diuji. Uji coba proses restore sebelum mengandalkannya.',
   'word.yes': 'ya',
   'word.no': 'tidak',
   'snapshot.creating': 'Mengambil snapshot {name} dari {vm}...',

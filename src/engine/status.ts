@@ -1,0 +1,72 @@
+/**
+ * Status: per VM, its snapshots (save points that depend on the VM's own
+ * disk files) and its backups (independent copies), with a warning where a
+ * VM has snapshots and no backup, because a snapshot is not a backup.
+ */
+import type { Connection, Domain, DomainStateName } from '../libvirt/index.js';
+import { snapshotTree } from './snapshot/tree.js';
+import { findVm } from './snapshot/tree.js';
+
+/** What status needs to know of backups; the repository provides it once it exists. */
+export interface BackupCatalog {
+  backupsOf(vm: { name: string; uuid: string }): Promise<BackupSummary[]>;
+}
+
+export interface BackupSummary {
+  id: string;
+  time: string;
+  verified: boolean | undefined;
+}
+
+export type StatusWarning =
+  | { kind: 'snapshots-without-backup'; vm: string; snapshots: number }
+  | { kind: 'backup-never-verified'; vm: string; backup: string };
+
+export interface VmStatus {
+  name: string;
+  uuid: string;
+  state: DomainStateName;
+  snapshots: { name: string; creationTime: number; current: boolean }[];
+  /** undefined when no backup repository is known. */
+  backups: BackupSummary[] | undefined;
+  warnings: StatusWarning[];
+}
+
+export async function vmStatus(vm: Domain, catalog?: BackupCatalog): Promise<VmStatus> {
+  const [state, nodes, backups] = await Promise.all([
+    vm.state(),
+    snapshotTree(vm),
+    catalog?.backupsOf({ name: vm.name, uuid: vm.uuid }),
+  ]);
+  const warnings: StatusWarning[] = [];
+  if (nodes.length > 0 && (backups ?? []).length === 0) {
+    warnings.push({ kind: 'snapshots-without-backup', vm: vm.name, snapshots: nodes.length });
+  }
+  for (const b of backups ?? []) {
+    if (b.verified === undefined) {
+      warnings.push({ kind: 'backup-never-verified', vm: vm.name, backup: b.id });
+    }
+  }
+  return {
+    name: vm.name,
+    uuid: vm.uuid,
+    state: state.state,
+    snapshots: nodes.map((n) => ({
+      name: n.name,
+      creationTime: n.creationTime,
+      current: n.current,
+    })),
+    backups,
+    warnings,
+  };
+}
+
+export async function hostStatus(
+  conn: Connection,
+  vmName?: string,
+  catalog?: BackupCatalog,
+): Promise<VmStatus[]> {
+  const vms = vmName ? [await findVm(conn, vmName)] : await conn.listDomains();
+  const out = await Promise.all(vms.map((vm) => vmStatus(vm, catalog)));
+  return out.sort((a, b) => a.name.localeCompare(b.name));
+}
