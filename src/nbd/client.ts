@@ -12,14 +12,13 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { Cmd, CmdFlag, CONTEXT_BASE_ALLOCATION, Opt, TransmissionFlag } from './constants.js';
-import { ByteReader } from './byte-reader.js';
+import { Cmd, CmdFlag, CONTEXT_BASE_ALLOCATION, TransmissionFlag } from './constants.js';
 import { Dispatcher, type Request } from './dispatcher.js';
-import { NbdClientError, NbdOptionError } from './errors.js';
-import { listContexts, negotiate, type ExportInfo, type HandshakeIo } from './handshake.js';
+import { NbdClientError } from './errors.js';
+import { listContexts, negotiate, type ExportInfo } from './handshake.js';
 import { protocolError } from './reply.js';
+import { endWire, handshaking, targetOf } from './session.js';
 import { describeTarget, Wire, type NbdTarget } from './transport.js';
-import { encodeOption } from './wire.js';
 
 export interface NbdClientOptions {
   /** The export to open; '' is the server's default export. */
@@ -59,7 +58,6 @@ export interface StatusExtent {
 
 /** The 32-bit length field caps one request; zeroing and trimming go in pieces of this. */
 const EFFECT_PIECE = 1 << 30;
-const CLOSE_TIMEOUT_MS = 5000;
 
 export class NbdClient extends EventEmitter {
   private closing: Promise<void> | undefined;
@@ -77,8 +75,9 @@ export class NbdClient extends EventEmitter {
   /** Connects to an NBD server and opens the export. */
   static async connect(options: NbdConnectOptions): Promise<NbdClient> {
     const timeoutMs = options.connectTimeoutMs ?? 30_000;
-    const wire = await Wire.connect(target(options), timeoutMs);
-    return NbdClient.open(wire, options, describeTarget(target(options)));
+    const where = targetOf(options);
+    const wire = await Wire.connect(where, timeoutMs);
+    return NbdClient.open(wire, options, describeTarget(where));
   }
 
   /** Runs the handshake over an already connected stream (an in-memory peer, a tunnel). */
@@ -91,12 +90,13 @@ export class NbdClient extends EventEmitter {
     options: NbdConnectOptions & { queries?: readonly string[] },
   ): Promise<string[]> {
     const timeoutMs = options.connectTimeoutMs ?? 30_000;
-    const where = describeTarget(target(options));
-    const wire = await Wire.connect(target(options), timeoutMs);
+    const where = targetOf(options);
+    const wire = await Wire.connect(where, timeoutMs);
     try {
-      return await handshaking(wire, where, timeoutMs, (io) =>
+      const { result } = await handshaking(wire, describeTarget(where), timeoutMs, (io) =>
         listContexts(io, options.exportName ?? '', options.queries ?? []),
       );
+      return result;
     } finally {
       wire.end();
     }
@@ -108,8 +108,11 @@ export class NbdClient extends EventEmitter {
     where: string,
   ): Promise<NbdClient> {
     const exportName = options.exportName ?? '';
-    const info = await handshaking(wire, where, options.connectTimeoutMs ?? 30_000, (io) =>
-      negotiate(io, { exportName, metaContexts: options.metaContexts ?? [] }),
+    const { result: info, leftover } = await handshaking(
+      wire,
+      where,
+      options.connectTimeoutMs ?? 30_000,
+      (io) => negotiate(io, { exportName, metaContexts: options.metaContexts ?? [] }),
     );
     const dispatcher = new Dispatcher(wire, {
       structuredReplies: info.structuredReplies,
@@ -118,8 +121,7 @@ export class NbdClient extends EventEmitter {
       timeoutMs: options.requestTimeoutMs ?? 120_000,
     });
     const client = new NbdClient(wire, dispatcher, info);
-    const early = handshakeLeftover.get(wire);
-    if (early && early.length > 0) dispatcher.feed(early);
+    if (leftover.length > 0) dispatcher.feed(leftover);
     if (wire.isEnded) {
       dispatcher.destroy(
         new NbdClientError('NBD_CONNECTION_CLOSED', 'the NBD server closed the connection'),
@@ -386,88 +388,6 @@ export class NbdClient extends EventEmitter {
     this.checkRange(op, offset, length);
     this.checkAligned(op, offset, length);
   }
-}
-
-function target(options: NbdConnectOptions): NbdTarget {
-  if ('socketPath' in options && options.socketPath) return { socketPath: options.socketPath };
-  if ('host' in options && options.host && options.port !== undefined) {
-    return { host: options.host, port: options.port };
-  }
-  throw new NbdClientError('NBD_INVALID_ARGUMENT', 'NBD target needs socketPath, or host and port');
-}
-
-/** Bytes the server sent after the handshake's last reply, kept for the dispatcher. */
-const handshakeLeftover = new WeakMap<Wire, Buffer>();
-
-/**
- * Runs a handshake step over the wire with a deadline. On an option error the
- * session is ended politely (NBD_OPT_ABORT), as the protocol asks of clients.
- */
-async function handshaking<T>(
-  wire: Wire,
-  where: string,
-  timeoutMs: number,
-  step: (io: HandshakeIo) => Promise<T>,
-): Promise<T> {
-  const reader = new ByteReader();
-  wire.attach({
-    data: (chunk) => reader.push(chunk),
-    end: (err) =>
-      reader.fail(
-        new NbdClientError(
-          'NBD_CONNECTION_CLOSED',
-          `the NBD server at ${where} closed the connection during the handshake` +
-            (err ? `: ${err.message}` : ''),
-          err ? { cause: err } : undefined,
-        ),
-      ),
-  });
-  const timer =
-    timeoutMs > 0
-      ? setTimeout(
-          () =>
-            reader.fail(
-              new NbdClientError(
-                'NBD_TIMEOUT',
-                `the NBD server at ${where} did not complete the handshake within ${timeoutMs} ms`,
-              ),
-            ),
-          timeoutMs,
-        )
-      : undefined;
-  try {
-    const result = await step({ reader, write: (bytes) => wire.write(bytes) });
-    handshakeLeftover.set(wire, reader.drain());
-    return result;
-  } catch (err) {
-    if (err instanceof NbdOptionError || errCode(err) === 'NBD_META_CONTEXT_UNAVAILABLE') {
-      wire.write(encodeOption(Opt.ABORT));
-      wire.end();
-      setTimeout(() => wire.destroy(), CLOSE_TIMEOUT_MS).unref();
-    } else {
-      wire.destroy();
-    }
-    throw err;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function errCode(err: unknown): string | undefined {
-  return err instanceof NbdClientError ? err.code : undefined;
-}
-
-/** Ends the socket and waits until it is closed (destroying it if the server lingers). */
-function endWire(wire: Wire): Promise<void> {
-  if (wire.stream.destroyed) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => wire.destroy(), CLOSE_TIMEOUT_MS);
-    wire.stream.once('close', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    wire.end();
-  });
 }
 
 /** Waits for every part, then rejects with the first failure (no rejection left unhandled). */
