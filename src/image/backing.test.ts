@@ -6,10 +6,9 @@ import { openImage } from './open.js';
 import {
   collect,
   createQcow2,
-  dataMap,
   hasCode,
   MiB,
-  qemuDataMap,
+  qemuKindMap,
   qemuImg,
   qemuIo,
   qemuRaw,
@@ -25,7 +24,9 @@ after(async () => remove());
 async function assertLikeQemu(file: string): Promise<void> {
   const reader = await openImage(file);
   try {
-    assert.deepEqual(await dataMap(reader.extents()), await qemuDataMap(file));
+    // Exact kinds: data; zero where a layer allocates zeros (a zero cluster, a raw file's
+    // hole); hole where no layer allocates (qemu-img map's present: false).
+    assert.deepEqual(await collect(reader.extents()), await qemuKindMap(file));
     const got = await readAll(reader);
     assert.ok(
       got.equals(await qemuRaw(file, dir)),

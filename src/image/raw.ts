@@ -2,7 +2,12 @@
  * Raw images: the file is the disk. Holes come from lseek SEEK_DATA/SEEK_HOLE
  * (the native addon), so a sparse 1 TiB file with 1 GiB in it costs a few
  * system calls to map. Without the addon the file is scanned instead, and
- * all-zero blocks are reported as `zero`: slower, but the same bytes.
+ * all-zero blocks are reported as zero: slower, but the same bytes.
+ *
+ * The host file's holes are extents of kind `zero`, not `hole`: the raw format
+ * has every byte of the disk present (only the host file is sparse), which is
+ * also how QEMU sees it (qemu-img map: present, zero), so the NBD path and
+ * this one yield the same extents. `hole` is for what no layer allocates.
  */
 import { ImageIoError } from './errors.js';
 import { ImageFile } from './file.js';
@@ -64,10 +69,10 @@ export class RawReader extends BaseReader {
         throw new ImageIoError(this.path, `find data at offset ${pos}`, err);
       }
       if (data < 0 || data >= end) {
-        yield { offset: pos, length: end - pos, kind: 'hole' };
+        yield { offset: pos, length: end - pos, kind: 'zero' };
         return;
       }
-      if (data > pos) yield { offset: pos, length: data - pos, kind: 'hole' };
+      if (data > pos) yield { offset: pos, length: data - pos, kind: 'zero' };
       // A file that shrank under us reports no hole: the rest is data as far as we know.
       const dataEnd = hole < 0 ? end : Math.min(hole, end);
       yield { offset: data, length: dataEnd - data, kind: 'data' };

@@ -104,9 +104,9 @@ export async function qemuDataMap(file: string, format?: string): Promise<Extent
   );
 }
 
-/** QEMU's map of a single-file qcow2 in our kinds: data, zero (allocated/flagged zero), hole. */
-export async function qemuKindMap(file: string): Promise<Extent[]> {
-  const entries = await qemuMap(file);
+/** QEMU's map of a single file in our kinds: data, zero (present: allocated/flagged zero), hole. */
+export async function qemuKindMap(file: string, format?: string): Promise<Extent[]> {
+  const entries = await qemuMap(file, format);
   const kind = (m: MapEntry): ExtentKind => (m.data ? 'data' : m.present ? 'zero' : 'hole');
   return collect(
     mergeExtents(entries.map((m) => ({ offset: m.start, length: m.length, kind: kind(m) }))),

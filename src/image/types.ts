@@ -7,7 +7,10 @@
 
 /**
  * `data`: bytes that must be read. `zero`: reads as zeros but is allocated or
- * flagged zero in the image. `hole`: unallocated, reads as zeros.
+ * flagged zero in the image (a qcow2 zero cluster; a hole in a raw file, whose
+ * format allocates every byte). `hole`: allocated by no layer of the image,
+ * reads as zeros. The kinds follow QEMU's block status, so a disk read from
+ * its file and the same disk read over NBD give the same extents.
  */
 export type ExtentKind = 'data' | 'zero' | 'hole';
 
