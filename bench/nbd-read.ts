@@ -25,7 +25,6 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs, promisify } from 'node:util';
 import { NbdClient, NbdDiskReader, QemuNbd, type QemuNbdOptions } from '../src/nbd/index.js';
-import { markdownTable } from './stats.js';
 
 const exec = promisify(execFile);
 
@@ -108,6 +107,16 @@ function readConfig(): Config | null {
     dir: values.dir ?? env.BENCH_NBD_DIR ?? '/var/tmp',
     out: values.out ?? env.BENCH_NBD_OUT ?? '/dev/shm',
   };
+}
+
+/** A markdown table; the numeric columns (all but the first two) right-aligned. */
+function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const cell = (t: string, i: number): string =>
+    i < 2 ? t.padEnd(widths[i]!) : t.padStart(widths[i]!);
+  const line = (cells: string[]): string => `| ${cells.map(cell).join(' | ')} |`;
+  const rule = `| ${widths.map((w, i) => (i < 2 ? '-'.repeat(w) : `${'-'.repeat(w - 1)}:`)).join(' | ')} |`;
+  return [line(headers), rule, ...rows.map(line)].join('\n');
 }
 
 const log = (msg: string): void => void process.stderr.write(`${msg}\n`);
@@ -257,13 +266,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       `\nImage: ${formatSize(config.size)} virtual qcow2, ${formatSize(config.data)} written; ` +
         `best of ${config.runs} after a warm-up\n\n` +
-        markdownTable(['tool', 'variant', 'data', 'seconds', 'MiB/s'], rows, [
-          'left',
-          'left',
-          'right',
-          'right',
-          'right',
-        ]) +
+        table(['tool', 'variant', 'data', 'seconds', 'MiB/s'], rows) +
         '\n',
     );
   } finally {
