@@ -14,5 +14,7 @@ npx eslint .
 echo "== format"
 npx prettier --check . >/dev/null || { npx prettier --list-different .; exit 1; }
 echo "== tests"
+# Node 20 does not expand globs itself: bash does (globstar).
+shopt -s globstar nullglob
 node --test --test-concurrency=1 --test-timeout=600000 \
-  'dist/src/**/*.test.js' 'dist/test/**/*.test.js'
+  dist/src/**/*.test.js dist/test/**/*.test.js
