@@ -2,11 +2,14 @@
 # Builds the tiny test guest that brankas' integration tests boot under libvirt:
 #
 #   .cache/guest/vmlinuz     the Debian kernel (from the package linux-image-amd64 points to)
+#   .cache/guest/vmlinux     the same, uncompressed, for PVH direct boot (much faster under TCG);
+#                            absent if the kernel can't boot that way (see kernel_file in STAMP)
 #   .cache/guest/initrd.img  a busybox-static initramfs (gzip'd newc cpio) whose /init loads a
 #                            few modules, mounts /dev/vda (ext4) at /data, powers off on the
 #                            ACPI power button and serves a shell on ttyS0
 #   .cache/guest/base.qcow2  a 64 MiB qcow2 holding a bare ext4 filesystem (no partition table)
-#   .cache/guest/STAMP       what was built, by which version of this script
+#   .cache/guest/STAMP       what was built, by which version of this script; its kernel_file=
+#                            line names the kernel file to boot
 #
 # Idempotent: when the cache is complete and matches this script, it does nothing. Nothing is
 # installed into the host: the kernel package is only downloaded and unpacked in a temp dir.
@@ -16,7 +19,7 @@
 # test/support/guest.ts: change both together and bump FORMAT_VERSION.
 set -euo pipefail
 
-FORMAT_VERSION=1
+FORMAT_VERSION=3
 READY_MARKER='BRANKAS-GUEST-READY'
 DISK_SIZE_MIB=64
 KERNEL_META_PACKAGE='linux-image-amd64'
@@ -60,21 +63,24 @@ qemu_user() {
 # cannot fix the directories above them). Fresh clones may live under a 0700 home (e.g. /root):
 # add only the search bit (o+x, no listing) where the QEMU user can't traverse.
 ensure_qemu_access() {
-  local user dir
+  local user ancestors=() dir f
   user="$(qemu_user)"
   chmod 0755 "$CACHE_DIR" "$GUEST_DIR"
   [[ -d $CACHE_DIR/scratch ]] && chmod 0755 "$CACHE_DIR/scratch"
   [[ $user == root || $(id -u) != 0 ]] && return 0
+  # From / downwards, so that each test sees its parents already fixed.
   dir="$CACHE_DIR"
   while [[ $dir != / ]]; do
     dir="$(dirname "$dir")"
+    ancestors=("$dir" "${ancestors[@]}")
+  done
+  for dir in "${ancestors[@]}"; do
     if ! runuser -u "$user" -- test -x "$dir" 2>/dev/null; then
       log "directory $dir is not traversable by QEMU's user $user: chmod o+x $dir"
       chmod o+x "$dir"
     fi
   done
-  local f
-  for f in vmlinuz initrd.img base.qcow2; do
+  for f in vmlinuz vmlinux initrd.img base.qcow2; do
     if [[ -e $GUEST_DIR/$f ]] && ! runuser -u "$user" -- test -r "$GUEST_DIR/$f"; then
       die "$GUEST_DIR/$f is still not readable by $user"
     fi
@@ -83,24 +89,25 @@ ensure_qemu_access() {
 
 cache_complete() {
   [[ -s $GUEST_DIR/vmlinuz && -s $GUEST_DIR/initrd.img && -s $GUEST_DIR/base.qcow2 && -f $STAMP ]] &&
-    [[ "$(head -n1 "$STAMP")" == "$WANT_STAMP_HEAD" ]]
+    [[ "$(head -n1 "$STAMP")" == "$WANT_STAMP_HEAD" ]] &&
+    [[ -s $GUEST_DIR/$(sed -n 's/^kernel_file=//p' "$STAMP") ]]
 }
 
 mkdir -p "$GUEST_DIR"
 
-# Fast path without the lock: nothing to do.
-if cache_complete; then
+up_to_date() {
   ensure_qemu_access
+  echo "brankas test guest up to date in $GUEST_DIR ($(sed -n 's/^kernel_release=//p' "$STAMP"), $(sed -n 's/^kernel_file=//p' "$STAMP"))"
   exit 0
-fi
+}
+
+# Fast path without the lock: nothing to do.
+cache_complete && up_to_date
 
 # Serialize concurrent builders (e.g. two test processes).
 exec 9>"$CACHE_DIR/.build-guest.lock"
 flock 9
-if cache_complete; then
-  ensure_qemu_access
-  exit 0
-fi
+cache_complete && up_to_date
 
 for tool in apt-get apt-cache dpkg-deb depmod cpio gzip mkfs.ext4 qemu-img busybox runuser flock; do
   command -v "$tool" >/dev/null || die "missing tool: $tool"
@@ -111,7 +118,7 @@ if command -v ldd >/dev/null && ldd "$BUSYBOX" >/dev/null 2>&1; then
   die "$BUSYBOX is dynamically linked: install busybox-static"
 fi
 
-WORK="$(mktemp -d /tmp/brankas-build-guest.XXXXXX)"
+WORK="$(mktemp -d -t brankas-build-guest.XXXXXX)"
 cleanup() { rm -rf "$WORK"; }
 trap cleanup EXIT
 chmod 0755 "$WORK"
@@ -136,22 +143,50 @@ if ! KPKG="$(download_kernel_package)"; then
   apt-get update -q >&2 || die "apt-get update failed"
   KPKG="$(download_kernel_package)" || die "cannot download the package $KERNEL_META_PACKAGE depends on"
 fi
-DEB="$(ls "$WORK"/deb/*.deb)"
+debs=("$WORK"/deb/*.deb)
+DEB="${debs[0]}"
+[[ -f $DEB ]] || die "apt-get download left no .deb"
 KPKG_VERSION="$(dpkg-deb -f "$DEB" Version)"
 log "kernel package: $KPKG $KPKG_VERSION"
 dpkg-deb -x "$DEB" "$WORK/kernel"
 rm -f "$DEB"
 
 KROOT="$WORK/kernel"
-VMLINUZ="$(ls "$KROOT"/boot/vmlinuz-* | head -n1)"
+vmlinuz_files=("$KROOT"/boot/vmlinuz-*)
+VMLINUZ="${vmlinuz_files[0]}"
 [[ -f $VMLINUZ ]] || die "no vmlinuz in $KPKG"
 KVER="${VMLINUZ##*/vmlinuz-}"
+
+# Under TCG the bzImage's own decompressor needs ~7 s. Kernels with CONFIG_PVH boot straight
+# from the uncompressed ELF vmlinux (QEMU's PVH entry), so unpack it once here when possible.
+extract_vmlinux() {
+  local img="$1" out="$2" magic cmd off
+  for magic in 'xz:\xfd7zXZ\x00' 'zstd:\x28\xb5\x2f\xfd' 'gzip:\x1f\x8b\x08' 'lz4:\x02\x21\x4c\x18'; do
+    cmd="${magic%%:*}"
+    command -v "$cmd" >/dev/null || continue
+    while IFS=: read -r off _; do
+      tail -c "+$((off + 1))" "$img" | "$cmd" -dc >"$out" 2>/dev/null || true
+      if [[ "$(head -c4 "$out" | od -An -c | tr -d ' ')" == '177ELF' ]]; then
+        return 0
+      fi
+    done < <(LC_ALL=C grep -obUaP "${magic#*:}" "$img" || true)
+  done
+  rm -f "$out"
+  return 1
+}
+KERNEL_FILE=vmlinuz
+if grep -qx 'CONFIG_PVH=y' "$KROOT/boot/config-$KVER" 2>/dev/null &&
+  extract_vmlinux "$VMLINUZ" "$WORK/vmlinux"; then
+  KERNEL_FILE=vmlinux
+else
+  log "no PVH-bootable vmlinux: the guest boots the bzImage (slower under TCG)"
+fi
 MODDIR="$KROOT/lib/modules/$KVER"
 [[ -d $MODDIR ]] || MODDIR="$KROOT/usr/lib/modules/$KVER"
 [[ -d $MODDIR ]] || die "no modules directory for $KVER in $KPKG"
 if [[ ! -s $MODDIR/modules.dep ]]; then
   # Packages ship no modules.dep (postinst makes it): build it in the temp tree.
-  depmod -b "${MODDIR%/lib/modules/$KVER}" "$KVER"
+  depmod -b "${MODDIR%/lib/modules/"$KVER"}" "$KVER"
 fi
 [[ -s $MODDIR/modules.dep ]] || die "depmod produced no modules.dep"
 
@@ -193,7 +228,8 @@ resolve_name() {
     printf '%s\n' "$n"
     return
   fi
-  local cands=(${ALIAS[$1]:-}) c
+  local cands c
+  read -ra cands <<<"${ALIAS[$1]:-}"
   ((${#cands[@]})) || return 0
   for c in "${cands[@]}"; do
     [[ $(norm "$c") == *_generic ]] && { norm "$c"; return; }
@@ -276,15 +312,20 @@ else
   echo "brankas-guest: no /dev/vda" >/dev/console
 fi
 acpid -c /etc/acpi -a /etc/acpid.conf -l /var/log/acpid.log
-cd /data 2>/dev/null || cd /
-# The shell is fed through a pipe, so it is non-interactive: no prompt, no line editing. The
-# tty is raw and without echo: what the host sends reaches the shell byte for byte, and only
-# what commands print comes back.
+cd /
+# The shell runs ttyS0 as its script: it is non-interactive (no prompt, no line editing) and
+# executes each line as soon as it arrives. (Not "cat /dev/ttyS0 | sh": busybox cat holds the
+# last line back until more input comes.) The tty is raw and without echo, so what the host
+# sends reaches the shell byte for byte, and only what commands print comes back. Commands get
+# /dev/null as stdin, so none can swallow the lines that follow. PID 1 keeps ttyS0 open (fd 1),
+# so nothing sent between the marker and the shell's start is lost; if the shell exits (exit,
+# syntax error), a new one takes over.
 exec </dev/ttyS0 >/dev/ttyS0 2>&1
 stty raw -echo
+exec </dev/null
 echo
 echo $READY_MARKER
-while true; do cat | sh; done
+while true; do sh /dev/ttyS0; done
 EOF
 chmod 0755 "$ROOT/init"
 
@@ -302,6 +343,11 @@ rm -f "$WORK/base.raw"
 # --- 5. install into the cache ----------------------------------------------------------------
 rm -f "$STAMP"
 install -m 0644 "$VMLINUZ" "$GUEST_DIR/vmlinuz"
+if [[ $KERNEL_FILE == vmlinux ]]; then
+  install -m 0644 "$WORK/vmlinux" "$GUEST_DIR/vmlinux"
+else
+  rm -f "$GUEST_DIR/vmlinux"
+fi
 install -m 0644 "$WORK/initrd.img" "$GUEST_DIR/initrd.img"
 install -m 0644 "$WORK/base.qcow2" "$GUEST_DIR/base.qcow2"
 {
@@ -309,6 +355,7 @@ install -m 0644 "$WORK/base.qcow2" "$GUEST_DIR/base.qcow2"
   echo "kernel_package=$KPKG"
   echo "kernel_package_version=$KPKG_VERSION"
   echo "kernel_release=$KVER"
+  echo "kernel_file=$KERNEL_FILE"
   echo "modules=${ORDER[*]}"
   echo "ready_marker=$READY_MARKER"
   echo "built=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -317,7 +364,7 @@ mv "$STAMP.tmp" "$STAMP"
 ensure_qemu_access
 
 echo "brankas test guest built in $GUEST_DIR"
-echo "  kernel:  $KPKG $KPKG_VERSION ($KVER)"
+echo "  kernel:  $KPKG $KPKG_VERSION ($KVER), boots $KERNEL_FILE"
 echo "  modules: ${ORDER[*]}"
 echo "  initrd:  $(du -h "$GUEST_DIR/initrd.img" | cut -f1)"
 echo "  disk:    base.qcow2, ${DISK_SIZE_MIB} MiB ext4 ($(du -h "$GUEST_DIR/base.qcow2" | cut -f1) on disk)"

@@ -77,6 +77,10 @@ before(async () => {
 
 after(async () => {
   try {
+    // A define that timed out on our side may still have happened: find it by name.
+    vm ??= await conn
+      ?.lookupDomain(scratch?.name ?? '')
+      .catch(() => undefined as unknown as Domain);
     if (vm) {
       await powerOff().catch(() => undefined);
       for (const c of await vm.listCheckpoints().catch(() => []))

@@ -8,7 +8,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm } from 'node:fs/promises';
 import { connect as netConnect, type Socket } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
@@ -20,8 +20,12 @@ export const TEST_PREFIX = 'brankas-test-';
 /** Printed alone on a line of ttyS0 when the guest's shell is ready. */
 export const READY_MARKER = 'BRANKAS-GUEST-READY';
 
-/** The guest kernel's command line. */
-export const GUEST_CMDLINE = 'console=ttyS0 quiet loglevel=1 8250.nr_uarts=1 i8042.noaux';
+/**
+ * The guest kernel's command line. Kernel messages are kept off the console (quiet loglevel=1);
+ * cryptomgr.notests skips the crypto self-tests, a good second of boot under TCG.
+ */
+export const GUEST_CMDLINE =
+  'console=ttyS0 quiet loglevel=1 cryptomgr.notests 8250.nr_uarts=1 i8042.noaux';
 
 /** A unique name: `brankas-test-<label>-<random6>` (label reduced to [a-z0-9-]). */
 export function testName(label: string): string {
@@ -54,7 +58,7 @@ export function repoRoot(): string {
 }
 
 export interface GuestImages {
-  /** Absolute path of the kernel (bzImage). */
+  /** Absolute path of the kernel to boot: `.cache/guest/vmlinux` (PVH ELF) or `vmlinuz`. */
   kernel: string;
   /** Absolute path of the initramfs. */
   initrd: string;
@@ -98,8 +102,11 @@ async function buildGuestImages(): Promise<GuestImages> {
     );
   });
   const dir = join(root, '.cache', 'guest');
+  // The stamp names the kernel to boot: the uncompressed vmlinux (PVH boot) when possible.
+  const stamp = await readFile(join(dir, 'STAMP'), 'utf8');
+  const kernelFile = /^kernel_file=(\S+)$/m.exec(stamp)?.[1] ?? 'vmlinuz';
   const images: GuestImages = {
-    kernel: join(dir, 'vmlinuz'),
+    kernel: join(dir, kernelFile),
     initrd: join(dir, 'initrd.img'),
     baseDisk: join(dir, 'base.qcow2'),
   };
@@ -272,23 +279,23 @@ export class SerialConsole {
       try {
         const socket = await new Promise<Socket>((resolvePromise, reject) => {
           const s = netConnect(socketPath);
-          const timer = setTimeout(
-            () => {
-              s.destroy();
-              reject(new Error('connect timed out'));
-            },
-            Math.max(100, deadline - Date.now()),
-          );
-          s.once('connect', () => {
+          const onConnect = (): void => {
             clearTimeout(timer);
-            s.removeListener('error', reject);
+            s.removeListener('error', onError);
             resolvePromise(s);
-          });
-          s.once('error', (err) => {
+          };
+          const onError = (err: Error): void => {
             clearTimeout(timer);
+            s.removeListener('connect', onConnect);
             s.destroy();
             reject(err);
-          });
+          };
+          const timer = setTimeout(
+            () => onError(new Error('connect timed out')),
+            Math.max(100, deadline - Date.now()),
+          );
+          s.once('connect', onConnect);
+          s.once('error', onError);
         });
         return new SerialConsole(socket, socketPath);
       } catch (err) {
@@ -376,7 +383,8 @@ export class SerialConsole {
   /**
    * Runs a shell command in the guest and returns exactly its output (stdout and stderr, merged).
    * Throws if it exits non-zero (use exec for the exit code) or does not finish in time.
-   * The command runs with stdin from /dev/null; it may span several lines.
+   * The command runs in the guest's one shell (cd and variables persist between commands), with
+   * stdin from /dev/null; it may span several lines. A syntax error gives exit code 2.
    */
   async run(command: string, timeoutMs = 10_000): Promise<string> {
     const result = await this.exec(command, timeoutMs);
@@ -401,9 +409,12 @@ export class SerialConsole {
     const endPattern = new RegExp(`\r?\n__E_${id}__(\\d+)\r?\n`);
     // The markers are assembled by printf, so an echo of the typed line never matches them.
     // The newline printed before the end marker ends output that has no final newline, and is
-    // taken off again.
+    // taken off again. The command is syntax-checked in a child shell first: a syntax error
+    // would make the guest's shell exit (and lose the end marker); it gives exit code 2 instead.
     const line =
-      `printf '__B_%s__\\n' ${shellQuote(id)}; {\n${command}\n} </dev/null; ` +
+      `printf '__B_%s__\\n' ${shellQuote(id)}; __brankas_cmd=${shellQuote(command)}; ` +
+      `if __brankas_err=$(sh -n -c "$__brankas_cmd" 2>&1); then eval "$__brankas_cmd" </dev/null; ` +
+      `else printf '%s\\n' "$__brankas_err"; (exit 2); fi; ` +
       `printf '\\n__E_%s__%d\\n' ${shellQuote(id)} $?\n`;
     if (this.closedReason !== undefined) throw this.failure(`running ${JSON.stringify(command)}`);
     this.socket.write(line);
@@ -456,11 +467,6 @@ export class SerialConsole {
   /** Resolves with check()'s first defined result, re-checked on every change. */
   private until<T>(check: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
     return new Promise<T>((resolvePromise, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const finish = (): void => {
-        this.listeners.delete(listener);
-        if (timer !== undefined) clearTimeout(timer);
-      };
       const listener = (): void => {
         let result: T | undefined;
         try {
@@ -478,7 +484,11 @@ export class SerialConsole {
           reject(this.failure(what));
         }
       };
-      timer = setTimeout(
+      const finish = (): void => {
+        this.listeners.delete(listener);
+        clearTimeout(timer);
+      };
+      const timer = setTimeout(
         () => {
           finish();
           reject(this.failure(`${what}: no answer within ${timeoutMs} ms`));
