@@ -46,6 +46,22 @@ const en = {
     'warning: {vm} has {count} snapshot(s) and no backup. A snapshot is not a backup: it depends on the original disk file, and if that file is damaged or deleted the snapshot is useless. Take a backup, an independent copy.',
   'status.warnUnverified':
     'warning: backup {backup} of {vm} was never verified. Test the restore before you rely on it.',
+  'lab.booting': 'Booting a throwaway tiny guest, {name}...',
+  'lab.title': 'Experiment 1: the snapshot life cycle, on {vm}',
+  'lab.hypothesis':
+    'Hypothesis: a snapshot lets us make a risky change and come back quickly if it goes wrong.',
+  'lab.step1': '1. In the VM: touch {file}  -> ls: {listing}',
+  'lab.step2': "2. From the host: snapshot '{name}' taken ({seconds} s)",
+  'lab.step3': '3. In the VM: touch {file}  -> ls: {listing}',
+  'lab.step4': "4. From the host: reverted to '{name}' ({seconds} s)",
+  'lab.step5': '5. In the VM again: ls -> {listing}',
+  'lab.cleaned': '   (snapshot removed; a throwaway guest is removed with its files)',
+  'lab.confirmed':
+    'Observation: testfile_kedua.txt is gone, testfile_awal.txt is still there. The hypothesis holds: everything made after the snapshot was lost, everything before it kept.',
+  'lab.refuted':
+    'Observation: the files are not as the hypothesis predicts (see the listing above).',
+  'lab.why':
+    "Why a snapshot is no substitute for a backup: the snapshot still depends on the VM's original disk file (it lives inside it, or in overlays built on it). If the original disk file is damaged or deleted, the snapshot becomes useless. A backup is a completely separate, independent copy: 'a complete photocopy of an important document, kept in a separate safe'.",
   'word.yes': 'yes',
   'word.no': 'no',
   'snapshot.creating': 'Taking snapshot {name} of {vm}...',
@@ -125,6 +141,21 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
     'peringatan: {vm} punya {count} snapshot tetapi tidak punya backup. Snapshot bukan pengganti backup: file snapshot masih bergantung pada file disk aslinya. Jika file disk asli rusak atau terhapus, snapshotnya menjadi tidak berguna. Buat backup, salinan yang sepenuhnya terpisah dan mandiri.',
   'status.warnUnverified':
     'peringatan: backup {backup} dari {vm} belum pernah diuji. Uji coba proses restore sebelum mengandalkannya.',
+  'lab.booting': 'Menyalakan VM uji sekali pakai, {name}...',
+  'lab.title': 'Eksperimen 1: Siklus Hidup Snapshot, pada {vm}',
+  'lab.hypothesis':
+    "Hipotesis: Snapshot memungkinkan kita melakukan perubahan 'berisiko' dan kembali dengan cepat jika terjadi kesalahan.",
+  'lab.step1': '1. Di dalam VM: touch {file}  -> ls: {listing}',
+  'lab.step2': "2. Dari host: snapshot '{name}' diambil ({seconds} dtk)",
+  'lab.step3': '3. Di dalam VM: touch {file}  -> ls: {listing}',
+  'lab.step4': "4. Dari host: revert ke '{name}' ({seconds} dtk)",
+  'lab.step5': '5. Cek lagi di dalam VM: ls -> {listing}',
+  'lab.cleaned': '   (snapshot dihapus; VM uji sekali pakai dihapus beserta file-filenya)',
+  'lab.confirmed':
+    "Observasi: 'testfile_kedua.txt' hilang, sementara 'testfile_awal.txt' masih ada. Hipotesis terbukti: semua perubahan setelah snapshot diambil hilang, yang sebelumnya tetap ada.",
+  'lab.refuted': 'Observasi: file-filenya tidak sesuai hipotesis (lihat daftar di atas).',
+  'lab.why':
+    'Kenapa snapshot bukan pengganti backup? Karena file snapshot masih bergantung pada file disk aslinya. Jika file disk asli rusak atau terhapus, snapshotnya menjadi tidak berguna. Backup adalah salinan yang sepenuhnya terpisah dan mandiri: seperti membuat fotokopi lengkap dari dokumen penting dan menyimpannya di brankas terpisah.',
   'word.yes': 'ya',
   'word.no': 'tidak',
   'snapshot.creating': 'Mengambil snapshot {name} dari {vm}...',

@@ -11,10 +11,11 @@ import { pickLang, translateError, translator } from './i18n.js';
 import { inventoryCommand } from './commands/inventory.js';
 import { snapshotCommands } from './commands/snapshot.js';
 import { statusCommand } from './commands/status.js';
+import { labCommands } from './commands/lab.js';
 
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, INTERRUPTED: 130 } as const;
 
-const COMMANDS: Command[] = [inventoryCommand, statusCommand, ...snapshotCommands];
+const COMMANDS: Command[] = [inventoryCommand, statusCommand, ...snapshotCommands, ...labCommands];
 
 const GLOBAL_OPTIONS: OptionSpec = {
   json: { type: 'boolean' },

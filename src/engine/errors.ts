@@ -15,6 +15,8 @@ export type EngineErrorCode =
   | 'SNAPSHOT_EXTERNAL_UNSUPPORTED'
   | 'CONFIRMATION_REQUIRED'
   | 'GUEST_UNAVAILABLE'
+  | 'GUEST_COMMAND_FAILED'
+  | 'GUEST_IMAGES_MISSING'
   | 'LAB_CHECK_FAILED';
 
 export class EngineError extends BrankasError {

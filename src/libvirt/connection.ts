@@ -196,8 +196,8 @@ export class Connection {
   }
 
   /** Defines (or redefines) a persistent domain from XML. */
-  async defineDomain(xml: string, flags = 0): Promise<Domain> {
-    const { dom } = await this.call(C.DOMAIN_DEFINE_XML_FLAGS, { xml, flags });
+  async defineDomain(xml: string, flags = 0, options: CallOptions = {}): Promise<Domain> {
+    const { dom } = await this.call(C.DOMAIN_DEFINE_XML_FLAGS, { xml, flags }, options);
     return new Domain(this, dom);
   }
 

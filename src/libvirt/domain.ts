@@ -5,6 +5,7 @@
  */
 import * as C from './calls.js';
 import type { Connection } from './connection.js';
+import type { CallOptions } from './rpc.js';
 import { uuidString } from './connection.js';
 import type { DomainRef } from './types.js';
 import { typedParamsToRecord } from './types.js';
@@ -142,12 +143,13 @@ export class Domain {
 
   // Snapshots
 
-  async createSnapshot(xml: string, flags = 0): Promise<DomainSnapshot> {
-    const { snap } = await this.conn.call(C.DOMAIN_SNAPSHOT_CREATE_XML, {
-      dom: this.ref,
-      xml,
-      flags,
-    });
+  /** Takes a snapshot; with memory under emulation this can take minutes: pass a timeout. */
+  async createSnapshot(xml: string, flags = 0, options: CallOptions = {}): Promise<DomainSnapshot> {
+    const { snap } = await this.conn.call(
+      C.DOMAIN_SNAPSHOT_CREATE_XML,
+      { dom: this.ref, xml, flags },
+      options,
+    );
     return new DomainSnapshot(this, snap);
   }
 

@@ -59,7 +59,7 @@ export async function createSnapshot(
   let snap;
   try {
     // Internal snapshots of a running VM save its memory: slow under emulation.
-    snap = await vm.createSnapshot(xml, flags);
+    snap = await vm.createSnapshot(xml, flags, { timeoutMs: 600_000 });
   } catch (err) {
     if (isAlreadyExists(err)) {
       throw new EngineError(
