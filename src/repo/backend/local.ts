@@ -1,0 +1,250 @@
+/**
+ * The local directory backend, the default. Every write is atomic and
+ * durable: a temporary file `.tmp-*` in the target directory, fsync, rename
+ * over the name, fsync of the directory (and of a parent that gained a new
+ * directory). Object names map to relative paths.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { RepoError } from '../errors.js';
+import {
+  checkObjectName,
+  objectNotFound,
+  type Backend,
+  type ObjectInfo,
+  type ObjectUpload,
+} from './types.js';
+
+export class LocalBackend implements Backend {
+  private readonly knownDirs = new Set<string>();
+
+  constructor(readonly location: string) {}
+
+  private path(name: string): string {
+    checkObjectName(name);
+    return join(this.location, name);
+  }
+
+  async put(name: string, data: Buffer): Promise<void> {
+    const upload = await this.upload(name);
+    try {
+      await upload.write(data);
+      await upload.commit();
+    } finally {
+      await upload.abort();
+    }
+  }
+
+  async upload(name: string): Promise<ObjectUpload> {
+    const target = this.path(name);
+    const dir = dirname(target);
+    await this.ensureDir(dir);
+    const temp = join(dir, `.tmp-${randomBytes(8).toString('hex')}`);
+    const fh = await open(temp, 'wx', 0o600).catch((err: unknown) => {
+      throw io(`cannot create ${temp}`, err);
+    });
+    return new LocalUpload(fh, temp, target, dir);
+  }
+
+  async get(name: string): Promise<Buffer> {
+    const path = this.path(name);
+    let fh: FileHandle;
+    try {
+      fh = await open(path, 'r');
+    } catch (err) {
+      throw this.readError(name, err);
+    }
+    try {
+      return await fh.readFile();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async getRange(name: string, offset: number, length: number): Promise<Buffer> {
+    const path = this.path(name);
+    let fh: FileHandle;
+    try {
+      fh = await open(path, 'r');
+    } catch (err) {
+      throw this.readError(name, err);
+    }
+    try {
+      const buf = Buffer.allocUnsafe(length);
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return got === length ? buf : buf.subarray(0, got);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async stat(name: string): Promise<ObjectInfo | undefined> {
+    try {
+      const s = await stat(this.path(name));
+      return s.isFile() ? { name, size: s.size } : undefined;
+    } catch (err) {
+      if (isEnoent(err)) return undefined;
+      throw io(`cannot stat ${name}`, err);
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    // Walk the directories the prefix can reach; the prefix may end inside a name.
+    const slash = prefix.lastIndexOf('/');
+    const dirPart = slash < 0 ? '' : prefix.slice(0, slash);
+    yield* this.walk(dirPart, prefix);
+  }
+
+  private async *walk(rel: string, prefix: string): AsyncIterable<ObjectInfo> {
+    let entries;
+    try {
+      entries = await readdir(join(this.location, rel), { withFileTypes: true });
+    } catch (err) {
+      if (isEnoent(err) || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return;
+      throw io(`cannot list ${rel || '.'}`, err);
+    }
+    for (const e of entries) {
+      if (e.name.startsWith('.')) continue; // temporary files of unfinished writes
+      const name = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) {
+        if (name.startsWith(prefix) || prefix.startsWith(name + '/')) {
+          yield* this.walk(name, prefix);
+        }
+      } else if (e.isFile() && name.startsWith(prefix)) {
+        const s = await stat(join(this.location, name)).catch(() => undefined);
+        if (s) yield { name, size: s.size };
+      }
+    }
+  }
+
+  async delete(name: string): Promise<void> {
+    try {
+      await unlink(this.path(name));
+    } catch (err) {
+      if (!isEnoent(err)) throw io(`cannot delete ${name}`, err);
+    }
+  }
+
+  /** Removes the temporary files of writes that never finished (crashes), older than maxAgeMs. */
+  async removeTemporaries(maxAgeMs: number): Promise<number> {
+    let removed = 0;
+    const now = Date.now();
+    const visit = async (dir: string): Promise<void> => {
+      const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+      for (const e of entries) {
+        const p = join(dir, e.name);
+        if (e.isDirectory()) await visit(p);
+        else if (e.name.startsWith('.tmp-')) {
+          const s = await stat(p).catch(() => undefined);
+          if (s && now - s.mtimeMs > maxAgeMs) {
+            await rm(p, { force: true });
+            removed++;
+          }
+        }
+      }
+    };
+    await visit(this.location);
+    return removed;
+  }
+
+  async close(): Promise<void> {}
+
+  private async ensureDir(dir: string): Promise<void> {
+    if (this.knownDirs.has(dir)) return;
+    const parent = dirname(dir);
+    let existed = true;
+    try {
+      await stat(dir);
+    } catch {
+      existed = false;
+    }
+    if (!existed) {
+      if (parent !== dir) await this.ensureDir(parent);
+      try {
+        await mkdir(dir);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw io(`cannot create ${dir}`, err);
+      }
+      // The new directory entry must survive a crash as much as the file in it.
+      await fsyncDir(parent);
+    }
+    this.knownDirs.add(dir);
+  }
+
+  private readError(name: string, err: unknown): RepoError {
+    return isEnoent(err)
+      ? objectNotFound(name, this.location, err)
+      : io(`cannot read ${name}`, err);
+  }
+}
+
+class LocalUpload implements ObjectUpload {
+  private done = false;
+
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly temp: string,
+    private readonly target: string,
+    private readonly dir: string,
+  ) {}
+
+  async write(part: Buffer): Promise<void> {
+    if (this.done) throw new RepoError('REPO_CLOSED', 'upload already finished');
+    try {
+      await this.fh.write(part);
+    } catch (err) {
+      throw io(`cannot write ${this.temp}`, err);
+    }
+  }
+
+  async commit(): Promise<void> {
+    if (this.done) throw new RepoError('REPO_CLOSED', 'upload already finished');
+    try {
+      await this.fh.sync();
+      await this.fh.close();
+      this.done = true;
+      await rename(this.temp, this.target);
+      await fsyncDir(this.dir);
+    } catch (err) {
+      await this.abort();
+      throw io(`cannot write ${this.target}`, err);
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (this.done && !(await exists(this.temp))) return;
+    this.done = true;
+    await this.fh.close().catch(() => undefined);
+    await rm(this.temp, { force: true }).catch(() => undefined);
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+function isEnoent(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
+
+function io(message: string, cause: unknown): RepoError {
+  return new RepoError('REPO_IO', `${message}: ${(cause as Error)?.message ?? cause}`, { cause });
+}

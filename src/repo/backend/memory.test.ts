@@ -1,0 +1,7 @@
+import { backendConformance } from './conformance.js';
+import { MemoryBackend } from './memory.js';
+
+backendConformance('memory', async () => ({
+  backend: new MemoryBackend(),
+  cleanup: async () => {},
+}));

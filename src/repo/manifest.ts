@@ -1,0 +1,109 @@
+/**
+ * Manifests (docs/repository-format.md, "Manifest"): what a backup is, signed
+ * with the repository's MAC key. A backup exists if and only if its manifest
+ * does; the manifest authenticates each fixed index by its SHA-256.
+ */
+import { randomBytes } from 'node:crypto';
+import { RepoError, RepoIntegrityError } from './errors.js';
+import { seal, unseal } from './envelope.js';
+
+export const MANIFEST_FORMAT = 'brankas-manifest';
+export const BACKUP_ID = /^\d{8}T\d{6}Z-[0-9a-f]{8}$/;
+export const DISK_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export interface ManifestDisk {
+  name: string;
+  index: string;
+  indexSha256: string;
+  virtualSize: number;
+  format: string | null;
+  formatOptions: Record<string, unknown> | null;
+  dataBytes: number;
+  zeroBytes: number;
+  newChunks: number;
+  newPlainBytes: number;
+  newStoredBytes: number;
+}
+
+export interface Manifest {
+  id: string;
+  repository: string;
+  vm: { name: string; uuid: string | null };
+  domainXml: string | null;
+  method: string;
+  parent: string | null;
+  host: string;
+  startedAt: string;
+  finishedAt: string;
+  chunkSize: number;
+  disks: ManifestDisk[];
+  verify: unknown;
+  labels: Record<string, string>;
+  [extra: string]: unknown;
+}
+
+export function newBackupId(at = new Date()): string {
+  const t = at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+  return `${t}-${randomBytes(4).toString('hex')}`;
+}
+
+export function manifestObjectName(backupId: string): string {
+  return `backups/${backupId}/manifest.json`;
+}
+
+export function fidxObjectName(backupId: string, disk: string): string {
+  return `backups/${backupId}/${disk}.fidx`;
+}
+
+export function checkDiskName(name: string): void {
+  if (!DISK_NAME.test(name)) {
+    throw new RepoError('REPO_INVALID_ARGUMENT', `invalid disk name ${JSON.stringify(name)}`);
+  }
+}
+
+export function sealManifest(m: Manifest, macKey: Buffer | undefined): Buffer {
+  return seal(MANIFEST_FORMAT, m, macKey);
+}
+
+/**
+ * Parses and authenticates a manifest. Without macKey in an encrypted
+ * repository the MAC cannot be checked; `verified` says whether it was.
+ */
+export function openManifest(
+  bytes: Buffer,
+  backupId: string,
+  repositoryId: string,
+  macKey: Buffer | undefined,
+  encrypted: boolean,
+): { manifest: Manifest; verified: boolean } {
+  const r = unseal(bytes, MANIFEST_FORMAT, macKey, encrypted && !macKey);
+  const bad = (why: string): RepoIntegrityError =>
+    new RepoIntegrityError(
+      'REPO_MANIFEST_CORRUPT',
+      `manifest is damaged or tampered with: ${why}`,
+      {
+        backup: backupId,
+      },
+    );
+  if (!r.ok) {
+    if (r.reason === 'version') {
+      throw new RepoError(
+        'REPO_UNSUPPORTED_VERSION',
+        `manifest of ${backupId} has an unknown version`,
+      );
+    }
+    throw bad(r.reason === 'mac' ? 'signature does not verify' : r.reason);
+  }
+  const m = r.body as Manifest;
+  if (m.id !== backupId) throw bad(`it names backup ${m.id}`);
+  if (m.repository !== repositoryId) throw bad('it belongs to another repository');
+  if (!Array.isArray(m.disks) || typeof m.vm?.name !== 'string') throw bad('missing fields');
+  for (const d of m.disks) {
+    if (!DISK_NAME.test(d.name) || !/^[0-9a-f]{64}$/.test(d.indexSha256))
+      throw bad('bad disk entry');
+  }
+  return { manifest: m, verified: !encrypted || macKey !== undefined };
+}

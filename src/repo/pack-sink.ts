@@ -1,0 +1,112 @@
+/**
+ * Where a writer's new chunks go: encoded on the worker threads (a bounded
+ * number at once), gathered into a pack, the pack put whole when full, and
+ * only then its entries handed to the index. Until then `has()` answers for
+ * them, so a chunk repeated within a disk is stored once.
+ */
+import { RepoError } from './errors.js';
+import { PackBuilder, packObjectName } from './pack.js';
+import { PENDING_LIMIT } from './index.js';
+import type { Repository } from './repository.js';
+import type { ChunkCodec } from './workers/pool.js';
+
+export class PackSink {
+  private pack = new PackBuilder();
+  private readonly inFlight = new Set<string>();
+  private readonly encodes = new Set<Promise<void>>();
+  private uploads: Promise<void> = Promise.resolve();
+  private queued = 0;
+  private failure: unknown;
+  newChunks = 0;
+  newPlainBytes = 0;
+  newStoredBytes = 0;
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly codec: ChunkCodec,
+    private readonly maxEncodes = 8,
+  ) {}
+
+  has(id: Buffer): boolean {
+    return this.inFlight.has(id.toString('hex'));
+  }
+
+  async store(buf: Buffer, id: Buffer): Promise<void> {
+    this.check();
+    const hex = id.toString('hex');
+    this.inFlight.add(hex);
+    const plainLength = buf.length;
+    const p = this.codec.encode(buf, id).then(
+      (rec) => {
+        this.pack.add(rec, id, plainLength);
+        this.newChunks++;
+        this.newPlainBytes += plainLength;
+        this.newStoredBytes += rec.length;
+        if (this.pack.size >= this.repo.config.packSize) this.sealPack();
+      },
+      (err: unknown) => {
+        this.failure ??= err;
+      },
+    );
+    this.encodes.add(p);
+    void p.finally(() => this.encodes.delete(p));
+    if (this.encodes.size >= this.maxEncodes) await Promise.race(this.encodes);
+    // Memory bound: at most two packs waiting for the backend.
+    if (this.queued >= 2) await this.uploads;
+    this.check();
+  }
+
+  /** Queues the current pack for upload; at most one upload waits behind the running one. */
+  private sealPack(): void {
+    const pack = this.pack;
+    if (pack.count === 0) return;
+    this.pack = new PackBuilder();
+    const bytes = pack.finish();
+    this.queued++;
+    this.uploads = this.uploads.then(async () => {
+      if (this.failure) return;
+      try {
+        await this.repo.backend.put(packObjectName(pack.id.toString('hex')), bytes);
+        for (const e of pack.entries) {
+          this.repo.index.addPending({
+            id: e.id,
+            pack: pack.id,
+            offset: e.offset,
+            length: e.length,
+            plainLength: e.plainLength,
+          });
+          this.inFlight.delete(e.id.toString('hex'));
+        }
+        if (this.repo.index.pendingCount >= PENDING_LIMIT) await this.repo.index.flush();
+      } catch (err) {
+        this.failure ??= err;
+      } finally {
+        this.queued--;
+      }
+    });
+  }
+
+  private check(): void {
+    if (this.failure) {
+      throw this.failure instanceof Error
+        ? this.failure
+        : new RepoError('REPO_IO', `storing a chunk failed: ${String(this.failure)}`);
+    }
+  }
+
+  /** Waits for every encode and upload; the last pack is put. */
+  async finish(): Promise<void> {
+    await Promise.all(this.encodes);
+    this.check();
+    this.sealPack();
+    await this.uploads;
+    this.check();
+  }
+
+  /** After a failure: waits for what is running, writes nothing more. */
+  async abandon(): Promise<void> {
+    this.failure ??= new RepoError('REPO_CLOSED', 'abandoned');
+    await Promise.allSettled([...this.encodes]);
+    await this.uploads;
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * Packs (docs/repository-format.md, "Packs"): records back to back after an
+ * 8-byte header, then a table of them and a 16-byte trailer. The builder
+ * collects records in memory up to the pack size; the parser reads the table
+ * back for verify and for rebuilding the index.
+ */
+import { randomBytes } from 'node:crypto';
+import { crc32 } from 'node:zlib';
+
+export const PACK_MAGIC = Buffer.from('BKPK');
+export const PACK_END_MAGIC = Buffer.from('BKPE');
+export const PACK_HEADER = 8;
+export const PACK_TRAILER = 16;
+export const PACK_ENTRY = 48;
+
+export interface PackEntry {
+  id: Buffer;
+  offset: number;
+  length: number;
+  plainLength: number;
+  flags: number;
+}
+
+export function packObjectName(packId: string): string {
+  return `data/${packId.slice(0, 2)}/${packId}`;
+}
+
+export class PackBuilder {
+  readonly id = randomBytes(32);
+  private readonly parts: Buffer[] = [];
+  readonly entries: PackEntry[] = [];
+  size = PACK_HEADER;
+
+  constructor() {
+    const header = Buffer.alloc(PACK_HEADER);
+    PACK_MAGIC.copy(header, 0);
+    header[4] = 1;
+    this.parts.push(header);
+  }
+
+  /** Appends a record; returns where it went. */
+  add(record: Buffer, id: Buffer, plainLength: number): PackEntry {
+    const e: PackEntry = {
+      id,
+      offset: this.size,
+      length: record.length,
+      plainLength,
+      flags: record[5]!,
+    };
+    this.parts.push(record);
+    this.entries.push(e);
+    this.size += record.length;
+    return e;
+  }
+
+  get count(): number {
+    return this.entries.length;
+  }
+
+  /** The whole pack: header, records, table, trailer. */
+  finish(): Buffer {
+    const table = Buffer.alloc(this.entries.length * PACK_ENTRY);
+    this.entries.forEach((e, i) => {
+      const o = i * PACK_ENTRY;
+      e.id.copy(table, o);
+      table.writeUInt32LE(e.offset, o + 32);
+      table.writeUInt32LE(e.length, o + 36);
+      table.writeUInt32LE(e.plainLength, o + 40);
+      table[o + 44] = e.flags;
+    });
+    const trailer = Buffer.alloc(PACK_TRAILER);
+    trailer.writeUInt32LE(this.entries.length, 0);
+    trailer.writeUInt32LE(crc32(table), 4);
+    PACK_END_MAGIC.copy(trailer, 12);
+    return Buffer.concat([...this.parts, table, trailer]);
+  }
+}
+
+/** The table of a whole pack, or a reason it cannot be read. */
+export function parsePack(pack: Buffer): PackEntry[] | string {
+  if (pack.length < PACK_HEADER + PACK_TRAILER) return 'pack is too short';
+  if (!pack.subarray(0, 4).equals(PACK_MAGIC) || pack[4] !== 1) return 'bad pack header';
+  const t = pack.subarray(pack.length - PACK_TRAILER);
+  if (!t.subarray(12).equals(PACK_END_MAGIC)) return 'bad pack trailer';
+  const count = t.readUInt32LE(0);
+  const tableStart = pack.length - PACK_TRAILER - count * PACK_ENTRY;
+  if (tableStart < PACK_HEADER) return 'pack table does not fit';
+  const table = pack.subarray(tableStart, pack.length - PACK_TRAILER);
+  if (crc32(table) !== t.readUInt32LE(4)) return 'pack table CRC32 mismatch';
+  const entries: PackEntry[] = [];
+  let expect = PACK_HEADER;
+  for (let i = 0; i < count; i++) {
+    const o = i * PACK_ENTRY;
+    const e: PackEntry = {
+      id: Buffer.from(table.subarray(o, o + 32)),
+      offset: table.readUInt32LE(o + 32),
+      length: table.readUInt32LE(o + 36),
+      plainLength: table.readUInt32LE(o + 40),
+      flags: table[o + 44]!,
+    };
+    if (e.offset !== expect) return `pack table entry ${i} is at ${e.offset}, expected ${expect}`;
+    expect += e.length;
+    entries.push(e);
+  }
+  if (expect !== tableStart) return 'pack records and table do not meet';
+  return entries;
+}

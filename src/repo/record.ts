@@ -1,0 +1,157 @@
+/**
+ * The chunk codec (docs/repository-format.md, "Chunks"): ids, and records
+ * (header, CRC32, optional AES-256-GCM nonce and tag, zstd payload kept only
+ * when smaller). Pure functions, used by the worker threads and, for small
+ * jobs, inline. Decoding checks everything and throws a typed integrity error
+ * naming the chunk.
+ */
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
+import { crc32 } from 'node:zlib';
+import { compress, decompress } from 'zstd-napi';
+import { RepoIntegrityError } from './errors.js';
+
+export const RECORD_MAGIC = 0x4843_4b42; // "BKCH" read as u32 LE
+export const RECORD_VERSION = 1;
+export const RECORD_HEADER = 52;
+export const GCM_EXTRA = 28; // nonce 12 + tag 16
+export const FLAG_ZSTD = 1;
+export const FLAG_ENCRYPTED = 2;
+export const ZSTD_LEVEL = 1;
+/** The reserved id of all-zero and hole slots. */
+export const ZERO_ID = Buffer.alloc(32);
+
+export interface CodecKeys {
+  idKey?: Buffer;
+  encKey?: Buffer;
+}
+
+export function chunkId(plain: Buffer, idKey: Buffer | undefined): Buffer {
+  return idKey
+    ? createHmac('sha256', idKey).update(plain).digest()
+    : createHash('sha256').update(plain).digest();
+}
+
+let zeroes = Buffer.alloc(0);
+export function isAllZero(b: Buffer): boolean {
+  if (zeroes.length < b.length) zeroes = Buffer.alloc(b.length);
+  return b.equals(zeroes.subarray(0, b.length));
+}
+
+function recordCrc(rec: Buffer): number {
+  return crc32(rec.subarray(RECORD_HEADER), crc32(rec.subarray(0, 48)));
+}
+
+/** One record for plain under id. */
+export function encodeRecord(plain: Buffer, id: Buffer, keys: CodecKeys): Buffer {
+  let payload = plain;
+  let flags = 0;
+  const z = compress(plain, { compressionLevel: ZSTD_LEVEL });
+  if (z.length < plain.length) {
+    payload = z;
+    flags |= FLAG_ZSTD;
+  }
+  const enc = keys.encKey !== undefined;
+  const rec = Buffer.allocUnsafe(RECORD_HEADER + (enc ? GCM_EXTRA : 0) + payload.length);
+  rec.writeUInt32LE(RECORD_MAGIC, 0);
+  rec[4] = RECORD_VERSION;
+  rec[5] = flags | (enc ? FLAG_ENCRYPTED : 0);
+  rec.writeUInt16LE(0, 6);
+  rec.writeUInt32LE(plain.length, 8);
+  rec.writeUInt32LE(payload.length, 12);
+  id.copy(rec, 16);
+  if (enc) {
+    const nonce = randomBytes(12);
+    const c = createCipheriv('aes-256-gcm', keys.encKey!, nonce);
+    c.setAAD(id);
+    const n1 = c.update(payload).copy(rec, RECORD_HEADER + GCM_EXTRA);
+    c.final().copy(rec, RECORD_HEADER + GCM_EXTRA + n1);
+    nonce.copy(rec, RECORD_HEADER);
+    c.getAuthTag().copy(rec, RECORD_HEADER + 12);
+  } else {
+    payload.copy(rec, RECORD_HEADER);
+  }
+  rec.writeUInt32LE(recordCrc(rec), 48);
+  return rec;
+}
+
+export interface RecordHeader {
+  flags: number;
+  plainLength: number;
+  payloadLength: number;
+  id: Buffer;
+  length: number;
+}
+
+/** The header of a record at the start of buf, or a reason it is not one. */
+export function parseRecordHeader(buf: Buffer): RecordHeader | string {
+  if (buf.length < RECORD_HEADER) return 'truncated record header';
+  if (buf.readUInt32LE(0) !== RECORD_MAGIC) return 'bad record magic';
+  if (buf[4] !== RECORD_VERSION) return `unknown record version ${buf[4]}`;
+  const flags = buf[5]!;
+  if (flags & ~(FLAG_ZSTD | FLAG_ENCRYPTED)) return `unknown record flags ${flags}`;
+  const payloadLength = buf.readUInt32LE(12);
+  return {
+    flags,
+    plainLength: buf.readUInt32LE(8),
+    payloadLength,
+    id: buf.subarray(16, 48),
+    length: RECORD_HEADER + (flags & FLAG_ENCRYPTED ? GCM_EXTRA : 0) + payloadLength,
+  };
+}
+
+/**
+ * The plaintext of a record, after checking header, CRC32, id, GCM tag,
+ * decompressed length and the recomputed id. `keys` must match the
+ * repository: an encrypted record without encKey is damage, not a choice.
+ */
+export function decodeRecord(rec: Buffer, expectedId: Buffer, keys: CodecKeys): Buffer {
+  const chunk = expectedId.toString('hex');
+  const bad = (why: string, cause?: unknown): RepoIntegrityError =>
+    new RepoIntegrityError('REPO_CHUNK_CORRUPT', `chunk is damaged: ${why}`, { chunk }, { cause });
+  const h = parseRecordHeader(rec);
+  if (typeof h === 'string') throw bad(h);
+  if (rec.length !== h.length) throw bad(`record is ${rec.length} bytes, header says ${h.length}`);
+  if (rec.readUInt32LE(48) !== recordCrc(rec)) throw bad('CRC32 mismatch');
+  if (!h.id.equals(expectedId)) throw bad(`record holds chunk ${h.id.toString('hex')}`);
+  const enc = (h.flags & FLAG_ENCRYPTED) !== 0;
+  if (enc !== (keys.encKey !== undefined)) {
+    throw bad(enc ? 'encrypted record in an unencrypted repository' : 'record is not encrypted');
+  }
+  let payload: Buffer;
+  if (enc) {
+    const d = createDecipheriv('aes-256-gcm', keys.encKey!, rec.subarray(52, 64));
+    d.setAAD(expectedId);
+    d.setAuthTag(rec.subarray(64, 80));
+    try {
+      payload = Buffer.concat([d.update(rec.subarray(80)), d.final()]);
+    } catch (err) {
+      throw bad('authentication tag mismatch', err);
+    }
+  } else {
+    payload = rec.subarray(RECORD_HEADER);
+  }
+  let plain: Buffer;
+  if (h.flags & FLAG_ZSTD) {
+    try {
+      plain = decompress(payload);
+    } catch (err) {
+      throw bad('zstd frame does not decompress', err);
+    }
+  } else {
+    plain = payload;
+  }
+  if (plain.length !== h.plainLength) {
+    throw bad(`plaintext is ${plain.length} bytes, header says ${h.plainLength}`);
+  }
+  if (!chunkId(plain, keys.idKey).equals(expectedId)) throw bad('content does not match its id');
+  return plain;
+}
+
+/** CRC32 and header only: what can be checked without the key. */
+export function checkRecordCrc(rec: Buffer): string | undefined {
+  const h = parseRecordHeader(rec);
+  if (typeof h === 'string') return h;
+  if (rec.length !== h.length) return `record is ${rec.length} bytes, header says ${h.length}`;
+  if (rec.readUInt32LE(48) !== recordCrc(rec)) return 'CRC32 mismatch';
+  return undefined;
+}

@@ -1,0 +1,358 @@
+/**
+ * The repository: init and open, keys, backups and their manifests, locks,
+ * GC plans, and verified chunk reads. Writing (writer.ts), reading disks
+ * (reader.ts), verify, prune, gc and stats build on it.
+ */
+import type { Backend } from './backend/types.js';
+import { checkConfigMac, newConfig, peekConfig, sealConfig, type RepoConfig } from './config.js';
+import {
+  isObjectNotFound,
+  RepoError,
+  RepoIntegrityError,
+  RepoKeyError,
+  type IntegrityWhere,
+} from './errors.js';
+import { RepoIndex, DEFAULT_FILTER_BUDGET } from './index.js';
+import {
+  addKey,
+  readKeyFiles,
+  removeKey,
+  summarizeKeys,
+  unlock,
+  type KeySummary,
+} from './keyring.js';
+import { DEFAULT_KDF, deriveKeys, newMasterKey, type KdfParams, type RepoKeys } from './keys.js';
+import { RepoLock, type LockKind } from './lock.js';
+import {
+  BACKUP_ID,
+  manifestObjectName,
+  openManifest,
+  sealManifest,
+  type Manifest,
+} from './manifest.js';
+import { packObjectName } from './pack.js';
+import { createCodec, defaultWorkerCount, type ChunkCodec } from './workers/pool.js';
+import { readPlans, type GcPlan } from './gc-plan.js';
+
+export interface InitOptions {
+  /** undefined: no encryption (the caller has said so loudly). */
+  password: string | undefined;
+  chunkSize?: number;
+  packSize?: number;
+  kdf?: KdfParams;
+  label?: string;
+}
+
+export interface OpenOptions {
+  /** Required for an encrypted repository, except to list backups (unverified). */
+  password?: string | undefined;
+  /** Worker threads for hashing, compression, encryption (default: one per core; 0 inline). */
+  workers?: number;
+  /** Memory for index filters (default 128 MiB). */
+  filterBudget?: number;
+}
+
+export interface BackupListing {
+  id: string;
+  manifest: Manifest;
+  /** False when the MAC could not be checked (encrypted repository opened without password). */
+  verified: boolean;
+}
+
+export class Repository {
+  readonly index: RepoIndex;
+  private codecInstance: ChunkCodec | undefined;
+  private closed = false;
+
+  private constructor(
+    readonly backend: Backend,
+    readonly config: RepoConfig,
+    readonly keys: RepoKeys | undefined,
+    private readonly master: Buffer | undefined,
+    readonly keyId: string | undefined,
+    private readonly opts: OpenOptions,
+  ) {
+    this.index = new RepoIndex(backend, opts.filterBudget ?? DEFAULT_FILTER_BUDGET);
+  }
+
+  get encrypted(): boolean {
+    return this.config.encryption !== 'none';
+  }
+
+  get location(): string {
+    return this.backend.location;
+  }
+
+  static async init(backend: Backend, o: InitOptions): Promise<RepoConfig> {
+    if (await backend.stat('config')) {
+      throw new RepoError('REPO_EXISTS', `a repository already exists at ${backend.location}`);
+    }
+    const config = newConfig({
+      chunkSize: o.chunkSize,
+      packSize: o.packSize,
+      encrypted: o.password !== undefined,
+    });
+    let macKey: Buffer | undefined;
+    if (o.password !== undefined) {
+      const master = newMasterKey();
+      macKey = deriveKeys(master, config.id).macKey;
+      // The key first: a config naming encryption with no key would be a locked door.
+      await addKey(
+        backend,
+        master,
+        config.id,
+        o.password,
+        o.kdf ?? DEFAULT_KDF,
+        o.label ?? 'initial',
+      );
+    }
+    await backend.put('config', sealConfig(config, macKey));
+    return config;
+  }
+
+  /** The config, unauthenticated, and the number of key files: what needs no password. */
+  static async peek(backend: Backend): Promise<{ config: RepoConfig; keys: KeySummary[] }> {
+    const config = peekConfig(await getConfig(backend));
+    return { config, keys: summarizeKeys(await readKeyFiles(backend)) };
+  }
+
+  static async open(backend: Backend, o: OpenOptions = {}): Promise<Repository> {
+    const bytes = await getConfig(backend);
+    const config = peekConfig(bytes);
+    const keyFiles = await readKeyFiles(backend);
+    const encrypted = config.encryption !== 'none' || keyFiles.length > 0;
+    let repo: Repository;
+    if (!encrypted) {
+      checkConfigMac(bytes, undefined);
+      repo = new Repository(backend, config, undefined, undefined, undefined, o);
+    } else if (o.password === undefined) {
+      repo = new Repository(
+        backend,
+        { ...config, encryption: 'aes-256-gcm' },
+        undefined,
+        undefined,
+        undefined,
+        o,
+      );
+    } else {
+      const { master, keyId } = await unlock(backend, o.password);
+      const keys = deriveKeys(master, config.id);
+      checkConfigMac(bytes, keys.macKey);
+      repo = new Repository(backend, config, keys, master, keyId, o);
+    }
+    await repo.index.refresh();
+    return repo;
+  }
+
+  /** Throws unless the keys are known (or not needed). */
+  requireKeys(): void {
+    if (this.encrypted && !this.keys) {
+      throw new RepoKeyError('REPO_PASSWORD_REQUIRED', 'this needs the repository password');
+    }
+  }
+
+  get codec(): ChunkCodec {
+    this.requireKeys();
+    if (this.closed) throw new RepoError('REPO_CLOSED', 'repository is closed');
+    this.codecInstance ??= createCodec(this.opts.workers ?? defaultWorkerCount(), {
+      idKey: this.keys?.idKey,
+      encKey: this.keys?.encKey,
+    });
+    return this.codecInstance;
+  }
+
+  lock(kind: LockKind, purpose: string): Promise<RepoLock> {
+    return RepoLock.acquire(this.backend, kind, purpose);
+  }
+
+  async backupIds(): Promise<string[]> {
+    const ids: string[] = [];
+    for await (const o of this.backend.list('backups/')) {
+      const m = /^backups\/([^/]+)\/manifest\.json$/.exec(o.name);
+      if (m && BACKUP_ID.test(m[1]!)) ids.push(m[1]!);
+    }
+    return ids.sort();
+  }
+
+  async manifest(id: string): Promise<{ manifest: Manifest; verified: boolean }> {
+    if (!BACKUP_ID.test(id)) throw new RepoError('REPO_BACKUP_NOT_FOUND', `no backup ${id}`);
+    let bytes: Buffer;
+    try {
+      bytes = await this.backend.get(manifestObjectName(id));
+    } catch (err) {
+      if (isObjectNotFound(err)) {
+        throw new RepoError('REPO_BACKUP_NOT_FOUND', `no backup ${id}`, {
+          details: { backup: id },
+        });
+      }
+      throw err;
+    }
+    return openManifest(bytes, id, this.config.id, this.keys?.macKey, this.encrypted);
+  }
+
+  /**
+   * Every backup, oldest first. A damaged manifest is reported in `damaged`,
+   * not thrown, so one bad backup does not hide the others.
+   */
+  async listBackups(): Promise<{ backups: BackupListing[]; damaged: RepoIntegrityError[] }> {
+    const backups: BackupListing[] = [];
+    const damaged: RepoIntegrityError[] = [];
+    for (const id of await this.backupIds()) {
+      try {
+        const { manifest, verified } = await this.manifest(id);
+        backups.push({ id, manifest, verified });
+      } catch (err) {
+        if (err instanceof RepoIntegrityError) damaged.push(err);
+        else if (!(err instanceof RepoError && err.code === 'REPO_BACKUP_NOT_FOUND')) throw err;
+      }
+    }
+    return { backups, damaged };
+  }
+
+  /** Replaces a manifest whole (to record verify results); the id and disks cannot change. */
+  async updateManifest(id: string, change: (m: Manifest) => void): Promise<Manifest> {
+    this.requireKeys();
+    const { manifest } = await this.manifest(id);
+    const disks = JSON.stringify(manifest.disks);
+    change(manifest);
+    if (manifest.id !== id || JSON.stringify(manifest.disks) !== disks) {
+      throw new RepoError(
+        'REPO_INVALID_ARGUMENT',
+        'a manifest update may not change its id or disks',
+      );
+    }
+    await this.backend.put(manifestObjectName(id), sealManifest(manifest, this.keys?.macKey));
+    return manifest;
+  }
+
+  async gcPlans(): Promise<GcPlan[]> {
+    return readPlans(this.backend);
+  }
+
+  /** Packs that garbage collection has marked: writers must not deduplicate against them. */
+  async doomedPacks(): Promise<Set<string>> {
+    const s = new Set<string>();
+    for (const p of await this.gcPlans()) for (const pack of p.deletePacks) s.add(pack);
+    return s;
+  }
+
+  /**
+   * The plaintext of a chunk, verified. Tries every location the index knows;
+   * the error names the chunk and whatever the caller knows (backup, disk).
+   */
+  async loadChunk(id: Buffer, where: IntegrityWhere = {}): Promise<Buffer> {
+    try {
+      return await this.tryLoadChunk(id, where);
+    } catch (err) {
+      // A garbage collector may have moved on since the index was loaded: look once more.
+      if (!(err instanceof RepoIntegrityError && err.code === 'REPO_CHUNK_MISSING')) throw err;
+      await this.index.refresh();
+      return this.tryLoadChunk(id, where);
+    }
+  }
+
+  private async tryLoadChunk(id: Buffer, where: IntegrityWhere): Promise<Buffer> {
+    const chunk = id.toString('hex');
+    let lastError: unknown;
+    for (const loc of await this.index.lookupAll(id)) {
+      const pack = loc.pack.toString('hex');
+      try {
+        const rec = await this.backend.getRange(packObjectName(pack), loc.offset, loc.length);
+        return await this.codec.decode(rec, id);
+      } catch (err) {
+        if (isObjectNotFound(err)) {
+          lastError ??= new RepoIntegrityError(
+            'REPO_CHUNK_MISSING',
+            'chunk is missing: its pack is gone',
+            {
+              ...where,
+              chunk,
+              pack,
+            },
+          );
+        } else if (err instanceof RepoIntegrityError) {
+          lastError = err.within({ ...where, pack });
+        } else {
+          throw err;
+        }
+      }
+    }
+    throw (
+      lastError ??
+      new RepoIntegrityError('REPO_CHUNK_MISSING', 'chunk is missing from the index', {
+        ...where,
+        chunk,
+      })
+    );
+  }
+
+  async listKeys(): Promise<KeySummary[]> {
+    return summarizeKeys(await readKeyFiles(this.backend));
+  }
+
+  async addPassword(
+    password: string,
+    o: { kdf?: KdfParams; label?: string } = {},
+  ): Promise<string> {
+    return addKey(
+      this.backend,
+      this.requireMaster(),
+      this.config.id,
+      password,
+      o.kdf ?? DEFAULT_KDF,
+      o.label ?? '',
+    );
+  }
+
+  async removePassword(keyId: string): Promise<string> {
+    this.requireMaster();
+    return removeKey(this.backend, keyId);
+  }
+
+  /** Replaces the key file this repository was opened with by one for the new password. */
+  async changePassword(
+    password: string,
+    o: { kdf?: KdfParams; label?: string } = {},
+  ): Promise<string> {
+    const master = this.requireMaster();
+    const id = await addKey(
+      this.backend,
+      master,
+      this.config.id,
+      password,
+      o.kdf ?? DEFAULT_KDF,
+      o.label ?? 'changed',
+    );
+    await this.backend.delete(`keys/${this.keyId!}`);
+    return id;
+  }
+
+  private requireMaster(): Buffer {
+    if (!this.encrypted)
+      throw new RepoKeyError(
+        'REPO_KEY_NOT_FOUND',
+        'the repository is not encrypted: it has no keys',
+      );
+    if (!this.master)
+      throw new RepoKeyError('REPO_PASSWORD_REQUIRED', 'this needs the repository password');
+    return this.master;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.codecInstance?.close();
+    await this.backend.close();
+  }
+}
+
+async function getConfig(backend: Backend): Promise<Buffer> {
+  try {
+    return await backend.get('config');
+  } catch (err) {
+    if (isObjectNotFound(err)) {
+      throw new RepoError('REPO_NOT_FOUND', `no repository at ${backend.location}`, { cause: err });
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { BackupDisk } from './reader.js';
+import { bufferSource } from './source.js';
+import { realisticBytes, sparseSource, withRepo } from './test-support.js';
+import { BackupWriter } from './writer.js';
+
+const KiB = 1024;
+
+async function readAll(disk: BackupDisk): Promise<Buffer> {
+  return disk.read(0, disk.virtualSize);
+}
+
+describe('writer and reader', () => {
+  for (const encrypted of [true, false]) {
+    for (const workers of [0, 2]) {
+      it(`a backup reads back byte for byte (${encrypted ? 'encrypted' : 'plain'}, ${workers} workers)`, () =>
+        withRepo({ encrypted, workers }, async (repo) => {
+          const data = realisticBytes(3 * 1024 * KiB + 12345, 1);
+          data.fill(0, 64 * KiB, 256 * KiB); // zero chunks, read
+          data.fill(0, 1024 * KiB, 1224 * KiB); // a hole: never read
+          const w = await BackupWriter.start(repo, { vm: { name: 'web1', uuid: 'u-1' } });
+          const d = await w.addDisk({
+            name: 'vda',
+            source: sparseSource(data, [{ offset: 1024 * KiB, length: 200 * KiB }]),
+            format: 'qcow2',
+          });
+          const m = await w.commit();
+          assert.equal(d.zeroBytes, 192 * KiB + 192 * KiB);
+          assert.equal(d.dataBytes + d.zeroBytes, data.length);
+          assert.ok(d.newStoredBytes < d.newPlainBytes, 'compressed');
+          const disk = await BackupDisk.open(repo, m.id, 'vda');
+          try {
+            assert.deepEqual(await readAll(disk), data);
+            assert.deepEqual(await disk.read(100_000, 300_000), data.subarray(100_000, 400_000));
+            assert.deepEqual(await disk.read(data.length - 1, 1), data.subarray(data.length - 1));
+          } finally {
+            await disk.close();
+          }
+        }));
+    }
+  }
+
+  it('a second backup of the same data stores nothing new; a changed one stores the change', () =>
+    withRepo({}, async (repo) => {
+      const data = realisticBytes(2 * 1024 * KiB, 2);
+      const w1 = await BackupWriter.start(repo, { vm: { name: 'db' } });
+      const d1 = await w1.addDisk({ name: 'vda', source: bufferSource(data) });
+      const m1 = await w1.commit();
+      const w2 = await BackupWriter.start(repo, { vm: { name: 'db' }, parent: m1.id });
+      const d2 = await w2.addDisk({ name: 'vda', source: bufferSource(data) });
+      await w2.commit();
+      assert.equal(d1.newChunks, 32);
+      assert.equal(d2.newChunks, 0);
+      // Another VM with the same data, no parent: deduplicated through the index.
+      realisticBytes(1000, 9).copy(data, 70 * KiB);
+      const w3 = await BackupWriter.start(repo, { vm: { name: 'clone' } });
+      const d3 = await w3.addDisk({ name: 'vda', source: bufferSource(data) });
+      const m3 = await w3.commit();
+      assert.equal(d3.newChunks, 1);
+      const disk = await BackupDisk.open(repo, m3.id, 'vda');
+      assert.deepEqual(await readAll(disk), data);
+      await disk.close();
+    }));
+
+  it('changed ranges from a dirty bitmap: unchanged slots take the parent ids unread', () =>
+    withRepo({}, async (repo) => {
+      const data = realisticBytes(1024 * KiB, 3);
+      const w1 = await BackupWriter.start(repo, { vm: { name: 'db' } });
+      await w1.addDisk({ name: 'vda', source: bufferSource(data) });
+      const m1 = await w1.commit();
+      realisticBytes(5000, 4).copy(data, 200 * KiB);
+      let reads = 0;
+      const src = bufferSource(data);
+      const counting = {
+        ...src,
+        virtualSize: src.virtualSize,
+        extents: () => src.extents(),
+        read: (o: number, l: number) => (reads++, src.read(o, l)),
+      };
+      const w2 = await BackupWriter.start(repo, { vm: { name: 'db' }, parent: m1.id });
+      const d2 = await w2.addDisk({
+        name: 'vda',
+        source: counting,
+        changedRanges: [{ offset: 200 * KiB, length: 5000 }],
+      });
+      const m2 = await w2.commit();
+      assert.equal(reads, 1);
+      assert.equal(d2.newChunks, 1);
+      const disk = await BackupDisk.open(repo, m2.id, 'vda');
+      assert.deepEqual(await readAll(disk), data);
+      await disk.close();
+    }));
+
+  it('an empty disk and a disk smaller than a chunk', () =>
+    withRepo({}, async (repo) => {
+      const w = await BackupWriter.start(repo, { vm: { name: 'tiny' } });
+      await w.addDisk({ name: 'vda', source: bufferSource(Buffer.alloc(0)) });
+      await w.addDisk({ name: 'vdb', source: bufferSource(Buffer.from('hello')) });
+      const m = await w.commit();
+      const a = await BackupDisk.open(repo, m.id, 'vda');
+      assert.equal((await a.read(0, 0)).length, 0);
+      await a.close();
+      const b = await BackupDisk.open(repo, m.id, 'vdb');
+      assert.equal((await b.read(0, 5)).toString(), 'hello');
+      await b.close();
+    }));
+});

@@ -1,0 +1,290 @@
+/**
+ * The backup writer: one backup, disk by disk, in the write order of
+ * docs/repository-format.md: records into packs, then index runs, then each
+ * fixed index, then the manifest. Slots are read, hashed and (when new)
+ * encoded in a bounded pipeline over the worker threads; a slot is stored
+ * only if the whole repository lacks its id.
+ */
+import { hostname } from 'node:os';
+import { RepoError } from './errors.js';
+import { FidxWriter } from './fidx.js';
+import {
+  checkDiskName,
+  fidxObjectName,
+  manifestObjectName,
+  newBackupId,
+  sealManifest,
+  type Manifest,
+  type ManifestDisk,
+} from './manifest.js';
+import { PackSink } from './pack-sink.js';
+import { ZERO_ID } from './record.js';
+import type { Repository } from './repository.js';
+import type { RepoLock } from './lock.js';
+import { SlotReader } from './slots.js';
+import { slotKinds, type ExtentSource } from './source.js';
+import type { HashResult } from './workers/pool.js';
+
+export interface BackupMeta {
+  vm: { name: string; uuid?: string | null };
+  domainXml?: string | null;
+  method?: string;
+  /** The backup this one is relative to: its fixed indexes speed up deduplication. */
+  parent?: string | null;
+  labels?: Record<string, string>;
+}
+
+export interface DiskInput {
+  name: string;
+  source: ExtentSource;
+  format?: string | null;
+  formatOptions?: Record<string, unknown> | null;
+  /**
+   * Ranges changed since the parent (from a dirty bitmap). Slots outside them
+   * take the parent's ids without being read. Ignored without a parent disk
+   * of the same name, or while a garbage collection plan is pending.
+   */
+  changedRanges?: { offset: number; length: number }[];
+}
+
+export interface WriteProgress {
+  disk: string;
+  doneBytes: number;
+  totalBytes: number;
+  newChunks: number;
+  newStoredBytes: number;
+}
+
+export interface WriterOptions {
+  onProgress?: (p: WriteProgress) => void;
+  /** Slots read ahead of the one being decided (default 4 per worker, at least 8). */
+  readAhead?: number;
+  /** Backup id (default: from the start time). Tests only. */
+  id?: string;
+}
+
+type Slot = { zero: true } | { parent: true } | HashResult;
+
+export class BackupWriter {
+  readonly id: string;
+  private readonly disks: ManifestDisk[] = [];
+  private readonly startedAt = new Date();
+  private parentManifest: Manifest | undefined;
+  private finished = false;
+
+  private constructor(
+    private readonly repo: Repository,
+    private readonly meta: BackupMeta,
+    private readonly lock: RepoLock,
+    private readonly doomed: Set<string>,
+    private readonly opts: WriterOptions,
+  ) {
+    this.id = opts.id ?? newBackupId(this.startedAt);
+  }
+
+  /** Takes a shared lock, then reads the GC plans (in that order: see the spec). */
+  static async start(
+    repo: Repository,
+    meta: BackupMeta,
+    opts: WriterOptions = {},
+  ): Promise<BackupWriter> {
+    repo.requireKeys();
+    const lock = await repo.lock('shared', 'backup');
+    try {
+      const doomed = await repo.doomedPacks();
+      await repo.index.refresh();
+      const w = new BackupWriter(repo, meta, lock, doomed, opts);
+      if (meta.parent) w.parentManifest = (await repo.manifest(meta.parent)).manifest;
+      return w;
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
+  }
+
+  async addDisk(input: DiskInput): Promise<ManifestDisk> {
+    if (this.finished) throw new RepoError('REPO_CLOSED', 'backup already committed or aborted');
+    checkDiskName(input.name);
+    if (this.disks.some((d) => d.name === input.name)) {
+      throw new RepoError('REPO_INVALID_ARGUMENT', `disk ${input.name} was already added`);
+    }
+    const repo = this.repo;
+    const cs = repo.config.chunkSize;
+    const src = input.source;
+    const size = src.virtualSize;
+    const slots = Math.ceil(size / cs);
+    const codec = repo.codec;
+    const parentDisk = this.parentManifest?.disks.find((d) => d.name === input.name);
+    let parent: SlotReader | undefined;
+    if (parentDisk && this.parentManifest!.chunkSize === cs) {
+      parent = await SlotReader.open(repo.backend, this.parentManifest!.id, parentDisk);
+    }
+    // While a GC plan is pending, every id must be looked up (marked packs are avoided).
+    const trustParent = parent !== undefined && this.doomed.size === 0;
+    const changed = trustParent && input.changedRanges ? normalize(input.changedRanges) : undefined;
+    if (changed) await parent!.verify();
+
+    const fidx = new FidxWriter(await repo.backend.upload(fidxObjectName(this.id, input.name)), {
+      chunkSize: cs,
+      virtualSize: size,
+      slots,
+    });
+    const sink = new PackSink(repo, codec);
+    const stats = { dataBytes: 0, zeroBytes: 0 };
+    const report = (done: number): void =>
+      this.opts.onProgress?.({
+        disk: input.name,
+        doneBytes: done,
+        totalBytes: size,
+        newChunks: sink.newChunks,
+        newStoredBytes: sink.newStoredBytes,
+      });
+    const depth = this.opts.readAhead ?? 8;
+    const window: Promise<Slot>[] = [];
+    let next = 0; // the slot the window's head belongs to
+    let changedAt = 0;
+
+    const decide = async (slot: number, r: Slot): Promise<void> => {
+      const len = Math.min(cs, size - slot * cs);
+      if ('zero' in r) {
+        stats.zeroBytes += len;
+        await fidx.add(ZERO_ID);
+        return;
+      }
+      if ('parent' in r) {
+        const id = Buffer.from(await parent!.get(slot));
+        if (id.equals(ZERO_ID)) stats.zeroBytes += len;
+        else stats.dataBytes += len;
+        await fidx.add(id);
+        return;
+      }
+      if (!r.id) {
+        stats.zeroBytes += len;
+        await fidx.add(ZERO_ID);
+        return;
+      }
+      stats.dataBytes += len;
+      const known =
+        (trustParent && slot < parent!.slots && r.id.equals(await parent!.get(slot))) ||
+        sink.has(r.id) ||
+        (await repo.index.lookup(r.id, this.doomed)) !== undefined;
+      if (!known) await sink.store(r.buf, r.id);
+      await fidx.add(r.id);
+    };
+
+    try {
+      let slot = 0;
+      for await (const kind of slotKinds(src, cs)) {
+        const offset = slot * cs;
+        const len = Math.min(cs, size - offset);
+        if (changed && slot < parent!.slots && !touches(changed, offset, len, changedAt)) {
+          window.push(Promise.resolve({ parent: true }));
+        } else if (kind === 'zero') {
+          window.push(Promise.resolve({ zero: true }));
+        } else {
+          window.push(src.read(offset, len).then((b) => codec.hash(b)));
+        }
+        if (changed) changedAt = advance(changed, offset, changedAt);
+        slot++;
+        if (window.length >= depth) {
+          await decide(next, await window.shift()!);
+          if (++next % 256 === 0) report(next * cs);
+        }
+      }
+      while (window.length) {
+        await decide(next, await window.shift()!);
+        next++;
+      }
+      if (slot !== slots)
+        throw new RepoError('REPO_INVALID_ARGUMENT', 'source extents ended early');
+      // Write order: packs, then index runs, then the fixed index.
+      await sink.finish();
+      await repo.index.flush();
+      const indexSha256 = await fidx.commit();
+      report(size);
+      const disk: ManifestDisk = {
+        name: input.name,
+        index: `${input.name}.fidx`,
+        indexSha256,
+        virtualSize: size,
+        format: input.format ?? null,
+        formatOptions: input.formatOptions ?? null,
+        dataBytes: stats.dataBytes,
+        zeroBytes: stats.zeroBytes,
+        newChunks: sink.newChunks,
+        newPlainBytes: sink.newPlainBytes,
+        newStoredBytes: sink.newStoredBytes,
+      };
+      this.disks.push(disk);
+      return disk;
+    } catch (err) {
+      await Promise.allSettled(window);
+      await sink.abandon();
+      await fidx.abort();
+      throw err;
+    }
+  }
+
+  /** Writes the manifest, which makes the backup exist, and releases the lock. */
+  async commit(extra: { verify?: unknown } = {}): Promise<Manifest> {
+    if (this.finished) throw new RepoError('REPO_CLOSED', 'backup already committed or aborted');
+    this.finished = true;
+    try {
+      const m: Manifest = {
+        id: this.id,
+        repository: this.repo.config.id,
+        vm: { name: this.meta.vm.name, uuid: this.meta.vm.uuid ?? null },
+        domainXml: this.meta.domainXml ?? null,
+        method: this.meta.method ?? 'full',
+        parent: this.meta.parent ?? null,
+        host: hostname(),
+        startedAt: this.startedAt.toISOString(),
+        finishedAt: new Date().toISOString(),
+        chunkSize: this.repo.config.chunkSize,
+        disks: this.disks,
+        verify: extra.verify ?? null,
+        labels: this.meta.labels ?? {},
+      };
+      await this.repo.backend.put(
+        manifestObjectName(this.id),
+        sealManifest(m, this.repo.keys?.macKey),
+      );
+      return m;
+    } finally {
+      await this.lock.release();
+    }
+  }
+
+  /** Gives up: what was written stays as garbage for the next gc. Idempotent. */
+  async abort(): Promise<void> {
+    this.finished = true;
+    await this.lock.release();
+  }
+}
+
+function normalize(
+  ranges: { offset: number; length: number }[],
+): { offset: number; end: number }[] {
+  return ranges
+    .filter((r) => r.length > 0)
+    .map((r) => ({ offset: r.offset, end: r.offset + r.length }))
+    .sort((a, b) => a.offset - b.offset);
+}
+
+/** Whether [offset, offset+len) meets a changed range, searching from index `at`. */
+function touches(
+  ranges: { offset: number; end: number }[],
+  offset: number,
+  len: number,
+  at: number,
+): boolean {
+  for (let i = at; i < ranges.length && ranges[i]!.offset < offset + len; i++) {
+    if (ranges[i]!.end > offset) return true;
+  }
+  return false;
+}
+
+function advance(ranges: { offset: number; end: number }[], offset: number, at: number): number {
+  while (at < ranges.length && ranges[at]!.end <= offset) at++;
+  return at;
+}
