@@ -14,6 +14,7 @@ import {
   type Frame,
   type Header,
 } from './frame.js';
+import { prng } from '../util/testing.js';
 
 function hex(s: string): Buffer {
   return Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -21,18 +22,6 @@ function hex(s: string): Buffer {
 
 function isMalformedFrame(err: unknown): boolean {
   return err instanceof FrameError && err.code === 'RPC_MALFORMED_FRAME';
-}
-
-/** mulberry32, seeded: reproducible random chunkings. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const CONNECT_OPEN_PAYLOAD = Buffer.concat([

@@ -32,6 +32,7 @@ import {
 } from './types.js';
 import { CONNECT_GET_VERSION, CONNECT_OPEN, DOMAIN_LOOKUP_BY_NAME } from './calls.js';
 import { LibvirtError } from './errors.js';
+import { prng } from '../util/testing.js';
 
 /** Bytes from hex, spaces allowed for readability. */
 function hex(s: string): Buffer {
@@ -48,18 +49,6 @@ function isMalformed(err: unknown): boolean {
 
 function assertMalformed(fn: () => unknown, message?: string): void {
   assert.throws(fn, isMalformed, message);
-}
-
-/** mulberry32: a tiny seeded PRNG, so property tests are reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function randomUint32(rand: () => number): number {

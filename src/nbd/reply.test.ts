@@ -10,18 +10,7 @@ import {
   type ReplySink,
 } from './reply.js';
 import { structuredChunk } from './testing.js';
-
-/** mulberry32, seeded: reproducible random chunkings. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../util/testing.js';
 
 function simple(cookie: bigint, error: number, data?: Buffer): Buffer {
   const h = Buffer.alloc(16);

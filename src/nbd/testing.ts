@@ -26,46 +26,7 @@ import {
   HandshakeFlag,
 } from './constants.js';
 
-/**
- * Two in-memory duplexes wired like a connected socket pair: delivery is
- * asynchronous, and when one side ends or is destroyed the other ends too.
- */
-export function socketPair(): [Duplex, Duplex] {
-  const sides: Duplex[] = [];
-  const eofSent = [false, false];
-  const deliver = (to: number, chunk: Buffer | null): void => {
-    const other = sides[to]!;
-    if (eofSent[to] || other.destroyed) return;
-    if (chunk === null) eofSent[to] = true;
-    other.push(chunk);
-  };
-  for (const i of [0, 1]) {
-    const to = 1 - i;
-    sides.push(
-      new Duplex({
-        allowHalfOpen: false,
-        read() {},
-        write(chunk: Buffer, _encoding, callback) {
-          setImmediate(() => {
-            deliver(to, chunk);
-            callback();
-          });
-        },
-        final(callback) {
-          setImmediate(() => {
-            deliver(to, null);
-            callback();
-          });
-        },
-        destroy(err, callback) {
-          setImmediate(() => deliver(to, null));
-          callback(err);
-        },
-      }),
-    );
-  }
-  return [sides[0]!, sides[1]!];
-}
+export { socketPair } from '../util/testing.js';
 
 export interface PeerRequest {
   flags: number;
