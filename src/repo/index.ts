@@ -40,6 +40,12 @@ export class RepoIndex {
   private readonly pending = new Map<string, IndexEntry>();
   private readonly blocks = new Map<string, Buffer>();
   private filterBytes = 0;
+  /**
+   * Runs that could not be loaded. They are skipped: a writer then stores
+   * their chunks again (safe), a reader reports them missing, and verify and
+   * gc report the damage (gc refuses to run while there is any).
+   */
+  damaged = new Map<string, RepoIntegrityError>();
 
   constructor(
     private readonly backend: Backend,
@@ -73,10 +79,13 @@ export class RepoIndex {
       if (this.runs.has(name)) continue;
       try {
         this.runs.set(name, await this.loadRun(name));
+        this.damaged.delete(name);
       } catch (err) {
-        if (!isObjectNotFound(err)) throw err;
+        if (err instanceof RepoIntegrityError) this.damaged.set(name, err);
+        else if (!isObjectNotFound(err)) throw err;
       }
     }
+    for (const name of this.damaged.keys()) if (!seen.has(name)) this.damaged.delete(name);
     for (const [name, run] of this.runs) {
       if (!seen.has(name)) {
         this.filterBytes -= run.bloom?.bits.length ?? 0;

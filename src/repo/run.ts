@@ -43,49 +43,75 @@ export function runObjectName(runId: string): string {
 
 /** Encodes entries (any order; ids must be unique) into a run; returns its id and bytes. */
 export function encodeRun(entries: IndexEntry[]): { id: string; bytes: Buffer } {
-  const sorted = [...entries].sort((a, b) => Buffer.compare(a.id, b.id));
-  const packs = new Map<string, number>();
-  const packList: Buffer[] = [];
-  for (const e of sorted) {
-    const h = e.pack.toString('hex');
-    if (!packs.has(h)) {
-      packs.set(h, packList.length);
-      packList.push(e.pack);
+  const b = new RunBuilder();
+  for (const e of [...entries].sort((x, y) => Buffer.compare(x.id, y.id))) b.add(e);
+  return b.finish();
+}
+
+/** Builds a run from entries given in ascending id order, without holding them as objects. */
+export class RunBuilder {
+  private readonly packs = new Map<string, number>();
+  private readonly packList: Buffer[] = [];
+  private readonly parts: Buffer[] = [];
+  private part = Buffer.alloc(RUN_ENTRY * 4096);
+  private used = 0;
+  private last: Buffer | undefined;
+  count = 0;
+
+  add(e: IndexEntry): void {
+    if (this.last && Buffer.compare(this.last, e.id) >= 0) {
+      throw new Error('index run entries must be added in ascending, unique id order');
     }
+    const h = e.pack.toString('hex');
+    let p = this.packs.get(h);
+    if (p === undefined) {
+      p = this.packList.length;
+      this.packs.set(h, p);
+      this.packList.push(Buffer.from(e.pack));
+    }
+    if (this.used === this.part.length) {
+      this.parts.push(this.part);
+      this.part = Buffer.alloc(RUN_ENTRY * 4096);
+      this.used = 0;
+    }
+    const o = this.used;
+    e.id.copy(this.part, o);
+    this.part.writeUInt32LE(p, o + 32);
+    this.part.writeUInt32LE(e.offset, o + 36);
+    this.part.writeUInt32LE(e.length, o + 40);
+    this.part.writeUInt32LE(e.plainLength, o + 44);
+    this.used += RUN_ENTRY;
+    this.last = this.part.subarray(o, o + 32);
+    this.count++;
   }
-  const bloom = Bloom.forEntries(sorted.length);
-  const entryBytes = Buffer.alloc(sorted.length * RUN_ENTRY);
-  sorted.forEach((e, i) => {
-    if (i > 0 && sorted[i - 1]!.id.equals(e.id)) throw new Error('duplicate id in index run');
-    const o = i * RUN_ENTRY;
-    e.id.copy(entryBytes, o);
-    entryBytes.writeUInt32LE(packs.get(e.pack.toString('hex'))!, o + 32);
-    entryBytes.writeUInt32LE(e.offset, o + 36);
-    entryBytes.writeUInt32LE(e.length, o + 40);
-    entryBytes.writeUInt32LE(e.plainLength, o + 44);
-    bloom.add(e.id);
-  });
-  const blockCount = Math.ceil(sorted.length / RUN_BLOCK);
-  const blocks = Buffer.alloc(blockCount * RUN_BLOCK_ROW);
-  for (let b = 0; b < blockCount; b++) {
-    const start = b * RUN_BLOCK * RUN_ENTRY;
-    const end = Math.min(entryBytes.length, start + RUN_BLOCK * RUN_ENTRY);
-    entryBytes.copy(blocks, b * RUN_BLOCK_ROW, start, start + 8);
-    blocks.writeUInt32LE(crc32(entryBytes.subarray(start, end)), b * RUN_BLOCK_ROW + 8);
+
+  finish(): { id: string; bytes: Buffer } {
+    const entryBytes = Buffer.concat([...this.parts, this.part.subarray(0, this.used)]);
+    const n = entryBytes.length / RUN_ENTRY;
+    const bloom = Bloom.forEntries(n);
+    for (let i = 0; i < n; i++) bloom.add(entryBytes.subarray(i * RUN_ENTRY, i * RUN_ENTRY + 32));
+    const blockCount = Math.ceil(n / RUN_BLOCK);
+    const blocks = Buffer.alloc(blockCount * RUN_BLOCK_ROW);
+    for (let b = 0; b < blockCount; b++) {
+      const start = b * RUN_BLOCK * RUN_ENTRY;
+      const end = Math.min(entryBytes.length, start + RUN_BLOCK * RUN_ENTRY);
+      entryBytes.copy(blocks, b * RUN_BLOCK_ROW, start, start + 8);
+      blocks.writeUInt32LE(crc32(entryBytes.subarray(start, end)), b * RUN_BLOCK_ROW + 8);
+    }
+    const packTable = Buffer.concat(this.packList);
+    const header = Buffer.alloc(RUN_HEADER);
+    RUN_MAGIC.copy(header, 0);
+    header[4] = 1;
+    header[5] = BLOOM_K;
+    header.writeUInt16LE(RUN_BLOCK, 6);
+    header.writeUInt32LE(this.packList.length, 8);
+    header.writeUInt32LE(n, 12);
+    header.writeUInt32LE(bloom.bits.length, 16);
+    header.writeUInt32LE(crc32(bloom.bits, crc32(blocks, crc32(packTable))), 20);
+    header.writeUInt32LE(crc32(header.subarray(0, 24)), 24);
+    const bytes = Buffer.concat([header, packTable, entryBytes, blocks, bloom.bits]);
+    return { id: createHash('sha256').update(bytes).digest('hex'), bytes };
   }
-  const packTable = Buffer.concat(packList);
-  const header = Buffer.alloc(RUN_HEADER);
-  RUN_MAGIC.copy(header, 0);
-  header[4] = 1;
-  header[5] = BLOOM_K;
-  header.writeUInt16LE(RUN_BLOCK, 6);
-  header.writeUInt32LE(packList.length, 8);
-  header.writeUInt32LE(sorted.length, 12);
-  header.writeUInt32LE(bloom.bits.length, 16);
-  header.writeUInt32LE(crc32(bloom.bits, crc32(blocks, crc32(packTable))), 20);
-  header.writeUInt32LE(crc32(header.subarray(0, 24)), 24);
-  const bytes = Buffer.concat([header, packTable, entryBytes, blocks, bloom.bits]);
-  return { id: createHash('sha256').update(bytes).digest('hex'), bytes };
 }
 
 export function parseRunHeader(header: Buffer, run: string): RunLayout {
