@@ -35,3 +35,17 @@ export { RawReader } from './raw.js';
 export { Qcow2Reader } from './qcow2.js';
 export type { InternalSnapshot } from './qcow2-snapshots.js';
 export { nativeFileOps, type NativeFileOps } from './native.js';
+export {
+  IMAGE_WRITER_OPTIONS,
+  ImageWriterClosedError,
+  ImageWriterOptionsError,
+  isImageWriterOptions,
+  type CommonWriterOptions,
+  type DiskWriter,
+  type WriteMode,
+  type WriterFormat,
+} from './writer.js';
+export { createWriter, type CreateWriterOptions } from './writer-open.js';
+export { copyDisk, type CopyDiskOptions, type CopyDiskResult } from './writer-copy.js';
+export { RawWriter, type RawWriterOptions } from './raw-writer.js';
+export { Qcow2Writer, type Qcow2Compat, type Qcow2WriterOptions } from './qcow2-writer.js';
