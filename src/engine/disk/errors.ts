@@ -1,0 +1,26 @@
+/**
+ * Errors of the disk engines (disk info, volumes, the thin-provisioning lab).
+ * Codes are stable; `details` carry what a face needs to word the error in
+ * the user's language (the CLI looks up `err.<CODE>`).
+ */
+import { BrankasError, type BrankasErrorOptions } from '../../util/errors.js';
+
+export type DiskErrorCode =
+  | 'POOL_NOT_FOUND'
+  | 'POOL_INACTIVE'
+  | 'VOLUME_NOT_FOUND'
+  | 'VOLUME_EXISTS'
+  | 'VOLUME_BAD_SIZE'
+  | 'VOLUME_BAD_FORMAT'
+  | 'VOLUME_BAD_NAME'
+  | 'VOLUME_CONFIRMATION_REQUIRED'
+  | 'DISK_NO_DISKS'
+  | 'LAB_TOOL_FAILED';
+
+export class DiskError extends BrankasError {
+  override readonly name = 'DiskError';
+  declare readonly code: DiskErrorCode;
+  constructor(code: DiskErrorCode, message: string, options?: BrankasErrorOptions) {
+    super(code, message, options);
+  }
+}
