@@ -12,10 +12,12 @@ import { inventoryCommand } from './commands/inventory.js';
 import { snapshotCommands } from './commands/snapshot.js';
 import { statusCommand } from './commands/status.js';
 import { labCommands } from './commands/lab.js';
+import { repoCommands } from './commands/repo.js';
 
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, INTERRUPTED: 130 } as const;
 
 const COMMANDS: Command[] = [inventoryCommand, statusCommand, ...snapshotCommands, ...labCommands];
+COMMANDS.push(...repoCommands);
 
 const GLOBAL_OPTIONS: OptionSpec = {
   json: { type: 'boolean' },

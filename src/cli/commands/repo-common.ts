@@ -1,0 +1,138 @@
+/**
+ * What every `brankas repo` command shares: where the repository is
+ * (--repo, $BRANKAS_REPO, or the default), and the password, which comes from
+ * $BRANKAS_PASSWORD_FILE, $BRANKAS_PASSWORD_COMMAND or a prompt on the
+ * terminal, never from the command line (it would show in `ps` and shell
+ * history).
+ */
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { LocalBackend } from '../../repo/backend/local.js';
+import { RepoKeyError } from '../../repo/errors.js';
+import { Repository } from '../../repo/repository.js';
+import type { ParsedArgs } from '../command.js';
+import type { CliContext } from '../context.js';
+
+export const DEFAULT_REPO = '/var/lib/brankas/repo';
+
+export const repoOption = { repo: { type: 'string' } } as const;
+
+export function repoLocation(ctx: CliContext, args: ParsedArgs): string {
+  return (args.values['repo'] as string | undefined) ?? ctx.io.env['BRANKAS_REPO'] ?? DEFAULT_REPO;
+}
+
+export function backendFor(location: string): LocalBackend {
+  return new LocalBackend(location);
+}
+
+function stripNewline(s: string): string {
+  return s.replace(/\r?\n$/, '');
+}
+
+function runCommand(cmd: string): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile('/bin/sh', ['-c', cmd], { maxBuffer: 1 << 20 }, (err, stdout) =>
+      err
+        ? reject(
+            new RepoKeyError('REPO_PASSWORD_REQUIRED', `password command failed: ${err.message}`),
+          )
+        : resolve(stripNewline(stdout)),
+    ),
+  );
+}
+
+/** Asks on the terminal without echo. */
+function prompt(ctx: CliContext, question: string): Promise<string> {
+  return new Promise((resolve) => {
+    const rl = createInterface({ input: ctx.io.stdin, output: ctx.io.stderr, terminal: true });
+    ctx.io.stderr.write(question);
+    (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = () => {};
+    rl.question('', (answer) => {
+      rl.close();
+      ctx.io.stderr.write('\n');
+      resolve(answer);
+    });
+  });
+}
+
+function interactive(ctx: CliContext): boolean {
+  return ctx.io.stdin.isTTY === true && ctx.io.stderr.isTTY === true;
+}
+
+/** The password that opens the repository. */
+export async function readPassword(ctx: CliContext, prefix = 'BRANKAS'): Promise<string> {
+  const file = ctx.io.env[`${prefix}_PASSWORD_FILE`];
+  if (file) return stripNewline(await readFile(file, 'utf8'));
+  const cmd = ctx.io.env[`${prefix}_PASSWORD_COMMAND`];
+  if (cmd) return runCommand(cmd);
+  if (interactive(ctx)) return prompt(ctx, ctx.t('repo.passwordPrompt'));
+  throw new RepoKeyError(
+    'REPO_PASSWORD_REQUIRED',
+    `no password: set ${prefix}_PASSWORD_FILE or ${prefix}_PASSWORD_COMMAND, or run on a terminal`,
+  );
+}
+
+/**
+ * A new password: from BRANKAS_NEW_PASSWORD_FILE/_COMMAND (or, for init, the
+ * usual variables), else asked twice on the terminal.
+ */
+export async function readNewPassword(ctx: CliContext, forInit: boolean): Promise<string> {
+  const env = ctx.io.env;
+  for (const prefix of forInit ? ['BRANKAS_NEW', 'BRANKAS'] : ['BRANKAS_NEW']) {
+    if (env[`${prefix}_PASSWORD_FILE`] || env[`${prefix}_PASSWORD_COMMAND`]) {
+      return readPassword(ctx, prefix);
+    }
+  }
+  if (!interactive(ctx)) {
+    throw new RepoKeyError(
+      'REPO_PASSWORD_REQUIRED',
+      'no new password: set BRANKAS_NEW_PASSWORD_FILE or BRANKAS_NEW_PASSWORD_COMMAND, or run on a terminal',
+    );
+  }
+  const a = await prompt(ctx, ctx.t('repo.newPasswordPrompt'));
+  const b = await prompt(ctx, ctx.t('repo.repeatPasswordPrompt'));
+  if (a !== b) throw new RepoKeyError('REPO_PASSWORD_REQUIRED', 'the two passwords differ');
+  return a;
+}
+
+function passwordAvailable(ctx: CliContext): boolean {
+  const env = ctx.io.env;
+  return !!(env['BRANKAS_PASSWORD_FILE'] || env['BRANKAS_PASSWORD_COMMAND'] || interactive(ctx));
+}
+
+/**
+ * Opens the repository. An encrypted one needs the password, except for
+ * `needKeys = false` (listing), which uses it when one is at hand.
+ */
+export async function openRepo(
+  ctx: CliContext,
+  args: ParsedArgs,
+  needKeys = true,
+): Promise<Repository> {
+  const location = repoLocation(ctx, args);
+  const { config, keys } = await Repository.peek(backendFor(location));
+  const encrypted = config.encryption !== 'none' || keys.length > 0;
+  const ask = encrypted && (needKeys || passwordAvailable(ctx));
+  const password = ask ? await readPassword(ctx) : undefined;
+  return Repository.open(backendFor(location), { password });
+}
+
+/** Runs fn with an open repository and closes it whatever happens. */
+export async function withRepo<T>(
+  ctx: CliContext,
+  args: ParsedArgs,
+  fn: (repo: Repository) => Promise<T>,
+  needKeys = true,
+): Promise<T> {
+  const repo = await openRepo(ctx, args, needKeys);
+  try {
+    return await fn(repo);
+  } finally {
+    await repo.close();
+  }
+}
+
+export function ratio(x: number): string {
+  return x > 0 ? `${x.toFixed(2)}x` : '-';
+}

@@ -1,0 +1,222 @@
+/**
+ * `brankas repo ...` end to end, in-process, as a script would run it (no
+ * TTY). Repositories are made with the library and cheap KDF parameters,
+ * except where init itself is tested.
+ */
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { describe, it } from 'node:test';
+import { LocalBackend } from '../../repo/backend/local.js';
+import { TEST_KDF } from '../../repo/keys.js';
+import { Repository } from '../../repo/repository.js';
+import { bufferSource } from '../../repo/source.js';
+import { realisticBytes, withTempDir } from '../../repo/test-support.js';
+import { BackupWriter } from '../../repo/writer.js';
+import { run } from '../run.js';
+
+async function cli(args: string[], env: NodeJS.ProcessEnv) {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const stdin = new PassThrough();
+  stdin.end();
+  let out = '';
+  let err = '';
+  stdout.on('data', (d: Buffer) => (out += d.toString()));
+  stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await run(args, { stdout, stderr, stdin, env: { LANG: 'C', ...env } });
+  return { code, stdout: out, stderr: err, json: () => JSON.parse(out) as Record<string, unknown> };
+}
+
+/** A repository with two backups of one VM, password in a file. */
+async function withFixture(
+  fn: (env: NodeJS.ProcessEnv, dir: string, ids: string[]) => Promise<void>,
+) {
+  await withTempDir(async (dir) => {
+    const repoDir = join(dir, 'repo');
+    await writeFile(join(dir, 'pw'), 'sekret\n');
+    await Repository.init(new LocalBackend(repoDir), {
+      password: 'sekret',
+      kdf: TEST_KDF,
+      chunkSize: 64 * 1024,
+    });
+    const repo = await Repository.open(new LocalBackend(repoDir), {
+      password: 'sekret',
+      workers: 0,
+    });
+    const ids: string[] = [];
+    try {
+      for (const seed of [1, 2]) {
+        const w = await BackupWriter.start(repo, { vm: { name: 'web01' } });
+        await w.addDisk({ name: 'vda', source: bufferSource(realisticBytes(512 * 1024, seed)) });
+        ids.push((await w.commit()).id);
+      }
+    } finally {
+      await repo.close();
+    }
+    await fn({ BRANKAS_REPO: repoDir, BRANKAS_PASSWORD_FILE: join(dir, 'pw') }, dir, ids);
+  });
+}
+
+describe('brankas repo', () => {
+  it('init makes an encrypted repository, refuses a second init, and --no-encryption warns loudly', () =>
+    withTempDir(async (dir) => {
+      await writeFile(join(dir, 'pw'), 'pw1');
+      const env = { BRANKAS_PASSWORD_FILE: join(dir, 'pw') };
+      const r = await cli(['repo', 'init', '--repo', join(dir, 'a'), '--json'], env);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((r.json()['config'] as { encryption: string }).encryption, 'aes-256-gcm');
+      const again = await cli(['repo', 'init', '--repo', join(dir, 'a'), '--json'], env);
+      assert.equal((again.json()['error'] as { code: string }).code, 'REPO_EXISTS');
+      const plain = await cli(['repo', 'init', '--no-encryption', '--chunk-size', '1M'], {
+        BRANKAS_REPO: join(dir, 'b'),
+      });
+      assert.equal(plain.code, 0);
+      assert.match(plain.stderr, /WARNING: this repository will NOT be encrypted/);
+      assert.match(plain.stdout, /chunks 1\.0 MiB, encryption none/);
+      const info = await cli(['repo', 'info', '--json'], { BRANKAS_REPO: join(dir, 'b') });
+      assert.equal((info.json()['config'] as { chunkSize: number }).chunkSize, 1024 * 1024);
+    }));
+
+  it('the password never comes from the command line; without a file, command or terminal it is refused', () =>
+    withFixture(async (env) => {
+      const arg = await cli(['repo', 'stats', '--password', 'sekret'], env);
+      assert.equal(arg.code, 2);
+      const none = await cli(['repo', 'stats', '--json'], { BRANKAS_REPO: env['BRANKAS_REPO'] });
+      assert.equal(none.code, 1);
+      assert.equal((none.json()['error'] as { code: string }).code, 'REPO_PASSWORD_REQUIRED');
+      const cmd = await cli(['repo', 'stats', '--json'], {
+        BRANKAS_REPO: env['BRANKAS_REPO'],
+        BRANKAS_PASSWORD_COMMAND: 'echo sekret',
+      });
+      assert.equal(cmd.code, 0, cmd.stdout);
+      const wrong = await cli(['repo', 'stats', '--lang', 'id'], {
+        ...env,
+        BRANKAS_PASSWORD_FILE: '/dev/null',
+      });
+      assert.equal(wrong.code, 1);
+      assert.match(wrong.stderr, /password salah/);
+    }));
+
+  it('info lists backups (even without the password, unverified) and shows one', () =>
+    withFixture(async (env, _dir, ids) => {
+      const all = await cli(['repo', 'info', '--json'], env);
+      const backups = all.json()['backups'] as { id: string; verified: boolean }[];
+      assert.deepEqual(
+        backups.map((b) => b.id),
+        ids,
+      );
+      assert.ok(backups.every((b) => b.verified));
+      const nopw = await cli(['repo', 'info', '--json'], { BRANKAS_REPO: env['BRANKAS_REPO'] });
+      assert.ok((nopw.json()['backups'] as { verified: boolean }[]).every((b) => !b.verified));
+      const one = await cli(['repo', 'info', ids[0]!], env);
+      assert.match(one.stdout, /web01/);
+      assert.match(one.stdout, /signature verified/);
+    }));
+
+  it('verify exits 0 when sound and 1 naming the chunk, backup and disk when a pack is damaged', () =>
+    withFixture(async (env, dir, ids) => {
+      const ok = await cli(['repo', 'verify', '--read-data'], env);
+      assert.equal(ok.code, 0, ok.stdout);
+      assert.match(ok.stdout, /No problems found/);
+      const { readdir } = await import('node:fs/promises');
+      const sub = (await readdir(join(dir, 'repo', 'data')))[0]!;
+      const pack = join(
+        dir,
+        'repo',
+        'data',
+        sub,
+        (await readdir(join(dir, 'repo', 'data', sub)))[0]!,
+      );
+      const bytes = await readFile(pack);
+      bytes[200]! ^= 1;
+      await writeFile(pack, bytes);
+      const bad = await cli(['repo', 'verify', '--read-data', '--json'], env);
+      assert.equal(bad.code, 1);
+      const report = bad.json() as { affected: { backup: string; disk: string }[] };
+      assert.ok(report.affected.length > 0);
+      assert.ok(report.affected.every((a) => ids.includes(a.backup) && a.disk === 'vda'));
+      const text = await cli(['repo', 'verify', '--subset', '100%'], env);
+      assert.match(text.stdout, /REPO_CHUNK_CORRUPT/);
+      assert.match(text.stdout, /Affected backups and disks/);
+    }));
+
+  it('prune plans with --dry-run, then forgets and collects; stats and gc report in JSON', () =>
+    withFixture(async (env, _dir, ids) => {
+      const dry = await cli(['repo', 'prune', '--keep-last', '1', '--dry-run', '--json'], env);
+      const plan = dry.json() as {
+        forget: { decisions: { id: string; keep: boolean }[]; removed: string[] };
+      };
+      assert.deepEqual(
+        plan.forget.decisions.map((d) => [d.id, d.keep]),
+        [
+          [ids[1], true],
+          [ids[0], false],
+        ],
+      );
+      assert.deepEqual(plan.forget.removed, []);
+      const before = (await cli(['repo', 'stats', '--json'], env)).json() as {
+        backups: number;
+        packBytes: number;
+      };
+      assert.equal(before.backups, 2);
+      const done = await cli(['repo', 'prune', '--keep-last', '1'], env);
+      assert.equal(done.code, 0, done.stderr);
+      assert.match(done.stdout, /1 backup\(s\) removed/);
+      const after = (await cli(['repo', 'stats', '--json'], env)).json() as {
+        backups: number;
+        packBytes: number;
+      };
+      assert.equal(after.backups, 1);
+      assert.ok(after.packBytes < before.packBytes);
+      const gc = await cli(['repo', 'gc', '--json'], env);
+      assert.equal((gc.json() as { deletedPacks: number }).deletedPacks, 0);
+      const refused = await cli(['repo', 'prune'], env);
+      assert.equal(refused.code, 1);
+    }));
+
+  it('key add, list, passwd and remove', () =>
+    withFixture(async (env, dir) => {
+      await writeFile(join(dir, 'new'), 'zweites');
+      const add = await cli(['repo', 'key', 'add', '--label', 'ops', '--json'], {
+        ...env,
+        BRANKAS_NEW_PASSWORD_FILE: join(dir, 'new'),
+      });
+      assert.equal(add.code, 0, add.stdout + add.stderr);
+      const added = add.json()['added'] as string;
+      const list = (await cli(['repo', 'key', 'list', '--json'], env)).json() as unknown as {
+        id: string;
+        label: string;
+      }[];
+      assert.deepEqual(list.map((k) => k.label).sort(), ['initial', 'ops']);
+      const viaNew = await cli(['repo', 'stats'], {
+        ...env,
+        BRANKAS_PASSWORD_FILE: join(dir, 'new'),
+      });
+      assert.equal(viaNew.code, 0);
+      const rm = await cli(['repo', 'key', 'remove', added.slice(0, 10)], env);
+      assert.equal(rm.code, 0, rm.stderr);
+      await writeFile(join(dir, 'third'), 'dritte');
+      const pw = await cli(['repo', 'key', 'passwd'], {
+        ...env,
+        BRANKAS_NEW_PASSWORD_FILE: join(dir, 'third'),
+      });
+      assert.equal(pw.code, 0, pw.stderr);
+      assert.equal(
+        (await cli(['repo', 'stats'], env)).code,
+        1,
+        'the old password no longer opens it',
+      );
+      const last = await cli(['repo', 'key', 'list', '--json'], {
+        ...env,
+        BRANKAS_PASSWORD_FILE: join(dir, 'third'),
+      });
+      const only = (last.json() as unknown as { id: string }[])[0]!.id;
+      const refuse = await cli(['repo', 'key', 'remove', only, '--json'], {
+        ...env,
+        BRANKAS_PASSWORD_FILE: join(dir, 'third'),
+      });
+      assert.equal((refuse.json()['error'] as { code: string }).code, 'REPO_LAST_KEY');
+    }));
+});

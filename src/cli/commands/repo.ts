@@ -1,0 +1,340 @@
+/**
+ * `brankas repo init|info|verify|prune|gc|stats`: the backup repository
+ * (src/repo/, docs/repository-format.md). Thin: parse, call, render.
+ */
+import { parseSize } from './repo-size.js';
+import { collectGarbage, forget, type GcResult } from '../../repo/gc.js';
+import type { KeepPolicy } from '../../repo/policy.js';
+import { Repository } from '../../repo/repository.js';
+import { repoStats } from '../../repo/stats.js';
+import { verifyRepository, type VerifyReport } from '../../repo/verify.js';
+import { UsageError, type Command } from '../command.js';
+import type { CliContext } from '../context.js';
+import { formatBytes, table } from '../format.js';
+import {
+  backendFor,
+  ratio,
+  readNewPassword,
+  repoLocation,
+  repoOption,
+  withRepo,
+} from './repo-common.js';
+import { repoKeyCommand } from './repo-key.js';
+
+export const repoInit: Command = {
+  name: 'repo init',
+  summary: 'Create a backup repository (encrypted unless --no-encryption)',
+  usage: 'brankas repo init [--repo PATH] [--no-encryption] [--chunk-size SIZE] [--json]',
+  help:
+    'The password comes from $BRANKAS_PASSWORD_FILE, $BRANKAS_PASSWORD_COMMAND or a prompt.\n' +
+    'The repository is $BRANKAS_REPO or /var/lib/brankas/repo unless --repo says otherwise.\n' +
+    'The chunk size (64K to 4M, a power of two) is fixed for the life of the repository.',
+  options: {
+    ...repoOption,
+    'no-encryption': { type: 'boolean' },
+    'chunk-size': { type: 'string' },
+  },
+  async run(ctx, args) {
+    const location = repoLocation(ctx, args);
+    const plain = args.values['no-encryption'] === true;
+    const chunk = args.values['chunk-size'] as string | undefined;
+    const password = plain ? undefined : await readNewPassword(ctx, true);
+    if (plain) ctx.note(ctx.t('repo.noEncryptionWarning'));
+    const config = await Repository.init(backendFor(location), {
+      password,
+      chunkSize: chunk === undefined ? undefined : parseSize(chunk),
+    });
+    if (ctx.json) return ctx.printJson({ location, config });
+    ctx.print(
+      ctx.t('repo.created', {
+        location,
+        chunk: formatBytes(config.chunkSize),
+        encryption: config.encryption,
+      }),
+    );
+  },
+};
+
+export const repoInfo: Command = {
+  name: 'repo info',
+  summary: 'Show the repository and its backups, or one backup in detail',
+  usage: 'brankas repo info [BACKUP] [--repo PATH] [--json]',
+  options: { ...repoOption },
+  positionals: { min: 0, max: 1, names: 'BACKUP' },
+  async run(ctx, args) {
+    await withRepo(
+      ctx,
+      args,
+      async (repo) => {
+        const one = args.positionals[0];
+        if (one) {
+          const { manifest, verified } = await repo.manifest(one);
+          if (ctx.json) return ctx.printJson({ ...manifest, verified });
+          ctx.print(
+            table([
+              [ctx.t('repo.col.backup'), manifest.id],
+              ['VM', `${manifest.vm.name}${manifest.vm.uuid ? ` (${manifest.vm.uuid})` : ''}`],
+              [ctx.t('repo.col.started'), manifest.startedAt],
+              [ctx.t('repo.col.finished'), manifest.finishedAt],
+              [ctx.t('repo.col.method'), manifest.method],
+              [ctx.t('repo.col.parent'), manifest.parent ?? '-'],
+              [
+                ctx.t('repo.col.signature'),
+                verified ? ctx.t('repo.verified') : ctx.t('repo.unverified'),
+              ],
+            ]),
+          );
+          ctx.print();
+          ctx.print(
+            table([
+              ['DISK', ctx.t('repo.col.size'), 'DATA', ctx.t('repo.col.newStored'), 'FORMAT'],
+              ...manifest.disks.map((d) => [
+                d.name,
+                formatBytes(d.virtualSize),
+                formatBytes(d.dataBytes),
+                formatBytes(d.newStoredBytes),
+                d.format ?? '-',
+              ]),
+            ]),
+          );
+          return;
+        }
+        const { backups, damaged } = await repo.listBackups();
+        const keys = await repo.listKeys();
+        if (ctx.json) {
+          return ctx.printJson({
+            location: repo.location,
+            config: repo.config,
+            keys,
+            backups: backups.map((b) => ({ ...summary(b.manifest), verified: b.verified })),
+            damaged: damaged.map((e) => e.toJSON()),
+          });
+        }
+        const c = repo.config;
+        ctx.print(
+          table([
+            [ctx.t('repo.col.repository'), repo.location],
+            ['id', c.id],
+            [
+              ctx.t('repo.col.format'),
+              `v${c.version}, chunks ${formatBytes(c.chunkSize)}, packs ${formatBytes(c.packSize)}, ${c.compression}, ${c.encryption}`,
+            ],
+            [ctx.t('repo.col.keys'), String(keys.length)],
+          ]),
+        );
+        ctx.print();
+        ctx.print(ctx.t('repo.backups', { count: backups.length }));
+        if (backups.length) {
+          ctx.print(
+            table(
+              [
+                [ctx.t('repo.col.backup'), 'VM', ctx.t('repo.col.started'), 'DISKS', 'DATA'],
+                ...backups.map((b) => [
+                  b.id,
+                  b.manifest.vm.name,
+                  b.manifest.startedAt,
+                  b.manifest.disks.map((d) => d.name).join(','),
+                  formatBytes(b.manifest.disks.reduce((n, d) => n + d.dataBytes, 0)),
+                ]),
+              ],
+              '  ',
+            ),
+          );
+        }
+        for (const e of damaged) ctx.note(ctx.t('repo.damagedManifest', { message: e.message }));
+      },
+      false,
+    );
+  },
+};
+
+function summary(m: import('../../repo/manifest.js').Manifest): Record<string, unknown> {
+  return {
+    id: m.id,
+    vm: m.vm,
+    method: m.method,
+    parent: m.parent,
+    startedAt: m.startedAt,
+    finishedAt: m.finishedAt,
+    disks: m.disks.map((d) => ({
+      name: d.name,
+      virtualSize: d.virtualSize,
+      dataBytes: d.dataBytes,
+    })),
+  };
+}
+
+export const repoVerify: Command = {
+  name: 'repo verify',
+  summary: 'Check the repository: structure, or every byte with --read-data',
+  usage: 'brankas repo verify [--read-data] [--subset n/t|x%] [--repo PATH] [--json]',
+  help: 'Exit status 1 when anything is damaged; the report names every affected backup and disk.',
+  options: { ...repoOption, 'read-data': { type: 'boolean' }, subset: { type: 'string' } },
+  async run(ctx, args) {
+    return withRepo(ctx, args, async (repo) => {
+      const report = await verifyRepository(repo, {
+        readData: args.values['read-data'] === true,
+        subset: args.values['subset'] as string | undefined,
+      });
+      if (ctx.json) ctx.printJson(report);
+      else renderVerify(ctx, report);
+      return report.ok ? 0 : 1;
+    });
+  },
+};
+
+function renderVerify(ctx: CliContext, r: VerifyReport): void {
+  ctx.print(
+    ctx.t('repo.verifySummary', {
+      backups: r.backups,
+      disks: r.disks,
+      runs: r.indexRuns,
+      read: r.packsRead,
+      packs: r.packsTotal,
+      records: r.recordsRead,
+    }),
+  );
+  if (r.ok) {
+    ctx.print(ctx.t('repo.verifyOk'));
+    return;
+  }
+  ctx.print(ctx.t('repo.verifyProblems', { count: r.problems.length }));
+  for (const p of r.problems)
+    ctx.print(
+      `  ${p.code}: ${p.message}${p.chunk && !p.message.includes(p.chunk) ? ` (chunk ${p.chunk})` : ''}`,
+    );
+  if (r.affected.length) {
+    ctx.print(ctx.t('repo.verifyAffected'));
+    for (const a of r.affected) {
+      ctx.print(`  ${a.backup} ${a.disk}: chunk ${a.chunk} at ${a.offsets.join(', ')}`);
+    }
+  }
+}
+
+const keepOptions = {
+  'keep-last': { type: 'string' },
+  'keep-hourly': { type: 'string' },
+  'keep-daily': { type: 'string' },
+  'keep-weekly': { type: 'string' },
+  'keep-monthly': { type: 'string' },
+  'keep-yearly': { type: 'string' },
+  'dry-run': { type: 'boolean' },
+} as const;
+
+function policyFrom(values: Record<string, unknown>): KeepPolicy {
+  const p: KeepPolicy = {};
+  for (const k of ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const) {
+    const v = values[`keep-${k}`];
+    if (v === undefined) continue;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new UsageError(`--keep-${k} must be a whole number`);
+    p[k] = n;
+  }
+  return p;
+}
+
+export const repoPrune: Command = {
+  name: 'repo prune',
+  summary: 'Forget backups by a keep policy, then collect garbage (--dry-run shows the plan)',
+  usage:
+    'brankas repo prune [--keep-last N] [--keep-hourly N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--dry-run] [--repo PATH] [--json]',
+  help: 'Rules apply per VM; a backup kept by any rule is kept. Safe while backups run.',
+  options: { ...repoOption, ...keepOptions },
+  async run(ctx, args) {
+    const policy = policyFrom(args.values);
+    const dryRun = args.values['dry-run'] === true;
+    await withRepo(ctx, args, async (repo) => {
+      const f = await forget(repo, policy, { dryRun });
+      const gc = await collectGarbage(repo, { dryRun });
+      if (ctx.json) return ctx.printJson({ forget: f, gc });
+      ctx.print(
+        table(
+          [
+            [ctx.t('repo.col.backup'), 'VM', ctx.t('repo.col.started'), ctx.t('repo.col.decision')],
+            ...f.decisions.map((d) => [
+              d.id,
+              d.vm,
+              d.startedAt,
+              d.keep ? `${ctx.t('repo.keep')} (${d.reasons.join(', ')})` : ctx.t('repo.remove'),
+            ]),
+          ],
+          '  ',
+        ),
+      );
+      const removing = f.decisions.filter((d) => !d.keep).length;
+      ctx.print(
+        dryRun
+          ? ctx.t('repo.pruneDry', { count: removing })
+          : ctx.t('repo.pruned', { count: f.removed.length }),
+      );
+      renderGc(ctx, gc);
+    });
+  },
+};
+
+export const repoGc: Command = {
+  name: 'repo gc',
+  summary: 'Delete data no backup refers to (two phases, safe while backups run)',
+  usage: 'brankas repo gc [--dry-run] [--repo PATH] [--json]',
+  options: { ...repoOption, 'dry-run': { type: 'boolean' } },
+  async run(ctx, args) {
+    await withRepo(ctx, args, async (repo) => {
+      const gc = await collectGarbage(repo, { dryRun: args.values['dry-run'] === true });
+      if (ctx.json) return ctx.printJson(gc);
+      renderGc(ctx, gc);
+    });
+  },
+};
+
+function renderGc(ctx: CliContext, gc: GcResult): void {
+  if (gc.dryRun) {
+    ctx.print(ctx.t('repo.gcDry', { packs: gc.deadPacks, bytes: formatBytes(gc.deadBytes) }));
+    return;
+  }
+  ctx.print(
+    ctx.t('repo.gcDone', {
+      packs: gc.deletedPacks,
+      bytes: formatBytes(gc.deletedBytes),
+      partial: gc.deletedPartialBackups.length,
+    }),
+  );
+  for (const w of gc.waiting) ctx.print(ctx.t('repo.gcWaiting', { count: w.locks.length }));
+}
+
+export const repoStatsCommand: Command = {
+  name: 'repo stats',
+  summary: 'Sizes and ratios: logical, stored, deduplication, compression',
+  usage: 'brankas repo stats [--repo PATH] [--json]',
+  options: { ...repoOption },
+  async run(ctx, args) {
+    await withRepo(ctx, args, async (repo) => {
+      const s = await repoStats(repo);
+      if (ctx.json) return ctx.printJson(s);
+      ctx.print(
+        table([
+          [ctx.t('repo.stats.backups'), `${s.backups} (${s.vms} VM, ${s.disks} disks)`],
+          [ctx.t('repo.stats.logical'), formatBytes(s.logicalBytes)],
+          [ctx.t('repo.stats.data'), formatBytes(s.dataBytes)],
+          [
+            ctx.t('repo.stats.unique'),
+            `${formatBytes(s.uniquePlainBytes)} (${s.uniqueChunks} chunks)`,
+          ],
+          [ctx.t('repo.stats.stored'), formatBytes(s.totalBytes)],
+          [ctx.t('repo.stats.dedup'), ratio(s.dedupRatio)],
+          [ctx.t('repo.stats.compression'), ratio(s.compressionRatio)],
+          [ctx.t('repo.stats.overall'), ratio(s.overallRatio)],
+        ]),
+      );
+    });
+  },
+};
+
+export const repoCommands: Command[] = [
+  repoInit,
+  repoInfo,
+  repoVerify,
+  repoPrune,
+  repoGc,
+  repoStatsCommand,
+  repoKeyCommand,
+];
