@@ -36,13 +36,18 @@ export const diskInfo: Command = {
     }
     const conn = await ctx.connect();
     const report = await inspectVmDisks(conn, await findVm(conn, arg));
-    if (ctx.json) return ctx.printJson(report);
+    // A disk that cannot be measured fails the command, after the others are shown.
+    const code = report.disks.some((d) => d.error) ? 1 : 0;
+    if (ctx.json) {
+      ctx.printJson(report);
+      return code;
+    }
     if (report.disks.length === 0) ctx.print(ctx.t('disk.noDisks', { vm: report.vm }));
     else printVm(ctx, report.vm, report.disks);
     for (const s of report.skipped) {
       ctx.print(ctx.t('disk.skipped', { target: s.target, reason: s.reason }));
     }
-    return report.disks.some((d) => d.error) ? 1 : 0;
+    return code;
   },
 };
 
