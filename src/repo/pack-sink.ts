@@ -51,8 +51,8 @@ export class PackSink {
     this.encodes.add(p);
     void p.finally(() => this.encodes.delete(p));
     if (this.encodes.size >= this.maxEncodes) await Promise.race(this.encodes);
-    // Memory bound: at most two packs waiting for the backend.
-    if (this.queued >= 2) await this.uploads;
+    // Memory bound: the pack being filled and at most one being written.
+    if (this.queued >= 1) await this.uploads;
     this.check();
   }
 
@@ -61,12 +61,19 @@ export class PackSink {
     const pack = this.pack;
     if (pack.count === 0) return;
     this.pack = new PackBuilder();
-    const bytes = pack.finish();
+    const parts = pack.finishParts();
     this.queued++;
     this.uploads = this.uploads.then(async () => {
       if (this.failure) return;
       try {
-        await this.repo.backend.put(packObjectName(pack.id.toString('hex')), bytes);
+        // Written in parts: a 16 MiB pack is never copied into one buffer.
+        const up = await this.repo.backend.upload(packObjectName(pack.id.toString('hex')));
+        try {
+          for (const part of parts) await up.write(part);
+          await up.commit();
+        } finally {
+          await up.abort();
+        }
         for (const e of pack.entries) {
           this.repo.index.addPending({
             id: e.id,

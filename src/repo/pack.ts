@@ -59,6 +59,11 @@ export class PackBuilder {
 
   /** The whole pack: header, records, table, trailer. */
   finish(): Buffer {
+    return Buffer.concat(this.finishParts());
+  }
+
+  /** The pack as its parts, without copying the records into one buffer. */
+  finishParts(): Buffer[] {
     const table = Buffer.alloc(this.entries.length * PACK_ENTRY);
     this.entries.forEach((e, i) => {
       const o = i * PACK_ENTRY;
@@ -72,7 +77,7 @@ export class PackBuilder {
     trailer.writeUInt32LE(this.entries.length, 0);
     trailer.writeUInt32LE(crc32(table), 4);
     PACK_END_MAGIC.copy(trailer, 12);
-    return Buffer.concat([...this.parts, table, trailer]);
+    return [...this.parts, table, trailer];
   }
 }
 

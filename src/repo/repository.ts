@@ -191,7 +191,7 @@ export class Repository {
   }
 
   /**
-   * Every backup, oldest first. A damaged manifest is reported in `damaged`,
+   * Every backup, oldest first (by start time). A damaged manifest is reported in `damaged`,
    * not thrown, so one bad backup does not hide the others.
    */
   async listBackups(): Promise<{ backups: BackupListing[]; damaged: RepoIntegrityError[] }> {
@@ -206,6 +206,11 @@ export class Repository {
         else if (!(err instanceof RepoError && err.code === 'REPO_BACKUP_NOT_FOUND')) throw err;
       }
     }
+    // Ids have one-second resolution; the manifests' times order backups within a second.
+    backups.sort(
+      (a, b) =>
+        a.manifest.startedAt.localeCompare(b.manifest.startedAt) || a.id.localeCompare(b.id),
+    );
     return { backups, damaged };
   }
 

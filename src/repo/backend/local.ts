@@ -197,7 +197,10 @@ class LocalUpload implements ObjectUpload {
   async write(part: Buffer): Promise<void> {
     if (this.done) throw new RepoError('REPO_CLOSED', 'upload already finished');
     try {
-      await this.fh.write(part);
+      let done = 0;
+      while (done < part.length) {
+        done += (await this.fh.write(part, done, part.length - done)).bytesWritten;
+      }
     } catch (err) {
       throw io(`cannot write ${this.temp}`, err);
     }

@@ -1,0 +1,367 @@
+/**
+ * The repository benchmark (issue 5): ingest realistic data (default: the
+ * first 1 GiB of a tar of /usr) with and without encryption, ingest it again
+ * (the deduplication path), read it back; then 200 scattered 256 KiB writes
+ * and a new backup, for chunk sizes 64 KiB to 4 MiB; restic and borg (Debian
+ * packages) on the same data in the same run. Every brankas step runs in its
+ * own child process so that its peak memory (max RSS) is its own.
+ *
+ *   node dist/bench/repo-ingest.js [FILE]
+ *   BENCH_SIZE=1073741824 BENCH_WRITES=200 BENCH_DIR=/tmp/brankas-bench BENCH_PEERS=restic,borg
+ *   BENCH_WORKERS=2 (worker threads for brankas; the run also measures 0 and 1)
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LocalBackend } from '../src/repo/backend/local.js';
+import { TEST_KDF } from '../src/repo/keys.js';
+import { BackupDisk } from '../src/repo/reader.js';
+import { Repository } from '../src/repo/repository.js';
+import type { ExtentSource } from '../src/repo/source.js';
+import { BackupWriter } from '../src/repo/writer.js';
+import { mdTable, rng } from './repo-util.js';
+
+const MiB = 1024 * 1024;
+const SIZE = Number(process.env['BENCH_SIZE'] ?? 1024 * MiB);
+const WRITES = Number(process.env['BENCH_WRITES'] ?? 200);
+const WRITE_SIZE = 256 * 1024;
+const DIR = process.env['BENCH_DIR'] ?? '/tmp/brankas-bench';
+const WORKERS = Number(process.env['BENCH_WORKERS'] ?? 2);
+const PEERS = (process.env['BENCH_PEERS'] ?? 'restic,borg').split(',').filter(Boolean);
+const PASSWORD = 'bench-password';
+const SELF = fileURLToPath(import.meta.url);
+
+interface StepResult {
+  seconds: number;
+  bytes: number;
+  maxRssMiB: number;
+  note?: string;
+}
+
+/** A file as an ExtentSource: all data, read with pread. */
+async function fileSource(path: string): Promise<ExtentSource & { close(): Promise<void> }> {
+  const fh = await open(path, 'r');
+  const size = (await fh.stat()).size;
+  return {
+    virtualSize: size,
+    async *extents() {
+      yield { offset: 0, length: size, kind: 'data' as const };
+    },
+    async read(offset, length) {
+      const b = Buffer.allocUnsafe(length);
+      let got = 0;
+      while (got < length) got += (await fh.read(b, got, length - got, offset + got)).bytesRead;
+      return b;
+    },
+    close: () => fh.close(),
+  };
+}
+
+function dirBytes(path: string): number {
+  return Number(execFileSync('du', ['-sb', path]).toString().split('\t')[0]);
+}
+
+// ---- child: one brankas step -------------------------------------------------------------
+
+async function child(args: string[]): Promise<void> {
+  const [step, repoDir, file, workersArg, extra] = args;
+  const workers = Number(workersArg);
+  const t0 = process.hrtime.bigint();
+  let bytes = 0;
+  let note = '';
+  if (step === 'init') {
+    const [encrypted, chunk] = (extra ?? '').split(':');
+    await Repository.init(new LocalBackend(repoDir!), {
+      password: encrypted === '1' ? PASSWORD : undefined,
+      chunkSize: Number(chunk),
+      kdf: TEST_KDF,
+    });
+  } else {
+    const repo = await Repository.open(new LocalBackend(repoDir!), { password: PASSWORD, workers });
+    try {
+      if (step === 'ingest') {
+        const parent = extra || null;
+        const src = await fileSource(file!);
+        const w = await BackupWriter.start(repo, { vm: { name: 'bench' }, parent });
+        const d = await w.addDisk({ name: 'vda', source: src });
+        const m = await w.commit();
+        await src.close();
+        bytes = src.virtualSize;
+        note = JSON.stringify({ id: m.id, newStored: d.newStoredBytes, newChunks: d.newChunks });
+      } else if (step === 'read') {
+        const disk = await BackupDisk.open(repo, extra!, 'vda');
+        const h = createHash('sha256');
+        const step8 = 8 * MiB;
+        for (let o = 0; o < disk.virtualSize; o += step8) {
+          h.update(await disk.read(o, Math.min(step8, disk.virtualSize - o)));
+        }
+        await disk.close();
+        bytes = disk.virtualSize;
+        note = h.digest('hex');
+      }
+    } finally {
+      await repo.close();
+    }
+  }
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const maxRssMiB = process.resourceUsage().maxRSS / 1024;
+  process.stdout.write(JSON.stringify({ seconds, bytes, maxRssMiB, note }) + '\n');
+}
+
+function runChild(...args: string[]): StepResult {
+  const r = spawnSync(process.execPath, [SELF, '--child', ...args], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  });
+  if (r.status !== 0) throw new Error(`brankas step ${args[0]} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as StepResult;
+}
+
+// ---- peers ----------------------------------------------------------------------------------
+
+function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd?: string): StepResult {
+  const r = spawnSync('/usr/bin/time', ['-f', '%e %M', cmd, ...args], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    cwd,
+    maxBuffer: 64 << 20,
+  });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
+  const [secs, kb] = r.stderr.trim().split('\n').pop()!.split(' ');
+  return { seconds: Number(secs), bytes: 0, maxRssMiB: Number(kb) / 1024 };
+}
+
+// ---- main -------------------------------------------------------------------------------------
+
+function prepareData(): { original: string; changed: string } {
+  mkdirSync(DIR, { recursive: true });
+  const original = process.argv[2] ?? join(DIR, 'usr.tar');
+  if (!existsSync(original) || statSync(original).size < SIZE) {
+    execFileSync('bash', ['-c', `tar cf - /usr 2>/dev/null | head -c ${SIZE} > ${original}`]);
+  }
+  const changed = join(DIR, 'usr-changed.tar');
+  copyFileSync(original, changed);
+  const size = statSync(original).size;
+  const random = rng(1);
+  const fd = openSync(changed, 'r+');
+  const src = openSync(original, 'r');
+  const buf = Buffer.alloc(WRITE_SIZE);
+  for (let i = 0; i < WRITES; i++) {
+    const at = Math.floor((random() * (size - WRITE_SIZE)) / 4096) * 4096;
+    const from = Math.floor((random() * (size - WRITE_SIZE)) / 4096) * 4096 + 512;
+    readSync(src, buf, 0, WRITE_SIZE, from);
+    writeAt(fd, buf, at);
+  }
+  closeSync(fd);
+  closeSync(src);
+  return { original, changed };
+}
+
+function writeAt(fd: number, buf: Buffer, at: number): void {
+  let done = 0;
+  while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done, at + done);
+}
+
+const mbps = (r: StepResult, bytes = SIZE): string => (bytes / MiB / r.seconds).toFixed(0);
+const mib = (n: number): string => (n / MiB).toFixed(1);
+
+async function main(): Promise<void> {
+  const { original, changed } = prepareData();
+  const size = statSync(original).size;
+  const rows: string[][] = [];
+  const add = (tool: string, step: string, r: StepResult, stored: string, extra = ''): void => {
+    rows.push([
+      tool,
+      step,
+      r.seconds.toFixed(2),
+      mbps(r, size),
+      stored,
+      r.maxRssMiB.toFixed(0),
+      extra,
+    ]);
+  };
+  const fresh = (name: string): string => {
+    const p = join(DIR, name);
+    rmSync(p, { recursive: true, force: true });
+    return p;
+  };
+
+  // brankas, default chunk size, encrypted and plain.
+  for (const encrypted of [true, false]) {
+    const tool = `brankas ${encrypted ? 'aes' : 'plain'}`;
+    const repo = fresh(`repo-${encrypted ? 'aes' : 'plain'}`);
+    runChild('init', repo, '', '0', `${encrypted ? 1 : 0}:${256 * 1024}`);
+    const first = runChild('ingest', repo, original, String(WORKERS));
+    const id1 = JSON.parse(first.note!).id as string;
+    add(tool, 'ingest', first, mib(dirBytes(repo)));
+    const again = runChild('ingest', repo, original, String(WORKERS), id1);
+    add(tool, 're-ingest (dedup)', again, `+${mib(JSON.parse(again.note!).newStored)}`);
+    const read = runChild('read', repo, '', String(WORKERS), id1);
+    const want = createHash('sha256');
+    const fd = openSync(original, 'r');
+    const b = Buffer.alloc(8 * MiB);
+    for (let o = 0; o < size;) {
+      const n = readSync(fd, b, 0, b.length, o);
+      want.update(b.subarray(0, n));
+      o += n;
+    }
+    closeSync(fd);
+    add(tool, 'read back', read, '', read.note === want.digest('hex') ? 'identical' : 'MISMATCH');
+    rmSync(repo, { recursive: true, force: true });
+  }
+
+  // Do the worker threads pay? The same ingest with 0 (inline), 1 and 2 workers.
+  for (const w of [0, 1, 2]) {
+    const repo = fresh('repo-workers');
+    runChild('init', repo, '', '0', `1:${256 * 1024}`);
+    add(
+      'brankas aes',
+      `ingest, ${w} worker threads`,
+      runChild('ingest', repo, original, String(w)),
+      mib(dirBytes(repo)),
+    );
+    rmSync(repo, { recursive: true, force: true });
+  }
+
+  // Scattered writes, per chunk size.
+  const scattered: string[][] = [];
+  for (const cs of [64, 256, 1024, 4096].map((k) => k * 1024)) {
+    const repo = fresh('repo-cs');
+    runChild('init', repo, '', '0', `1:${cs}`);
+    const first = runChild('ingest', repo, original, String(WORKERS));
+    const before = dirBytes(repo);
+    const second = runChild('ingest', repo, changed, String(WORKERS), JSON.parse(first.note!).id);
+    const added = dirBytes(repo) - before;
+    scattered.push([
+      `brankas ${cs / 1024} KiB`,
+      first.seconds.toFixed(2),
+      mib(before),
+      second.seconds.toFixed(2),
+      mib(added),
+      Math.max(first.maxRssMiB, second.maxRssMiB).toFixed(0),
+    ]);
+    rmSync(repo, { recursive: true, force: true });
+  }
+
+  // Peers.
+  const copies = [original, changed];
+  if (PEERS.includes('restic')) {
+    const repo = fresh('restic-repo');
+    const env = {
+      RESTIC_REPOSITORY: repo,
+      RESTIC_PASSWORD: PASSWORD,
+      RESTIC_CACHE_DIR: join(DIR, 'restic-cache'),
+    };
+    rmSync(env.RESTIC_CACHE_DIR, { recursive: true, force: true });
+    timed('restic', ['init', '-q'], env);
+    const work = fresh('restic-src');
+    mkdirSync(work);
+    const target = join(work, 'disk.img');
+    copyFileSync(copies[0]!, target);
+    const first = timed('restic', ['backup', '-q', '--host', 'bench', target], env);
+    const s1 = dirBytes(repo);
+    add('restic 0.14 (zstd auto)', 'ingest', first, mib(s1));
+    const again = timed('restic', ['backup', '-q', '--host', 'bench', target], env);
+    add('restic 0.14 (zstd auto)', 're-ingest (dedup)', again, `+${mib(dirBytes(repo) - s1)}`);
+    const restoreDir = fresh('restic-restore');
+    add(
+      'restic 0.14 (zstd auto)',
+      'read back (restore)',
+      timed('restic', ['restore', 'latest', '-q', '--target', restoreDir], env),
+      '',
+    );
+    rmSync(restoreDir, { recursive: true, force: true });
+    copyFileSync(copies[1]!, target);
+    const s2 = dirBytes(repo);
+    const third = timed('restic', ['backup', '-q', '--host', 'bench', target], env);
+    scattered.push([
+      'restic 0.14 (CDC ~1 MiB)',
+      first.seconds.toFixed(2),
+      mib(s1),
+      third.seconds.toFixed(2),
+      mib(dirBytes(repo) - s2),
+      Math.max(first.maxRssMiB, third.maxRssMiB).toFixed(0),
+    ]);
+    rmSync(repo, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
+  }
+  if (PEERS.includes('borg')) {
+    const repo = fresh('borg-repo');
+    const env = { BORG_PASSPHRASE: PASSWORD, BORG_BASE_DIR: join(DIR, 'borg-base') };
+    rmSync(env.BORG_BASE_DIR, { recursive: true, force: true });
+    timed('borg', ['init', '-e', 'repokey', repo], env);
+    const work = fresh('borg-src');
+    mkdirSync(work);
+    copyFileSync(copies[0]!, join(work, 'disk.img'));
+    const first = timed('borg', ['create', `${repo}::a`, 'disk.img'], env, work);
+    const s1 = dirBytes(repo);
+    add('borg 1.2 (lz4)', 'ingest', first, mib(s1));
+    const again = timed('borg', ['create', `${repo}::b`, 'disk.img'], env, work);
+    add('borg 1.2 (lz4)', 're-ingest (dedup)', again, `+${mib(dirBytes(repo) - s1)}`);
+    const restoreDir = fresh('borg-restore');
+    mkdirSync(restoreDir);
+    add(
+      'borg 1.2 (lz4)',
+      'read back (extract)',
+      timed('borg', ['extract', `${repo}::a`], env, restoreDir),
+      '',
+    );
+    rmSync(restoreDir, { recursive: true, force: true });
+    copyFileSync(copies[1]!, join(work, 'disk.img'));
+    const s2 = dirBytes(repo);
+    const third = timed('borg', ['create', `${repo}::c`, 'disk.img'], env, work);
+    scattered.push([
+      'borg 1.2 (CDC ~2 MiB)',
+      first.seconds.toFixed(2),
+      mib(s1),
+      third.seconds.toFixed(2),
+      mib(dirBytes(repo) - s2),
+      Math.max(first.maxRssMiB, third.maxRssMiB).toFixed(0),
+    ]);
+    rmSync(repo, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
+  }
+
+  console.log(
+    `data: ${original}, ${mib(size)} MiB; ${WRITES} writes of 256 KiB at 4 KiB-aligned random offsets (seed 1); brankas with ${WORKERS} worker threads unless said`,
+  );
+  console.log();
+  console.log(
+    mdTable(['tool', 'step', 'seconds', 'MiB/s', 'stored MiB', 'peak RSS MiB', 'note'], rows),
+  );
+  console.log();
+  console.log(
+    mdTable(
+      ['tool', 'first ingest s', 'stored MiB', 'after writes s', 'added MiB', 'peak RSS MiB'],
+      scattered,
+    ),
+  );
+  writeFileSync(
+    join(DIR, 'repo-ingest.md'),
+    [
+      mdTable(['tool', 'step', 'seconds', 'MiB/s', 'stored MiB', 'peak RSS MiB', 'note'], rows),
+      '',
+      mdTable(
+        ['tool', 'first ingest s', 'stored MiB', 'after writes s', 'added MiB', 'peak RSS MiB'],
+        scattered,
+      ),
+    ].join('\n') + '\n',
+  );
+}
+
+if (process.argv[2] === '--child') await child(process.argv.slice(3));
+else await main();
