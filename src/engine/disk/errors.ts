@@ -15,7 +15,8 @@ export type DiskErrorCode =
   | 'VOLUME_BAD_NAME'
   | 'VOLUME_CONFIRMATION_REQUIRED'
   | 'DISK_NO_DISKS'
-  | 'LAB_TOOL_FAILED';
+  | 'LAB_TOOL_FAILED'
+  | 'LAB_INTERRUPTED';
 
 export class DiskError extends BrankasError {
   override readonly name = 'DiskError';

@@ -66,6 +66,8 @@ export interface ThinProvisioningOptions {
   writeBytes?: number;
   /** Prefix of everything created (default brankas-lab). */
   namePrefix?: string;
+  /** The qemu-io binary (default 'qemu-io' on PATH). */
+  qemuIo?: string;
   onStep?: (s: ThinStep) => void;
 }
 
@@ -94,6 +96,8 @@ export class ThinProvisioningLab {
   private tempPool: StoragePool | undefined;
   private tempDir: string | undefined;
   private cleaning: Promise<void> | undefined;
+  /** The pool or volume being made right now: cleanup waits for it, then removes it too. */
+  private pending: Promise<unknown> | undefined;
   private readonly report: (s: ThinStep) => void;
   readonly size: number;
   readonly writeBytes: number;
@@ -112,9 +116,10 @@ export class ThinProvisioningLab {
   async run(): Promise<ThinProvisioningResult> {
     try {
       const pool = await this.openPool();
+      const temporary = this.tempPool !== undefined;
       const volumes: { kind: ThinVolumeKind; vol: StorageVolume; format: VolumeFormat }[] = [];
       for (const v of VOLUMES) {
-        const name = this.tempPool ? v.file : `${this.prefix}-${v.file}`;
+        const name = temporary ? v.file : `${this.prefix}-${v.file}`;
         if (v.kind === 'raw-reserved') {
           // This one takes its whole size on the host: only where there is room for it.
           const available = Number((await pool.info()).available);
@@ -138,7 +143,8 @@ export class ThinProvisioningLab {
       this.report({ step: 'writing', bytes: this.writeBytes, writer: 'qemu-io' });
       for (const v of empty) {
         const args = ['-f', v.format, '-c', `write -P 0x5a 0 ${qemuSize(this.writeBytes)}`, v.path];
-        await qemuIo(args);
+        this.checkNotCleaning();
+        await qemuIo(this.options.qemuIo ?? 'qemu-io', args);
         this.report({
           step: 'written',
           name: v.name,
@@ -155,7 +161,7 @@ export class ThinProvisioningLab {
       });
       return {
         pool: pool.name,
-        temporaryPool: this.tempPool !== undefined,
+        temporaryPool: temporary,
         size: this.size,
         writeBytes: this.writeBytes,
         writer: 'qemu-io',
@@ -174,6 +180,9 @@ export class ThinProvisioningLab {
   }
 
   private async doCleanup(): Promise<void> {
+    // libvirt refuses to stop a pool while a volume is being made in it, and a
+    // volume finished after we looked would be left behind: wait for it first.
+    await this.pending;
     const names: string[] = [];
     for (const vol of this.created.splice(0)) {
       await vol.delete().then(
@@ -195,19 +204,29 @@ export class ThinProvisioningLab {
       this.report({ step: 'pool-ready', pool: pool.name, dir: undefined, temporary: false });
       return pool;
     }
-    const dir = await mkdtemp(join(this.options.parentDir ?? '/var/tmp', `${this.prefix}-`));
-    this.tempDir = dir;
-    // libvirtd (and QEMU) may run as another user: let them in.
-    await chmod(dir, 0o711);
-    const name = `${this.prefix}-pool`;
-    this.tempPool = await this.conn.createStoragePool(
-      `<pool type='dir'><name>${escapeXml(name)}</name><target><path>${escapeXml(dir)}</path></target></pool>`,
-    );
-    this.report({ step: 'pool-ready', pool: name, dir, temporary: true });
-    return this.tempPool;
+    return this.guarded(async () => {
+      const dir = await mkdtemp(join(this.options.parentDir ?? '/var/tmp', `${this.prefix}-`));
+      this.tempDir = dir;
+      // libvirtd (and QEMU) may run as another user: let them in.
+      await chmod(dir, 0o711);
+      const name = `${this.prefix}-pool`;
+      this.tempPool = await this.conn.createStoragePool(
+        `<pool type='dir'><name>${escapeXml(name)}</name><target><path>${escapeXml(dir)}</path></target></pool>`,
+      );
+      this.report({ step: 'pool-ready', pool: name, dir, temporary: true });
+      return this.tempPool;
+    });
   }
 
-  private async createOne(
+  /** Runs a step that makes something, unless cleanup has begun; cleanup waits for it. */
+  private guarded<T>(make: () => Promise<T>): Promise<T> {
+    this.checkNotCleaning();
+    const made = make();
+    this.pending = made.catch(() => undefined);
+    return made;
+  }
+
+  private createOne(
     pool: StoragePool,
     name: string,
     format: VolumeFormat,
@@ -217,17 +236,26 @@ export class ThinProvisioningLab {
       typeof process.getuid === 'function'
         ? { uid: process.getuid(), gid: process.getgid!() }
         : undefined;
-    await createVolume(this.conn, {
-      pool: pool.name,
-      name,
-      capacity: BigInt(this.size),
-      format,
-      ...(sparse ? { allocation: 0n } : {}),
-      ...(owner ? { owner } : {}),
+    return this.guarded(async () => {
+      await createVolume(this.conn, {
+        pool: pool.name,
+        name,
+        capacity: BigInt(this.size),
+        format,
+        ...(sparse ? { allocation: 0n } : {}),
+        ...(owner ? { owner } : {}),
+      });
+      const vol = await pool.lookupVolume(name);
+      this.created.push(vol);
+      return vol;
     });
-    const vol = await pool.lookupVolume(name);
-    this.created.push(vol);
-    return vol;
+  }
+
+  /** Once cleanup has begun (SIGINT), the run must not make anything new. */
+  private checkNotCleaning(): void {
+    if (this.cleaning) {
+      throw new DiskError('LAB_INTERRUPTED', 'the experiment was interrupted and cleaned up');
+    }
   }
 
   private async measure(
@@ -256,9 +284,9 @@ function qemuSize(n: number): string {
   return n % MiB === 0 ? `${n / MiB}M` : String(n);
 }
 
-async function qemuIo(args: string[]): Promise<void> {
+async function qemuIo(binary: string, args: string[]): Promise<void> {
   try {
-    await run('qemu-io', args, { timeout: 120_000 });
+    await run(binary, args, { timeout: 120_000 });
   } catch (err) {
     const e = err as { stderr?: string; message: string };
     const message = e.stderr?.trim() || e.message;
