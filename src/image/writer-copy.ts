@@ -4,6 +4,7 @@
  * in pieces of `pieceSize`, `readAhead` reads in flight while the writer works,
  * zero and hole extents become writeZeroes. On failure the writer is aborted.
  */
+import { BaseReader } from './reader.js';
 import type { DiskReader } from './types.js';
 import type { DiskWriter } from './writer.js';
 
@@ -29,11 +30,23 @@ export async function copyDisk(
   const readAhead = options.readAhead ?? 4;
   const result: CopyDiskResult = { dataBytes: 0, zeroBytes: 0 };
   const queue: { offset: number; data: Promise<Buffer> }[] = [];
+  // Image readers fill reused buffers (readInto); others allocate one per read.
+  const into = reader instanceof BaseReader ? reader : undefined;
+  const free: Buffer[] = [];
+  const read = (at: number, n: number): Promise<Buffer> => {
+    if (into === undefined) return reader.read(at, n);
+    const buf = (free.pop() ?? Buffer.allocUnsafe(pieceSize)).subarray(0, n);
+    return into.readInto(buf, 0, at, n).then(() => buf);
+  };
   // A read may fail while an earlier write is awaited: keep it from going unhandled.
   const track = (p: Promise<Buffer>) => (p.catch(() => undefined), p);
   const writeOldest = async () => {
     const next = queue.shift();
-    if (next !== undefined) await writer.write(next.offset, await next.data);
+    if (next === undefined) return;
+    const data = await next.data;
+    await writer.write(next.offset, data);
+    // The writer is done with it (copied or written): the buffer can take the next read.
+    if (into !== undefined) free.push(Buffer.from(data.buffer, data.byteOffset, pieceSize));
   };
   try {
     for await (const extent of reader.extents()) {
@@ -46,7 +59,7 @@ export async function copyDisk(
       const end = extent.offset + extent.length;
       for (let at = extent.offset; at < end; at += pieceSize) {
         const n = Math.min(pieceSize, end - at);
-        queue.push({ offset: at, data: track(reader.read(at, n)) });
+        queue.push({ offset: at, data: track(read(at, n)) });
         result.dataBytes += n;
         if (queue.length >= readAhead) await writeOldest();
       }

@@ -1,16 +1,17 @@
 /**
- * Where the writers' bytes go: a file handle behind a few large staging
- * buffers. Writes to contiguous positions are copied into the current buffer
- * and leave as one pwrite(2) of up to `bufferSize` bytes; up to `inFlight` of
- * those run at once on libuv's thread pool while the caller keeps filling the
- * next buffer. So a restore never pays a system call per cluster or per block.
+ * Where the writers' bytes go: a file handle behind a staging buffer. Small
+ * writes to contiguous positions are copied into it and leave as one pwrite(2)
+ * of `bufferSize` bytes; large ones leave straight from the caller's memory in
+ * pieces of `bufferSize`. Up to `inFlight` writes run at once on libuv's
+ * thread pool, so a restore never pays a system call per cluster or block.
  * The first failed write poisons the sink: every later call rethrows it.
  */
 import type { FileHandle } from 'node:fs/promises';
 import { ImageIoError } from './errors.js';
 
 interface Pending {
-  buffer: Buffer;
+  /** A staging buffer to reuse once written; undefined for the caller's own bytes. */
+  buffer: Buffer | undefined;
   done: Promise<void>;
 }
 
@@ -28,15 +29,25 @@ export class FileSink {
   constructor(
     private readonly path: string,
     private readonly handle: FileHandle,
-    bufferSize: number,
+    private readonly bufferSize: number,
     private readonly inFlight: number,
   ) {
     this.stage = Buffer.allocUnsafe(bufferSize);
   }
 
-  /** Queues data for position; returns once it is copied (not yet written). */
+  /**
+   * Queues data for position. Small pieces are copied into the staging buffer
+   * and the promise resolves at once; pieces of bufferSize or more are written
+   * straight from the caller's memory (no copy), in bufferSize writes side by
+   * side, and the promise resolves when they are on their way no more, so the
+   * caller may reuse its buffer either way.
+   */
   async write(position: number, data: Uint8Array): Promise<void> {
     this.check();
+    if (data.length >= this.bufferSize) {
+      await this.writeDirect(position, data);
+      return;
+    }
     if (this.stageLength > 0 && position !== this.stagePosition + this.stageLength) {
       await this.flush();
     }
@@ -54,40 +65,21 @@ export class FileSink {
     }
   }
 
-  /** Sends the staged bytes on their way; waits only for a free buffer. */
+  /** Sends the staged bytes on their way; waits only for a free slot. */
   async flush(): Promise<void> {
     this.check();
     if (this.stageLength === 0) return;
+    await this.waitForSlot();
     const buffer = this.stage;
-    const length = this.stageLength;
-    const position = this.stagePosition;
-    const done = this.writeFully(buffer, length, position).catch((err: unknown) => {
-      this.failure ??= err;
-    });
-    this.pending.push({ buffer, done });
+    this.issue(buffer, 0, this.stageLength, this.stagePosition, buffer);
     this.stageLength = 0;
-    let next = this.free.pop();
-    if (next === undefined) {
-      if (this.pending.length < this.inFlight) {
-        next = Buffer.allocUnsafe(buffer.length);
-      } else {
-        const oldest = this.pending.shift() as Pending;
-        await oldest.done;
-        next = oldest.buffer;
-      }
-    }
-    this.stage = next;
-    this.check();
+    this.stage = this.free.pop() ?? Buffer.allocUnsafe(this.bufferSize);
   }
 
   /** Flushes and waits for every write; rethrows the first failure. */
   async drain(): Promise<void> {
     await this.flush();
-    while (this.pending.length > 0) {
-      const p = this.pending.shift() as Pending;
-      await p.done;
-      this.free.push(p.buffer);
-    }
+    while (this.pending.length > 0) await this.retireOldest();
     this.check();
   }
 
@@ -98,18 +90,61 @@ export class FileSink {
     this.stageLength = 0;
   }
 
+  private async writeDirect(position: number, data: Uint8Array): Promise<void> {
+    await this.flush();
+    const mine: Promise<void>[] = [];
+    for (let at = 0; at < data.length; at += this.bufferSize) {
+      await this.waitForSlot();
+      const n = Math.min(this.bufferSize, data.length - at);
+      mine.push(this.issue(data, at, n, position + at, undefined));
+    }
+    await Promise.all(mine);
+    this.check();
+  }
+
+  private issue(
+    data: Uint8Array,
+    offset: number,
+    length: number,
+    position: number,
+    buffer: Buffer | undefined,
+  ): Promise<void> {
+    const done = this.writeFully(data, offset, length, position).catch((err: unknown) => {
+      this.failure ??= err;
+    });
+    this.pending.push({ buffer, done });
+    return done;
+  }
+
+  private async waitForSlot(): Promise<void> {
+    while (this.pending.length >= this.inFlight) await this.retireOldest();
+    this.check();
+  }
+
+  private async retireOldest(): Promise<void> {
+    const oldest = this.pending.shift();
+    if (oldest === undefined) return;
+    await oldest.done;
+    if (oldest.buffer !== undefined) this.free.push(oldest.buffer);
+  }
+
   private check(): void {
     if (this.failure !== undefined) throw this.failure;
   }
 
-  private async writeFully(buffer: Buffer, length: number, position: number): Promise<void> {
+  private async writeFully(
+    data: Uint8Array,
+    offset: number,
+    length: number,
+    position: number,
+  ): Promise<void> {
     let done = 0;
     while (done < length) {
       let n: number;
       try {
         ({ bytesWritten: n } = await this.handle.write(
-          buffer,
-          done,
+          data,
+          offset + done,
           length - done,
           position + done,
         ));
