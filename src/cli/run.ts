@@ -12,6 +12,9 @@ import { inventoryCommand } from './commands/inventory.js';
 import { snapshotCommands } from './commands/snapshot.js';
 import { statusCommand } from './commands/status.js';
 import { labCommands } from './commands/lab.js';
+import { diskCommands } from './commands/disk.js';
+import { volumeCommands } from './commands/volume.js';
+import { labThinCommands } from './commands/lab-thin.js';
 import { repoCommands } from './commands/repo.js';
 
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, INTERRUPTED: 130 } as const;
@@ -155,3 +158,6 @@ function reportError(ctx: CliContext, err: unknown): number {
   }
   return usage ? EXIT.USAGE : EXIT.FAILURE;
 }
+
+// Disk data plane commands (disk info, volumes, Experiment 2).
+COMMANDS.push(...diskCommands, ...volumeCommands, ...labThinCommands);
