@@ -8,19 +8,30 @@ import { isBrankasError, errorMessage } from '../util/errors.js';
 import { CliContext, type CliIO } from './context.js';
 import { UsageError, type Command, type OptionSpec } from './command.js';
 import { pickLang, translateError, translator } from './i18n.js';
-import { inventoryCommand } from './commands/inventory.js';
-import { snapshotCommands } from './commands/snapshot.js';
-import { statusCommand } from './commands/status.js';
-import { labCommands } from './commands/lab.js';
-import { diskCommands } from './commands/disk.js';
-import { volumeCommands } from './commands/volume.js';
-import { labThinCommands } from './commands/lab-thin.js';
-import { repoCommands } from './commands/repo.js';
 
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, INTERRUPTED: 130 } as const;
 
-const COMMANDS: Command[] = [inventoryCommand, statusCommand, ...snapshotCommands, ...labCommands];
-COMMANDS.push(...repoCommands);
+/**
+ * Commands by their first word, loaded only when used: a command pays for the
+ * modules it needs (the repository's native zstd, the image readers...), not
+ * for all of them. Order is the order of `brankas --help`.
+ */
+const GROUPS: Record<string, () => Promise<Command[]>> = {
+  inventory: async () => [(await import('./commands/inventory.js')).inventoryCommand],
+  status: async () => [(await import('./commands/status.js')).statusCommand],
+  snapshot: async () => (await import('./commands/snapshot.js')).snapshotCommands,
+  lab: async () => [
+    ...(await import('./commands/lab.js')).labCommands,
+    ...(await import('./commands/lab-thin.js')).labThinCommands,
+  ],
+  disk: async () => (await import('./commands/disk.js')).diskCommands,
+  volume: async () => (await import('./commands/volume.js')).volumeCommands,
+  repo: async () => (await import('./commands/repo.js')).repoCommands,
+};
+
+async function allCommands(): Promise<Command[]> {
+  return (await Promise.all(Object.values(GROUPS).map((load) => load()))).flat();
+}
 
 const GLOBAL_OPTIONS: OptionSpec = {
   json: { type: 'boolean' },
@@ -31,7 +42,7 @@ const GLOBAL_OPTIONS: OptionSpec = {
 
 export const VERSION = '0.1.0';
 
-function mainHelp(): string {
+function mainHelp(COMMANDS: Command[]): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
   return [
     'brankas: keep libvirt/KVM virtual machines safe.',
@@ -57,13 +68,14 @@ function commandHelp(c: Command): string {
 export async function run(argv: string[], io: CliIO): Promise<number> {
   const first = argv[0];
   if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
-    io.stdout.write(mainHelp() + '\n');
+    io.stdout.write(mainHelp(await allCommands()) + '\n');
     return first === undefined ? EXIT.USAGE : EXIT.OK;
   }
   if (first === '--version') {
     io.stdout.write(`brankas ${VERSION}\n`);
     return EXIT.OK;
   }
+  const COMMANDS = Object.hasOwn(GROUPS, first) ? await GROUPS[first]!() : [];
   // Commands may have two words ("snapshot create"): the longest match wins.
   const command =
     COMMANDS.find((c) => c.name === `${first} ${argv[1] ?? ''}`) ??
@@ -160,4 +172,3 @@ function reportError(ctx: CliContext, err: unknown): number {
 }
 
 // Disk data plane commands (disk info, volumes, Experiment 2).
-COMMANDS.push(...diskCommands, ...volumeCommands, ...labThinCommands);
