@@ -49,3 +49,4 @@ export { createWriter, type CreateWriterOptions } from './writer-open.js';
 export { copyDisk, type CopyDiskOptions, type CopyDiskResult } from './writer-copy.js';
 export { RawWriter, type RawWriterOptions } from './raw-writer.js';
 export { Qcow2Writer, type Qcow2Compat, type Qcow2WriterOptions } from './qcow2-writer.js';
+export { IMAGE_WRITER_BUSY, ImageWriterBusyError } from './writer.js';

@@ -33,6 +33,7 @@ import {
 import { FileSink } from './writer-sink.js';
 import {
   commonOptions,
+  ImageWriterBusyError,
   ImageWriterClosedError,
   ImageWriterOptionsError,
   isZero,
@@ -55,6 +56,8 @@ type State = 'open' | 'closed' | 'aborted' | 'failed';
 export class Qcow2Writer implements DiskWriter {
   readonly format = 'qcow2' as const;
   private state: State = 'open';
+  /** A call is under way: the next must wait for it (the state below is not shared). */
+  private busy = false;
   private readonly cursor: WriteCursor;
   private readonly g: Qcow2Geometry;
   /** Host offsets of the L2 tables written so far, by L1 index (0: none). */
@@ -203,14 +206,18 @@ export class Qcow2Writer implements DiskWriter {
 
   private check(): void {
     if (this.state !== 'open') throw new ImageWriterClosedError(this.path, this.state);
+    if (this.busy) throw new ImageWriterBusyError(this.path);
   }
 
   private async guard(fn: () => Promise<void>): Promise<void> {
+    this.busy = true;
     try {
       await fn();
     } catch (err) {
       if (this.state === 'open') this.state = 'failed';
       throw err;
+    } finally {
+      this.busy = false;
     }
   }
 

@@ -13,6 +13,7 @@ import { nativeFileOps } from './native.js';
 import { FileSink } from './writer-sink.js';
 import {
   commonOptions,
+  ImageWriterBusyError,
   ImageWriterClosedError,
   ImageWriterOptionsError,
   isZero,
@@ -33,6 +34,8 @@ const ZERO_FILL = 1 << 20;
 export class RawWriter implements DiskWriter {
   readonly format = 'raw' as const;
   private state: State = 'open';
+  /** A call is under way: the next must wait for it (the state below is not shared). */
+  private busy = false;
   private readonly cursor: WriteCursor;
   /** A zero range not yet punched (overwrite mode): [punchStart, punchEnd). */
   private punchStart = 0;
@@ -150,15 +153,19 @@ export class RawWriter implements DiskWriter {
 
   private check(): void {
     if (this.state !== 'open') throw new ImageWriterClosedError(this.path, this.state);
+    if (this.busy) throw new ImageWriterBusyError(this.path);
   }
 
   /** A failure leaves the writer unusable but its file in place until abort(). */
   private async guard(fn: () => Promise<void>): Promise<void> {
+    this.busy = true;
     try {
       await fn();
     } catch (err) {
       if (this.state === 'open') this.state = 'failed';
       throw err;
+    } finally {
+      this.busy = false;
     }
   }
 

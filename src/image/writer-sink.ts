@@ -9,6 +9,9 @@
 import type { FileHandle } from 'node:fs/promises';
 import { ImageIoError } from './errors.js';
 
+/** Smallest piece a large write is split into. */
+const MIN_PIECE = 1 << 20;
+
 interface Pending {
   /** A staging buffer to reuse once written; undefined for the caller's own bytes. */
   buffer: Buffer | undefined;
@@ -93,9 +96,11 @@ export class FileSink {
   private async writeDirect(position: number, data: Uint8Array): Promise<void> {
     await this.flush();
     const mine: Promise<void>[] = [];
-    for (let at = 0; at < data.length; at += this.bufferSize) {
+    // Side by side: a single writer thread stalls in the kernel's dirty-page throttling.
+    const piece = Math.max(MIN_PIECE, Math.ceil(data.length / this.inFlight / 4096) * 4096);
+    for (let at = 0; at < data.length; at += piece) {
       await this.waitForSlot();
-      const n = Math.min(this.bufferSize, data.length - at);
+      const n = Math.min(piece, data.length - at);
       mine.push(this.issue(data, at, n, position + at, undefined));
     }
     await Promise.all(mine);

@@ -69,6 +69,17 @@ export class ImageWriterClosedError extends ImageError {
   }
 }
 
+export const IMAGE_WRITER_BUSY = 'IMAGE_WRITER_BUSY';
+
+/** A call made before the previous one resolved: a writer takes one call at a time. */
+export class ImageWriterBusyError extends ImageError {
+  override readonly name: string = 'ImageWriterBusyError';
+
+  constructor(path: string) {
+    super(IMAGE_WRITER_BUSY, path, `${path}: the image writer is busy: await each call first`);
+  }
+}
+
 export function isImageWriterOptions(err: unknown): err is ImageWriterOptionsError {
   return err instanceof BrankasError && err.code === IMAGE_WRITER_OPTIONS;
 }
