@@ -125,6 +125,10 @@ async function race(runs: number, contenders: Contender[]): Promise<void> {
   for (const c of contenders) await rm(c.target, { force: true });
 }
 
+function middle(times: number[]): number {
+  return [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)] as number;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -216,15 +220,16 @@ async function main(): Promise<void> {
     contenders.forEach((c, i) => {
       const peer = contenders[i - (i % 3) + 1] as Contender;
       const min = Math.min(...c.times);
-      const median = [...c.times].sort((a, b) => a - b)[Math.floor(c.times.length / 2)] as number;
+      const median = middle(c.times);
       rows.push([
         c.output,
         c.writer,
         min.toFixed(3),
         median.toFixed(3),
         rate(min),
-        formatSize(sizes[i] as number),
+        `${((sizes[i] as number) / 2 ** 20).toFixed(1)} MiB`,
         `${(min / Math.min(...peer.times)).toFixed(2)}x`,
+        `${(median / middle(peer.times)).toFixed(2)}x`,
       ]);
     });
   } finally {
@@ -239,6 +244,7 @@ async function main(): Promise<void> {
     'data rate (best)',
     'output on disk',
     'best vs qemu-img',
+    'median vs qemu-img',
   ];
   const lines = [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`);
   console.log(
