@@ -11,8 +11,13 @@ import type { LockKind, RepoLock } from './lock.js';
 import { SlotReader } from './slots.js';
 import type { SourceExtent } from './source.js';
 
+/** Slots decoded ahead of a sequential reader (4 MiB at 256 KiB), and slots kept. */
+const PREFETCH = 16;
+const CACHE_SLOTS = 48;
+
 export class BackupDisk {
-  private cache = new Map<number, Buffer>();
+  private cache = new Map<number, Promise<Buffer>>();
+  private nextSlot = 0;
   private closed = false;
 
   private constructor(
@@ -74,36 +79,40 @@ export class BackupDisk {
     if (cur) yield cur;
   }
 
-  /** The plaintext of one slot, verified. */
-  async slot(s: number): Promise<Buffer> {
-    const cached = this.cache.get(s);
-    if (cached) return cached;
+  /** The plaintext of one slot, verified (shared with a prefetch of it, if any). */
+  slot(s: number): Promise<Buffer> {
+    let p = this.cache.get(s);
+    if (!p) {
+      p = this.load(s);
+      p.catch(() => undefined); // a prefetch nobody reads must not be an unhandled rejection
+      if (this.cache.size >= CACHE_SLOTS) this.cache.delete(this.cache.keys().next().value!);
+      this.cache.set(s, p);
+    }
+    return p;
+  }
+
+  private async load(s: number): Promise<Buffer> {
     const cs = this.chunkSize;
     const len = Math.min(cs, this.virtualSize - s * cs);
     const id = await this.slots.get(s);
-    let data: Buffer;
-    if (id.equals(ZERO_ID)) data = Buffer.alloc(len);
-    else {
-      data = await this.repo.loadChunk(Buffer.from(id), {
-        backup: this.backup.id,
-        disk: this.disk.name,
-        offset: s * cs,
-      });
-      if (data.length !== len) {
-        throw new RepoIntegrityError(
-          'REPO_CHUNK_CORRUPT',
-          `chunk has ${data.length} bytes, slot needs ${len}`,
-          {
-            backup: this.backup.id,
-            disk: this.disk.name,
-            chunk: id.toString('hex'),
-            offset: s * cs,
-          },
-        );
-      }
+    if (id.equals(ZERO_ID)) return Buffer.alloc(len);
+    const data = await this.repo.loadChunk(Buffer.from(id), {
+      backup: this.backup.id,
+      disk: this.disk.name,
+      offset: s * cs,
+    });
+    if (data.length !== len) {
+      throw new RepoIntegrityError(
+        'REPO_CHUNK_CORRUPT',
+        `chunk has ${data.length} bytes, slot needs ${len}`,
+        {
+          backup: this.backup.id,
+          disk: this.disk.name,
+          chunk: id.toString('hex'),
+          offset: s * cs,
+        },
+      );
     }
-    if (this.cache.size >= 8) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.set(s, data);
     return data;
   }
 
@@ -120,10 +129,15 @@ export class BackupDisk {
     const out = Buffer.allocUnsafe(length);
     const first = Math.floor(offset / cs);
     const last = length ? Math.floor((offset + length - 1) / cs) : first - 1;
-    // Several chunks at once so the workers decode in parallel.
-    const parts = await Promise.all(
-      Array.from({ length: last - first + 1 }, (_, i) => this.slot(first + i)),
-    );
+    // Several chunks at once so the workers decode in parallel; a sequential reader also gets
+    // the next slots decoding while it consumes these.
+    const wanted = Array.from({ length: last - first + 1 }, (_, i) => this.slot(first + i));
+    if (first === this.nextSlot || first === this.nextSlot - 1) {
+      const end = Math.min(this.slots.slots, last + 1 + PREFETCH);
+      for (let s = last + 1; s < end; s++) void this.slot(s);
+    }
+    this.nextSlot = last + 1;
+    const parts = await Promise.all(wanted);
     parts.forEach((data, i) => {
       const base = (first + i) * cs;
       const from = Math.max(offset, base);

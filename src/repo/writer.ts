@@ -57,7 +57,7 @@ export interface WriteProgress {
 
 export interface WriterOptions {
   onProgress?: (p: WriteProgress) => void;
-  /** Slots read ahead of the one being decided (default 4 per worker, at least 8). */
+  /** Slots read ahead of the one being decided (default: 2 MiB worth, 2 to 32 slots). */
   readAhead?: number;
   /** Backup id (default: from the start time). Tests only. */
   id?: string;
@@ -129,7 +129,7 @@ export class BackupWriter {
       virtualSize: size,
       slots,
     });
-    const sink = new PackSink(repo, codec);
+    const sink = new PackSink(repo, codec, inFlight(cs));
     const stats = { dataBytes: 0, zeroBytes: 0 };
     const report = (done: number): void =>
       this.opts.onProgress?.({
@@ -139,7 +139,8 @@ export class BackupWriter {
         newChunks: sink.newChunks,
         newStoredBytes: sink.newStoredBytes,
       });
-    const depth = this.opts.readAhead ?? 8;
+    // About 2 MiB of chunks in flight (8 at 256 KiB), whatever the chunk size: memory stays bounded.
+    const depth = this.opts.readAhead ?? inFlight(cs);
     const window: Promise<Slot>[] = [];
     let next = 0; // the slot the window's head belongs to
     let changedAt = 0;
@@ -287,4 +288,8 @@ function touches(
 function advance(ranges: { offset: number; end: number }[], offset: number, at: number): number {
   while (at < ranges.length && ranges[at]!.end <= offset) at++;
   return at;
+}
+
+function inFlight(chunkSize: number): number {
+  return Math.max(2, Math.min(32, Math.floor((2 * 1024 * 1024) / chunkSize)));
 }
