@@ -108,6 +108,20 @@ const en = {
     'Observation: the files are not as the hypothesis predicts (see the listing above).',
   'lab.why':
     "Why a snapshot is no substitute for a backup: the snapshot still depends on the VM's original disk file (it lives inside it, or in overlays built on it). If the original disk file is damaged or deleted, the snapshot becomes useless. A backup is a completely separate, independent copy: 'a complete photocopy of an important document, kept in a separate safe'.",
+  'backup.shuttingDown':
+    'Shutting {vm} down (cold backup needs it off, so its data is consistent)...',
+  'backup.shutOff': '{vm} is off after {seconds} s.',
+  'backup.forcedOff': '{vm} ignored the shutdown request: powered off (--force-off-after-timeout).',
+  'backup.started': '{vm} started again, as it was running before.',
+  'backup.done': 'Backup {id} of {vm}: read {read} of data, newly stored {stored}, in {seconds} s.',
+  'backup.interrupted':
+    'interrupted: no backup was recorded; the VM is back in the state it was found in.',
+  'backup.none': 'No backups yet.',
+  'backup.col.time': 'TIME',
+  'backup.col.method': 'METHOD',
+  'backup.col.data': 'DATA',
+  'backup.col.verify': 'VERIFIED',
+  'backup.neverVerified': 'never',
   'word.yes': 'yes',
   'word.no': 'no',
   'snapshot.creating': 'Taking snapshot {name} of {vm}...',
@@ -318,6 +332,23 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
   'lab.refuted': 'Observasi: file-filenya tidak sesuai hipotesis (lihat daftar di atas).',
   'lab.why':
     'Kenapa snapshot bukan pengganti backup? Karena file snapshot masih bergantung pada file disk aslinya. Jika file disk asli rusak atau terhapus, snapshotnya menjadi tidak berguna. Backup adalah salinan yang sepenuhnya terpisah dan mandiri: seperti membuat fotokopi lengkap dari dokumen penting dan menyimpannya di brankas terpisah.',
+  'backup.shuttingDown':
+    'Mematikan {vm} (cold backup berarti VM dimatikan dulu agar datanya konsisten)...',
+  'backup.shutOff': '{vm} sudah mati setelah {seconds} dtk.',
+  'backup.forcedOff':
+    '{vm} tidak menanggapi permintaan shutdown: dimatikan paksa (--force-off-after-timeout).',
+  'backup.started': '{vm} dinyalakan kembali, karena sebelumnya berjalan.',
+  'backup.done':
+    'Backup {id} dari {vm}: {read} data dibaca, {stored} baru disimpan, dalam {seconds} dtk.',
+  'backup.interrupted': 'dihentikan: tidak ada backup yang tercatat; VM kembali ke keadaan semula.',
+  'backup.none': 'Belum ada backup.',
+  'backup.col.time': 'WAKTU',
+  'backup.col.method': 'METODE',
+  'backup.col.data': 'DATA',
+  'backup.col.verify': 'DIUJI',
+  'backup.neverVerified': 'belum pernah',
+  'err.BACKUP_SHUTDOWN_TIMEOUT':
+    "VM '{vm}' tidak mati dalam {timeoutSeconds} dtk; VM dibiarkan berjalan dan tidak ada yang di-backup. Pastikan guest menanggapi shutdown ACPI (atau menjalankan QEMU guest agent), beri waktu lebih dengan --shutdown-timeout, atau pakai --force-off-after-timeout.",
   'word.yes': 'ya',
   'word.no': 'tidak',
   'snapshot.creating': 'Mengambil snapshot {name} dari {vm}...',

@@ -26,6 +26,8 @@ const GROUPS: Record<string, () => Promise<Command[]>> = {
   ],
   disk: async () => (await import('./commands/disk.js')).diskCommands,
   volume: async () => (await import('./commands/volume.js')).volumeCommands,
+  backup: async () => [(await import('./commands/backup.js')).backupCommand],
+  backups: async () => [(await import('./commands/backup.js')).backupsCommand],
   repo: async () => (await import('./commands/repo.js')).repoCommands,
 };
 

@@ -17,7 +17,10 @@ export type EngineErrorCode =
   | 'GUEST_UNAVAILABLE'
   | 'GUEST_COMMAND_FAILED'
   | 'GUEST_IMAGES_MISSING'
-  | 'LAB_CHECK_FAILED';
+  | 'LAB_CHECK_FAILED'
+  | 'BACKUP_SHUTDOWN_TIMEOUT'
+  | 'BACKUP_UNSUPPORTED_DISK'
+  | 'BACKUP_INTERRUPTED';
 
 export class EngineError extends BrankasError {
   override readonly name = 'EngineError';

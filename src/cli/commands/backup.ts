@@ -1,0 +1,155 @@
+/**
+ * `brankas backup VM` (cold backup: the seed's Tugas 2, made safe) and
+ * `brankas backups [VM]` (what the repository holds).
+ */
+import { coldBackup } from '../../engine/backup/cold.js';
+import type { PowerEvent } from '../../engine/backup/power.js';
+import type { WriteProgress } from '../../repo/writer.js';
+import { UsageError, type Command } from '../command.js';
+import type { CliContext } from '../context.js';
+import { formatBytes, table } from '../format.js';
+import { repoOption, withRepo } from './repo-common.js';
+
+function parseDuration(v: string | undefined, fallbackMs: number): number {
+  if (v === undefined) return fallbackMs;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(v.trim());
+  if (!m) throw new UsageError(`not a duration: '${v}' (e.g. 120s, 2m, 500ms)`);
+  const n = Number(m[1]);
+  return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
+}
+
+function powerLine(ctx: CliContext, e: PowerEvent): string {
+  switch (e.kind) {
+    case 'shutdown-requested':
+      return ctx.t('backup.shuttingDown', { vm: e.vm });
+    case 'shut-off':
+      return ctx.t('backup.shutOff', { vm: e.vm, seconds: e.seconds.toFixed(1) });
+    case 'forced-off':
+      return ctx.t('backup.forcedOff', { vm: e.vm });
+    case 'started':
+      return ctx.t('backup.started', { vm: e.vm });
+    case 'resumed':
+      return ctx.t('backup.started', { vm: e.vm });
+  }
+}
+
+export const backupCommand: Command = {
+  name: 'backup',
+  summary: 'Cold backup of a VM into the repository (shut down, copy, start again)',
+  usage:
+    'brankas backup VM [--repo PATH] [--shutdown-timeout 120s] [--force-off-after-timeout] [--json]',
+  help:
+    'The VM is shut down gracefully and started again afterwards if it was running, also when\n' +
+    'the backup fails or is interrupted. Only allocated data is read. The password of an\n' +
+    'encrypted repository comes from $BRANKAS_PASSWORD_FILE, $BRANKAS_PASSWORD_COMMAND or a prompt.',
+  options: {
+    ...repoOption,
+    'shutdown-timeout': { type: 'string' },
+    'force-off-after-timeout': { type: 'boolean' },
+  },
+  positionals: { min: 1, max: 1, names: 'VM' },
+  async run(ctx, args) {
+    const timeoutMs = parseDuration(args.values['shutdown-timeout'] as string | undefined, 120_000);
+    const conn = await ctx.connect();
+    const abort = new AbortController();
+    const onSignal = (): void => abort.abort(new Error('interrupted'));
+    process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+    const tty = ctx.io.stderr.isTTY === true && !ctx.json;
+    let lastDraw = 0;
+    const progress = (p: WriteProgress): void => {
+      if (!tty || Date.now() - lastDraw < 200) return;
+      lastDraw = Date.now();
+      const pct = p.totalBytes ? ((100 * p.doneBytes) / p.totalBytes).toFixed(0) : '100';
+      ctx.io.stderr.write(
+        `\r  ${p.disk}: ${pct}% of ${formatBytes(p.totalBytes)}, new ${formatBytes(p.newStoredBytes)}   `,
+      );
+    };
+    try {
+      const result = await withRepo(ctx, args, (repo) =>
+        coldBackup(conn, repo, args.positionals[0]!, {
+          shutdownTimeoutMs: timeoutMs,
+          forceOffAfterTimeout: args.values['force-off-after-timeout'] === true,
+          signal: abort.signal,
+          onPower: (e) => !ctx.json && ctx.note(powerLine(ctx, e)),
+          onProgress: progress,
+        }),
+      );
+      if (tty) ctx.io.stderr.write('\n');
+      if (ctx.json) return ctx.printJson(result);
+      ctx.print(
+        ctx.t('backup.done', {
+          id: result.manifest.id,
+          vm: result.manifest.vm.name,
+          read: formatBytes(result.readBytes),
+          stored: formatBytes(result.newStoredBytes),
+          seconds: result.seconds.toFixed(1),
+        }),
+      );
+    } catch (err) {
+      if (abort.signal.aborted) {
+        ctx.note(ctx.t('backup.interrupted'));
+        return 130;
+      }
+      throw err;
+    } finally {
+      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    }
+  },
+};
+
+export const backupsCommand: Command = {
+  name: 'backups',
+  summary: 'List the backups in the repository (all, or of one VM)',
+  usage: 'brankas backups [VM] [--repo PATH] [--json]',
+  options: { ...repoOption },
+  positionals: { min: 0, max: 1, names: 'VM' },
+  async run(ctx, args) {
+    const vm = args.positionals[0];
+    const listing = await withRepo(
+      ctx,
+      args,
+      async (repo) => (await repo.listBackups()).backups,
+      false,
+    );
+    const rows = listing
+      .filter((b) => vm === undefined || b.manifest.vm.name === vm)
+      .map((b) => ({
+        id: b.id,
+        vm: b.manifest.vm.name,
+        time: b.manifest.startedAt,
+        method: b.manifest.method,
+        disks: b.manifest.disks.map((d) => d.name),
+        logicalBytes: b.manifest.disks.reduce((n, d) => n + d.virtualSize, 0),
+        dataBytes: b.manifest.disks.reduce((n, d) => n + d.dataBytes, 0),
+        verify: b.manifest.verify ?? null,
+        verified: b.verified,
+      }));
+    if (ctx.json) return ctx.printJson({ backups: rows });
+    if (rows.length === 0) {
+      ctx.print(ctx.t('backup.none'));
+      return;
+    }
+    ctx.print(
+      table([
+        [
+          'ID',
+          'VM',
+          ctx.t('backup.col.time'),
+          ctx.t('backup.col.method'),
+          ctx.t('backup.col.data'),
+          ctx.t('backup.col.verify'),
+        ],
+        ...rows.map((r) => [
+          r.id,
+          r.vm,
+          r.time,
+          r.method,
+          formatBytes(r.dataBytes),
+          r.verify === null ? ctx.t('backup.neverVerified') : JSON.stringify(r.verify),
+        ]),
+      ]),
+    );
+  },
+};
+
+export const backupCommands = [backupCommand, backupsCommand];
