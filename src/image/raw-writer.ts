@@ -75,6 +75,8 @@ export class RawWriter implements DiskWriter {
           throw new ImageWriterOptionsError(path, `block device (${size} bytes) is too small`);
         }
       }
+      // Sized at once, as qemu-img does: writes then land inside the file, never extend it.
+      if (!blockDevice && common.mode !== 'overwrite') await handle.truncate(common.virtualSize);
       const sink = new FileSink(path, handle, common.bufferSize, common.inFlight);
       const created = common.mode !== 'overwrite';
       return new RawWriter(

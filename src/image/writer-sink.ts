@@ -1,8 +1,9 @@
 /**
  * Where the writers' bytes go: a file handle behind a staging buffer. Small
  * writes to contiguous positions are copied into it and leave as one pwrite(2)
- * of `bufferSize` bytes; large ones leave straight from the caller's memory in
- * pieces of `bufferSize`. Up to `inFlight` writes run at once on libuv's
+ * of `bufferSize` bytes; pieces of 1 MiB or more leave straight from the
+ * caller's memory (a copy costs about what the write does), split in pieces
+ * of at most `bufferSize`. Up to `inFlight` writes run at once on libuv's
  * thread pool, so a restore never pays a system call per cluster or block.
  * The first failed write poisons the sink: every later call rethrows it.
  */
@@ -40,14 +41,16 @@ export class FileSink {
 
   /**
    * Queues data for position. Small pieces are copied into the staging buffer
-   * and the promise resolves at once; pieces of bufferSize or more are written
-   * straight from the caller's memory (no copy), in bufferSize writes side by
-   * side, and the promise resolves when they are on their way no more, so the
-   * caller may reuse its buffer either way.
+   * and the promise resolves at once; pieces of 1 MiB or more are written
+   * straight from the caller's memory (no copy), split into writes side by
+   * side, and the promise resolves once they are done, so the caller may reuse
+   * its buffer either way.
    */
   async write(position: number, data: Uint8Array): Promise<void> {
     this.check();
-    if (data.length >= this.bufferSize) {
+    // Copying costs as much as writing on a busy host: anything large enough to be
+    // an efficient write(2) on its own goes out as it is.
+    if (data.length >= Math.min(this.bufferSize, MIN_PIECE)) {
       await this.writeDirect(position, data);
       return;
     }
@@ -97,7 +100,8 @@ export class FileSink {
     await this.flush();
     const mine: Promise<void>[] = [];
     // Side by side: a single writer thread stalls in the kernel's dirty-page throttling.
-    const piece = Math.max(MIN_PIECE, Math.ceil(data.length / this.inFlight / 4096) * 4096);
+    const even = Math.ceil(data.length / this.inFlight / 4096) * 4096;
+    const piece = Math.min(this.bufferSize, Math.max(MIN_PIECE, even));
     for (let at = 0; at < data.length; at += piece) {
       await this.waitForSlot();
       const n = Math.min(piece, data.length - at);
