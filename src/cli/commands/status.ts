@@ -2,7 +2,11 @@
  * `brankas status [VM]`: snapshots and backups per VM, and the warning the
  * seed teaches: a snapshot is not a backup.
  */
-import { hostStatus, type StatusWarning } from '../../engine/status.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { hostStatus, type BackupCatalog, type StatusWarning } from '../../engine/status.js';
+import type { Repository } from '../../repo/repository.js';
+import { openRepo, repoLocation, repoOption } from './repo-common.js';
 import type { Command } from '../command.js';
 import type { CliContext } from '../context.js';
 import { table } from '../format.js';
@@ -11,10 +15,22 @@ import type { MessageKey } from '../i18n.js';
 export const statusCommand: Command = {
   name: 'status',
   summary: 'Snapshots and backups per VM, with warnings (a snapshot is not a backup)',
-  usage: 'brankas status [VM] [--json]',
+  usage: 'brankas status [VM] [--repo PATH] [--json]',
+  options: { ...repoOption },
   positionals: { min: 0, max: 1, names: 'VM' },
-  async run(ctx, { positionals }) {
-    const status = await hostStatus(await ctx.connect(), positionals[0]);
+  async run(ctx, args) {
+    const { positionals } = args;
+    // Backups come from the repository when there is one (listing needs no password).
+    const location = repoLocation(ctx, args);
+    const repo: Repository | undefined = existsSync(join(location, 'config'))
+      ? await openRepo(ctx, args, false)
+      : undefined;
+    let status;
+    try {
+      status = await hostStatus(await ctx.connect(), positionals[0], repo && catalogOf(repo));
+    } finally {
+      await repo?.close();
+    }
     if (ctx.json) return ctx.printJson({ vms: status });
     if (status.length === 0) {
       ctx.print(ctx.t('inventory.noVms'));
@@ -51,4 +67,23 @@ function warningText(ctx: CliContext, w: StatusWarning): string {
     case 'backup-never-verified':
       return ctx.t('status.warnUnverified', { vm: w.vm, backup: w.backup });
   }
+}
+
+function catalogOf(repo: Repository): BackupCatalog {
+  let listing: ReturnType<Repository['listBackups']> | undefined;
+  return {
+    async backupsOf(vm) {
+      listing ??= repo.listBackups();
+      return (await listing).backups
+        .filter((b) => b.manifest.vm.uuid === vm.uuid || b.manifest.vm.name === vm.name)
+        .map((b) => ({
+          id: b.id,
+          time: b.manifest.startedAt,
+          verified:
+            b.manifest.verify === null || b.manifest.verify === undefined
+              ? undefined
+              : Boolean((b.manifest.verify as { passed?: boolean }).passed),
+        }));
+    },
+  };
 }
