@@ -122,6 +122,9 @@ const en = {
   'backup.col.data': 'DATA',
   'backup.col.verify': 'VERIFIED',
   'backup.neverVerified': 'never',
+  'restore.disk': '  {disk} -> {path} ({data} of data written)',
+  'restore.done': 'Restored backup {backup} as VM {vm} in {seconds} s (defined, not started).',
+  'restore.doneStarted': 'Restored backup {backup} as VM {vm} in {seconds} s, and started it.',
   'word.yes': 'yes',
   'word.no': 'no',
   'snapshot.creating': 'Taking snapshot {name} of {vm}...',
@@ -349,6 +352,15 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
   'backup.neverVerified': 'belum pernah',
   'err.BACKUP_SHUTDOWN_TIMEOUT':
     "VM '{vm}' tidak mati dalam {timeoutSeconds} dtk; VM dibiarkan berjalan dan tidak ada yang di-backup. Pastikan guest menanggapi shutdown ACPI (atau menjalankan QEMU guest agent), beri waktu lebih dengan --shutdown-timeout, atau pakai --force-off-after-timeout.",
+  'restore.disk': '  {disk} -> {path} ({data} data ditulis)',
+  'restore.done':
+    'Backup {backup} di-restore sebagai VM {vm} dalam {seconds} dtk (sudah di-define, belum dinyalakan).',
+  'restore.doneStarted':
+    'Backup {backup} di-restore sebagai VM {vm} dalam {seconds} dtk, dan sudah dinyalakan.',
+  'err.RESTORE_VM_EXISTS':
+    "VM bernama '{vm}' sudah terdefinisi; restore dengan --as NAMABARU di sampingnya, atau dengan --force untuk menggantikan definisi dan filenya (kasus bencana: disknya hilang)",
+  'err.RESTORE_FILE_EXISTS':
+    '{path} sudah ada; brankas tidak menimpa file tanpa --force (atau restore dengan --to ke direktori lain)',
   'word.yes': 'ya',
   'word.no': 'tidak',
   'snapshot.creating': 'Mengambil snapshot {name} dari {vm}...',

@@ -28,6 +28,7 @@ const GROUPS: Record<string, () => Promise<Command[]>> = {
   volume: async () => (await import('./commands/volume.js')).volumeCommands,
   backup: async () => [(await import('./commands/backup.js')).backupCommand],
   backups: async () => [(await import('./commands/backup.js')).backupsCommand],
+  restore: async () => [(await import('./commands/restore.js')).restoreCommand],
   repo: async () => (await import('./commands/repo.js')).repoCommands,
 };
 

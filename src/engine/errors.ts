@@ -20,7 +20,12 @@ export type EngineErrorCode =
   | 'LAB_CHECK_FAILED'
   | 'BACKUP_SHUTDOWN_TIMEOUT'
   | 'BACKUP_UNSUPPORTED_DISK'
-  | 'BACKUP_INTERRUPTED';
+  | 'BACKUP_INTERRUPTED'
+  | 'BACKUP_NOT_FOUND'
+  | 'RESTORE_NO_XML'
+  | 'RESTORE_VM_EXISTS'
+  | 'RESTORE_VM_RUNNING'
+  | 'RESTORE_FILE_EXISTS';
 
 export class EngineError extends BrankasError {
   override readonly name = 'EngineError';

@@ -1,0 +1,215 @@
+/**
+ * Restore (the seed: "copy the disk file back, then `virsh define` the saved
+ * XML"), made safe: disks are written sparsely as fresh qcow2 or raw files
+ * (the kind recorded at backup), the domain is defined from the saved XML
+ * with paths rewritten, and nothing is overwritten without --force. On
+ * failure, every file written and any domain newly defined are removed, so
+ * a half-restored VM is never left behind.
+ */
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { isNotFound, type Connection, type Domain } from '../../libvirt/index.js';
+import { copyDisk, createWriter, type DiskReader } from '../../image/index.js';
+import type { Repository } from '../../repo/repository.js';
+import type { Manifest, ManifestDisk } from '../../repo/manifest.js';
+import { BackupDisk } from '../../repo/reader.js';
+import { EngineError } from '../errors.js';
+import { rewriteDomainXml } from './xml.js';
+
+export interface RestoreOptions {
+  /** A new name: the copy gets a new UUID and new MAC addresses and runs beside the original. */
+  as?: string;
+  /** Directory for the restored files (default: where the originals were). */
+  toDir?: string;
+  /** Image format of the restored disks (default: as backed up). */
+  format?: 'qcow2' | 'raw';
+  /** Start the VM once defined. */
+  start?: boolean;
+  /** Overwrite an existing VM definition and existing files (the disaster case). */
+  force?: boolean;
+  onDisk?: (e: { disk: string; path: string; dataBytes: number }) => void;
+}
+
+export interface RestoreResult {
+  backup: string;
+  vm: string;
+  disks: { disk: string; path: string; format: string; dataBytes: number }[];
+  bootFiles: { kind: string; path: string }[];
+  started: boolean;
+  seconds: number;
+}
+
+/** A backup by id, or a VM name meaning that VM's latest backup. */
+export async function resolveBackup(repo: Repository, ref: string): Promise<Manifest> {
+  const { backups } = await repo.listBackups();
+  const byId = backups.find((b) => b.id === ref);
+  if (byId) return (await repo.manifest(byId.id)).manifest;
+  const ofVm = backups
+    .filter((b) => b.manifest.vm.name === ref)
+    .sort((a, b) => a.manifest.startedAt.localeCompare(b.manifest.startedAt));
+  const latest = ofVm.at(-1);
+  if (!latest) {
+    throw new EngineError(
+      'BACKUP_NOT_FOUND',
+      `no backup with id '${ref}' and no backup of a VM named '${ref}'`,
+      {
+        details: { backup: ref },
+      },
+    );
+  }
+  return (await repo.manifest(latest.id)).manifest;
+}
+
+/** BackupDisk as the image layer's reader. */
+function diskReader(d: BackupDisk, format: string): DiskReader {
+  return {
+    virtualSize: d.virtualSize,
+    format,
+    extents: () => d.extents(),
+    read: (offset, length) => d.read(offset, length),
+    close: () => d.close(),
+  };
+}
+
+function isBootFile(d: ManifestDisk): boolean {
+  return d.format === 'file' && d.name.startsWith('boot-');
+}
+
+async function lookup(conn: Connection, name: string): Promise<Domain | undefined> {
+  try {
+    return await conn.lookupDomain(name);
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+export async function restoreBackup(
+  conn: Connection,
+  repo: Repository,
+  ref: string,
+  o: RestoreOptions = {},
+): Promise<RestoreResult> {
+  const started = Date.now();
+  const m = await resolveBackup(repo, ref);
+  if (!m.domainXml) {
+    throw new EngineError('RESTORE_NO_XML', `backup ${m.id} has no domain XML to define`, {
+      details: { backup: m.id },
+    });
+  }
+  const name = o.as ?? m.vm.name;
+  const existing = await lookup(conn, name);
+  if (existing && !o.force) {
+    throw new EngineError(
+      'RESTORE_VM_EXISTS',
+      `a VM named '${name}' is already defined; restore with --as NEWNAME beside it, or with ` +
+        `--force to replace its definition and files (the disaster case: its disk is gone)`,
+      { details: { vm: name, backup: m.id } },
+    );
+  }
+  if (existing && (await existing.isActive())) {
+    throw new EngineError(
+      'RESTORE_VM_RUNNING',
+      `VM '${name}' is running: shut it down before restoring over it`,
+      {
+        details: { vm: name },
+      },
+    );
+  }
+
+  // Plan every target path first: nothing is written until all are known to be free.
+  const plan: { disk: ManifestDisk; path: string; format: string }[] = [];
+  for (const d of m.disks) {
+    const opts = (d.formatOptions ?? {}) as { source?: string; path?: string };
+    const original = isBootFile(d) ? opts.path : opts.source;
+    if (!original) continue;
+    const format = isBootFile(d) ? 'file' : (o.format ?? (d.format === 'raw' ? 'raw' : 'qcow2'));
+    let path: string;
+    if (o.toDir)
+      path = join(
+        o.toDir,
+        o.as && !isBootFile(d) ? `${o.as}-${d.name}.${format}` : basename(original),
+      );
+    else if (o.as && !isBootFile(d)) path = join(dirname(original), `${o.as}-${d.name}.${format}`);
+    else path = original;
+    // Boot files shared with a still-present original are left as they are.
+    if (isBootFile(d) && path === original && existsSync(path)) continue;
+    if (existsSync(path) && !o.force) {
+      throw new EngineError(
+        'RESTORE_FILE_EXISTS',
+        `${path} exists; brankas does not overwrite files without --force (or restore --to another directory)`,
+        { details: { path, backup: m.id } },
+      );
+    }
+    plan.push({ disk: d, path, format });
+  }
+
+  const written: string[] = [];
+  let defined: Domain | undefined;
+  try {
+    if (o.toDir) await mkdir(o.toDir, { recursive: true });
+    const disks: RestoreResult['disks'] = [];
+    const bootFiles: RestoreResult['bootFiles'] = [];
+    for (const p of plan) {
+      const backed = await BackupDisk.open(repo, m.id, p.disk.name);
+      try {
+        if (isBootFile(p.disk)) {
+          const data = await backed.read(0, backed.virtualSize);
+          written.push(p.path);
+          await writeFile(p.path, data);
+          const mode = (p.disk.formatOptions as { mode?: number } | null)?.mode;
+          if (mode !== undefined) await chmod(p.path, mode);
+          bootFiles.push({ kind: p.disk.name.slice('boot-'.length), path: p.path });
+          continue;
+        }
+        const fo = (p.disk.formatOptions ?? {}) as { clusterSize?: number; compat?: string };
+        written.push(p.path);
+        const writer = await createWriter(
+          p.path,
+          p.format === 'qcow2'
+            ? {
+                format: 'qcow2',
+                virtualSize: backed.virtualSize,
+                mode: o.force ? 'replace' : 'create',
+                ...(fo.clusterSize ? { clusterSize: fo.clusterSize } : {}),
+                ...(fo.compat === '0.10' || fo.compat === '1.1' ? { compat: fo.compat } : {}),
+              }
+            : {
+                format: 'raw',
+                virtualSize: backed.virtualSize,
+                mode: o.force ? 'replace' : 'create',
+              },
+        );
+        const r = await copyDisk(diskReader(backed, p.format), writer);
+        disks.push({ disk: p.disk.name, path: p.path, format: p.format, dataBytes: r.dataBytes });
+        o.onDisk?.({ disk: p.disk.name, path: p.path, dataBytes: r.dataBytes });
+      } finally {
+        await backed.close();
+      }
+    }
+    const xml = rewriteDomainXml(m.domainXml, {
+      disks: new Map(disks.map((d) => [d.disk, { path: d.path, format: d.format }])),
+      bootFiles: new Map(bootFiles.map((b) => [b.kind, b.path])),
+      newName: o.as,
+      socketDir: o.as ? (o.toDir ?? (disks[0] ? dirname(disks[0].path) : undefined)) : undefined,
+    });
+    const domain = await conn.defineDomain(xml);
+    if (!existing) defined = domain;
+    if (o.start) await domain.start();
+    defined = undefined;
+    return {
+      backup: m.id,
+      vm: domain.name,
+      disks,
+      bootFiles,
+      started: o.start === true,
+      seconds: (Date.now() - started) / 1000,
+    };
+  } catch (err) {
+    // Never a half-restored VM: remove what this restore created.
+    if (defined) await defined.undefine().catch(() => undefined);
+    for (const p of written) await rm(p, { force: true }).catch(() => undefined);
+    throw err;
+  }
+}

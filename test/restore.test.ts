@@ -1,0 +1,116 @@
+/**
+ * Restore end to end on a real TCG guest: the seed's disaster (files written,
+ * cold backup, the original disk deleted, restore, boot: the files are back
+ * with the same content), refusals without --force, and a copy restored
+ * --as a new name running beside the original.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Connection, DomainUndefine, isNotFound, readDomainXml } from '../src/libvirt/index.js';
+import { SerialConsole } from '../src/engine/guest/serial-console.js';
+import { TinyGuest } from '../src/engine/guest/tiny-guest.js';
+import { testName } from './support/guest.js';
+import { cli } from './support/cli.js';
+
+let conn: Connection;
+let repoDir: string;
+let guest: TinyGuest;
+const copyName = testName('restored');
+const env = (): NodeJS.ProcessEnv => ({ BRANKAS_REPO: repoDir });
+
+before(async () => {
+  conn = await Connection.open('qemu:///system');
+  repoDir = await mkdtemp(join(tmpdir(), 'brankas-test-repo-'));
+  await rm(repoDir, { recursive: true });
+  assert.equal((await cli(['repo', 'init', '--no-encryption'], env())).code, 0);
+  guest = await TinyGuest.launch(conn, { name: testName('disaster') });
+});
+
+after(async () => {
+  try {
+    const copy = await conn
+      .lookupDomain(copyName)
+      .catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
+    if (copy) {
+      if (await copy.isActive()) await copy.destroy();
+      await copy.undefine(DomainUndefine.SNAPSHOTS_METADATA);
+    }
+  } finally {
+    await guest?.dispose();
+    await conn?.close();
+    if (repoDir) await rm(repoDir, { recursive: true, force: true });
+  }
+});
+
+describe('restore', () => {
+  test("the seed's disaster: the disk is deleted, the restore boots with the files intact", async () => {
+    const vm = guest.domain.name;
+    await guest.console.run(
+      'echo penting > /data/testfile_awal.txt; dd if=/dev/urandom of=/data/blob bs=1M count=4 2>/dev/null; sync',
+    );
+    const sums = await guest.console.run('md5sum /data/testfile_awal.txt /data/blob');
+    const b = await cli(['backup', vm], env());
+    assert.equal(b.code, 0, b.stderr);
+
+    // Disaster: the host loses the disk file.
+    await guest.domain.destroy();
+    const disk = readDomainXml(await guest.domain.xml()).disks[0]!.source!;
+    await unlink(disk);
+
+    const refused = await cli(['restore', vm, '--json'], env());
+    assert.equal(JSON.parse(refused.stdout).error.code, 'RESTORE_VM_EXISTS');
+
+    const r = await cli(['restore', vm, '--force', '--start', '--json'], env());
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(existsSync(disk), 'the disk is back where it was');
+    assert.equal((await guest.domain.state()).state, 'running');
+    await guest.reattach(60_000);
+    assert.equal(await guest.console.run('md5sum /data/testfile_awal.txt /data/blob'), sums);
+  });
+
+  test('a copy restored --as a new name runs beside the original', async () => {
+    const r = await cli(
+      ['restore', guest.domain.name, '--as', copyName, '--start', '--json'],
+      env(),
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout);
+    assert.equal(result.vm, copyName);
+    const copy = await conn.lookupDomain(copyName);
+    assert.notEqual(copy.uuid, guest.domain.uuid);
+    assert.equal((await copy.state()).state, 'running');
+    assert.equal((await guest.domain.state()).state, 'running');
+    const facts = readDomainXml(await copy.xml());
+    assert.notEqual(
+      facts.disks[0]!.source,
+      readDomainXml(await guest.domain.xml()).disks[0]!.source,
+    );
+    // The copy has its own console and the same files.
+    const sock = /<source mode='bind' path='([^']+)'/.exec(await copy.xml())?.[1];
+    assert.ok(sock, 'the copy has a serial socket');
+    const console = await SerialConsole.connect(sock!, { timeoutMs: 10_000 });
+    try {
+      await console.waitReady(60_000);
+      assert.equal(await console.run('cat /data/testfile_awal.txt'), 'penting\n');
+    } finally {
+      console.close();
+    }
+  });
+
+  test('restoring over an existing file is refused, leaving the file and defining nothing', async () => {
+    const name = testName('clash');
+    const dir = join(guest.dir, 'clash');
+    await mkdir(dir);
+    const target = join(dir, `${name}-vda.qcow2`);
+    await writeFile(target, 'precious');
+    const r = await cli(['restore', guest.domain.name, '--as', name, '--to', dir, '--json'], env());
+    assert.equal(r.code, 1);
+    assert.equal(JSON.parse(r.stdout).error.code, 'RESTORE_FILE_EXISTS');
+    assert.equal(await readFile(target, 'utf8'), 'precious');
+    await assert.rejects(conn.lookupDomain(name), (e: unknown) => isNotFound(e));
+  });
+});
