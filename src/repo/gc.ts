@@ -30,6 +30,7 @@ export async function forget(
   policy: KeepPolicy,
   o: { dryRun?: boolean } = {},
 ): Promise<ForgetResult> {
+  repo.requireKeys(); // manifests must be authenticated before anything is deleted
   const lock = await repo.lock('exclusive', 'forget');
   try {
     const { backups, damaged } = await repo.listBackups();
@@ -159,6 +160,7 @@ export async function collectGarbage(
     deadPacks: 0,
     deadBytes: 0,
   };
+  repo.requireKeys();
   const lock = await repo.lock('exclusive', 'gc');
   try {
     await repo.index.refresh();
