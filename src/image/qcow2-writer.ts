@@ -3,8 +3,8 @@
  * lazy refcounts) written in one sequential pass from extents that arrive in
  * ascending guest order. Layout of the file, in clusters:
  *
- *   0         header, written last, after everything below is on disk, so a
- *             file cut short by a crash or abort is never a valid qcow2
+ *   0         header, written last, once everything below is written (and,
+ *             with `sync`, on disk), so a cut-short file is never a valid qcow2
  *   1 ...     data clusters in guest order; each L2 table follows the last data
  *             cluster it maps (it is complete once writes pass its range, so
  *             only one L2 table is ever in memory, whatever the disk size)
