@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -112,5 +112,47 @@ describe('restore', () => {
     assert.equal(JSON.parse(r.stdout).error.code, 'RESTORE_FILE_EXISTS');
     assert.equal(await readFile(target, 'utf8'), 'precious');
     await assert.rejects(conn.lookupDomain(name), (e: unknown) => isNotFound(e));
+  });
+
+  test('verify --boot passes for a good backup and is recorded; a corrupted chunk fails it, saying why', async () => {
+    const vm = guest.domain.name;
+    const ok = await cli(['verify', vm, '--boot', '--json'], env());
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    const result = JSON.parse(ok.stdout);
+    assert.equal(result.passed, true);
+    assert.equal(result.booted, true);
+    assert.equal(result.guestAnswered, true);
+    const compared = result.disks.filter(
+      (d: { restoredMatches: boolean | null }) => d.restoredMatches !== null,
+    );
+    assert.deepEqual(
+      compared.map((d: { disk: string; restoredMatches: boolean }) => [d.disk, d.restoredMatches]),
+      [['vda', true]],
+    );
+    const listed = JSON.parse((await cli(['backups', vm, '--json'], env())).stdout).backups;
+    assert.equal(listed.at(-1).verify.passed, true);
+
+    // Flip one byte in the middle of every pack file (under data/): chunks no longer match their ids.
+    const packs: string[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      for (const e of await readdir(dir, { withFileTypes: true })) {
+        const p = join(dir, e.name);
+        if (e.isDirectory()) await walk(p);
+        else if (dir.includes(`${repoDir}/data`)) packs.push(p);
+      }
+    };
+    await walk(repoDir);
+    assert.ok(packs.length > 0, 'the repository has pack files');
+    for (const p of packs) {
+      const buf = await readFile(p);
+      const at = Math.floor(buf.length / 2);
+      buf.writeUInt8(buf.readUInt8(at) ^ 0xff, at);
+      await writeFile(p, buf);
+    }
+    const bad = await cli(['verify', vm, '--json'], env());
+    assert.equal(bad.code, 1);
+    const failed = JSON.parse(bad.stdout);
+    assert.equal(failed.passed, false);
+    assert.ok(failed.reason && failed.reason.length > 0, 'it says why');
   });
 });

@@ -125,6 +125,8 @@ const en = {
   'restore.disk': '  {disk} -> {path} ({data} of data written)',
   'restore.done': 'Restored backup {backup} as VM {vm} in {seconds} s (defined, not started).',
   'restore.doneStarted': 'Restored backup {backup} as VM {vm} in {seconds} s, and started it.',
+  'verify.passed': 'Backup {backup} passed the restore test ({how}) in {seconds} s.',
+  'verify.failed': 'Backup {backup} FAILED the restore test: {reason}',
   'word.yes': 'yes',
   'word.no': 'no',
   'snapshot.creating': 'Taking snapshot {name} of {vm}...',
@@ -361,6 +363,8 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
     "VM bernama '{vm}' sudah terdefinisi; restore dengan --as NAMABARU di sampingnya, atau dengan --force untuk menggantikan definisi dan filenya (kasus bencana: disknya hilang)",
   'err.RESTORE_FILE_EXISTS':
     '{path} sudah ada; brankas tidak menimpa file tanpa --force (atau restore dengan --to ke direktori lain)',
+  'verify.passed': 'Backup {backup} lulus uji restore ({how}) dalam {seconds} dtk.',
+  'verify.failed': 'Backup {backup} GAGAL uji restore: {reason}',
   'word.yes': 'ya',
   'word.no': 'tidak',
   'snapshot.creating': 'Mengambil snapshot {name} dari {vm}...',

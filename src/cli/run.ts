@@ -29,6 +29,7 @@ const GROUPS: Record<string, () => Promise<Command[]>> = {
   backup: async () => [(await import('./commands/backup.js')).backupCommand],
   backups: async () => [(await import('./commands/backup.js')).backupsCommand],
   restore: async () => [(await import('./commands/restore.js')).restoreCommand],
+  verify: async () => [(await import('./commands/verify.js')).verifyCommand],
   repo: async () => (await import('./commands/repo.js')).repoCommands,
 };
 

@@ -145,7 +145,9 @@ export const backupsCommand: Command = {
           r.time,
           r.method,
           formatBytes(r.dataBytes),
-          r.verify === null ? ctx.t('backup.neverVerified') : JSON.stringify(r.verify),
+          r.verify === null
+            ? ctx.t('backup.neverVerified')
+            : `${(r.verify as { passed?: boolean }).passed ? 'passed' : 'FAILED'} (${(r.verify as { how?: string }).how ?? '?'}, ${(r.verify as { at?: string }).at ?? ''})`,
         ]),
       ]),
     );

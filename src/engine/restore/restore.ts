@@ -28,6 +28,10 @@ export interface RestoreOptions {
   start?: boolean;
   /** Overwrite an existing VM definition and existing files (the disaster case). */
   force?: boolean;
+  /** Write the files and the XML only; define nothing (the caller boots it its own way). */
+  filesOnly?: boolean;
+  /** Leave network interfaces out (an isolated VM). */
+  dropInterfaces?: boolean;
   onDisk?: (e: { disk: string; path: string; dataBytes: number }) => void;
 }
 
@@ -38,6 +42,8 @@ export interface RestoreResult {
   bootFiles: { kind: string; path: string }[];
   started: boolean;
   seconds: number;
+  /** The domain XML it was defined (or started) with. */
+  xml: string;
 }
 
 /** A backup by id, or a VM name meaning that VM's latest backup. */
@@ -193,18 +199,24 @@ export async function restoreBackup(
       bootFiles: new Map(bootFiles.map((b) => [b.kind, b.path])),
       newName: o.as,
       socketDir: o.as ? (o.toDir ?? (disks[0] ? dirname(disks[0].path) : undefined)) : undefined,
+      dropInterfaces: o.dropInterfaces ?? false,
     });
-    const domain = await conn.defineDomain(xml);
-    if (!existing) defined = domain;
-    if (o.start) await domain.start();
-    defined = undefined;
+    let vmName = name;
+    if (!o.filesOnly) {
+      const domain = await conn.defineDomain(xml);
+      if (!existing) defined = domain;
+      if (o.start) await domain.start();
+      defined = undefined;
+      vmName = domain.name;
+    }
     return {
       backup: m.id,
-      vm: domain.name,
+      vm: vmName,
       disks,
       bootFiles,
-      started: o.start === true,
+      started: o.start === true && !o.filesOnly,
       seconds: (Date.now() - started) / 1000,
+      xml,
     };
   } catch (err) {
     // Never a half-restored VM: remove what this restore created.

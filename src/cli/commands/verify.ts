@@ -1,0 +1,42 @@
+/**
+ * `brankas verify BACKUP [--boot]`: the restore test, recorded in the
+ * backup's manifest so `brankas backups` and `brankas status` can show it.
+ */
+import { verifyBackup } from '../../engine/restore/verify.js';
+import type { Command } from '../command.js';
+import { repoOption, withRepo } from './repo-common.js';
+
+export const verifyCommand: Command = {
+  name: 'verify',
+  summary: 'Test a backup: read it all back, and with --boot restore and boot it in isolation',
+  usage: 'brankas verify BACKUP [--boot] [--repo PATH] [--json]',
+  help:
+    'BACKUP is a backup id, or a VM name for its latest backup. With --boot the backup is restored\n' +
+    'into a scratch directory as a transient VM without network, booted, probed on its serial\n' +
+    'console when it has one, compared with the backup, and removed.',
+  options: { ...repoOption, boot: { type: 'boolean' } },
+  positionals: { min: 1, max: 1, names: 'BACKUP' },
+  async run(ctx, args) {
+    const conn = await ctx.connect();
+    const result = await withRepo(ctx, args, async (repo) =>
+      verifyBackup(conn, repo, args.positionals[0]!, {
+        boot: args.values['boot'] === true,
+        onStep: (s) => !ctx.json && ctx.note(`  ${s}`),
+      }),
+    );
+    if (ctx.json) {
+      ctx.printJson(result);
+    } else {
+      ctx.print(
+        result.passed
+          ? ctx.t('verify.passed', {
+              backup: result.backup,
+              how: result.how,
+              seconds: result.seconds.toFixed(1),
+            })
+          : ctx.t('verify.failed', { backup: result.backup, reason: result.reason ?? '' }),
+      );
+    }
+    return result.passed ? 0 : 1;
+  },
+};
