@@ -65,8 +65,10 @@ const en = {
   'repo.remove': 'remove',
   'repo.pruneDry': 'Dry run: {count} backup(s) would be removed; nothing was changed.',
   'repo.pruned': '{count} backup(s) removed.',
-  'repo.gcDry': 'Dry run: {packs} pack(s) ({bytes}) hold nothing any backup needs.',
-  'repo.gcDone': 'Deleted {packs} pack(s) ({bytes}) and {partial} unfinished backup(s).',
+  'repo.gcDry':
+    'Dry run: {packs} pack(s) ({bytes}) hold nothing any backup needs; {repack} more are partly unused ({repackBytes} unused).',
+  'repo.gcDone':
+    'Deleted {packs} pack(s) ({bytes}) and {partial} unfinished backup(s); rewrote {repacked} partly unused pack(s), freeing {freed}.',
   'repo.gcWaiting':
     'Garbage collection is waiting for {count} running process(es) (backups or restores); run gc again after they finish to delete the rest.',
   'repo.keyAdded': 'Password added (key {id}).',
@@ -288,8 +290,10 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
   'repo.remove': 'hapus',
   'repo.pruneDry': 'Uji coba: {count} backup akan dihapus; tidak ada yang diubah.',
   'repo.pruned': '{count} backup dihapus.',
-  'repo.gcDry': 'Uji coba: {packs} pack ({bytes}) berisi data yang tidak dipakai backup mana pun.',
-  'repo.gcDone': '{packs} pack ({bytes}) dan {partial} backup yang tidak selesai dihapus.',
+  'repo.gcDry':
+    'Uji coba: {packs} pack ({bytes}) berisi data yang tidak dipakai backup mana pun; {repack} pack lain sebagian tidak terpakai ({repackBytes} tidak terpakai).',
+  'repo.gcDone':
+    '{packs} pack ({bytes}) dan {partial} backup yang tidak selesai dihapus; {repacked} pack yang sebagian tidak terpakai ditulis ulang, {freed} dibebaskan.',
   'repo.gcWaiting':
     'Pembersihan menunggu {count} proses yang sedang berjalan (backup atau restore); jalankan gc lagi setelah selesai untuk menghapus sisanya.',
   'repo.keyAdded': 'Password ditambahkan (kunci {id}).',

@@ -17,6 +17,8 @@ export interface GcPlan {
   waitFor: string[];
   /** Hex pack ids that no manifest referred to. */
   deletePacks: string[];
+  /** Hex pack ids partly dead: their live records are copied to new packs, then they go. */
+  repackPacks?: string[];
   /** Backup ids with objects but no manifest (crashed writers). */
   partialBackups: string[];
 }
@@ -30,6 +32,7 @@ export function newPlan(): GcPlan {
     state: 'marking',
     waitFor: [],
     deletePacks: [],
+    repackPacks: [],
     partialBackups: [],
   };
 }

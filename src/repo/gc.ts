@@ -10,11 +10,11 @@ import { isObjectNotFound, RepoError } from './errors.js';
 import { newPlan, writePlan, type GcPlan } from './gc-plan.js';
 import { listLocks } from './lock.js';
 import { manifestObjectName } from './manifest.js';
-import { packObjectName } from './pack.js';
+import { PackBuilder, packObjectName, parsePack } from './pack.js';
 import { planForget, type ForgetDecision, type KeepPolicy } from './policy.js';
 import { ZERO_ID } from './record.js';
 import type { Repository } from './repository.js';
-import { RunBuilder, runObjectName } from './run.js';
+import { encodeRun, RunBuilder, runObjectName, type IndexEntry } from './run.js';
 import { SlotReader } from './slots.js';
 
 export interface ForgetResult {
@@ -67,9 +67,20 @@ export interface GcResult {
   deletedBytes: number;
   deletedPartialBackups: string[];
   rewrittenRuns: { from: number; to: number };
-  /** What a dry run found dead. */
+  /** Packs rewritten without their dead records, and the bytes that freed. */
+  repackedPacks: number;
+  repackedFreedBytes: number;
+  /** What a dry run found: wholly dead packs, and partly dead ones worth rewriting. */
   deadPacks: number;
   deadBytes: number;
+  repackCandidates: number;
+  repackDeadBytes: number;
+}
+
+export interface GcOptions {
+  dryRun?: boolean;
+  /** Rewrite a pack when at least this share of its bytes is dead (default 0.2; 1 never). */
+  repackThreshold?: number;
 }
 
 /** Runs of at most this many entries when the index is rewritten. */
@@ -131,12 +142,26 @@ async function allPacks(repo: Repository): Promise<Map<string, number>> {
   return packs;
 }
 
-/** Packs with at least one live record. */
-async function livePacks(repo: Repository, live: Bloom): Promise<Set<string>> {
-  const out = new Set<string>();
-  for await (const e of repo.index.scan())
-    if (live.mayContain(e.id)) out.add(e.pack.toString('hex'));
+interface PackUsage {
+  live: number;
+  dead: number;
+}
+
+/** Live and dead record bytes of every indexed pack. */
+async function packUsage(repo: Repository, live: Bloom): Promise<Map<string, PackUsage>> {
+  const out = new Map<string, PackUsage>();
+  for await (const e of repo.index.scan()) {
+    const pack = e.pack.toString('hex');
+    let u = out.get(pack);
+    if (!u) out.set(pack, (u = { live: 0, dead: 0 }));
+    if (live.mayContain(e.id)) u.live += e.length;
+    else u.dead += e.length;
+  }
   return out;
+}
+
+function worthRepacking(u: PackUsage | undefined, threshold: number): boolean {
+  return !!u && u.live > 0 && u.dead > 0 && u.dead / (u.live + u.dead) >= threshold;
 }
 
 async function liveLockIds(repo: Repository, except: string): Promise<string[]> {
@@ -145,10 +170,8 @@ async function liveLockIds(repo: Repository, except: string): Promise<string[]> 
     .map((l) => l.id);
 }
 
-export async function collectGarbage(
-  repo: Repository,
-  o: { dryRun?: boolean } = {},
-): Promise<GcResult> {
+export async function collectGarbage(repo: Repository, o: GcOptions = {}): Promise<GcResult> {
+  const threshold = o.repackThreshold ?? 0.2;
   const result: GcResult = {
     dryRun: !!o.dryRun,
     swept: [],
@@ -157,19 +180,27 @@ export async function collectGarbage(
     deletedBytes: 0,
     deletedPartialBackups: [],
     rewrittenRuns: { from: 0, to: 0 },
+    repackedPacks: 0,
+    repackedFreedBytes: 0,
     deadPacks: 0,
     deadBytes: 0,
+    repackCandidates: 0,
+    repackDeadBytes: 0,
   };
   repo.requireKeys();
   const lock = await repo.lock('exclusive', 'gc');
   try {
     await repo.index.refresh();
     if (o.dryRun) {
-      const live = await livePacks(repo, await liveSet(repo));
+      const usage = await packUsage(repo, await liveSet(repo));
       for (const [id, size] of await allPacks(repo)) {
-        if (!live.has(id)) {
+        const u = usage.get(id);
+        if (!u || u.live === 0) {
           result.deadPacks++;
           result.deadBytes += size;
+        } else if (worthRepacking(u, threshold)) {
+          result.repackCandidates++;
+          result.repackDeadBytes += u.dead;
         }
       }
       result.deletedPartialBackups = await partialBackups(repo);
@@ -190,18 +221,23 @@ export async function collectGarbage(
         result.waiting.push({ plan: plan.id, locks: waiting });
         pending = true;
       } else {
-        await sweep(repo, plan, result);
+        await sweep(repo, plan, result, threshold);
       }
     }
     if (pending) return result;
 
     // Phase 1: mark.
-    const live = await livePacks(repo, await liveSet(repo));
+    const usage = await packUsage(repo, await liveSet(repo));
     const plan = newPlan();
-    for (const id of (await allPacks(repo)).keys()) if (!live.has(id)) plan.deletePacks.push(id);
+    for (const id of (await allPacks(repo)).keys()) {
+      const u = usage.get(id);
+      if (!u || u.live === 0) plan.deletePacks.push(id);
+      else if (worthRepacking(u, threshold)) plan.repackPacks!.push(id);
+    }
     plan.partialBackups = await partialBackups(repo);
     if (
       plan.deletePacks.length === 0 &&
+      plan.repackPacks!.length === 0 &&
       plan.partialBackups.length === 0 &&
       repo.index.runCount <= 16
     ) {
@@ -217,7 +253,7 @@ export async function collectGarbage(
       result.waiting.push({ plan: plan.id, locks: plan.waitFor });
       return result;
     }
-    await sweep(repo, plan, result);
+    await sweep(repo, plan, result, threshold);
     await cleanTemporaries(repo);
     return result;
   } finally {
@@ -225,17 +261,32 @@ export async function collectGarbage(
   }
 }
 
-/** Phase 2: check again, rewrite the index without dead packs, delete. Idempotent. */
-async function sweep(repo: Repository, plan: GcPlan, result: GcResult): Promise<void> {
+/** Phase 2: check again, repack, rewrite the index without the old packs, delete. Idempotent. */
+async function sweep(
+  repo: Repository,
+  plan: GcPlan,
+  result: GcResult,
+  threshold: number,
+): Promise<void> {
   await repo.index.refresh();
   const live = await liveSet(repo);
-  const stillLive = await livePacks(repo, live);
-  const dead = new Set(plan.deletePacks.filter((p) => !stillLive.has(p)));
+  const usage = await packUsage(repo, live);
+  const dead = new Set(plan.deletePacks.filter((p) => !(usage.get(p)?.live ?? 0)));
+  const repack = new Set<string>();
+  for (const p of plan.repackPacks ?? []) {
+    const u = usage.get(p);
+    if (!u || u.live === 0) dead.add(p);
+    else if (worthRepacking(u, threshold)) repack.add(p);
+  }
   const partial = new Set(await partialBackups(repo));
-
-  // New runs: every entry of today's runs except those in dead packs, each id once.
   const oldRuns = repo.index.runNames;
-  const written: string[] = [];
+  const gone = new Set([...dead, ...repack]);
+  const packSizes = await allPacks(repo);
+
+  // Live records of partly dead packs move, as they are (still sealed), into new packs.
+  const written = await repackLive(repo, repack, gone, live);
+
+  // New runs: every entry of the old runs except those in packs about to go, each id once.
   let builder = new RunBuilder();
   let last: Buffer | undefined;
   const put = async (): Promise<void> => {
@@ -246,18 +297,23 @@ async function sweep(repo: Repository, plan: GcPlan, result: GcResult): Promise<
     builder = new RunBuilder();
   };
   for await (const e of repo.index.scan(oldRuns)) {
-    if (dead.has(e.pack.toString('hex'))) continue;
+    if (gone.has(e.pack.toString('hex'))) continue;
     if (last && last.equals(e.id)) continue;
     last = e.id;
     builder.add(e);
     if (builder.count >= RUN_MAX_ENTRIES) await put();
   }
   await put();
-  const packSizes = await allPacks(repo);
-  for (const p of dead) {
-    result.deletedBytes += packSizes.get(p) ?? 0;
+  for (const p of gone) {
+    const size = packSizes.get(p) ?? 0;
     await repo.backend.delete(packObjectName(p));
-    result.deletedPacks++;
+    if (dead.has(p)) {
+      result.deletedBytes += size;
+      result.deletedPacks++;
+    } else {
+      result.repackedFreedBytes += usage.get(p)!.dead;
+      result.repackedPacks++;
+    }
   }
   const keep = new Set(written);
   for (const r of oldRuns) if (!keep.has(r)) await repo.backend.delete(runObjectName(r));
@@ -273,6 +329,72 @@ async function sweep(repo: Repository, plan: GcPlan, result: GcResult): Promise<
   await repo.backend.delete(`gc/${plan.id}`);
   result.swept.push(plan.id);
   await repo.index.refresh();
+}
+
+/**
+ * Copies the live records of `repack` into new packs and indexes them in new
+ * runs; returns the run names. A record with a copy outside the packs that
+ * go (an earlier, interrupted sweep made one) is not copied again.
+ */
+async function repackLive(
+  repo: Repository,
+  repack: Set<string>,
+  gone: Set<string>,
+  live: Bloom,
+): Promise<string[]> {
+  const runs: string[] = [];
+  const moved: IndexEntry[] = [];
+  const seen = new Set<string>();
+  let pack = new PackBuilder();
+  const flushPack = async (): Promise<void> => {
+    if (pack.count === 0) return;
+    const parts = pack.finishParts();
+    const up = await repo.backend.upload(packObjectName(pack.id.toString('hex')));
+    try {
+      for (const part of parts) await up.write(part);
+      await up.commit();
+    } finally {
+      await up.abort();
+    }
+    for (const e of pack.entries) {
+      moved.push({
+        id: e.id,
+        pack: pack.id,
+        offset: e.offset,
+        length: e.length,
+        plainLength: e.plainLength,
+      });
+    }
+    pack = new PackBuilder();
+  };
+  const flushRun = async (): Promise<void> => {
+    if (moved.length === 0) return;
+    const { id, bytes } = encodeRun(moved.splice(0));
+    await repo.backend.put(runObjectName(id), bytes);
+    runs.push(id);
+  };
+  for (const p of [...repack].sort()) {
+    const bytes = await repo.backend.get(packObjectName(p));
+    const table = parsePack(bytes);
+    if (typeof table === 'string') {
+      throw new RepoError(
+        'REPO_INVALID_ARGUMENT',
+        `cannot repack damaged pack ${p}: ${table} (run verify)`,
+      );
+    }
+    for (const e of table) {
+      const hex = e.id.toString('hex');
+      if (!live.mayContain(e.id) || seen.has(hex)) continue;
+      seen.add(hex);
+      if (await repo.index.lookup(e.id, gone)) continue;
+      pack.add(Buffer.from(bytes.subarray(e.offset, e.offset + e.length)), e.id, e.plainLength);
+      if (pack.size >= repo.config.packSize) await flushPack();
+    }
+    if (moved.length >= 65536) await flushRun();
+  }
+  await flushPack();
+  await flushRun();
+  return runs;
 }
 
 async function cleanTemporaries(repo: Repository): Promise<void> {

@@ -73,6 +73,31 @@ describe('forget, gc, stats, verify', () => {
       assert.equal((await repo.gcPlans()).length, 0);
     }));
 
+  it('gc rewrites partly dead packs: live records move, dead ones are freed, nothing else changes', () =>
+    withRepo({ packSize: 256 * KiB }, async (repo) => {
+      const a = realisticBytes(2048 * KiB, 41);
+      const b = Buffer.from(a);
+      // Every other 64 KiB chunk changes: each pack of the first backup ends up half dead.
+      for (let c = 1; c < 32; c += 2) realisticBytes(64 * KiB, 100 + c).copy(b, c * 64 * KiB);
+      const idA = await backup(repo, 'web', a);
+      const idB = await backup(repo, 'web', b, idA);
+      await forget(repo, { last: 1 });
+      const dry = await collectGarbage(repo, { dryRun: true });
+      assert.equal(dry.deadPacks, 0);
+      assert.ok(dry.repackCandidates > 0);
+      const none = await collectGarbage(repo, { repackThreshold: 1 });
+      assert.equal(none.repackedPacks, 0);
+      const before = await repoStats(repo);
+      const gc = await collectGarbage(repo);
+      assert.ok(gc.repackedPacks > 0 && gc.repackedFreedBytes > 0, JSON.stringify(gc));
+      const after = await repoStats(repo);
+      assert.ok(after.packBytes < before.packBytes - gc.repackedFreedBytes / 2);
+      assert.equal(after.uniqueChunks, 32, 'exactly the chunks of the kept backup remain');
+      assert.deepEqual(await readBack(repo, idB), b);
+      const v = await verifyRepository(repo, { readData: true });
+      assert.ok(v.ok, JSON.stringify(v.problems));
+    }));
+
   it('gc with nothing to do changes nothing; a second forget is idempotent', () =>
     withRepo({}, async (repo) => {
       const id = await backup(repo, 'web', realisticBytes(300 * KiB, 3));

@@ -237,7 +237,9 @@ export class Repository {
   /** Packs that garbage collection has marked: writers must not deduplicate against them. */
   async doomedPacks(): Promise<Set<string>> {
     const s = new Set<string>();
-    for (const p of await this.gcPlans()) for (const pack of p.deletePacks) s.add(pack);
+    for (const p of await this.gcPlans()) {
+      for (const pack of [...p.deletePacks, ...(p.repackPacks ?? [])]) s.add(pack);
+    }
     return s;
   }
 

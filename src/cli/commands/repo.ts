@@ -288,7 +288,14 @@ export const repoGc: Command = {
 
 function renderGc(ctx: CliContext, gc: GcResult): void {
   if (gc.dryRun) {
-    ctx.print(ctx.t('repo.gcDry', { packs: gc.deadPacks, bytes: formatBytes(gc.deadBytes) }));
+    ctx.print(
+      ctx.t('repo.gcDry', {
+        packs: gc.deadPacks,
+        bytes: formatBytes(gc.deadBytes),
+        repack: gc.repackCandidates,
+        repackBytes: formatBytes(gc.repackDeadBytes),
+      }),
+    );
     return;
   }
   ctx.print(
@@ -296,6 +303,8 @@ function renderGc(ctx: CliContext, gc: GcResult): void {
       packs: gc.deletedPacks,
       bytes: formatBytes(gc.deletedBytes),
       partial: gc.deletedPartialBackups.length,
+      repacked: gc.repackedPacks,
+      freed: formatBytes(gc.repackedFreedBytes),
     }),
   );
   for (const w of gc.waiting) ctx.print(ctx.t('repo.gcWaiting', { count: w.locks.length }));
