@@ -1,6 +1,5 @@
 /**
- * Forget and garbage collection (docs/repository-format.md, "Forget and
- * prune", "Garbage collection"). Forget deletes manifests by policy. GC runs
+ * Garbage collection (docs/repository-format.md, "Garbage collection"). GC runs
  * in two phases so that it is safe beside running backups: mark writes a plan
  * (what is dead now, and which lock holders must finish first); sweep, once
  * they have, checks again and deletes. Both plan first and execute on request.
@@ -11,51 +10,10 @@ import { newPlan, writePlan, type GcPlan } from './gc-plan.js';
 import { listLocks } from './lock.js';
 import { manifestObjectName } from './manifest.js';
 import { PackBuilder, packObjectName, parsePack } from './pack.js';
-import { planForget, type ForgetDecision, type KeepPolicy } from './policy.js';
 import { ZERO_ID } from './record.js';
 import type { Repository } from './repository.js';
 import { encodeRun, RunBuilder, runObjectName, type IndexEntry } from './run.js';
 import { SlotReader } from './slots.js';
-
-export interface ForgetResult {
-  decisions: ForgetDecision[];
-  removed: string[];
-  /** Backups whose manifests are damaged: neither kept nor removed, reported. */
-  damaged: string[];
-  dryRun: boolean;
-}
-
-export async function forget(
-  repo: Repository,
-  policy: KeepPolicy,
-  o: { dryRun?: boolean } = {},
-): Promise<ForgetResult> {
-  repo.requireKeys(); // manifests must be authenticated before anything is deleted
-  const lock = await repo.lock('exclusive', 'forget');
-  try {
-    const { backups, damaged } = await repo.listBackups();
-    const decisions = planForget(
-      backups.map((b) => ({ id: b.id, vm: b.manifest.vm, startedAt: b.manifest.startedAt })),
-      policy,
-    );
-    const removed: string[] = [];
-    if (!o.dryRun) {
-      for (const d of decisions) {
-        if (d.keep) continue;
-        await repo.backend.delete(manifestObjectName(d.id));
-        removed.push(d.id);
-      }
-    }
-    return {
-      decisions,
-      removed,
-      damaged: damaged.map((e) => e.where.backup ?? '?'),
-      dryRun: !!o.dryRun,
-    };
-  } finally {
-    await lock.release();
-  }
-}
 
 export interface GcResult {
   dryRun: boolean;

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LocalBackend } from './backend/local.js';
-import { collectGarbage, forget } from './gc.js';
+import { forget } from './forget.js';
+import { collectGarbage } from './gc.js';
 import { BackupDisk } from './reader.js';
 import { Repository } from './repository.js';
 import { bufferSource } from './source.js';

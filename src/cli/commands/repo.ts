@@ -3,7 +3,8 @@
  * (src/repo/, docs/repository-format.md). Thin: parse, call, render.
  */
 import { parseSize } from './repo-size.js';
-import { collectGarbage, forget, type GcResult } from '../../repo/gc.js';
+import { forget } from '../../repo/forget.js';
+import { collectGarbage, type GcResult } from '../../repo/gc.js';
 import type { KeepPolicy } from '../../repo/policy.js';
 import { Repository } from '../../repo/repository.js';
 import { repoStats } from '../../repo/stats.js';
