@@ -12,28 +12,41 @@
 //
 // This is a measurement, not a test: nothing here asserts a speed.
 
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { availableParallelism, loadavg, release, tmpdir, totalmem } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { mkdtemp } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Connection, DomainUndefine, versionString, type Domain } from '../src/libvirt/index.js';
+import { Connection, DomainUndefine, type Domain } from '../src/libvirt/index.js';
 import {
-  formatMs,
-  formatRate,
-  formatRatio,
-  markdownTable,
-  median,
-  summarize,
-  type Summary,
-} from './stats.js';
-
-/** Every libvirt object this benchmark creates is named with this prefix. */
-const PREFIX = 'brankas-bench-';
+  PREFIX,
+  Teardown,
+  cellOf,
+  configOrExit,
+  describeMachine,
+  domainXml,
+  errorText,
+  lines,
+  loadAverageLine,
+  log,
+  lookupForRemoval,
+  machineLines,
+  newSamples,
+  noteError,
+  ratioOf,
+  removeOrUndefine,
+  repoRoot,
+  run,
+  runMain,
+  sameList,
+  virsh,
+  writeJson,
+  type Check,
+  type Machine,
+  type Samples,
+} from './fixture.js';
+import { formatMs, formatRate, markdownTable, median, summarize, type Summary } from './stats.js';
 
 const USAGE = `usage: node dist/bench/libvirt-client.js [options]
 
@@ -116,140 +129,39 @@ function readConfig(): Config | null {
 }
 
 /** The repository root: the first directory above this module holding a package.json. */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) return process.cwd();
-    dir = parent;
-  }
-}
-
-function log(message: string): void {
-  process.stderr.write(`${message}\n`);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Processes
-
-function run(
-  command: string,
-  args: readonly string[],
-): Promise<{ stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    execFile(command, args, { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) {
-        const detail = stderr.trim() || err.message;
-        reject(new Error(`${command} ${args.join(' ')}: ${detail}`));
-      } else {
-        resolve({ stdout, stderr });
-      }
-    });
-  });
-}
-
-async function virsh(uri: string, args: readonly string[]): Promise<string> {
-  return (await run('virsh', ['-c', uri, ...args])).stdout;
-}
-
 // ---------------------------------------------------------------------------------------------
 // What this run created, and its removal
 
-interface Created {
-  tmpDir: string | undefined;
-  /** Names of the domains this run defined (or tried to: recorded before the call). */
-  domains: string[];
-  /** Names whose define call has not answered (yet, or ever: it may have timed out). */
-  unconfirmed: Set<string>;
-  /** The set-up call in flight, if any: cleanup lets it finish before looking. */
-  inFlight: Promise<unknown> | undefined;
-}
-
-const created: Created = {
-  tmpDir: undefined,
-  domains: [],
-  unconfirmed: new Set(),
-  inFlight: undefined,
-};
-let mainConnection: Connection | undefined;
-let cleanupPromise: Promise<void> | undefined;
-/** Set when cleanup begins: from then on the benchmark starts nothing new. */
-let stopping = false;
-
-function checkNotStopping(): void {
-  if (stopping) throw new Error('interrupted: cleaning up');
-}
-
-/** Removes everything this run created. Idempotent; never throws; reports what it could not do. */
-function cleanup(uri: string): Promise<void> {
-  stopping = true;
-  cleanupPromise ??= doCleanup(uri);
-  return cleanupPromise;
-}
-
-async function doCleanup(uri: string): Promise<void> {
-  if (created.domains.length > 0) log(`cleaning up ${created.domains.length} domain(s)…`);
-  // A define or snapshot still running in the daemon would otherwise land after its removal.
-  if (created.inFlight) {
-    log('cleanup: waiting for the set-up call in flight to answer…');
-    while (created.inFlight) await created.inFlight.catch(() => undefined);
-  }
-  let conn: Connection | undefined;
-  if (created.domains.length > 0) {
-    try {
-      conn = await Connection.open(uri, { connectTimeoutMs: 10_000, callTimeoutMs: 120_000 });
-    } catch (err) {
-      log(`cleanup: cannot open a client connection (${errorText(err)}); falling back to virsh`);
-    }
-  }
-  for (const name of created.domains) {
-    let done = false;
-    if (conn) {
+const created = new Teardown({
+  announce: () => {
+    if (created.domains.length > 0) log(`cleaning up ${created.domains.length} domain(s)…`);
+  },
+  waitingMessage: 'cleanup: waiting for the set-up call in flight to answer…',
+  removeDomains: async (uri) => {
+    let conn: Connection | undefined;
+    if (created.domains.length > 0) {
       try {
-        await removeDomain(conn, name, created.unconfirmed.has(name));
-        done = true;
+        conn = await Connection.open(uri, { connectTimeoutMs: 10_000, callTimeoutMs: 120_000 });
       } catch (err) {
-        if (errorCode(err) === 'LIBVIRT_NO_DOMAIN') {
-          done = true;
-        } else {
-          log(`cleanup: client could not remove ${name}: ${errorText(err)}; trying virsh`);
-        }
+        log(`cleanup: cannot open a client connection (${errorText(err)}); falling back to virsh`);
       }
     }
-    if (!done) {
-      try {
-        await virsh(uri, ['undefine', name, '--snapshots-metadata', '--checkpoints-metadata']);
-      } catch (err) {
-        const text = errorText(err);
-        if (!/failed to get domain|Domain not found/i.test(text)) {
-          log(`cleanup: virsh could not remove ${name} either: ${text}`);
-        }
-      }
+    for (const name of created.domains) {
+      const c = conn;
+      await removeOrUndefine(
+        uri,
+        name,
+        c && (() => removeDomain(c, name, created.unconfirmed.has(name))),
+      );
     }
-  }
-  if (conn) await conn.close();
-  if (mainConnection) await mainConnection.close();
-  if (created.tmpDir) {
-    await rm(created.tmpDir, { recursive: true, force: true }).catch((err: unknown) => {
-      log(`cleanup: could not remove ${created.tmpDir}: ${errorText(err)}`);
-    });
-  }
-}
+    if (conn) await conn.close().catch(() => undefined);
+  },
+});
+const checkNotStopping = (): void => created.checkNotStopping();
+const track = <T>(start: () => Promise<T>): Promise<T> => created.track(start);
 
 async function removeDomain(conn: Connection, name: string, unconfirmed: boolean): Promise<void> {
-  let dom: Domain | undefined;
-  // A define whose call timed out on our side may still complete in the daemon: look a while.
-  const deadline = performance.now() + (unconfirmed ? 30_000 : 0);
-  for (;;) {
-    try {
-      dom = await conn.lookupDomain(name);
-      break;
-    } catch (err) {
-      if (errorCode(err) !== 'LIBVIRT_NO_DOMAIN' || performance.now() >= deadline) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
-    }
-  }
+  const dom = await lookupForRemoval(conn, name, unconfirmed);
   // Leaves first: deleting a snapshot that has children would re-parent them anyway, but
   // deleting children first keeps each deletion a plain "remove one internal snapshot".
   const snaps = await dom.listSnapshots();
@@ -257,53 +169,8 @@ async function removeDomain(conn: Connection, name: string, unconfirmed: boolean
   await dom.undefine(DomainUndefine.SNAPSHOTS_METADATA | DomainUndefine.CHECKPOINTS_METADATA);
 }
 
-function errorText(err: unknown): string {
-  if (err instanceof Error) {
-    const code = errorCode(err);
-    return code ? `${code}: ${err.message}` : err.message;
-  }
-  return String(err);
-}
-
-function errorCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Set-up
-
-function domainXml(name: string, disk: string): string {
-  return `<domain type='qemu'>
-  <name>${name}</name>
-  <description>brankas benchmark throwaway domain; safe to undefine</description>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type>hvm</type>
-  </os>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='${disk}'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-  </devices>
-</domain>
-`;
-}
-
-/** Starts a set-up call (unless cleanup has begun) and records it as in flight until it settles. */
-async function track<T>(start: () => Promise<T>): Promise<T> {
-  checkNotStopping();
-  const p = start();
-  created.inFlight = p;
-  try {
-    return await p;
-  } finally {
-    created.inFlight = undefined;
-  }
-}
 
 interface Fixture {
   runId: string;
@@ -323,11 +190,7 @@ async function setUp(conn: Connection, config: Config): Promise<Fixture> {
     const name = `${PREFIX}${runId}-${i}`;
     const disk = join(created.tmpDir, `${name}.qcow2`);
     await run('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '16M']);
-    checkNotStopping();
-    created.domains.push(name);
-    created.unconfirmed.add(name);
-    domains.push(await track(() => conn.defineDomain(domainXml(name, disk))));
-    created.unconfirmed.delete(name);
+    domains.push(await created.define(conn, name, domainXml(name, disk)));
   }
   const defineMs = performance.now() - t0;
   const target = domains[0];
@@ -357,21 +220,12 @@ async function setUp(conn: Connection, config: Config): Promise<Fixture> {
 // ---------------------------------------------------------------------------------------------
 // Sanity: both sides see the same thing (run before timing)
 
-interface Check {
-  what: string;
-  ok: boolean;
-  detail: string;
-}
-
 async function crossCheck(conn: Connection, uri: string, fx: Fixture): Promise<Check[]> {
   const checks: Check[] = [];
   const benchNames = fx.domains.map((d) => d.name).sort();
 
   const clientNames = (await conn.listDomains()).map((d) => d.name);
-  const virshNames = (await virsh(uri, ['list', '--all', '--name']))
-    .split('\n')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
+  const virshNames = lines(await virsh(uri, ['list', '--all', '--name']));
   const clientMissing = benchNames.filter((n) => !clientNames.includes(n));
   const virshMissing = benchNames.filter((n) => !virshNames.includes(n));
   checks.push({
@@ -402,17 +256,11 @@ async function crossCheck(conn: Connection, uri: string, fx: Fixture): Promise<C
   });
 
   const clientSnaps = (await fx.target.listSnapshots()).map((s) => s.name).sort();
-  const virshSnaps = (await virsh(uri, ['snapshot-list', fx.target.name, '--name']))
-    .split('\n')
-    .map((s) => s.trim())
-    .filter((s) => s !== '')
-    .sort();
+  const virshSnaps = lines(await virsh(uri, ['snapshot-list', fx.target.name, '--name'])).sort();
   const expected = [...fx.snapshotNames].sort();
-  const same = (a: string[], b: string[]): boolean =>
-    a.length === b.length && a.every((x, i) => x === b[i]);
   checks.push({
     what: 'snapshot-list: client, virsh and what was created agree',
-    ok: same(clientSnaps, expected) && same(virshSnaps, expected),
+    ok: sameList(clientSnaps, expected) && sameList(virshSnaps, expected),
     detail: `client [${clientSnaps.join(', ')}], virsh [${virshSnaps.join(', ')}]`,
   });
   return checks;
@@ -420,16 +268,6 @@ async function crossCheck(conn: Connection, uri: string, fx: Fixture): Promise<C
 
 // ---------------------------------------------------------------------------------------------
 // Timing
-
-interface Samples {
-  times: number[];
-  errors: number;
-  firstErrors: string[];
-}
-
-function newSamples(): Samples {
-  return { times: [], errors: 0, firstErrors: [] };
-}
 
 async function timeCalls(n: number, fn: () => Promise<unknown>, into: Samples): Promise<void> {
   for (let i = 0; i < n; i++) {
@@ -439,8 +277,7 @@ async function timeCalls(n: number, fn: () => Promise<unknown>, into: Samples): 
       await fn();
       into.times.push(performance.now() - t0);
     } catch (err) {
-      into.errors++;
-      if (into.firstErrors.length < 3) into.firstErrors.push(errorText(err));
+      noteError(into, err);
     }
   }
 }
@@ -595,8 +432,7 @@ async function measureThroughput(config: Config, fx: Fixture): Promise<Throughpu
         latencies.push(performance.now() - t0);
         if (xml !== expected) res.mismatches++;
       } catch (err) {
-        res.errors++;
-        if (res.firstErrors.length < 3) res.firstErrors.push(errorText(err));
+        noteError(res, err);
       }
     };
     for (let run = 1; run <= config.throughputRuns; run++) {
@@ -617,68 +453,7 @@ async function measureThroughput(config: Config, fx: Fixture): Promise<Throughpu
 }
 
 // ---------------------------------------------------------------------------------------------
-// Machine
-
-interface Machine {
-  nproc: number;
-  cpuModel: string;
-  memoryGiB: number;
-  kernel: string;
-  node: string;
-  libvirtDaemon: string;
-  hypervisor: string;
-  virsh: string;
-  loadAverageStart: number[];
-  loadAverageEnd?: number[];
-}
-
-async function describeMachine(conn: Connection): Promise<Machine> {
-  let nproc = availableParallelism();
-  try {
-    nproc = Number((await run('nproc', [])).stdout.trim()) || nproc;
-  } catch {
-    // availableParallelism() it is
-  }
-  let cpuModel = 'unknown';
-  try {
-    const cpuinfo = await readFile('/proc/cpuinfo', 'utf8');
-    cpuModel = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? cpuModel;
-  } catch {
-    // not Linux
-  }
-  const hvType = await conn.hypervisorType();
-  let virshVersion = 'unknown';
-  try {
-    virshVersion = (await run('virsh', ['--version'])).stdout.trim();
-  } catch {
-    // reported as unknown
-  }
-  return {
-    nproc,
-    cpuModel,
-    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
-    kernel: release(),
-    node: process.version,
-    libvirtDaemon: versionString(await conn.libVersion()),
-    hypervisor: `${hvType} ${versionString(await conn.hypervisorVersion())}`,
-    virsh: virshVersion,
-    loadAverageStart: loadavg(),
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
 // Report
-
-function cellOf(s: Summary | null): string {
-  return s && s.n > 0 ? `${formatMs(s.median)} / ${formatMs(s.p90)}` : '—';
-}
-
-function ratioOf(virshSummary: Summary | null, clientSummary: Summary | null): string {
-  if (!virshSummary || !clientSummary || virshSummary.n === 0 || clientSummary.n === 0) {
-    return '—';
-  }
-  return formatRatio(virshSummary.median / clientSummary.median);
-}
 
 function report(
   config: Config,
@@ -691,19 +466,13 @@ function report(
   date: Date,
 ): string {
   const out: string[] = [];
-  const loads = (l: number[] | undefined): string =>
-    l ? l.map((x) => x.toFixed(2)).join(' ') : '?';
   out.push(`## libvirt RPC client vs virsh`);
   out.push('');
-  out.push(`- date: ${date.toISOString()}`);
-  out.push(`- machine: ${machine.nproc} CPU(s), ${machine.cpuModel}, ${machine.memoryGiB} GiB RAM`);
-  out.push(`- kernel ${machine.kernel}, Node ${machine.node}`);
+  out.push(...machineLines(machine, date));
   out.push(
     `- libvirt: daemon ${machine.libvirtDaemon} (${machine.hypervisor}), virsh ${machine.virsh}; URI ${config.uri}`,
   );
-  out.push(
-    `- load average (1/5/15 min): ${loads(machine.loadAverageStart)} at start, ${loads(machine.loadAverageEnd)} at end`,
-  );
+  out.push(loadAverageLine(machine));
   out.push(
     `- fixture: ${fx.domains.length} shut-off domain(s) \`${PREFIX}${fx.runId}-*\`, ` +
       `${fx.snapshotNames.length} internal snapshot(s) on \`${fx.target.name}\` ` +
@@ -814,46 +583,14 @@ function report(
 // Main
 
 async function main(): Promise<number> {
-  let config: Config | null;
-  try {
-    config = readConfig();
-  } catch (err) {
-    process.stderr.write(`${errorText(err)}\n\n${USAGE}`);
-    return 2;
-  }
-  if (!config) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const cfg = config;
+  const cfg = configOrExit(readConfig, USAGE);
+  if (typeof cfg === 'number') return cfg;
 
-  let cleaningUpOnSignal = false;
-  const onSignal = (signal: NodeJS.Signals, code: number) => (): void => {
-    if (cleaningUpOnSignal) {
-      log(`${signal} again: still cleaning up, please wait`);
-      return;
-    }
-    cleaningUpOnSignal = true;
-    log(`\n${signal}: cleaning up before exiting…`);
-    void cleanup(cfg.uri).finally(() => process.exit(code));
-  };
-  process.on('SIGINT', onSignal('SIGINT', 130));
-  process.on('SIGTERM', onSignal('SIGTERM', 143));
-  process.on('SIGHUP', onSignal('SIGHUP', 129));
-  const onFatal = (err: unknown): void => {
-    log(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    void cleanup(cfg.uri).finally(() => process.exit(1));
-  };
-  process.on('uncaughtException', onFatal);
-  process.on('unhandledRejection', onFatal);
+  created.installHandlers(cfg.uri);
 
   const date = new Date();
   try {
-    log(`connecting to ${cfg.uri}…`);
-    // Long call timeout: defining a domain can take the daemon tens of seconds when it re-probes
-    // QEMU's capabilities; a timeout here would only leave a define running behind our back.
-    const conn = await Connection.open(cfg.uri, { callTimeoutMs: 600_000 });
-    mainConnection = conn;
+    const conn = await created.connect(cfg.uri);
     const machine = await describeMachine(conn);
 
     log('setting up the fixture…');
@@ -887,7 +624,6 @@ async function main(): Promise<number> {
     process.stdout.write(`${text}\n`);
 
     if (cfg.json) {
-      await mkdir(dirname(cfg.json), { recursive: true });
       const data = {
         date: date.toISOString(),
         config: cfg,
@@ -917,8 +653,7 @@ async function main(): Promise<number> {
         })),
         throughput,
       };
-      await writeFile(cfg.json, `${JSON.stringify(data, null, 2)}\n`);
-      log(`raw results written to ${relative(process.cwd(), cfg.json) || cfg.json}`);
+      await writeJson(cfg.json, data);
     }
     const failed =
       checks.some((c) => !c.ok) ||
@@ -926,16 +661,8 @@ async function main(): Promise<number> {
       throughput.some((t) => t.errors > 0 || t.mismatches > 0);
     return failed ? 1 : 0;
   } finally {
-    await cleanup(cfg.uri);
+    await created.cleanup(cfg.uri);
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    log(`benchmark failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exitCode = 1;
-  },
-);
+runMain(main);

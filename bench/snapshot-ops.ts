@@ -22,12 +22,11 @@
 //
 // This is a measurement, not a test: nothing here asserts a speed.
 
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { availableParallelism, loadavg, release, tmpdir, totalmem } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { mkdtemp } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -40,11 +39,35 @@ import {
   planRevert,
   snapshotTree,
 } from '../src/engine/snapshot/index.js';
-import { Connection, DomainUndefine, versionString, type Domain } from '../src/libvirt/index.js';
-import { formatMs, formatRatio, markdownTable, summarize, type Summary } from './stats.js';
-
-/** Every libvirt object this benchmark creates is named with this prefix. */
-const PREFIX = 'brankas-bench-';
+import { Connection, DomainUndefine, type Domain } from '../src/libvirt/index.js';
+import {
+  PREFIX,
+  Teardown,
+  cellOf,
+  configOrExit,
+  describeMachine,
+  domainXml,
+  errorText,
+  lines,
+  loadAverageLine,
+  log,
+  lookupForRemoval,
+  machineLines,
+  newSamples,
+  noteError,
+  ratioOf,
+  removeOrUndefine,
+  repoRoot,
+  run,
+  runMain,
+  sameList,
+  virsh,
+  writeJson,
+  type Check,
+  type Machine,
+  type Samples,
+} from './fixture.js';
+import { formatMs, markdownTable, summarize, type Summary } from './stats.js';
 
 const USAGE = `usage: node dist/bench/snapshot-ops.js [options]
 
@@ -109,48 +132,9 @@ function readConfig(): Config | null {
   };
 }
 
-/** The repository root: the first directory above this module holding a package.json. */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) return process.cwd();
-    dir = parent;
-  }
-}
-
 /** The compiled brankas CLI, next to this compiled benchmark (dist/bench → dist/src/cli). */
 function cliPath(): string {
   return join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
-}
-
-function log(message: string): void {
-  process.stderr.write(`${message}\n`);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Processes
-
-function run(
-  command: string,
-  args: readonly string[],
-  env?: NodeJS.ProcessEnv,
-): Promise<{ stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    execFile(command, args, { maxBuffer: 64 * 1024 * 1024, env }, (err, stdout, stderr) => {
-      if (err) {
-        const detail = stderr.trim() || err.message;
-        reject(new Error(`${command} ${args.join(' ')}: ${detail}`));
-      } else {
-        resolve({ stdout, stderr });
-      }
-    });
-  });
-}
-
-async function virsh(uri: string, args: readonly string[]): Promise<string> {
-  return (await run('virsh', ['-c', uri, ...args])).stdout;
 }
 
 /** The CLI always speaks English here, whatever $LANG says, so every run does the same work. */
@@ -164,95 +148,30 @@ async function brankas(uri: string, words: readonly string[], args: readonly str
 // ---------------------------------------------------------------------------------------------
 // What this run created, and its removal
 
-interface Created {
-  tmpDir: string | undefined;
-  /** The domain this run defined (or tried to: recorded before the call). */
-  domain: string | undefined;
-  /** Whether its define call has not answered (yet, or ever: it may have timed out). */
-  unconfirmed: boolean;
-  /** The call or process in flight, if any: cleanup lets it finish before looking. */
-  inFlight: Promise<unknown> | undefined;
-}
-
-const created: Created = {
-  tmpDir: undefined,
-  domain: undefined,
-  unconfirmed: false,
-  inFlight: undefined,
-};
-let mainConnection: Connection | undefined;
-let cleanupPromise: Promise<void> | undefined;
-/** Set when cleanup begins: from then on the benchmark starts nothing new. */
-let stopping = false;
-
-function checkNotStopping(): void {
-  if (stopping) throw new Error('interrupted: cleaning up');
-}
-
-/** Removes everything this run created. Idempotent; never throws; reports what it could not do. */
-function cleanup(uri: string): Promise<void> {
-  stopping = true;
-  cleanupPromise ??= doCleanup(uri);
-  return cleanupPromise;
-}
-
-async function doCleanup(uri: string): Promise<void> {
-  const name = created.domain;
-  if (name) log(`cleaning up ${name}…`);
-  // A snapshot still being taken by the daemon (or by a virsh or brankas process we started)
-  // would otherwise land after the removal.
-  if (created.inFlight) {
-    log('cleanup: waiting for the call in flight to answer…');
-    while (created.inFlight) await created.inFlight.catch(() => undefined);
-  }
-  if (name) {
-    let done = false;
-    let conn: Connection | undefined;
-    try {
-      conn = await Connection.open(uri, { connectTimeoutMs: 10_000, callTimeoutMs: 120_000 });
-      await removeDomain(conn, name, created.unconfirmed);
-      done = true;
-    } catch (err) {
-      if (errorCode(err) === 'LIBVIRT_NO_DOMAIN') {
-        done = true;
-      } else {
-        log(`cleanup: client could not remove ${name}: ${errorText(err)}; trying virsh`);
-      }
-    } finally {
-      if (conn) await conn.close().catch(() => undefined);
-    }
-    if (!done) {
+const created = new Teardown({
+  announce: () => {
+    const name = created.domains[0];
+    if (name) log(`cleaning up ${name}…`);
+  },
+  waitingMessage: 'cleanup: waiting for the call in flight to answer…',
+  removeDomains: async (uri) => {
+    const name = created.domains[0];
+    if (!name) return;
+    await removeOrUndefine(uri, name, async () => {
+      const conn = await Connection.open(uri, { connectTimeoutMs: 10_000, callTimeoutMs: 120_000 });
       try {
-        await virsh(uri, ['undefine', name, '--snapshots-metadata', '--checkpoints-metadata']);
-      } catch (err) {
-        const text = errorText(err);
-        if (!/failed to get domain|Domain not found/i.test(text)) {
-          log(`cleanup: virsh could not remove ${name} either: ${text}`);
-        }
+        await removeDomain(conn, name, created.unconfirmed.has(name));
+      } finally {
+        await conn.close().catch(() => undefined);
       }
-    }
-  }
-  if (mainConnection) await mainConnection.close().catch(() => undefined);
-  if (created.tmpDir) {
-    await rm(created.tmpDir, { recursive: true, force: true }).catch((err: unknown) => {
-      log(`cleanup: could not remove ${created.tmpDir}: ${errorText(err)}`);
     });
-  }
-}
+  },
+});
+const checkNotStopping = (): void => created.checkNotStopping();
+const track = <T>(start: () => Promise<T>): Promise<T> => created.track(start);
 
 async function removeDomain(conn: Connection, name: string, unconfirmed: boolean): Promise<void> {
-  let dom: Domain | undefined;
-  // A define whose call timed out on our side may still complete in the daemon: look a while.
-  const deadline = performance.now() + (unconfirmed ? 30_000 : 0);
-  for (;;) {
-    try {
-      dom = await conn.lookupDomain(name);
-      break;
-    } catch (err) {
-      if (errorCode(err) !== 'LIBVIRT_NO_DOMAIN' || performance.now() >= deadline) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
-    }
-  }
+  const dom = await lookupForRemoval(conn, name, unconfirmed);
   // It was defined shut off and nothing here starts it; should anything have, stop it first.
   if (await dom.isActive()) await dom.destroy();
   await deleteSnapshots(dom, () => true);
@@ -273,53 +192,8 @@ async function deleteSnapshots(dom: Domain, which: (name: string) => boolean): P
   }
 }
 
-function errorText(err: unknown): string {
-  if (err instanceof Error) {
-    const code = errorCode(err);
-    return code ? `${code}: ${err.message}` : err.message;
-  }
-  return String(err);
-}
-
-function errorCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Set-up
-
-function domainXml(name: string, disk: string): string {
-  return `<domain type='qemu'>
-  <name>${name}</name>
-  <description>brankas benchmark throwaway domain; safe to undefine</description>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type>hvm</type>
-  </os>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='${disk}'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-  </devices>
-</domain>
-`;
-}
-
-/** Starts a call (unless cleanup has begun) and records it as in flight until it settles. */
-async function track<T>(start: () => Promise<T>): Promise<T> {
-  checkNotStopping();
-  const p = start();
-  created.inFlight = p;
-  try {
-    return await p;
-  } finally {
-    created.inFlight = undefined;
-  }
-}
 
 interface Fixture {
   runId: string;
@@ -337,12 +211,8 @@ async function setUp(conn: Connection, config: Config): Promise<Fixture> {
   let t0 = performance.now();
   await run('qemu-img', ['create', '-q', '-f', 'qcow2', disk, config.diskSize]);
   const diskMs = performance.now() - t0;
-  checkNotStopping();
-  created.domain = name;
-  created.unconfirmed = true;
   t0 = performance.now();
-  const vm = await track(() => conn.defineDomain(domainXml(name, disk)));
-  created.unconfirmed = false;
+  const vm = await created.define(conn, name, domainXml(name, disk));
   const defineMs = performance.now() - t0;
   if (await vm.isActive()) throw new Error(`${name} is running: it should be shut off`);
   const baseSnapshots: string[] = [];
@@ -435,16 +305,6 @@ function commandOf(tool: Tool, op: Operation, uri: string): string {
 // ---------------------------------------------------------------------------------------------
 // Timing
 
-interface Samples {
-  times: number[];
-  errors: number;
-  firstErrors: string[];
-}
-
-function newSamples(): Samples {
-  return { times: [], errors: 0, firstErrors: [] };
-}
-
 /** Runs one step, timing it into `into` if given; false if it failed. */
 async function timeOne(fn: () => Promise<unknown>, into: Samples | null): Promise<boolean> {
   checkNotStopping();
@@ -454,21 +314,14 @@ async function timeOne(fn: () => Promise<unknown>, into: Samples | null): Promis
     into?.times.push(performance.now() - t0);
     return true;
   } catch (err) {
-    if (stopping) throw err;
+    if (created.stopping) throw err;
     if (into) {
-      into.errors++;
-      if (into.firstErrors.length < 3) into.firstErrors.push(errorText(err));
+      noteError(into, err);
     } else {
       log(`warm-up: ${errorText(err)}`);
     }
     return false;
   }
-}
-
-interface Check {
-  what: string;
-  ok: boolean;
-  detail: string;
 }
 
 type Table = Record<Operation, Record<Tool, Samples>>;
@@ -509,17 +362,14 @@ async function measure(config: Config, fx: Fixture): Promise<Measured> {
     snapshots: { name: string }[];
   };
   const cliNames = cliJson.snapshots.map((n) => n.name).sort();
-  const virshNames = (await virsh(uri, ['snapshot-list', vm.name, '--name']))
-    .split('\n')
-    .map((s) => s.trim())
-    .filter((s) => s !== '')
-    .sort();
+  const virshNames = lines(await virsh(uri, ['snapshot-list', vm.name, '--name'])).sort();
   const expected = [...fx.baseSnapshots].sort();
-  const same = (a: string[], b: string[]): boolean =>
-    a.length === b.length && a.every((x, i) => x === b[i]);
   checks.push({
     what: 'before timing, engine, CLI and virsh list the same snapshots',
-    ok: same(engineNames, expected) && same(cliNames, expected) && same(virshNames, expected),
+    ok:
+      sameList(engineNames, expected) &&
+      sameList(cliNames, expected) &&
+      sameList(virshNames, expected),
     detail: `engine [${engineNames.join(', ')}], CLI [${cliNames.join(', ')}], virsh [${virshNames.join(', ')}]`,
   });
 
@@ -592,91 +442,18 @@ async function measure(config: Config, fx: Fixture): Promise<Measured> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Machine
-
-interface Machine {
-  nproc: number;
-  cpuModel: string;
-  memoryGiB: number;
-  kernel: string;
-  node: string;
-  libvirtDaemon: string;
-  hypervisor: string;
-  virsh: string;
-  qemuImg: string;
-  loadAverageStart: number[];
-  loadAverageEnd?: number[];
-}
-
-async function describeMachine(conn: Connection): Promise<Machine> {
-  let nproc = availableParallelism();
-  try {
-    nproc = Number((await run('nproc', [])).stdout.trim()) || nproc;
-  } catch {
-    // availableParallelism() it is
-  }
-  let cpuModel = 'unknown';
-  try {
-    const cpuinfo = await readFile('/proc/cpuinfo', 'utf8');
-    cpuModel = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? cpuModel;
-  } catch {
-    // not Linux
-  }
-  const hvType = await conn.hypervisorType();
-  let virshVersion = 'unknown';
-  try {
-    virshVersion = (await run('virsh', ['--version'])).stdout.trim();
-  } catch {
-    // reported as unknown
-  }
-  let qemuImg = 'unknown';
-  try {
-    qemuImg = /version\s+(\S+)/.exec((await run('qemu-img', ['--version'])).stdout)?.[1] ?? qemuImg;
-  } catch {
-    // reported as unknown
-  }
-  return {
-    nproc,
-    cpuModel,
-    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
-    kernel: release(),
-    node: process.version,
-    libvirtDaemon: versionString(await conn.libVersion()),
-    hypervisor: `${hvType} ${versionString(await conn.hypervisorVersion())}`,
-    virsh: virshVersion,
-    qemuImg,
-    loadAverageStart: loadavg(),
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
 // Report
-
-function cellOf(s: Summary | null): string {
-  return s && s.n > 0 ? `${formatMs(s.median)} / ${formatMs(s.p90)}` : '—';
-}
-
-function ratioOf(virshSummary: Summary | null, other: Summary | null): string {
-  if (!virshSummary || !other || virshSummary.n === 0 || other.n === 0) return '—';
-  return formatRatio(virshSummary.median / other.median);
-}
 
 function report(config: Config, machine: Machine, fx: Fixture, m: Measured, date: Date): string {
   const out: string[] = [];
-  const loads = (l: number[] | undefined): string =>
-    l ? l.map((x) => x.toFixed(2)).join(' ') : '?';
   out.push(`## Snapshot operations: brankas vs virsh`);
   out.push('');
-  out.push(`- date: ${date.toISOString()}`);
-  out.push(`- machine: ${machine.nproc} CPU(s), ${machine.cpuModel}, ${machine.memoryGiB} GiB RAM`);
-  out.push(`- kernel ${machine.kernel}, Node ${machine.node}`);
+  out.push(...machineLines(machine, date));
   out.push(
     `- libvirt: daemon ${machine.libvirtDaemon} (${machine.hypervisor}), virsh ${machine.virsh}, ` +
-      `qemu-img ${machine.qemuImg}; URI ${config.uri}`,
+      `qemu-img ${machine.qemuImg ?? 'unknown'}; URI ${config.uri}`,
   );
-  out.push(
-    `- load average (1/5/15 min): ${loads(machine.loadAverageStart)} at start, ${loads(machine.loadAverageEnd)} at end`,
-  );
+  out.push(loadAverageLine(machine));
   out.push(
     `- fixture: shut-off domain \`${fx.vm.name}\` with a ${config.diskSize} qcow2 disk and ` +
       `${fx.baseSnapshots.length} internal snapshot(s) (disk made in ${formatMs(fx.setupMs.disk)}, ` +
@@ -763,51 +540,19 @@ function report(config: Config, machine: Machine, fx: Fixture, m: Measured, date
 // Main
 
 async function main(): Promise<number> {
-  let config: Config | null;
-  try {
-    config = readConfig();
-  } catch (err) {
-    process.stderr.write(`${errorText(err)}\n\n${USAGE}`);
-    return 2;
-  }
-  if (!config) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const cfg = config;
+  const cfg = configOrExit(readConfig, USAGE);
+  if (typeof cfg === 'number') return cfg;
   if (!existsSync(cliPath())) {
     process.stderr.write(`${cliPath()} is missing: run npx tsc -p tsconfig.json first\n`);
     return 2;
   }
 
-  let cleaningUpOnSignal = false;
-  const onSignal = (signal: NodeJS.Signals, code: number) => (): void => {
-    if (cleaningUpOnSignal) {
-      log(`${signal} again: still cleaning up, please wait`);
-      return;
-    }
-    cleaningUpOnSignal = true;
-    log(`\n${signal}: cleaning up before exiting…`);
-    void cleanup(cfg.uri).finally(() => process.exit(code));
-  };
-  process.on('SIGINT', onSignal('SIGINT', 130));
-  process.on('SIGTERM', onSignal('SIGTERM', 143));
-  process.on('SIGHUP', onSignal('SIGHUP', 129));
-  const onFatal = (err: unknown): void => {
-    log(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    void cleanup(cfg.uri).finally(() => process.exit(1));
-  };
-  process.on('uncaughtException', onFatal);
-  process.on('unhandledRejection', onFatal);
+  created.installHandlers(cfg.uri);
 
   const date = new Date();
   try {
-    log(`connecting to ${cfg.uri}…`);
-    // Long call timeout: defining a domain can take the daemon tens of seconds when it re-probes
-    // QEMU's capabilities; a timeout here would only leave a define running behind our back.
-    const conn = await Connection.open(cfg.uri, { callTimeoutMs: 600_000 });
-    mainConnection = conn;
-    const machine = await describeMachine(conn);
+    const conn = await created.connect(cfg.uri);
+    const machine = await describeMachine(conn, { qemuImg: true });
 
     log('setting up the fixture…');
     const fx = await setUp(conn, cfg);
@@ -821,7 +566,6 @@ async function main(): Promise<number> {
     process.stdout.write(`${text}\n`);
 
     if (cfg.json) {
-      await mkdir(dirname(cfg.json), { recursive: true });
       const data = {
         date: date.toISOString(),
         config: cfg,
@@ -854,24 +598,15 @@ async function main(): Promise<number> {
           ]),
         ),
       };
-      await writeFile(cfg.json, `${JSON.stringify(data, null, 2)}\n`);
-      log(`raw results written to ${relative(process.cwd(), cfg.json) || cfg.json}`);
+      await writeJson(cfg.json, data);
     }
     const failed =
       measured.checks.some((c) => !c.ok) ||
       OPERATIONS.some((op) => TOOLS.some((t) => measured.samples[op][t].errors > 0));
     return failed ? 1 : 0;
   } finally {
-    await cleanup(cfg.uri);
+    await created.cleanup(cfg.uri);
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    log(`benchmark failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exitCode = 1;
-  },
-);
+runMain(main);
