@@ -4,7 +4,7 @@
  * Written as a stream (it grows with the disk: 128 MiB per TiB), read by range.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { RepoIntegrityError } from './errors.js';
+import { RepoError, RepoIntegrityError } from './errors.js';
 import type { ObjectUpload } from './backend/types.js';
 
 export const FIDX_MAGIC = Buffer.from('BKFX');
@@ -65,7 +65,8 @@ export class FidxWriter {
   }
 
   async add(id: Buffer): Promise<void> {
-    if (this.written >= this.header.slots) throw new Error('more slots than the disk has');
+    if (this.written >= this.header.slots)
+      throw new RepoError('REPO_INVALID_ARGUMENT', 'more slots than the disk has');
     id.copy(this.batch, this.used);
     this.used += SLOT;
     this.written++;
@@ -82,7 +83,8 @@ export class FidxWriter {
 
   /** Writes the trailer and commits; returns the SHA-256 in hex. */
   async commit(): Promise<string> {
-    if (this.written !== this.header.slots) throw new Error('fixed index is missing slots');
+    if (this.written !== this.header.slots)
+      throw new RepoError('REPO_INVALID_ARGUMENT', 'fixed index is missing slots');
     await this.flush();
     const digest = this.hash.digest();
     await this.upload.write(digest);

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Backend } from './backend/types.js';
-import { isObjectNotFound } from './errors.js';
+import { isObjectNotFound, RepoError } from './errors.js';
 
 export interface GcPlan {
   format: 'brankas-gc-plan';
@@ -45,10 +45,20 @@ export async function readPlans(backend: Backend): Promise<GcPlan[]> {
   const out: GcPlan[] = [];
   for await (const o of backend.list('gc/')) {
     if (!/^gc\/[0-9a-f]{32}$/.test(o.name)) continue;
+    let bytes: Buffer;
     try {
-      out.push(JSON.parse((await backend.get(o.name)).toString('utf8')) as GcPlan);
+      bytes = await backend.get(o.name);
     } catch (err) {
-      if (!isObjectNotFound(err)) throw err;
+      if (isObjectNotFound(err)) continue; // swept while we listed
+      throw err;
+    }
+    try {
+      out.push(JSON.parse(bytes.toString('utf8')) as GcPlan);
+    } catch (err) {
+      // A plan that cannot be read could list packs writers must avoid: stop rather than guess.
+      throw new RepoError('REPO_BAD_FORMAT', `garbage collection plan ${o.name} is unreadable`, {
+        cause: err,
+      });
     }
   }
   return out.sort((a, b) => a.created.localeCompare(b.created));

@@ -1,267 +1,47 @@
 /**
- * The repository index: the union of the index runs in the backend plus this
- * process's pending entries. Per run only the pack table, block table and
- * Bloom filter stay in memory (docs/repository-format.md, "The memory
- * bound"); a lookup reads one 3 KiB block. Filters beyond a budget are not
- * loaded: those runs are searched by block reads alone.
+ * The backup repository's public API (docs/repository-format.md): what the
+ * engine and the faces import. Internals (codecs, runs, packs) stay private.
  */
-import { crc32 } from 'node:zlib';
-import type { Backend } from './backend/types.js';
-import { Bloom } from './bloom.js';
-import { isObjectNotFound, RepoIntegrityError } from './errors.js';
-import {
-  encodeRun,
-  entryAt,
-  parseRunHeader,
-  RUN_BLOCK,
-  RUN_BLOCK_ROW,
-  RUN_ENTRY,
-  RUN_HEADER,
-  runObjectName,
-  type IndexEntry,
-  type RunLayout,
-} from './run.js';
-
-export const DEFAULT_FILTER_BUDGET = 128 * 1024 * 1024;
-/** A writer writes its pending entries as a run once this many are waiting. */
-export const PENDING_LIMIT = 65536;
-const BLOCK_CACHE = 2048;
-
-export interface LoadedRun {
-  readonly name: string;
-  readonly layout: RunLayout;
-  readonly packTable: Buffer;
-  readonly blockTable: Buffer;
-  readonly bloom: Bloom | undefined;
-}
-
-export class RepoIndex {
-  private runs = new Map<string, LoadedRun>();
-  private readonly pending = new Map<string, IndexEntry>();
-  private readonly blocks = new Map<string, Buffer>();
-  private filterBytes = 0;
-  /**
-   * Runs that could not be loaded. They are skipped: a writer then stores
-   * their chunks again (safe), a reader reports them missing, and verify and
-   * gc report the damage (gc refuses to run while there is any).
-   */
-  damaged = new Map<string, RepoIntegrityError>();
-
-  constructor(
-    private readonly backend: Backend,
-    private readonly filterBudget = DEFAULT_FILTER_BUDGET,
-  ) {}
-
-  get runCount(): number {
-    return this.runs.size;
-  }
-
-  get runNames(): string[] {
-    return [...this.runs.keys()];
-  }
-
-  /** Memory held for the runs, in bytes (tables and filters). */
-  get memoryBytes(): number {
-    let n = 0;
-    for (const r of this.runs.values()) {
-      n += r.packTable.length + r.blockTable.length + (r.bloom?.bits.length ?? 0);
-    }
-    return n;
-  }
-
-  /** Loads runs that appeared and forgets runs that went (another process's GC). */
-  async refresh(): Promise<void> {
-    const seen = new Set<string>();
-    for await (const o of this.backend.list('index/')) {
-      const name = o.name.slice('index/'.length);
-      if (!/^[0-9a-f]{64}$/.test(name)) continue;
-      seen.add(name);
-      if (this.runs.has(name)) continue;
-      try {
-        this.runs.set(name, await this.loadRun(name));
-        this.damaged.delete(name);
-      } catch (err) {
-        if (err instanceof RepoIntegrityError) this.damaged.set(name, err);
-        else if (!isObjectNotFound(err)) throw err;
-      }
-    }
-    for (const name of this.damaged.keys()) if (!seen.has(name)) this.damaged.delete(name);
-    for (const [name, run] of this.runs) {
-      if (!seen.has(name)) {
-        this.filterBytes -= run.bloom?.bits.length ?? 0;
-        this.runs.delete(name);
-      }
-    }
-  }
-
-  private async loadRun(name: string): Promise<LoadedRun> {
-    const obj = runObjectName(name);
-    const layout = parseRunHeader(await this.backend.getRange(obj, 0, RUN_HEADER), name);
-    const packTable = await this.backend.getRange(obj, layout.packTableAt, layout.packCount * 32);
-    const tail = await this.backend.getRange(
-      obj,
-      layout.blockTableAt,
-      layout.size - layout.blockTableAt,
-    );
-    if (
-      packTable.length !== layout.packCount * 32 ||
-      tail.length !== layout.size - layout.blockTableAt
-    ) {
-      throw new RepoIntegrityError('REPO_INDEX_CORRUPT', 'index run is truncated', { run: name });
-    }
-    if (crc32(tail, crc32(packTable)) !== layout.tailCrc) {
-      throw new RepoIntegrityError('REPO_INDEX_CORRUPT', 'index run tables CRC32 mismatch', {
-        run: name,
-      });
-    }
-    const blockTable = Buffer.from(tail.subarray(0, layout.blockCount * RUN_BLOCK_ROW));
-    let bloom: Bloom | undefined;
-    if (this.filterBytes + layout.filterBytes <= this.filterBudget) {
-      bloom = new Bloom(Buffer.from(tail.subarray(layout.blockCount * RUN_BLOCK_ROW)), layout.k);
-      this.filterBytes += layout.filterBytes;
-    }
-    return { name, layout, packTable, blockTable, bloom };
-  }
-
-  /** Entries of block b of a run, CRC-checked. */
-  async block(run: LoadedRun, b: number): Promise<Buffer> {
-    const key = `${run.name}:${b}`;
-    const cached = this.blocks.get(key);
-    if (cached) {
-      this.blocks.delete(key);
-      this.blocks.set(key, cached);
-      return cached;
-    }
-    const count = Math.min(RUN_BLOCK, run.layout.entryCount - b * RUN_BLOCK);
-    const buf = await this.backend.getRange(
-      runObjectName(run.name),
-      run.layout.entriesAt + b * RUN_BLOCK * RUN_ENTRY,
-      count * RUN_ENTRY,
-    );
-    if (
-      buf.length !== count * RUN_ENTRY ||
-      crc32(buf) !== run.blockTable.readUInt32LE(b * RUN_BLOCK_ROW + 8)
-    ) {
-      throw new RepoIntegrityError('REPO_INDEX_CORRUPT', `index run block ${b} is damaged`, {
-        run: run.name,
-      });
-    }
-    this.blocks.set(key, buf);
-    if (this.blocks.size > BLOCK_CACHE) this.blocks.delete(this.blocks.keys().next().value!);
-    return buf;
-  }
-
-  private async findInRun(run: LoadedRun, id: Buffer): Promise<IndexEntry | undefined> {
-    if (run.layout.entryCount === 0 || (run.bloom && !run.bloom.mayContain(id))) return undefined;
-    const prefix = id.subarray(0, 8);
-    const rowPrefix = (b: number): Buffer =>
-      run.blockTable.subarray(b * RUN_BLOCK_ROW, b * RUN_BLOCK_ROW + 8);
-    // The last block whose first prefix is <= the id's prefix.
-    let lo = 0;
-    let hi = run.layout.blockCount - 1;
-    if (Buffer.compare(rowPrefix(0), prefix) > 0) return undefined;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (Buffer.compare(rowPrefix(mid), prefix) <= 0) lo = mid;
-      else hi = mid - 1;
-    }
-    // Equal 8-byte prefixes may straddle blocks: look back while they match.
-    for (let b = lo; b >= 0; b--) {
-      const block = await this.block(run, b);
-      let l = 0;
-      let h = block.length / RUN_ENTRY - 1;
-      while (l <= h) {
-        const m = (l + h) >>> 1;
-        const c = Buffer.compare(block.subarray(m * RUN_ENTRY, m * RUN_ENTRY + 32), id);
-        if (c === 0) return entryAt(block, m, run.packTable);
-        if (c < 0) l = m + 1;
-        else h = m - 1;
-      }
-      if (!rowPrefix(b).equals(prefix)) break;
-    }
-    return undefined;
-  }
-
-  /** Every location of id (pending first), skipping packs in `exclude` (hex pack ids). */
-  async lookupAll(id: Buffer, exclude?: ReadonlySet<string>): Promise<IndexEntry[]> {
-    const out: IndexEntry[] = [];
-    const p = this.pending.get(id.toString('hex'));
-    if (p) out.push(p);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        for (const run of this.runs.values()) {
-          const e = await this.findInRun(run, id);
-          if (e && !exclude?.has(e.pack.toString('hex'))) out.push(e);
-        }
-        return out;
-      } catch (err) {
-        // A run deleted by a garbage collector that replaced it: load the new set once.
-        if (!isObjectNotFound(err) || attempt > 0) throw err;
-        out.length = p ? 1 : 0;
-        await this.refresh();
-      }
-    }
-  }
-
-  /** One location of id outside `exclude`, or undefined. */
-  async lookup(id: Buffer, exclude?: ReadonlySet<string>): Promise<IndexEntry | undefined> {
-    const p = this.pending.get(id.toString('hex'));
-    if (p) return p;
-    return (await this.lookupAll(id, exclude))[0];
-  }
-
-  /** Records an entry of a pack that is already durable. */
-  addPending(e: IndexEntry): void {
-    this.pending.set(e.id.toString('hex'), e);
-  }
-
-  get pendingCount(): number {
-    return this.pending.size;
-  }
-
-  /** Writes the pending entries as a run (their packs must be durable) and loads it. */
-  async flush(): Promise<string | undefined> {
-    if (this.pending.size === 0) return undefined;
-    const { id, bytes } = encodeRun([...this.pending.values()]);
-    await this.backend.put(runObjectName(id), bytes);
-    this.runs.set(id, await this.loadRun(id));
-    this.pending.clear();
-    return id;
-  }
-
-  /**
-   * Every entry of the given runs (default: all loaded), in id order; an id
-   * stored twice comes twice, one after the other. Memory: one span per run.
-   */
-  async *scan(runNames?: string[]): AsyncIterable<IndexEntry & { run: string }> {
-    const runs = (runNames ?? [...this.runs.keys()]).map((n) => this.runs.get(n)!).filter(Boolean);
-    const cursors = runs.map((run) => ({ run, block: 0, buf: Buffer.alloc(0) as Buffer, i: 0 }));
-    const fill = async (c: (typeof cursors)[number]): Promise<boolean> => {
-      while (c.i * RUN_ENTRY >= c.buf.length) {
-        if (c.block >= c.run.layout.blockCount) return false;
-        c.buf = await this.block(c.run, c.block++);
-        this.blocks.delete(`${c.run.name}:${c.block - 1}`); // scanning must not flush the lookup cache
-        c.i = 0;
-      }
-      return true;
-    };
-    const live: typeof cursors = [];
-    for (const c of cursors) if (await fill(c)) live.push(c);
-    const idOf = (c: (typeof cursors)[number]): Buffer =>
-      c.buf.subarray(c.i * RUN_ENTRY, c.i * RUN_ENTRY + 32);
-    while (live.length) {
-      let best = 0;
-      for (let j = 1; j < live.length; j++) {
-        if (Buffer.compare(idOf(live[j]!), idOf(live[best]!)) < 0) best = j;
-      }
-      const c = live[best]!;
-      yield { ...entryAt(c.buf, c.i, c.run.packTable), run: c.run.name };
-      c.i++;
-      if (!(await fill(c))) live.splice(best, 1);
-    }
-  }
-
-  run(name: string): LoadedRun | undefined {
-    return this.runs.get(name);
-  }
-}
+export type { Backend, ObjectInfo, ObjectUpload } from './backend/types.js';
+export { LocalBackend } from './backend/local.js';
+export { MemoryBackend } from './backend/memory.js';
+export { DEFAULT_CHUNK_SIZE, DEFAULT_PACK_SIZE, type RepoConfig } from './config.js';
+export {
+  RepoError,
+  RepoIntegrityError,
+  RepoKeyError,
+  isIntegrityError,
+  isLocked,
+  isObjectNotFound,
+  isWrongPassword,
+  type IntegrityWhere,
+} from './errors.js';
+export { forget, type ForgetResult } from './forget.js';
+export { collectGarbage, type GcOptions, type GcResult } from './gc.js';
+export { DEFAULT_KDF, TEST_KDF, type KdfParams } from './keys.js';
+export type { KeySummary } from './keyring.js';
+export type { Manifest, ManifestDisk } from './manifest.js';
+export { planForget, type ForgetDecision, type KeepPolicy } from './policy.js';
+export { BackupDisk } from './reader.js';
+export {
+  Repository,
+  type BackupListing,
+  type InitOptions,
+  type OpenOptions,
+} from './repository.js';
+export { bufferSource, type ExtentSource, type SourceExtent } from './source.js';
+export { repoStats, type RepoStats } from './stats.js';
+export {
+  verifyRepository,
+  type Affected,
+  type Problem,
+  type VerifyOptions,
+  type VerifyReport,
+} from './verify.js';
+export {
+  BackupWriter,
+  type BackupMeta,
+  type DiskInput,
+  type WriteProgress,
+  type WriterOptions,
+} from './writer.js';

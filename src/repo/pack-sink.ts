@@ -6,7 +6,7 @@
  */
 import { RepoError } from './errors.js';
 import { PackBuilder, packObjectName } from './pack.js';
-import { PENDING_LIMIT } from './index.js';
+import { PENDING_LIMIT } from './chunk-index.js';
 import type { Repository } from './repository.js';
 import type { ChunkCodec } from './workers/pool.js';
 

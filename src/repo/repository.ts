@@ -12,7 +12,7 @@ import {
   RepoKeyError,
   type IntegrityWhere,
 } from './errors.js';
-import { RepoIndex, DEFAULT_FILTER_BUDGET } from './index.js';
+import { RepoIndex, DEFAULT_FILTER_BUDGET } from './chunk-index.js';
 import {
   addKey,
   readKeyFiles,

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { Bloom, BLOOM_K } from './bloom.js';
-import { RepoIntegrityError } from './errors.js';
+import { RepoError, RepoIntegrityError } from './errors.js';
 
 export const RUN_MAGIC = Buffer.from('BKIX');
 export const RUN_HEADER = 32;
@@ -60,7 +60,10 @@ export class RunBuilder {
 
   add(e: IndexEntry): void {
     if (this.last && Buffer.compare(this.last, e.id) >= 0) {
-      throw new Error('index run entries must be added in ascending, unique id order');
+      throw new RepoError(
+        'REPO_INVALID_ARGUMENT',
+        'index run entries must be added in ascending, unique id order',
+      );
     }
     const h = e.pack.toString('hex');
     let p = this.packs.get(h);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { DiskReader } from '../image/types.js';
 import { slotKinds, type ExtentSource, type SourceExtent } from './source.js';
 
 function src(size: number, extents: SourceExtent[]): ExtentSource {
@@ -65,3 +66,6 @@ describe('slot kinds from extents', () => {
     }
   });
 });
+
+// The data plane's DiskReader is an ExtentSource: the writer takes it as it is.
+export const diskReaderIsAnExtentSource = (d: DiskReader): ExtentSource => d;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { RepoError } from './errors.js';
 import { BackupDisk } from './reader.js';
 import { bufferSource } from './source.js';
 import { realisticBytes, sparseSource, withRepo } from './test-support.js';
@@ -90,6 +91,28 @@ describe('writer and reader', () => {
       const disk = await BackupDisk.open(repo, m2.id, 'vda');
       assert.deepEqual(await readAll(disk), data);
       await disk.close();
+    }));
+
+  it('a source that fails mid-disk fails the backup cleanly: no crash, no backup listed', () =>
+    withRepo({}, async (repo) => {
+      const data = realisticBytes(2048 * KiB, 5);
+      const inner = bufferSource(data);
+      const failing = {
+        virtualSize: data.length,
+        extents: () => inner.extents(),
+        async read(offset: number, length: number) {
+          if (offset >= 1024 * KiB) throw new RepoError('REPO_IO', 'disk read failed');
+          return inner.read(offset, length);
+        },
+      };
+      const w = await BackupWriter.start(repo, { vm: { name: 'db' } });
+      await assert.rejects(w.addDisk({ name: 'vda', source: failing }), /disk read failed/);
+      await w.abort();
+      const short = { ...failing, read: async (o: number, l: number) => inner.read(o, l - 1) };
+      const w2 = await BackupWriter.start(repo, { vm: { name: 'db' } });
+      await assert.rejects(w2.addDisk({ name: 'vda', source: short }), /source returned/);
+      await w2.abort();
+      assert.deepEqual((await repo.listBackups()).backups, []);
     }));
 
   it('an empty disk and a disk smaller than a chunk', () =>

@@ -142,6 +142,11 @@ export class BackupWriter {
     // About 2 MiB of chunks in flight (8 at 256 KiB), whatever the chunk size: memory stays bounded.
     const depth = this.opts.readAhead ?? inFlight(cs);
     const window: Promise<Slot>[] = [];
+    // A slot read ahead may fail before its turn: it is handled then, not reported as unhandled.
+    const ahead = (p: Promise<Slot>): void => {
+      p.catch(() => undefined);
+      window.push(p);
+    };
     let next = 0; // the slot the window's head belongs to
     let changedAt = 0;
 
@@ -179,11 +184,21 @@ export class BackupWriter {
         const offset = slot * cs;
         const len = Math.min(cs, size - offset);
         if (changed && slot < parent!.slots && !touches(changed, offset, len, changedAt)) {
-          window.push(Promise.resolve({ parent: true }));
+          ahead(Promise.resolve({ parent: true }));
         } else if (kind === 'zero') {
-          window.push(Promise.resolve({ zero: true }));
+          ahead(Promise.resolve({ zero: true }));
         } else {
-          window.push(src.read(offset, len).then((b) => codec.hash(b)));
+          ahead(
+            src.read(offset, len).then((b) => {
+              if (b.length !== len) {
+                throw new RepoError(
+                  'REPO_INVALID_ARGUMENT',
+                  `source returned ${b.length} bytes at ${offset}, not ${len}`,
+                );
+              }
+              return codec.hash(b);
+            }),
+          );
         }
         if (changed) changedAt = advance(changed, offset, changedAt);
         slot++;
