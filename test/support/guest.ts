@@ -6,9 +6,9 @@
 // serves a non-interactive shell there: raw tty, no echo, no prompt, stderr merged into stdout.
 
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { packageRoot as repoRoot } from '../../src/engine/guest/tiny-guest.js';
+import { rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { guestWorkDir, packageRoot as repoRoot } from '../../src/engine/guest/tiny-guest.js';
 
 /** Every libvirt object and file a test creates is named with this prefix. */
 export const TEST_PREFIX = 'brankas-test-';
@@ -40,14 +40,8 @@ export interface ScratchDir {
  * files and sockets in it too.
  */
 export async function makeScratchDir(label: string): Promise<ScratchDir> {
-  const scratchRoot = join(repoRoot(), '.cache', 'scratch');
-  await mkdir(scratchRoot, { recursive: true });
-  await chmod(join(repoRoot(), '.cache'), 0o755);
-  await chmod(scratchRoot, 0o755);
   const name = testName(label);
-  const path = join(scratchRoot, name);
-  await mkdir(path);
-  await chmod(path, 0o1777);
+  const path = await guestWorkDir(name);
   return {
     name,
     path,

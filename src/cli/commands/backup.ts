@@ -28,8 +28,6 @@ function powerLine(ctx: CliContext, e: PowerEvent): string {
       return ctx.t('backup.forcedOff', { vm: e.vm });
     case 'started':
       return ctx.t('backup.started', { vm: e.vm });
-    case 'resumed':
-      return ctx.t('backup.started', { vm: e.vm });
   }
 }
 

@@ -6,6 +6,7 @@ import {
   createSnapshot,
   executeDelete,
   executeRevert,
+  findSnapshot,
   findVm,
   planDelete,
   planRevert,
@@ -143,17 +144,9 @@ export const snapshotInfo: Command = {
   positionals: { min: 2, max: 2, names: 'VM and NAME' },
   async run(ctx, { positionals }) {
     const vm = await findVm(await ctx.connect(), positionals[0]!);
+    await findSnapshot(vm, positionals[1]!); // a typed SNAPSHOT_NOT_FOUND for an unknown name
     const nodes = await snapshotTree(vm);
-    const n = nodes.find((x) => x.name === positionals[1]);
-    if (!n) {
-      throw new EngineError(
-        'SNAPSHOT_NOT_FOUND',
-        `VM '${vm.name}' has no snapshot named '${positionals[1]}'`,
-        {
-          details: { vm: vm.name, snapshot: positionals[1] },
-        },
-      );
-    }
+    const n = nodes.find((x) => x.name === positionals[1])!;
     if (ctx.json) return ctx.printJson({ vm: vm.name, ...n });
     ctx.print(
       table([

@@ -57,7 +57,9 @@ export async function coldBackup(
 ): Promise<ColdBackupResult> {
   const vm = await findVm(conn, vmName);
   const started = Date.now();
-  const facts = readDomainXml(await vm.xml(DomainXml.INACTIVE));
+  // The XML of the VM as it is defined (not the running instance), without secrets.
+  const domainXml = await vm.xml(DomainXml.INACTIVE);
+  const facts = readDomainXml(domainXml);
   const disks = facts.disks.filter((d) => d.device === 'disk' && d.source !== undefined);
   if (disks.some((d) => d.type !== 'file' && d.type !== 'block')) {
     throw new EngineError(
@@ -74,8 +76,6 @@ export async function coldBackup(
   });
   let writer: BackupWriter | undefined;
   try {
-    // The XML of the VM as it is defined (not the running instance), without secrets.
-    const domainXml = await vm.xml(DomainXml.INACTIVE);
     writer = await BackupWriter.start(
       repo,
       { vm: { name: vm.name, uuid: vm.uuid }, domainXml, method: 'cold' },

@@ -18,8 +18,7 @@ export type PowerEvent =
   | { kind: 'shutdown-requested'; vm: string }
   | { kind: 'shut-off'; vm: string; seconds: number }
   | { kind: 'forced-off'; vm: string }
-  | { kind: 'started'; vm: string }
-  | { kind: 'resumed'; vm: string };
+  | { kind: 'started'; vm: string };
 
 export interface PowerPlan {
   /** The state the VM was found in. */
