@@ -116,8 +116,12 @@ describe('restore', () => {
 
   test('verify --boot passes for a good backup and is recorded; a corrupted chunk fails it, saying why', async () => {
     const vm = guest.domain.name;
-    const ok = await cli(['verify', vm, '--boot', '--json'], env());
+    // A deep scratch directory: the guest's console socket must not go there (107-byte limit).
+    const scratch = join(guest.dir, 'deep-scratch-'.padEnd(90, 'x'));
+    await mkdir(scratch);
+    const ok = await cli(['verify', vm, '--boot', '--scratch', scratch, '--json'], env());
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.deepEqual(await readdir(scratch), [], 'the scratch restore is removed');
     const result = JSON.parse(ok.stdout);
     assert.equal(result.passed, true);
     assert.equal(result.booted, true);

@@ -367,6 +367,8 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
     "VM bernama '{vm}' sudah terdefinisi; restore dengan --as NAMABARU di sampingnya, atau dengan --force untuk menggantikan definisi dan filenya (kasus bencana: disknya hilang)",
   'err.RESTORE_FILE_EXISTS':
     '{path} sudah ada; brankas tidak menimpa file tanpa --force (atau restore dengan --to ke direktori lain)',
+  'err.RESTORE_SOCKET_PATH_TOO_LONG':
+    'socket {path} milik VM hasil restore lebih panjang dari {max} byte yang boleh dimiliki path socket unix; restore ke direktori yang lebih pendek (--to)',
   'verify.passed': 'Backup {backup} lulus uji restore ({how}) dalam {seconds} dtk.',
   'verify.failed': 'Backup {backup} GAGAL uji restore: {reason}',
   'word.yes': 'ya',

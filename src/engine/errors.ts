@@ -25,7 +25,8 @@ export type EngineErrorCode =
   | 'RESTORE_NO_XML'
   | 'RESTORE_VM_EXISTS'
   | 'RESTORE_VM_RUNNING'
-  | 'RESTORE_FILE_EXISTS';
+  | 'RESTORE_FILE_EXISTS'
+  | 'RESTORE_SOCKET_PATH_TOO_LONG';
 
 export class EngineError extends BrankasError {
   override readonly name = 'EngineError';

@@ -28,14 +28,14 @@ export function testName(label: string): string {
 export interface ScratchDir {
   /** The unique test name the directory is named after (usable as a domain name). */
   name: string;
-  /** Absolute path of the directory: `<repo>/.cache/scratch/<name>`. */
+  /** Absolute path of the directory: `/var/tmp/brankas-guests/<name>`. */
   path: string;
   /** Removes the directory and everything in it. Never throws. */
   remove: () => Promise<void>;
 }
 
 /**
- * A fresh per-test directory under `.cache/scratch/`, for disk copies, serial sockets and
+ * A fresh per-test directory under `/var/tmp/brankas-guests/`, for disk copies, serial sockets and
  * backups. It is world-writable (sticky) so that QEMU, which runs as another user, can create
  * files and sockets in it too.
  */

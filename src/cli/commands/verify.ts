@@ -9,18 +9,22 @@ import { repoOption, withRepo } from './repo-common.js';
 export const verifyCommand: Command = {
   name: 'verify',
   summary: 'Test a backup: read it all back, and with --boot restore and boot it in isolation',
-  usage: 'brankas verify BACKUP [--boot] [--repo PATH] [--json]',
+  usage: 'brankas verify BACKUP [--boot] [--scratch DIR] [--repo PATH] [--json]',
   help:
     'BACKUP is a backup id, or a VM name for its latest backup. With --boot the backup is restored\n' +
     'into a scratch directory as a transient VM without network, booted, probed on its serial\n' +
-    'console when it has one, compared with the backup, and removed.',
-  options: { ...repoOption, boot: { type: 'boolean' } },
+    'console when it has one, compared with the backup, and removed. The restored disks go\n' +
+    'into a fresh directory under --scratch (default /var/tmp), removed afterwards.',
+  options: { ...repoOption, boot: { type: 'boolean' }, scratch: { type: 'string' } },
   positionals: { min: 1, max: 1, names: 'BACKUP' },
   async run(ctx, args) {
     const conn = await ctx.connect();
     const result = await withRepo(ctx, args, async (repo) =>
       verifyBackup(conn, repo, args.positionals[0]!, {
         boot: args.values['boot'] === true,
+        ...(typeof args.values['scratch'] === 'string'
+          ? { scratchDir: args.values['scratch'] }
+          : {}),
         onStep: (s) => !ctx.json && ctx.note(`  ${s}`),
       }),
     );

@@ -172,13 +172,20 @@ ${disks}
 `;
 }
 
+/**
+ * Where throwaway guests keep their disks and serial sockets. Outside the
+ * checkout on purpose: a unix socket path must fit in 107 bytes, whatever
+ * depth the project was cloned at.
+ */
+export const GUEST_WORK_ROOT = '/var/tmp/brankas-guests';
+
 /** A world-traversable work directory for a throwaway guest: QEMU runs as another user. */
 export async function guestWorkDir(name: string): Promise<string> {
-  const root = join(packageRoot(), '.cache', 'scratch');
-  await mkdir(root, { recursive: true });
+  await mkdir(GUEST_WORK_ROOT, { recursive: true });
+  await chmod(GUEST_WORK_ROOT, 0o755);
+  // QEMU reads the cached kernel, initrd and base image from the checkout.
   await chmod(join(packageRoot(), '.cache'), 0o755);
-  await chmod(root, 0o755);
-  const dir = join(root, name);
+  const dir = join(GUEST_WORK_ROOT, name);
   await mkdir(dir);
   await chmod(dir, 0o1777);
   return dir;

@@ -32,6 +32,11 @@ export interface RestoreOptions {
   filesOnly?: boolean;
   /** Leave network interfaces out (an isolated VM). */
   dropInterfaces?: boolean;
+  /**
+   * With `as`: where the copy's unix sockets (serial consoles, channels) go
+   * (default: the restore directory). A socket path must fit in 107 bytes.
+   */
+  socketDir?: string;
   onDisk?: (e: { disk: string; path: string; dataBytes: number }) => void;
 }
 
@@ -198,7 +203,9 @@ export async function restoreBackup(
       disks: new Map(disks.map((d) => [d.disk, { path: d.path, format: d.format }])),
       bootFiles: new Map(bootFiles.map((b) => [b.kind, b.path])),
       newName: o.as,
-      socketDir: o.as ? (o.toDir ?? (disks[0] ? dirname(disks[0].path) : undefined)) : undefined,
+      socketDir: o.as
+        ? (o.socketDir ?? o.toDir ?? (disks[0] ? dirname(disks[0].path) : undefined))
+        : undefined,
       dropInterfaces: o.dropInterfaces ?? false,
     });
     let vmName = name;

@@ -8,7 +8,8 @@
  * the result in the backup's manifest.
  */
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Connection, Domain } from '../../libvirt/index.js';
 import { openImage } from '../../image/index.js';
@@ -16,7 +17,6 @@ import type { Repository } from '../../repo/repository.js';
 import { BackupDisk } from '../../repo/reader.js';
 import { attr, child, children, parseXml } from '../../util/xml.js';
 import { SerialConsole } from '../guest/serial-console.js';
-import { packageRoot } from '../guest/tiny-guest.js';
 import { errorMessage } from '../../util/errors.js';
 import { resolveBackup, restoreBackup } from './restore.js';
 
@@ -37,6 +37,8 @@ export interface VerifyResult {
 export interface VerifyOptions {
   boot?: boolean;
   bootTimeoutMs?: number;
+  /** Where the restored disks go while the test runs (default /var/tmp); removed after. */
+  scratchDir?: string;
   onStep?: (step: string) => void;
 }
 
@@ -82,7 +84,8 @@ export async function verifyBackup(
     guestAnswered: null,
     seconds: 0,
   };
-  const scratch = join(packageRoot(), '.cache', 'scratch', `brankas-verify-${m.id.toLowerCase()}`);
+  let scratch: string | undefined;
+  let sockets: string | undefined;
   let domain: Domain | undefined;
   try {
     for (const d of m.disks) {
@@ -95,12 +98,19 @@ export async function verifyBackup(
       }
     }
     if (o.boot) {
-      await mkdir(scratch, { recursive: true });
-      await chmod(scratch, 0o1777); // QEMU runs as another user
-      o.onStep?.('restoring into a scratch directory');
+      // QEMU runs as another user: it must reach the disks and create its sockets.
+      scratch = await mkdtemp(
+        join(o.scratchDir ?? '/var/tmp', `brankas-verify-${m.id.slice(-8)}-`),
+      );
+      await chmod(scratch, 0o1777);
+      // Unix socket paths must fit in 107 bytes, so they get a short directory of their own.
+      sockets = await mkdtemp(join(tmpdir(), 'brankas-'));
+      await chmod(sockets, 0o1777);
+      o.onStep?.(`restoring into ${scratch}`);
       const restored = await restoreBackup(conn, repo, m.id, {
         as: `brankas-verify-${m.id.slice(-8)}`,
         toDir: scratch,
+        socketDir: sockets,
         filesOnly: true,
         dropInterfaces: true,
       });
@@ -147,7 +157,9 @@ export async function verifyBackup(
     result.reason = errorMessage(err);
   } finally {
     if (domain) await domain.destroy().catch(() => undefined);
-    await rm(scratch, { recursive: true, force: true });
+    for (const dir of [scratch, sockets]) {
+      if (dir) await rm(dir, { recursive: true, force: true });
+    }
   }
   result.seconds = (Date.now() - started) / 1000;
   await repo.updateManifest(m.id, (man) => {

@@ -6,6 +6,10 @@
  * its own.
  */
 import { attr, child, children, parseXml, serializeXml, type Element } from '../../util/xml.js';
+import { EngineError } from '../errors.js';
+
+/** sun_path holds 108 bytes on Linux, the terminating NUL included. */
+export const MAX_SOCKET_PATH = 107;
 
 export interface XmlRewrite {
   /** Disk target (vda) -> new source path and format. */
@@ -68,14 +72,20 @@ export function rewriteDomainXml(xml: string, r: XmlRewrite): string {
         const path = attr(src, 'path');
         if (src && path && attr(dev, 'type') === 'unix') {
           const base = path.slice(path.lastIndexOf('/') + 1);
-          src.setAttribute(
-            'path',
+          const moved =
             r.socketDir !== undefined
               ? `${r.socketDir}/${r.newName}.${base}`
               : oldName && path.includes(oldName)
                 ? path.split(oldName).join(r.newName)
-                : `${path}.${r.newName}`,
-          );
+                : `${path}.${r.newName}`;
+          if (Buffer.byteLength(moved) > MAX_SOCKET_PATH) {
+            throw new EngineError(
+              'RESTORE_SOCKET_PATH_TOO_LONG',
+              `the restored VM's ${tag} socket ${moved} is longer than the ${MAX_SOCKET_PATH} bytes a unix socket path may have; restore into a shorter directory (--to)`,
+              { details: { path: moved, max: MAX_SOCKET_PATH } },
+            );
+          }
+          src.setAttribute('path', moved);
         }
       }
     }
