@@ -8,6 +8,7 @@ import type { WriteProgress } from '../../repo/writer.js';
 import { UsageError, type Command } from '../command.js';
 import type { CliContext } from '../context.js';
 import { formatBytes, table } from '../format.js';
+import { ProgressMeter } from '../progress.js';
 import { repoOption, withRepo } from './repo-common.js';
 
 function parseDuration(v: string | undefined, fallbackMs: number): number {
@@ -53,14 +54,9 @@ export const backupCommand: Command = {
     const onSignal = (): void => abort.abort(new Error('interrupted'));
     process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
     const tty = ctx.io.stderr.isTTY === true && !ctx.json;
-    let lastDraw = 0;
+    const meter = new ProgressMeter(ctx.io.stderr);
     const progress = (p: WriteProgress): void => {
-      if (!tty || Date.now() - lastDraw < 200) return;
-      lastDraw = Date.now();
-      const pct = p.totalBytes ? ((100 * p.doneBytes) / p.totalBytes).toFixed(0) : '100';
-      ctx.io.stderr.write(
-        `\r  ${p.disk}: ${pct}% of ${formatBytes(p.totalBytes)}, new ${formatBytes(p.newStoredBytes)}   `,
-      );
+      if (tty) meter.update({ ...p, extra: `new ${formatBytes(p.newStoredBytes)}` });
     };
     try {
       const result = await withRepo(ctx, args, (repo) =>
@@ -72,7 +68,7 @@ export const backupCommand: Command = {
           onProgress: progress,
         }),
       );
-      if (tty) ctx.io.stderr.write('\n');
+      meter.end();
       if (ctx.json) return ctx.printJson(result);
       ctx.print(
         ctx.t('backup.done', {
@@ -84,12 +80,14 @@ export const backupCommand: Command = {
         }),
       );
     } catch (err) {
+      meter.end();
       if (abort.signal.aborted) {
         ctx.note(ctx.t('backup.interrupted'));
         return 130;
       }
       throw err;
     } finally {
+      meter.end();
       process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
     }
   },
