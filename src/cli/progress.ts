@@ -33,7 +33,7 @@ export function progressLine(p: ProgressSample, startedMs: number, nowMs: number
 /** Draws samples on a stream with carriage returns; end() finishes the line. */
 export class ProgressMeter {
   private started = new Map<string, number>();
-  private lastDraw = 0;
+  private lastDraw = -Infinity;
   private drawn = false;
 
   constructor(
