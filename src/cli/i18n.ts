@@ -110,6 +110,40 @@ const en = {
     'Observation: the files are not as the hypothesis predicts (see the listing above).',
   'lab.why':
     "Why a snapshot is no substitute for a backup: the snapshot still depends on the VM's original disk file (it lives inside it, or in overlays built on it). If the original disk file is damaged or deleted, the snapshot becomes useless. A backup is a completely separate, independent copy: 'a complete photocopy of an important document, kept in a separate safe'.",
+  'demo.title':
+    "brankas demo: the tutorial 'Snapshot & Backup VM', performed for real on a throwaway guest.",
+  'demo.booting':
+    'Booting a throwaway tiny guest (a Debian kernel, busybox, an ext4 disk in qcow2)...',
+  'demo.guestReady': 'Guest {vm} is up after {seconds} s; its disk is mounted at /data.',
+  'demo.part.snapshot': '== 1. Tugas 1 and Experiment 1: snapshots, the save points ==',
+  'demo.part.thin': '== 2. Experiment 2: comparing backup sizes (thin provisioning) ==',
+  'demo.part.backup': '== 3. Tugas 2: a cold backup into the safe ==',
+  'demo.part.disaster': '== 4. The disaster: the disk file is lost ==',
+  'demo.part.verify': '== 5. Test the restore before you rely on it ==',
+  'demo.repoCreated':
+    'Repository (the safe) created at {path}: deduplicated, compressed, encrypted with a password that exists only for this demo.',
+  'demo.filesWritten': 'In the VM: important files written; their checksums:\n{checksums}',
+  'demo.snapshotTaken':
+    "From the host: snapshot '{name}' taken as well (a save point, kept inside the same disk file).",
+  'demo.backedUp':
+    'Backup {id}: the XML and only the allocated data stored (read {read}, newly stored {stored}) in {seconds} s.',
+  'demo.diskDeleted':
+    'The VM is powered off and its disk file is deleted, as a failed host or a mistaken rm would: {path}',
+  'demo.revertFailed':
+    "Revert to snapshot '{name}': it fails ({message}). The snapshot lived inside that disk file and is gone with it: a snapshot is not a backup.",
+  'demo.revertSucceeded':
+    "Revert to snapshot '{name}' worked although the disk file was deleted: not what the tutorial predicts.",
+  'demo.restored':
+    'brankas restore {id} --force --start: disk rebuilt from the repository (sparse), VM defined from the saved XML and started, in {seconds} s.',
+  'demo.filesSame': 'In the VM: the same checksums as before the disaster:\n{checksums}',
+  'demo.filesDiffer': 'In the VM: the checksums DIFFER from before the disaster:\n{checksums}',
+  'demo.verifyPassed':
+    'brankas verify {id} --boot: restored beside it as an isolated transient VM, booted, the guest answered, every disk equals the backup: passed in {seconds} s, and recorded in the backup.',
+  'demo.verifyFailed': 'brankas verify {id} --boot: FAILED: {reason}',
+  'demo.cleaned': 'Everything the demo made (guest, files, pool, repository) has been removed.',
+  'demo.passed': 'Demo done in {seconds} s: every observation matched the tutorial.',
+  'demo.failed':
+    'Demo done in {seconds} s, but not every observation matched the tutorial (see above).',
   'backup.shuttingDown':
     'Shutting {vm} down (cold backup needs it off, so its data is consistent)...',
   'backup.shutOff': '{vm} is off after {seconds} s.',
@@ -127,6 +161,8 @@ const en = {
   'restore.disk': '  {disk} -> {path} ({data} of data written)',
   'restore.done': 'Restored backup {backup} as VM {vm} in {seconds} s (defined, not started).',
   'restore.doneStarted': 'Restored backup {backup} as VM {vm} in {seconds} s, and started it.',
+  'restore.diskDone':
+    'Restored disk {disk} of backup {backup} to {path} ({format}, {data} of data) in {seconds} s; no VM was defined.',
   'verify.passed': 'Backup {backup} passed the restore test ({how}) in {seconds} s.',
   'verify.failed': 'Backup {backup} FAILED the restore test: {reason}',
   'word.yes': 'yes',
@@ -341,6 +377,40 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
   'lab.refuted': 'Observasi: file-filenya tidak sesuai hipotesis (lihat daftar di atas).',
   'lab.why':
     'Kenapa snapshot bukan pengganti backup? Karena file snapshot masih bergantung pada file disk aslinya. Jika file disk asli rusak atau terhapus, snapshotnya menjadi tidak berguna. Backup adalah salinan yang sepenuhnya terpisah dan mandiri: seperti membuat fotokopi lengkap dari dokumen penting dan menyimpannya di brankas terpisah.',
+  'demo.title':
+    "brankas demo: tutorial 'Snapshot & Backup VM', dijalankan sungguhan pada VM uji sekali pakai.",
+  'demo.booting':
+    'Menyalakan VM uji sekali pakai (kernel Debian, busybox, disk ext4 dalam qcow2)...',
+  'demo.guestReady': 'VM {vm} sudah menyala setelah {seconds} dtk; disknya terpasang di /data.',
+  'demo.part.snapshot': '== 1. Tugas 1 dan Eksperimen 1: snapshot, si save point ==',
+  'demo.part.thin': '== 2. Eksperimen 2: Membandingkan Ukuran Backup (thin provisioning) ==',
+  'demo.part.backup': '== 3. Tugas 2: cold backup ke dalam brankas ==',
+  'demo.part.disaster': '== 4. Bencana: file disk hilang ==',
+  'demo.part.verify': '== 5. Uji coba proses restore sebelum mengandalkannya ==',
+  'demo.repoCreated':
+    'Repositori (brankas) dibuat di {path}: deduplikasi, kompresi, dan enkripsi dengan password yang hanya ada untuk demo ini.',
+  'demo.filesWritten': 'Di dalam VM: file-file penting ditulis; checksum-nya:\n{checksums}',
+  'demo.snapshotTaken':
+    "Dari host: snapshot '{name}' juga diambil (save point, disimpan di dalam file disk yang sama).",
+  'demo.backedUp':
+    'Backup {id}: XML dan hanya data yang benar-benar terisi disimpan (dibaca {read}, baru disimpan {stored}) dalam {seconds} dtk.',
+  'demo.diskDeleted':
+    'VM dimatikan dan file disknya dihapus, seperti host yang rusak atau rm yang keliru: {path}',
+  'demo.revertFailed':
+    "Revert ke snapshot '{name}': gagal ({message}). Snapshot itu ada di dalam file disk tadi dan ikut hilang: snapshot bukan pengganti backup.",
+  'demo.revertSucceeded':
+    "Revert ke snapshot '{name}' berhasil padahal file disknya sudah dihapus: tidak sesuai dengan tutorial.",
+  'demo.restored':
+    'brankas restore {id} --force --start: disk dibangun ulang dari repositori (sparse), VM di-define dari XML yang disimpan lalu dinyalakan, dalam {seconds} dtk.',
+  'demo.filesSame': 'Di dalam VM: checksum sama seperti sebelum bencana:\n{checksums}',
+  'demo.filesDiffer': 'Di dalam VM: checksum BERBEDA dari sebelum bencana:\n{checksums}',
+  'demo.verifyPassed':
+    'brankas verify {id} --boot: di-restore di sampingnya sebagai VM sementara yang terisolasi, dinyalakan, guest menjawab, setiap disk sama dengan backup: lulus dalam {seconds} dtk, dan dicatat di backup.',
+  'demo.verifyFailed': 'brankas verify {id} --boot: GAGAL: {reason}',
+  'demo.cleaned': 'Semua yang dibuat demo (VM, file, pool, repositori) sudah dihapus.',
+  'demo.passed': 'Demo selesai dalam {seconds} dtk: semua observasi sesuai dengan tutorial.',
+  'demo.failed':
+    'Demo selesai dalam {seconds} dtk, tetapi tidak semua observasi sesuai dengan tutorial (lihat di atas).',
   'backup.shuttingDown':
     'Mematikan {vm} (cold backup berarti VM dimatikan dulu agar datanya konsisten)...',
   'backup.shutOff': '{vm} sudah mati setelah {seconds} dtk.',
@@ -363,12 +433,18 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
     'Backup {backup} di-restore sebagai VM {vm} dalam {seconds} dtk (sudah di-define, belum dinyalakan).',
   'restore.doneStarted':
     'Backup {backup} di-restore sebagai VM {vm} dalam {seconds} dtk, dan sudah dinyalakan.',
+  'restore.diskDone':
+    'Disk {disk} dari backup {backup} di-restore ke {path} ({format}, {data} data) dalam {seconds} dtk; tidak ada VM yang di-define.',
   'err.RESTORE_VM_EXISTS':
     "VM bernama '{vm}' sudah terdefinisi; restore dengan --as NAMABARU di sampingnya, atau dengan --force untuk menggantikan definisi dan filenya (kasus bencana: disknya hilang)",
   'err.RESTORE_FILE_EXISTS':
     '{path} sudah ada; brankas tidak menimpa file tanpa --force (atau restore dengan --to ke direktori lain)',
   'err.RESTORE_SOCKET_PATH_TOO_LONG':
     'socket {path} milik VM hasil restore lebih panjang dari {max} byte yang boleh dimiliki path socket unix; restore ke direktori yang lebih pendek (--to)',
+  'err.RESTORE_NO_SPACE':
+    'ruang di {dir} tidak cukup untuk me-restore {disk} dari backup {backup} ({dataMiB} MiB data); tidak ada yang tertinggal. Kosongkan sebagian ruang atau restore --to ke direktori lain.',
+  'err.RESTORE_DISK_NOT_FOUND':
+    "backup {backup} dari {vm} tidak punya disk bernama '{disk}'; disk yang ada: {disks}",
   'verify.passed': 'Backup {backup} lulus uji restore ({how}) dalam {seconds} dtk.',
   'verify.failed': 'Backup {backup} GAGAL uji restore: {reason}',
   'word.yes': 'ya',

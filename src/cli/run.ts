@@ -31,6 +31,7 @@ const GROUPS: Record<string, () => Promise<Command[]>> = {
   restore: async () => [(await import('./commands/restore.js')).restoreCommand],
   verify: async () => [(await import('./commands/verify.js')).verifyCommand],
   repo: async () => (await import('./commands/repo.js')).repoCommands,
+  demo: async () => [(await import('./commands/demo.js')).demoCommand],
 };
 
 async function allCommands(): Promise<Command[]> {

@@ -19,7 +19,7 @@ function parseDuration(v: string | undefined, fallbackMs: number): number {
   return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
 }
 
-function powerLine(ctx: CliContext, e: PowerEvent): string {
+export function powerLine(ctx: CliContext, e: PowerEvent): string {
   switch (e.kind) {
     case 'shutdown-requested':
       return ctx.t('backup.shuttingDown', { vm: e.vm });

@@ -36,7 +36,7 @@ export const labThinProvisioning: Command = {
       ...(typeof values['dir'] === 'string' ? { parentDir: values['dir'] } : {}),
       onStep: (s) => {
         steps.push(s);
-        if (!ctx.json) printStep(ctx, s);
+        if (!ctx.json) printThinStep(ctx, s);
       },
     });
     const onSignal = (): void => void lab.cleanup().finally(() => process.exit(130));
@@ -45,14 +45,14 @@ export const labThinProvisioning: Command = {
       const result = await lab.run();
       if (ctx.json) return ctx.printJson({ ...result, steps });
       ctx.print();
-      conclude(ctx, result.empty, result.written, result.writeBytes);
+      concludeThin(ctx, result.empty, result.written, result.writeBytes);
     } finally {
       process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
     }
   },
 };
 
-function printStep(ctx: CliContext, s: ThinStep): void {
+export function printThinStep(ctx: CliContext, s: ThinStep): void {
   switch (s.step) {
     case 'pool-ready':
       return ctx.print(
@@ -118,7 +118,7 @@ function readsText(vols: ThinVolumeSizes[]): string {
   return vols.map((v) => `${formatBytes(v.backupReads)} (${v.name})`).join(', ');
 }
 
-function conclude(
+export function concludeThin(
   ctx: CliContext,
   empty: ThinVolumeSizes[],
   written: ThinVolumeSizes[],

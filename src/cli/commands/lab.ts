@@ -25,7 +25,7 @@ export const labSnapshotLifecycle: Command = {
     const steps: LabStep[] = [];
     const onStep = (s: LabStep): void => {
       steps.push(s);
-      if (!ctx.json) printStep(ctx, s);
+      if (!ctx.json) printLabStep(ctx, s);
     };
     let guest: TinyGuest | undefined;
     const cleanup = async (): Promise<void> => {
@@ -71,7 +71,7 @@ function intro(ctx: CliContext, vm: string): void {
   ctx.print();
 }
 
-function printStep(ctx: CliContext, s: LabStep): void {
+export function printLabStep(ctx: CliContext, s: LabStep): void {
   switch (s.step) {
     case 'file-created':
       return ctx.print(ctx.t('lab.step1', { file: s.file, listing: s.listing.join(' ') }));
