@@ -3,10 +3,12 @@
  * frame, each inflating to exactly one cluster. The stored length is rounded
  * up to whole sectors, so the bytes after the stream belong to the next
  * cluster: zlib stops by itself at the end of its stream; for zstd the frame's
- * length is found from its block headers before handing it to fzstd.
+ * length is found from its block headers, and a declared content size other
+ * than one cluster is refused before anything is allocated, then the frame
+ * goes to libzstd (zstd-napi).
  */
 import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
-import { decompress as zstdDecompress } from 'fzstd';
+import { decompress as zstdDecompress } from 'zstd-napi';
 import { BrankasError } from '../util/errors.js';
 import { ImageCorruptError } from './errors.js';
 import type { CompressionType } from './qcow2-header.js';
@@ -23,7 +25,8 @@ export function decompressCluster(
 ): Buffer {
   let out: Uint8Array;
   try {
-    out = type === 'zstd' ? zstdDecompress(zstdFrame(input)) : inflate(input, clusterSize);
+    out =
+      type === 'zstd' ? zstdDecompress(zstdFrame(input, clusterSize)) : inflate(input, clusterSize);
   } catch (err) {
     if (err instanceof ImageCorruptError) throw err;
     throw new ImageCorruptError(path, `${where}: ${type} data does not decompress`, { cause: err });
@@ -57,8 +60,11 @@ class ZstdFrameError extends BrankasError {
   }
 }
 
-/** The first zstd frame of `input` (RFC 8878 section 3.1.1), without what follows it. */
-function zstdFrame(input: Buffer): Buffer {
+/**
+ * The first zstd frame of `input` (RFC 8878 section 3.1.1), without what
+ * follows it; its declared content size, when it has one, must be `expected`.
+ */
+function zstdFrame(input: Buffer, expected: number): Buffer {
   if (input.length < 6 || input.readUInt32LE(0) !== ZSTD_MAGIC) {
     throw new ZstdFrameError('not a zstd frame');
   }
@@ -67,7 +73,17 @@ function zstdFrame(input: Buffer): Buffer {
   const checksum = (fhd >> 2) & 1;
   const dictIdBytes = [0, 1, 2, 4][fhd & 3] ?? 0;
   const fcsBytes = [singleSegment, 2, 4, 8][fhd >> 6] ?? 0;
-  let at = 5 + (singleSegment ? 0 : 1) + dictIdBytes + fcsBytes;
+  const fcsAt = 5 + (singleSegment ? 0 : 1) + dictIdBytes;
+  if (fcsBytes > 0 && input.length >= fcsAt + fcsBytes) {
+    const size =
+      fcsBytes === 8
+        ? Number(input.readBigUInt64LE(fcsAt))
+        : input.readUIntLE(fcsAt, fcsBytes) + (fcsBytes === 2 ? 256 : 0);
+    if (size !== expected) {
+      throw new ZstdFrameError(`zstd frame declares ${size} bytes, not one cluster (${expected})`);
+    }
+  }
+  let at = fcsAt + fcsBytes;
   for (;;) {
     if (at + 3 > input.length) throw new ZstdFrameError('zstd frame truncated');
     const header = input.readUIntLE(at, 3);
