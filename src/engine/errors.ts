@@ -26,7 +26,9 @@ export type EngineErrorCode =
   | 'RESTORE_VM_EXISTS'
   | 'RESTORE_VM_RUNNING'
   | 'RESTORE_FILE_EXISTS'
-  | 'RESTORE_SOCKET_PATH_TOO_LONG';
+  | 'RESTORE_SOCKET_PATH_TOO_LONG'
+  | 'RESTORE_NO_SPACE'
+  | 'RESTORE_DISK_NOT_FOUND';
 
 export class EngineError extends BrankasError {
   override readonly name = 'EngineError';

@@ -1,8 +1,10 @@
 /**
  * `brankas restore BACKUP`: a backup back into a VM (the seed: copy the disk
  * back, `virsh define` the saved XML), without overwriting anything unless
- * asked, and never leaving a half-restored VM behind.
+ * asked, and never leaving a half-restored VM behind. With `--disk NAME
+ * --to PATH`, one disk only, into a file, and nothing defined.
  */
+import { restoreDisk } from '../../engine/restore/disk.js';
 import { restoreBackup } from '../../engine/restore/restore.js';
 import { UsageError, type Command } from '../command.js';
 import { formatBytes } from '../format.js';
@@ -12,15 +14,21 @@ export const restoreCommand: Command = {
   name: 'restore',
   summary: 'Restore a backup (an id, or a VM name for its latest backup) into a VM',
   usage:
-    'brankas restore BACKUP [--as NEWNAME] [--to DIR] [--format qcow2|raw] [--start] [--force] [--repo PATH] [--json]',
+    'brankas restore BACKUP [--as NEWNAME] [--to DIR] [--format qcow2|raw] [--start] [--force] [--repo PATH] [--json]\n' +
+    '       brankas restore BACKUP --disk NAME --to PATH [--format qcow2|raw] [--force] [--repo PATH] [--json]',
   help:
     'Without --as the VM is restored under its own name; an existing VM or file is refused unless\n' +
     '--force (the disaster case: the VM is still defined but its disk is gone). With --as the copy\n' +
-    'gets a new name, UUID and MAC addresses and can run beside the original.',
+    'gets a new name, UUID and MAC addresses and can run beside the original.\n' +
+    'Files are written under temporary names and take their places only once complete: a file\n' +
+    '--force replaces stays as it was if the restore fails.\n' +
+    'With --disk (vda, vdb...) only that disk is restored, to the file PATH (or into the directory\n' +
+    'PATH as VM-DISK.FORMAT), and no VM is defined.',
   options: {
     ...repoOption,
     as: { type: 'string' },
     to: { type: 'string' },
+    disk: { type: 'string' },
     format: { type: 'string' },
     start: { type: 'boolean' },
     force: { type: 'boolean' },
@@ -31,14 +39,40 @@ export const restoreCommand: Command = {
     if (format !== undefined && format !== 'qcow2' && format !== 'raw') {
       throw new UsageError(`--format must be qcow2 or raw, not '${format}'`);
     }
+    const disk = args.values['disk'] as string | undefined;
+    const to = args.values['to'] as string | undefined;
+    const force = args.values['force'] === true;
+    if (disk !== undefined) {
+      if (to === undefined) throw new UsageError('--disk needs --to PATH: where to write the disk');
+      if (args.values['as'] !== undefined || args.values['start'] === true) {
+        throw new UsageError(
+          '--disk writes one disk to a file and defines no VM: no --as or --start',
+        );
+      }
+      const result = await withRepo(ctx, args, (repo) =>
+        restoreDisk(repo, args.positionals[0]!, disk, to, { format, force }),
+      );
+      if (ctx.json) return ctx.printJson(result);
+      ctx.print(
+        ctx.t('restore.diskDone', {
+          disk: result.disk,
+          backup: result.backup,
+          path: result.path,
+          format: result.format,
+          data: formatBytes(result.dataBytes),
+          seconds: result.seconds.toFixed(1),
+        }),
+      );
+      return;
+    }
     const conn = await ctx.connect();
     const result = await withRepo(ctx, args, (repo) =>
       restoreBackup(conn, repo, args.positionals[0]!, {
         as: args.values['as'] as string | undefined,
-        toDir: args.values['to'] as string | undefined,
+        toDir: to,
         format,
         start: args.values['start'] === true,
-        force: args.values['force'] === true,
+        force,
         onDisk: (e) =>
           !ctx.json &&
           ctx.note(

@@ -2,19 +2,22 @@
  * Restore (the seed: "copy the disk file back, then `virsh define` the saved
  * XML"), made safe: disks are written sparsely as fresh qcow2 or raw files
  * (the kind recorded at backup), the domain is defined from the saved XML
- * with paths rewritten, and nothing is overwritten without --force. On
- * failure, every file written and any domain newly defined are removed, so
- * a half-restored VM is never left behind.
+ * with paths rewritten, and nothing is overwritten without --force. Files
+ * are written under temporary names and take their places only once all are
+ * complete (staging.ts); a file --force replaces is kept until the restore
+ * has succeeded. On failure, every file written and any domain newly defined
+ * are removed and whatever was replaced is put back, so a half-restored VM
+ * is never left behind.
  */
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { isNotFound, type Connection, type Domain } from '../../libvirt/index.js';
-import { copyDisk, createWriter, type DiskReader } from '../../image/index.js';
+import { DomainXml, isNotFound, type Connection, type Domain } from '../../libvirt/index.js';
 import type { Repository } from '../../repo/repository.js';
 import type { Manifest, ManifestDisk } from '../../repo/manifest.js';
-import { BackupDisk } from '../../repo/reader.js';
 import { EngineError } from '../errors.js';
+import { Staging } from './staging.js';
+import { isBootFile, writeBootFile, writeDisk } from './write.js';
 import { rewriteDomainXml } from './xml.js';
 
 export interface RestoreOptions {
@@ -70,21 +73,6 @@ export async function resolveBackup(repo: Repository, ref: string): Promise<Mani
     );
   }
   return (await repo.manifest(latest.id)).manifest;
-}
-
-/** BackupDisk as the image layer's reader. */
-function diskReader(d: BackupDisk, format: string): DiskReader {
-  return {
-    virtualSize: d.virtualSize,
-    format,
-    extents: () => d.extents(),
-    read: (offset, length) => d.read(offset, length),
-    close: () => d.close(),
-  };
-}
-
-function isBootFile(d: ManifestDisk): boolean {
-  return d.format === 'file' && d.name.startsWith('boot-');
 }
 
 async function lookup(conn: Connection, name: string): Promise<Domain | undefined> {
@@ -156,48 +144,26 @@ export async function restoreBackup(
     plan.push({ disk: d, path, format });
   }
 
-  const written: string[] = [];
+  const staging = new Staging(o.force === true);
   let defined: Domain | undefined;
+  // The definition a forced restore replaces, put back if the restore then fails.
+  let replacedXml: string | undefined;
   try {
     if (o.toDir) await mkdir(o.toDir, { recursive: true });
     const disks: RestoreResult['disks'] = [];
     const bootFiles: RestoreResult['bootFiles'] = [];
+    // Every file is complete and synced under a temporary name before any takes its place.
     for (const p of plan) {
-      const backed = await BackupDisk.open(repo, m.id, p.disk.name);
-      try {
-        if (isBootFile(p.disk)) {
-          const data = await backed.read(0, backed.virtualSize);
-          written.push(p.path);
-          await writeFile(p.path, data);
-          const mode = (p.disk.formatOptions as { mode?: number } | null)?.mode;
-          if (mode !== undefined) await chmod(p.path, mode);
-          bootFiles.push({ kind: p.disk.name.slice('boot-'.length), path: p.path });
-          continue;
-        }
-        const fo = (p.disk.formatOptions ?? {}) as { clusterSize?: number; compat?: string };
-        written.push(p.path);
-        const writer = await createWriter(
-          p.path,
-          p.format === 'qcow2'
-            ? {
-                format: 'qcow2',
-                virtualSize: backed.virtualSize,
-                mode: o.force ? 'replace' : 'create',
-                ...(fo.clusterSize ? { clusterSize: fo.clusterSize } : {}),
-                ...(fo.compat === '0.10' || fo.compat === '1.1' ? { compat: fo.compat } : {}),
-              }
-            : {
-                format: 'raw',
-                virtualSize: backed.virtualSize,
-                mode: o.force ? 'replace' : 'create',
-              },
-        );
-        const r = await copyDisk(diskReader(backed, p.format), writer);
-        disks.push({ disk: p.disk.name, path: p.path, format: p.format, dataBytes: r.dataBytes });
-        o.onDisk?.({ disk: p.disk.name, path: p.path, dataBytes: r.dataBytes });
-      } finally {
-        await backed.close();
+      const target = { ...staging.add(p.path), final: p.path };
+      if (isBootFile(p.disk)) {
+        await writeBootFile(repo, m.id, p.disk, target);
+        bootFiles.push({ kind: p.disk.name.slice('boot-'.length), path: p.path });
+        continue;
       }
+      const format = p.format === 'raw' ? 'raw' : 'qcow2';
+      const dataBytes = await writeDisk(repo, m.id, p.disk, target, format);
+      disks.push({ disk: p.disk.name, path: p.path, format, dataBytes });
+      o.onDisk?.({ disk: p.disk.name, path: p.path, dataBytes });
     }
     const xml = rewriteDomainXml(m.domainXml, {
       disks: new Map(disks.map((d) => [d.disk, { path: d.path, format: d.format }])),
@@ -208,14 +174,16 @@ export async function restoreBackup(
         : undefined,
       dropInterfaces: o.dropInterfaces ?? false,
     });
+    await staging.commit();
     let vmName = name;
     if (!o.filesOnly) {
+      if (existing) replacedXml = await existing.xml(DomainXml.INACTIVE | DomainXml.SECURE);
       const domain = await conn.defineDomain(xml);
       if (!existing) defined = domain;
       if (o.start) await domain.start();
-      defined = undefined;
       vmName = domain.name;
     }
+    await staging.finish();
     return {
       backup: m.id,
       vm: vmName,
@@ -226,9 +194,10 @@ export async function restoreBackup(
       xml,
     };
   } catch (err) {
-    // Never a half-restored VM: remove what this restore created.
+    // Never a half-restored VM: remove what this restore created, put back what it replaced.
     if (defined) await defined.undefine().catch(() => undefined);
-    for (const p of written) await rm(p, { force: true }).catch(() => undefined);
+    if (replacedXml) await conn.defineDomain(replacedXml).catch(() => undefined);
+    await staging.rollback();
     throw err;
   }
 }

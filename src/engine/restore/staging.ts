@@ -1,0 +1,137 @@
+/**
+ * Files a restore writes, staged so that nothing at a final path changes
+ * until every new file is complete: each is written under a hidden temporary
+ * name in the same directory (same file system, so a rename can place it),
+ * synced, and only then renamed into place. A file it replaces (--force) is
+ * kept under a second hidden name until the caller says the restore
+ * succeeded, so a failure at any point puts the originals back. Block
+ * devices cannot be renamed over: they are written in place.
+ */
+import { randomBytes } from 'node:crypto';
+import { lstatSync } from 'node:fs';
+import { link, open, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { errorCode } from '../../util/errors.js';
+import { EngineError } from '../errors.js';
+
+interface Entry {
+  final: string;
+  /** Where the bytes are written: a temporary name, or the final path itself (block devices). */
+  write: string;
+  /** The replaced original, set aside during commit. */
+  previous?: string;
+  /** Renamed into place. */
+  placed: boolean;
+}
+
+function hiddenName(final: string, what: string): string {
+  return join(
+    dirname(final),
+    `.${basename(final)}.brankas-${what}-${randomBytes(4).toString('hex')}`,
+  );
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+export class Staging {
+  private readonly entries: Entry[] = [];
+
+  constructor(
+    /** Replace existing files (--force); otherwise an existing file is never overwritten. */
+    private readonly replace: boolean,
+  ) {}
+
+  /**
+   * Where to write the file meant for `final`: a new temporary file, or, for
+   * a block device, the device itself (`inPlace`: it must not be created or
+   * removed).
+   */
+  add(final: string): { path: string; inPlace: boolean } {
+    const st = lstatSync(final, { throwIfNoEntry: false });
+    const inPlace = st !== undefined && st.isBlockDevice();
+    const write = inPlace ? final : hiddenName(final, 'new');
+    this.entries.push({ final, write, placed: inPlace });
+    return { path: write, inPlace };
+  }
+
+  /**
+   * Puts every written file at its final path. Files are written and synced
+   * by then (the image writers and writeSynced do), so only the renames and
+   * the directories need syncing.
+   */
+  async commit(): Promise<void> {
+    const dirs = new Set<string>();
+    for (const e of this.entries) {
+      if (e.placed) continue;
+      const exists = lstatSync(e.final, { throwIfNoEntry: false }) !== undefined;
+      if (exists && !this.replace) {
+        throw new EngineError(
+          'RESTORE_FILE_EXISTS',
+          `${e.final} exists; brankas does not overwrite files without --force (or restore --to another directory)`,
+          { details: { path: e.final } },
+        );
+      }
+      if (exists) {
+        // A second name for the original keeps it until the restore has succeeded.
+        const previous = hiddenName(e.final, 'old');
+        await link(e.final, previous).catch(() => rename(e.final, previous));
+        e.previous = previous;
+        await rename(e.write, e.final);
+      } else {
+        // No file may appear at the final path meanwhile: link fails rather than replace it.
+        try {
+          await link(e.write, e.final);
+          await unlink(e.write);
+        } catch (err) {
+          if (errorCode(err) === 'EEXIST') {
+            throw new EngineError(
+              'RESTORE_FILE_EXISTS',
+              `${e.final} appeared while restoring; brankas does not overwrite files without --force`,
+              { details: { path: e.final } },
+            );
+          }
+          // A file system without hard links.
+          await rename(e.write, e.final);
+        }
+      }
+      e.placed = true;
+      dirs.add(dirname(e.final));
+    }
+    for (const d of dirs) await syncDir(d);
+  }
+
+  /** After success: the replaced originals go. */
+  async finish(): Promise<void> {
+    for (const e of this.entries) {
+      if (e.previous) await unlink(e.previous).catch(() => undefined);
+      e.previous = undefined;
+    }
+  }
+
+  /** After failure: temporary files go, originals come back, new files at final paths go. */
+  async rollback(): Promise<void> {
+    for (const e of [...this.entries].reverse()) {
+      if (e.write === e.final) continue;
+      if (!e.placed) {
+        await unlink(e.write).catch(() => undefined);
+        // Set aside, but the new file never took its place.
+        if (e.previous && lstatSync(e.final, { throwIfNoEntry: false })) {
+          await unlink(e.previous).catch(() => undefined);
+        } else if (e.previous) {
+          await rename(e.previous, e.final).catch(() => undefined);
+        }
+      } else if (e.previous) {
+        await rename(e.previous, e.final).catch(() => undefined);
+      } else {
+        await unlink(e.final).catch(() => undefined);
+      }
+    }
+  }
+}
