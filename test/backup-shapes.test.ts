@@ -1,0 +1,521 @@
+/**
+ * Cold backup and restore of the disk shapes a real VM has, end to end on
+ * real QEMU: a raw disk, two disks, a qcow2 over a backing file (restored
+ * flat, the base untouched), one disk restored to a file (--disk), a
+ * restore into a directory without space and a forced restore that runs
+ * out of space (tmpfs mounts of our own: the original stays intact), and
+ * SIGTERM sent to the real CLI in the middle of a copy.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  chmod,
+  copyFile,
+  mkdir,
+  mkdtemp,
+  open,
+  readdir,
+  readFile,
+  rm,
+  stat,
+} from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Connection, DomainUndefine, isNotFound, type Domain } from '../src/libvirt/index.js';
+import { imageInfo, openImage } from '../src/image/index.js';
+import {
+  ensureGuestImages,
+  guestDomainXml,
+  makeScratchDir,
+  repoPath,
+  SerialConsole,
+  testName,
+  type GuestDisk,
+  type ScratchDir,
+} from './support/guest.js';
+import { cli } from './support/cli.js';
+
+const run = promisify(execFile);
+const MiB = 1 << 20;
+
+let conn: Connection;
+let repoDir: string;
+let scratch: ScratchDir;
+/** Domains this file defined (originals and restored copies), removed in after(). */
+const domains: string[] = [];
+const mounts: string[] = [];
+const env = (): NodeJS.ProcessEnv => ({ BRANKAS_REPO: repoDir });
+
+async function qemuImg(...args: string[]): Promise<void> {
+  await run('qemu-img', args);
+}
+
+async function qemuIo(path: string, format: string, ...commands: string[]): Promise<void> {
+  await run('qemu-io', ['-f', format, ...commands.flatMap((c) => ['-c', c]), path]);
+}
+
+/** SHA-256 of what the guest sees on the disk (across any backing chain). */
+async function guestHash(path: string, format?: 'raw' | 'qcow2'): Promise<string> {
+  const img = await openImage(path, format ? { format } : {});
+  try {
+    const h = createHash('sha256');
+    for (let off = 0; off < img.virtualSize; off += 4 * MiB) {
+      h.update(await img.read(off, Math.min(4 * MiB, img.virtualSize - off)));
+    }
+    return h.digest('hex');
+  } finally {
+    await img.close();
+  }
+}
+
+/** SHA-256 of the file's own bytes. */
+async function fileHash(path: string): Promise<string> {
+  return createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
+}
+
+function md5(data: Buffer): string {
+  return createHash('md5').update(data).digest('hex');
+}
+
+/** A directory of its own under the scratch directory, world-writable for QEMU. */
+async function subdir(name: string): Promise<string> {
+  const dir = join(scratch.path, name);
+  await mkdir(dir);
+  await chmod(dir, 0o1777);
+  return dir;
+}
+
+/** Defines (does not start) a tiny-guest domain with the given disks. */
+async function defineVm(name: string, dir: string, disks: GuestDisk[]): Promise<Domain> {
+  const images = await ensureGuestImages();
+  domains.push(name);
+  return conn.defineDomain(
+    guestDomainXml({
+      name,
+      kernel: images.kernel,
+      initrd: images.initrd,
+      disks,
+      serialSocket: join(dir, 'console.sock'),
+      memoryMiB: 128,
+    }),
+  );
+}
+
+/** A copy of the tiny guest's ext4 disk (qcow2) at path. */
+async function baseDiskCopy(path: string): Promise<void> {
+  await copyFile((await ensureGuestImages()).baseDisk, path);
+}
+
+async function backup(vm: string): Promise<{ id: string; disks: Record<string, unknown>[] }> {
+  const r = await cli(['backup', vm, '--json'], env());
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  return JSON.parse(r.stdout).manifest;
+}
+
+async function backupsOf(vm: string): Promise<{ id: string }[]> {
+  const r = await cli(['backups', vm, '--json'], env());
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout).backups;
+}
+
+async function lookup(name: string): Promise<Domain | undefined> {
+  return conn
+    .lookupDomain(name)
+    .catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
+}
+
+/** Files in dir, hidden ones included (a staged restore's temporaries start with a dot). */
+async function listing(dir: string): Promise<string[]> {
+  return (await readdir(dir)).sort();
+}
+
+async function mountTmpfs(dir: string, size: string): Promise<void> {
+  await run('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=1777`, 'brankas-test', dir]);
+  mounts.push(dir);
+}
+
+before(async () => {
+  conn = await Connection.open('qemu:///system');
+  repoDir = await mkdtemp(join(tmpdir(), 'brankas-test-repo-'));
+  await rm(repoDir, { recursive: true });
+  const init = await cli(['repo', 'init', '--no-encryption'], env());
+  assert.equal(init.code, 0, init.stderr);
+  scratch = await makeScratchDir('shapes');
+});
+
+after(async () => {
+  try {
+    for (const name of domains) {
+      const d = await lookup(name).catch(() => undefined);
+      if (!d) continue;
+      if (await d.isActive().catch(() => false)) await d.destroy().catch(() => undefined);
+      await d.undefine(DomainUndefine.SNAPSHOTS_METADATA).catch(() => undefined);
+    }
+    for (const dir of mounts.reverse()) {
+      await run('umount', [dir]).catch(() => run('umount', ['-l', dir]));
+    }
+  } finally {
+    await conn?.close();
+    await scratch?.remove();
+    if (repoDir) await rm(repoDir, { recursive: true, force: true });
+  }
+});
+
+describe('disk shapes', () => {
+  // Shared with the --disk and no-space tests below.
+  const two = testName('two-disks');
+  let twoDir: string;
+
+  test('a raw disk is backed up and restored raw, sparse, with the same content', async () => {
+    const vm = testName('raw');
+    const dir = await subdir('raw');
+    const disk = join(dir, 'vda.raw');
+    await qemuImg(
+      'convert',
+      '-f',
+      'qcow2',
+      '-O',
+      'raw',
+      (await ensureGuestImages()).baseDisk,
+      disk,
+    );
+    await qemuIo(disk, 'raw', 'write -P 0x61 40M 3M');
+    await defineVm(vm, dir, [{ path: disk, format: 'raw', target: 'vda' }]);
+
+    const m = await backup(vm);
+    assert.equal(m.disks[0]!['format'], 'raw');
+
+    const copy = testName('raw-copy');
+    domains.push(copy);
+    const out = await subdir('raw-out');
+    const r = await cli(['restore', m.id, '--as', copy, '--to', out, '--json'], env());
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const restored = JSON.parse(r.stdout).disks[0];
+    assert.equal(restored.format, 'raw');
+    const head = Buffer.alloc(4);
+    const fh = await open(restored.path, 'r');
+    await fh.read(head, 0, 4, 0);
+    await fh.close();
+    assert.notEqual(head.toString('latin1'), 'QFI\xfb', 'not a qcow2');
+    assert.equal(await guestHash(restored.path, 'raw'), await guestHash(disk, 'raw'));
+    const st = await stat(restored.path);
+    assert.equal(st.size, 64 * MiB);
+    assert.ok(st.blocks * 512 < 16 * MiB, `sparse: ${st.blocks * 512} bytes allocated`);
+    assert.match(await (await conn.lookupDomain(copy)).xml(), /<driver name='qemu' type='raw'/);
+  });
+
+  test('a VM with two disks: both come back, and the restored copy boots and reads its data disk', async () => {
+    twoDir = await subdir('two');
+    const vda = join(twoDir, 'vda.qcow2');
+    const vdb = join(twoDir, 'vdb.qcow2');
+    await baseDiskCopy(vda);
+    await qemuImg('create', '-q', '-f', 'qcow2', vdb, '64M');
+    // A data disk the guest does not mount: known bytes at known places (16 MiB in all).
+    await qemuIo(vdb, 'qcow2', 'write -P 0x5a 0 4M', 'write -P 0xa5 32M 12M');
+    await defineVm(two, twoDir, [
+      { path: vda, format: 'qcow2', target: 'vda' },
+      { path: vdb, format: 'qcow2', target: 'vdb' },
+    ]);
+
+    const m = await backup(two);
+    assert.deepEqual(
+      m.disks.map((d) => d['name']),
+      ['vda', 'vdb', 'boot-kernel', 'boot-initrd'],
+    );
+
+    const copy = testName('two-copy');
+    domains.push(copy);
+    const out = await subdir('two-out');
+    const r = await cli(['restore', two, '--as', copy, '--to', out, '--json'], env());
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const result = JSON.parse(r.stdout);
+    const paths = Object.fromEntries(
+      result.disks.map((d: { disk: string; path: string }) => [d.disk, d.path]),
+    );
+    assert.equal(await guestHash(paths.vda), await guestHash(vda));
+    assert.equal(await guestHash(paths.vdb), await guestHash(vdb));
+
+    // Compared before it boots: mounting /data writes to vda.
+    const domain = await conn.lookupDomain(copy);
+    await domain.start();
+    const sock = /<source mode='bind' path='([^']+)'/.exec(await domain.xml())?.[1];
+    assert.ok(sock, 'the copy has a serial socket');
+    const console = await SerialConsole.connect(sock!, { timeoutMs: 10_000 });
+    try {
+      await console.waitReady(90_000);
+      const sums = await console.run(
+        'dd if=/dev/vdb bs=1M count=4 2>/dev/null | md5sum; ' +
+          'dd if=/dev/vdb bs=1M skip=32 count=12 2>/dev/null | md5sum',
+        30_000,
+      );
+      const expected = [md5(Buffer.alloc(4 * MiB, 0x5a)), md5(Buffer.alloc(12 * MiB, 0xa5))];
+      assert.deepEqual(
+        sums
+          .trim()
+          .split('\n')
+          .map((l) => l.split(/\s+/)[0]),
+        expected,
+      );
+    } finally {
+      console.close();
+      await domain.destroy().catch(() => undefined);
+    }
+  });
+
+  test('a qcow2 over a backing file is restored as its flattened content, without the base, which is untouched', async () => {
+    const vm = testName('overlay');
+    const dir = await subdir('overlay');
+    const base = join(dir, 'base.qcow2');
+    const overlay = join(dir, 'overlay.qcow2');
+    await baseDiskCopy(base);
+    await qemuIo(base, 'qcow2', 'write -P 0x11 20M 2M');
+    await qemuImg('create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', overlay);
+    await qemuIo(overlay, 'qcow2', 'write -P 0x22 21M 2M');
+    const baseBefore = await fileHash(base);
+    await defineVm(vm, dir, [{ path: overlay, format: 'qcow2', target: 'vda' }]);
+
+    const m = await backup(vm);
+    const vda = m.disks[0]!;
+    assert.deepEqual((vda['formatOptions'] as { backingChain: string[] }).backingChain, [base]);
+
+    const copy = testName('ovl-copy');
+    domains.push(copy);
+    const out = await subdir('ovl-out');
+    const r = await cli(['restore', m.id, '--as', copy, '--to', out, '--json'], env());
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const restored = JSON.parse(r.stdout).disks[0].path;
+    const info = await imageInfo(restored);
+    assert.equal(info.backingChain.length, 0, 'the restored disk has no backing file');
+    assert.equal(info.qcow2?.backingFile, undefined);
+    const flat = await guestHash(restored);
+    assert.equal(flat, await guestHash(overlay), 'the overlay and the base, flattened');
+    assert.notEqual(flat, await guestHash(base));
+    // Checked by QEMU too: the base's bytes below the overlay's, the overlay's on top.
+    await qemuIo(restored, 'qcow2', 'read -P 0x11 20M 1M', 'read -P 0x22 21M 2M');
+    assert.equal(await fileHash(base), baseBefore, 'the base is untouched');
+    assert.doesNotMatch(await (await conn.lookupDomain(copy)).xml(), /base\.qcow2/);
+  });
+
+  describe('restore --disk NAME --to PATH', () => {
+    test('writes only that disk, in the format asked, and defines nothing', async () => {
+      const out = await subdir('one-disk');
+      const target = join(out, 'data.raw');
+      const before = (await conn.listDomains()).length;
+      const r = await cli(
+        ['restore', two, '--disk', 'vdb', '--to', target, '--format', 'raw', '--json'],
+        env(),
+      );
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const result = JSON.parse(r.stdout);
+      assert.equal(result.path, target);
+      assert.equal(result.format, 'raw');
+      assert.equal(result.dataBytes, 16 * MiB);
+      assert.deepEqual(await listing(out), ['data.raw']);
+      assert.equal(await guestHash(target, 'raw'), await guestHash(join(twoDir, 'vdb.qcow2')));
+      assert.equal((await conn.listDomains()).length, before);
+    });
+
+    test('an existing file is refused without --force and replaced with it', async () => {
+      const out = await subdir('one-disk-force');
+      const target = join(out, 'vdb.qcow2');
+      await qemuImg('create', '-q', '-f', 'qcow2', target, '1M');
+      const old = await fileHash(target);
+      const refused = await cli(['restore', two, '--disk', 'vdb', '--to', target, '--json'], env());
+      assert.equal(refused.code, 1);
+      assert.equal(JSON.parse(refused.stdout).error.code, 'RESTORE_FILE_EXISTS');
+      assert.equal(await fileHash(target), old);
+
+      const forced = await cli(
+        ['restore', two, '--disk', 'vdb', '--to', target, '--force', '--json'],
+        env(),
+      );
+      assert.equal(forced.code, 0, forced.stdout + forced.stderr);
+      assert.equal(JSON.parse(forced.stdout).format, 'qcow2');
+      assert.equal(await guestHash(target), await guestHash(join(twoDir, 'vdb.qcow2')));
+      assert.deepEqual(await listing(out), ['vdb.qcow2'], 'no temporary file is left');
+    });
+
+    test('an unknown disk is a clear error listing the disks the backup has', async () => {
+      const out = await subdir('one-disk-unknown');
+      const r = await cli(
+        ['restore', two, '--disk', 'vdz', '--to', join(out, 'x.qcow2'), '--json'],
+        env(),
+      );
+      assert.equal(r.code, 1);
+      const error = JSON.parse(r.stdout).error;
+      assert.equal(error.code, 'RESTORE_DISK_NOT_FOUND');
+      assert.deepEqual(error.disks, ['vda', 'vdb']);
+      const id = await cli(
+        ['restore', two, '--disk', 'vdz', '--to', join(out, 'x.qcow2'), '--lang', 'id'],
+        env(),
+      );
+      assert.equal(id.code, 1);
+      assert.match(
+        id.stderr,
+        /^galat: .*tidak punya disk bernama 'vdz'; disk yang ada: vda, vdb\n$/,
+      );
+      assert.deepEqual(await listing(out), []);
+
+      const usage = await cli(['restore', two, '--disk', 'vdb'], env());
+      assert.equal(usage.code, 2);
+      assert.match(usage.stderr, /--disk needs --to/);
+    });
+  });
+
+  describe('restore without space (tmpfs mounts of our own)', () => {
+    test('into a directory without space: a clear error, no file left, no domain defined', async () => {
+      const dir = await subdir('full');
+      await mountTmpfs(dir, '8m');
+      const copy = testName('full-copy');
+      domains.push(copy);
+      const r = await cli(['restore', two, '--as', copy, '--to', dir, '--json'], env());
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      const error = JSON.parse(r.stdout).error;
+      assert.equal(error.code, 'RESTORE_NO_SPACE');
+      assert.equal(error.dir, dir);
+      assert.deepEqual(await listing(dir), []);
+      assert.equal(await lookup(copy), undefined);
+
+      const text = await cli(['restore', two, '--as', copy, '--to', dir], env());
+      assert.equal(text.code, 1);
+      // Progress notes, then the error as one line: no stack trace.
+      const lines = text.stderr.trimEnd().split('\n');
+      assert.match(lines.at(-1)!, /^error: not enough space in .* to restore vd[ab] of backup /);
+      assert.ok(
+        lines.slice(0, -1).every((l) => l.startsWith('  vda -> ')),
+        text.stderr,
+      );
+      assert.deepEqual(await listing(dir), []);
+    });
+
+    test('a forced restore that runs out of space leaves the file it replaces intact; with room it replaces it', async () => {
+      const vm = testName('tight');
+      const dir = await subdir('tight');
+      await mountTmpfs(dir, '16m');
+      const disk = join(dir, 'vda.qcow2');
+      await baseDiskCopy(disk);
+      await qemuIo(disk, 'qcow2', 'write -P 0x33 16M 9M');
+      await defineVm(vm, dir, [{ path: disk, format: 'qcow2', target: 'vda' }]);
+      const backedUp = await guestHash(disk);
+      await backup(vm);
+      // Later the VM has another, small disk at that path, and the file system shrinks:
+      // the backup's 9 MiB cannot fit in 8 MiB even with the present file gone, so a
+      // restore that truncated the file in place would lose it.
+      await rm(disk);
+      await qemuImg('create', '-q', '-f', 'qcow2', disk, '64M');
+      await qemuIo(disk, 'qcow2', 'write -P 0x77 0 512k');
+      await run('mount', ['-o', 'remount,size=8m', dir]);
+      const present = await fileHash(disk);
+      const inode = (await stat(disk)).ino;
+      const xml = await (await conn.lookupDomain(vm)).xml();
+
+      const r = await cli(['restore', vm, '--force', '--json'], env());
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.equal(JSON.parse(r.stdout).error.code, 'RESTORE_NO_SPACE');
+      assert.equal(await fileHash(disk), present, 'the file it would replace is intact');
+      assert.equal((await stat(disk)).ino, inode);
+      assert.deepEqual(await listing(dir), ['vda.qcow2']);
+      assert.equal(await (await conn.lookupDomain(vm)).xml(), xml);
+
+      await run('mount', ['-o', 'remount,size=32m', dir]);
+      const ok = await cli(['restore', vm, '--force', '--json'], env());
+      assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+      assert.equal(await guestHash(disk), backedUp, 'the backup replaced it');
+      assert.deepEqual(await listing(dir), ['vda.qcow2'], 'no temporary or set-aside file is left');
+    });
+  });
+});
+
+describe('SIGTERM in the middle of the copy', () => {
+  test('the CLI stops with a clear message, the VM runs again, nothing is listed, the next backup works', async () => {
+    const vm = testName('sigterm');
+    const dir = await subdir('sigterm');
+    const vda = join(dir, 'vda.qcow2');
+    const vdb = join(dir, 'vdb.raw');
+    await baseDiskCopy(vda);
+    // Incompressible data, so the copy takes a few seconds.
+    const fh = await open(vdb, 'w');
+    for (let i = 0; i < 320 / 4; i++) await fh.write(randomBytes(4 * MiB));
+    await fh.close();
+    const domain = await defineVm(vm, dir, [
+      { path: vda, format: 'qcow2', target: 'vda' },
+      { path: vdb, format: 'raw', target: 'vdb' },
+    ]);
+    await domain.start();
+    let serial = await SerialConsole.connect(join(dir, 'console.sock'), { timeoutMs: 10_000 });
+    await serial.waitReady(90_000);
+    serial.close();
+
+    const packDir = join(repoDir, 'data');
+    const packs = async (): Promise<number> => {
+      let n = 0;
+      const walk = async (d: string): Promise<void> => {
+        for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
+          if (e.isDirectory()) await walk(join(d, e.name));
+          else if (!e.name.startsWith('.tmp-')) n++;
+        }
+      };
+      await walk(packDir);
+      return n;
+    };
+    const packsBefore = await packs();
+
+    const child = spawn(process.execPath, [repoPath('dist/src/cli/main.js'), 'backup', vm], {
+      env: { ...process.env, BRANKAS_REPO: repoDir, LANG: 'C' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    let stdout = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const exited = new Promise<number | null>((resolve) =>
+      child.on('exit', (code) => resolve(code)),
+    );
+    let running = true;
+    void exited.then(() => (running = false));
+    try {
+      // The copy has begun once the VM is off and a first pack of its data is stored.
+      const deadline = Date.now() + 120_000;
+      while (running && Date.now() < deadline) {
+        if (/is off after/.test(stderr) && (await packs()) > packsBefore) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.ok(running, `the backup ended before SIGTERM could be sent: ${stdout}${stderr}`);
+      assert.ok(Date.now() < deadline, `the copy did not begin: ${stderr}`);
+      child.kill('SIGTERM');
+      const code = await Promise.race([
+        exited,
+        new Promise<'hung'>((r) => setTimeout(() => r('hung'), 120_000).unref()),
+      ]);
+      assert.notEqual(code, 'hung', `the CLI did not exit after SIGTERM: ${stderr}`);
+      assert.notEqual(code, 0);
+      assert.equal(code, 130, stderr);
+      assert.match(stderr, /interrupted: no backup was recorded; the VM is back in the state/);
+      assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
+    } finally {
+      if (running) child.kill('SIGKILL');
+    }
+    assert.equal((await domain.state()).state, 'running');
+    assert.deepEqual(await backupsOf(vm), []);
+
+    // The guest must be up again to answer the next shutdown request quickly.
+    serial = await SerialConsole.connect(join(dir, 'console.sock'), { timeoutMs: 10_000 });
+    try {
+      await serial.waitReady(90_000);
+    } finally {
+      serial.close();
+    }
+    const m = await backup(vm);
+    assert.deepEqual(
+      (await backupsOf(vm)).map((b) => b.id),
+      [m.id],
+    );
+    assert.equal((await domain.state()).state, 'running');
+    assert.equal(m.disks.find((d) => d['name'] === 'vdb')!['dataBytes'], 320 * MiB);
+  });
+});
