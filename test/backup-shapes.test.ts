@@ -517,5 +517,51 @@ describe('SIGTERM in the middle of the copy', () => {
     );
     assert.equal((await domain.state()).state, 'running');
     assert.equal(m.disks.find((d) => d['name'] === 'vdb')!['dataBytes'], 320 * MiB);
+
+    // SIGTERM in the middle of a restore of that backup: nothing is left, nothing defined.
+    const copy = testName('sigterm-copy');
+    domains.push(copy);
+    const target = await subdir('sigterm-restore');
+    const restore = spawn(
+      process.execPath,
+      [repoPath('dist/src/cli/main.js'), 'restore', m.id, '--as', copy, '--to', target],
+      {
+        env: { ...process.env, BRANKAS_REPO: repoDir, LANG: 'C' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let restoreErr = '';
+    restore.stderr.on('data', (d: Buffer) => (restoreErr += d.toString()));
+    const restoreExited = new Promise<number | null>((resolve) =>
+      restore.on('exit', (code) => resolve(code)),
+    );
+    let restoring = true;
+    void restoreExited.then(() => (restoring = false));
+    try {
+      // The copy of vdb has begun once its temporary file holds some data.
+      const deadline = Date.now() + 120_000;
+      const started = async (): Promise<boolean> => {
+        for (const f of await readdir(target)) {
+          if (f.includes('vdb') && (await stat(join(target, f))).size > 0) return true;
+        }
+        return false;
+      };
+      while (restoring && Date.now() < deadline && !(await started())) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.ok(restoring, `the restore ended before SIGTERM could be sent: ${restoreErr}`);
+      restore.kill('SIGTERM');
+      const code = await Promise.race([
+        restoreExited,
+        new Promise<'hung'>((r) => setTimeout(() => r('hung'), 60_000).unref()),
+      ]);
+      assert.equal(code, 130, restoreErr);
+      assert.match(restoreErr, /interrupted: nothing was restored/);
+      assert.doesNotMatch(restoreErr, /\n\s+at /, 'no stack trace');
+    } finally {
+      if (restoring) restore.kill('SIGKILL');
+    }
+    assert.deepEqual(await listing(target), [], 'what the restore wrote is removed');
+    assert.equal(await lookup(copy), undefined, 'nothing is defined');
   });
 });

@@ -56,6 +56,10 @@ describe('restore', () => {
     const b = await cli(['backup', vm], env());
     assert.equal(b.code, 0, b.stderr);
 
+    // A save point as well: it lives inside the disk file.
+    const snap = await cli(['snapshot', 'create', vm, 'sebelum-bencana'], env());
+    assert.equal(snap.code, 0, snap.stderr);
+
     // Disaster: the host loses the disk file.
     await guest.domain.destroy();
     const disk = readDomainXml(await guest.domain.xml()).disks[0]!.source!;
@@ -66,6 +70,9 @@ describe('restore', () => {
 
     const r = await cli(['restore', vm, '--force', '--start', '--json'], env());
     assert.equal(r.code, 0, r.stderr);
+    // The snapshot died with the disk; its record is gone too, not left pointing at nothing.
+    assert.deepEqual(JSON.parse(r.stdout).droppedSnapshots, ['sebelum-bencana']);
+    assert.deepEqual(await guest.domain.listSnapshots(), []);
     assert.ok(existsSync(disk), 'the disk is back where it was');
     assert.equal((await guest.domain.state()).state, 'running');
     await guest.reattach(60_000);

@@ -6,16 +6,20 @@ import type { Writable, Readable } from 'node:stream';
 import { Connection } from '../libvirt/index.js';
 import { toJson } from './format.js';
 import type { Lang, Translate } from './i18n.js';
+import type { Interrupt } from './interrupt.js';
 
 export interface CliIO {
   stdout: Writable & { isTTY?: boolean };
   stderr: Writable & { isTTY?: boolean };
   stdin: Readable & { isTTY?: boolean };
   env: NodeJS.ProcessEnv;
+  /** Signals from the executable (absent in-process: nothing interrupts then). */
+  interrupt?: Interrupt;
 }
 
 export class CliContext {
   private connection: Promise<Connection> | undefined;
+  private taken: AbortSignal | undefined;
 
   constructor(
     readonly io: CliIO,
@@ -24,6 +28,15 @@ export class CliContext {
     readonly json: boolean,
     readonly uri: string | undefined,
   ) {}
+
+  /**
+   * For commands that stop cleanly on SIGINT/SIGTERM: the signal they stop on.
+   * Taking it keeps the executable from exiting at once on the first signal.
+   */
+  signal(): AbortSignal {
+    this.taken ??= this.io.interrupt?.take() ?? new AbortController().signal;
+    return this.taken;
+  }
 
   /** The libvirt connection (opened on first use). */
   connect(): Promise<Connection> {

@@ -158,11 +158,17 @@ const en = {
   'backup.col.data': 'DATA',
   'backup.col.verify': 'VERIFIED',
   'backup.neverVerified': 'never',
+  'restore.interrupted':
+    'interrupted: nothing was restored; the files it wrote are removed and anything it was replacing is back as it was.',
+  'restore.droppedSnapshots':
+    '{count} snapshot record(s) of the replaced VM removed ({names}): they lived in the disks the restore replaced (no file was deleted).',
   'restore.disk': '  {disk} -> {path} ({data} of data written)',
   'restore.done': 'Restored backup {backup} as VM {vm} in {seconds} s (defined, not started).',
   'restore.doneStarted': 'Restored backup {backup} as VM {vm} in {seconds} s, and started it.',
   'restore.diskDone':
     'Restored disk {disk} of backup {backup} to {path} ({format}, {data} of data) in {seconds} s; no VM was defined.',
+  'verify.interrupted':
+    'interrupted: the test VM and its scratch files are removed; nothing was recorded.',
   'verify.passed': 'Backup {backup} passed the restore test ({how}) in {seconds} s.',
   'verify.failed': 'Backup {backup} FAILED the restore test: {reason}',
   'word.yes': 'yes',
@@ -428,6 +434,10 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
   'backup.neverVerified': 'belum pernah',
   'err.BACKUP_SHUTDOWN_TIMEOUT':
     "VM '{vm}' tidak mati dalam {timeoutSeconds} dtk; VM dibiarkan berjalan dan tidak ada yang di-backup. Pastikan guest menanggapi shutdown ACPI (atau menjalankan QEMU guest agent), beri waktu lebih dengan --shutdown-timeout, atau pakai --force-off-after-timeout.",
+  'restore.interrupted':
+    'dihentikan: tidak ada yang di-restore; file yang sudah ditulis dihapus dan yang akan digantikan kembali seperti semula.',
+  'restore.droppedSnapshots':
+    '{count} catatan snapshot dari VM yang digantikan dihapus ({names}): snapshot itu ada di dalam disk yang digantikan restore (tidak ada file yang dihapus).',
   'restore.disk': '  {disk} -> {path} ({data} data ditulis)',
   'restore.done':
     'Backup {backup} di-restore sebagai VM {vm} dalam {seconds} dtk (sudah di-define, belum dinyalakan).',
@@ -445,6 +455,7 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
     'ruang di {dir} tidak cukup untuk me-restore {disk} dari backup {backup} ({dataMiB} MiB data); tidak ada yang tertinggal. Kosongkan sebagian ruang atau restore --to ke direktori lain.',
   'err.RESTORE_DISK_NOT_FOUND':
     "backup {backup} dari {vm} tidak punya disk bernama '{disk}'; disk yang ada: {disks}",
+  'verify.interrupted': 'dihentikan: VM uji dan file sementaranya dihapus; tidak ada yang dicatat.',
   'verify.passed': 'Backup {backup} lulus uji restore ({how}) dalam {seconds} dtk.',
   'verify.failed': 'Backup {backup} GAGAL uji restore: {reason}',
   'word.yes': 'ya',

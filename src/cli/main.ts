@@ -3,14 +3,17 @@
  * The `brankas` executable: hands the arguments and the process's streams to
  * the runner and exits with its code.
  */
+import { Interrupt } from './interrupt.js';
 import { run, EXIT } from './run.js';
 
+// A command that can stop cleanly takes the signal (ctx.signal()) and returns on its own;
+// any other is stopped at once, and so is every command on a second signal.
+const interrupt = new Interrupt();
 let interrupted = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    // Commands that hold resources install their own handlers; this is the fallback.
+  process.on(signal, () => {
     interrupted = true;
-    process.exitCode = EXIT.INTERRUPTED;
+    if (interrupt.fire() === 'now') process.exit(EXIT.INTERRUPTED);
   });
 }
 
@@ -19,5 +22,6 @@ const code = await run(process.argv.slice(2), {
   stderr: process.stderr,
   stdin: process.stdin,
   env: process.env,
+  interrupt,
 });
 process.exitCode = interrupted ? EXIT.INTERRUPTED : code;

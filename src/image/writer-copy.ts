@@ -13,6 +13,8 @@ export interface CopyDiskOptions {
   pieceSize?: number;
   /** Reads in flight ahead of the writer (default 4). */
   readAhead?: number;
+  /** Stops the copy (the writer is aborted) once it fires. */
+  signal?: AbortSignal;
 }
 
 export interface CopyDiskResult {
@@ -50,6 +52,7 @@ export async function copyDisk(
   };
   try {
     for await (const extent of reader.extents()) {
+      options.signal?.throwIfAborted();
       if (extent.kind !== 'data') {
         while (queue.length > 0) await writeOldest();
         await writer.writeZeroes(extent.offset, extent.length);
@@ -58,6 +61,7 @@ export async function copyDisk(
       }
       const end = extent.offset + extent.length;
       for (let at = extent.offset; at < end; at += pieceSize) {
+        options.signal?.throwIfAborted();
         const n = Math.min(pieceSize, end - at);
         queue.push({ offset: at, data: track(read(at, n)) });
         result.dataBytes += n;

@@ -50,9 +50,7 @@ export const backupCommand: Command = {
   async run(ctx, args) {
     const timeoutMs = parseDuration(args.values['shutdown-timeout'] as string | undefined, 120_000);
     const conn = await ctx.connect();
-    const abort = new AbortController();
-    const onSignal = (): void => abort.abort(new Error('interrupted'));
-    process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+    const signal = ctx.signal();
     const tty = ctx.io.stderr.isTTY === true && !ctx.json;
     const meter = new ProgressMeter(ctx.io.stderr);
     const progress = (p: WriteProgress): void => {
@@ -63,7 +61,7 @@ export const backupCommand: Command = {
         coldBackup(conn, repo, args.positionals[0]!, {
           shutdownTimeoutMs: timeoutMs,
           forceOffAfterTimeout: args.values['force-off-after-timeout'] === true,
-          signal: abort.signal,
+          signal,
           onPower: (e) => !ctx.json && ctx.note(powerLine(ctx, e)),
           onProgress: progress,
         }),
@@ -81,14 +79,13 @@ export const backupCommand: Command = {
       );
     } catch (err) {
       meter.end();
-      if (abort.signal.aborted) {
+      if (signal.aborted) {
         ctx.note(ctx.t('backup.interrupted'));
         return 130;
       }
       throw err;
     } finally {
       meter.end();
-      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
     }
   },
 };

@@ -37,7 +37,8 @@ export const demoCommand: Command = {
       ctx.print(ctx.t('demo.booting'));
     }
     const onSignal = (): void => void demo.cleanup().finally(() => process.exit(130));
-    process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+    const signal = ctx.signal();
+    signal.addEventListener('abort', onSignal, { once: true });
     try {
       const result = await demo.run();
       if (ctx.json) {
@@ -52,7 +53,7 @@ export const demoCommand: Command = {
       }
       return result.passed ? 0 : 1;
     } finally {
-      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+      signal.removeEventListener('abort', onSignal);
     }
   },
 };

@@ -40,14 +40,15 @@ export const labThinProvisioning: Command = {
       },
     });
     const onSignal = (): void => void lab.cleanup().finally(() => process.exit(130));
-    process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+    const signal = ctx.signal();
+    signal.addEventListener('abort', onSignal, { once: true });
     try {
       const result = await lab.run();
       if (ctx.json) return ctx.printJson({ ...result, steps });
       ctx.print();
       concludeThin(ctx, result.empty, result.written, result.writeBytes);
     } finally {
-      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+      signal.removeEventListener('abort', onSignal);
     }
   },
 };

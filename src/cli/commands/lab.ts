@@ -33,7 +33,8 @@ export const labSnapshotLifecycle: Command = {
       guest = undefined;
     };
     const onSignal = (): void => void cleanup().finally(() => process.exit(130));
-    process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+    const signal = ctx.signal();
+    signal.addEventListener('abort', onSignal, { once: true });
     try {
       let result;
       if (values['vm']) {
@@ -59,7 +60,7 @@ export const labSnapshotLifecycle: Command = {
       return result.confirmed ? 0 : 1;
     } finally {
       await cleanup();
-      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+      signal.removeEventListener('abort', onSignal);
     }
   },
 };

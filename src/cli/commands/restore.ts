@@ -6,9 +6,12 @@
  */
 import { restoreDisk } from '../../engine/restore/disk.js';
 import { restoreBackup } from '../../engine/restore/restore.js';
-import { UsageError, type Command } from '../command.js';
+import { UsageError, type Command, type ParsedArgs } from '../command.js';
+import type { CliContext } from '../context.js';
 import { formatBytes } from '../format.js';
 import { repoOption, withRepo } from './repo-common.js';
+
+const EXIT_INTERRUPTED = 130;
 
 export const restoreCommand: Command = {
   name: 'restore',
@@ -42,51 +45,86 @@ export const restoreCommand: Command = {
     const disk = args.values['disk'] as string | undefined;
     const to = args.values['to'] as string | undefined;
     const force = args.values['force'] === true;
-    if (disk !== undefined) {
-      if (to === undefined) throw new UsageError('--disk needs --to PATH: where to write the disk');
-      if (args.values['as'] !== undefined || args.values['start'] === true) {
-        throw new UsageError(
-          '--disk writes one disk to a file and defines no VM: no --as or --start',
-        );
-      }
-      const result = await withRepo(ctx, args, (repo) =>
-        restoreDisk(repo, args.positionals[0]!, disk, to, { format, force }),
-      );
-      if (ctx.json) return ctx.printJson(result);
-      ctx.print(
-        ctx.t('restore.diskDone', {
-          disk: result.disk,
-          backup: result.backup,
-          path: result.path,
-          format: result.format,
-          data: formatBytes(result.dataBytes),
-          seconds: result.seconds.toFixed(1),
-        }),
-      );
-      return;
+    const signal = ctx.signal();
+    try {
+      return await (disk !== undefined
+        ? restoreOneDisk(ctx, args, disk, to, { format, force, signal })
+        : restoreVm(ctx, args, to, { format, force, signal }));
+    } catch (err) {
+      if (!signal.aborted) throw err;
+      ctx.note(ctx.t('restore.interrupted'));
+      return EXIT_INTERRUPTED;
     }
-    const conn = await ctx.connect();
-    const result = await withRepo(ctx, args, (repo) =>
-      restoreBackup(conn, repo, args.positionals[0]!, {
-        as: args.values['as'] as string | undefined,
-        toDir: to,
-        format,
-        start: args.values['start'] === true,
-        force,
-        onDisk: (e) =>
-          !ctx.json &&
-          ctx.note(
-            ctx.t('restore.disk', { disk: e.disk, path: e.path, data: formatBytes(e.dataBytes) }),
-          ),
-      }),
-    );
-    if (ctx.json) return ctx.printJson(result);
-    ctx.print(
-      ctx.t(result.started ? 'restore.doneStarted' : 'restore.done', {
-        backup: result.backup,
-        vm: result.vm,
-        seconds: result.seconds.toFixed(1),
-      }),
-    );
   },
 };
+
+interface Common {
+  format: 'qcow2' | 'raw' | undefined;
+  force: boolean;
+  signal: AbortSignal;
+}
+
+async function restoreOneDisk(
+  ctx: CliContext,
+  args: ParsedArgs,
+  disk: string,
+  to: string | undefined,
+  o: Common,
+): Promise<void> {
+  if (to === undefined) throw new UsageError('--disk needs --to PATH: where to write the disk');
+  if (args.values['as'] !== undefined || args.values['start'] === true) {
+    throw new UsageError('--disk writes one disk to a file and defines no VM: no --as or --start');
+  }
+  const result = await withRepo(ctx, args, (repo) =>
+    restoreDisk(repo, args.positionals[0]!, disk, to, o),
+  );
+  if (ctx.json) return ctx.printJson(result);
+  ctx.print(
+    ctx.t('restore.diskDone', {
+      disk: result.disk,
+      backup: result.backup,
+      path: result.path,
+      format: result.format,
+      data: formatBytes(result.dataBytes),
+      seconds: result.seconds.toFixed(1),
+    }),
+  );
+}
+
+async function restoreVm(
+  ctx: CliContext,
+  args: ParsedArgs,
+  to: string | undefined,
+  o: Common,
+): Promise<void> {
+  const conn = await ctx.connect();
+  const result = await withRepo(ctx, args, (repo) =>
+    restoreBackup(conn, repo, args.positionals[0]!, {
+      as: args.values['as'] as string | undefined,
+      toDir: to,
+      ...o,
+      start: args.values['start'] === true,
+    }),
+  );
+  if (ctx.json) return ctx.printJson(result);
+  for (const d of result.disks) {
+    ctx.print(
+      ctx.t('restore.disk', { disk: d.disk, path: d.path, data: formatBytes(d.dataBytes) }),
+    );
+  }
+  if (result.droppedSnapshots.length > 0) {
+    ctx.print(
+      ctx.t('restore.droppedSnapshots', {
+        count: result.droppedSnapshots.length,
+        names: result.droppedSnapshots.join(', '),
+      }),
+    );
+  }
+  ctx.print(
+    ctx.t(result.started ? 'restore.doneStarted' : 'restore.done', {
+      backup: result.backup,
+      vm: result.vm,
+      seconds: result.seconds.toFixed(1),
+    }),
+  );
+}

@@ -19,15 +19,24 @@ export const verifyCommand: Command = {
   positionals: { min: 1, max: 1, names: 'BACKUP' },
   async run(ctx, args) {
     const conn = await ctx.connect();
+    const signal = ctx.signal();
     const result = await withRepo(ctx, args, async (repo) =>
       verifyBackup(conn, repo, args.positionals[0]!, {
+        signal,
         boot: args.values['boot'] === true,
         ...(typeof args.values['scratch'] === 'string'
           ? { scratchDir: args.values['scratch'] }
           : {}),
         onStep: (s) => !ctx.json && ctx.note(`  ${s}`),
       }),
-    );
+    ).catch((err: unknown) => {
+      if (signal.aborted) return undefined;
+      throw err;
+    });
+    if (result === undefined) {
+      ctx.note(ctx.t('verify.interrupted'));
+      return 130;
+    }
     if (ctx.json) {
       ctx.printJson(result);
     } else {

@@ -19,6 +19,8 @@ export interface RestoreDiskOptions {
   format?: 'qcow2' | 'raw';
   /** Replace an existing file. */
   force?: boolean;
+  /** Stops the restore; what it wrote is removed. */
+  signal?: AbortSignal;
 }
 
 export interface RestoreDiskResult {
@@ -75,6 +77,7 @@ export async function restoreDisk(
       disk,
       { ...staging.add(path), final: path },
       format,
+      o.signal,
     );
     await staging.commit();
     await staging.finish();

@@ -12,7 +12,13 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { DomainXml, isNotFound, type Connection, type Domain } from '../../libvirt/index.js';
+import {
+  DomainXml,
+  isNotFound,
+  SnapshotDelete,
+  type Connection,
+  type Domain,
+} from '../../libvirt/index.js';
 import type { Repository } from '../../repo/repository.js';
 import type { Manifest, ManifestDisk } from '../../repo/manifest.js';
 import { EngineError } from '../errors.js';
@@ -40,6 +46,8 @@ export interface RestoreOptions {
    * (default: the restore directory). A socket path must fit in 107 bytes.
    */
   socketDir?: string;
+  /** Stops the restore; what it wrote is removed, what it replaced put back. */
+  signal?: AbortSignal;
   onDisk?: (e: { disk: string; path: string; dataBytes: number }) => void;
 }
 
@@ -49,6 +57,8 @@ export interface RestoreResult {
   disks: { disk: string; path: string; format: string; dataBytes: number }[];
   bootFiles: { kind: string; path: string }[];
   started: boolean;
+  /** Snapshot records of the VM a forced restore replaced, removed (metadata only). */
+  droppedSnapshots: string[];
   seconds: number;
   /** The domain XML it was defined (or started) with. */
   xml: string;
@@ -148,12 +158,14 @@ export async function restoreBackup(
   let defined: Domain | undefined;
   // The definition a forced restore replaces, put back if the restore then fails.
   let replacedXml: string | undefined;
+  let droppedSnapshots: string[] = [];
   try {
     if (o.toDir) await mkdir(o.toDir, { recursive: true });
     const disks: RestoreResult['disks'] = [];
     const bootFiles: RestoreResult['bootFiles'] = [];
     // Every file is complete and synced under a temporary name before any takes its place.
     for (const p of plan) {
+      o.signal?.throwIfAborted();
       const target = { ...staging.add(p.path), final: p.path };
       if (isBootFile(p.disk)) {
         await writeBootFile(repo, m.id, p.disk, target);
@@ -161,7 +173,7 @@ export async function restoreBackup(
         continue;
       }
       const format = p.format === 'raw' ? 'raw' : 'qcow2';
-      const dataBytes = await writeDisk(repo, m.id, p.disk, target, format);
+      const dataBytes = await writeDisk(repo, m.id, p.disk, target, format, o.signal);
       disks.push({ disk: p.disk.name, path: p.path, format, dataBytes });
       o.onDisk?.({ disk: p.disk.name, path: p.path, dataBytes });
     }
@@ -174,6 +186,7 @@ export async function restoreBackup(
         : undefined,
       dropInterfaces: o.dropInterfaces ?? false,
     });
+    o.signal?.throwIfAborted();
     await staging.commit();
     let vmName = name;
     if (!o.filesOnly) {
@@ -182,6 +195,9 @@ export async function restoreBackup(
       if (!existing) defined = domain;
       if (o.start) await domain.start();
       vmName = domain.name;
+      // The replaced disks are flat copies now: snapshots that lived in them (or on them) are
+      // gone, and libvirt's records of them would point at nothing. The records go; no file does.
+      if (existing) droppedSnapshots = await dropSnapshotRecords(existing);
     }
     await staging.finish();
     return {
@@ -190,6 +206,7 @@ export async function restoreBackup(
       disks,
       bootFiles,
       started: o.start === true && !o.filesOnly,
+      droppedSnapshots,
       seconds: (Date.now() - started) / 1000,
       xml,
     };
@@ -200,4 +217,13 @@ export async function restoreBackup(
     await staging.rollback();
     throw err;
   }
+}
+
+async function dropSnapshotRecords(vm: Domain): Promise<string[]> {
+  const names: string[] = [];
+  for (const s of await vm.listSnapshots()) {
+    names.push(s.name);
+    await s.delete(SnapshotDelete.METADATA_ONLY);
+  }
+  return names;
 }

@@ -39,17 +39,26 @@ export interface VerifyOptions {
   bootTimeoutMs?: number;
   /** Where the restored disks go while the test runs (default /var/tmp); removed after. */
   scratchDir?: string;
+  /**
+   * Stops the test: the scratch VM and files are removed, nothing is recorded,
+   * and the call rejects with the signal's reason.
+   */
+  signal?: AbortSignal;
   onStep?: (step: string) => void;
 }
 
 const STEP = 4 * 1024 * 1024;
 
-async function hashOf(r: {
-  virtualSize: number;
-  read(o: number, n: number): Promise<Buffer>;
-}): Promise<string> {
+async function hashOf(
+  r: {
+    virtualSize: number;
+    read(o: number, n: number): Promise<Buffer>;
+  },
+  signal: AbortSignal | undefined,
+): Promise<string> {
   const h = createHash('sha256');
   for (let off = 0; off < r.virtualSize; off += STEP) {
+    signal?.throwIfAborted();
     h.update(await r.read(off, Math.min(STEP, r.virtualSize - off)));
   }
   return h.digest('hex');
@@ -92,7 +101,11 @@ export async function verifyBackup(
       o.onStep?.(`reading ${d.name}`);
       const disk = await BackupDisk.open(repo, m.id, d.name);
       try {
-        result.disks.push({ disk: d.name, sha256: await hashOf(disk), restoredMatches: null });
+        result.disks.push({
+          disk: d.name,
+          sha256: await hashOf(disk, o.signal),
+          restoredMatches: null,
+        });
       } finally {
         await disk.close();
       }
@@ -111,6 +124,7 @@ export async function verifyBackup(
         as: `brankas-verify-${m.id.slice(-8)}`,
         toDir: scratch,
         socketDir: sockets,
+        ...(o.signal ? { signal: o.signal } : {}),
         filesOnly: true,
         dropInterfaces: true,
       });
@@ -119,7 +133,7 @@ export async function verifyBackup(
         const entry = result.disks.find((x) => x.disk === d.disk)!;
         const img = await openImage(d.path, { format: d.format as 'raw' | 'qcow2' });
         try {
-          entry.restoredMatches = (await hashOf(img)) === entry.sha256;
+          entry.restoredMatches = (await hashOf(img, o.signal)) === entry.sha256;
         } finally {
           await img.close();
         }
@@ -132,10 +146,11 @@ export async function verifyBackup(
       if (socket) {
         const console = await SerialConsole.connect(socket, { timeoutMs: 10_000 });
         try {
-          await console.waitReady(o.bootTimeoutMs ?? 120_000);
+          await abortable(console.waitReady(o.bootTimeoutMs ?? 120_000), o.signal);
           result.guestAnswered =
             (await console.run('echo brankas-verify')).trim() === 'brankas-verify';
         } catch (err) {
+          o.signal?.throwIfAborted();
           result.guestAnswered = false;
           result.reason = `the guest did not answer on its serial console: ${errorMessage(err)}`;
         } finally {
@@ -153,6 +168,7 @@ export async function verifyBackup(
     }
     result.passed = result.reason === null;
   } catch (err) {
+    if (o.signal?.aborted) throw o.signal.reason;
     result.passed = false;
     result.reason = errorMessage(err);
   } finally {
@@ -166,4 +182,15 @@ export async function verifyBackup(
     man.verify = result;
   });
   return result;
+}
+
+/** p, or a rejection as soon as the signal fires. */
+function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

@@ -53,6 +53,7 @@ export async function writeDisk(
   disk: ManifestDisk,
   target: WriteTarget,
   format: 'qcow2' | 'raw',
+  signal?: AbortSignal,
 ): Promise<number> {
   const backed = await BackupDisk.open(repo, backupId, disk.name);
   try {
@@ -70,7 +71,7 @@ export async function writeDisk(
           }
         : { format: 'raw', virtualSize: backed.virtualSize, mode },
     );
-    return (await copyDisk(diskReader(backed, format), writer)).dataBytes;
+    return (await copyDisk(diskReader(backed, format), writer, signal ? { signal } : {})).dataBytes;
   } catch (err) {
     throw noSpace(err, disk, backupId, target.final);
   } finally {

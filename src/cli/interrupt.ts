@@ -1,0 +1,26 @@
+/**
+ * SIGINT and SIGTERM for a CLI run. A command that can stop cleanly (put a VM
+ * back, remove what it wrote) takes the signal with `take()` and is told
+ * through it; a command that has not taken it is stopped at once. A second
+ * signal always stops at once.
+ */
+export class Interrupt {
+  private readonly controller = new AbortController();
+  private taken = false;
+
+  /** The signal a command stops on; taking it means the command will clean up and return. */
+  take(): AbortSignal {
+    this.taken = true;
+    return this.controller.signal;
+  }
+
+  /**
+   * A signal arrived: 'graceful' when a command has taken it and is now told,
+   * 'now' when the process should exit at once.
+   */
+  fire(): 'graceful' | 'now' {
+    if (!this.taken || this.controller.signal.aborted) return 'now';
+    this.controller.abort(new Error('interrupted'));
+    return 'graceful';
+  }
+}
