@@ -1,0 +1,43 @@
+/**
+ * The engines as a library: what the CLI (and later the service) drives.
+ * Nothing here prints; progress and steps come back as callbacks and events,
+ * failures as EngineError (and DiskError) with stable codes.
+ */
+export * from './errors.js';
+export { inventory, summarizeVm } from './inventory.js';
+export type { HostInventory, VmSummary, DiskSummary } from './inventory.js';
+export {
+  hostStatus,
+  vmStatus,
+  type BackupCatalog,
+  type BackupSummary,
+  type StatusWarning,
+  type VmStatus,
+} from './status.js';
+export * from './snapshot/index.js';
+export * from './disk/index.js';
+export { coldBackup, type ColdBackupOptions, type ColdBackupResult } from './backup/cold.js';
+export type { PowerEvent, PowerPlan } from './backup/power.js';
+export {
+  resolveBackup,
+  restoreBackup,
+  type RestoreOptions,
+  type RestoreResult,
+} from './restore/restore.js';
+export { restoreDisk, type RestoreDiskOptions, type RestoreDiskResult } from './restore/disk.js';
+export { verifyBackup, type VerifyOptions, type VerifyResult } from './restore/verify.js';
+export {
+  snapshotLifecycle,
+  type GuestShell,
+  type LabStep,
+  type SnapshotLifecycleResult,
+} from './lab/snapshot-lifecycle.js';
+export {
+  ThinProvisioningLab,
+  type ThinProvisioningOptions,
+  type ThinProvisioningResult,
+  type ThinStep,
+} from './lab/thin-provisioning.js';
+export { Demo, type DemoEvent, type DemoOptions, type DemoResult } from './lab/demo.js';
+export { AgentShell } from './guest/agent-shell.js';
+export { SerialConsole } from './guest/serial-console.js';
