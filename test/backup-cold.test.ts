@@ -104,6 +104,15 @@ describe('cold backup', () => {
     const second = await cli(['backup', guest.domain.name, '--json'], env());
     const r2 = JSON.parse(second.stdout);
     assert.ok(r2.newStoredBytes < 1024 * 1024, `second backup stored ${r2.newStoredBytes} bytes`);
+    // Everything it read was already there: all of it deduplicated.
+    assert.equal(r2.readBytes, r1.readBytes);
+    assert.equal(r2.dedupBytes, r2.readBytes);
+    // The one-line summary says the same in words.
+    const text = await cli(['backup', guest.domain.name], env());
+    assert.match(
+      text.stdout,
+      /read [\d.]+ \w+ of data, [\d.]+ \w+ of it already in the repository/,
+    );
 
     const source = readDomainXml(await guest.domain.xml()).disks[0]!.source!;
     const image = await openImage(source);

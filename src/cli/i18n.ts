@@ -149,7 +149,8 @@ const en = {
   'backup.shutOff': '{vm} is off after {seconds} s.',
   'backup.forcedOff': '{vm} ignored the shutdown request: powered off (--force-off-after-timeout).',
   'backup.started': '{vm} started again, as it was running before.',
-  'backup.done': 'Backup {id} of {vm}: read {read} of data, newly stored {stored}, in {seconds} s.',
+  'backup.done':
+    'Backup {id} of {vm}: read {read} of data, {dedup} of it already in the repository, newly stored {stored} (compressed), in {seconds} s.',
   'backup.interrupted':
     'interrupted: no backup was recorded; the VM is back in the state it was found in.',
   'backup.none': 'No backups yet.',
@@ -424,7 +425,7 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
     '{vm} tidak menanggapi permintaan shutdown: dimatikan paksa (--force-off-after-timeout).',
   'backup.started': '{vm} dinyalakan kembali, karena sebelumnya berjalan.',
   'backup.done':
-    'Backup {id} dari {vm}: {read} data dibaca, {stored} baru disimpan, dalam {seconds} dtk.',
+    'Backup {id} dari {vm}: {read} data dibaca, {dedup} di antaranya sudah ada di repositori, {stored} baru disimpan (terkompresi), dalam {seconds} dtk.',
   'backup.interrupted': 'dihentikan: tidak ada backup yang tercatat; VM kembali ke keadaan semula.',
   'backup.none': 'Belum ada backup.',
   'backup.col.time': 'WAKTU',

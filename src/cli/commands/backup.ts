@@ -73,6 +73,7 @@ export const backupCommand: Command = {
           id: result.manifest.id,
           vm: result.manifest.vm.name,
           read: formatBytes(result.readBytes),
+          dedup: formatBytes(result.dedupBytes),
           stored: formatBytes(result.newStoredBytes),
           seconds: result.seconds.toFixed(1),
         }),

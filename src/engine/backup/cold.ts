@@ -32,6 +32,8 @@ export interface ColdBackupResult {
   power: PowerPlan;
   /** Bytes read from the disks (allocated data only). */
   readBytes: number;
+  /** Data read that the repository already held (stored once, referenced again). */
+  dedupBytes: number;
   newStoredBytes: number;
   seconds: number;
 }
@@ -82,6 +84,7 @@ export async function coldBackup(
       { onProgress: o.onProgress },
     );
     let readBytes = 0;
+    let newPlainBytes = 0;
     let newStoredBytes = 0;
     for (const d of disks) {
       o.signal?.throwIfAborted();
@@ -110,6 +113,7 @@ export async function coldBackup(
           },
         });
         readBytes += m.dataBytes;
+        newPlainBytes += m.newPlainBytes;
         newStoredBytes += m.newStoredBytes;
       } finally {
         await reader.close();
@@ -127,12 +131,20 @@ export async function coldBackup(
         formatOptions: { path: f.path, kind: f.kind, mode: st.mode & 0o7777 },
       });
       readBytes += m.dataBytes;
+      newPlainBytes += m.newPlainBytes;
       newStoredBytes += m.newStoredBytes;
     }
     o.signal?.throwIfAborted();
     const manifest = await writer.commit();
     writer = undefined;
-    return { manifest, power, readBytes, newStoredBytes, seconds: (Date.now() - started) / 1000 };
+    return {
+      manifest,
+      power,
+      readBytes,
+      dedupBytes: Math.max(0, readBytes - newPlainBytes),
+      newStoredBytes,
+      seconds: (Date.now() - started) / 1000,
+    };
   } finally {
     // Never a partial backup: without a manifest it does not exist.
     await writer?.abort();
