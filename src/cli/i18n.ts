@@ -56,6 +56,8 @@ const en = {
   'repo.col.format': 'format',
   'repo.col.keys': 'passwords',
   'repo.col.decision': 'DECISION',
+  'repo.verifyProgressStructure': 'checking structure: {done} disk indexes',
+  'repo.verifyProgressData': 'reading data: {done} of {total} packs',
   'repo.verifySummary':
     'Checked {backups} backups, {disks} disks, {runs} index runs; read {read} of {packs} packs ({records} chunks).',
   'repo.verifyOk': 'No problems found.',
@@ -324,6 +326,8 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
   'repo.col.format': 'format',
   'repo.col.keys': 'password',
   'repo.col.decision': 'KEPUTUSAN',
+  'repo.verifyProgressStructure': 'memeriksa struktur: {done} indeks disk',
+  'repo.verifyProgressData': 'membaca data: {done} dari {total} pack',
   'repo.verifySummary':
     'Diperiksa {backups} backup, {disks} disk, {runs} indeks; dibaca {read} dari {packs} pack ({records} chunk).',
   'repo.verifyOk': 'Tidak ada masalah.',

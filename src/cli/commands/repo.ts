@@ -173,10 +173,22 @@ export const repoVerify: Command = {
   options: { ...repoOption, 'read-data': { type: 'boolean' }, subset: { type: 'string' } },
   async run(ctx, args) {
     return withRepo(ctx, args, async (repo) => {
+      const tty = ctx.io.stderr.isTTY === true && !ctx.json;
+      let drawn = 0;
       const report = await verifyRepository(repo, {
         readData: args.values['read-data'] === true,
         subset: args.values['subset'] as string | undefined,
+        onProgress: (p) => {
+          if (!tty || (Date.now() - drawn < 200 && p.done !== p.total)) return;
+          drawn = Date.now();
+          ctx.io.stderr.write(
+            p.phase === 'data'
+              ? `\r  ${ctx.t('repo.verifyProgressData', { done: p.done, total: p.total })}\x1b[K`
+              : `\r  ${ctx.t('repo.verifyProgressStructure', { done: p.done })}\x1b[K`,
+          );
+        },
       });
+      if (drawn) ctx.io.stderr.write('\n');
       if (ctx.json) ctx.printJson(report);
       else renderVerify(ctx, report);
       return report.ok ? 0 : 1;
