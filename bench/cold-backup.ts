@@ -341,6 +341,23 @@ async function dropCaches(): Promise<boolean> {
   }
 }
 
+/** The checkout's commit, and whether src/ differs from it. */
+async function brankasRevision(): Promise<string> {
+  // A run from an exported copy (not a git checkout) can name its commit itself.
+  const named = process.env['BENCH_REVISION'];
+  if (named) return `commit ${named}`;
+  try {
+    const root = repoRoot();
+    const head = (await run('git', ['-C', root, 'rev-parse', '--short', 'HEAD'])).stdout.trim();
+    const dirty = (
+      await run('git', ['-C', root, 'status', '--porcelain', '--', 'src', 'native'])
+    ).stdout.trim();
+    return `commit ${head}${dirty ? ' (src/ modified)' : ''}`;
+  } catch {
+    return 'commit unknown';
+  }
+}
+
 async function commandExists(cmd: string): Promise<boolean> {
   try {
     await run('sh', ['-c', `command -v ${cmd}`]);
@@ -1246,6 +1263,7 @@ async function main(): Promise<number> {
     const conn = await created.connect(cfg.uri);
     const machine: Machine = await describeMachine(conn, { qemuImg: true });
     const versions = {
+      brankas: await brankasRevision(),
       virtnbdbackup: await version('virtnbdbackup', ['-V'], /(\d+\.\d+\.\d+)/),
       coreutils: await version('cp', ['--version'], /(\d+\.\d+)/),
     };
@@ -1278,7 +1296,7 @@ async function main(): Promise<number> {
       '## Cold backup of a shut-off VM: brankas vs cp, qemu-img and virtnbdbackup',
       '',
       ...machineLines(machine, date),
-      `- libvirt ${machine.libvirtDaemon}, ${machine.hypervisor}, qemu-img ${machine.qemuImg ?? '?'}, virtnbdbackup ${versions.virtnbdbackup}, coreutils ${versions.coreutils}`,
+      `- brankas ${versions.brankas} (the compiled dist/ is what runs), libvirt ${machine.libvirtDaemon}, ${machine.hypervisor}, qemu-img ${machine.qemuImg ?? '?'}, virtnbdbackup ${versions.virtnbdbackup}, coreutils ${versions.coreutils}`,
       loadAverageLine(machine),
       `- data: ${sizeText(cfg.dataSize)} in a ${sizeText(cfg.virtualSize)} disk: ${sizeText(data.randomBytes)} random (AES-CTR keystream), ${sizeText(data.textBytes)} text-like log lines, in ${data.pieces} pieces of 64 KiB–4 MiB at 64 KiB-aligned offsets (gaps ${sizeText(data.smallestGap)}–${sizeText(data.largestGap)}); sha256 of the data ${data.sha256.slice(0, 16)}…`,
       `- ${cfg.reps} repetition(s), tools in rotating order; page cache: ${cfg.dropCaches ? `dropped before every timed command (${ctx.dropsPermitted === false ? 'REFUSED by the kernel' : 'permitted'})` : 'warm (images and outputs fit in RAM; not dropped)'}`,
