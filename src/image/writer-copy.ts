@@ -15,6 +15,8 @@ export interface CopyDiskOptions {
   readAhead?: number;
   /** Stops the copy (the writer is aborted) once it fires. */
   signal?: AbortSignal;
+  /** How far through the disk the writer is (bytes of virtual size), after each write. */
+  onProgress?: (position: number) => void;
 }
 
 export interface CopyDiskResult {
@@ -47,6 +49,7 @@ export async function copyDisk(
     if (next === undefined) return;
     const data = await next.data;
     await writer.write(next.offset, data);
+    options.onProgress?.(next.offset + data.length);
     // The writer is done with it (copied or written): the buffer can take the next read.
     if (into !== undefined) free.push(Buffer.from(data.buffer, data.byteOffset, pieceSize));
   };
@@ -57,6 +60,7 @@ export async function copyDisk(
         while (queue.length > 0) await writeOldest();
         await writer.writeZeroes(extent.offset, extent.length);
         result.zeroBytes += extent.length;
+        options.onProgress?.(extent.offset + extent.length);
         continue;
       }
       const end = extent.offset + extent.length;

@@ -51,6 +51,35 @@ describe('DiskWriter', () => {
     }
   });
 
+  it('copyDisk reports how far through the disk it is, and stops on a signal', async () => {
+    const reader: DiskReader = {
+      ...failingReader(),
+      read: async (_offset: number, n: number) => Buffer.alloc(n, 1),
+    };
+    const seen: number[] = [];
+    const writer = await createWriter(join(dir, 'progress.raw'), {
+      format: 'raw',
+      virtualSize: 64 * MiB,
+    });
+    await copyDisk(reader, writer, { onProgress: (at) => seen.push(at) });
+    assert.deepEqual(
+      seen,
+      [8, 16, 24, 32, 64].map((m) => m * MiB),
+    );
+
+    const abort = new AbortController();
+    const stopped = await createWriter(join(dir, 'stopped.raw'), {
+      format: 'raw',
+      virtualSize: 64 * MiB,
+    });
+    const copy = copyDisk(reader, stopped, {
+      signal: abort.signal,
+      onProgress: (at) => at >= 8 * MiB && abort.abort(new Error('stop here')),
+    });
+    await assert.rejects(copy, /stop here/);
+    await assert.rejects(stat(join(dir, 'stopped.raw')), hasCode('ENOENT'));
+  });
+
   it('refuses a call made before the previous one resolved', async () => {
     for (const format of ['raw', 'qcow2'] as const) {
       const writer = await createWriter(join(dir, `busy.${format}`), {

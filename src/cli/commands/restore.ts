@@ -9,6 +9,7 @@ import { restoreBackup } from '../../engine/restore/restore.js';
 import { UsageError, type Command, type ParsedArgs } from '../command.js';
 import type { CliContext } from '../context.js';
 import { formatBytes } from '../format.js';
+import { ProgressMeter } from '../progress.js';
 import { repoOption, withRepo } from './repo-common.js';
 
 const EXIT_INTERRUPTED = 130;
@@ -46,11 +47,18 @@ export const restoreCommand: Command = {
     const to = args.values['to'] as string | undefined;
     const force = args.values['force'] === true;
     const signal = ctx.signal();
+    const meter = new ProgressMeter(ctx.io.stderr);
+    const tty = ctx.io.stderr.isTTY === true && !ctx.json;
+    const onProgress = (p: { disk: string; doneBytes: number; totalBytes: number }): void => {
+      if (tty) meter.update(p);
+    };
+    const endProgress = (): void => meter.end();
     try {
       return await (disk !== undefined
-        ? restoreOneDisk(ctx, args, disk, to, { format, force, signal })
-        : restoreVm(ctx, args, to, { format, force, signal }));
+        ? restoreOneDisk(ctx, args, disk, to, { format, force, signal, onProgress, endProgress })
+        : restoreVm(ctx, args, to, { format, force, signal, onProgress, endProgress }));
     } catch (err) {
+      meter.end();
       if (!signal.aborted) throw err;
       ctx.note(ctx.t('restore.interrupted'));
       return EXIT_INTERRUPTED;
@@ -62,6 +70,9 @@ interface Common {
   format: 'qcow2' | 'raw' | undefined;
   force: boolean;
   signal: AbortSignal;
+  onProgress: (p: { disk: string; doneBytes: number; totalBytes: number }) => void;
+  /** Ends the progress line before the result is printed. */
+  endProgress: () => void;
 }
 
 async function restoreOneDisk(
@@ -78,6 +89,7 @@ async function restoreOneDisk(
   const result = await withRepo(ctx, args, (repo) =>
     restoreDisk(repo, args.positionals[0]!, disk, to, o),
   );
+  o.endProgress();
   if (ctx.json) return ctx.printJson(result);
   ctx.print(
     ctx.t('restore.diskDone', {
@@ -106,6 +118,7 @@ async function restoreVm(
       start: args.values['start'] === true,
     }),
   );
+  o.endProgress();
   if (ctx.json) return ctx.printJson(result);
   for (const d of result.disks) {
     ctx.print(

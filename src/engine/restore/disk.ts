@@ -12,7 +12,7 @@ import type { Repository } from '../../repo/repository.js';
 import { EngineError } from '../errors.js';
 import { resolveBackup } from './restore.js';
 import { Staging } from './staging.js';
-import { isBootFile, writeDisk } from './write.js';
+import { isBootFile, writeDisk, type RestoreProgressFn } from './write.js';
 
 export interface RestoreDiskOptions {
   /** Image format of the file (default: as backed up). */
@@ -21,6 +21,7 @@ export interface RestoreDiskOptions {
   force?: boolean;
   /** Stops the restore; what it wrote is removed. */
   signal?: AbortSignal;
+  onProgress?: RestoreProgressFn;
 }
 
 export interface RestoreDiskResult {
@@ -77,7 +78,7 @@ export async function restoreDisk(
       disk,
       { ...staging.add(path), final: path },
       format,
-      o.signal,
+      { signal: o.signal, onProgress: o.onProgress },
     );
     await staging.commit();
     await staging.finish();

@@ -23,7 +23,7 @@ import type { Repository } from '../../repo/repository.js';
 import type { Manifest, ManifestDisk } from '../../repo/manifest.js';
 import { EngineError } from '../errors.js';
 import { Staging } from './staging.js';
-import { isBootFile, writeBootFile, writeDisk } from './write.js';
+import { isBootFile, writeBootFile, writeDisk, type RestoreProgressFn } from './write.js';
 import { rewriteDomainXml } from './xml.js';
 
 export interface RestoreOptions {
@@ -48,6 +48,7 @@ export interface RestoreOptions {
   socketDir?: string;
   /** Stops the restore; what it wrote is removed, what it replaced put back. */
   signal?: AbortSignal;
+  onProgress?: RestoreProgressFn;
   onDisk?: (e: { disk: string; path: string; dataBytes: number }) => void;
 }
 
@@ -173,7 +174,10 @@ export async function restoreBackup(
         continue;
       }
       const format = p.format === 'raw' ? 'raw' : 'qcow2';
-      const dataBytes = await writeDisk(repo, m.id, p.disk, target, format, o.signal);
+      const dataBytes = await writeDisk(repo, m.id, p.disk, target, format, {
+        signal: o.signal,
+        onProgress: o.onProgress,
+      });
       disks.push({ disk: p.disk.name, path: p.path, format, dataBytes });
       o.onDisk?.({ disk: p.disk.name, path: p.path, dataBytes });
     }

@@ -37,6 +37,13 @@ function isNoSpace(err: unknown): boolean {
   return false;
 }
 
+/** Progress of a restore: how far through each disk the writing is. */
+export type RestoreProgressFn = (p: {
+  disk: string;
+  doneBytes: number;
+  totalBytes: number;
+}) => void;
+
 export interface WriteTarget {
   /** Where the bytes go (often a temporary name). */
   path: string;
@@ -53,7 +60,7 @@ export async function writeDisk(
   disk: ManifestDisk,
   target: WriteTarget,
   format: 'qcow2' | 'raw',
-  signal?: AbortSignal,
+  o: { signal?: AbortSignal | undefined; onProgress?: RestoreProgressFn | undefined } = {},
 ): Promise<number> {
   const backed = await BackupDisk.open(repo, backupId, disk.name);
   try {
@@ -71,7 +78,16 @@ export async function writeDisk(
           }
         : { format: 'raw', virtualSize: backed.virtualSize, mode },
     );
-    return (await copyDisk(diskReader(backed, format), writer, signal ? { signal } : {})).dataBytes;
+    const total = backed.virtualSize;
+    const progress = o.onProgress;
+    return (
+      await copyDisk(diskReader(backed, format), writer, {
+        ...(o.signal ? { signal: o.signal } : {}),
+        ...(progress
+          ? { onProgress: (at) => progress({ disk: disk.name, doneBytes: at, totalBytes: total }) }
+          : {}),
+      })
+    ).dataBytes;
   } catch (err) {
     throw noSpace(err, disk, backupId, target.final);
   } finally {
