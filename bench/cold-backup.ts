@@ -47,6 +47,7 @@ import {
   Teardown,
   configOrExit,
   describeMachine,
+  domainXml,
   errorText,
   loadAverageLine,
   log,
@@ -603,26 +604,6 @@ async function writeRawImage(path: string, cfg: Config, seed: number): Promise<D
   };
 }
 
-function vmXml(name: string, disk: string, format: Format): string {
-  return `<domain type='qemu'>
-  <name>${name}</name>
-  <description>brankas benchmark throwaway domain; safe to undefine</description>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type>hvm</type>
-  </os>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='${format}'/>
-      <source file='${disk}'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-  </devices>
-</domain>
-`;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Measurement
 
@@ -790,7 +771,7 @@ async function measureFormat(
     );
     await run('sync', [image]);
   }
-  await created.define(conn, vm, vmXml(vm, image, format));
+  await created.define(conn, vm, domainXml(vm, image, format));
   log(`defined ${vm} (${format}, shut off)`);
   const result: FormatResult = {
     format,

@@ -126,7 +126,7 @@ export function errorCode(err: unknown): string | undefined {
 // ---------------------------------------------------------------------------------------------
 // The throwaway domain
 
-export function domainXml(name: string, disk: string): string {
+export function domainXml(name: string, disk: string, format: 'qcow2' | 'raw' = 'qcow2'): string {
   return `<domain type='qemu'>
   <name>${name}</name>
   <description>brankas benchmark throwaway domain; safe to undefine</description>
@@ -137,7 +137,7 @@ export function domainXml(name: string, disk: string): string {
   </os>
   <devices>
     <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
+      <driver name='qemu' type='${format}'/>
       <source file='${disk}'/>
       <target dev='vda' bus='virtio'/>
     </disk>
