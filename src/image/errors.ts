@@ -75,6 +75,25 @@ export class ImageRangeError extends ImageError {
   }
 }
 
+/** Throws ImageRangeError unless [offset, offset+length) is a valid range of a disk of virtualSize. */
+export function checkDiskRange(
+  path: string,
+  virtualSize: number,
+  offset: number,
+  length: number,
+  what: string,
+): void {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+    throw new ImageRangeError(path, `cannot ${what} offset ${offset} length ${length}`);
+  }
+  if (offset + length > virtualSize) {
+    throw new ImageRangeError(
+      path,
+      `cannot ${what} [${offset}, ${offset + length}): past the end of the disk (${virtualSize} bytes)`,
+    );
+  }
+}
+
 export class ImageClosedError extends ImageError {
   override readonly name: string = 'ImageClosedError';
 

@@ -33,8 +33,7 @@ import {
 import { FileSink } from './writer-sink.js';
 import {
   commonOptions,
-  ImageWriterBusyError,
-  ImageWriterClosedError,
+  WriterBase,
   ImageWriterOptionsError,
   isZero,
   WriteCursor,
@@ -51,13 +50,8 @@ export interface Qcow2WriterOptions extends CommonWriterOptions {
   compat?: Qcow2Compat;
 }
 
-type State = 'open' | 'closed' | 'aborted' | 'failed';
-
-export class Qcow2Writer implements DiskWriter {
+export class Qcow2Writer extends WriterBase implements DiskWriter {
   readonly format = 'qcow2' as const;
-  private state: State = 'open';
-  /** A call is under way: the next must wait for it (the state below is not shared). */
-  private busy = false;
   private readonly cursor: WriteCursor;
   private readonly g: Qcow2Geometry;
   /** Host offsets of the L2 tables written so far, by L1 index (0: none). */
@@ -81,6 +75,7 @@ export class Qcow2Writer implements DiskWriter {
     private readonly sync: boolean,
     clusterSize: number,
   ) {
+    super();
     this.cursor = new WriteCursor(path, virtualSize);
     this.g = geometry(virtualSize, clusterSize);
     this.l1 = new Float64Array(this.g.l1Size);
@@ -202,23 +197,6 @@ export class Qcow2Writer implements DiskWriter {
     await this.sink.settle();
     await this.handle.close().catch(() => undefined);
     await unlink(this.path).catch(() => undefined);
-  }
-
-  private check(): void {
-    if (this.state !== 'open') throw new ImageWriterClosedError(this.path, this.state);
-    if (this.busy) throw new ImageWriterBusyError(this.path);
-  }
-
-  private async guard(fn: () => Promise<void>): Promise<void> {
-    this.busy = true;
-    try {
-      await fn();
-    } catch (err) {
-      if (this.state === 'open') this.state = 'failed';
-      throw err;
-    } finally {
-      this.busy = false;
-    }
   }
 
   /**

@@ -13,8 +13,7 @@ import { nativeFileOps } from './native.js';
 import { FileSink } from './writer-sink.js';
 import {
   commonOptions,
-  ImageWriterBusyError,
-  ImageWriterClosedError,
+  WriterBase,
   ImageWriterOptionsError,
   isZero,
   WriteCursor,
@@ -27,15 +26,10 @@ export interface RawWriterOptions extends CommonWriterOptions {
   zeroBlock?: number;
 }
 
-type State = 'open' | 'closed' | 'aborted' | 'failed';
-
 const ZERO_FILL = 1 << 20;
 
-export class RawWriter implements DiskWriter {
+export class RawWriter extends WriterBase implements DiskWriter {
   readonly format = 'raw' as const;
-  private state: State = 'open';
-  /** A call is under way: the next must wait for it (the state below is not shared). */
-  private busy = false;
   private readonly cursor: WriteCursor;
   /** A zero range not yet punched (overwrite mode): [punchStart, punchEnd). */
   private punchStart = 0;
@@ -50,6 +44,7 @@ export class RawWriter implements DiskWriter {
     private readonly created: boolean,
     private readonly blockDevice: boolean,
   ) {
+    super();
     this.cursor = new WriteCursor(path, virtualSize);
   }
 
@@ -151,24 +146,6 @@ export class RawWriter implements DiskWriter {
     await this.sink.settle();
     await this.handle.close().catch(() => undefined);
     if (this.created) await unlink(this.path).catch(() => undefined);
-  }
-
-  private check(): void {
-    if (this.state !== 'open') throw new ImageWriterClosedError(this.path, this.state);
-    if (this.busy) throw new ImageWriterBusyError(this.path);
-  }
-
-  /** A failure leaves the writer unusable but its file in place until abort(). */
-  private async guard(fn: () => Promise<void>): Promise<void> {
-    this.busy = true;
-    try {
-      await fn();
-    } catch (err) {
-      if (this.state === 'open') this.state = 'failed';
-      throw err;
-    } finally {
-      this.busy = false;
-    }
   }
 
   private async data(position: number, data: Uint8Array, from: number, to: number): Promise<void> {

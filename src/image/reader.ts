@@ -4,7 +4,7 @@
  * backing file without an extra copy. Subclasses supply the format.
  */
 import { constants as bufferConstants } from 'node:buffer';
-import { ImageClosedError, ImageRangeError } from './errors.js';
+import { checkDiskRange, ImageClosedError, ImageRangeError } from './errors.js';
 import type { ImageFile } from './file.js';
 import type { DiskReader, Extent, ExtentRange } from './types.js';
 
@@ -86,19 +86,6 @@ export abstract class BaseReader implements ImageLayer {
 
   protected checkRange(offset: number, length: number, what: string): void {
     if (this.closed) throw new ImageClosedError(this.path);
-    if (
-      !Number.isSafeInteger(offset) ||
-      !Number.isSafeInteger(length) ||
-      offset < 0 ||
-      length < 0
-    ) {
-      throw new ImageRangeError(this.path, `cannot ${what} offset ${offset} length ${length}`);
-    }
-    if (offset + length > this.virtualSize) {
-      throw new ImageRangeError(
-        this.path,
-        `cannot ${what} [${offset}, ${offset + length}): past the end of the disk (${this.virtualSize} bytes)`,
-      );
-    }
+    checkDiskRange(this.path, this.virtualSize, offset, length, what);
   }
 }

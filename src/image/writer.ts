@@ -8,7 +8,7 @@
  * Implementations: RawWriter (sparse raw), Qcow2Writer (fresh qcow2).
  */
 import { BrankasError } from '../util/errors.js';
-import { IMAGE_CLOSED, ImageError, ImageRangeError } from './errors.js';
+import { checkDiskRange, IMAGE_CLOSED, ImageError, ImageRangeError } from './errors.js';
 
 export type WriterFormat = 'raw' | 'qcow2';
 
@@ -84,6 +84,36 @@ export function isImageWriterOptions(err: unknown): err is ImageWriterOptionsErr
   return err instanceof BrankasError && err.code === IMAGE_WRITER_OPTIONS;
 }
 
+export type WriterState = 'open' | 'closed' | 'aborted' | 'failed';
+
+/**
+ * What every writer keeps: its state, and one call at a time. A failure
+ * leaves the writer unusable (but its file in place) until abort().
+ */
+export abstract class WriterBase {
+  protected state: WriterState = 'open';
+  /** A call is under way: the next must wait for it. */
+  private busy = false;
+  abstract readonly path: string;
+
+  protected check(): void {
+    if (this.state !== 'open') throw new ImageWriterClosedError(this.path, this.state);
+    if (this.busy) throw new ImageWriterBusyError(this.path);
+  }
+
+  protected async guard(fn: () => Promise<void>): Promise<void> {
+    this.busy = true;
+    try {
+      await fn();
+    } catch (err) {
+      if (this.state === 'open') this.state = 'failed';
+      throw err;
+    } finally {
+      this.busy = false;
+    }
+  }
+}
+
 /**
  * Tracks the write position and rejects what the ascending-order contract
  * forbids: bad numbers, going backwards, overlapping, running past the end.
@@ -98,20 +128,7 @@ export class WriteCursor {
   ) {}
 
   advance(offset: number, length: number, what: string): void {
-    if (
-      !Number.isSafeInteger(offset) ||
-      !Number.isSafeInteger(length) ||
-      offset < 0 ||
-      length < 0
-    ) {
-      throw new ImageRangeError(this.path, `cannot ${what} offset ${offset} length ${length}`);
-    }
-    if (offset + length > this.virtualSize) {
-      throw new ImageRangeError(
-        this.path,
-        `cannot ${what} [${offset}, ${offset + length}): past the end of the disk (${this.virtualSize} bytes)`,
-      );
-    }
+    checkDiskRange(this.path, this.virtualSize, offset, length, what);
     if (offset < this.position) {
       throw new ImageRangeError(
         this.path,
