@@ -9,7 +9,7 @@ import { isObjectNotFound, RepoError } from './errors.js';
 import { newPlan, writePlan, type GcPlan } from './gc-plan.js';
 import { listLocks } from './lock.js';
 import { manifestObjectName } from './manifest.js';
-import { PackBuilder, packObjectName, parsePack } from './pack.js';
+import { PackBuilder, packObjectName, parsePack, putPack } from './pack.js';
 import { ZERO_ID } from './record.js';
 import type { Repository } from './repository.js';
 import { encodeRun, RunBuilder, runObjectName, type IndexEntry } from './run.js';
@@ -306,14 +306,7 @@ async function repackLive(
   let pack = new PackBuilder();
   const flushPack = async (): Promise<void> => {
     if (pack.count === 0) return;
-    const parts = pack.finishParts();
-    const up = await repo.backend.upload(packObjectName(pack.id.toString('hex')));
-    try {
-      for (const part of parts) await up.write(part);
-      await up.commit();
-    } finally {
-      await up.abort();
-    }
+    await putPack(repo.backend, pack.id, pack.finishParts());
     for (const e of pack.entries) {
       moved.push({
         id: e.id,

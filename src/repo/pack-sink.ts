@@ -5,7 +5,7 @@
  * them, so a chunk repeated within a disk is stored once.
  */
 import { RepoError } from './errors.js';
-import { PackBuilder, packObjectName } from './pack.js';
+import { PackBuilder, putPack } from './pack.js';
 import { PENDING_LIMIT } from './chunk-index.js';
 import type { Repository } from './repository.js';
 import type { ChunkCodec } from './workers/pool.js';
@@ -66,14 +66,7 @@ export class PackSink {
     this.uploads = this.uploads.then(async () => {
       if (this.failure) return;
       try {
-        // Written in parts: a 16 MiB pack is never copied into one buffer.
-        const up = await this.repo.backend.upload(packObjectName(pack.id.toString('hex')));
-        try {
-          for (const part of parts) await up.write(part);
-          await up.commit();
-        } finally {
-          await up.abort();
-        }
+        await putPack(this.repo.backend, pack.id, parts);
         for (const e of pack.entries) {
           this.repo.index.addPending({
             id: e.id,

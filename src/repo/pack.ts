@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
+import type { Backend } from './backend/types.js';
 
 export const PACK_MAGIC = Buffer.from('BKPK');
 export const PACK_END_MAGIC = Buffer.from('BKPE');
@@ -78,6 +79,20 @@ export class PackBuilder {
     trailer.writeUInt32LE(crc32(table), 4);
     PACK_END_MAGIC.copy(trailer, 12);
     return [...this.parts, table, trailer];
+  }
+}
+
+/**
+ * Stores finished pack parts under the pack's name, written in parts (a
+ * 16 MiB pack is never copied into one buffer) and committed whole.
+ */
+export async function putPack(backend: Backend, packId: Buffer, parts: Buffer[]): Promise<void> {
+  const up = await backend.upload(packObjectName(packId.toString('hex')));
+  try {
+    for (const part of parts) await up.write(part);
+    await up.commit();
+  } finally {
+    await up.abort();
   }
 }
 

@@ -47,14 +47,17 @@ export class LocalBackend implements Backend {
     return new LocalUpload(fh, temp, target, dir);
   }
 
-  async get(name: string): Promise<Buffer> {
-    const path = this.path(name);
-    let fh: FileHandle;
+  /** Opens an object for reading; a missing one is ObjectNotFound, anything else an I/O error. */
+  private async openForRead(name: string): Promise<FileHandle> {
     try {
-      fh = await open(path, 'r');
+      return await open(this.path(name), 'r');
     } catch (err) {
       throw this.readError(name, err);
     }
+  }
+
+  async get(name: string): Promise<Buffer> {
+    const fh = await this.openForRead(name);
     try {
       return await fh.readFile();
     } finally {
@@ -63,13 +66,7 @@ export class LocalBackend implements Backend {
   }
 
   async getRange(name: string, offset: number, length: number): Promise<Buffer> {
-    const path = this.path(name);
-    let fh: FileHandle;
-    try {
-      fh = await open(path, 'r');
-    } catch (err) {
-      throw this.readError(name, err);
-    }
+    const fh = await this.openForRead(name);
     try {
       const buf = Buffer.allocUnsafe(length);
       let got = 0;
