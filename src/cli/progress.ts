@@ -44,9 +44,15 @@ export class ProgressMeter {
   update(p: ProgressSample): void {
     const t = this.now();
     if (!this.started.has(p.disk)) this.started.set(p.disk, t);
-    if (t - this.lastDraw < 200 && p.doneBytes < p.totalBytes) return;
+    this.show(() => progressLine(p, this.started.get(p.disk)!, t), p.doneBytes >= p.totalBytes);
+  }
+
+  /** Any one-line status, throttled like the byte counts; `final` always draws. */
+  show(line: () => string, final = false): void {
+    const t = this.now();
+    if (t - this.lastDraw < 200 && !final) return;
     this.lastDraw = t;
-    this.out.write(`\r  ${progressLine(p, this.started.get(p.disk)!, t)}\x1b[K`);
+    this.out.write(`\r  ${line()}\x1b[K`);
     this.drawn = true;
   }
 

@@ -11,6 +11,7 @@ import { repoStats } from '../../repo/stats.js';
 import { verifyRepository, type VerifyReport } from '../../repo/verify.js';
 import { UsageError, type Command } from '../command.js';
 import type { CliContext } from '../context.js';
+import { ProgressMeter } from '../progress.js';
 import { formatBytes, table } from '../format.js';
 import {
   backendFor,
@@ -174,21 +175,21 @@ export const repoVerify: Command = {
   async run(ctx, args) {
     return withRepo(ctx, args, async (repo) => {
       const tty = ctx.io.stderr.isTTY === true && !ctx.json;
-      let drawn = 0;
+      const meter = new ProgressMeter(ctx.io.stderr);
       const report = await verifyRepository(repo, {
         readData: args.values['read-data'] === true,
         subset: args.values['subset'] as string | undefined,
-        onProgress: (p) => {
-          if (!tty || (Date.now() - drawn < 200 && p.done !== p.total)) return;
-          drawn = Date.now();
-          ctx.io.stderr.write(
-            p.phase === 'data'
-              ? `\r  ${ctx.t('repo.verifyProgressData', { done: p.done, total: p.total })}\x1b[K`
-              : `\r  ${ctx.t('repo.verifyProgressStructure', { done: p.done })}\x1b[K`,
-          );
-        },
+        onProgress: (p) =>
+          tty &&
+          meter.show(
+            () =>
+              p.phase === 'data'
+                ? ctx.t('repo.verifyProgressData', { done: p.done, total: p.total })
+                : ctx.t('repo.verifyProgressStructure', { done: p.done }),
+            p.done === p.total,
+          ),
       });
-      if (drawn) ctx.io.stderr.write('\n');
+      meter.end();
       if (ctx.json) ctx.printJson(report);
       else renderVerify(ctx, report);
       return report.ok ? 0 : 1;

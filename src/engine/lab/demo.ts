@@ -30,7 +30,6 @@ import { TinyGuest } from '../guest/tiny-guest.js';
 import { restoreBackup } from '../restore/restore.js';
 import { verifyBackup, type VerifyResult } from '../restore/verify.js';
 import { createSnapshot } from '../snapshot/create.js';
-import { executeDelete, planDelete } from '../snapshot/delete.js';
 import { executeRevert, planRevert } from '../snapshot/revert.js';
 import {
   snapshotLifecycle,
@@ -184,10 +183,9 @@ export class Demo {
           snapshotFailed = true;
           this.emit({ kind: 'revert-failed', snapshot: SNAPSHOT, message: errorMessage(err) });
         }
-        // The snapshot lived inside the lost file: only libvirt's record of it is left.
-        await executeDelete(vm, await planDelete(vm, SNAPSHOT, { metadataOnly: true }));
         if ((await vm.state()).state !== 'shutoff') await vm.destroy();
         t = Date.now();
+        // The forced restore also drops libvirt's record of the snapshot that died with the disk.
         await restoreBackup(this.conn, repo, id, { force: true, start: true });
         this.emit({ kind: 'restored', id, seconds: (Date.now() - t) / 1000 });
         await guest.reattach(120_000);
