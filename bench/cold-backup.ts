@@ -61,8 +61,8 @@ import {
   type Check,
   type Machine,
 } from './fixture.js';
-import { rng } from './repo-util.js';
-import { markdownTable, median } from './stats.js';
+import { prng as rng } from '../src/util/testing.js';
+import { formatSize, markdownTable, median, parseSize } from './stats.js';
 
 const USAGE = `usage: node dist/bench/cold-backup.js [options]
 
@@ -86,7 +86,6 @@ const USAGE = `usage: node dist/bench/cold-backup.js [options]
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-const GiB = 1024 * MiB;
 const ALIGN = 64 * KiB;
 
 const BACKUP_TOOLS = [
@@ -145,26 +144,6 @@ interface Config {
   dir: string;
   quick: boolean;
   json: string | null;
-}
-
-const UNITS: Record<string, number> = { '': 1, K: KiB, M: MiB, G: GiB, T: 1024 * GiB };
-
-function parseSize(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)([KMGT]?)(?:i?B)?$/i.exec(text.trim());
-  const unit = m ? UNITS[(m[2] ?? '').toUpperCase()] : undefined;
-  if (!m || unit === undefined) throw new Error(`not a size: "${text}" (e.g. 10G, 128M)`);
-  return Math.round(Number(m[1]) * unit);
-}
-
-function sizeText(bytes: number): string {
-  for (const [unit, size] of [
-    ['GiB', GiB],
-    ['MiB', MiB],
-    ['KiB', KiB],
-  ] as const) {
-    if (Math.abs(bytes) >= size) return `${+(bytes / size).toFixed(2)} ${unit}`;
-  }
-  return `${bytes} B`;
 }
 
 function list<T extends string>(name: string, text: string, allowed: readonly T[]): T[] {
@@ -834,7 +813,7 @@ async function measureFormat(
       outputs.set(tool, output);
       (result.backups[tool] ??= []).push(sample);
       log(
-        `  ${t.seconds.toFixed(2)} s (+ sync ${syncSeconds.toFixed(2)} s), ${sizeText(size.allocated)} stored`,
+        `  ${t.seconds.toFixed(2)} s (+ sync ${syncSeconds.toFixed(2)} s), ${formatSize(size.allocated)} stored`,
       );
     }
 
@@ -863,7 +842,7 @@ async function measureFormat(
         newStoredBytes: j.newStoredBytes,
       });
       log(
-        `  ${t.seconds.toFixed(2)} s, repository +${sizeText(after.allocated - before.allocated)}`,
+        `  ${t.seconds.toFixed(2)} s, repository +${formatSize(after.allocated - before.allocated)}`,
       );
     }
 
@@ -1046,7 +1025,7 @@ interface TargetLine {
 function formatReport(cfg: Config, r: FormatResult, targets: TargetLine[]): string {
   const out: string[] = [];
   out.push(
-    `### ${r.format}: ${sizeText(cfg.virtualSize)} virtual, image ${mib(r.imageSize.allocated)} MiB allocated (\`${r.vm}\`)`,
+    `### ${r.format}: ${formatSize(cfg.virtualSize)} virtual, image ${mib(r.imageSize.allocated)} MiB allocated (\`${r.vm}\`)`,
     '',
   );
   const base = r.backups['brankas'];
@@ -1258,11 +1237,11 @@ async function main(): Promise<number> {
 
     const rawImage = join(tmp, `${PREFIX}${runId}-raw.raw`);
     log(
-      `writing ${sizeText(cfg.dataSize)} of data into a ${sizeText(cfg.virtualSize)} sparse raw image…`,
+      `writing ${formatSize(cfg.dataSize)} of data into a ${formatSize(cfg.virtualSize)} sparse raw image…`,
     );
     const data = await created.track(() => writeRawImage(rawImage, cfg, 1));
     log(
-      `  ${data.pieces} pieces, ${sizeText(data.randomBytes)} random, ${sizeText(data.textBytes)} text, in ${data.seconds.toFixed(1)} s`,
+      `  ${data.pieces} pieces, ${formatSize(data.randomBytes)} random, ${formatSize(data.textBytes)} text, in ${data.seconds.toFixed(1)} s`,
     );
 
     const results: FormatResult[] = [];
@@ -1279,7 +1258,7 @@ async function main(): Promise<number> {
       ...machineLines(machine, date),
       `- brankas ${versions.brankas} (the compiled dist/ is what runs), libvirt ${machine.libvirtDaemon}, ${machine.hypervisor}, qemu-img ${machine.qemuImg ?? '?'}, virtnbdbackup ${versions.virtnbdbackup}, coreutils ${versions.coreutils}`,
       loadAverageLine(machine),
-      `- data: ${sizeText(cfg.dataSize)} in a ${sizeText(cfg.virtualSize)} disk: ${sizeText(data.randomBytes)} random (AES-CTR keystream), ${sizeText(data.textBytes)} text-like log lines, in ${data.pieces} pieces of 64 KiB–4 MiB at 64 KiB-aligned offsets (gaps ${sizeText(data.smallestGap)}–${sizeText(data.largestGap)}); sha256 of the data ${data.sha256.slice(0, 16)}…`,
+      `- data: ${formatSize(cfg.dataSize)} in a ${formatSize(cfg.virtualSize)} disk: ${formatSize(data.randomBytes)} random (AES-CTR keystream), ${formatSize(data.textBytes)} text-like log lines, in ${data.pieces} pieces of 64 KiB–4 MiB at 64 KiB-aligned offsets (gaps ${formatSize(data.smallestGap)}–${formatSize(data.largestGap)}); sha256 of the data ${data.sha256.slice(0, 16)}…`,
       `- ${cfg.reps} repetition(s), tools in rotating order; page cache: ${cfg.dropCaches ? `dropped before every timed command (${ctx.dropsPermitted === false ? 'REFUSED by the kernel' : 'permitted'})` : 'warm (images and outputs fit in RAM; not dropped)'}`,
       `- whole run: ${minutes.toFixed(1)} min`,
       '',

@@ -27,6 +27,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs, promisify } from 'node:util';
 import { copyDisk, createWriter, openImage, type CreateWriterOptions } from '../src/image/index.js';
+import { formatSize, parseSize } from './stats.js';
 
 const exec = promisify(execFile);
 
@@ -38,27 +39,6 @@ const USAGE = `usage: node dist/bench/image-write.js [options]
   --runs N         timed runs per tool               (default 5, $BENCH_WRITE_RUNS)
   --dir DIR        where source and outputs go       (default /var/tmp, $BENCH_WRITE_DIR)
 `;
-
-const UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
-
-function parseSize(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)([KMGT]?)i?B?$/i.exec(text.trim());
-  const unit = m === null ? undefined : UNITS[(m[2] ?? '').toUpperCase()];
-  if (m === null || unit === undefined) throw new Error(`not a size: ${text}`);
-  return Math.round(Number(m[1]) * unit);
-}
-
-function formatSize(bytes: number): string {
-  for (const [unit, size] of [
-    ['TiB', 2 ** 40],
-    ['GiB', 2 ** 30],
-    ['MiB', 2 ** 20],
-    ['KiB', 2 ** 10],
-  ] as const) {
-    if (bytes >= size) return `${+(bytes / size).toFixed(2)} ${unit}`;
-  }
-  return `${bytes} B`;
-}
 
 const WRITE_PIECE = 64 * 2 ** 20;
 

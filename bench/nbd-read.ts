@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs, promisify } from 'node:util';
 import { NbdClient, NbdDiskReader, QemuNbd, type QemuNbdOptions } from '../src/nbd/index.js';
+import { formatSize, parseSize } from './stats.js';
 
 const exec = promisify(execFile);
 
@@ -40,28 +41,9 @@ const USAGE = `usage: node dist/bench/nbd-read.js [options]
   --out DIR          where qemu-img writes its copy           (default /dev/shm, $BENCH_NBD_OUT)
 `;
 
-const UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
 const MiB = 2 ** 20;
 const WRITE_PIECE = 32 * MiB;
 const WRITE_DEPTH = 8;
-
-function parseSize(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)([KMGT]?)i?B?$/i.exec(text.trim());
-  const unit = m === null ? undefined : UNITS[(m[2] ?? '').toUpperCase()];
-  if (m === null || unit === undefined) throw new Error(`not a size: ${text}`);
-  return Math.round(Number(m[1]) * unit);
-}
-
-function formatSize(bytes: number): string {
-  for (const [unit, size] of [
-    ['GiB', 2 ** 30],
-    ['MiB', 2 ** 20],
-    ['KiB', 2 ** 10],
-  ] as const) {
-    if (bytes >= size) return `${+(bytes / size).toFixed(2)} ${unit}`;
-  }
-  return `${bytes} B`;
-}
 
 interface Config {
   size: number;

@@ -13,7 +13,8 @@ import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync, openSync, readSync, closeSync, fstatSync } from 'node:fs';
 import { compress } from 'zstd-napi';
-import { mdTable, rng } from './repo-util.js';
+import { prng as rng } from '../src/util/testing.js';
+import { numbersTable } from './stats.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -129,7 +130,7 @@ console.log(
   `data: ${path}, ${(size / MiB).toFixed(0)} MiB; ${WRITES} writes of ${WRITE_SIZE / KiB} KiB at 4 KiB-aligned random offsets`,
 );
 console.log(
-  mdTable(
+  numbersTable(
     [
       'chunk',
       'chunks',

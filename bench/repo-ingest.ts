@@ -33,7 +33,8 @@ import { BackupDisk } from '../src/repo/reader.js';
 import { Repository } from '../src/repo/repository.js';
 import type { ExtentSource } from '../src/repo/source.js';
 import { BackupWriter } from '../src/repo/writer.js';
-import { mdTable, rng } from './repo-util.js';
+import { prng as rng } from '../src/util/testing.js';
+import { numbersTable } from './stats.js';
 
 const MiB = 1024 * 1024;
 const SIZE = Number(process.env['BENCH_SIZE'] ?? 1024 * MiB);
@@ -379,16 +380,19 @@ async function main(): Promise<void> {
   );
   console.log();
   console.log(
-    mdTable(['tool', 'step', 'seconds', 'MiB/s', 'stored MiB', 'peak RSS MiB', 'note'], rows),
+    numbersTable(['tool', 'step', 'seconds', 'MiB/s', 'stored MiB', 'peak RSS MiB', 'note'], rows),
   );
   console.log();
-  console.log(mdTable(SCATTERED_HEAD, scattered));
+  console.log(numbersTable(SCATTERED_HEAD, scattered));
   writeFileSync(
     join(DIR, 'repo-ingest.md'),
     [
-      mdTable(['tool', 'step', 'seconds', 'MiB/s', 'stored MiB', 'peak RSS MiB', 'note'], rows),
+      numbersTable(
+        ['tool', 'step', 'seconds', 'MiB/s', 'stored MiB', 'peak RSS MiB', 'note'],
+        rows,
+      ),
       '',
-      mdTable(SCATTERED_HEAD, scattered),
+      numbersTable(SCATTERED_HEAD, scattered),
     ].join('\n') + '\n',
   );
 }

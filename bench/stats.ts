@@ -1,3 +1,4 @@
+import { parseSize as parseDiskSize } from '../src/engine/disk/size.js';
 // Small statistics and formatting helpers for the benchmarks. Node built-ins only.
 
 export interface Summary {
@@ -90,4 +91,34 @@ export function markdownTable(
     })
     .join(' | ')} |`;
   return [line(headers), rule, ...rows.map(line)].join('\n');
+}
+
+/** markdownTable with the first column left-aligned and the others (numbers) right-aligned. */
+export function numbersTable(
+  headers: readonly string[],
+  rows: readonly (readonly string[])[],
+): string {
+  return markdownTable(
+    headers,
+    rows,
+    headers.map((_, i) => (i === 0 ? 'left' : 'right')),
+  );
+}
+
+/** A size from the command line (10G, 64K, 1.5G), read as the volume commands read it. */
+export function parseSize(text: string): number {
+  return Number(parseDiskSize(text));
+}
+
+/** Bytes in the largest binary unit that fits: 1.25 GiB, 64 KiB, 512 B. */
+export function formatSize(bytes: number): string {
+  for (const [unit, size] of [
+    ['TiB', 2 ** 40],
+    ['GiB', 2 ** 30],
+    ['MiB', 2 ** 20],
+    ['KiB', 2 ** 10],
+  ] as const) {
+    if (Math.abs(bytes) >= size) return `${+(bytes / size).toFixed(2)} ${unit}`;
+  }
+  return `${bytes} B`;
 }
