@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { LocalBackend } from '../../repo/backend/local.js';
 import { TEST_KDF } from '../../repo/keys.js';
@@ -14,19 +13,11 @@ import { Repository } from '../../repo/repository.js';
 import { bufferSource } from '../../repo/source.js';
 import { realisticBytes, withTempDir } from '../../repo/test-support.js';
 import { BackupWriter } from '../../repo/writer.js';
-import { run } from '../run.js';
+import { cli as runCli } from '../../../test/support/cli.js';
 
 async function cli(args: string[], env: NodeJS.ProcessEnv) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const stdin = new PassThrough();
-  stdin.end();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const code = await run(args, { stdout, stderr, stdin, env: { LANG: 'C', ...env } });
-  return { code, stdout: out, stderr: err, json: () => JSON.parse(out) as Record<string, unknown> };
+  const r = await runCli(args, env);
+  return { ...r, json: () => JSON.parse(r.stdout) as Record<string, unknown> };
 }
 
 /** A repository with two backups of one VM, password in a file. */
