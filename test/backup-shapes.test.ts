@@ -431,6 +431,45 @@ describe('disk shapes', () => {
   });
 });
 
+/**
+ * Runs the real CLI as a child process and sends it SIGTERM once `begun` says its work has
+ * begun; resolves with its exit code and output. The child never outlives the call.
+ */
+async function interruptCli(
+  args: string[],
+  begun: (stderr: string) => Promise<boolean>,
+  what: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [repoPath('dist/src/cli/main.js'), ...args], {
+    env: { ...process.env, BRANKAS_REPO: repoDir, LANG: 'C' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  let running = true;
+  void exited.then(() => (running = false));
+  try {
+    const deadline = Date.now() + 120_000;
+    while (running && Date.now() < deadline && !(await begun(stderr))) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(running, `the ${what} ended before SIGTERM could be sent: ${stdout}${stderr}`);
+    assert.ok(Date.now() < deadline, `the ${what} did not begin: ${stderr}`);
+    child.kill('SIGTERM');
+    const code = await Promise.race([
+      exited,
+      new Promise<'hung'>((r) => setTimeout(() => r('hung'), 120_000).unref()),
+    ]);
+    assert.notEqual(code, 'hung', `the CLI did not exit after SIGTERM: ${stderr}`);
+    return { code: code as number | null, stdout, stderr };
+  } finally {
+    if (running) child.kill('SIGKILL');
+  }
+}
+
 describe('SIGTERM in the middle of the copy', () => {
   test('the CLI stops with a clear message, the VM runs again, nothing is listed, the next backup works', async () => {
     const vm = testName('sigterm');
@@ -465,41 +504,19 @@ describe('SIGTERM in the middle of the copy', () => {
     };
     const packsBefore = await packs();
 
-    const child = spawn(process.execPath, [repoPath('dist/src/cli/main.js'), 'backup', vm], {
-      env: { ...process.env, BRANKAS_REPO: repoDir, LANG: 'C' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    let stdout = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    const exited = new Promise<number | null>((resolve) =>
-      child.on('exit', (code) => resolve(code)),
+    // The copy has begun once the VM is off and a first pack of its data is stored.
+    const stopped = await interruptCli(
+      ['backup', vm],
+      async (stderr) => /is off after/.test(stderr) && (await packs()) > packsBefore,
+      'backup',
     );
-    let running = true;
-    void exited.then(() => (running = false));
-    try {
-      // The copy has begun once the VM is off and a first pack of its data is stored.
-      const deadline = Date.now() + 120_000;
-      while (running && Date.now() < deadline) {
-        if (/is off after/.test(stderr) && (await packs()) > packsBefore) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      assert.ok(running, `the backup ended before SIGTERM could be sent: ${stdout}${stderr}`);
-      assert.ok(Date.now() < deadline, `the copy did not begin: ${stderr}`);
-      child.kill('SIGTERM');
-      const code = await Promise.race([
-        exited,
-        new Promise<'hung'>((r) => setTimeout(() => r('hung'), 120_000).unref()),
-      ]);
-      assert.notEqual(code, 'hung', `the CLI did not exit after SIGTERM: ${stderr}`);
-      assert.notEqual(code, 0);
-      assert.equal(code, 130, stderr);
-      assert.match(stderr, /interrupted: no backup was recorded; the VM is back in the state/);
-      assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
-    } finally {
-      if (running) child.kill('SIGKILL');
-    }
+    assert.notEqual(stopped.code, 0);
+    assert.equal(stopped.code, 130, stopped.stderr);
+    assert.match(
+      stopped.stderr,
+      /interrupted: no backup was recorded; the VM is back in the state/,
+    );
+    assert.doesNotMatch(stopped.stderr, /\n\s+at /, 'no stack trace');
     assert.equal((await domain.state()).state, 'running');
     assert.deepEqual(await backupsOf(vm), []);
 
@@ -522,45 +539,20 @@ describe('SIGTERM in the middle of the copy', () => {
     const copy = testName('sigterm-copy');
     domains.push(copy);
     const target = await subdir('sigterm-restore');
-    const restore = spawn(
-      process.execPath,
-      [repoPath('dist/src/cli/main.js'), 'restore', m.id, '--as', copy, '--to', target],
-      {
-        env: { ...process.env, BRANKAS_REPO: repoDir, LANG: 'C' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let restoreErr = '';
-    restore.stderr.on('data', (d: Buffer) => (restoreErr += d.toString()));
-    const restoreExited = new Promise<number | null>((resolve) =>
-      restore.on('exit', (code) => resolve(code)),
-    );
-    let restoring = true;
-    void restoreExited.then(() => (restoring = false));
-    try {
-      // The copy of vdb has begun once its temporary file holds some data.
-      const deadline = Date.now() + 120_000;
-      const started = async (): Promise<boolean> => {
+    // The copy of vdb has begun once its temporary file holds some data.
+    const restored = await interruptCli(
+      ['restore', m.id, '--as', copy, '--to', target],
+      async () => {
         for (const f of await readdir(target)) {
           if (f.includes('vdb') && (await stat(join(target, f))).size > 0) return true;
         }
         return false;
-      };
-      while (restoring && Date.now() < deadline && !(await started())) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      assert.ok(restoring, `the restore ended before SIGTERM could be sent: ${restoreErr}`);
-      restore.kill('SIGTERM');
-      const code = await Promise.race([
-        restoreExited,
-        new Promise<'hung'>((r) => setTimeout(() => r('hung'), 60_000).unref()),
-      ]);
-      assert.equal(code, 130, restoreErr);
-      assert.match(restoreErr, /interrupted: nothing was restored/);
-      assert.doesNotMatch(restoreErr, /\n\s+at /, 'no stack trace');
-    } finally {
-      if (restoring) restore.kill('SIGKILL');
-    }
+      },
+      'restore',
+    );
+    assert.equal(restored.code, 130, restored.stderr);
+    assert.match(restored.stderr, /interrupted: nothing was restored/);
+    assert.doesNotMatch(restored.stderr, /\n\s+at /, 'no stack trace');
     assert.deepEqual(await listing(target), [], 'what the restore wrote is removed');
     assert.equal(await lookup(copy), undefined, 'nothing is defined');
   });
