@@ -38,6 +38,17 @@ export class CliContext {
     return this.taken;
   }
 
+  /**
+   * For commands that hold things a signal must not leave behind: on SIGINT/SIGTERM,
+   * `cleanup` runs and the process exits 130. Returns the function that stops listening.
+   */
+  onInterrupt(cleanup: () => Promise<unknown>): () => void {
+    const signal = this.signal();
+    const onAbort = (): void => void cleanup().finally(() => process.exit(130));
+    signal.addEventListener('abort', onAbort, { once: true });
+    return () => signal.removeEventListener('abort', onAbort);
+  }
+
   /** The libvirt connection (opened on first use). */
   connect(): Promise<Connection> {
     this.connection ??= Connection.open(this.uri);

@@ -27,6 +27,7 @@ export const demoCommand: Command = {
     const demo = new Demo(await ctx.connect(), {
       ...(typeof values['dir'] === 'string' ? { parentDir: values['dir'] } : {}),
       skipThin: values['skip-thin'] === true,
+      signal: ctx.signal(),
       onEvent: (e) => {
         events.push(e);
         if (!ctx.json) say(ctx, e);
@@ -36,9 +37,7 @@ export const demoCommand: Command = {
       ctx.print(ctx.t('demo.title'));
       ctx.print(ctx.t('demo.booting'));
     }
-    const onSignal = (): void => void demo.cleanup().finally(() => process.exit(130));
-    const signal = ctx.signal();
-    signal.addEventListener('abort', onSignal, { once: true });
+    const stopListening = ctx.onInterrupt(() => demo.cleanup());
     try {
       const result = await demo.run();
       if (ctx.json) {
@@ -53,7 +52,7 @@ export const demoCommand: Command = {
       }
       return result.passed ? 0 : 1;
     } finally {
-      signal.removeEventListener('abort', onSignal);
+      stopListening();
     }
   },
 };

@@ -39,16 +39,14 @@ export const labThinProvisioning: Command = {
         if (!ctx.json) printThinStep(ctx, s);
       },
     });
-    const onSignal = (): void => void lab.cleanup().finally(() => process.exit(130));
-    const signal = ctx.signal();
-    signal.addEventListener('abort', onSignal, { once: true });
+    const stopListening = ctx.onInterrupt(() => lab.cleanup());
     try {
       const result = await lab.run();
       if (ctx.json) return ctx.printJson({ ...result, steps });
       ctx.print();
       concludeThin(ctx, result.empty, result.written, result.writeBytes);
     } finally {
-      signal.removeEventListener('abort', onSignal);
+      stopListening();
     }
   },
 };

@@ -28,13 +28,14 @@ export const labSnapshotLifecycle: Command = {
       if (!ctx.json) printLabStep(ctx, s);
     };
     let guest: TinyGuest | undefined;
+    let launching: Promise<TinyGuest> | undefined;
+    // A guest still booting when a signal comes is waited for (launch removes it when stopped).
     const cleanup = async (): Promise<void> => {
-      await guest?.dispose();
-      guest = undefined;
+      const g = guest ?? (await launching?.catch(() => undefined));
+      guest = launching = undefined;
+      await g?.dispose();
     };
-    const onSignal = (): void => void cleanup().finally(() => process.exit(130));
-    const signal = ctx.signal();
-    signal.addEventListener('abort', onSignal, { once: true });
+    const stopListening = ctx.onInterrupt(() => cleanup());
     try {
       let result;
       if (values['vm']) {
@@ -47,7 +48,8 @@ export const labSnapshotLifecycle: Command = {
       } else {
         const name = `brankas-lab-${randomBytes(3).toString('hex')}`;
         if (!ctx.json) ctx.print(ctx.t('lab.booting', { name }));
-        guest = await TinyGuest.launch(conn, { name });
+        launching = TinyGuest.launch(conn, { name, signal: ctx.signal() });
+        guest = await launching;
         intro(ctx, name);
         result = await snapshotLifecycle(guest.domain, guest.shell(), { dir: '/data', onStep });
       }
@@ -60,7 +62,7 @@ export const labSnapshotLifecycle: Command = {
       return result.confirmed ? 0 : 1;
     } finally {
       await cleanup();
-      signal.removeEventListener('abort', onSignal);
+      stopListening();
     }
   },
 };

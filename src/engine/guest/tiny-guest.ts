@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { untilAborted } from '../../util/abort.js';
 import { escapeXml } from '../../util/xml.js';
 import { EngineError } from '../errors.js';
 import { DomainUndefine, type Connection, type Domain } from '../../libvirt/index.js';
@@ -196,6 +197,8 @@ export interface TinyGuestOptions {
   memoryMiB?: number;
   /** Boot timeout (ms). */
   bootTimeoutMs?: number;
+  /** Stops waiting for the boot; the guest is removed and launch() rejects. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -229,6 +232,7 @@ export class TinyGuest {
     const images = await ensureGuestImages();
     const dir = await guestWorkDir(options.name);
     let domain: Domain | undefined;
+    let console: SerialConsole | undefined;
     try {
       const disk = join(dir, 'vda.qcow2');
       await copyFile(images.baseDisk, disk);
@@ -243,11 +247,16 @@ export class TinyGuest {
           memoryMiB: options.memoryMiB ?? 128,
         }),
       );
+      options.signal?.throwIfAborted();
       await domain.start();
-      const console = await SerialConsole.connect(serialSocket, { timeoutMs: 10_000 });
-      await console.waitFor(READY_MARKER, options.bootTimeoutMs ?? 60_000);
+      console = await SerialConsole.connect(serialSocket, { timeoutMs: 10_000 });
+      await untilAborted(
+        console.waitFor(READY_MARKER, options.bootTimeoutMs ?? 60_000),
+        options.signal,
+      );
       return new TinyGuest(domain, console, dir);
     } catch (err) {
+      console?.close();
       await removeGuest(domain, dir);
       throw err;
     }

@@ -69,6 +69,8 @@ export interface DemoOptions {
   parentDir?: string;
   /** Leave Experiment 2 out (it needs about 11 GiB free for the reserved raw volume, or skips it). */
   skipThin?: boolean;
+  /** Cuts the guest's boot short (launch removes the guest); cleanup() serves every other moment. */
+  signal?: AbortSignal;
   /** Key derivation cost of the demo repository (tests pass a cheap one). */
   kdf?: KdfParams;
   onEvent?: (e: DemoEvent) => void;
@@ -92,6 +94,7 @@ const FILES = ['/data/penting.txt', '/data/laporan.bin'];
 
 export class Demo {
   private guest: TinyGuest | undefined;
+  private launching: Promise<TinyGuest> | undefined;
   private lab: ThinProvisioningLab | undefined;
   private workDir: string | undefined;
   private cleaning: Promise<void> | undefined;
@@ -111,7 +114,11 @@ export class Demo {
       this.workDir = await mkdtemp(join(this.options.parentDir ?? '/var/tmp', `${name}-`));
       await chmod(this.workDir, 0o755);
       let t = Date.now();
-      this.guest = await TinyGuest.launch(this.conn, { name });
+      this.launching = TinyGuest.launch(this.conn, {
+        name,
+        ...(this.options.signal ? { signal: this.options.signal } : {}),
+      });
+      this.guest = await this.launching;
       const guest = this.guest;
       const vm = guest.domain;
       this.emit({ kind: 'guest-ready', vm: name, seconds: (Date.now() - t) / 1000 });
@@ -234,7 +241,10 @@ export class Demo {
           errors.push(err);
         }
       };
-      await step(async () => this.guest?.dispose());
+      // A guest still booting is waited for: launch removes it itself when stopped.
+      await step(async () =>
+        (this.guest ?? (await this.launching?.catch(() => undefined)))?.dispose(),
+      );
       await step(async () => this.lab?.cleanup());
       await step(async () => this.workDir && rm(this.workDir, { recursive: true, force: true }));
       this.emit({ kind: 'cleaned-up' });

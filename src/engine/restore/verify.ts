@@ -17,6 +17,7 @@ import type { Repository } from '../../repo/repository.js';
 import { BackupDisk } from '../../repo/reader.js';
 import { attr, child, children, parseXml } from '../../util/xml.js';
 import { SerialConsole } from '../guest/serial-console.js';
+import { untilAborted } from '../../util/abort.js';
 import { errorMessage } from '../../util/errors.js';
 import { resolveBackup, restoreBackup } from './restore.js';
 
@@ -146,7 +147,7 @@ export async function verifyBackup(
       if (socket) {
         const console = await SerialConsole.connect(socket, { timeoutMs: 10_000 });
         try {
-          await abortable(console.waitReady(o.bootTimeoutMs ?? 120_000), o.signal);
+          await untilAborted(console.waitReady(o.bootTimeoutMs ?? 120_000), o.signal);
           result.guestAnswered =
             (await console.run('echo brankas-verify')).trim() === 'brankas-verify';
         } catch (err) {
@@ -182,15 +183,4 @@ export async function verifyBackup(
     man.verify = result;
   });
   return result;
-}
-
-/** p, or a rejection as soon as the signal fires. */
-function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return p;
-  signal.throwIfAborted();
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
