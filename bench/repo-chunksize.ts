@@ -29,7 +29,13 @@ const BLOOM_BYTES_PER_CHUNK = 10 / 8;
 
 function dataFile(): string {
   const arg = process.argv[2];
-  if (arg) return arg;
+  if (arg !== undefined) {
+    if (arg.startsWith('-') || !existsSync(arg)) {
+      process.stderr.write('usage: node dist/bench/repo-chunksize.js [FILE]: FILE must exist\n');
+      process.exit(2);
+    }
+    return arg;
+  }
   const path = '/tmp/brankas-bench/usr.tar';
   if (!existsSync(path)) {
     execFileSync('bash', [

@@ -162,8 +162,17 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd?: string
 
 function prepareData(): { original: string; changed: string; rangesFile: string } {
   mkdirSync(DIR, { recursive: true });
-  const original = process.argv[2] ?? join(DIR, 'usr.tar');
-  if (!existsSync(original) || statSync(original).size < SIZE) {
+  const given = process.argv[2];
+  const original = given ?? join(DIR, 'usr.tar');
+  if (given !== undefined) {
+    // A file named by the user is only ever read.
+    if (given.startsWith('-') || !existsSync(given) || statSync(given).size < SIZE) {
+      process.stderr.write(
+        `usage: node dist/bench/repo-ingest.js [FILE]: FILE must exist and hold at least ${SIZE} bytes (BENCH_SIZE)\n`,
+      );
+      process.exit(2);
+    }
+  } else if (!existsSync(original) || statSync(original).size < SIZE) {
     execFileSync('bash', ['-c', `tar cf - /usr 2>/dev/null | head -c ${SIZE} > ${original}`]);
   }
   const changed = join(DIR, 'usr-changed.tar');
