@@ -2,9 +2,9 @@
   "targets": [
     {
       "target_name": "brankas_native",
-      "sources": ["seek.c"],
+      "sources": ["seek.c", "blake3.c", "blake3-napi.c"],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE", "_FILE_OFFSET_BITS=64"],
-      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+      "cflags": ["-O3", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-psabi"]
     }
   ]
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <node_api.h>
+#include "blake3-napi.h"
 
 #define MAX_SAFE 9007199254740991.0
 
@@ -122,6 +123,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"punchHole", NULL, punch_hole, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  register_blake3(env, exports);
   return exports;
 }
 

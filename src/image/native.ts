@@ -5,10 +5,7 @@
  * It is built by node-gyp at `npm install` and loaded from the package root;
  * when it is missing the readers fall back (see raw.ts), they never fail for it.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { nativeFunctions } from '../util/native.js';
 
 export interface NativeFileOps {
   /** Offset of the first data byte at or after `offset`, or -1 when there is none. */
@@ -21,42 +18,16 @@ export interface NativeFileOps {
   punchHole(fd: number, offset: number, length: number): void;
 }
 
-const ADDON = join('native', 'build', 'Release', 'brankas_native.node');
+let loaded: { fns?: NativeFileOps; error?: unknown } | undefined;
 
-let loaded: { ops: NativeFileOps | undefined; error: unknown } | undefined;
-
-/** The package root: the nearest directory above this module with a package.json. */
-function packageRoot(): string | undefined {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) return undefined;
-    dir = parent;
-  }
-}
-
-function load(): { ops: NativeFileOps | undefined; error: unknown } {
-  const root = packageRoot();
-  if (root === undefined) return { ops: undefined, error: new Error('package root not found') };
-  const file = join(root, ADDON);
-  if (!existsSync(file)) return { ops: undefined, error: new Error(`${file} is not built`) };
-  try {
-    const addon = createRequire(join(root, 'package.json'))(file) as Partial<NativeFileOps>;
-    const names = ['seekData', 'seekHole', 'seekEnd', 'punchHole'] as const;
-    for (const name of names) {
-      if (typeof addon[name] !== 'function') throw new Error(`${file} lacks ${name}`);
-    }
-    return { ops: addon as NativeFileOps, error: undefined };
-  } catch (error) {
-    return { ops: undefined, error };
-  }
+function load(): { fns?: NativeFileOps; error?: unknown } {
+  return nativeFunctions<NativeFileOps>(['seekData', 'seekHole', 'seekEnd', 'punchHole']);
 }
 
 /** The addon, or undefined when it is not built or does not load. */
 export function nativeFileOps(): NativeFileOps | undefined {
   loaded ??= load();
-  return loaded.ops;
+  return loaded.fns;
 }
 
 /** Why nativeFileOps() is undefined (for diagnostics). */

@@ -1,6 +1,6 @@
 /**
  * The repository config (docs/repository-format.md, "Config"): chunk size,
- * pack size, encryption; sealed in an envelope so that, once keys exist,
+ * pack size, chunk-id hash, encryption; sealed in an envelope so that, once keys exist,
  * nobody can turn encryption off by editing it.
  */
 import { randomBytes } from 'node:crypto';
@@ -13,10 +13,16 @@ export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
 export const MIN_CHUNK_SIZE = 64 * 1024;
 export const MAX_CHUNK_SIZE = 4 * 1024 * 1024;
 
+/** The hash that names chunks: BLAKE3 since config version 2, SHA-256 in version 1. */
+export type ChunkHash = 'blake3' | 'sha256';
+export const DEFAULT_CHUNK_HASH: ChunkHash = 'blake3';
+
 export interface RepoConfig {
   id: string;
-  version: 1;
+  /** 1: chunk ids are SHA-256 (no `chunkHash` field on disk); 2: `chunkHash` says. */
+  version: 1 | 2;
   chunkSize: number;
+  chunkHash: ChunkHash;
   packSize: number;
   compression: 'zstd';
   encryption: 'aes-256-gcm' | 'none';
@@ -27,6 +33,7 @@ export function newConfig(opts: {
   chunkSize?: number;
   packSize?: number;
   encrypted: boolean;
+  chunkHash?: ChunkHash;
 }): RepoConfig {
   const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
   if (
@@ -44,10 +51,19 @@ export function newConfig(opts: {
   if (!Number.isInteger(packSize) || packSize < chunkSize || packSize > 1024 * 1024 * 1024) {
     throw new RepoError('REPO_INVALID_ARGUMENT', `pack size ${packSize} is out of range`);
   }
+  const chunkHash = opts.chunkHash ?? DEFAULT_CHUNK_HASH;
+  if (chunkHash !== 'blake3' && chunkHash !== 'sha256') {
+    throw new RepoError(
+      'REPO_INVALID_ARGUMENT',
+      `chunk hash must be blake3 or sha256, not ${String(chunkHash)}`,
+    );
+  }
   return {
     id: randomBytes(16).toString('hex'),
-    version: 1,
+    // A SHA-256 repository is written as version 1, readable by every brankas.
+    version: chunkHash === 'sha256' ? 1 : 2,
     chunkSize,
+    chunkHash,
     packSize,
     compression: 'zstd',
     encryption: opts.encrypted ? 'aes-256-gcm' : 'none',
@@ -56,6 +72,11 @@ export function newConfig(opts: {
 }
 
 export function sealConfig(c: RepoConfig, macKey: Buffer | undefined): Buffer {
+  if (c.version === 1) {
+    const v1: Partial<RepoConfig> = { ...c };
+    delete v1.chunkHash;
+    return seal(CONFIG_FORMAT, v1, macKey);
+  }
   return seal(CONFIG_FORMAT, c, macKey);
 }
 
@@ -69,7 +90,8 @@ export function peekConfig(bytes: Buffer): RepoConfig {
     throw new RepoIntegrityError('REPO_CONFIG_CORRUPT', `config is damaged (${r.reason})`);
   }
   const c = r.body as RepoConfig;
-  if (c.version !== 1) {
+  if (c.version === 1) c.chunkHash = 'sha256';
+  if (c.version !== 1 && c.version !== 2) {
     throw new RepoError(
       'REPO_UNSUPPORTED_VERSION',
       `repository format version ${c.version} is not supported`,
@@ -80,6 +102,7 @@ export function peekConfig(bytes: Buffer): RepoConfig {
     !/^[0-9a-f]{32}$/.test(c.id) ||
     !Number.isInteger(c.chunkSize) ||
     !Number.isInteger(c.packSize) ||
+    (c.chunkHash !== 'blake3' && c.chunkHash !== 'sha256') ||
     (c.encryption !== 'none' && c.encryption !== 'aes-256-gcm')
   ) {
     throw new RepoIntegrityError('REPO_CONFIG_CORRUPT', 'config has invalid fields');

@@ -30,7 +30,7 @@ export const TEST_KDF: KdfParams = { N: 2 ** 10, r: 8, p: 1 };
 
 /** What is derived from the master key. */
 export interface RepoKeys {
-  /** Chunk ids: HMAC-SHA-256(idKey, plaintext). */
+  /** Chunk ids: BLAKE3 keyed_hash(idKey, plaintext), or HMAC-SHA-256 in version 1. */
   readonly idKey: Buffer;
   /** AES-256-GCM of chunk payloads. */
   readonly encKey: Buffer;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
+import { createBLAKE3 } from 'hash-wasm';
 import { describe, it } from 'node:test';
 import { isIntegrityError } from './errors.js';
 import {
@@ -13,7 +14,15 @@ import {
   type CodecKeys,
 } from './record.js';
 
-const keys = { idKey: randomBytes(32), encKey: randomBytes(32) };
+const plainKeys: CodecKeys = { idHash: 'blake3' };
+const keys: CodecKeys = { idHash: 'blake3', idKey: randomBytes(32), encKey: randomBytes(32) };
+/** Every kind of repository: BLAKE3 (version 2) and SHA-256 (version 1), plain and encrypted. */
+const allKeys: CodecKeys[] = [
+  plainKeys,
+  keys,
+  { idHash: 'sha256' },
+  { idHash: 'sha256', idKey: randomBytes(32), encKey: randomBytes(32) },
+];
 
 function sample(n: number, seed: number): Buffer {
   // Compressible but not trivial: text-like bytes.
@@ -31,28 +40,28 @@ describe('chunk records', () => {
     for (let i = 0; i < 60; i++) {
       const n = [0, 1, 2, 31, 4096, 65536, 262144][i % 7]! + (i % 3);
       const plain = i % 2 ? sample(n, i) : randomBytes(n);
-      for (const k of [{} as CodecKeys, keys]) {
-        const id = chunkId(plain, k.idKey);
+      for (const k of allKeys) {
+        const id = chunkId(plain, k);
         const rec = encodeRecord(plain, id, k);
         assert.deepEqual(decodeRecord(rec, id, k), plain);
-        assert.equal(rec[5]! & FLAG_ENCRYPTED ? 1 : 0, 'encKey' in k ? 1 : 0);
+        assert.equal(rec[5]! & FLAG_ENCRYPTED ? 1 : 0, k.encKey ? 1 : 0);
       }
     }
   });
 
   it('keeps zstd only when it is smaller', () => {
     const text = sample(65536, 1);
-    assert.ok(encodeRecord(text, chunkId(text, undefined), {})[5]! & FLAG_ZSTD);
+    assert.ok(encodeRecord(text, chunkId(text, plainKeys), plainKeys)[5]! & FLAG_ZSTD);
     const noise = randomBytes(65536);
-    const rec = encodeRecord(noise, chunkId(noise, undefined), {});
+    const rec = encodeRecord(noise, chunkId(noise, plainKeys), plainKeys);
     assert.equal(rec[5]! & FLAG_ZSTD, 0);
     assert.equal(rec.length, RECORD_HEADER + noise.length);
   });
 
   it('any flipped bit is a REPO_CHUNK_CORRUPT naming the chunk (property)', () => {
     const plain = sample(20000, 7);
-    for (const k of [{} as CodecKeys, keys]) {
-      const id = chunkId(plain, k.idKey);
+    for (const k of allKeys) {
+      const id = chunkId(plain, k);
       const rec = encodeRecord(plain, id, k);
       for (let t = 0; t < 200; t++) {
         const bad = Buffer.from(rec);
@@ -71,24 +80,39 @@ describe('chunk records', () => {
 
   it('a record under another id, or read with the wrong keys, is refused', () => {
     const plain = sample(5000, 3);
-    const id = chunkId(plain, keys.idKey);
+    const id = chunkId(plain, keys);
     const rec = encodeRecord(plain, id, keys);
     assert.throws(() => decodeRecord(rec, randomBytes(32), keys), /record holds chunk/);
-    assert.throws(
-      () => decodeRecord(rec, id, { idKey: keys.idKey, encKey: randomBytes(32) }),
-      /tag/,
-    );
-    assert.throws(() => decodeRecord(rec, id, {}), /encrypted record/);
+    assert.throws(() => decodeRecord(rec, id, { ...keys, encKey: randomBytes(32) }), /tag/);
+    assert.throws(() => decodeRecord(rec, id, plainKeys), /encrypted record/);
+    // The same bytes under the other hash are not this chunk.
+    assert.throws(() => decodeRecord(rec, id, { ...keys, idHash: 'sha256' }), /does not match/);
     assert.throws(() => decodeRecord(rec.subarray(0, rec.length - 1), id, keys), /header says/);
   });
 
-  it('ids: SHA-256 when plain, keyed HMAC when encrypted; zero detection', () => {
+  it('ids: BLAKE3 or SHA-256, keyed when encrypted, as independent implementations compute them; zero detection', async () => {
     const b = Buffer.from('hello');
     assert.equal(
-      chunkId(b, undefined).toString('hex'),
+      chunkId(b, { idHash: 'sha256' }).toString('hex'),
       '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824',
     );
-    assert.notDeepEqual(chunkId(b, keys.idKey), chunkId(b, undefined));
+    const key = randomBytes(32);
+    assert.deepEqual(
+      chunkId(b, { idHash: 'sha256', idKey: key }),
+      createHmac('sha256', key).update(b).digest(),
+    );
+    for (const data of [b, sample(262144 + 5, 9)]) {
+      for (const k of [undefined, key]) {
+        const witness = await createBLAKE3(256, k);
+        witness.init();
+        witness.update(data);
+        assert.equal(
+          chunkId(data, { idHash: 'blake3', idKey: k }).toString('hex'),
+          witness.digest('hex'),
+        );
+      }
+    }
+    assert.notDeepEqual(chunkId(b, keys), chunkId(b, plainKeys));
     assert.ok(isAllZero(Buffer.alloc(262144)));
     const z = Buffer.alloc(262144);
     z[262143] = 1;

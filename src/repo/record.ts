@@ -1,5 +1,6 @@
 /**
- * The chunk codec (docs/repository-format.md, "Chunks"): ids, and records
+ * The chunk codec (docs/repository-format.md, "Chunks"): ids (BLAKE3 or, in
+ * version 1 repositories, SHA-256; keyed when encrypted), and records
  * (header, CRC32, optional AES-256-GCM nonce and tag, zstd payload kept only
  * when smaller). Pure functions, used by the worker threads and, for small
  * jobs, inline. Decoding checks everything and throws a typed integrity error
@@ -8,6 +9,8 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { compress, decompress } from 'zstd-napi';
+import { blake3 } from '../util/blake3.js';
+import type { ChunkHash } from './config.js';
 import { RepoIntegrityError } from './errors.js';
 
 export const RECORD_MAGIC = 0x4843_4b42; // "BKCH" read as u32 LE
@@ -21,13 +24,17 @@ export const ZSTD_LEVEL = 1;
 export const ZERO_ID = Buffer.alloc(32);
 
 export interface CodecKeys {
+  /** The repository's chunk-id hash (config `chunkHash`). */
+  idHash: ChunkHash;
   idKey?: Buffer;
   encKey?: Buffer;
 }
 
-export function chunkId(plain: Buffer, idKey: Buffer | undefined): Buffer {
-  return idKey
-    ? createHmac('sha256', idKey).update(plain).digest()
+/** The id of a chunk's plaintext: BLAKE3 or SHA-256, keyed with idKey when given. */
+export function chunkId(plain: Buffer, keys: CodecKeys): Buffer {
+  if (keys.idHash === 'blake3') return blake3(plain, keys.idKey);
+  return keys.idKey
+    ? createHmac('sha256', keys.idKey).update(plain).digest()
     : createHash('sha256').update(plain).digest();
 }
 
@@ -143,7 +150,7 @@ export function decodeRecord(rec: Buffer, expectedId: Buffer, keys: CodecKeys): 
   if (plain.length !== h.plainLength) {
     throw bad(`plaintext is ${plain.length} bytes, header says ${h.plainLength}`);
   }
-  if (!chunkId(plain, keys.idKey).equals(expectedId)) throw bad('content does not match its id');
+  if (!chunkId(plain, keys).equals(expectedId)) throw bad('content does not match its id');
   return plain;
 }
 

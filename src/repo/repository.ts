@@ -4,7 +4,15 @@
  * (reader.ts), verify, prune, gc and stats build on it.
  */
 import type { Backend } from './backend/types.js';
-import { checkConfigMac, newConfig, peekConfig, sealConfig, type RepoConfig } from './config.js';
+import {
+  checkConfigMac,
+  newConfig,
+  peekConfig,
+  sealConfig,
+  type ChunkHash,
+  type RepoConfig,
+} from './config.js';
+import { prepareBlake3 } from '../util/blake3.js';
 import {
   isObjectNotFound,
   RepoError,
@@ -39,6 +47,8 @@ export interface InitOptions {
   password: string | undefined;
   chunkSize?: number;
   packSize?: number;
+  /** The chunk-id hash (default blake3; sha256 writes a version 1 repository). */
+  chunkHash?: ChunkHash;
   kdf?: KdfParams;
   label?: string;
 }
@@ -90,6 +100,7 @@ export class Repository {
     const config = newConfig({
       chunkSize: o.chunkSize,
       packSize: o.packSize,
+      chunkHash: o.chunkHash,
       encrypted: o.password !== undefined,
     });
     let macKey: Buffer | undefined;
@@ -140,6 +151,8 @@ export class Repository {
       checkConfigMac(bytes, keys.macKey);
       repo = new Repository(backend, config, keys, master, keyId, o);
     }
+    // Without the native addon, BLAKE3 needs its WebAssembly module loaded first.
+    if (config.chunkHash === 'blake3') await prepareBlake3(repo.keys?.idKey);
     await repo.index.refresh();
     return repo;
   }
@@ -155,6 +168,7 @@ export class Repository {
     this.requireKeys();
     if (this.closed) throw new RepoError('REPO_CLOSED', 'repository is closed');
     this.codecInstance ??= createCodec(this.opts.workers ?? defaultWorkerCount(), {
+      idHash: this.config.chunkHash,
       idKey: this.keys?.idKey,
       encKey: this.keys?.encKey,
     });

@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalBackend } from './backend/local.js';
+import type { ChunkHash } from './config.js';
 import { TEST_KDF } from './keys.js';
 import { Repository } from './repository.js';
 import type { ExtentSource, SourceExtent } from './source.js';
@@ -27,6 +28,7 @@ export interface TempRepoOptions {
   chunkSize?: number;
   packSize?: number;
   workers?: number;
+  chunkHash?: ChunkHash;
 }
 
 /** A fresh local repository in a temp dir, opened; closed and removed after fn. */
@@ -40,6 +42,7 @@ export async function withRepo<T>(
       password: o.encrypted === false ? undefined : TEST_PASSWORD,
       chunkSize: o.chunkSize ?? 64 * 1024,
       packSize: o.packSize ?? 1024 * 1024,
+      chunkHash: o.chunkHash,
       kdf: TEST_KDF,
     });
     const repo = await Repository.open(new LocalBackend(join(dir, 'repo')), {

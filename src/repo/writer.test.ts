@@ -13,10 +13,18 @@ async function readAll(disk: BackupDisk): Promise<Buffer> {
 }
 
 describe('writer and reader', () => {
-  for (const encrypted of [true, false]) {
-    for (const workers of [0, 2]) {
-      it(`a backup reads back byte for byte (${encrypted ? 'encrypted' : 'plain'}, ${workers} workers)`, () =>
-        withRepo({ encrypted, workers }, async (repo) => {
+  const kinds = [
+    ...[true, false].flatMap((encrypted) =>
+      [0, 2].map((workers) => ({ encrypted, workers, chunkHash: 'blake3' as const })),
+    ),
+    // Version 1 repositories name chunks by SHA-256.
+    { encrypted: true, workers: 2, chunkHash: 'sha256' as const },
+    { encrypted: false, workers: 0, chunkHash: 'sha256' as const },
+  ];
+  for (const { encrypted, workers, chunkHash } of kinds) {
+    {
+      it(`a backup reads back byte for byte (${encrypted ? 'encrypted' : 'plain'}, ${workers} workers, ${chunkHash})`, () =>
+        withRepo({ encrypted, workers, chunkHash }, async (repo) => {
           const data = realisticBytes(3 * 1024 * KiB + 12345, 1);
           data.fill(0, 64 * KiB, 256 * KiB); // zero chunks, read
           data.fill(0, 1024 * KiB, 1224 * KiB); // a hole: never read

@@ -27,11 +27,12 @@ async function withFixture(
   await withTempDir(async (dir) => {
     const repoDir = join(dir, 'repo');
     await writeFile(join(dir, 'pw'), 'sekret\n');
-    await Repository.init(new LocalBackend(repoDir), {
-      password: 'sekret',
-      kdf: TEST_KDF,
-      chunkSize: 64 * 1024,
-    });
+    const backend = new LocalBackend(repoDir);
+    try {
+      await Repository.init(backend, { password: 'sekret', kdf: TEST_KDF, chunkSize: 64 * 1024 });
+    } finally {
+      await backend.close();
+    }
     const repo = await Repository.open(new LocalBackend(repoDir), {
       password: 'sekret',
       workers: 0,
@@ -68,6 +69,18 @@ describe('brankas repo', () => {
       assert.match(plain.stdout, /chunks 1\.0 MiB, encryption none/);
       const info = await cli(['repo', 'info', '--json'], { BRANKAS_REPO: join(dir, 'b') });
       assert.equal((info.json()['config'] as { chunkSize: number }).chunkSize, 1024 * 1024);
+      assert.equal((info.json()['config'] as { chunkHash: string }).chunkHash, 'blake3');
+      const v1 = await cli(['repo', 'init', '--no-encryption', '--chunk-hash', 'sha256'], {
+        BRANKAS_REPO: join(dir, 'c'),
+      });
+      assert.equal(v1.code, 0, v1.stderr);
+      const v1info = await cli(['repo', 'info'], { BRANKAS_REPO: join(dir, 'c') });
+      assert.match(v1info.stdout, /v1, chunks 256 KiB named by sha256/);
+      const bad = await cli(['repo', 'init', '--no-encryption', '--chunk-hash', 'md5'], {
+        BRANKAS_REPO: join(dir, 'd'),
+      });
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /--chunk-hash is blake3 or sha256, not md5/);
     }));
 
   it('the password never comes from the command line; without a file, command or terminal it is refused', () =>

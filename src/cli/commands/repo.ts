@@ -14,11 +14,11 @@ import type { CliContext } from '../context.js';
 import { ProgressMeter } from '../progress.js';
 import { formatBytes, table } from '../format.js';
 import {
-  backendFor,
   ratio,
   readNewPassword,
   repoLocation,
   repoOption,
+  withBackend,
   withRepo,
 } from './repo-common.js';
 import { repoKeyCommand } from './repo-key.js';
@@ -26,26 +26,37 @@ import { repoKeyCommand } from './repo-key.js';
 export const repoInit: Command = {
   name: 'repo init',
   summary: 'Create a backup repository (encrypted unless --no-encryption)',
-  usage: 'brankas repo init [--repo PATH] [--no-encryption] [--chunk-size SIZE] [--json]',
+  usage:
+    'brankas repo init [--repo PATH] [--no-encryption] [--chunk-size SIZE] [--chunk-hash blake3|sha256] [--json]',
   help:
     'The password comes from $BRANKAS_PASSWORD_FILE, $BRANKAS_PASSWORD_COMMAND or a prompt.\n' +
     'The repository is $BRANKAS_REPO or /var/lib/brankas/repo unless --repo says otherwise.\n' +
-    'The chunk size (64K to 4M, a power of two) is fixed for the life of the repository.',
+    'The chunk size (64K to 4M, a power of two) is fixed for the life of the repository.\n' +
+    'Chunks are named by BLAKE3 (default); --chunk-hash sha256 makes a format version 1\n' +
+    'repository that older brankas releases can read, at a quarter of the hashing speed.',
   options: {
     ...repoOption,
     'no-encryption': { type: 'boolean' },
     'chunk-size': { type: 'string' },
+    'chunk-hash': { type: 'string' },
   },
   async run(ctx, args) {
     const location = repoLocation(ctx, args);
     const plain = args.values['no-encryption'] === true;
     const chunk = args.values['chunk-size'] as string | undefined;
+    const hash = args.values['chunk-hash'] as string | undefined;
+    if (hash !== undefined && hash !== 'blake3' && hash !== 'sha256') {
+      throw new UsageError(`--chunk-hash is blake3 or sha256, not ${hash}`);
+    }
     const password = plain ? undefined : await readNewPassword(ctx, true);
     if (plain) ctx.note(ctx.t('repo.noEncryptionWarning'));
-    const config = await Repository.init(backendFor(location), {
-      password,
-      chunkSize: chunk === undefined ? undefined : parseSize(chunk),
-    });
+    const config = await withBackend(location, (backend) =>
+      Repository.init(backend, {
+        password,
+        chunkSize: chunk === undefined ? undefined : parseSize(chunk),
+        chunkHash: hash,
+      }),
+    );
     if (ctx.json) return ctx.printJson({ location, config });
     ctx.print(
       ctx.t('repo.created', {
@@ -119,7 +130,7 @@ export const repoInfo: Command = {
             ['id', c.id],
             [
               ctx.t('repo.col.format'),
-              `v${c.version}, chunks ${formatBytes(c.chunkSize)}, packs ${formatBytes(c.packSize)}, ${c.compression}, ${c.encryption}`,
+              `v${c.version}, chunks ${formatBytes(c.chunkSize)} named by ${c.chunkHash}, packs ${formatBytes(c.packSize)}, ${c.compression}, ${c.encryption}`,
             ],
             [ctx.t('repo.col.keys'), String(keys.length)],
           ]),

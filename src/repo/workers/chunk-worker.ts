@@ -5,10 +5,13 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { chunkId, decodeRecord, encodeRecord, isAllZero, type CodecKeys } from '../record.js';
+import { prepareBlake3 } from '../../util/blake3.js';
 import type { PoolRequest, PoolReply } from './protocol.js';
 
 const keys = workerData as CodecKeys;
 const port = parentPort!;
+// Messages wait in the port's queue until the listener below is attached.
+if (keys.idHash === 'blake3') await prepareBlake3(keys.idKey);
 
 function owned(b: Uint8Array): ArrayBuffer[] {
   return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength
@@ -25,7 +28,7 @@ port.on('message', (req: PoolRequest) => {
       reply = {
         seq: req.seq,
         ok: true,
-        id: zero ? undefined : chunkId(buf, keys.idKey),
+        id: zero ? undefined : chunkId(buf, keys),
         out: req.buf,
       };
     } else if (req.op === 'encode') {

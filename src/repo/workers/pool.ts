@@ -116,7 +116,7 @@ function rebuild(e: { message: string; code?: string; where?: unknown }): Error 
 class InlineCodec implements ChunkCodec {
   constructor(private readonly keys: CodecKeys) {}
   async hash(buf: Buffer): Promise<HashResult> {
-    return { id: isAllZero(buf) ? undefined : chunkId(buf, this.keys.idKey), buf };
+    return { id: isAllZero(buf) ? undefined : chunkId(buf, this.keys), buf };
   }
   async encode(buf: Buffer, id: Buffer): Promise<Buffer> {
     return encodeRecord(buf, id, this.keys);

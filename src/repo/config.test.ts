@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { newConfig, peekConfig, sealConfig } from './config.js';
+import { seal } from './envelope.js';
+
+function body(bytes: Buffer): Record<string, unknown> {
+  const envelope = JSON.parse(bytes.toString('utf8')) as { body: string };
+  return JSON.parse(envelope.body) as Record<string, unknown>;
+}
+
+describe('config', () => {
+  it('a new repository names chunks by BLAKE3 in a version 2 config', () => {
+    const c = newConfig({ encrypted: false });
+    assert.equal(c.chunkHash, 'blake3');
+    const sealed = sealConfig(c, undefined);
+    assert.equal(body(sealed)['version'], 2);
+    assert.equal(body(sealed)['chunkHash'], 'blake3');
+    assert.deepEqual(peekConfig(sealed), c);
+  });
+
+  it('SHA-256 is written as version 1, exactly the old format, and read back as sha256', () => {
+    for (const macKey of [undefined, randomBytes(32)]) {
+      const c = newConfig({ encrypted: macKey !== undefined, chunkHash: 'sha256' });
+      const sealed = sealConfig(c, macKey);
+      assert.equal(body(sealed)['version'], 1);
+      assert.equal('chunkHash' in body(sealed), false);
+      assert.deepEqual(peekConfig(sealed), c);
+    }
+  });
+
+  it('refuses an unknown version, an unknown hash, and a hash it was not asked for', () => {
+    const c = newConfig({ encrypted: false });
+    assert.throws(() => peekConfig(seal('brankas-config', { ...c, version: 3 }, undefined)), {
+      code: 'REPO_UNSUPPORTED_VERSION',
+    });
+    assert.throws(() => peekConfig(seal('brankas-config', { ...c, chunkHash: 'md5' }, undefined)), {
+      code: 'REPO_CONFIG_CORRUPT',
+    });
+    assert.throws(() => newConfig({ encrypted: false, chunkHash: 'md5' as unknown as 'sha256' }), {
+      code: 'REPO_INVALID_ARGUMENT',
+    });
+  });
+});

@@ -1,0 +1,50 @@
+/**
+ * Loads brankas' own Node-API addon (native/: seek.c, blake3.c), built by
+ * node-gyp at `npm install` and found beside the package root. Every user of
+ * it has a fallback, so a missing or failed build is reported, never thrown.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ADDON = join('native', 'build', 'Release', 'brankas_native.node');
+
+let loaded: { addon: Record<string, unknown> | undefined; error: unknown } | undefined;
+
+/** The package root: the nearest directory above this module with a package.json. */
+function packageRoot(): string | undefined {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) return undefined;
+    dir = parent;
+  }
+}
+
+function load(): { addon: Record<string, unknown> | undefined; error: unknown } {
+  const root = packageRoot();
+  if (root === undefined) return { addon: undefined, error: new Error('package root not found') };
+  const file = join(root, ADDON);
+  if (!existsSync(file)) return { addon: undefined, error: new Error(`${file} is not built`) };
+  try {
+    const addon = createRequire(join(root, 'package.json'))(file) as Record<string, unknown>;
+    return { addon, error: undefined };
+  } catch (error) {
+    return { addon: undefined, error };
+  }
+}
+
+/** The addon's functions named `names`, or the reason they are not available. */
+export function nativeFunctions<T>(names: readonly string[]): { fns?: T; error?: unknown } {
+  loaded ??= load();
+  const { addon, error } = loaded;
+  if (addon === undefined) return { error };
+  for (const name of names) {
+    if (typeof addon[name] !== 'function') {
+      return { error: new Error(`the native addon lacks ${name} (rebuild it: npm rebuild)`) };
+    }
+  }
+  return { fns: addon as T };
+}
