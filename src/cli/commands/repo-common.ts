@@ -111,11 +111,31 @@ export async function openRepo(
   needKeys = true,
 ): Promise<Repository> {
   const location = repoLocation(ctx, args);
-  const { config, keys } = await Repository.peek(backendFor(location));
+  const { config, keys } = await withBackend(location, (b) => Repository.peek(b));
   const encrypted = config.encryption !== 'none' || keys.length > 0;
   const ask = encrypted && (needKeys || passwordAvailable(ctx));
   const password = ask ? await readPassword(ctx) : undefined;
-  return Repository.open(backendFor(location), { password });
+  // The repository closes its backend; until it exists, that is ours to do.
+  const backend = backendFor(location);
+  try {
+    return await Repository.open(backend, { password });
+  } catch (err) {
+    await backend.close();
+    throw err;
+  }
+}
+
+/** Runs fn with a backend of its own (no repository opened) and closes it whatever happens. */
+export async function withBackend<T>(
+  location: string,
+  fn: (backend: LocalBackend) => Promise<T>,
+): Promise<T> {
+  const backend = backendFor(location);
+  try {
+    return await fn(backend);
+  } finally {
+    await backend.close();
+  }
 }
 
 /** Runs fn with an open repository and closes it whatever happens. */
