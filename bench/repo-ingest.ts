@@ -87,11 +87,16 @@ async function child(args: string[]): Promise<void> {
   let note = '';
   if (step === 'init') {
     const [encrypted, chunk] = (extra ?? '').split(':');
-    await Repository.init(new LocalBackend(repoDir!), {
-      password: encrypted === '1' ? PASSWORD : undefined,
-      chunkSize: Number(chunk),
-      kdf: TEST_KDF,
-    });
+    const backend = new LocalBackend(repoDir!);
+    try {
+      await Repository.init(backend, {
+        password: encrypted === '1' ? PASSWORD : undefined,
+        chunkSize: Number(chunk),
+        kdf: TEST_KDF,
+      });
+    } finally {
+      await backend.close();
+    }
   } else {
     const repo = await Repository.open(new LocalBackend(repoDir!), { password: PASSWORD, workers });
     try {

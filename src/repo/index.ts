@@ -3,7 +3,7 @@
  * engine and the faces import. Internals (codecs, runs, packs) stay private.
  */
 export type { Backend, ObjectInfo, ObjectUpload } from './backend/types.js';
-export { LocalBackend } from './backend/local.js';
+export { LocalBackend, type LocalBackendOptions } from './backend/local.js';
 export { MemoryBackend } from './backend/memory.js';
 export { DEFAULT_CHUNK_SIZE, DEFAULT_PACK_SIZE, type RepoConfig } from './config.js';
 export {

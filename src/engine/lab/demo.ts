@@ -148,12 +148,20 @@ export class Demo {
       this.emit({ kind: 'part', part: 'backup' });
       const repoDir = join(this.workDir, 'repo');
       const password = randomBytes(18).toString('base64url');
-      await Repository.init(new LocalBackend(repoDir), {
-        password,
-        ...(this.options.kdf ? { kdf: this.options.kdf } : {}),
-      });
-      this.emit({ kind: 'repo-created', path: repoDir, encrypted: true });
-      const repo = await Repository.open(new LocalBackend(repoDir), { password });
+      // One backend for both; the repository closes it, and until it exists that is ours to do.
+      const backend = new LocalBackend(repoDir);
+      let repo: Repository;
+      try {
+        await Repository.init(backend, {
+          password,
+          ...(this.options.kdf ? { kdf: this.options.kdf } : {}),
+        });
+        this.emit({ kind: 'repo-created', path: repoDir, encrypted: true });
+        repo = await Repository.open(backend, { password });
+      } catch (err) {
+        await backend.close();
+        throw err;
+      }
       try {
         await guest.console.run(
           `echo 'data penting' > ${FILES[0]}; dd if=/dev/urandom of=${FILES[1]} bs=1M count=2 2>/dev/null; sync`,

@@ -55,6 +55,32 @@ export function backendConformance(label: string, make: () => Promise<BackendFix
         assert.deepEqual(await b.stat('data/ab/pack'), { name: 'data/ab/pack', size: 1000 });
       }));
 
+    it('getRange after a replacing put or upload reads the new object, after delete nothing', () =>
+      withBackend(async (b) => {
+        await b.put('data/ab/pack', Buffer.from('first version'));
+        assert.equal((await b.getRange('data/ab/pack', 0, 5)).toString(), 'first');
+        await b.put('data/ab/pack', Buffer.from('second'));
+        assert.equal((await b.getRange('data/ab/pack', 0, 100)).toString(), 'second');
+        const up = await b.upload('data/ab/pack');
+        await up.write(Buffer.from('third'));
+        await up.commit();
+        assert.equal((await b.getRange('data/ab/pack', 0, 100)).toString(), 'third');
+        await b.delete('data/ab/pack');
+        await assert.rejects(b.getRange('data/ab/pack', 0, 1), (e) => isObjectNotFound(e));
+        await b.put('data/ab/pack', Buffer.from('fourth'));
+        assert.equal((await b.getRange('data/ab/pack', 0, 100)).toString(), 'fourth');
+      }));
+
+    it('concurrent getRange calls on one object each read their own range', () =>
+      withBackend(async (b) => {
+        const data = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7) & 255));
+        await b.put('data/ab/pack', data);
+        const parts = await Promise.all(
+          Array.from({ length: 64 }, (_, i) => b.getRange('data/ab/pack', i * 64, 64)),
+        );
+        assert.deepEqual(Buffer.concat(parts), data);
+      }));
+
     it('a stored object does not change when the caller reuses its buffer', () =>
       withBackend(async (b) => {
         const buf = Buffer.from('abc');

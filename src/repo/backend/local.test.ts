@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rename, rm, unlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isObjectNotFound } from '../errors.js';
+import { withTempDir } from '../test-support.js';
+import { needsProcFd, openFilesUnder } from '../testing/open-files.js';
 import { backendConformance } from './conformance.js';
 import { LocalBackend } from './local.js';
 
@@ -31,3 +35,88 @@ it('local backend: temporary files are hidden from list and removed once old', a
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+it(
+  'local backend: getRange shares one open file per object, keeps at most openFiles, and close() closes them all',
+  needsProcFd,
+  async () =>
+    withTempDir(async (dir) => {
+      const b = new LocalBackend(dir, { openFiles: 4 });
+      try {
+        const data = Buffer.from(Array.from({ length: 4096 }, (_, i) => i & 255));
+        for (let i = 0; i < 10; i++) await b.put(`data/0${i}/pack`, data);
+        for (let i = 0; i < 50; i++) await b.getRange('data/00/pack', i * 64, 64);
+        const parts = await Promise.all(
+          Array.from({ length: 64 }, (_, i) => b.getRange('data/00/pack', i * 64, 64)),
+        );
+        assert.deepEqual(Buffer.concat(parts), data);
+        assert.equal((await openFilesUnder(dir)).length, 1);
+        assert.equal(b.openReadHandles, 1);
+        for (let i = 0; i < 10; i++) {
+          assert.deepEqual(await b.getRange(`data/0${i}/pack`, 100, 10), data.subarray(100, 110));
+        }
+        assert.equal(b.openReadHandles, 4);
+        assert.equal((await openFilesUnder(dir)).length, 4);
+        await b.close();
+        assert.equal(b.openReadHandles, 0);
+        assert.equal((await openFilesUnder(dir)).length, 0);
+        // Still usable after close, without keeping anything open.
+        assert.deepEqual(await b.getRange('data/03/pack', 0, 4), data.subarray(0, 4));
+        assert.equal((await openFilesUnder(dir)).length, 0);
+      } finally {
+        await b.close();
+      }
+    }),
+);
+
+it(
+  'local backend: a pack deleted or replaced through the backend is read as it is now, and its old file is closed',
+  needsProcFd,
+  async () =>
+    withTempDir(async (dir) => {
+      const b = new LocalBackend(dir);
+      try {
+        await b.put('data/00/pack', Buffer.from('old pack'));
+        assert.equal((await b.getRange('data/00/pack', 0, 3)).toString(), 'old');
+        await b.put('data/00/pack', Buffer.from('new pack'));
+        assert.equal((await b.getRange('data/00/pack', 0, 3)).toString(), 'new');
+        assert.equal((await openFilesUnder(dir)).length, 1, 'the replaced file is closed');
+        await b.delete('data/00/pack');
+        await assert.rejects(b.getRange('data/00/pack', 0, 3), (e) => isObjectNotFound(e));
+        assert.equal((await openFilesUnder(dir)).length, 0, 'the deleted file is closed');
+      } finally {
+        await b.close();
+      }
+    }),
+);
+
+it(
+  'local backend: a pack removed or replaced behind its back reads whole as it was until its handle is dropped',
+  needsProcFd,
+  async () =>
+    withTempDir(async (dir) => {
+      const b = new LocalBackend(dir, { idleMs: 300 });
+      try {
+        await b.put('data/00/a', Buffer.from('pack a, first'));
+        await b.put('data/00/b', Buffer.from('pack b, first'));
+        assert.equal((await b.getRange('data/00/a', 0, 100)).toString(), 'pack a, first');
+        assert.equal((await b.getRange('data/00/b', 0, 100)).toString(), 'pack b, first');
+        // Another process: gc deletes a; a writer replaces b (temp file renamed over it).
+        await unlink(join(dir, 'data/00/a'));
+        await writeFile(join(dir, 'data/00/.tmp-other'), 'pack b, second!');
+        await rename(join(dir, 'data/00/.tmp-other'), join(dir, 'data/00/b'));
+        // The open files are the objects as they were: valid, never a mixture.
+        assert.equal((await b.getRange('data/00/a', 5, 100)).toString(), 'a, first');
+        assert.equal((await b.getRange('data/00/b', 5, 100)).toString(), 'b, first');
+        assert.equal((await openFilesUnder(dir)).filter((f) => f.endsWith(' (deleted)')).length, 2);
+        // Unused for idleMs, the handles go, and with them the deleted file's space.
+        await sleep(1000);
+        assert.equal(b.openReadHandles, 0);
+        assert.equal((await openFilesUnder(dir)).length, 0);
+        await assert.rejects(b.getRange('data/00/a', 0, 1), (e) => isObjectNotFound(e));
+        assert.equal((await b.getRange('data/00/b', 0, 100)).toString(), 'pack b, second!');
+      } finally {
+        await b.close();
+      }
+    }),
+);

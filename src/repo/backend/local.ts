@@ -2,12 +2,14 @@
  * The local directory backend, the default. Every write is atomic and
  * durable: a temporary file `.tmp-*` in the target directory, fsync, rename
  * over the name, fsync of the directory (and of a parent that gained a new
- * directory). Object names map to relative paths.
+ * directory). Object names map to relative paths. Ranges are read through a
+ * small cache of open handles (handle-cache.ts), closed by close().
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { RepoError } from '../errors.js';
+import { HandleCache } from './handle-cache.js';
 import {
   checkObjectName,
   objectNotFound,
@@ -16,10 +18,31 @@ import {
   type ObjectUpload,
 } from './types.js';
 
+export interface LocalBackendOptions {
+  /** Read handles kept open for getRange (default 32; 0 opens and closes one per call). */
+  openFiles?: number;
+  /** How long an unused read handle stays open, in milliseconds (default 5,000). */
+  idleMs?: number;
+}
+
 export class LocalBackend implements Backend {
   private readonly knownDirs = new Set<string>();
+  private readonly readers: HandleCache<FileHandle>;
 
-  constructor(readonly location: string) {}
+  constructor(
+    readonly location: string,
+    options: LocalBackendOptions = {},
+  ) {
+    this.readers = new HandleCache((name) => this.openForRead(name), {
+      max: options.openFiles ?? 32,
+      idleMs: options.idleMs ?? 5_000,
+    });
+  }
+
+  /** How many read handles are open in the cache now (for tests and diagnostics). */
+  get openReadHandles(): number {
+    return this.readers.size;
+  }
 
   private path(name: string): string {
     checkObjectName(name);
@@ -44,7 +67,8 @@ export class LocalBackend implements Backend {
     const fh = await open(temp, 'wx', 0o600).catch((err: unknown) => {
       throw io(`cannot create ${temp}`, err);
     });
-    return new LocalUpload(fh, temp, target, dir);
+    // A cached handle would go on reading the object this one replaces.
+    return new LocalUpload(fh, temp, target, dir, () => this.readers.invalidate(name));
   }
 
   /** Opens an object for reading; a missing one is ObjectNotFound, anything else an I/O error. */
@@ -66,8 +90,8 @@ export class LocalBackend implements Backend {
   }
 
   async getRange(name: string, offset: number, length: number): Promise<Buffer> {
-    const fh = await this.openForRead(name);
-    try {
+    // Positional reads: any number may share one handle.
+    return this.readers.use(name, async (fh) => {
       const buf = Buffer.allocUnsafe(length);
       let got = 0;
       while (got < length) {
@@ -76,9 +100,7 @@ export class LocalBackend implements Backend {
         got += bytesRead;
       }
       return got === length ? buf : buf.subarray(0, got);
-    } finally {
-      await fh.close();
-    }
+    });
   }
 
   async stat(name: string): Promise<ObjectInfo | undefined> {
@@ -125,6 +147,9 @@ export class LocalBackend implements Backend {
       await unlink(this.path(name));
     } catch (err) {
       if (!isEnoent(err)) throw io(`cannot delete ${name}`, err);
+    } finally {
+      // After the unlink: a read that opened the file before it would otherwise stay cached.
+      this.readers.invalidate(name);
     }
   }
 
@@ -150,7 +175,10 @@ export class LocalBackend implements Backend {
     return removed;
   }
 
-  async close(): Promise<void> {}
+  /** Closes the cached read handles; the backend stays usable, without caching. */
+  async close(): Promise<void> {
+    await this.readers.close();
+  }
 
   private async ensureDir(dir: string): Promise<void> {
     if (this.knownDirs.has(dir)) return;
@@ -189,6 +217,7 @@ class LocalUpload implements ObjectUpload {
     private readonly temp: string,
     private readonly target: string,
     private readonly dir: string,
+    private readonly replaced: () => void,
   ) {}
 
   async write(part: Buffer): Promise<void> {
@@ -210,6 +239,7 @@ class LocalUpload implements ObjectUpload {
       await this.fh.close();
       this.done = true;
       await rename(this.temp, this.target);
+      this.replaced();
       await fsyncDir(this.dir);
     } catch (err) {
       await this.abort();

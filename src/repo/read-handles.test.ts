@@ -1,0 +1,72 @@
+/**
+ * The local backend's cached read handles seen from the repository: a reader
+ * whose packs another repository's garbage collector repacks and deletes
+ * keeps reading correct data, and closing repositories closes every file.
+ */
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { LocalBackend } from './backend/local.js';
+import { forget } from './forget.js';
+import { collectGarbage } from './gc.js';
+import { BackupDisk } from './reader.js';
+import { Repository } from './repository.js';
+import { bufferSource } from './source.js';
+import { realisticBytes, TEST_PASSWORD, withRepo } from './test-support.js';
+import { needsProcFd, openFilesUnder } from './testing/open-files.js';
+import { BackupWriter } from './writer.js';
+
+const KiB = 1024;
+async function backup(repo: Repository, data: Buffer): Promise<string> {
+  const w = await BackupWriter.start(repo, { vm: { name: 'web' } });
+  await w.addDisk({ name: 'vda', source: bufferSource(data) });
+  return (await w.commit()).id;
+}
+
+async function readBack(repo: Repository, id: string): Promise<Buffer> {
+  const d = await BackupDisk.open(repo, id, 'vda');
+  try {
+    return await d.read(0, d.virtualSize);
+  } finally {
+    await d.close();
+  }
+}
+
+it(
+  'a reader whose packs another gc repacked and deleted still reads its backup, and closing leaves no file open',
+  needsProcFd,
+  () =>
+    withRepo({ packSize: 256 * KiB }, async (repo, dir) => {
+      const a = realisticBytes(1024 * KiB, 41);
+      const b = Buffer.from(a);
+      realisticBytes(512 * KiB, 42).copy(b, 0);
+      await backup(repo, a);
+      const idB = await backup(repo, b);
+
+      const reader = await Repository.open(new LocalBackend(dir), {
+        password: TEST_PASSWORD,
+        workers: 0,
+      });
+      try {
+        assert.ok((await readBack(reader, idB)).equals(b));
+        assert.ok((await openFilesUnder(dir)).length > 0, 'the reader keeps its packs open');
+
+        // The other repository forgets the first backup and rewrites the packs it shared.
+        assert.equal((await forget(repo, { last: 1 })).removed.length, 1);
+        const gc = await collectGarbage(repo);
+        assert.ok(gc.repackedPacks > 0, JSON.stringify(gc));
+        assert.ok((await openFilesUnder(dir)).some((f) => f.endsWith(' (deleted)')));
+
+        // Open handles still read the deleted packs as they were (every chunk is verified)...
+        assert.ok((await readBack(reader, idB)).equals(b));
+        // ...and once they are dropped (close() does it at once; the backend stays usable),
+        // the reader finds the chunks where gc moved them.
+        await reader.backend.close();
+        assert.ok(!(await openFilesUnder(dir)).some((f) => f.endsWith(' (deleted)')));
+        assert.ok((await readBack(reader, idB)).equals(b));
+      } finally {
+        await reader.close();
+      }
+      await repo.close();
+      assert.deepEqual(await openFilesUnder(dir), []);
+    }),
+);
