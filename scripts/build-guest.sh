@@ -6,7 +6,9 @@
 #                            absent if the kernel can't boot that way (see kernel_file in STAMP)
 #   .cache/guest/initrd.img  a busybox-static initramfs (gzip'd newc cpio) whose /init loads a
 #                            few modules, mounts /dev/vda (ext4) at /data, powers off on the
-#                            ACPI power button and serves a shell on ttyS0
+#                            ACPI power button, serves a shell on ttyS0 and, when the VM has
+#                            the channel org.qemu.guest_agent.0, answers guest-sync and
+#                            guest-ping on it (a stand-in for qemu-guest-agent)
 #   .cache/guest/base.qcow2  a 64 MiB qcow2 holding a bare ext4 filesystem (no partition table)
 #   .cache/guest/STAMP       what was built, by which version of this script; its kernel_file=
 #                            line names the kernel file to boot
@@ -19,13 +21,13 @@
 # test/support/guest.ts: change both together and bump FORMAT_VERSION.
 set -euo pipefail
 
-FORMAT_VERSION=3
+FORMAT_VERSION=4
 READY_MARKER='BRANKAS-GUEST-READY'
 DISK_SIZE_MIB=64
 KERNEL_META_PACKAGE='linux-image-amd64'
 # Modules wanted in the guest; their dependencies (modules.dep) and soft pre-dependencies
 # (modules.softdep) are added, and built-in ones are skipped.
-WANTED_MODULES=(virtio virtio_ring virtio_pci virtio_blk crc32c_generic ext4 button evdev)
+WANTED_MODULES=(virtio virtio_ring virtio_pci virtio_blk virtio_console crc32c_generic ext4 button evdev)
 
 log() { printf '[build-guest] %s\n' "$*" >&2; }
 die() {
@@ -293,6 +295,39 @@ poweroff -f
 EOF
 chmod 0755 "$ROOT/etc/acpi/poweroff.sh"
 
+# A stand-in for qemu-guest-agent, enough for libvirt's agent commands and brankas' verify
+# probe: on the virtio-serial port named org.qemu.guest_agent.0 it answers guest-sync (and
+# guest-sync-delimited) with the id it was given, guest-ping with an empty return, anything
+# else with an error. It waits up to 10 s for the port and gives up quietly without one.
+cat >"$ROOT/etc/agent.sh" <<'EOF'
+#!/bin/sh
+dev=
+i=0
+while [ -z "$dev" ] && [ $i -lt 100 ]; do
+  for p in /sys/class/virtio-ports/*; do
+    [ "$(cat "$p/name" 2>/dev/null)" = org.qemu.guest_agent.0 ] && dev=/dev/${p##*/}
+  done
+  [ -n "$dev" ] || sleep 0.1
+  i=$((i + 1))
+done
+[ -n "$dev" ] || exit 0
+while [ ! -c "$dev" ]; do sleep 0.1; done
+while true; do
+  # Reading gives end-of-file while no host side is connected: then wait and open again.
+  while IFS= read -r line; do
+    id=$(printf '%s\n' "$line" | sed -n 's/.*"id"[^0-9]*\([0-9][0-9]*\).*/\1/p')
+    case "$line" in
+      *guest-sync-delimited*) printf '\377{"return": %s}\n' "$id" ;;
+      *guest-sync*) printf '{"return": %s}\n' "$id" ;;
+      *guest-ping*) printf '{"return": {}}\n' ;;
+      *) printf '{"error": {"class": "CommandNotFound", "desc": "not in the brankas test guest"}}\n' ;;
+    esac
+  done <>"$dev" >&0
+  sleep 0.2
+done
+EOF
+chmod 0755 "$ROOT/etc/agent.sh"
+
 cat >"$ROOT/init" <<EOF
 #!/bin/sh
 # brankas test guest, format $FORMAT_VERSION. Built by scripts/build-guest.sh.
@@ -312,6 +347,7 @@ else
   echo "brankas-guest: no /dev/vda" >/dev/console
 fi
 acpid -c /etc/acpi -a /etc/acpid.conf -l /var/log/acpid.log
+sh /etc/agent.sh </dev/null >/dev/null 2>&1 &
 cd /
 # The shell runs ttyS0 as its script: it is non-interactive (no prompt, no line editing) and
 # executes each line as soon as it arrives. (Not "cat /dev/ttyS0 | sh": busybox cat holds the

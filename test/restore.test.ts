@@ -27,7 +27,8 @@ before(async () => {
   repoDir = await mkdtemp(join(tmpdir(), 'brankas-test-repo-'));
   await rm(repoDir, { recursive: true });
   assert.equal((await cli(['repo', 'init', '--no-encryption'], env())).code, 0);
-  guest = await TinyGuest.launch(conn, { name: testName('disaster') });
+  // With the QEMU guest agent's channel: verify --boot asks the restored guest through it.
+  guest = await TinyGuest.launch(conn, { name: testName('disaster'), agent: true });
 });
 
 after(async () => {
@@ -132,6 +133,11 @@ describe('restore', () => {
     const result = JSON.parse(ok.stdout);
     assert.equal(result.passed, true);
     assert.equal(result.booted, true);
+    assert.equal(
+      result.probe,
+      'agent',
+      'asked through the guest agent (the serial probe is the demo test’s)',
+    );
     assert.equal(result.guestAnswered, true);
     const compared = result.disks.filter(
       (d: { restoredMatches: boolean | null }) => d.restoredMatches !== null,

@@ -12,8 +12,9 @@ export const verifyCommand: Command = {
   usage: 'brankas verify BACKUP [--boot] [--scratch DIR] [--repo PATH] [--json]',
   help:
     'BACKUP is a backup id, or a VM name for its latest backup. With --boot the backup is restored\n' +
-    'into a scratch directory as a transient VM without network, booted, probed on its serial\n' +
-    'console when it has one, compared with the backup, and removed. The restored disks go\n' +
+    'into a scratch directory as a transient VM without network, booted, asked whether it answers\n' +
+    '(guest-ping through its QEMU guest agent when it has the channel, else a shell on its serial\n' +
+    'console when it has one), compared with the backup, and removed. The restored disks go\n' +
     'into a fresh directory under --scratch (default /var/tmp), removed afterwards.',
   options: { ...repoOption, boot: { type: 'boolean' }, scratch: { type: 'string' } },
   positionals: { min: 1, max: 1, names: 'BACKUP' },

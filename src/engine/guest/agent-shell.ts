@@ -5,6 +5,9 @@
 import type { Domain } from '../../libvirt/index.js';
 import { EngineError } from '../errors.js';
 
+/** The virtio-serial port name of the QEMU guest agent. */
+export const AGENT_CHANNEL = 'org.qemu.guest_agent.0';
+
 interface ExecStatus {
   exited: boolean;
   exitcode?: number;

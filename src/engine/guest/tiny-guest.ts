@@ -14,6 +14,7 @@ import { untilAborted } from '../../util/abort.js';
 import { escapeXml } from '../../util/xml.js';
 import { EngineError } from '../errors.js';
 import { DomainUndefine, type Connection, type Domain } from '../../libvirt/index.js';
+import { AGENT_CHANNEL } from './agent-shell.js';
 import { READY_MARKER, SerialConsole } from './serial-console.js';
 /**
  * The guest kernel's command line. Kernel messages are kept off the console (quiet loglevel=1);
@@ -123,6 +124,8 @@ export interface GuestDomainOptions {
   /** Default 256. */
   memoryMiB?: number;
   uuid?: string;
+  /** Add the QEMU guest agent's channel (the guest answers guest-sync and guest-ping on it). */
+  agent?: boolean;
 }
 
 /**
@@ -143,6 +146,14 @@ export function guestDomainXml(opts: GuestDomainOptions): string {
     )
     .join('\n');
   const uuid = opts.uuid === undefined ? '' : `\n  <uuid>${e(opts.uuid)}</uuid>`;
+  // libvirt picks the socket path of a bind-mode channel without one.
+  const agent = opts.agent
+    ? `
+    <channel type='unix'>
+      <source mode='bind'/>
+      <target type='virtio' name='${AGENT_CHANNEL}'/>
+    </channel>`
+    : '';
   return `<domain type='qemu'>
   <name>${e(opts.name)}</name>${uuid}
   <memory unit='MiB'>${memory}</memory>
@@ -165,7 +176,7 @@ ${disks}
     <serial type='unix'>
       <source mode='bind' path='${e(opts.serialSocket)}'/>
       <target port='0'/>
-    </serial>
+    </serial>${agent}
     <controller type='usb' model='none'/>
     <memballoon model='none'/>
   </devices>
@@ -195,6 +206,8 @@ export async function guestWorkDir(name: string): Promise<string> {
 export interface TinyGuestOptions {
   name: string;
   memoryMiB?: number;
+  /** Give it the QEMU guest agent's channel. */
+  agent?: boolean;
   /** Boot timeout (ms). */
   bootTimeoutMs?: number;
   /** Stops waiting for the boot; the guest is removed and launch() rejects. */
@@ -245,6 +258,7 @@ export class TinyGuest {
           disks: [{ path: disk, format: 'qcow2', target: 'vda' }],
           serialSocket,
           memoryMiB: options.memoryMiB ?? 128,
+          agent: options.agent === true,
         }),
       );
       options.signal?.throwIfAborted();

@@ -3,7 +3,8 @@
  * it"): read every disk of a backup back from the repository (every chunk is
  * re-hashed on the way) and, with boot, restore it into a scratch directory
  * as an isolated transient VM (no network), boot it, check it reaches
- * running and, where it has a serial console, that its shell answers; then
+ * running and, through its QEMU guest agent or else a shell on its serial
+ * console (probe.ts), that the guest answers; then
  * compare the restored files with the backup, remove everything, and record
  * the result in the backup's manifest.
  */
@@ -15,10 +16,9 @@ import type { Connection, Domain } from '../../libvirt/index.js';
 import { openImage } from '../../image/index.js';
 import type { Repository } from '../../repo/repository.js';
 import { BackupDisk } from '../../repo/reader.js';
-import { attr, child, children, parseXml } from '../../util/xml.js';
-import { SerialConsole } from '../guest/serial-console.js';
-import { untilAborted } from '../../util/abort.js';
+import { blake3, prepareBlake3 } from '../../util/blake3.js';
 import { errorMessage } from '../../util/errors.js';
+import { hasAgentChannel, pingAgent, probeSerial, serialSocket } from './probe.js';
 import { resolveBackup, restoreBackup } from './restore.js';
 
 export interface VerifyResult {
@@ -29,8 +29,14 @@ export interface VerifyResult {
   passed: boolean;
   /** Why not, when it did not pass. */
   reason: string | null;
-  disks: { disk: string; sha256: string; restoredMatches: boolean | null }[];
+  /**
+   * Per disk its content hash (SHA-256 over the BLAKE3 of each 4 MiB piece,
+   * holes and zeros included) and whether the restored file has the same.
+   */
+  disks: { disk: string; contentHash: string; restoredMatches: boolean | null }[];
   booted: boolean | null;
+  /** How the guest was asked: its QEMU guest agent, a shell on its serial console, or not at all. */
+  probe: 'agent' | 'serial' | null;
   guestAnswered: boolean | null;
   seconds: number;
 }
@@ -57,21 +63,14 @@ async function hashOf(
   },
   signal: AbortSignal | undefined,
 ): Promise<string> {
+  // BLAKE3 per piece (about 1.5 GB/s per core against SHA-256's 0.23), SHA-256 over the
+  // 32-byte digests: streaming, and memory does not grow with the disk.
   const h = createHash('sha256');
   for (let off = 0; off < r.virtualSize; off += STEP) {
     signal?.throwIfAborted();
-    h.update(await r.read(off, Math.min(STEP, r.virtualSize - off)));
+    h.update(blake3(await r.read(off, Math.min(STEP, r.virtualSize - off))));
   }
-  return h.digest('hex');
-}
-
-function serialSocket(xml: string): string | undefined {
-  const devices = child(parseXml(xml).documentElement!, 'devices');
-  for (const s of devices ? children(devices, 'serial') : []) {
-    const src = child(s, 'source');
-    if (attr(s, 'type') === 'unix' && attr(src, 'mode') === 'bind') return attr(src, 'path');
-  }
-  return undefined;
+  return `b3-4m:${h.digest('hex')}`;
 }
 
 export async function verifyBackup(
@@ -91,6 +90,7 @@ export async function verifyBackup(
     reason: null,
     disks: [],
     booted: null,
+    probe: null,
     guestAnswered: null,
     seconds: 0,
   };
@@ -98,13 +98,14 @@ export async function verifyBackup(
   let sockets: string | undefined;
   let domain: Domain | undefined;
   try {
+    await prepareBlake3();
     for (const d of m.disks) {
       o.onStep?.(`reading ${d.name}`);
       const disk = await BackupDisk.open(repo, m.id, d.name);
       try {
         result.disks.push({
           disk: d.name,
-          sha256: await hashOf(disk, o.signal),
+          contentHash: await hashOf(disk, o.signal),
           restoredMatches: null,
         });
       } finally {
@@ -134,7 +135,7 @@ export async function verifyBackup(
         const entry = result.disks.find((x) => x.disk === d.disk)!;
         const img = await openImage(d.path, { format: d.format as 'raw' | 'qcow2' });
         try {
-          entry.restoredMatches = (await hashOf(img, o.signal)) === entry.sha256;
+          entry.restoredMatches = (await hashOf(img, o.signal)) === entry.contentHash;
         } finally {
           await img.close();
         }
@@ -143,20 +144,20 @@ export async function verifyBackup(
       // Transient: it is gone as soon as it stops.
       domain = await conn.createDomain(restored.xml);
       result.booted = (await domain.state()).state === 'running';
+      const timeoutMs = o.bootTimeoutMs ?? 120_000;
       const socket = serialSocket(restored.xml);
-      if (socket) {
-        const console = await SerialConsole.connect(socket, { timeoutMs: 10_000 });
-        try {
-          await untilAborted(console.waitReady(o.bootTimeoutMs ?? 120_000), o.signal);
-          result.guestAnswered =
-            (await console.run('echo brankas-verify')).trim() === 'brankas-verify';
-        } catch (err) {
-          o.signal?.throwIfAborted();
-          result.guestAnswered = false;
-          result.reason = `the guest did not answer on its serial console: ${errorMessage(err)}`;
-        } finally {
-          console.close();
-        }
+      if (hasAgentChannel(restored.xml)) result.probe = 'agent';
+      else if (socket) result.probe = 'serial';
+      if (result.probe !== null) {
+        o.onStep?.(
+          `waiting for ${result.probe === 'agent' ? 'the guest agent' : 'the serial console'}`,
+        );
+        const why =
+          result.probe === 'agent'
+            ? await pingAgent(domain, timeoutMs, o.signal)
+            : await probeSerial(socket!, timeoutMs, o.signal);
+        result.guestAnswered = why === undefined;
+        if (why !== undefined) result.reason = why;
       }
       await domain.destroy();
       domain = undefined;
