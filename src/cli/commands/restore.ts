@@ -18,8 +18,8 @@ export const restoreCommand: Command = {
   name: 'restore',
   summary: 'Restore a backup (an id, or a VM name for its latest backup) into a VM',
   usage:
-    'brankas restore BACKUP [--as NEWNAME] [--to DIR] [--format qcow2|raw] [--start] [--force] [--repo PATH] [--json]\n' +
-    '       brankas restore BACKUP --disk NAME --to PATH [--format qcow2|raw] [--force] [--repo PATH] [--json]',
+    'brankas restore BACKUP [--as NEWNAME] [--to DIR] [--format qcow2|raw] [--start] [--force] [--no-space-check] [--repo PATH] [--json]\n' +
+    '       brankas restore BACKUP --disk NAME --to PATH [--format qcow2|raw] [--force] [--no-space-check] [--repo PATH] [--json]',
   help:
     'Without --as the VM is restored under its own name; an existing VM or file is refused unless\n' +
     '--force (the disaster case: the VM is still defined but its disk is gone). With --as the copy\n' +
@@ -27,7 +27,9 @@ export const restoreCommand: Command = {
     'Files are written under temporary names and take their places only once complete: a file\n' +
     '--force replaces stays as it was if the restore fails.\n' +
     'With --disk (vda, vdb...) only that disk is restored, to the file PATH (or into the directory\n' +
-    'PATH as VM-DISK.FORMAT), and no VM is defined.',
+    'PATH as VM-DISK.FORMAT), and no VM is defined.\n' +
+    'Before writing, the free space is checked against the data to restore; --no-space-check skips\n' +
+    'that for file systems that compress or deduplicate (running out of space still cleans up).',
   options: {
     ...repoOption,
     as: { type: 'string' },
@@ -36,6 +38,7 @@ export const restoreCommand: Command = {
     format: { type: 'string' },
     start: { type: 'boolean' },
     force: { type: 'boolean' },
+    'no-space-check': { type: 'boolean' },
   },
   positionals: { min: 1, max: 1, names: 'BACKUP' },
   async run(ctx, args) {
@@ -46,6 +49,7 @@ export const restoreCommand: Command = {
     const disk = args.values['disk'] as string | undefined;
     const to = args.values['to'] as string | undefined;
     const force = args.values['force'] === true;
+    const noSpaceCheck = args.values['no-space-check'] === true;
     const signal = ctx.signal();
     const meter = new ProgressMeter(ctx.io.stderr);
     const tty = ctx.io.stderr.isTTY === true && !ctx.json;
@@ -55,8 +59,22 @@ export const restoreCommand: Command = {
     const endProgress = (): void => meter.end();
     try {
       return await (disk !== undefined
-        ? restoreOneDisk(ctx, args, disk, to, { format, force, signal, onProgress, endProgress })
-        : restoreVm(ctx, args, to, { format, force, signal, onProgress, endProgress }));
+        ? restoreOneDisk(ctx, args, disk, to, {
+            format,
+            force,
+            noSpaceCheck,
+            signal,
+            onProgress,
+            endProgress,
+          })
+        : restoreVm(ctx, args, to, {
+            format,
+            force,
+            noSpaceCheck,
+            signal,
+            onProgress,
+            endProgress,
+          }));
     } catch (err) {
       meter.end();
       if (!signal.aborted) throw err;
@@ -69,6 +87,7 @@ export const restoreCommand: Command = {
 interface Common {
   format: 'qcow2' | 'raw' | undefined;
   force: boolean;
+  noSpaceCheck: boolean;
   signal: AbortSignal;
   onProgress: (p: { disk: string; doneBytes: number; totalBytes: number }) => void;
   /** Ends the progress line before the result is printed. */

@@ -12,6 +12,7 @@ import type { Repository } from '../../repo/repository.js';
 import { EngineError } from '../errors.js';
 import { resolveBackup } from './restore.js';
 import { Staging } from './staging.js';
+import { checkSpace } from './space.js';
 import { isBootFile, writeDisk, type RestoreProgressFn } from './write.js';
 
 export interface RestoreDiskOptions {
@@ -19,6 +20,8 @@ export interface RestoreDiskOptions {
   format?: 'qcow2' | 'raw';
   /** Replace an existing file. */
   force?: boolean;
+  /** Skip the free-space check made before writing (see RestoreOptions). */
+  noSpaceCheck?: boolean;
   /** Stops the restore; what it wrote is removed. */
   signal?: AbortSignal;
   onProgress?: RestoreProgressFn;
@@ -69,6 +72,7 @@ export async function restoreDisk(
       { details: { path, backup: m.id } },
     );
   }
+  if (o.noSpaceCheck !== true) await checkSpace([{ disk, path, format }], m.id);
   await mkdir(dirname(path), { recursive: true });
   const staging = new Staging(o.force === true);
   try {

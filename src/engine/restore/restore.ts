@@ -22,6 +22,7 @@ import {
 import type { Repository } from '../../repo/repository.js';
 import type { Manifest, ManifestDisk } from '../../repo/manifest.js';
 import { EngineError } from '../errors.js';
+import { checkSpace } from './space.js';
 import { Staging } from './staging.js';
 import { isBootFile, writeBootFile, writeDisk, type RestoreProgressFn } from './write.js';
 import { rewriteDomainXml } from './xml.js';
@@ -46,6 +47,11 @@ export interface RestoreOptions {
    * (default: the restore directory). A socket path must fit in 107 bytes.
    */
   socketDir?: string;
+  /**
+   * Skip the free-space check made before writing (for file systems that
+   * compress or deduplicate, where statfs understates what fits).
+   */
+  noSpaceCheck?: boolean;
   /** Stops the restore; what it wrote is removed, what it replaced put back. */
   signal?: AbortSignal;
   onProgress?: RestoreProgressFn;
@@ -154,6 +160,8 @@ export async function restoreBackup(
     }
     plan.push({ disk: d, path, format });
   }
+
+  if (o.noSpaceCheck !== true) await checkSpace(plan, m.id);
 
   const staging = new Staging(o.force === true);
   let defined: Domain | undefined;
