@@ -8,7 +8,7 @@
  * goes to libzstd (zstd-napi).
  */
 import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
-import { decompress as zstdDecompress } from 'zstd-napi';
+import { Decompressor } from 'zstd-napi';
 import { BrankasError } from '../util/errors.js';
 import { ImageCorruptError } from './errors.js';
 import type { CompressionType } from './qcow2-header.js';
@@ -16,6 +16,9 @@ import type { CompressionType } from './qcow2-header.js';
 const ZSTD_MAGIC = 0xfd2fb528;
 
 /** Inflates one cluster; any failure or a wrong length is corruption. */
+/** A reused zstd context (creating one per cluster costs more than decoding it). */
+let zstd: Decompressor | undefined;
+
 export function decompressCluster(
   type: CompressionType,
   input: Buffer,
@@ -26,7 +29,9 @@ export function decompressCluster(
   let out: Uint8Array;
   try {
     out =
-      type === 'zstd' ? zstdDecompress(zstdFrame(input, clusterSize)) : inflate(input, clusterSize);
+      type === 'zstd'
+        ? (zstd ??= new Decompressor()).decompress(zstdFrame(input, clusterSize))
+        : inflate(input, clusterSize);
   } catch (err) {
     if (err instanceof ImageCorruptError) throw err;
     throw new ImageCorruptError(path, `${where}: ${type} data does not decompress`, { cause: err });

@@ -8,7 +8,7 @@
  */
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { compress, decompress } from 'zstd-napi';
+import { Compressor, Decompressor } from 'zstd-napi';
 import { blake3 } from '../util/blake3.js';
 import type { ChunkHash } from './config.js';
 import { RepoIntegrityError } from './errors.js';
@@ -20,6 +20,27 @@ export const GCM_EXTRA = 28; // nonce 12 + tag 16
 export const FLAG_ZSTD = 1;
 export const FLAG_ENCRYPTED = 2;
 export const ZSTD_LEVEL = 1;
+/**
+ * One zstd context of each kind per thread (each worker loads this module anew), reused:
+ * creating one per 256 KiB chunk made compression 1.45x and decompression 1.55x slower
+ * (zstd-napi one-shot calls against reused contexts, 256 KiB pieces of a tar of /usr).
+ */
+let compressor: Compressor | undefined;
+let decompressor: Decompressor | undefined;
+
+function zstdCompress(plain: Buffer): Buffer {
+  if (!compressor) {
+    compressor = new Compressor();
+    compressor.setParameters({ compressionLevel: ZSTD_LEVEL });
+  }
+  return compressor.compress(plain);
+}
+
+function zstdDecompress(frame: Buffer): Buffer {
+  decompressor ??= new Decompressor();
+  return decompressor.decompress(frame);
+}
+
 /** The reserved id of all-zero and hole slots. */
 export const ZERO_ID = Buffer.alloc(32);
 
@@ -52,7 +73,7 @@ function recordCrc(rec: Buffer): number {
 export function encodeRecord(plain: Buffer, id: Buffer, keys: CodecKeys): Buffer {
   let payload = plain;
   let flags = 0;
-  const z = compress(plain, { compressionLevel: ZSTD_LEVEL });
+  const z = zstdCompress(plain);
   if (z.length < plain.length) {
     payload = z;
     flags |= FLAG_ZSTD;
@@ -140,7 +161,7 @@ export function decodeRecord(rec: Buffer, expectedId: Buffer, keys: CodecKeys): 
   let plain: Buffer;
   if (h.flags & FLAG_ZSTD) {
     try {
-      plain = decompress(payload);
+      plain = zstdDecompress(payload);
     } catch (err) {
       throw bad('zstd frame does not decompress', err);
     }
