@@ -33,7 +33,11 @@ export async function copyDisk(
   const pieceSize = options.pieceSize ?? 8 << 20;
   const readAhead = options.readAhead ?? 4;
   const result: CopyDiskResult = { dataBytes: 0, zeroBytes: 0 };
-  const queue: { offset: number; data: Promise<Buffer> }[] = [];
+  // Writes in order: data pieces (read ahead) and zero ranges, which wait their turn in the
+  // queue instead of draining it (a disk alternating data and holes keeps its reads in flight).
+  const queue: ({ offset: number; data: Promise<Buffer> } | { offset: number; zeroes: number })[] =
+    [];
+  let reading = 0; // data pieces in the queue
   // Image readers fill reused buffers (readInto); others allocate one per read.
   const into = reader instanceof BaseReader ? reader : undefined;
   const free: Buffer[] = [];
@@ -47,6 +51,12 @@ export async function copyDisk(
   const writeOldest = async () => {
     const next = queue.shift();
     if (next === undefined) return;
+    if ('zeroes' in next) {
+      await writer.writeZeroes(next.offset, next.zeroes);
+      options.onProgress?.(next.offset + next.zeroes);
+      return;
+    }
+    reading--;
     const data = await next.data;
     await writer.write(next.offset, data);
     options.onProgress?.(next.offset + data.length);
@@ -57,10 +67,8 @@ export async function copyDisk(
     for await (const extent of reader.extents()) {
       options.signal?.throwIfAborted();
       if (extent.kind !== 'data') {
-        while (queue.length > 0) await writeOldest();
-        await writer.writeZeroes(extent.offset, extent.length);
+        queue.push({ offset: extent.offset, zeroes: extent.length });
         result.zeroBytes += extent.length;
-        options.onProgress?.(extent.offset + extent.length);
         continue;
       }
       const end = extent.offset + extent.length;
@@ -68,8 +76,9 @@ export async function copyDisk(
         options.signal?.throwIfAborted();
         const n = Math.min(pieceSize, end - at);
         queue.push({ offset: at, data: track(read(at, n)) });
+        reading++;
         result.dataBytes += n;
-        if (queue.length >= readAhead) await writeOldest();
+        while (reading >= readAhead) await writeOldest();
       }
     }
     while (queue.length > 0) await writeOldest();
