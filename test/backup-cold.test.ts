@@ -1,16 +1,18 @@
 /**
  * Cold backup end to end on real TCG guests: a running VM is shut down,
  * stored and started again; a shut-off VM stays off and its disk comes back
- * byte for byte from the repository; an unchanged VM's second backup adds
- * almost nothing; a guest that ignores ACPI hits the timeout (VM left
+ * byte for byte from the repository; an unchanged VM's second backup reads
+ * nothing and adds almost nothing, a changed disk is read again; a guest that ignores ACPI hits the timeout (VM left
  * running, nothing recorded) unless --force-off-after-timeout.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Connection, readDomainXml } from '../src/libvirt/index.js';
 import { TinyGuest } from '../src/engine/guest/tiny-guest.js';
 import { openImage } from '../src/image/index.js';
@@ -24,6 +26,40 @@ let conn: Connection;
 let repoDir: string;
 let guest: TinyGuest;
 const env = (): NodeJS.ProcessEnv => ({ BRANKAS_REPO: repoDir });
+
+const run = promisify(execFile);
+
+async function hashOf(r: { virtualSize: number; read(o: number, n: number): Promise<Buffer> }) {
+  const h = createHash('sha256');
+  const step = 4 * 1024 * 1024;
+  for (let off = 0; off < r.virtualSize; off += step) {
+    h.update(await r.read(off, Math.min(step, r.virtualSize - off)));
+  }
+  return h.digest('hex');
+}
+
+async function imageHash(path: string): Promise<string> {
+  const image = await openImage(path);
+  try {
+    return await hashOf(image);
+  } finally {
+    await image.close();
+  }
+}
+
+async function backupHash(id: string): Promise<string> {
+  const repo = await Repository.open(new LocalBackend(repoDir));
+  try {
+    const backed = await BackupDisk.open(repo, id, 'vda');
+    try {
+      return await hashOf(backed);
+    } finally {
+      await backed.close();
+    }
+  } finally {
+    await repo.close();
+  }
+}
 
 async function backupsOf(vm: string): Promise<{ id: string; dataBytes: number }[]> {
   const r = await cli(['backups', vm, '--json'], env());
@@ -93,47 +129,46 @@ describe('cold backup', () => {
     assert.equal((await backupsOf(guest.domain.name)).length, before + 1);
   });
 
-  test('a shut-off VM stays off; its disk reads back byte for byte; a second backup adds almost nothing', async () => {
+  test('a shut-off VM stays off and reads back byte for byte; an unchanged disk is not read again, a changed one is', async () => {
     await guest.domain.destroy();
     const first = await cli(['backup', guest.domain.name, '--json'], env());
     assert.equal(first.code, 0, first.stderr);
     const r1 = JSON.parse(first.stdout);
     assert.equal(r1.power.action, 'none');
     assert.equal((await guest.domain.state()).state, 'shutoff');
+    // The disk was used (and relabelled by libvirt) since the first test's backup: read.
+    assert.ok(!r1.unchangedDisks.includes('vda'), JSON.stringify(r1.unchangedDisks));
+    const all = r1.readBytes + r1.unchangedBytes;
 
+    // Nothing touched the files since: nothing is read, everything is taken over.
     const second = await cli(['backup', guest.domain.name, '--json'], env());
     const r2 = JSON.parse(second.stdout);
+    assert.equal(r2.parent, r1.manifest.id);
+    assert.ok(r2.unchangedDisks.includes('vda'), JSON.stringify(r2.unchangedDisks));
+    assert.equal(r2.readBytes, 0);
+    assert.equal(r2.unchangedBytes, all);
     assert.ok(r2.newStoredBytes < 1024 * 1024, `second backup stored ${r2.newStoredBytes} bytes`);
-    // Everything it read was already there: all of it deduplicated.
-    assert.equal(r2.readBytes, r1.readBytes);
-    assert.equal(r2.dedupBytes, r2.readBytes);
-    // The one-line summary says the same in words.
     const text = await cli(['backup', guest.domain.name], env());
-    assert.match(
-      text.stdout,
-      /read [\d.]+ \w+ of data, [\d.]+ \w+ of it already in the repository/,
-    );
+    assert.match(text.stdout, /Unchanged since backup \S+ \(files not modified\): vda/);
 
+    // --reread reads it all again: all of it already in the repository.
+    const again = JSON.parse(
+      (await cli(['backup', guest.domain.name, '--reread', '--json'], env())).stdout,
+    );
+    assert.deepEqual(again.unchangedDisks, []);
+    assert.equal(again.readBytes, all);
+    assert.equal(again.dedupBytes, again.readBytes);
+
+    // The backup made without reading holds the disk byte for byte.
     const source = readDomainXml(await guest.domain.xml()).disks[0]!.source!;
-    const image = await openImage(source);
-    const repo = await Repository.open(new LocalBackend(repoDir));
-    const backed = await BackupDisk.open(repo, r1.manifest.id, 'vda');
-    try {
-      assert.equal(backed.virtualSize, image.virtualSize);
-      const step = 4 * 1024 * 1024;
-      const a = createHash('sha256');
-      const b = createHash('sha256');
-      for (let off = 0; off < image.virtualSize; off += step) {
-        const len = Math.min(step, image.virtualSize - off);
-        a.update(await image.read(off, len));
-        b.update(await backed.read(off, len));
-      }
-      assert.equal(b.digest('hex'), a.digest('hex'));
-    } finally {
-      await backed.close();
-      await image.close();
-      await repo.close();
-    }
+    assert.equal(await backupHash(r2.manifest.id), await imageHash(source));
+
+    // A write to the file while the VM is off: read again, and the change is in the backup.
+    await run('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x5a 1M 64k', source]);
+    const changed = JSON.parse((await cli(['backup', guest.domain.name, '--json'], env())).stdout);
+    assert.ok(!changed.unchangedDisks.includes('vda'), JSON.stringify(changed.unchangedDisks));
+    assert.ok(changed.readBytes > 0 && changed.newStoredBytes > 0);
+    assert.equal(await backupHash(changed.manifest.id), await imageHash(source));
   });
 
   test('an unknown VM is a clear error', async () => {

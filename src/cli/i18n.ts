@@ -155,6 +155,8 @@ const en = {
     'Backup {id} of {vm}: read {read} of data, {dedup} of it already in the repository, newly stored {stored} (compressed), in {seconds} s.',
   'backup.interrupted':
     'interrupted: no backup was recorded; the VM is back in the state it was found in.',
+  'backup.unchanged':
+    'Unchanged since backup {parent} (files not modified): {disks}; their {bytes} of data taken over without reading.',
   'backup.none': 'No backups yet.',
   'backup.col.time': 'TIME',
   'backup.col.method': 'METHOD',
@@ -431,6 +433,8 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
   'backup.done':
     'Backup {id} dari {vm}: {read} data dibaca, {dedup} di antaranya sudah ada di repositori, {stored} baru disimpan (terkompresi), dalam {seconds} dtk.',
   'backup.interrupted': 'dihentikan: tidak ada backup yang tercatat; VM kembali ke keadaan semula.',
+  'backup.unchanged':
+    'Tidak berubah sejak backup {parent} (file tidak diubah): {disks}; {bytes} datanya diambil alih tanpa dibaca.',
   'backup.none': 'Belum ada backup.',
   'backup.col.time': 'WAKTU',
   'backup.col.method': 'METODE',

@@ -36,15 +36,18 @@ export const backupCommand: Command = {
   name: 'backup',
   summary: 'Cold backup of a VM into the repository (shut down, copy, start again)',
   usage:
-    'brankas backup VM [--repo PATH] [--shutdown-timeout 120s] [--force-off-after-timeout] [--json]',
+    'brankas backup VM [--repo PATH] [--shutdown-timeout 120s] [--force-off-after-timeout] [--reread] [--json]',
   help:
     'The VM is shut down gracefully and started again afterwards if it was running, also when\n' +
-    'the backup fails or is interrupted. Only allocated data is read. The password of an\n' +
+    'the backup fails or is interrupted. Only allocated data is read, and a disk whose files are\n' +
+    'unchanged since the previous backup (same inode, size, modification and change time) is not\n' +
+    'read at all: its data is taken over from that backup; --reread reads every disk. The password of an\n' +
     'encrypted repository comes from $BRANKAS_PASSWORD_FILE, $BRANKAS_PASSWORD_COMMAND or a prompt.',
   options: {
     ...repoOption,
     'shutdown-timeout': { type: 'string' },
     'force-off-after-timeout': { type: 'boolean' },
+    reread: { type: 'boolean' },
   },
   positionals: { min: 1, max: 1, names: 'VM' },
   async run(ctx, args) {
@@ -61,6 +64,7 @@ export const backupCommand: Command = {
         coldBackup(conn, repo, args.positionals[0]!, {
           shutdownTimeoutMs: timeoutMs,
           forceOffAfterTimeout: args.values['force-off-after-timeout'] === true,
+          reread: args.values['reread'] === true,
           signal,
           onPower: (e) => !ctx.json && ctx.note(powerLine(ctx, e)),
           onProgress: progress,
@@ -68,6 +72,15 @@ export const backupCommand: Command = {
       );
       meter.end();
       if (ctx.json) return ctx.printJson(result);
+      if (result.unchangedDisks.length > 0) {
+        ctx.print(
+          ctx.t('backup.unchanged', {
+            disks: result.unchangedDisks.join(', '),
+            parent: result.parent ?? '',
+            bytes: formatBytes(result.unchangedBytes),
+          }),
+        );
+      }
       ctx.print(
         ctx.t('backup.done', {
           id: result.manifest.id,

@@ -4,7 +4,8 @@
  * to, store every disk in the repository reading only allocated data
  * (flattened across any backing chain, with the qcow2 creation options
  * recorded), then start the VM again if it was running: always, also when
- * the backup failed or was interrupted. A VM found off stays off.
+ * the backup failed or was interrupted. A VM found off stays off. Files not
+ * modified since the VM's previous backup are not read again (unchanged.ts).
  */
 import { readFile, stat } from 'node:fs/promises';
 import { DomainXml, readDomainXml, type Connection } from '../../libvirt/index.js';
@@ -17,6 +18,7 @@ import { findVm } from '../snapshot/tree.js';
 import { EngineError } from '../errors.js';
 import { ensureShutOff, restorePower, type PowerEvent, type PowerPlan } from './power.js';
 import { openDiskForBackup } from './disk-source.js';
+import { fileStates, previousBackup, unchangedSince } from './unchanged.js';
 
 export interface ColdBackupOptions {
   shutdownTimeoutMs?: number;
@@ -25,6 +27,8 @@ export interface ColdBackupOptions {
   signal?: AbortSignal;
   onPower?: (e: PowerEvent) => void;
   onProgress?: (p: WriteProgress) => void;
+  /** Read every file even when it is unchanged since the previous backup. */
+  reread?: boolean;
 }
 
 export interface ColdBackupResult {
@@ -32,10 +36,35 @@ export interface ColdBackupResult {
   power: PowerPlan;
   /** Bytes read from the disks (allocated data only). */
   readBytes: number;
+  /** The previous backup of the VM, which unchanged files were taken from. */
+  parent: string | null;
+  /** Disks and boot files whose files were unchanged since `parent`: not read. */
+  unchangedDisks: string[];
+  /** Their data bytes, taken over from `parent` without reading. */
+  unchangedBytes: number;
   /** Data read that the repository already held (stored once, referenced again). */
   dedupBytes: number;
   newStoredBytes: number;
   seconds: number;
+}
+
+/**
+ * A boot file the writer is expected to take over from the previous backup
+ * unread; should it read after all (a pending garbage collection plan makes
+ * it look every chunk up), the bytes come from the file then.
+ */
+function lazyFile(path: string, size: number): ExtentSource {
+  let data: Promise<Buffer> | undefined;
+  return {
+    virtualSize: size,
+    async *extents() {
+      if (size > 0) yield { offset: 0, length: size, kind: 'data' };
+    },
+    async read(offset, length) {
+      data ??= readFile(path);
+      return Buffer.from((await data).subarray(offset, offset + length));
+    },
+  };
 }
 
 /** A disk source that stops reading once the signal fires. */
@@ -78,11 +107,21 @@ export async function coldBackup(
   });
   let writer: BackupWriter | undefined;
   try {
+    const previous = o.reread
+      ? undefined
+      : await previousBackup(repo, { name: vm.name, uuid: vm.uuid });
     writer = await BackupWriter.start(
       repo,
-      { vm: { name: vm.name, uuid: vm.uuid }, domainXml, method: 'cold' },
+      {
+        vm: { name: vm.name, uuid: vm.uuid },
+        domainXml,
+        method: 'cold',
+        parent: previous?.id ?? null,
+      },
       { onProgress: o.onProgress },
     );
+    const unchangedDisks: string[] = [];
+    let unchangedBytes = 0;
     let readBytes = 0;
     let newPlainBytes = 0;
     let newStoredBytes = 0;
@@ -92,11 +131,17 @@ export async function coldBackup(
         d.source!,
         d.format === 'raw' || d.format === 'qcow2' ? { format: d.format } : {},
       ).catch(() => undefined);
+      // Stated before reading; without the backing chain known, always read.
+      const chain = info?.backingChain.map((l) => l.path) ?? [];
+      const states = info ? await fileStates([d.source!, ...chain]) : undefined;
+      const same = unchangedSince(previous, d.target, states);
       const { reader, via } = await openDiskForBackup(d.source!, d.format);
       try {
+        const unchanged = same !== undefined && same.virtualSize === reader.virtualSize;
         const m = await writer.addDisk({
           name: d.target,
           source: abortable(reader, o.signal),
+          ...(unchanged ? { changedRanges: [] } : {}),
           format: d.format ?? info?.format ?? null,
           formatOptions: {
             source: d.source,
@@ -109,10 +154,14 @@ export async function coldBackup(
                   lazyRefcounts: info.qcow2.lazyRefcounts,
                 }
               : {}),
-            backingChain: info?.backingChain.map((l) => l.path) ?? [],
+            backingChain: chain,
+            ...(states ? { fileState: states } : {}),
           },
         });
-        readBytes += m.dataBytes;
+        if (unchanged) {
+          unchangedDisks.push(d.target);
+          unchangedBytes += m.dataBytes;
+        } else readBytes += m.dataBytes;
         newPlainBytes += m.newPlainBytes;
         newStoredBytes += m.newStoredBytes;
       } finally {
@@ -124,13 +173,26 @@ export async function coldBackup(
       o.signal?.throwIfAborted();
       const st = await stat(f.path).catch(() => undefined);
       if (!st?.isFile()) continue;
+      const name = `boot-${f.kind}`;
+      const states = await fileStates([f.path]);
+      const same = unchangedSince(previous, name, states);
+      const unchanged = same !== undefined && same.virtualSize === st.size;
       const m = await writer.addDisk({
-        name: `boot-${f.kind}`,
-        source: bufferSource(await readFile(f.path)),
+        name,
+        source: unchanged ? lazyFile(f.path, st.size) : bufferSource(await readFile(f.path)),
         format: 'file',
-        formatOptions: { path: f.path, kind: f.kind, mode: st.mode & 0o7777 },
+        formatOptions: {
+          path: f.path,
+          kind: f.kind,
+          mode: st.mode & 0o7777,
+          ...(states ? { fileState: states } : {}),
+        },
+        ...(unchanged ? { changedRanges: [] } : {}),
       });
-      readBytes += m.dataBytes;
+      if (unchanged) {
+        unchangedDisks.push(name);
+        unchangedBytes += m.dataBytes;
+      } else readBytes += m.dataBytes;
       newPlainBytes += m.newPlainBytes;
       newStoredBytes += m.newStoredBytes;
     }
@@ -141,6 +203,9 @@ export async function coldBackup(
       manifest,
       power,
       readBytes,
+      parent: previous?.id ?? null,
+      unchangedDisks,
+      unchangedBytes,
       dedupBytes: Math.max(0, readBytes - newPlainBytes),
       newStoredBytes,
       seconds: (Date.now() - started) / 1000,
