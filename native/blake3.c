@@ -59,16 +59,32 @@ static inline void store32(uint8_t *p, uint32_t w) {
 
 static inline uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
 
-#define G(s, a, b, c, d, x, y)                                                                     \
+/* The quarter-round, for words (ROT = rotr) and for vectors of words (ROT = vrotr). */
+#define GR(ROT, s, a, b, c, d, x, y)                                                               \
   do {                                                                                             \
     s[a] = s[a] + s[b] + (x);                                                                      \
-    s[d] = rotr(s[d] ^ s[a], 16);                                                                  \
+    s[d] = ROT(s[d] ^ s[a], 16);                                                                   \
     s[c] = s[c] + s[d];                                                                            \
-    s[b] = rotr(s[b] ^ s[c], 12);                                                                  \
+    s[b] = ROT(s[b] ^ s[c], 12);                                                                   \
     s[a] = s[a] + s[b] + (y);                                                                      \
-    s[d] = rotr(s[d] ^ s[a], 8);                                                                   \
+    s[d] = ROT(s[d] ^ s[a], 8);                                                                    \
     s[c] = s[c] + s[d];                                                                            \
-    s[b] = rotr(s[b] ^ s[c], 7);                                                                   \
+    s[b] = ROT(s[b] ^ s[c], 7);                                                                    \
+  } while (0)
+#define G(s, a, b, c, d, x, y) GR(rotr, s, a, b, c, d, x, y)
+
+/* One round: the four columns, then the four diagonals, with message schedule k. */
+#define ROUND(QR, s, m, k)                                                                         \
+  do {                                                                                             \
+    const uint8_t *k_ = (k);                                                                       \
+    QR(s, 0, 4, 8, 12, m[k_[0]], m[k_[1]]);                                                        \
+    QR(s, 1, 5, 9, 13, m[k_[2]], m[k_[3]]);                                                        \
+    QR(s, 2, 6, 10, 14, m[k_[4]], m[k_[5]]);                                                       \
+    QR(s, 3, 7, 11, 15, m[k_[6]], m[k_[7]]);                                                       \
+    QR(s, 0, 5, 10, 15, m[k_[8]], m[k_[9]]);                                                       \
+    QR(s, 1, 6, 11, 12, m[k_[10]], m[k_[11]]);                                                     \
+    QR(s, 2, 7, 8, 13, m[k_[12]], m[k_[13]]);                                                      \
+    QR(s, 3, 4, 9, 14, m[k_[14]], m[k_[15]]);                                                      \
   } while (0)
 
 /* The compression function, truncated to the 8-word chaining value. */
@@ -78,15 +94,7 @@ static void compress(uint32_t cv[8], const uint32_t m[16], uint64_t counter, uin
                     IV[0], IV[1], IV[2], IV[3], (uint32_t)counter, (uint32_t)(counter >> 32),
                     block_len, flags};
   for (int r = 0; r < 7; r++) {
-    const uint8_t *k = SCHEDULE[r];
-    G(s, 0, 4, 8, 12, m[k[0]], m[k[1]]);
-    G(s, 1, 5, 9, 13, m[k[2]], m[k[3]]);
-    G(s, 2, 6, 10, 14, m[k[4]], m[k[5]]);
-    G(s, 3, 7, 11, 15, m[k[6]], m[k[7]]);
-    G(s, 0, 5, 10, 15, m[k[8]], m[k[9]]);
-    G(s, 1, 6, 11, 12, m[k[10]], m[k[11]]);
-    G(s, 2, 7, 8, 13, m[k[12]], m[k[13]]);
-    G(s, 3, 4, 9, 14, m[k[14]], m[k[15]]);
+    ROUND(G, s, m, SCHEDULE[r]);
   }
   for (int i = 0; i < 8; i++) cv[i] = s[i] ^ s[i + 8];
 }
@@ -130,17 +138,7 @@ typedef uint32_t vec __attribute__((vector_size(4 * LANES)));
 
 static inline vec vrotr(vec x, int n) { return (x >> n) | (x << (32 - n)); }
 
-#define VG(s, a, b, c, d, x, y)                                                                    \
-  do {                                                                                             \
-    s[a] = s[a] + s[b] + (x);                                                                      \
-    s[d] = vrotr(s[d] ^ s[a], 16);                                                                 \
-    s[c] = s[c] + s[d];                                                                            \
-    s[b] = vrotr(s[b] ^ s[c], 12);                                                                 \
-    s[a] = s[a] + s[b] + (y);                                                                      \
-    s[d] = vrotr(s[d] ^ s[a], 8);                                                                  \
-    s[c] = s[c] + s[d];                                                                            \
-    s[b] = vrotr(s[b] ^ s[c], 7);                                                                  \
-  } while (0)
+#define VG(s, a, b, c, d, x, y) GR(vrotr, s, a, b, c, d, x, y)
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -209,15 +207,7 @@ static void hash_lanes(const uint32_t key[8], const uint8_t *p, uint64_t index, 
     /* Unrolled, so that SCHEDULE's entries are constants and m stays in registers. */
 #pragma GCC unroll 7
     for (int r = 0; r < 7; r++) {
-      const uint8_t *k = SCHEDULE[r];
-      VG(s, 0, 4, 8, 12, m[k[0]], m[k[1]]);
-      VG(s, 1, 5, 9, 13, m[k[2]], m[k[3]]);
-      VG(s, 2, 6, 10, 14, m[k[4]], m[k[5]]);
-      VG(s, 3, 7, 11, 15, m[k[6]], m[k[7]]);
-      VG(s, 0, 5, 10, 15, m[k[8]], m[k[9]]);
-      VG(s, 1, 6, 11, 12, m[k[10]], m[k[11]]);
-      VG(s, 2, 7, 8, 13, m[k[12]], m[k[13]]);
-      VG(s, 3, 4, 9, 14, m[k[14]], m[k[15]]);
+      ROUND(VG, s, m, SCHEDULE[r]);
     }
     for (int i = 0; i < 8; i++) cv[i] = s[i] ^ s[i + 8];
   }

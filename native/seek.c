@@ -8,7 +8,9 @@
  * thrown as plain Errors carrying `code` (the errno name) and `errno`; the
  * TypeScript side wraps them in brankas' own error classes.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

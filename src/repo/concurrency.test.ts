@@ -7,10 +7,9 @@ import { describe, it } from 'node:test';
 import { LocalBackend } from './backend/local.js';
 import { forget } from './forget.js';
 import { collectGarbage } from './gc.js';
-import { BackupDisk } from './reader.js';
 import { Repository } from './repository.js';
 import { bufferSource, type ExtentSource } from './source.js';
-import { realisticBytes, TEST_PASSWORD, withRepo } from './test-support.js';
+import { readBack, realisticBytes, TEST_PASSWORD, withRepo } from './test-support.js';
 import { verifyRepository } from './verify.js';
 import { BackupWriter } from './writer.js';
 
@@ -41,15 +40,6 @@ function gated(
     reached: reachedP,
     release,
   };
-}
-
-async function readBack(repo: Repository, id: string, disk = 'vda'): Promise<Buffer> {
-  const d = await BackupDisk.open(repo, id, disk);
-  try {
-    return await d.read(0, d.virtualSize);
-  } finally {
-    await d.close();
-  }
 }
 
 async function openAgain(dir: string): Promise<Repository> {

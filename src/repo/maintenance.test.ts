@@ -3,36 +3,13 @@ import { describe, it } from 'node:test';
 import { LocalBackend } from './backend/local.js';
 import { forget } from './forget.js';
 import { collectGarbage } from './gc.js';
-import { BackupDisk } from './reader.js';
 import { Repository } from './repository.js';
-import { bufferSource } from './source.js';
 import { repoStats } from './stats.js';
-import { realisticBytes, TEST_PASSWORD, withRepo } from './test-support.js';
+import { backupBytes, readBack, realisticBytes, TEST_PASSWORD, withRepo } from './test-support.js';
 import { TEST_KDF } from './keys.js';
 import { verifyRepository } from './verify.js';
-import { BackupWriter } from './writer.js';
 
 const KiB = 1024;
-
-async function backup(
-  repo: Repository,
-  vm: string,
-  data: Buffer,
-  parent?: string,
-): Promise<string> {
-  const w = await BackupWriter.start(repo, { vm: { name: vm }, parent: parent ?? null });
-  await w.addDisk({ name: 'vda', source: bufferSource(data) });
-  return (await w.commit()).id;
-}
-
-async function readBack(repo: Repository, id: string): Promise<Buffer> {
-  const d = await BackupDisk.open(repo, id, 'vda');
-  try {
-    return await d.read(0, d.virtualSize);
-  } finally {
-    await d.close();
-  }
-}
 
 describe('forget, gc, stats, verify', () => {
   it('forget removes manifests by policy; gc then frees exactly the unshared packs', () =>
@@ -40,8 +17,8 @@ describe('forget, gc, stats, verify', () => {
       const a = realisticBytes(1024 * KiB, 1);
       const b = Buffer.from(a);
       realisticBytes(512 * KiB, 2).copy(b, 0);
-      const idA = await backup(repo, 'web', a);
-      const idB = await backup(repo, 'web', b, idA);
+      const idA = await backupBytes(repo, a, 'web');
+      const idB = await backupBytes(repo, b, 'web', idA);
       const before = await repoStats(repo);
       assert.equal(before.backups, 2);
       assert.ok(before.dedupRatio > 1.3, `dedup ${before.dedupRatio}`);
@@ -80,8 +57,8 @@ describe('forget, gc, stats, verify', () => {
       const b = Buffer.from(a);
       // Every other 64 KiB chunk changes: each pack of the first backup ends up half dead.
       for (let c = 1; c < 32; c += 2) realisticBytes(64 * KiB, 100 + c).copy(b, c * 64 * KiB);
-      const idA = await backup(repo, 'web', a);
-      const idB = await backup(repo, 'web', b, idA);
+      const idA = await backupBytes(repo, a, 'web');
+      const idB = await backupBytes(repo, b, 'web', idA);
       await forget(repo, { last: 1 });
       const dry = await collectGarbage(repo, { dryRun: true });
       assert.equal(dry.deadPacks, 0);
@@ -101,7 +78,7 @@ describe('forget, gc, stats, verify', () => {
 
   it('gc with nothing to do changes nothing; a second forget is idempotent', () =>
     withRepo({}, async (repo) => {
-      const id = await backup(repo, 'web', realisticBytes(300 * KiB, 3));
+      const id = await backupBytes(repo, realisticBytes(300 * KiB, 3), 'web');
       const r = await collectGarbage(repo);
       assert.equal(r.deletedPacks, 0);
       assert.equal((await forget(repo, { daily: 7 })).removed.length, 0);
@@ -110,7 +87,7 @@ describe('forget, gc, stats, verify', () => {
 
   it('verify of a subset reads only its packs; n/t subsets together read all', () =>
     withRepo({ packSize: 128 * KiB }, async (repo) => {
-      await backup(repo, 'web', realisticBytes(2048 * KiB, 4));
+      await backupBytes(repo, realisticBytes(2048 * KiB, 4), 'web');
       const all = await verifyRepository(repo, { readData: true });
       assert.ok(all.ok);
       let sum = 0;
@@ -152,7 +129,7 @@ describe('forget, gc, stats, verify', () => {
   it('an unencrypted repository works the same and has no keys', () =>
     withRepo({ encrypted: false }, async (repo) => {
       const data = realisticBytes(500 * KiB, 5);
-      const id = await backup(repo, 'web', data);
+      const id = await backupBytes(repo, data, 'web');
       assert.deepEqual(await readBack(repo, id), data);
       await assert.rejects(repo.addPassword('x'), { code: 'REPO_KEY_NOT_FOUND' });
       assert.equal(repo.encrypted, false);

@@ -8,28 +8,11 @@ import { it } from 'node:test';
 import { LocalBackend } from './backend/local.js';
 import { forget } from './forget.js';
 import { collectGarbage } from './gc.js';
-import { BackupDisk } from './reader.js';
 import { Repository } from './repository.js';
-import { bufferSource } from './source.js';
-import { realisticBytes, TEST_PASSWORD, withRepo } from './test-support.js';
+import { backupBytes, readBack, realisticBytes, TEST_PASSWORD, withRepo } from './test-support.js';
 import { needsProcFd, openFilesUnder } from './testing/open-files.js';
-import { BackupWriter } from './writer.js';
 
 const KiB = 1024;
-async function backup(repo: Repository, data: Buffer): Promise<string> {
-  const w = await BackupWriter.start(repo, { vm: { name: 'web' } });
-  await w.addDisk({ name: 'vda', source: bufferSource(data) });
-  return (await w.commit()).id;
-}
-
-async function readBack(repo: Repository, id: string): Promise<Buffer> {
-  const d = await BackupDisk.open(repo, id, 'vda');
-  try {
-    return await d.read(0, d.virtualSize);
-  } finally {
-    await d.close();
-  }
-}
 
 it(
   'a reader whose packs another gc repacked and deleted still reads its backup, and closing leaves no file open',
@@ -39,8 +22,8 @@ it(
       const a = realisticBytes(1024 * KiB, 41);
       const b = Buffer.from(a);
       realisticBytes(512 * KiB, 42).copy(b, 0);
-      await backup(repo, a);
-      const idB = await backup(repo, b);
+      await backupBytes(repo, a);
+      const idB = await backupBytes(repo, b);
 
       const reader = await Repository.open(new LocalBackend(dir), {
         password: TEST_PASSWORD,

@@ -10,7 +10,9 @@ import { LocalBackend } from './backend/local.js';
 import type { ChunkHash } from './config.js';
 import { TEST_KDF } from './keys.js';
 import { Repository } from './repository.js';
-import type { ExtentSource, SourceExtent } from './source.js';
+import { BackupDisk } from './reader.js';
+import { bufferSource, type ExtentSource, type SourceExtent } from './source.js';
+import { BackupWriter } from './writer.js';
 
 export const TEST_PASSWORD = 'correct horse battery staple';
 
@@ -111,4 +113,26 @@ export function sparseSource(
       return Buffer.from(data.subarray(offset, offset + length));
     },
   };
+}
+
+/** A backup of one disk `vda` holding `data`; resolves with its id. */
+export async function backupBytes(
+  repo: Repository,
+  data: Buffer,
+  vm = 'web',
+  parent?: string,
+): Promise<string> {
+  const w = await BackupWriter.start(repo, { vm: { name: vm }, parent: parent ?? null });
+  await w.addDisk({ name: 'vda', source: bufferSource(data) });
+  return (await w.commit()).id;
+}
+
+/** The whole content of disk `disk` of backup `id`. */
+export async function readBack(repo: Repository, id: string, disk = 'vda'): Promise<Buffer> {
+  const d = await BackupDisk.open(repo, id, disk);
+  try {
+    return await d.read(0, d.virtualSize);
+  } finally {
+    await d.close();
+  }
 }

@@ -57,24 +57,11 @@ export const restoreCommand: Command = {
       if (tty) meter.update(p);
     };
     const endProgress = (): void => meter.end();
+    const common: Common = { format, force, noSpaceCheck, signal, onProgress, endProgress };
     try {
       return await (disk !== undefined
-        ? restoreOneDisk(ctx, args, disk, to, {
-            format,
-            force,
-            noSpaceCheck,
-            signal,
-            onProgress,
-            endProgress,
-          })
-        : restoreVm(ctx, args, to, {
-            format,
-            force,
-            noSpaceCheck,
-            signal,
-            onProgress,
-            endProgress,
-          }));
+        ? restoreOneDisk(ctx, args, disk, to, common)
+        : restoreVm(ctx, args, to, common));
     } catch (err) {
       meter.end();
       if (!signal.aborted) throw err;
