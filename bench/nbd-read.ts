@@ -150,7 +150,7 @@ async function readAll(
       let p: Promise<void>;
       if (reuse) {
         const buf = free.pop()!;
-        p = reader.readInto(buf.subarray(0, n), off).then(() => {
+        p = reader.readInto(buf, 0, off, n).then(() => {
           bytes += n;
           free.push(buf);
           inflight.delete(p);

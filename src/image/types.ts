@@ -38,6 +38,17 @@ export interface DiskReader {
   extents(range?: ExtentRange): AsyncIterable<Extent>;
   /** Any range; holes and zeros read as zeros; reading past virtualSize is an error. */
   read(offset: number, length: number): Promise<Buffer>;
+  /**
+   * Optional: reads [offset, offset+length) into target[targetOffset...], so a
+   * caller can reuse its buffers (copyDisk does: no allocation, page faults or
+   * garbage per piece).
+   */
+  readInto?(
+    target: Uint8Array,
+    targetOffset: number,
+    offset: number,
+    length: number,
+  ): Promise<void>;
   /** Idempotent. */
   close(): Promise<void>;
 }

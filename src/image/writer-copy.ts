@@ -4,7 +4,6 @@
  * in pieces of `pieceSize`, `readAhead` reads in flight while the writer works,
  * zero and hole extents become writeZeroes. On failure the writer is aborted.
  */
-import { BaseReader } from './reader.js';
 import type { DiskReader } from './types.js';
 import type { DiskWriter } from './writer.js';
 
@@ -38,8 +37,8 @@ export async function copyDisk(
   const queue: ({ offset: number; data: Promise<Buffer> } | { offset: number; zeroes: number })[] =
     [];
   let reading = 0; // data pieces in the queue
-  // Image readers fill reused buffers (readInto); others allocate one per read.
-  const into = reader instanceof BaseReader ? reader : undefined;
+  // Readers with readInto (image readers, backups) fill reused buffers; others allocate per read.
+  const into = reader.readInto ? (reader as Required<DiskReader>) : undefined;
   const free: Buffer[] = [];
   const read = (at: number, n: number): Promise<Buffer> => {
     if (into === undefined) return reader.read(at, n);

@@ -139,6 +139,14 @@ describe('NbdDiskReader over qemu-nbd', () => {
     ] as const) {
       assert.ok((await reader.read(off, len)).equals(model.subarray(off, off + len)), `${off}`);
     }
+    // readInto has DiskReader's shape: into the middle of a caller's buffer, the rest untouched.
+    const buf = Buffer.alloc(3000, 0xee);
+    await reader.readInto(buf, 1000, 10 * MiB + 500, 1100);
+    assert.ok(buf.subarray(1000, 2100).equals(model.subarray(10 * MiB + 500, 10 * MiB + 1600)));
+    assert.ok(
+      buf.subarray(0, 1000).every((b) => b === 0xee) && buf.subarray(2100).every((b) => b === 0xee),
+    );
+    await assert.rejects(reader.readInto(buf, 2000, 0, 1100), RangeError);
   });
 
   test('extents match qemu-img map', async () => {

@@ -171,8 +171,18 @@ export class NbdDiskReader implements DiskReader {
    * Reads into a buffer the caller owns (and may reuse: fresh buffers per read
    * cost garbage collection at hundreds of MiB/s); offset and length aligned to
    * the export's minimum block size (`client.info.minBlock`, 1 for qemu-nbd).
+   * The same shape as DiskReader.readInto, so copyDisk reuses its buffers here too.
    */
-  readInto(dest: Buffer, offset: number): Promise<void> {
+  readInto(
+    target: Uint8Array,
+    targetOffset: number,
+    offset: number,
+    length: number,
+  ): Promise<void> {
+    if (targetOffset < 0 || length < 0 || targetOffset + length > target.length) {
+      return Promise.reject(new RangeError('readInto: the target buffer is too small'));
+    }
+    const dest = Buffer.from(target.buffer, target.byteOffset + targetOffset, length);
     return this.client.readInto(dest, offset);
   }
 

@@ -118,7 +118,22 @@ export class BackupDisk {
 
   /** Bytes [offset, offset+length); reading past the end is an error. */
   async read(offset: number, length: number): Promise<Buffer> {
+    const out = Buffer.allocUnsafe(length);
+    await this.readInto(out, 0, offset, length);
+    return out;
+  }
+
+  /** Like read, into target[targetOffset...] (a caller's reused buffer). */
+  async readInto(
+    target: Uint8Array,
+    targetOffset: number,
+    offset: number,
+    length: number,
+  ): Promise<void> {
     if (this.closed) throw new RepoError('REPO_CLOSED', 'disk is closed');
+    if (targetOffset < 0 || targetOffset + length > target.length) {
+      throw new RepoError('REPO_INVALID_ARGUMENT', 'target buffer is too small for the read');
+    }
     if (offset < 0 || length < 0 || offset + length > this.virtualSize) {
       throw new RepoError(
         'REPO_INVALID_ARGUMENT',
@@ -126,7 +141,6 @@ export class BackupDisk {
       );
     }
     const cs = this.chunkSize;
-    const out = Buffer.allocUnsafe(length);
     const first = Math.floor(offset / cs);
     const last = length ? Math.floor((offset + length - 1) / cs) : first - 1;
     // Several chunks at once so the workers decode in parallel; a sequential reader also gets
@@ -142,9 +156,8 @@ export class BackupDisk {
       const base = (first + i) * cs;
       const from = Math.max(offset, base);
       const to = Math.min(offset + length, base + data.length);
-      data.copy(out, from - offset, from - base, to - base);
+      data.copy(target, targetOffset + from - offset, from - base, to - base);
     });
-    return out;
   }
 
   /** Idempotent. */

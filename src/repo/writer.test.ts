@@ -43,6 +43,11 @@ describe('writer and reader', () => {
             assert.deepEqual(await readAll(disk), data);
             assert.deepEqual(await disk.read(100_000, 300_000), data.subarray(100_000, 400_000));
             assert.deepEqual(await disk.read(data.length - 1, 1), data.subarray(data.length - 1));
+            const into = Buffer.alloc(300_010, 0xee);
+            await disk.readInto(into, 5, 100_000, 300_000);
+            assert.deepEqual(into.subarray(5, 300_005), data.subarray(100_000, 400_000));
+            assert.equal(into[4], 0xee);
+            assert.equal(into[300_005], 0xee);
           } finally {
             await disk.close();
           }

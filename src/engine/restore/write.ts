@@ -20,6 +20,8 @@ export function diskReader(d: BackupDisk, format: string): DiskReader {
     format,
     extents: () => d.extents(),
     read: (offset, length) => d.read(offset, length),
+    readInto: (target, targetOffset, offset, length) =>
+      d.readInto(target, targetOffset, offset, length),
     close: () => d.close(),
   };
 }
