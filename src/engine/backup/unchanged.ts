@@ -4,7 +4,10 @@
  * and change time (nanoseconds) as recorded by the previous backup of the
  * same VM. The change time cannot be set from user space, and libvirt's
  * relabelling of a disk at VM start and stop changes it, so a disk a VM
- * has used since is always read. A backup that skips a file takes the
+ * has used since is always read. A file changed less than a second before
+ * the previous backup looked at it is read again: a later change within the
+ * same timestamp tick could otherwise leave every field equal (the "racy
+ * timestamp" case git guards against). A backup that skips a file takes the
  * previous backup's chunk ids for it (the writer's changed-ranges path with
  * no ranges): logically full all the same.
  */
@@ -18,7 +21,12 @@ export interface FileState {
   size: string;
   mtimeNs: string;
   ctimeNs: string;
+  /** When it was looked at (wall clock, ns). */
+  seenNs: string;
 }
+
+/** How long before it was looked at a file must have last changed to be trusted unread. */
+const SETTLED_NS = 1_000_000_000n;
 
 /** The states of regular files (undefined when any is not one: block devices are always read). */
 export async function fileStates(paths: string[]): Promise<FileState[] | undefined> {
@@ -32,9 +40,19 @@ export async function fileStates(paths: string[]): Promise<FileState[] | undefin
       size: String(st.size),
       mtimeNs: String(st.mtimeNs),
       ctimeNs: String(st.ctimeNs),
+      seenNs: String(BigInt(Date.now()) * 1_000_000n),
     });
   }
   return states;
+}
+
+/** The recorded change had settled when it was recorded (see the module comment). */
+function settled(o: Partial<FileState>): boolean {
+  try {
+    return BigInt(o.ctimeNs ?? '') + SETTLED_NS <= BigInt(o.seenNs ?? '');
+  } catch {
+    return false;
+  }
 }
 
 function sameStates(a: FileState[], b: unknown): boolean {
@@ -48,7 +66,8 @@ function sameStates(a: FileState[], b: unknown): boolean {
       o.ino === s.ino &&
       o.size === s.size &&
       o.mtimeNs === s.mtimeNs &&
-      o.ctimeNs === s.ctimeNs
+      o.ctimeNs === s.ctimeNs &&
+      settled(o)
     );
   });
 }
