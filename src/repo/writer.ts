@@ -57,7 +57,7 @@ export interface WriteProgress {
 
 export interface WriterOptions {
   onProgress?: (p: WriteProgress) => void;
-  /** Slots read ahead of the one being decided (default: 2 MiB worth, 2 to 32 slots). */
+  /** Slots read ahead of the one being decided (default: 8 MiB worth, 2 to 64 slots). */
   readAhead?: number;
   /** Backup id (default: from the start time). Tests only. */
   id?: string;
@@ -139,7 +139,9 @@ export class BackupWriter {
         newChunks: sink.newChunks,
         newStoredBytes: sink.newStoredBytes,
       });
-    // About 2 MiB of chunks in flight (8 at 256 KiB), whatever the chunk size: memory stays bounded.
+    // About 8 MiB of chunks in flight (32 at 256 KiB), whatever the chunk size: memory stays
+    // bounded. (2 MiB left the reader and the workers each idle half the time in a dedup
+    // re-ingest; 8 MiB took it from 1.01 to 0.97 s per GiB, medians of 5 alternating runs.)
     const depth = this.opts.readAhead ?? inFlight(cs);
     const window: Promise<Slot>[] = [];
     // A slot read ahead may fail before its turn: it is handled then, not reported as unhandled.
@@ -306,5 +308,5 @@ function advance(ranges: { offset: number; end: number }[], offset: number, at: 
 }
 
 function inFlight(chunkSize: number): number {
-  return Math.max(2, Math.min(32, Math.floor((2 * 1024 * 1024) / chunkSize)));
+  return Math.max(2, Math.min(64, Math.floor((8 * 1024 * 1024) / chunkSize)));
 }
