@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RepoError } from './errors.js';
+import { fidxObjectName } from './manifest.js';
 import { BackupDisk } from './reader.js';
 import { bufferSource } from './source.js';
 import { realisticBytes, sparseSource, withRepo } from './test-support.js';
@@ -105,6 +106,33 @@ describe('writer and reader', () => {
       assert.deepEqual(await readAll(disk), data);
       await disk.close();
     }));
+
+  for (const damage of ['flipped', 'missing'] as const) {
+    it(`a parent whose index is ${damage}: every slot is read and the new backup is whole`, () =>
+      withRepo({}, async (repo) => {
+        const data = realisticBytes(1024 * KiB, 6);
+        const w1 = await BackupWriter.start(repo, { vm: { name: 'db' } });
+        await w1.addDisk({ name: 'vda', source: bufferSource(data) });
+        const m1 = await w1.commit();
+        const name = fidxObjectName(m1.id, 'vda');
+        if (damage === 'missing') await repo.backend.delete(name);
+        else {
+          const bytes = await repo.backend.get(name);
+          bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+          await repo.backend.put(name, bytes);
+        }
+        let reads = 0;
+        const src = bufferSource(data);
+        const counting = { ...src, read: (o: number, l: number) => (reads++, src.read(o, l)) };
+        const w2 = await BackupWriter.start(repo, { vm: { name: 'db' }, parent: m1.id });
+        await w2.addDisk({ name: 'vda', source: counting, changedRanges: [] });
+        const m2 = await w2.commit();
+        assert.equal(reads, 1024 / 64, 'all 16 slots read, none taken from the damaged parent');
+        const disk = await BackupDisk.open(repo, m2.id, 'vda');
+        assert.deepEqual(await readAll(disk), data);
+        await disk.close();
+      }));
+  }
 
   it('a source that fails mid-disk fails the backup cleanly: no crash, no backup listed', () =>
     withRepo({}, async (repo) => {

@@ -6,7 +6,7 @@
  * only if the whole repository lacks its id.
  */
 import { hostname } from 'node:os';
-import { RepoError } from './errors.js';
+import { isObjectNotFound, RepoError, RepoIntegrityError } from './errors.js';
 import { FidxWriter } from './fidx.js';
 import {
   checkDiskName,
@@ -42,7 +42,8 @@ export interface DiskInput {
   /**
    * Ranges changed since the parent (from a dirty bitmap). Slots outside them
    * take the parent's ids without being read. Ignored without a parent disk
-   * of the same name, or while a garbage collection plan is pending.
+   * of the same name, when the parent's index is damaged or gone, or while a
+   * garbage collection plan is pending.
    */
   changedRanges?: { offset: number; length: number }[];
 }
@@ -117,12 +118,20 @@ export class BackupWriter {
     const parentDisk = this.parentManifest?.disks.find((d) => d.name === input.name);
     let parent: SlotReader | undefined;
     if (parentDisk && this.parentManifest!.chunkSize === cs) {
-      parent = await SlotReader.open(repo.backend, this.parentManifest!.id, parentDisk);
+      // Checked whole first (it is small: 32 bytes per chunk of data). A parent whose index is
+      // damaged or gone is no parent: every slot is read, and a damaged old backup never
+      // stops a new one.
+      try {
+        parent = await SlotReader.open(repo.backend, this.parentManifest!.id, parentDisk);
+        await parent.verify();
+      } catch (err) {
+        if (!(err instanceof RepoIntegrityError) && !isObjectNotFound(err)) throw err;
+        parent = undefined;
+      }
     }
     // While a GC plan is pending, every id must be looked up (marked packs are avoided).
     const trustParent = parent !== undefined && this.doomed.size === 0;
     const changed = trustParent && input.changedRanges ? normalize(input.changedRanges) : undefined;
-    if (changed) await parent!.verify();
 
     const fidx = new FidxWriter(await repo.backend.upload(fidxObjectName(this.id, input.name)), {
       chunkSize: cs,
