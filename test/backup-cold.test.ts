@@ -9,9 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Connection, readDomainXml } from '../src/libvirt/index.js';
@@ -21,7 +19,7 @@ import { LocalBackend } from '../src/repo/backend/local.js';
 import { Repository } from '../src/repo/repository.js';
 import { BackupDisk } from '../src/repo/reader.js';
 import { testName } from './support/guest.js';
-import { cli } from './support/cli.js';
+import { cli, initPlainRepo } from './support/cli.js';
 
 let conn: Connection;
 let repoDir: string;
@@ -70,10 +68,7 @@ async function backupsOf(vm: string): Promise<{ id: string; dataBytes: number }[
 
 before(async () => {
   conn = await Connection.open('qemu:///system');
-  repoDir = await mkdtemp(join(tmpdir(), 'brankas-test-repo-'));
-  await rm(repoDir, { recursive: true });
-  const init = await cli(['repo', 'init', '--no-encryption'], env());
-  assert.equal(init.code, 0, init.stderr);
+  repoDir = await initPlainRepo();
   guest = await TinyGuest.launch(conn, { name: testName('backup') });
 });
 

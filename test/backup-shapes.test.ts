@@ -10,18 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  chmod,
-  copyFile,
-  mkdir,
-  mkdtemp,
-  open,
-  readdir,
-  readFile,
-  rm,
-  stat,
-} from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, copyFile, mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Connection, DomainUndefine, isNotFound, type Domain } from '../src/libvirt/index.js';
@@ -36,7 +25,7 @@ import {
   type GuestDisk,
   type ScratchDir,
 } from './support/guest.js';
-import { cli } from './support/cli.js';
+import { cli, initPlainRepo } from './support/cli.js';
 
 const run = promisify(execFile);
 const MiB = 1 << 20;
@@ -141,10 +130,7 @@ async function mountTmpfs(dir: string, size: string): Promise<void> {
 
 before(async () => {
   conn = await Connection.open('qemu:///system');
-  repoDir = await mkdtemp(join(tmpdir(), 'brankas-test-repo-'));
-  await rm(repoDir, { recursive: true });
-  const init = await cli(['repo', 'init', '--no-encryption'], env());
-  assert.equal(init.code, 0, init.stderr);
+  repoDir = await initPlainRepo();
   scratch = await makeScratchDir('shapes');
 });
 

@@ -6,15 +6,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Connection, DomainUndefine, isNotFound, readDomainXml } from '../src/libvirt/index.js';
 import { SerialConsole } from '../src/engine/guest/serial-console.js';
 import { TinyGuest } from '../src/engine/guest/tiny-guest.js';
 import { testName } from './support/guest.js';
-import { cli } from './support/cli.js';
+import { cli, initPlainRepo } from './support/cli.js';
 
 let conn: Connection;
 let repoDir: string;
@@ -24,9 +23,7 @@ const env = (): NodeJS.ProcessEnv => ({ BRANKAS_REPO: repoDir });
 
 before(async () => {
   conn = await Connection.open('qemu:///system');
-  repoDir = await mkdtemp(join(tmpdir(), 'brankas-test-repo-'));
-  await rm(repoDir, { recursive: true });
-  assert.equal((await cli(['repo', 'init', '--no-encryption'], env())).code, 0);
+  repoDir = await initPlainRepo();
   // With the QEMU guest agent's channel: verify --boot asks the restored guest through it.
   guest = await TinyGuest.launch(conn, { name: testName('disaster'), agent: true });
 });

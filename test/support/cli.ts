@@ -2,6 +2,9 @@
  * Runs the CLI in-process with captured output and a non-TTY stdin, as a
  * script or CI would run it.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { run } from '../../src/cli/run.js';
 
@@ -22,4 +25,13 @@ export async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<
   stderr.on('data', (d: Buffer) => (err += d.toString()));
   const code = await run(args, { stdout, stderr, stdin, env: { LANG: 'C', ...env } });
   return { code, stdout: out, stderr: err };
+}
+
+/** A fresh unencrypted repository made with `brankas repo init` in a new temp path; returns it. */
+export async function initPlainRepo(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'brankas-test-repo-'));
+  await rm(dir, { recursive: true });
+  const init = await cli(['repo', 'init', '--no-encryption'], { BRANKAS_REPO: dir });
+  if (init.code !== 0) throw new Error(`repo init failed: ${init.stderr}`);
+  return dir;
 }

@@ -89,10 +89,9 @@ export async function previousBackup(
   repo: Repository,
   vm: { name: string; uuid: string },
 ): Promise<Manifest | undefined> {
+  // Listed oldest first, manifests read and checked.
   const { backups } = await repo.listBackups();
-  const mine = backups
+  return backups
     .filter((b) => b.manifest.vm.name === vm.name && (b.manifest.vm.uuid ?? vm.uuid) === vm.uuid)
-    .sort((a, b) => a.manifest.startedAt.localeCompare(b.manifest.startedAt));
-  const latest = mine.at(-1);
-  return latest ? (await repo.manifest(latest.id)).manifest : undefined;
+    .at(-1)?.manifest;
 }

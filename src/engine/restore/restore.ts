@@ -74,12 +74,10 @@ export interface RestoreResult {
 /** A backup by id, or a VM name meaning that VM's latest backup. */
 export async function resolveBackup(repo: Repository, ref: string): Promise<Manifest> {
   const { backups } = await repo.listBackups();
+  // Listed oldest first, manifests read and checked.
   const byId = backups.find((b) => b.id === ref);
-  if (byId) return (await repo.manifest(byId.id)).manifest;
-  const ofVm = backups
-    .filter((b) => b.manifest.vm.name === ref)
-    .sort((a, b) => a.manifest.startedAt.localeCompare(b.manifest.startedAt));
-  const latest = ofVm.at(-1);
+  if (byId) return byId.manifest;
+  const latest = backups.filter((b) => b.manifest.vm.name === ref).at(-1);
   if (!latest) {
     throw new EngineError(
       'BACKUP_NOT_FOUND',
@@ -89,7 +87,7 @@ export async function resolveBackup(repo: Repository, ref: string): Promise<Mani
       },
     );
   }
-  return (await repo.manifest(latest.id)).manifest;
+  return latest.manifest;
 }
 
 async function lookup(conn: Connection, name: string): Promise<Domain | undefined> {
