@@ -76,12 +76,17 @@ const USAGE = `usage: node dist/bench/cold-backup.js [options]
   --formats LIST     disk formats, comma separated      (default qcow2,raw, $BENCH_FORMATS)
   --tools LIST       backup tools, comma separated      (default all, $BENCH_TOOLS):
                      ${'brankas,brankas-aes,cp,cp-sparse,qemu-img-c,virtnbdbackup,virtnbdbackup-z'}
+  --compression C    the repositories' compression for brankas: none or a zstd level
+                     (default: brankas's own, zstd level 1; $BENCH_COMPRESSION)
   --drop-caches      drop the page cache before every timed command (cold reads)
   --dir DIR          where the run's temporary directory goes (default /var/tmp, $BENCH_DIR)
   --uri URI          libvirt URI  (default $BENCH_URI, $LIBVIRT_DEFAULT_URI or qemu:///system)
   --json PATH        where to write the raw results (default bench/out/cold-backup-<time>.json)
   --no-json          do not write JSON
   -h, --help         this text
+
+  $BENCH_NODE_ARGS   node options for the timed brankas commands only, space separated
+                     (e.g. --cpu-prof --cpu-prof-dir=DIR)
 `;
 
 const KiB = 1024;
@@ -133,6 +138,8 @@ type Format = 'qcow2' | 'raw';
 
 interface Config {
   uri: string;
+  /** The brankas repositories' compression (`none` or a zstd level); null: the default. */
+  compression: string | null;
   virtualSize: number;
   dataSize: number;
   textShare: number;
@@ -172,6 +179,7 @@ function readConfig(): Config | null {
       formats: { type: 'string' },
       tools: { type: 'string' },
       'drop-caches': { type: 'boolean' },
+      compression: { type: 'string' },
       dir: { type: 'string' },
       uri: { type: 'string' },
       json: { type: 'string' },
@@ -196,7 +204,17 @@ function readConfig(): Config | null {
     throw new Error('--encrypted-reps must be an integer >= 0');
   }
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const compression = values.compression ?? env['BENCH_COMPRESSION'] ?? null;
+  if (compression !== null && compression !== 'none' && !/^\d+$/.test(compression)) {
+    throw new Error('--compression must be none or a zstd level');
+  }
+  if (compression !== null) {
+    const how = compression === 'none' ? 'uncompressed' : `zstd level ${compression}`;
+    LABEL['brankas'] = `brankas (plain repo, ${how})`;
+    LABEL['brankas-aes'] = `brankas (encrypted repo, ${how})`;
+  }
   return {
+    compression,
     uri: values.uri ?? env['BENCH_URI'] ?? env['LIBVIRT_DEFAULT_URI'] ?? 'qemu:///system',
     virtualSize,
     dataSize,
@@ -225,6 +243,14 @@ function readConfig(): Config | null {
 /** The compiled brankas CLI, next to this compiled benchmark (dist/bench → dist/src/cli). */
 function cliPath(): string {
   return join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
+}
+
+/**
+ * Node options for the timed brankas commands only, from $BENCH_NODE_ARGS (space separated),
+ * e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile brankas under the benchmark's load.
+ */
+function brankasNode(): string[] {
+  return (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
 }
 
 const children = new Set<ChildProcess>();
@@ -669,7 +695,17 @@ function backupCommand(
     case 'brankas-aes':
       return {
         cmd: process.execPath,
-        args: [cliPath(), 'backup', vm, '--repo', out, '--json', '-c', ctx.cfg.uri],
+        args: [
+          ...brankasNode(),
+          cliPath(),
+          'backup',
+          vm,
+          '--repo',
+          out,
+          '--json',
+          '-c',
+          ctx.cfg.uri,
+        ],
         env: tool === 'brankas-aes' ? { BRANKAS_PASSWORD_FILE: ctx.passwordFile } : {},
       };
     case 'cp':
@@ -715,10 +751,21 @@ function commandText(
 }
 
 async function prepareBackup(tool: BackupTool, ctx: RunContext, out: string): Promise<void> {
+  const c = ctx.cfg.compression;
+  const how =
+    c === null ? [] : c === 'none' ? ['--compression', 'none'] : ['--compression-level', c];
   if (tool === 'brankas') {
-    await run(process.execPath, [cliPath(), 'repo', 'init', '--no-encryption', '--repo', out]);
+    await run(process.execPath, [
+      cliPath(),
+      'repo',
+      'init',
+      '--no-encryption',
+      ...how,
+      '--repo',
+      out,
+    ]);
   } else if (tool === 'brankas-aes') {
-    await run(process.execPath, [cliPath(), 'repo', 'init', '--repo', out], {
+    await run(process.execPath, [cliPath(), 'repo', 'init', ...how, '--repo', out], {
       ...process.env,
       BRANKAS_PASSWORD_FILE: ctx.passwordFile,
     });
@@ -865,6 +912,7 @@ async function measureFormat(
           c = {
             cmd: process.execPath,
             args: [
+              ...brankasNode(),
               cliPath(),
               'restore',
               from.id as string,
@@ -1259,6 +1307,7 @@ async function main(): Promise<number> {
       `- brankas ${versions.brankas} (the compiled dist/ is what runs), libvirt ${machine.libvirtDaemon}, ${machine.hypervisor}, qemu-img ${machine.qemuImg ?? '?'}, virtnbdbackup ${versions.virtnbdbackup}, coreutils ${versions.coreutils}`,
       loadAverageLine(machine),
       `- data: ${formatSize(cfg.dataSize)} in a ${formatSize(cfg.virtualSize)} disk: ${formatSize(data.randomBytes)} random (AES-CTR keystream), ${formatSize(data.textBytes)} text-like log lines, in ${data.pieces} pieces of 64 KiB–4 MiB at 64 KiB-aligned offsets (gaps ${formatSize(data.smallestGap)}–${formatSize(data.largestGap)}); sha256 of the data ${data.sha256.slice(0, 16)}…`,
+      `- brankas repositories: ${cfg.compression === null ? 'zstd level 1 (the default)' : cfg.compression === 'none' ? 'uncompressed (`repo init --compression none`)' : `zstd level ${cfg.compression} (\`repo init --compression-level ${cfg.compression}\`)`}`,
       `- ${cfg.reps} repetition(s), tools in rotating order; page cache: ${cfg.dropCaches ? `dropped before every timed command (${ctx.dropsPermitted === false ? 'REFUSED by the kernel' : 'permitted'})` : 'warm (images and outputs fit in RAM; not dropped)'}`,
       `- whole run: ${minutes.toFixed(1)} min`,
       '',

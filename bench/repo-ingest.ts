@@ -9,6 +9,7 @@
  *   node dist/bench/repo-ingest.js [FILE]
  *   BENCH_SIZE=1073741824 BENCH_WRITES=200 BENCH_DIR=/tmp/brankas-bench BENCH_PEERS=restic,borg
  *   BENCH_WORKERS=2 (worker threads for brankas; the run also measures 0 and 1)
+ *   BENCH_LEVELS=none,3,4 (repository compression settings measured besides the default)
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
@@ -43,6 +44,8 @@ const WRITE_SIZE = 256 * 1024;
 const DIR = process.env['BENCH_DIR'] ?? '/tmp/brankas-bench';
 const WORKERS = Number(process.env['BENCH_WORKERS'] ?? 2);
 const PEERS = (process.env['BENCH_PEERS'] ?? 'restic,borg').split(',').filter(Boolean);
+/** Compression settings measured besides the default (zstd level 1): `none` or zstd levels. */
+const LEVELS = (process.env['BENCH_LEVELS'] ?? 'none,3,4').split(',').filter(Boolean);
 const PASSWORD = 'bench-password';
 const SELF = fileURLToPath(import.meta.url);
 
@@ -69,6 +72,15 @@ async function fileSource(path: string): Promise<ExtentSource & { close(): Promi
       while (got < length) got += (await fh.read(b, got, length - got, offset + got)).bytesRead;
       return b;
     },
+    // As the disk readers do: the writer reads straight into its shared slots.
+    async readInto(target, at, offset, length) {
+      let got = 0;
+      while (got < length) {
+        const n = (await fh.read(target, at + got, length - got, offset + got)).bytesRead;
+        if (n === 0) throw new Error(`${path} ends before ${offset + length}`);
+        got += n;
+      }
+    },
     close: () => fh.close(),
   };
 }
@@ -86,13 +98,19 @@ async function child(args: string[]): Promise<void> {
   let bytes = 0;
   let note = '';
   if (step === 'init') {
-    const [encrypted, chunk] = (extra ?? '').split(':');
+    // encrypted:chunkSize[:compression], compression `none` or a zstd level
+    const [encrypted, chunk, compression] = (extra ?? '').split(':');
     const backend = new LocalBackend(repoDir!);
     try {
       await Repository.init(backend, {
         password: encrypted === '1' ? PASSWORD : undefined,
         chunkSize: Number(chunk),
         kdf: TEST_KDF,
+        ...(compression === 'none'
+          ? { compression: 'none' as const }
+          : compression
+            ? { compressionLevel: Number(compression) }
+            : {}),
       });
     } finally {
       await backend.close();
@@ -266,6 +284,18 @@ async function main(): Promise<void> {
       `+${mib(JSON.parse(bitmap.note!).newStored)}`,
     );
     const read = runChild('read', repo, original, String(WORKERS), id1);
+    add(tool, 'read back', read, '', read.note!);
+    rmSync(repo, { recursive: true, force: true });
+  }
+
+  // The repository's compression setting: stored size against time (plain repositories).
+  for (const level of LEVELS) {
+    const tool = `brankas plain, ${level === 'none' ? 'uncompressed' : `zstd level ${level}`}`;
+    const repo = fresh('repo-level');
+    runChild('init', repo, '', '0', `0:${256 * 1024}:${level}`);
+    const first = runChild('ingest', repo, original, String(WORKERS));
+    add(tool, 'ingest', first, mib(dirBytes(repo)));
+    const read = runChild('read', repo, original, String(WORKERS), JSON.parse(first.note!).id);
     add(tool, 'read back', read, '', read.note!);
     rmSync(repo, { recursive: true, force: true });
   }

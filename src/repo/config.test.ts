@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { newConfig, peekConfig, sealConfig } from './config.js';
+import { newConfig, peekConfig, sealConfig, writeLevel } from './config.js';
 import { seal } from './envelope.js';
 
 function body(bytes: Buffer): Record<string, unknown> {
@@ -40,5 +40,33 @@ describe('config', () => {
     assert.throws(() => newConfig({ encrypted: false, chunkHash: 'md5' as unknown as 'sha256' }), {
       code: 'REPO_INVALID_ARGUMENT',
     });
+  });
+
+  it('compression: zstd at a level, or none; the default config has no level field', () => {
+    const plain = newConfig({ encrypted: false });
+    assert.equal('compressionLevel' in body(sealConfig(plain, undefined)), false);
+    assert.equal(writeLevel(plain), 1);
+    const six = newConfig({ encrypted: false, compressionLevel: 6 });
+    assert.equal(writeLevel(peekConfig(sealConfig(six, undefined))), 6);
+    const none = newConfig({ encrypted: false, compression: 'none' });
+    assert.equal(writeLevel(peekConfig(sealConfig(none, undefined))), 0);
+    for (const bad of [0, 20, 1.5]) {
+      assert.throws(() => newConfig({ encrypted: false, compressionLevel: bad }), {
+        code: 'REPO_INVALID_ARGUMENT',
+      });
+      assert.throws(
+        () => peekConfig(seal('brankas-config', { ...plain, compressionLevel: bad }, undefined)),
+        { code: 'REPO_CONFIG_CORRUPT' },
+      );
+    }
+    assert.throws(() => newConfig({ encrypted: false, compression: 'none', compressionLevel: 3 }), {
+      code: 'REPO_INVALID_ARGUMENT',
+    });
+    assert.throws(
+      () => peekConfig(seal('brankas-config', { ...plain, compression: 'lz4' }, undefined)),
+      {
+        code: 'REPO_CONFIG_CORRUPT',
+      },
+    );
   });
 });

@@ -17,6 +17,11 @@ export const MAX_CHUNK_SIZE = 4 * 1024 * 1024;
 export type ChunkHash = 'blake3' | 'sha256';
 export const DEFAULT_CHUNK_HASH: ChunkHash = 'blake3';
 
+/** zstd levels a repository may ask for (above 19 zstd needs far more memory per thread). */
+export const MIN_ZSTD_LEVEL = 1;
+export const MAX_ZSTD_LEVEL = 19;
+export const DEFAULT_ZSTD_LEVEL = 1;
+
 export interface RepoConfig {
   id: string;
   /** 1: chunk ids are SHA-256 (no `chunkHash` field on disk); 2: `chunkHash` says. */
@@ -24,9 +29,25 @@ export interface RepoConfig {
   chunkSize: number;
   chunkHash: ChunkHash;
   packSize: number;
-  compression: 'zstd';
+  /** How writers store new chunks; readers decode whatever each record says. */
+  compression: 'zstd' | 'none';
+  /** The zstd level writers use (absent: DEFAULT_ZSTD_LEVEL). */
+  compressionLevel?: number;
   encryption: 'aes-256-gcm' | 'none';
   created: string;
+}
+
+/** The zstd level new chunks are written with; 0 when the repository stores them uncompressed. */
+export function writeLevel(c: RepoConfig): number {
+  return c.compression === 'none' ? 0 : (c.compressionLevel ?? DEFAULT_ZSTD_LEVEL);
+}
+
+function validLevel(level: unknown): boolean {
+  return (
+    Number.isInteger(level) &&
+    (level as number) >= MIN_ZSTD_LEVEL &&
+    (level as number) <= MAX_ZSTD_LEVEL
+  );
 }
 
 export function newConfig(opts: {
@@ -34,6 +55,8 @@ export function newConfig(opts: {
   packSize?: number;
   encrypted: boolean;
   chunkHash?: ChunkHash;
+  compression?: 'zstd' | 'none';
+  compressionLevel?: number;
 }): RepoConfig {
   const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
   if (
@@ -58,6 +81,22 @@ export function newConfig(opts: {
       `chunk hash must be blake3 or sha256, not ${String(chunkHash)}`,
     );
   }
+  const compression = opts.compression ?? 'zstd';
+  if (compression !== 'zstd' && compression !== 'none') {
+    throw new RepoError(
+      'REPO_INVALID_ARGUMENT',
+      `compression must be zstd or none, not ${String(compression)}`,
+    );
+  }
+  const level = opts.compressionLevel;
+  if (level !== undefined && (compression === 'none' || !validLevel(level))) {
+    throw new RepoError(
+      'REPO_INVALID_ARGUMENT',
+      compression === 'none'
+        ? 'a compression level needs zstd compression'
+        : `zstd level must be an integer from ${MIN_ZSTD_LEVEL} to ${MAX_ZSTD_LEVEL}, not ${String(level)}`,
+    );
+  }
   return {
     id: randomBytes(16).toString('hex'),
     // A SHA-256 repository is written as version 1, readable by every brankas.
@@ -65,7 +104,9 @@ export function newConfig(opts: {
     chunkSize,
     chunkHash,
     packSize,
-    compression: 'zstd',
+    compression,
+    // Written only when not the default: a default config stays byte for byte what it was.
+    ...(level !== undefined && level !== DEFAULT_ZSTD_LEVEL ? { compressionLevel: level } : {}),
     encryption: opts.encrypted ? 'aes-256-gcm' : 'none',
     created: new Date().toISOString(),
   };
@@ -103,6 +144,8 @@ export function peekConfig(bytes: Buffer): RepoConfig {
     !Number.isInteger(c.chunkSize) ||
     !Number.isInteger(c.packSize) ||
     (c.chunkHash !== 'blake3' && c.chunkHash !== 'sha256') ||
+    (c.compression !== 'zstd' && c.compression !== 'none') ||
+    (c.compressionLevel !== undefined && !validLevel(c.compressionLevel)) ||
     (c.encryption !== 'none' && c.encryption !== 'aes-256-gcm')
   ) {
     throw new RepoIntegrityError('REPO_CONFIG_CORRUPT', 'config has invalid fields');

@@ -8,7 +8,8 @@ import { RepoError } from './errors.js';
 import { PackBuilder, putPack } from './pack.js';
 import { PENDING_LIMIT } from './chunk-index.js';
 import type { Repository } from './repository.js';
-import type { ChunkCodec } from './workers/pool.js';
+import type { Slot } from './workers/arena.js';
+import type { CodecArena } from './workers/pool.js';
 
 export class PackSink {
   private pack = new PackBuilder();
@@ -24,31 +25,43 @@ export class PackSink {
 
   constructor(
     private readonly repo: Repository,
-    private readonly codec: ChunkCodec,
-    private readonly maxEncodes = 8,
+    private readonly arena: CodecArena,
+    /** Encodes at once; each holds two arena slots (the chunk and its record). */
+    readonly maxEncodes = 16,
   ) {}
 
   has(id: Buffer): boolean {
     return this.inFlight.has(id.toString('hex'));
   }
 
-  async store(buf: Buffer, id: Buffer): Promise<void> {
-    this.check();
+  /**
+   * Stores the chunk in `plain` (length bytes) under id. The slot is the sink's from here on,
+   * also when this throws: it is released once its record is in a pack.
+   */
+  async store(plain: Slot, length: number, id: Buffer): Promise<void> {
+    const arena = this.arena;
+    if (this.failure) {
+      arena.release(plain);
+      this.check();
+    }
     const hex = id.toString('hex');
     this.inFlight.add(hex);
-    const plainLength = buf.length;
-    const p = this.codec.encode(buf, id).then(
-      (rec) => {
-        this.pack.add(rec, id, plainLength);
+    const p = (async () => {
+      const to = await arena.acquire();
+      try {
+        const n = await arena.encode(plain, length, id, to);
+        this.pack.add(to.buf.subarray(0, n), id, length);
         this.newChunks++;
-        this.newPlainBytes += plainLength;
-        this.newStoredBytes += rec.length;
+        this.newPlainBytes += length;
+        this.newStoredBytes += n;
         if (this.pack.size >= this.repo.config.packSize) this.sealPack();
-      },
-      (err: unknown) => {
-        this.failure ??= err;
-      },
-    );
+      } finally {
+        arena.release(to);
+        arena.release(plain);
+      }
+    })().catch((err: unknown) => {
+      this.failure ??= err;
+    });
     this.encodes.add(p);
     void p.finally(() => this.encodes.delete(p));
     if (this.encodes.size >= this.maxEncodes) await Promise.race(this.encodes);
@@ -69,6 +82,7 @@ export class PackSink {
       if (this.failure) return;
       try {
         await putPack(this.repo.backend, pack.id, parts);
+        pack.release();
         for (const e of pack.entries) {
           this.repo.index.addPending({
             id: e.id,

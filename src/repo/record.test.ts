@@ -7,14 +7,17 @@ import {
   chunkId,
   decodeRecord,
   encodeRecord,
+  encodeRecordInto,
   FLAG_ENCRYPTED,
   FLAG_ZSTD,
   isAllZero,
   RECORD_HEADER,
+  recordCapacity,
   type CodecKeys,
 } from './record.js';
 
 const plainKeys: CodecKeys = { idHash: 'blake3' };
+const ZERO = Buffer.alloc(32);
 const keys: CodecKeys = { idHash: 'blake3', idKey: randomBytes(32), encKey: randomBytes(32) };
 /** Every kind of repository: BLAKE3 (version 2) and SHA-256 (version 1), plain and encrypted. */
 const allKeys: CodecKeys[] = [
@@ -47,6 +50,43 @@ describe('chunk records', () => {
         assert.equal(rec[5]! & FLAG_ENCRYPTED ? 1 : 0, k.encKey ? 1 : 0);
       }
     }
+  });
+
+  it('encodes into and decodes into reused buffers, byte for byte as the allocating forms', () => {
+    const dst = Buffer.alloc(recordCapacity(65536 + 7));
+    const out = Buffer.alloc(65536 + 7);
+    for (const k of allKeys) {
+      for (const plain of [sample(65536 + 7, 3), randomBytes(4096), Buffer.alloc(0)]) {
+        const id = chunkId(plain, k);
+        dst.fill(0xee);
+        const n = encodeRecordInto(plain, id, k, dst);
+        const rec = dst.subarray(0, n);
+        const again = encodeRecord(plain, id, k);
+        // Encrypted records differ by nonce; the rest of the shape is the same.
+        assert.equal(n, again.length);
+        if (!k.encKey) assert.deepEqual(rec, again);
+        out.fill(0xdd);
+        const got = decodeRecord(rec, id, k, out);
+        assert.equal(got.buffer, out.buffer, 'decoded into the given buffer');
+        assert.deepEqual(got, plain);
+      }
+    }
+    assert.throws(() => encodeRecordInto(sample(100, 1), ZERO, plainKeys, Buffer.alloc(120)));
+  });
+
+  it('stores chunks uncompressed at level 0', () => {
+    const text = sample(65536, 1);
+    const k: CodecKeys = { idHash: 'blake3', zstdLevel: 0 };
+    const id = chunkId(text, k);
+    const rec = encodeRecord(text, id, k);
+    assert.equal(rec[5]! & FLAG_ZSTD, 0);
+    assert.equal(rec.length, RECORD_HEADER + text.length);
+    assert.deepEqual(decodeRecord(rec, id, plainKeys), text);
+    // A higher level stores less and decodes with the same reader.
+    const l1 = encodeRecord(text, id, plainKeys);
+    const l9 = encodeRecord(text, id, { idHash: 'blake3', zstdLevel: 9 });
+    assert.ok(l9.length <= l1.length && l1.length < rec.length);
+    assert.deepEqual(decodeRecord(l9, id, plainKeys), text);
   });
 
   it('keeps zstd only when it is smaller', () => {

@@ -8,9 +8,9 @@
  */
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { Compressor, Decompressor } from 'zstd-napi';
+import zstd from 'zstd-napi/binding.js';
 import { blake3 } from '../util/blake3.js';
-import type { ChunkHash } from './config.js';
+import { MAX_CHUNK_SIZE, type ChunkHash } from './config.js';
 import { RepoIntegrityError } from './errors.js';
 
 export const RECORD_MAGIC = 0x4843_4b42; // "BKCH" read as u32 LE
@@ -19,26 +19,32 @@ export const RECORD_HEADER = 52;
 export const GCM_EXTRA = 28; // nonce 12 + tag 16
 export const FLAG_ZSTD = 1;
 export const FLAG_ENCRYPTED = 2;
+/** The default zstd level (config `compressionLevel`); 0 stores chunks uncompressed. */
 export const ZSTD_LEVEL = 1;
 /**
  * One zstd context of each kind per thread (each worker loads this module anew), reused:
  * creating one per 256 KiB chunk made compression 1.45x and decompression 1.55x slower
- * (zstd-napi one-shot calls against reused contexts, 256 KiB pieces of a tar of /usr).
+ * (zstd-napi one-shot calls against reused contexts, 256 KiB pieces of a tar of /usr). Both
+ * write straight into the caller's buffer (a record, or an arena slot), not into a scratch
+ * buffer that is then copied.
  */
-let compressor: Compressor | undefined;
-let decompressor: Decompressor | undefined;
+let cctx: zstd.CCtx | undefined;
+let dctx: zstd.DCtx | undefined;
 
-function zstdCompress(plain: Buffer): Buffer {
-  if (!compressor) {
-    compressor = new Compressor();
-    compressor.setParameters({ compressionLevel: ZSTD_LEVEL });
+/** Compresses src into dst; -1 when the frame would not fit (then the chunk is stored as is). */
+function zstdCompressInto(dst: Buffer, src: Buffer, level: number): number {
+  cctx ??= new zstd.CCtx();
+  try {
+    return cctx.compress(dst, src, level);
+  } catch (err) {
+    if (/too small/i.test((err as Error).message)) return -1;
+    throw err;
   }
-  return compressor.compress(plain);
 }
 
-function zstdDecompress(frame: Buffer): Buffer {
-  decompressor ??= new Decompressor();
-  return decompressor.decompress(frame);
+function zstdDecompressInto(dst: Buffer, frame: Buffer): number {
+  dctx ??= new zstd.DCtx();
+  return dctx.decompress(dst, frame);
 }
 
 /** The reserved id of all-zero and hole slots. */
@@ -49,6 +55,8 @@ export interface CodecKeys {
   idHash: ChunkHash;
   idKey?: Buffer;
   encKey?: Buffer;
+  /** zstd level for new records (default ZSTD_LEVEL); 0: store them uncompressed. */
+  zstdLevel?: number;
 }
 
 /** The id of a chunk's plaintext: BLAKE3 or SHA-256, keyed with idKey when given. */
@@ -69,37 +77,53 @@ function recordCrc(rec: Buffer): number {
   return crc32(rec.subarray(RECORD_HEADER), crc32(rec.subarray(0, 48)));
 }
 
+/** The largest record a chunk of `plainLength` bytes can become. */
+export function recordCapacity(plainLength: number): number {
+  return RECORD_HEADER + GCM_EXTRA + plainLength;
+}
+
 /** One record for plain under id. */
 export function encodeRecord(plain: Buffer, id: Buffer, keys: CodecKeys): Buffer {
-  let payload = plain;
-  let flags = 0;
-  const z = zstdCompress(plain);
-  if (z.length < plain.length) {
-    payload = z;
-    flags |= FLAG_ZSTD;
-  }
+  const rec = Buffer.allocUnsafe(recordCapacity(plain.length));
+  return rec.subarray(0, encodeRecordInto(plain, id, keys, rec));
+}
+
+/**
+ * One record for plain under id, written into dst (at least recordCapacity(plain.length)
+ * bytes, not overlapping plain); returns its length. The zstd frame is kept only when smaller.
+ */
+export function encodeRecordInto(plain: Buffer, id: Buffer, keys: CodecKeys, dst: Buffer): number {
   const enc = keys.encKey !== undefined;
-  const rec = Buffer.allocUnsafe(RECORD_HEADER + (enc ? GCM_EXTRA : 0) + payload.length);
-  rec.writeUInt32LE(RECORD_MAGIC, 0);
-  rec[4] = RECORD_VERSION;
-  rec[5] = flags | (enc ? FLAG_ENCRYPTED : 0);
-  rec.writeUInt16LE(0, 6);
-  rec.writeUInt32LE(plain.length, 8);
-  rec.writeUInt32LE(payload.length, 12);
-  id.copy(rec, 16);
+  const at = RECORD_HEADER + (enc ? GCM_EXTRA : 0);
+  if (dst.length < at + plain.length) throw new RangeError('record buffer is too small');
+  const level = keys.zstdLevel ?? ZSTD_LEVEL;
+  let flags = 0;
+  let payloadLength = -1;
+  if (level > 0 && plain.length > 1) {
+    payloadLength = zstdCompressInto(dst.subarray(at, at + plain.length - 1), plain, level);
+    if (payloadLength >= 0) flags |= FLAG_ZSTD;
+  }
+  if (payloadLength < 0) payloadLength = plain.copy(dst, at);
+  dst.writeUInt32LE(RECORD_MAGIC, 0);
+  dst[4] = RECORD_VERSION;
+  dst[5] = flags | (enc ? FLAG_ENCRYPTED : 0);
+  dst.writeUInt16LE(0, 6);
+  dst.writeUInt32LE(plain.length, 8);
+  dst.writeUInt32LE(payloadLength, 12);
+  id.copy(dst, 16);
   if (enc) {
     const nonce = randomBytes(12);
     const c = createCipheriv('aes-256-gcm', keys.encKey!, nonce);
     c.setAAD(id);
-    const n1 = c.update(payload).copy(rec, RECORD_HEADER + GCM_EXTRA);
-    c.final().copy(rec, RECORD_HEADER + GCM_EXTRA + n1);
-    nonce.copy(rec, RECORD_HEADER);
-    c.getAuthTag().copy(rec, RECORD_HEADER + 12);
-  } else {
-    payload.copy(rec, RECORD_HEADER);
+    const payload = dst.subarray(at, at + payloadLength);
+    const n1 = c.update(payload).copy(dst, at);
+    c.final().copy(dst, at + n1);
+    nonce.copy(dst, RECORD_HEADER);
+    c.getAuthTag().copy(dst, RECORD_HEADER + 12);
   }
-  rec.writeUInt32LE(recordCrc(rec), 48);
-  return rec;
+  const length = at + payloadLength;
+  dst.writeUInt32LE(recordCrc(dst.subarray(0, length)), 48);
+  return length;
 }
 
 export interface RecordHeader {
@@ -131,8 +155,15 @@ export function parseRecordHeader(buf: Buffer): RecordHeader | string {
  * The plaintext of a record, after checking header, CRC32, id, GCM tag,
  * decompressed length and the recomputed id. `keys` must match the
  * repository: an encrypted record without encKey is damage, not a choice.
+ * With `dst`, the plaintext is written there and a view of dst returned;
+ * without, an unencrypted, uncompressed record's plaintext is a view of rec.
  */
-export function decodeRecord(rec: Buffer, expectedId: Buffer, keys: CodecKeys): Buffer {
+export function decodeRecord(
+  rec: Buffer,
+  expectedId: Buffer,
+  keys: CodecKeys,
+  dst?: Buffer,
+): Buffer {
   const chunk = expectedId.toString('hex');
   const bad = (why: string, cause?: unknown): RepoIntegrityError =>
     new RepoIntegrityError('REPO_CHUNK_CORRUPT', `chunk is damaged: ${why}`, { chunk }, { cause });
@@ -141,6 +172,7 @@ export function decodeRecord(rec: Buffer, expectedId: Buffer, keys: CodecKeys): 
   if (rec.length !== h.length) throw bad(`record is ${rec.length} bytes, header says ${h.length}`);
   if (rec.readUInt32LE(48) !== recordCrc(rec)) throw bad('CRC32 mismatch');
   if (!h.id.equals(expectedId)) throw bad(`record holds chunk ${h.id.toString('hex')}`);
+  if (h.plainLength > MAX_CHUNK_SIZE) throw bad(`header says ${h.plainLength} plaintext bytes`);
   const enc = (h.flags & FLAG_ENCRYPTED) !== 0;
   if (enc !== (keys.encKey !== undefined)) {
     throw bad(enc ? 'encrypted record in an unencrypted repository' : 'record is not encrypted');
@@ -160,11 +192,18 @@ export function decodeRecord(rec: Buffer, expectedId: Buffer, keys: CodecKeys): 
   }
   let plain: Buffer;
   if (h.flags & FLAG_ZSTD) {
+    const out = dst ?? Buffer.allocUnsafe(h.plainLength);
+    if (out.length < h.plainLength) throw new RangeError('plaintext buffer is too small');
+    let n: number;
     try {
-      plain = zstdDecompress(payload);
+      n = zstdDecompressInto(out.subarray(0, h.plainLength), payload);
     } catch (err) {
-      throw bad('zstd frame does not decompress', err);
+      throw bad('zstd frame does not decompress to the length in the header', err);
     }
+    plain = out.subarray(0, n);
+  } else if (dst) {
+    if (dst.length < payload.length) throw new RangeError('plaintext buffer is too small');
+    plain = dst.subarray(0, payload.copy(dst));
   } else {
     plain = payload;
   }

@@ -9,6 +9,7 @@ import {
   newConfig,
   peekConfig,
   sealConfig,
+  writeLevel,
   type ChunkHash,
   type RepoConfig,
 } from './config.js';
@@ -49,6 +50,9 @@ export interface InitOptions {
   packSize?: number;
   /** The chunk-id hash (default blake3; sha256 writes a version 1 repository). */
   chunkHash?: ChunkHash;
+  /** How new chunks are stored (default zstd at level 1). */
+  compression?: 'zstd' | 'none';
+  compressionLevel?: number;
   kdf?: KdfParams;
   label?: string;
 }
@@ -101,6 +105,8 @@ export class Repository {
       chunkSize: o.chunkSize,
       packSize: o.packSize,
       chunkHash: o.chunkHash,
+      compression: o.compression,
+      compressionLevel: o.compressionLevel,
       encrypted: o.password !== undefined,
     });
     let macKey: Buffer | undefined;
@@ -171,6 +177,7 @@ export class Repository {
       idHash: this.config.chunkHash,
       idKey: this.keys?.idKey,
       encKey: this.keys?.encKey,
+      zstdLevel: writeLevel(this.config),
     });
     return this.codecInstance;
   }

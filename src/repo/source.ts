@@ -16,6 +16,8 @@ export interface ExtentSource {
   extents(): AsyncIterable<SourceExtent>;
   /** Bytes of [offset, offset+length); holes and zeros read as zeros. */
   read(offset: number, length: number): Promise<Buffer>;
+  /** Like read, into target[targetOffset...]: the writer reads straight into shared memory. */
+  readInto?(target: Buffer, targetOffset: number, offset: number, length: number): Promise<void>;
 }
 
 /** An ExtentSource over a buffer, for tests and small callers: all data. */

@@ -31,6 +31,8 @@ export interface TempRepoOptions {
   packSize?: number;
   workers?: number;
   chunkHash?: ChunkHash;
+  compression?: 'zstd' | 'none';
+  compressionLevel?: number;
 }
 
 /** A fresh local repository in a temp dir, opened; closed and removed after fn. */
@@ -45,6 +47,8 @@ export async function withRepo<T>(
       chunkSize: o.chunkSize ?? 64 * 1024,
       packSize: o.packSize ?? 1024 * 1024,
       chunkHash: o.chunkHash,
+      compression: o.compression,
+      compressionLevel: o.compressionLevel,
       kdf: TEST_KDF,
     });
     const repo = await Repository.open(new LocalBackend(join(dir, 'repo')), {

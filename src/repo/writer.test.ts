@@ -56,6 +56,34 @@ describe('writer and reader', () => {
     }
   }
 
+  it("new chunks are stored as the repository's compression says; any of them reads back", async () => {
+    const data = realisticBytes(1024 * KiB, 3);
+    const stored: number[] = [];
+    for (const o of [
+      { compression: 'none' as const },
+      {},
+      { compressionLevel: 9 },
+      { compressionLevel: 9, workers: 2 },
+    ]) {
+      await withRepo({ encrypted: false, ...o }, async (repo) => {
+        const w = await BackupWriter.start(repo, { vm: { name: 'z' } });
+        const d = await w.addDisk({ name: 'vda', source: bufferSource(data) });
+        const m = await w.commit();
+        stored.push(d.newStoredBytes);
+        const disk = await BackupDisk.open(repo, m.id, 'vda');
+        try {
+          assert.deepEqual(await readAll(disk), data);
+        } finally {
+          await disk.close();
+        }
+      });
+    }
+    const [none, l1, l9, l9w] = stored as [number, number, number, number];
+    assert.ok(none > data.length, `uncompressed: ${none} bytes stored`);
+    assert.ok(l1 < none && l9 < l1, `level 1 ${l1}, level 9 ${l9}`);
+    assert.equal(l9w, l9, 'the worker threads use the same level');
+  });
+
   it('a second backup of the same data stores nothing new; a changed one stores the change', () =>
     withRepo({}, async (repo) => {
       const data = realisticBytes(2 * 1024 * KiB, 2);

@@ -18,12 +18,12 @@ import {
   type ManifestDisk,
 } from './manifest.js';
 import { PackSink } from './pack-sink.js';
-import { ZERO_ID } from './record.js';
+import { recordCapacity, ZERO_ID } from './record.js';
 import type { Repository } from './repository.js';
 import type { RepoLock } from './lock.js';
 import { SlotReader } from './slots.js';
 import { slotKinds, type ExtentSource } from './source.js';
-import type { HashResult } from './workers/pool.js';
+import type { Slot } from './workers/arena.js';
 
 export interface BackupMeta {
   vm: { name: string; uuid?: string | null };
@@ -64,7 +64,8 @@ export interface WriterOptions {
   id?: string;
 }
 
-type Slot = { zero: true } | { parent: true } | HashResult;
+/** A slot's fate: all zero, the parent's id, or read (its bytes in an arena slot) and hashed. */
+type Decision = { zero: true } | { parent: true } | { slot: Slot; id: Buffer | undefined };
 
 export class BackupWriter {
   readonly id: string;
@@ -115,6 +116,13 @@ export class BackupWriter {
     const size = src.virtualSize;
     const slots = Math.ceil(size / cs);
     const codec = repo.codec;
+    // About 8 MiB of chunks in flight (32 at 256 KiB), whatever the chunk size: memory stays
+    // bounded. (2 MiB left the reader and the workers each idle half the time in a dedup
+    // re-ingest; 8 MiB took it from 1.01 to 0.97 s per GiB, medians of 5 alternating runs.)
+    const depth = this.opts.readAhead ?? inFlight(cs);
+    const encodes = 16;
+    // Enough slots that nothing waits for one: the window's, and two per encode.
+    const arena = codec.openArena(recordCapacity(cs), depth + 2 * encodes + 2);
     const parentDisk = this.parentManifest?.disks.find((d) => d.name === input.name);
     let parent: SlotReader | undefined;
     if (parentDisk && this.parentManifest!.chunkSize === cs) {
@@ -138,7 +146,7 @@ export class BackupWriter {
       virtualSize: size,
       slots,
     });
-    const sink = new PackSink(repo, codec, inFlight(cs));
+    const sink = new PackSink(repo, arena, encodes);
     const stats = { dataBytes: 0, zeroBytes: 0 };
     const report = (done: number): void =>
       this.opts.onProgress?.({
@@ -148,20 +156,39 @@ export class BackupWriter {
         newChunks: sink.newChunks,
         newStoredBytes: sink.newStoredBytes,
       });
-    // About 8 MiB of chunks in flight (32 at 256 KiB), whatever the chunk size: memory stays
-    // bounded. (2 MiB left the reader and the workers each idle half the time in a dedup
-    // re-ingest; 8 MiB took it from 1.01 to 0.97 s per GiB, medians of 5 alternating runs.)
-    const depth = this.opts.readAhead ?? inFlight(cs);
-    const window: Promise<Slot>[] = [];
+    const window: Promise<Decision>[] = [];
     // A slot read ahead may fail before its turn: it is handled then, not reported as unhandled.
-    const ahead = (p: Promise<Slot>): void => {
+    const ahead = (p: Promise<Decision>): void => {
       p.catch(() => undefined);
       window.push(p);
     };
     let next = 0; // the slot the window's head belongs to
     let changedAt = 0;
 
-    const decide = async (slot: number, r: Slot): Promise<void> => {
+    // Read into an arena slot (straight from the source when it can), hashed in place.
+    const readSlot = async (offset: number, len: number): Promise<Decision> => {
+      const slot = await arena.acquire();
+      try {
+        if (src.readInto) {
+          await src.readInto(slot.buf, 0, offset, len);
+        } else {
+          const b = await src.read(offset, len);
+          if (b.length !== len) {
+            throw new RepoError(
+              'REPO_INVALID_ARGUMENT',
+              `source returned ${b.length} bytes at ${offset}, not ${len}`,
+            );
+          }
+          b.copy(slot.buf);
+        }
+        return { slot, id: await arena.hash(slot, len) };
+      } catch (err) {
+        arena.release(slot);
+        throw err;
+      }
+    };
+
+    const decide = async (slot: number, r: Decision): Promise<void> => {
       const len = Math.min(cs, size - slot * cs);
       if ('zero' in r) {
         stats.zeroBytes += len;
@@ -175,18 +202,27 @@ export class BackupWriter {
         await fidx.add(id);
         return;
       }
-      if (!r.id) {
-        stats.zeroBytes += len;
-        await fidx.add(ZERO_ID);
-        return;
+      const id = r.id;
+      let owned = true; // until the sink takes the slot
+      try {
+        if (!id) {
+          stats.zeroBytes += len;
+          await fidx.add(ZERO_ID);
+          return;
+        }
+        stats.dataBytes += len;
+        const known =
+          (trustParent && slot < parent!.slots && id.equals(await parent!.get(slot))) ||
+          sink.has(id) ||
+          (await repo.index.lookup(id, this.doomed)) !== undefined;
+        if (!known) {
+          owned = false;
+          await sink.store(r.slot, len, id);
+        }
+        await fidx.add(id);
+      } finally {
+        if (owned) arena.release(r.slot);
       }
-      stats.dataBytes += len;
-      const known =
-        (trustParent && slot < parent!.slots && r.id.equals(await parent!.get(slot))) ||
-        sink.has(r.id) ||
-        (await repo.index.lookup(r.id, this.doomed)) !== undefined;
-      if (!known) await sink.store(r.buf, r.id);
-      await fidx.add(r.id);
     };
 
     try {
@@ -199,17 +235,7 @@ export class BackupWriter {
         } else if (kind === 'zero') {
           ahead(Promise.resolve({ zero: true }));
         } else {
-          ahead(
-            src.read(offset, len).then((b) => {
-              if (b.length !== len) {
-                throw new RepoError(
-                  'REPO_INVALID_ARGUMENT',
-                  `source returned ${b.length} bytes at ${offset}, not ${len}`,
-                );
-              }
-              return codec.hash(b);
-            }),
-          );
+          ahead(readSlot(offset, len));
         }
         if (changed) changedAt = advance(changed, offset, changedAt);
         slot++;
@@ -245,10 +271,14 @@ export class BackupWriter {
       this.disks.push(disk);
       return disk;
     } catch (err) {
-      await Promise.allSettled(window);
+      for (const r of await Promise.allSettled(window)) {
+        if (r.status === 'fulfilled' && 'slot' in r.value) arena.release(r.value.slot);
+      }
       await sink.abandon();
       await fidx.abort();
       throw err;
+    } finally {
+      arena.close();
     }
   }
 

@@ -81,6 +81,31 @@ describe('brankas repo', () => {
       });
       assert.equal(bad.code, 2);
       assert.match(bad.stderr, /--chunk-hash is blake3 or sha256, not md5/);
+      // Compression is the repository's: a level, or none; shown by info.
+      for (const [args, shown] of [
+        [['--compression-level', '6'], /zstd level 6/],
+        [['--compression', 'none'], /uncompressed/],
+        [[], /zstd level 1/],
+      ] as const) {
+        const repo = join(dir, `z${args.join('')}`);
+        const made = await cli(['repo', 'init', '--no-encryption', ...args], {
+          BRANKAS_REPO: repo,
+        });
+        assert.equal(made.code, 0, made.stderr);
+        assert.match((await cli(['repo', 'info'], { BRANKAS_REPO: repo })).stdout, shown);
+      }
+      for (const [args, why] of [
+        [['--compression', 'lz4'], /--compression is zstd or none, not lz4/],
+        [['--compression-level', '0'], /integer from 1 to 19, not 0/],
+        [['--compression-level', 'max'], /integer from 1 to 19, not max/],
+        [['--compression', 'none', '--compression-level', '3'], /needs zstd/],
+      ] as const) {
+        const r = await cli(['repo', 'init', '--no-encryption', ...args], {
+          BRANKAS_REPO: join(dir, 'bad'),
+        });
+        assert.equal(r.code, 2, args.join(' '));
+        assert.match(r.stderr, why);
+      }
     }));
 
   it('the password never comes from the command line; without a file, command or terminal it is refused', () =>

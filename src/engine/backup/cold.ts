@@ -77,6 +77,14 @@ function abortable(src: ExtentSource, signal: AbortSignal | undefined): ExtentSo
       signal.throwIfAborted();
       return src.read(offset, length);
     },
+    ...(src.readInto
+      ? {
+          readInto: (target: Buffer, at: number, offset: number, length: number) => {
+            signal.throwIfAborted();
+            return src.readInto!(target, at, offset, length);
+          },
+        }
+      : {}),
   };
 }
 

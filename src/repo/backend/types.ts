@@ -13,6 +13,7 @@ export interface ObjectInfo {
 
 /** A large object written in parts; nobody sees it until commit() returns. */
 export interface ObjectUpload {
+  /** Appends a part; once it resolves, the caller may reuse the part's memory. */
   write(part: Buffer): Promise<void>;
   /** Makes the object visible (and durable, where the backend can be). */
   commit(): Promise<void>;

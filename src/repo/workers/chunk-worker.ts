@@ -1,43 +1,92 @@
 /**
  * A worker thread of the chunk pool: hashes, compresses, encrypts and decodes
  * chunks so the main thread only reads, decides and writes. Keys arrive once,
- * in workerData; buffers travel transferred, not copied, where they can.
+ * in workerData; buffers travel transferred, not copied, where they can, and
+ * arena slots (shared memory) are worked on in place.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { chunkId, decodeRecord, encodeRecord, isAllZero, type CodecKeys } from '../record.js';
+import {
+  chunkId,
+  decodeRecord,
+  encodeRecord,
+  encodeRecordInto,
+  isAllZero,
+  type CodecKeys,
+} from '../record.js';
 import { prepareBlake3 } from '../../util/blake3.js';
 import type { PoolRequest, PoolReply } from './protocol.js';
 
 const keys = workerData as CodecKeys;
 const port = parentPort!;
+const arenas = new Map<number, { sab: SharedArrayBuffer; slotSize: number }>();
 // Messages wait in the port's queue until the listener below is attached.
 if (keys.idHash === 'blake3') await prepareBlake3(keys.idKey);
 
-function owned(b: Uint8Array): ArrayBuffer[] {
-  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength
+function owned(b: Uint8Array | undefined): ArrayBuffer[] {
+  return b && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength
     ? [b.buffer as ArrayBuffer]
     : [];
 }
 
-port.on('message', (req: PoolRequest) => {
-  let reply: PoolReply;
-  try {
-    const buf = Buffer.from(req.buf.buffer, req.buf.byteOffset, req.buf.byteLength);
-    if (req.op === 'hash') {
-      const zero = isAllZero(buf);
-      reply = {
+function slotView(arena: number, slot: number, length: number): Buffer {
+  const a = arenas.get(arena);
+  if (!a) throw new Error(`unknown arena ${arena}`);
+  if (length > a.slotSize) throw new Error(`${length} bytes do not fit a slot`);
+  return Buffer.from(a.sab, slot * a.slotSize, length);
+}
+
+function handle(req: PoolRequest): PoolReply | undefined {
+  switch (req.op) {
+    case 'arena':
+      if (req.sab) arenas.set(req.arena, { sab: req.sab, slotSize: req.slotSize });
+      else arenas.delete(req.arena);
+      return undefined;
+    case 'hashSlot': {
+      const buf = slotView(req.arena, req.slot, req.length);
+      return { seq: req.seq, ok: true, id: isAllZero(buf) ? undefined : chunkId(buf, keys) };
+    }
+    case 'encodeSlot': {
+      const plain = slotView(req.arena, req.slot, req.length);
+      const a = arenas.get(req.arena)!;
+      const dst = slotView(req.arena, req.to, a.slotSize);
+      return {
         seq: req.seq,
         ok: true,
-        id: zero ? undefined : chunkId(buf, keys),
-        out: req.buf,
+        length: encodeRecordInto(plain, Buffer.from(req.id), keys, dst),
       };
-    } else if (req.op === 'encode') {
-      const rec = encodeRecord(buf, Buffer.from(req.id!), keys);
-      reply = { seq: req.seq, ok: true, out: rec };
-    } else {
-      const plain = decodeRecord(buf, Buffer.from(req.id!), keys);
-      reply = { seq: req.seq, ok: true, out: plain };
     }
+    case 'decodeSlot': {
+      const rec = slotView(req.arena, req.slot, req.length);
+      const a = arenas.get(req.arena)!;
+      const dst = slotView(req.arena, req.to, a.slotSize);
+      return {
+        seq: req.seq,
+        ok: true,
+        length: decodeRecord(rec, Buffer.from(req.id), keys, dst).length,
+      };
+    }
+    default: {
+      const buf = Buffer.from(req.buf.buffer, req.buf.byteOffset, req.buf.byteLength);
+      if (req.op === 'hash') {
+        return {
+          seq: req.seq,
+          ok: true,
+          id: isAllZero(buf) ? undefined : chunkId(buf, keys),
+          out: req.buf,
+        };
+      }
+      if (req.op === 'encode') {
+        return { seq: req.seq, ok: true, out: encodeRecord(buf, Buffer.from(req.id!), keys) };
+      }
+      return { seq: req.seq, ok: true, out: decodeRecord(buf, Buffer.from(req.id!), keys) };
+    }
+  }
+}
+
+port.on('message', (req: PoolRequest) => {
+  let reply: PoolReply | undefined;
+  try {
+    reply = handle(req);
   } catch (err) {
     const e = err as Error & { code?: string; where?: unknown };
     reply = {
@@ -46,5 +95,5 @@ port.on('message', (req: PoolRequest) => {
       error: { message: e.message, code: e.code, where: e.where },
     };
   }
-  port.postMessage(reply, reply.ok ? owned(reply.out) : []);
+  if (reply) port.postMessage(reply, reply.ok ? owned(reply.out) : []);
 });

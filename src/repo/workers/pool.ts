@@ -6,7 +6,15 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { RepoError, RepoIntegrityError, type IntegrityWhere } from '../errors.js';
-import { chunkId, decodeRecord, encodeRecord, isAllZero, type CodecKeys } from '../record.js';
+import {
+  chunkId,
+  decodeRecord,
+  encodeRecord,
+  encodeRecordInto,
+  isAllZero,
+  type CodecKeys,
+} from '../record.js';
+import { Arena, type Slot } from './arena.js';
 import type { PoolReply, PoolRequest } from './protocol.js';
 
 export interface HashResult {
@@ -20,7 +28,22 @@ export interface ChunkCodec {
   hash(buf: Buffer): Promise<HashResult>;
   encode(buf: Buffer, id: Buffer): Promise<Buffer>;
   decode(record: Buffer, id: Buffer): Promise<Buffer>;
+  /**
+   * Shared slots for the slot operations below, for one user (a disk being written or read):
+   * close it when done. Nothing but slot numbers travels between threads.
+   */
+  openArena(slotSize: number, count: number): CodecArena;
   close(): Promise<void>;
+}
+
+export interface CodecArena extends Arena {
+  /** The chunk's id, or undefined when it is all zero. */
+  hash(slot: Slot, length: number): Promise<Buffer | undefined>;
+  /** Encodes the chunk in `slot` into a record in `to`; returns the record's length. */
+  encode(slot: Slot, length: number, id: Buffer, to: Slot): Promise<number>;
+  /** Checks and decodes the record in `slot` into `to`; returns the plaintext's length. */
+  decode(slot: Slot, length: number, id: Buffer, to: Slot): Promise<number>;
+  close(): void;
 }
 
 export function defaultWorkerCount(): number {
@@ -65,7 +88,14 @@ class WorkerPool implements ChunkCodec {
     }
   }
 
-  private send(op: PoolRequest['op'], buf: Buffer, id?: Buffer): Promise<PoolReply & { ok: true }> {
+  private send(op: 'hash' | 'encode' | 'decode', buf: Buffer, id?: Buffer) {
+    // An id travels in its own 32 bytes: a view of Buffer's shared pool would clone the pool.
+    const own = id ? new Uint8Array(id) : undefined;
+    return this.request({ seq: 0, op, buf, id: own }, transferable(buf));
+  }
+
+  /** Sends to the least busy worker; `seq` is filled in. */
+  request(req: PoolRequest, transfer: ArrayBuffer[] = []): Promise<PoolReply & { ok: true }> {
     if (this.closed) return Promise.reject(new RepoError('REPO_CLOSED', 'chunk pool is closed'));
     let best = this.workers[0]!;
     for (const s of this.workers) if (s.busy < best.busy) best = s;
@@ -73,22 +103,67 @@ class WorkerPool implements ChunkCodec {
     best.busy++;
     return new Promise((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });
-      const req: PoolRequest = { seq, op, buf, id };
-      best.w.postMessage(req, transferable(buf));
+      best.w.postMessage({ ...req, seq }, transfer);
+    });
+  }
+
+  private arenas = 0;
+
+  openArena(slotSize: number, count: number): CodecArena {
+    const arena = new Arena(slotSize, count);
+    const no = this.arenas++;
+    // Announced to every worker before any slot operation names it (each port keeps order).
+    const announce = (sab: SharedArrayBuffer | null): void => {
+      if (this.closed) return;
+      for (const s of this.workers) {
+        s.w.postMessage({ seq: -1, op: 'arena', arena: no, sab, slotSize } as PoolRequest);
+      }
+    };
+    announce(arena.sab);
+    const ids = (r: PoolReply & { ok: true }): Buffer | undefined =>
+      r.id ? Buffer.from(r.id) : undefined;
+    return Object.assign(arena, {
+      hash: async (slot: Slot, length: number) =>
+        ids(await this.request({ seq: 0, op: 'hashSlot', arena: no, slot: slot.index, length })),
+      encode: async (slot: Slot, length: number, id: Buffer, to: Slot) =>
+        (
+          await this.request({
+            seq: 0,
+            op: 'encodeSlot',
+            arena: no,
+            slot: slot.index,
+            length,
+            id: new Uint8Array(id),
+            to: to.index,
+          })
+        ).length!,
+      decode: async (slot: Slot, length: number, id: Buffer, to: Slot) =>
+        (
+          await this.request({
+            seq: 0,
+            op: 'decodeSlot',
+            arena: no,
+            slot: slot.index,
+            length,
+            id: new Uint8Array(id),
+            to: to.index,
+          })
+        ).length!,
+      close: () => announce(null),
     });
   }
 
   async hash(buf: Buffer): Promise<HashResult> {
     const r = await this.send('hash', buf);
-    return { id: r.id ? Buffer.from(r.id) : undefined, buf: toBuffer(r.out) };
+    return { id: r.id ? Buffer.from(r.id) : undefined, buf: toBuffer(r.out!) };
   }
 
   async encode(buf: Buffer, id: Buffer): Promise<Buffer> {
-    return toBuffer((await this.send('encode', buf, id)).out);
+    return toBuffer((await this.send('encode', buf, id)).out!);
   }
 
   async decode(record: Buffer, id: Buffer): Promise<Buffer> {
-    return toBuffer((await this.send('decode', record, id)).out);
+    return toBuffer((await this.send('decode', record, id)).out!);
   }
 
   private failAll(err: unknown): void {
@@ -123,6 +198,21 @@ class InlineCodec implements ChunkCodec {
   }
   async decode(record: Buffer, id: Buffer): Promise<Buffer> {
     return decodeRecord(record, id, this.keys);
+  }
+  openArena(slotSize: number, count: number): CodecArena {
+    const keys = this.keys;
+    const view = (s: Slot, length: number): Buffer => s.buf.subarray(0, length);
+    return Object.assign(new Arena(slotSize, count), {
+      hash: async (slot: Slot, length: number) => {
+        const b = view(slot, length);
+        return isAllZero(b) ? undefined : chunkId(b, keys);
+      },
+      encode: async (slot: Slot, length: number, id: Buffer, to: Slot) =>
+        encodeRecordInto(view(slot, length), id, keys, to.buf),
+      decode: async (slot: Slot, length: number, id: Buffer, to: Slot) =>
+        decodeRecord(view(slot, length), id, keys, to.buf).length,
+      close: () => undefined,
+    });
   }
   async close(): Promise<void> {}
 }

@@ -1,12 +1,22 @@
 /** The messages between the chunk pool and its worker threads. */
 
-export interface PoolRequest {
-  seq: number;
-  op: 'hash' | 'encode' | 'decode';
-  buf: Uint8Array;
-  id?: Uint8Array;
-}
+export type PoolRequest =
+  /** Buffers travel (transferred when they own their memory). */
+  | { seq: number; op: 'hash' | 'encode' | 'decode'; buf: Uint8Array; id?: Uint8Array }
+  /** An arena's shared memory, announced before any slot operation names it. No reply. */
+  | { seq: number; op: 'arena'; arena: number; sab: SharedArrayBuffer | null; slotSize: number }
+  /** Slot operations: only slot numbers and lengths travel. */
+  | { seq: number; op: 'hashSlot'; arena: number; slot: number; length: number }
+  | {
+      seq: number;
+      op: 'encodeSlot' | 'decodeSlot';
+      arena: number;
+      slot: number;
+      length: number;
+      id: Uint8Array;
+      to: number;
+    };
 
 export type PoolReply =
-  | { seq: number; ok: true; id?: Uint8Array; out: Uint8Array }
+  | { seq: number; ok: true; id?: Uint8Array; out?: Uint8Array; length?: number }
   | { seq: number; ok: false; error: { message: string; code?: string; where?: unknown } };
