@@ -5,7 +5,9 @@
  */
 import { RepoError, RepoIntegrityError } from './errors.js';
 import type { Manifest, ManifestDisk } from './manifest.js';
-import { ZERO_ID } from './record.js';
+import { recordCapacity, ZERO_ID } from './record.js';
+import type { Slot } from './workers/arena.js';
+import type { CodecArena } from './workers/pool.js';
 import type { Repository } from './repository.js';
 import type { LockKind, RepoLock } from './lock.js';
 import { SlotReader } from './slots.js';
@@ -14,11 +16,27 @@ import type { SourceExtent } from './source.js';
 /** Slots decoded ahead of a sequential reader (4 MiB at 256 KiB), and slots kept. */
 const PREFETCH = 16;
 const CACHE_SLOTS = 48;
+/** Records being read and decoded at once. */
+const RECORD_SLOTS = 8;
+/** Slots one read pins at most (a longer read goes in groups). */
+const READ_SLOTS = 32;
+
+/**
+ * A decoded slot: its plaintext in an arena slot (or, when every arena slot is taken, in a
+ * buffer of its own), or all zero; pinned while being copied out.
+ */
+interface Entry {
+  ready: Promise<Slot | Buffer | 'zero'>;
+  pins: number;
+}
 
 export class BackupDisk {
-  private cache = new Map<number, Promise<Buffer>>();
+  private readonly cache = new Map<number, Entry>();
   private nextSlot = 0;
   private closed = false;
+  /** Plaintexts (the cache, what reads pin, prefetches) and records on their way. */
+  private plain: CodecArena | undefined;
+  private records: CodecArena | undefined;
 
   private constructor(
     private readonly repo: Repository,
@@ -79,41 +97,74 @@ export class BackupDisk {
     if (cur) yield cur;
   }
 
-  /** The plaintext of one slot, verified (shared with a prefetch of it, if any). */
-  slot(s: number): Promise<Buffer> {
-    let p = this.cache.get(s);
-    if (!p) {
-      p = this.load(s);
-      p.catch(() => undefined); // a prefetch nobody reads must not be an unhandled rejection
-      if (this.cache.size >= CACHE_SLOTS) this.cache.delete(this.cache.keys().next().value!);
-      this.cache.set(s, p);
-    }
-    return p;
+  private arenas(): { plain: CodecArena; records: CodecArena } {
+    const cs = this.chunkSize;
+    this.plain ??= this.repo.codec.openArena(cs, CACHE_SLOTS + PREFETCH + READ_SLOTS);
+    this.records ??= this.repo.codec.openArena(recordCapacity(cs), RECORD_SLOTS);
+    return { plain: this.plain, records: this.records };
   }
 
-  private async load(s: number): Promise<Buffer> {
+  /** The cache entry of one slot, loading it if needed (shared with a prefetch of it). */
+  private entry(s: number): Entry {
+    let e = this.cache.get(s);
+    if (!e) {
+      const ready = this.load(s);
+      ready.catch(() => undefined); // a prefetch nobody reads must not be an unhandled rejection
+      e = { ready, pins: 0 };
+      this.cache.set(s, e);
+      this.evict();
+    }
+    return e;
+  }
+
+  /** Drops the oldest unpinned entries beyond CACHE_SLOTS; their slots go back when loaded. */
+  private evict(): void {
+    if (this.cache.size <= CACHE_SLOTS) return;
+    for (const [s, e] of this.cache) {
+      if (this.cache.size <= CACHE_SLOTS) break;
+      if (e.pins > 0) continue;
+      this.cache.delete(s);
+      this.drop(e);
+    }
+  }
+
+  private drop(e: Entry): void {
+    e.ready.then(
+      (slot) => {
+        if (slot !== 'zero' && !Buffer.isBuffer(slot)) this.plain!.release(slot);
+      },
+      () => undefined,
+    );
+  }
+
+  private async load(s: number): Promise<Slot | Buffer | 'zero'> {
     const cs = this.chunkSize;
     const len = Math.min(cs, this.virtualSize - s * cs);
     const id = await this.slots.get(s);
-    if (id.equals(ZERO_ID)) return Buffer.alloc(len);
-    const data = await this.repo.loadChunk(Buffer.from(id), {
-      backup: this.backup.id,
-      disk: this.disk.name,
-      offset: s * cs,
-    });
-    if (data.length !== len) {
-      throw new RepoIntegrityError(
-        'REPO_CHUNK_CORRUPT',
-        `chunk has ${data.length} bytes, slot needs ${len}`,
-        {
-          backup: this.backup.id,
-          disk: this.disk.name,
-          chunk: id.toString('hex'),
-          offset: s * cs,
-        },
-      );
+    if (id.equals(ZERO_ID)) return 'zero';
+    const { plain, records } = this.arenas();
+    const where = { backup: this.backup.id, disk: this.disk.name, offset: s * cs };
+    const bad = (n: number): RepoIntegrityError =>
+      new RepoIntegrityError('REPO_CHUNK_CORRUPT', `chunk has ${n} bytes, slot needs ${len}`, {
+        ...where,
+        chunk: id.toString('hex'),
+      });
+    // Never waits for a slot (callers may pin more than the arena holds): without one, the
+    // chunk is decoded into a buffer of its own.
+    const slot = plain.tryAcquire();
+    if (!slot) {
+      const data = await this.repo.loadChunk(Buffer.from(id), where);
+      if (data.length !== len) throw bad(data.length);
+      return data;
     }
-    return data;
+    try {
+      const n = await this.repo.loadChunkInto(Buffer.from(id), where, slot, plain, records);
+      if (n !== len) throw bad(n);
+      return slot;
+    } catch (err) {
+      plain.release(slot);
+      throw err;
+    }
   }
 
   /** Bytes [offset, offset+length); reading past the end is an error. */
@@ -143,28 +194,52 @@ export class BackupDisk {
     const cs = this.chunkSize;
     const first = Math.floor(offset / cs);
     const last = length ? Math.floor((offset + length - 1) / cs) : first - 1;
-    // Several chunks at once so the workers decode in parallel; a sequential reader also gets
-    // the next slots decoding while it consumes these.
-    const wanted = Array.from({ length: last - first + 1 }, (_, i) => this.slot(first + i));
-    if (first === this.nextSlot || first === this.nextSlot - 1) {
-      const end = Math.min(this.slots.slots, last + 1 + PREFETCH);
-      for (let s = last + 1; s < end; s++) void this.slot(s);
+    // Read in groups that fit the arena with the cache full; a group's slots are pinned (not
+    // evicted) until copied out.
+    for (let from = first; from <= last; from += READ_SLOTS) {
+      const to = Math.min(last, from + READ_SLOTS - 1);
+      const wanted: Entry[] = [];
+      for (let s = from; s <= to; s++) {
+        const e = this.entry(s);
+        e.pins++;
+        wanted.push(e);
+      }
+      // Several chunks at once so the workers decode in parallel; a sequential reader also gets
+      // the next slots decoding while it consumes these.
+      if (from === this.nextSlot || from === this.nextSlot - 1) {
+        const end = Math.min(this.slots.slots, to + 1 + PREFETCH);
+        for (let s = to + 1; s < end; s++) this.entry(s);
+      }
+      this.nextSlot = to + 1;
+      try {
+        const parts = await Promise.all(wanted.map((e) => e.ready));
+        parts.forEach((slot, i) => {
+          const base = (from + i) * cs;
+          const a = Math.max(offset, base);
+          const b = Math.min(offset + length, base + cs);
+          const at = targetOffset + a - offset;
+          if (slot === 'zero') target.fill(0, at, at + b - a);
+          else {
+            const data = Buffer.isBuffer(slot) ? slot : slot.buf;
+            target.set(data.subarray(a - base, b - base), at);
+          }
+        });
+      } finally {
+        for (const e of wanted) e.pins--;
+        this.evict();
+      }
     }
-    this.nextSlot = last + 1;
-    const parts = await Promise.all(wanted);
-    parts.forEach((data, i) => {
-      const base = (first + i) * cs;
-      const from = Math.max(offset, base);
-      const to = Math.min(offset + length, base + data.length);
-      data.copy(target, targetOffset + from - offset, from - base, to - base);
-    });
   }
 
   /** Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    const loads = [...this.cache.values()].map((e) => e.ready);
     this.cache.clear();
+    await Promise.allSettled(loads);
+    this.plain?.close();
+    this.records?.close();
     await this.lock?.release();
   }
 }

@@ -40,7 +40,13 @@ import {
   type Manifest,
 } from './manifest.js';
 import { packObjectName } from './pack.js';
-import { createCodec, defaultWorkerCount, type ChunkCodec } from './workers/pool.js';
+import type { Slot } from './workers/arena.js';
+import {
+  createCodec,
+  defaultWorkerCount,
+  type ChunkCodec,
+  type CodecArena,
+} from './workers/pool.js';
 import { readPlans, type GcPlan } from './gc-plan.js';
 
 export interface InitOptions {
@@ -269,24 +275,69 @@ export class Repository {
    * the error names the chunk and whatever the caller knows (backup, disk).
    */
   async loadChunk(id: Buffer, where: IntegrityWhere = {}): Promise<Buffer> {
+    return this.fromAnyCopy(id, where, async (name, loc) =>
+      this.codec.decode(await this.backend.getRange(name, loc.offset, loc.length), id),
+    );
+  }
+
+  /**
+   * Like loadChunk, into the arena slot `to` (the record passes through a slot of `records`,
+   * an arena of the same codec): nothing is allocated per chunk. Returns the plaintext length.
+   */
+  async loadChunkInto(
+    id: Buffer,
+    where: IntegrityWhere,
+    to: Slot,
+    into: CodecArena,
+    records: CodecArena,
+  ): Promise<number> {
+    return this.fromAnyCopy(id, where, async (name, loc) => {
+      if (loc.length > records.slotSize) {
+        throw new RepoIntegrityError(
+          'REPO_CHUNK_CORRUPT',
+          `chunk is damaged: the index gives it ${loc.length} bytes, more than a record can have`,
+          { chunk: id.toString('hex') },
+        );
+      }
+      const rec = await records.acquire();
+      try {
+        const view = rec.buf.subarray(0, loc.length);
+        const got = this.backend.getRangeInto
+          ? await this.backend.getRangeInto(name, loc.offset, view)
+          : (await this.backend.getRange(name, loc.offset, loc.length)).copy(view);
+        return await records.decode(rec, got, id, to, into);
+      } finally {
+        records.release(rec);
+      }
+    });
+  }
+
+  private async fromAnyCopy<T>(
+    id: Buffer,
+    where: IntegrityWhere,
+    load: (pack: string, loc: { offset: number; length: number }) => Promise<T>,
+  ): Promise<T> {
     try {
-      return await this.tryLoadChunk(id, where);
+      return await this.tryLoadChunk(id, where, load);
     } catch (err) {
       // A garbage collector may have moved on since the index was loaded: look once more.
       if (!(err instanceof RepoIntegrityError && err.code === 'REPO_CHUNK_MISSING')) throw err;
       await this.index.refresh();
-      return this.tryLoadChunk(id, where);
+      return this.tryLoadChunk(id, where, load);
     }
   }
 
-  private async tryLoadChunk(id: Buffer, where: IntegrityWhere): Promise<Buffer> {
+  private async tryLoadChunk<T>(
+    id: Buffer,
+    where: IntegrityWhere,
+    load: (pack: string, loc: { offset: number; length: number }) => Promise<T>,
+  ): Promise<T> {
     const chunk = id.toString('hex');
     let lastError: unknown;
     for (const loc of await this.index.lookupAll(id)) {
       const pack = loc.pack.toString('hex');
       try {
-        const rec = await this.backend.getRange(packObjectName(pack), loc.offset, loc.length);
-        return await this.codec.decode(rec, id);
+        return await load(packObjectName(pack), loc);
       } catch (err) {
         if (isObjectNotFound(err)) {
           lastError ??= new RepoIntegrityError(

@@ -84,6 +84,29 @@ describe('writer and reader', () => {
     assert.equal(l9w, l9, 'the worker threads use the same level');
   });
 
+  it('many reads at once, more than the reader keeps slots for, all read back right', () =>
+    withRepo({ encrypted: true, workers: 2 }, async (repo) => {
+      const data = realisticBytes(24 * 1024 * KiB, 5); // 384 chunks of 64 KiB
+      const w = await BackupWriter.start(repo, { vm: { name: 'many' } });
+      await w.addDisk({ name: 'vda', source: bufferSource(data) });
+      const m = await w.commit();
+      const disk = await BackupDisk.open(repo, m.id, 'vda');
+      try {
+        // Eight 3 MiB reads at once (48 slots each, 384 in all) against 96 slots.
+        const pieces = await Promise.all(
+          Array.from({ length: 8 }, (_, i) =>
+            disk.read(i * 3 * 1024 * KiB + 7, 3 * 1024 * KiB - 7),
+          ),
+        );
+        pieces.forEach((p, i) =>
+          assert.ok(p.equals(data.subarray(i * 3 * 1024 * KiB + 7, (i + 1) * 3 * 1024 * KiB))),
+        );
+        assert.deepEqual(await readAll(disk), data);
+      } finally {
+        await disk.close();
+      }
+    }));
+
   it('a second backup of the same data stores nothing new; a changed one stores the change', () =>
     withRepo({}, async (repo) => {
       const data = realisticBytes(2 * 1024 * KiB, 2);

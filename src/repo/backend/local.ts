@@ -90,16 +90,21 @@ export class LocalBackend implements Backend {
   }
 
   async getRange(name: string, offset: number, length: number): Promise<Buffer> {
+    const buf = Buffer.allocUnsafe(length);
+    const got = await this.getRangeInto(name, offset, buf);
+    return got === length ? buf : buf.subarray(0, got);
+  }
+
+  async getRangeInto(name: string, offset: number, target: Buffer): Promise<number> {
     // Positional reads: any number may share one handle.
     return this.readers.use(name, async (fh) => {
-      const buf = Buffer.allocUnsafe(length);
       let got = 0;
-      while (got < length) {
-        const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
+      while (got < target.length) {
+        const { bytesRead } = await fh.read(target, got, target.length - got, offset + got);
         if (bytesRead === 0) break;
         got += bytesRead;
       }
-      return got === length ? buf : buf.subarray(0, got);
+      return got;
     });
   }
 

@@ -32,6 +32,8 @@ export interface Backend {
   get(name: string): Promise<Buffer>;
   /** Part of an object; shorter only at the end of the object. */
   getRange(name: string, offset: number, length: number): Promise<Buffer>;
+  /** Optional: getRange into target[0...] (no allocation); returns the bytes read. */
+  getRangeInto?(name: string, offset: number, target: Buffer): Promise<number>;
   stat(name: string): Promise<ObjectInfo | undefined>;
   /** Every object whose name starts with prefix, in no particular order. */
   list(prefix: string): AsyncIterable<ObjectInfo>;

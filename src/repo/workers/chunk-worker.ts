@@ -57,8 +57,8 @@ function handle(req: PoolRequest): PoolReply | undefined {
     }
     case 'decodeSlot': {
       const rec = slotView(req.arena, req.slot, req.length);
-      const a = arenas.get(req.arena)!;
-      const dst = slotView(req.arena, req.to, a.slotSize);
+      const into = req.toArena ?? req.arena;
+      const dst = slotView(into, req.to, arenas.get(into)!.slotSize);
       return {
         seq: req.seq,
         ok: true,

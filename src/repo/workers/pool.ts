@@ -37,12 +37,17 @@ export interface ChunkCodec {
 }
 
 export interface CodecArena extends Arena {
+  /** The arena's number among the codec's. */
+  readonly no: number;
   /** The chunk's id, or undefined when it is all zero. */
   hash(slot: Slot, length: number): Promise<Buffer | undefined>;
   /** Encodes the chunk in `slot` into a record in `to`; returns the record's length. */
   encode(slot: Slot, length: number, id: Buffer, to: Slot): Promise<number>;
-  /** Checks and decodes the record in `slot` into `to`; returns the plaintext's length. */
-  decode(slot: Slot, length: number, id: Buffer, to: Slot): Promise<number>;
+  /**
+   * Checks and decodes the record in `slot` into `to`, a slot of this arena or of `into` (of
+   * the same codec); returns the plaintext's length.
+   */
+  decode(slot: Slot, length: number, id: Buffer, to: Slot, into?: CodecArena): Promise<number>;
   close(): void;
 }
 
@@ -123,6 +128,7 @@ class WorkerPool implements ChunkCodec {
     const ids = (r: PoolReply & { ok: true }): Buffer | undefined =>
       r.id ? Buffer.from(r.id) : undefined;
     return Object.assign(arena, {
+      no,
       hash: async (slot: Slot, length: number) =>
         ids(await this.request({ seq: 0, op: 'hashSlot', arena: no, slot: slot.index, length })),
       encode: async (slot: Slot, length: number, id: Buffer, to: Slot) =>
@@ -137,7 +143,7 @@ class WorkerPool implements ChunkCodec {
             to: to.index,
           })
         ).length!,
-      decode: async (slot: Slot, length: number, id: Buffer, to: Slot) =>
+      decode: async (slot: Slot, length: number, id: Buffer, to: Slot, into?: CodecArena) =>
         (
           await this.request({
             seq: 0,
@@ -147,6 +153,7 @@ class WorkerPool implements ChunkCodec {
             length,
             id: new Uint8Array(id),
             to: to.index,
+            toArena: into?.no,
           })
         ).length!,
       close: () => announce(null),
@@ -203,6 +210,7 @@ class InlineCodec implements ChunkCodec {
     const keys = this.keys;
     const view = (s: Slot, length: number): Buffer => s.buf.subarray(0, length);
     return Object.assign(new Arena(slotSize, count), {
+      no: 0,
       hash: async (slot: Slot, length: number) => {
         const b = view(slot, length);
         return isAllZero(b) ? undefined : chunkId(b, keys);

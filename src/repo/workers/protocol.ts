@@ -15,6 +15,8 @@ export type PoolRequest =
       length: number;
       id: Uint8Array;
       to: number;
+      /** The arena `to` is in, when not the same. */
+      toArena?: number;
     };
 
 export type PoolReply =
