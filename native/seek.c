@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <node_api.h>
 #include "blake3-napi.h"
+#include "crc32-napi.h"
 
 #define MAX_SAFE 9007199254740991.0
 
@@ -126,6 +127,7 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   register_blake3(env, exports);
+  register_crc32(env, exports);
   return exports;
 }
 

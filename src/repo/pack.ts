@@ -26,10 +26,36 @@ export function packObjectName(packId: string): string {
   return `data/${packId.slice(0, 2)}/${packId}`;
 }
 
+/** A pack's first 8 bytes. */
+export function packHeader(): Buffer {
+  const header = Buffer.alloc(PACK_HEADER);
+  PACK_MAGIC.copy(header, 0);
+  header[4] = 1;
+  return header;
+}
+
+/** What follows a pack's records: the table of them and the trailer. */
+export function packEnd(entries: readonly PackEntry[]): [Buffer, Buffer] {
+  const table = Buffer.alloc(entries.length * PACK_ENTRY);
+  entries.forEach((e, i) => {
+    const o = i * PACK_ENTRY;
+    e.id.copy(table, o);
+    table.writeUInt32LE(e.offset, o + 32);
+    table.writeUInt32LE(e.length, o + 36);
+    table.writeUInt32LE(e.plainLength, o + 40);
+    table[o + 44] = e.flags;
+  });
+  const trailer = Buffer.alloc(PACK_TRAILER);
+  trailer.writeUInt32LE(entries.length, 0);
+  trailer.writeUInt32LE(crc32(table), 4);
+  PACK_END_MAGIC.copy(trailer, 12);
+  return [table, trailer];
+}
+
 /**
- * Records are copied into segments of this size, taken from a small free list and given back
- * once the pack is written: fresh 4 MiB buffers cost a page fault per 4 KiB on first touch and
- * a garbage collection now and then (together 1.8 s of the main thread per GiB backed up).
+ * A pack built in memory (garbage collection's repacking; backups stream theirs, see
+ * pack-sink.ts): records are copied into segments of this size, taken from a small free list
+ * and given back once the pack is written, so there are few allocations and none per record.
  */
 const SEGMENT = 4 * 1024 * 1024;
 const SPARE_SEGMENTS = 16;
@@ -43,10 +69,7 @@ export class PackBuilder {
   size = PACK_HEADER;
 
   constructor() {
-    const header = Buffer.alloc(PACK_HEADER);
-    PACK_MAGIC.copy(header, 0);
-    header[4] = 1;
-    this.append(header);
+    this.append(packHeader());
   }
 
   private append(bytes: Buffer): void {
@@ -95,22 +118,9 @@ export class PackBuilder {
 
   /** The pack as its parts, without copying its records into one buffer. */
   finishParts(): Buffer[] {
-    const table = Buffer.alloc(this.entries.length * PACK_ENTRY);
-    this.entries.forEach((e, i) => {
-      const o = i * PACK_ENTRY;
-      e.id.copy(table, o);
-      table.writeUInt32LE(e.offset, o + 32);
-      table.writeUInt32LE(e.length, o + 36);
-      table.writeUInt32LE(e.plainLength, o + 40);
-      table[o + 44] = e.flags;
-    });
-    const trailer = Buffer.alloc(PACK_TRAILER);
-    trailer.writeUInt32LE(this.entries.length, 0);
-    trailer.writeUInt32LE(crc32(table), 4);
-    PACK_END_MAGIC.copy(trailer, 12);
     const last = this.segments.length - 1;
     const data = this.segments.map((s, i) => (i === last ? s.subarray(0, this.used) : s));
-    return [...data, table, trailer];
+    return [...data, ...packEnd(this.entries)];
   }
 }
 

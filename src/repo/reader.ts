@@ -13,13 +13,20 @@ import type { LockKind, RepoLock } from './lock.js';
 import { SlotReader } from './slots.js';
 import type { SourceExtent } from './source.js';
 
-/** Slots decoded ahead of a sequential reader (4 MiB at 256 KiB), and slots kept. */
-const PREFETCH = 16;
-const CACHE_SLOTS = 48;
+/**
+ * Decoded chunks a reader keeps: 24 MiB (96 slots at 256 KiB, at least 12), half of them a
+ * cache, a sixth decoded ahead of a sequential reader, a third what one read pins at a time
+ * (a longer read goes in groups). Before 2026-11-28 the counts were fixed, 192 MiB of cache
+ * at 4 MiB chunks.
+ */
+const READER_BYTES = 24 * 1024 * 1024;
 /** Records being read and decoded at once. */
 const RECORD_SLOTS = 8;
-/** Slots one read pins at most (a longer read goes in groups). */
-const READ_SLOTS = 32;
+
+function shape(chunkSize: number): { cache: number; prefetch: number; read: number } {
+  const slots = Math.max(12, Math.floor(READER_BYTES / chunkSize));
+  return { cache: slots / 2, prefetch: Math.floor(slots / 6), read: Math.floor(slots / 3) };
+}
 
 /**
  * A decoded slot: its plaintext in an arena slot (or, when every arena slot is taken, in a
@@ -37,6 +44,7 @@ export class BackupDisk {
   /** Plaintexts (the cache, what reads pin, prefetches) and records on their way. */
   private plain: CodecArena | undefined;
   private records: CodecArena | undefined;
+  private readonly shape: ReturnType<typeof shape>;
 
   private constructor(
     private readonly repo: Repository,
@@ -44,7 +52,9 @@ export class BackupDisk {
     readonly disk: ManifestDisk,
     private readonly slots: SlotReader,
     private readonly lock: RepoLock | undefined,
-  ) {}
+  ) {
+    this.shape = shape(slots.header.chunkSize);
+  }
 
   /** Opens a disk under a shared lock (so garbage collection waits for the reader). */
   static async open(
@@ -99,7 +109,8 @@ export class BackupDisk {
 
   private arenas(): { plain: CodecArena; records: CodecArena } {
     const cs = this.chunkSize;
-    this.plain ??= this.repo.codec.openArena(cs, CACHE_SLOTS + PREFETCH + READ_SLOTS);
+    const { cache, prefetch, read } = this.shape;
+    this.plain ??= this.repo.codec.openArena(cs, Math.ceil(cache) + prefetch + read);
     this.records ??= this.repo.codec.openArena(recordCapacity(cs), RECORD_SLOTS);
     return { plain: this.plain, records: this.records };
   }
@@ -117,11 +128,12 @@ export class BackupDisk {
     return e;
   }
 
-  /** Drops the oldest unpinned entries beyond CACHE_SLOTS; their slots go back when loaded. */
+  /** Drops the oldest unpinned entries beyond the cache's size; their slots go back when loaded. */
   private evict(): void {
-    if (this.cache.size <= CACHE_SLOTS) return;
+    const keep = this.shape.cache;
+    if (this.cache.size <= keep) return;
     for (const [s, e] of this.cache) {
-      if (this.cache.size <= CACHE_SLOTS) break;
+      if (this.cache.size <= keep) break;
       if (e.pins > 0) continue;
       this.cache.delete(s);
       this.drop(e);
@@ -196,8 +208,9 @@ export class BackupDisk {
     const last = length ? Math.floor((offset + length - 1) / cs) : first - 1;
     // Read in groups that fit the arena with the cache full; a group's slots are pinned (not
     // evicted) until copied out.
-    for (let from = first; from <= last; from += READ_SLOTS) {
-      const to = Math.min(last, from + READ_SLOTS - 1);
+    const { read: group, prefetch } = this.shape;
+    for (let from = first; from <= last; from += group) {
+      const to = Math.min(last, from + group - 1);
       const wanted: Entry[] = [];
       for (let s = from; s <= to; s++) {
         const e = this.entry(s);
@@ -207,7 +220,7 @@ export class BackupDisk {
       // Several chunks at once so the workers decode in parallel; a sequential reader also gets
       // the next slots decoding while it consumes these.
       if (from === this.nextSlot || from === this.nextSlot - 1) {
-        const end = Math.min(this.slots.slots, to + 1 + PREFETCH);
+        const end = Math.min(this.slots.slots, to + 1 + prefetch);
         for (let s = to + 1; s < end; s++) this.entry(s);
       }
       this.nextSlot = to + 1;

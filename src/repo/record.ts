@@ -7,7 +7,7 @@
  * naming the chunk.
  */
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
-import { crc32 } from 'node:zlib';
+import { crc32 } from '../util/crc32.js';
 import zstd from 'zstd-napi/binding.js';
 import { blake3 } from '../util/blake3.js';
 import { MAX_CHUNK_SIZE, type ChunkHash } from './config.js';
@@ -93,6 +93,27 @@ export function encodeRecord(plain: Buffer, id: Buffer, keys: CodecKeys): Buffer
  * bytes, not overlapping plain); returns its length. The zstd frame is kept only when smaller.
  */
 export function encodeRecordInto(plain: Buffer, id: Buffer, keys: CodecKeys, dst: Buffer): number {
+  const r = encodeRecordParts(plain, id, keys, dst);
+  if (r.payloadInPlain) plain.copy(dst, RECORD_HEADER);
+  return r.length;
+}
+
+export interface EncodedRecord {
+  length: number;
+  /**
+   * The record is dst's first RECORD_HEADER bytes followed by plain itself (an unencrypted
+   * chunk that zstd does not shrink): the payload was not copied.
+   */
+  payloadInPlain: boolean;
+}
+
+/** Like encodeRecordInto, but leaves an unencrypted, uncompressed payload where it is. */
+export function encodeRecordParts(
+  plain: Buffer,
+  id: Buffer,
+  keys: CodecKeys,
+  dst: Buffer,
+): EncodedRecord {
   const enc = keys.encKey !== undefined;
   const at = RECORD_HEADER + (enc ? GCM_EXTRA : 0);
   if (dst.length < at + plain.length) throw new RangeError('record buffer is too small');
@@ -103,7 +124,8 @@ export function encodeRecordInto(plain: Buffer, id: Buffer, keys: CodecKeys, dst
     payloadLength = zstdCompressInto(dst.subarray(at, at + plain.length - 1), plain, level);
     if (payloadLength >= 0) flags |= FLAG_ZSTD;
   }
-  if (payloadLength < 0) payloadLength = plain.copy(dst, at);
+  const raw = payloadLength < 0;
+  if (raw) payloadLength = plain.length;
   dst.writeUInt32LE(RECORD_MAGIC, 0);
   dst[4] = RECORD_VERSION;
   dst[5] = flags | (enc ? FLAG_ENCRYPTED : 0);
@@ -111,19 +133,22 @@ export function encodeRecordInto(plain: Buffer, id: Buffer, keys: CodecKeys, dst
   dst.writeUInt32LE(plain.length, 8);
   dst.writeUInt32LE(payloadLength, 12);
   id.copy(dst, 16);
+  const length = at + payloadLength;
   if (enc) {
     const nonce = randomBytes(12);
     const c = createCipheriv('aes-256-gcm', keys.encKey!, nonce);
     c.setAAD(id);
-    const payload = dst.subarray(at, at + payloadLength);
+    const payload = raw ? plain : dst.subarray(at, length);
     const n1 = c.update(payload).copy(dst, at);
     c.final().copy(dst, at + n1);
     nonce.copy(dst, RECORD_HEADER);
     c.getAuthTag().copy(dst, RECORD_HEADER + 12);
+  } else if (raw) {
+    dst.writeUInt32LE(crc32(plain, crc32(dst.subarray(0, 48))), 48);
+    return { length, payloadInPlain: true };
   }
-  const length = at + payloadLength;
   dst.writeUInt32LE(recordCrc(dst.subarray(0, length)), 48);
-  return length;
+  return { length, payloadInPlain: false };
 }
 
 export interface RecordHeader {

@@ -85,21 +85,20 @@ describe('writer and reader', () => {
   });
 
   it('many reads at once, more than the reader keeps slots for, all read back right', () =>
-    withRepo({ encrypted: true, workers: 2 }, async (repo) => {
-      const data = realisticBytes(24 * 1024 * KiB, 5); // 384 chunks of 64 KiB
+    withRepo({ encrypted: true, workers: 2, chunkSize: 1024 * KiB }, async (repo) => {
+      const MiB = 1024 * KiB;
+      const data = realisticBytes(40 * MiB, 5); // 40 chunks; a reader keeps 24 at 1 MiB
       const w = await BackupWriter.start(repo, { vm: { name: 'many' } });
       await w.addDisk({ name: 'vda', source: bufferSource(data) });
       const m = await w.commit();
       const disk = await BackupDisk.open(repo, m.id, 'vda');
       try {
-        // Eight 3 MiB reads at once (48 slots each, 384 in all) against 96 slots.
+        // Ten reads at once pin all 40 chunks: some are decoded outside the reader's slots.
         const pieces = await Promise.all(
-          Array.from({ length: 8 }, (_, i) =>
-            disk.read(i * 3 * 1024 * KiB + 7, 3 * 1024 * KiB - 7),
-          ),
+          Array.from({ length: 10 }, (_, i) => disk.read(i * 4 * MiB + 7, 4 * MiB - 7)),
         );
         pieces.forEach((p, i) =>
-          assert.ok(p.equals(data.subarray(i * 3 * 1024 * KiB + 7, (i + 1) * 3 * 1024 * KiB))),
+          assert.ok(p.equals(data.subarray(i * 4 * MiB + 7, (i + 1) * 4 * MiB)), `piece ${i}`),
         );
         assert.deepEqual(await readAll(disk), data);
       } finally {

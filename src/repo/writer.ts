@@ -120,7 +120,8 @@ export class BackupWriter {
     // bounded. (2 MiB left the reader and the workers each idle half the time in a dedup
     // re-ingest; 8 MiB took it from 1.01 to 0.97 s per GiB, medians of 5 alternating runs.)
     const depth = this.opts.readAhead ?? inFlight(cs);
-    const encodes = 16;
+    // Encodes at once: enough to keep the workers busy, fewer for big chunks (memory).
+    const encodes = Math.max(4, Math.min(16, Math.floor((16 * 1024 * 1024) / cs)));
     // Enough slots that nothing waits for one: the window's, and two per encode.
     const arena = codec.openArena(recordCapacity(cs), depth + 2 * encodes + 2);
     const parentDisk = this.parentManifest?.disks.find((d) => d.name === input.name);

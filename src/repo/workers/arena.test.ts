@@ -49,13 +49,44 @@ for (const workers of [0, 2]) {
         assert.equal(await arena.hash(back, 0), undefined, 'an empty chunk counts as zero');
         back.buf.fill(0, 0, 100);
         assert.equal(await arena.hash(back, 100), undefined);
-        const n = await arena.encode(plain, cs, id!, rec);
+        const r = await arena.encode(plain, cs, id!, rec);
+        assert.equal(r.payloadInPlain, false, 'compressed');
+        const n = r.length;
         assert.ok(n < cs, 'compressed');
         assert.deepEqual(decodeRecord(Buffer.from(rec.buf.subarray(0, n)), id!, keys), data);
         assert.equal(await arena.decode(rec, n, id!, back), cs);
         assert.deepEqual(back.buf.subarray(0, cs), data);
-        rec.buf[n - 1]! ^= 1;
-        await assert.rejects(arena.decode(rec, n, id!, back), (e) => isIntegrityError(e));
+        // Noise does not compress: unencrypted, only the header is written, the payload is the
+        // chunk's slot as it is; encrypted, the ciphertext is in the record's slot.
+        const noise = randomBytes(cs);
+        noise.copy(plain.buf);
+        const nid = (await arena.hash(plain, cs))!;
+        const raw = await arena.encode(plain, cs, nid, rec);
+        assert.equal(raw.length, cs + 80);
+        assert.equal(raw.payloadInPlain, false);
+        const whole = Buffer.from(rec.buf.subarray(0, raw.length));
+        assert.deepEqual(decodeRecord(whole, nid, keys), noise);
+        const plainKeys: CodecKeys = { idHash: 'blake3' };
+        const k = createCodec(workers, plainKeys);
+        const a2 = k.openArena(recordCapacity(cs), 2);
+        try {
+          const [p2, r2] = [await a2.acquire(), await a2.acquire()];
+          noise.copy(p2.buf);
+          const id2 = (await a2.hash(p2, cs))!;
+          const e = await a2.encode(p2, cs, id2, r2);
+          assert.deepEqual(e, { length: cs + 52, payloadInPlain: true });
+          const rebuilt = Buffer.concat([r2.buf.subarray(0, 52), p2.buf.subarray(0, cs)]);
+          assert.deepEqual(decodeRecord(rebuilt, id2, plainKeys), noise);
+        } finally {
+          a2.close();
+          await k.close();
+        }
+        rec.buf.fill(0);
+        const again = await arena.encode(plain, cs, nid, rec);
+        const m = again.length;
+        assert.equal(await arena.decode(rec, m, nid, back), cs);
+        rec.buf[m - 1]! ^= 1;
+        await assert.rejects(arena.decode(rec, m, nid, back), (e) => isIntegrityError(e));
       } finally {
         arena.close();
         await codec.close();

@@ -9,7 +9,7 @@ import {
   chunkId,
   decodeRecord,
   encodeRecord,
-  encodeRecordInto,
+  encodeRecordParts,
   isAllZero,
   type CodecKeys,
 } from '../record.js';
@@ -49,11 +49,8 @@ function handle(req: PoolRequest): PoolReply | undefined {
       const plain = slotView(req.arena, req.slot, req.length);
       const a = arenas.get(req.arena)!;
       const dst = slotView(req.arena, req.to, a.slotSize);
-      return {
-        seq: req.seq,
-        ok: true,
-        length: encodeRecordInto(plain, Buffer.from(req.id), keys, dst),
-      };
+      const r = encodeRecordParts(plain, Buffer.from(req.id), keys, dst);
+      return { seq: req.seq, ok: true, length: r.length, raw: r.payloadInPlain };
     }
     case 'decodeSlot': {
       const rec = slotView(req.arena, req.slot, req.length);

@@ -10,9 +10,10 @@ import {
   chunkId,
   decodeRecord,
   encodeRecord,
-  encodeRecordInto,
+  encodeRecordParts,
   isAllZero,
   type CodecKeys,
+  type EncodedRecord,
 } from '../record.js';
 import { Arena, type Slot } from './arena.js';
 import type { PoolReply, PoolRequest } from './protocol.js';
@@ -41,8 +42,11 @@ export interface CodecArena extends Arena {
   readonly no: number;
   /** The chunk's id, or undefined when it is all zero. */
   hash(slot: Slot, length: number): Promise<Buffer | undefined>;
-  /** Encodes the chunk in `slot` into a record in `to`; returns the record's length. */
-  encode(slot: Slot, length: number, id: Buffer, to: Slot): Promise<number>;
+  /**
+   * Encodes the chunk in `slot` into a record in `to`. With `payloadInPlain`, `to` holds only
+   * the record's header and the payload is the chunk in `slot` as it is.
+   */
+  encode(slot: Slot, length: number, id: Buffer, to: Slot): Promise<EncodedRecord>;
   /**
    * Checks and decodes the record in `slot` into `to`, a slot of this arena or of `into` (of
    * the same codec); returns the plaintext's length.
@@ -131,18 +135,18 @@ class WorkerPool implements ChunkCodec {
       no,
       hash: async (slot: Slot, length: number) =>
         ids(await this.request({ seq: 0, op: 'hashSlot', arena: no, slot: slot.index, length })),
-      encode: async (slot: Slot, length: number, id: Buffer, to: Slot) =>
-        (
-          await this.request({
-            seq: 0,
-            op: 'encodeSlot',
-            arena: no,
-            slot: slot.index,
-            length,
-            id: new Uint8Array(id),
-            to: to.index,
-          })
-        ).length!,
+      encode: async (slot: Slot, length: number, id: Buffer, to: Slot) => {
+        const r = await this.request({
+          seq: 0,
+          op: 'encodeSlot',
+          arena: no,
+          slot: slot.index,
+          length,
+          id: new Uint8Array(id),
+          to: to.index,
+        });
+        return { length: r.length!, payloadInPlain: r.raw === true };
+      },
       decode: async (slot: Slot, length: number, id: Buffer, to: Slot, into?: CodecArena) =>
         (
           await this.request({
@@ -216,7 +220,7 @@ class InlineCodec implements ChunkCodec {
         return isAllZero(b) ? undefined : chunkId(b, keys);
       },
       encode: async (slot: Slot, length: number, id: Buffer, to: Slot) =>
-        encodeRecordInto(view(slot, length), id, keys, to.buf),
+        encodeRecordParts(view(slot, length), id, keys, to.buf),
       decode: async (slot: Slot, length: number, id: Buffer, to: Slot) =>
         decodeRecord(view(slot, length), id, keys, to.buf).length,
       close: () => undefined,

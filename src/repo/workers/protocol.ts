@@ -20,5 +20,13 @@ export type PoolRequest =
     };
 
 export type PoolReply =
-  | { seq: number; ok: true; id?: Uint8Array; out?: Uint8Array; length?: number }
+  | {
+      seq: number;
+      ok: true;
+      id?: Uint8Array;
+      out?: Uint8Array;
+      length?: number;
+      /** encodeSlot: the payload was left in the chunk's slot (see encodeRecordParts). */
+      raw?: boolean;
+    }
   | { seq: number; ok: false; error: { message: string; code?: string; where?: unknown } };
