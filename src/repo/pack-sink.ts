@@ -16,6 +16,19 @@ import type { Repository } from './repository.js';
 import type { Slot } from './workers/arena.js';
 import type { CodecArena } from './workers/pool.js';
 
+/** Full packs committing at once (they hold no memory: their records are already written). */
+const MAX_COMMITS = 4;
+
+interface QueuedRecord {
+  id: Buffer;
+  plainLength: number;
+  length: number;
+  flags: number;
+  parts: Buffer[];
+  done(): void;
+  fail(err: unknown): void;
+}
+
 interface OpenPack {
   id: Buffer;
   upload: ObjectUpload;
@@ -27,12 +40,13 @@ export class PackSink {
   private pack: OpenPack | undefined;
   private readonly inFlight = new Set<string>();
   private readonly encodes = new Set<Promise<void>>();
-  /** Record appends, one after another (a pack's records are written in order). */
+  /** Record writes, one after another (a pack's records are written in order). */
   private appends: Promise<void> = Promise.resolve();
-  /** Pack commits, oldest first: the index learns of packs in order. */
-  private commits: Promise<void> = Promise.resolve();
-  /** Packs full and not yet committed. */
-  private readonly sealed: Promise<void>[] = [];
+  /** Records encoded and waiting for the next write. */
+  private queued: QueuedRecord[] = [];
+  /** Full packs being committed (several at once: each waits for its fsync). */
+  private readonly committing = new Set<Promise<void>>();
+  private indexed: Promise<void> = Promise.resolve();
   private failure: unknown;
   newChunks = 0;
   newPlainBytes = 0;
@@ -79,13 +93,19 @@ export class PackSink {
     this.encodes.add(p);
     void p.finally(() => this.encodes.delete(p));
     if (this.encodes.size >= this.maxEncodes) await Promise.race(this.encodes);
-    // The pack being written and one full pack committing behind it, at most: a writer that
-    // waited for each pack's fsync left every worker idle a third of the time.
-    while (this.sealed.length >= 2) await this.sealed[0];
+    // Packs commit while the next fills, MAX_COMMITS at once: a writer that waited for each
+    // pack's fsync left every worker idle a third of the time, and one commit at a time still
+    // held an uncompressed backup to the disk's fsync rate.
+    while (this.committing.size >= MAX_COMMITS) await Promise.race(this.committing);
     this.check();
   }
 
-  /** Appends one record to the open pack (opened on first use); resolves once written. */
+  /**
+   * Appends one record to the open pack (opened on first use); resolves once written. Records
+   * that arrive while a write is running go together in the next one (one writev for many:
+   * a system call per record, each a round trip to the I/O threads, had the main thread and
+   * both workers idle half of an uncompressed backup).
+   */
   private append(
     id: Buffer,
     plainLength: number,
@@ -93,21 +113,51 @@ export class PackSink {
     flags: number,
     parts: Buffer[],
   ): Promise<void> {
-    const run = this.appends.then(async () => {
-      if (this.failure) throw this.failure;
-      const pack = (this.pack ??= await this.openPack());
-      for (const part of parts) await pack.upload.write(part);
-      pack.entries.push({ id: Buffer.from(id), offset: pack.size, length, plainLength, flags });
-      pack.size += length;
-      this.newChunks++;
-      this.newPlainBytes += plainLength;
-      this.newStoredBytes += length;
-      if (pack.size >= this.repo.config.packSize) this.sealPack();
+    return new Promise((done, fail) => {
+      this.queued.push({ id, plainLength, length, flags, parts, done, fail });
+      if (this.queued.length === 1) {
+        this.appends = this.appends.then(() => this.writeQueued());
+      }
     });
-    this.appends = run.catch((err: unknown) => {
+  }
+
+  /** Writes what is queued, pack by pack; a failure fails every record not yet written. */
+  private async writeQueued(): Promise<void> {
+    const batch = this.queued.splice(0);
+    let at = 0;
+    try {
+      while (at < batch.length) {
+        if (this.failure) throw this.failure;
+        const pack = (this.pack ??= await this.openPack());
+        // The records that go into this pack: up to the one that fills it.
+        const parts: Buffer[] = [];
+        let end = at;
+        while (end < batch.length && pack.size < this.repo.config.packSize) {
+          const r = batch[end++]!;
+          parts.push(...r.parts);
+          pack.entries.push({
+            id: Buffer.from(r.id),
+            offset: pack.size,
+            length: r.length,
+            plainLength: r.plainLength,
+            flags: r.flags,
+          });
+          pack.size += r.length;
+        }
+        await pack.upload.write(...parts);
+        for (const r of batch.slice(at, end)) {
+          this.newChunks++;
+          this.newPlainBytes += r.plainLength;
+          this.newStoredBytes += r.length;
+          r.done();
+        }
+        at = end;
+        if (pack.size >= this.repo.config.packSize) this.sealPack();
+      }
+    } catch (err) {
       this.failure ??= err;
-    });
-    return run;
+      for (const r of batch.slice(at)) r.fail(err);
+    }
   }
 
   private async openPack(): Promise<OpenPack> {
@@ -127,31 +177,35 @@ export class PackSink {
     const pack = this.pack;
     if (!pack) return;
     this.pack = undefined;
-    const done = this.commits.then(async () => {
+    const done = (async () => {
       try {
         if (this.failure) throw this.failure;
         for (const part of packEnd(pack.entries)) await pack.upload.write(part);
         await pack.upload.commit();
-        for (const e of pack.entries) {
-          this.repo.index.addPending({
-            id: e.id,
-            pack: pack.id,
-            offset: e.offset,
-            length: e.length,
-            plainLength: e.plainLength,
-          });
-          this.inFlight.delete(e.id.toString('hex'));
-        }
-        if (this.repo.index.pendingCount >= PENDING_LIMIT) await this.repo.index.flush();
+        // The index takes committed packs one at a time (a flush is not to run twice at once).
+        const indexed = this.indexed.then(async () => {
+          for (const e of pack.entries) {
+            this.repo.index.addPending({
+              id: e.id,
+              pack: pack.id,
+              offset: e.offset,
+              length: e.length,
+              plainLength: e.plainLength,
+            });
+            this.inFlight.delete(e.id.toString('hex'));
+          }
+          if (this.repo.index.pendingCount >= PENDING_LIMIT) await this.repo.index.flush();
+        });
+        this.indexed = indexed.catch(() => undefined);
+        await indexed;
       } catch (err) {
         this.failure ??= err;
         await pack.upload.abort().catch(() => undefined);
       }
-    });
-    this.commits = done;
-    this.sealed.push(done);
-    // Registered before any waiter's await, so a waiter sees the list already shortened.
-    void done.finally(() => this.sealed.shift());
+    })();
+    this.committing.add(done);
+    // Registered before any waiter's await, so a waiter sees the set already smaller.
+    void done.finally(() => this.committing.delete(done));
   }
 
   private check(): void {
@@ -168,7 +222,7 @@ export class PackSink {
     await this.appends;
     this.check();
     this.sealPack();
-    await this.commits;
+    await Promise.all(this.committing);
     this.check();
   }
 
@@ -178,6 +232,6 @@ export class PackSink {
     await Promise.allSettled([...this.encodes]);
     await this.appends;
     this.sealPack(); // its commit sees the failure and aborts the upload
-    await this.commits;
+    await Promise.all(this.committing);
   }
 }

@@ -214,6 +214,9 @@ export class LocalBackend implements Backend {
   }
 }
 
+/** Linux's limit on the parts of one writev(2). */
+const IOV_MAX = 1024;
+
 class LocalUpload implements ObjectUpload {
   private done = false;
 
@@ -225,12 +228,17 @@ class LocalUpload implements ObjectUpload {
     private readonly replaced: () => void,
   ) {}
 
-  async write(part: Buffer): Promise<void> {
+  async write(...parts: Buffer[]): Promise<void> {
     if (this.done) throw new RepoError('REPO_CLOSED', 'upload already finished');
+    // writev(2), up to IOV_MAX parts a call, going on after a short write.
+    let rest = parts.filter((p) => p.length > 0);
     try {
-      let done = 0;
-      while (done < part.length) {
-        done += (await this.fh.write(part, done, part.length - done)).bytesWritten;
+      while (rest.length > 0) {
+        let n = (await this.fh.writev(rest.slice(0, IOV_MAX))).bytesWritten;
+        let i = 0;
+        while (i < rest.length && n >= rest[i]!.length) n -= rest[i++]!.length;
+        rest = rest.slice(i);
+        if (n > 0) rest[0] = rest[0]!.subarray(n);
       }
     } catch (err) {
       throw io(`cannot write ${this.temp}`, err);

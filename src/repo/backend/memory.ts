@@ -27,9 +27,9 @@ export class MemoryBackend implements Backend {
     const parts: Buffer[] = [];
     let done = false;
     return {
-      write: async (part) => {
+      write: async (...more) => {
         if (done) throw new RepoError('REPO_CLOSED', 'upload already finished');
-        parts.push(Buffer.from(part));
+        for (const part of more) parts.push(Buffer.from(part));
       },
       commit: async () => {
         if (done) throw new RepoError('REPO_CLOSED', 'upload already finished');

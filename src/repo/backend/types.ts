@@ -13,8 +13,11 @@ export interface ObjectInfo {
 
 /** A large object written in parts; nobody sees it until commit() returns. */
 export interface ObjectUpload {
-  /** Appends a part; once it resolves, the caller may reuse the part's memory. */
-  write(part: Buffer): Promise<void>;
+  /**
+   * Appends parts, in order (several at once cost one system call where the backend can);
+   * once it resolves, the caller may reuse their memory.
+   */
+  write(...parts: Buffer[]): Promise<void>;
   /** Makes the object visible (and durable, where the backend can be). */
   commit(): Promise<void>;
   /** Forgets the parts; idempotent; a no-op after commit. */
