@@ -40,6 +40,8 @@ const en = {
   'repo.noEncryptionWarning':
     'WARNING: this repository will NOT be encrypted. Anyone who can read its files can read every backed-up disk. Use --no-encryption only on storage you trust completely.',
   'repo.created': 'Repository created at {location} (chunks {chunk}, encryption {encryption}).',
+  'repo.compressionSet':
+    'Compression for new chunks: {compression}; chunks already stored stay as they are.',
   'repo.backups': 'Backups ({count})',
   'repo.damagedManifest': 'damaged: {message}',
   'repo.verified': 'signature verified',
@@ -312,6 +314,8 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
   'repo.noEncryptionWarning':
     'PERINGATAN: repositori ini TIDAK dienkripsi. Siapa pun yang bisa membaca filenya bisa membaca semua disk yang di-backup. Pakai --no-encryption hanya di penyimpanan yang benar-benar Anda percaya.',
   'repo.created': 'Repositori dibuat di {location} (chunk {chunk}, enkripsi {encryption}).',
+  'repo.compressionSet':
+    'Kompresi untuk chunk baru: {compression}; chunk yang sudah tersimpan tetap seperti semula.',
   'repo.backups': 'Backup ({count})',
   'repo.damagedManifest': 'rusak: {message}',
   'repo.verified': 'tanda tangan cocok',

@@ -81,14 +81,35 @@ export function newConfig(opts: {
       `chunk hash must be blake3 or sha256, not ${String(chunkHash)}`,
     );
   }
-  const compression = opts.compression ?? 'zstd';
+  const fields = compressionFields(opts.compression ?? 'zstd', opts.compressionLevel);
+  return {
+    id: randomBytes(16).toString('hex'),
+    // A SHA-256 repository is written as version 1, readable by every brankas.
+    version: chunkHash === 'sha256' ? 1 : 2,
+    chunkSize,
+    chunkHash,
+    packSize,
+    ...fields,
+    encryption: opts.encrypted ? 'aes-256-gcm' : 'none',
+    created: new Date().toISOString(),
+  };
+}
+
+/**
+ * The config's compression fields, checked: zstd at a level from 1 to 19, or none (no level).
+ * The level is written only when not the default, so a default config stays byte for byte what
+ * it was.
+ */
+function compressionFields(
+  compression: string,
+  level: number | undefined,
+): Pick<RepoConfig, 'compression' | 'compressionLevel'> {
   if (compression !== 'zstd' && compression !== 'none') {
     throw new RepoError(
       'REPO_INVALID_ARGUMENT',
-      `compression must be zstd or none, not ${String(compression)}`,
+      `compression must be zstd or none, not ${compression}`,
     );
   }
-  const level = opts.compressionLevel;
   if (level !== undefined && (compression === 'none' || !validLevel(level))) {
     throw new RepoError(
       'REPO_INVALID_ARGUMENT',
@@ -97,19 +118,20 @@ export function newConfig(opts: {
         : `zstd level must be an integer from ${MIN_ZSTD_LEVEL} to ${MAX_ZSTD_LEVEL}, not ${String(level)}`,
     );
   }
-  return {
-    id: randomBytes(16).toString('hex'),
-    // A SHA-256 repository is written as version 1, readable by every brankas.
-    version: chunkHash === 'sha256' ? 1 : 2,
-    chunkSize,
-    chunkHash,
-    packSize,
-    compression,
-    // Written only when not the default: a default config stays byte for byte what it was.
-    ...(level !== undefined && level !== DEFAULT_ZSTD_LEVEL ? { compressionLevel: level } : {}),
-    encryption: opts.encrypted ? 'aes-256-gcm' : 'none',
-    created: new Date().toISOString(),
-  };
+  return level !== undefined && level !== DEFAULT_ZSTD_LEVEL
+    ? { compression, compressionLevel: level }
+    : { compression };
+}
+
+/** The same config with other compression fields (for writers from now on). */
+export function withCompression(
+  c: RepoConfig,
+  compression: 'zstd' | 'none',
+  level?: number,
+): RepoConfig {
+  const rest: RepoConfig = { ...c };
+  delete rest.compressionLevel;
+  return { ...rest, ...compressionFields(compression, level) };
 }
 
 export function sealConfig(c: RepoConfig, macKey: Buffer | undefined): Buffer {

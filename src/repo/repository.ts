@@ -9,6 +9,7 @@ import {
   newConfig,
   peekConfig,
   sealConfig,
+  withCompression,
   writeLevel,
   type ChunkHash,
   type RepoConfig,
@@ -167,6 +168,18 @@ export class Repository {
     if (config.chunkHash === 'blake3') await prepareBlake3(repo.keys?.idKey);
     await repo.index.refresh();
     return repo;
+  }
+
+  /**
+   * Changes how writers store new chunks from now on: the config is rewritten (under the
+   * repository's MAC key); stored chunks stay as they are. Returns the new config; this
+   * instance goes on with the old one (reopen to write with the new).
+   */
+  async setCompression(compression: 'zstd' | 'none', level?: number): Promise<RepoConfig> {
+    this.requireKeys();
+    const next = withCompression(this.config, compression, level);
+    await this.backend.put('config', sealConfig(next, this.keys?.macKey));
+    return next;
   }
 
   /** Throws unless the keys are known (or not needed). */

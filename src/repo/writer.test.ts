@@ -4,8 +4,10 @@ import { RepoError } from './errors.js';
 import { fidxObjectName } from './manifest.js';
 import { BackupDisk } from './reader.js';
 import { bufferSource } from './source.js';
-import { realisticBytes, sparseSource, withRepo } from './test-support.js';
+import { realisticBytes, sparseSource, TEST_PASSWORD, withRepo } from './test-support.js';
 import { BackupWriter } from './writer.js';
+import { LocalBackend } from './backend/local.js';
+import { Repository } from './repository.js';
 
 const KiB = 1024;
 
@@ -83,6 +85,42 @@ describe('writer and reader', () => {
     assert.ok(l1 < none && l9 < l1, `level 1 ${l1}, level 9 ${l9}`);
     assert.equal(l9w, l9, 'the worker threads use the same level');
   });
+
+  it('a changed compression setting applies to new chunks; old and new read back', () =>
+    withRepo({ encrypted: true }, async (repo, dir) => {
+      const a = realisticBytes(512 * KiB, 7);
+      const b = realisticBytes(512 * KiB, 8);
+      const w1 = await BackupWriter.start(repo, { vm: { name: 'c' } });
+      const d1 = await w1.addDisk({ name: 'vda', source: bufferSource(a) });
+      const m1 = await w1.commit();
+      assert.ok(d1.newStoredBytes < d1.newPlainBytes, 'compressed at level 1');
+      const config = await repo.setCompression('none');
+      assert.equal(config.compression, 'none');
+      const again = await Repository.open(new LocalBackend(dir), {
+        password: TEST_PASSWORD,
+        workers: 0,
+      });
+      try {
+        assert.equal(again.config.compression, 'none', 'the signed config was rewritten');
+        const w2 = await BackupWriter.start(again, { vm: { name: 'c' } });
+        const d2 = await w2.addDisk({ name: 'vda', source: bufferSource(b) });
+        const m2 = await w2.commit();
+        assert.ok(d2.newStoredBytes > d2.newPlainBytes, 'stored as it is');
+        for (const [id, data] of [
+          [m1.id, a],
+          [m2.id, b],
+        ] as const) {
+          const disk = await BackupDisk.open(again, id, 'vda');
+          try {
+            assert.deepEqual(await readAll(disk), data);
+          } finally {
+            await disk.close();
+          }
+        }
+      } finally {
+        await again.close();
+      }
+    }));
 
   it('many reads at once, more than the reader keeps slots for, all read back right', () =>
     withRepo({ encrypted: true, workers: 2, chunkSize: 1024 * KiB }, async (repo) => {

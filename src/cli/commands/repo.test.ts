@@ -94,6 +94,27 @@ describe('brankas repo', () => {
         assert.equal(made.code, 0, made.stderr);
         assert.match((await cli(['repo', 'info'], { BRANKAS_REPO: repo })).stdout, shown);
       }
+      // repo set changes it for new chunks; what is stored reads back either way.
+      const zrepo = { BRANKAS_REPO: join(dir, 'z') };
+      const set = await cli(['repo', 'set', '--compression-level', '4', '--json'], zrepo);
+      assert.equal(set.code, 0, set.stderr);
+      assert.equal((set.json()['config'] as { compressionLevel: number }).compressionLevel, 4);
+      assert.match((await cli(['repo', 'info'], zrepo)).stdout, /zstd level 4/);
+      const off = await cli(['repo', 'set', '--compression', 'none', '--lang', 'id'], zrepo);
+      assert.match(off.stdout, /Kompresi untuk chunk baru: uncompressed/);
+      assert.equal((await cli(['repo', 'set'], zrepo)).code, 2);
+      // Encrypted: the rewritten config is signed with the repository's key.
+      const enc = await cli(['repo', 'set', '--compression-level', '7'], {
+        ...env,
+        BRANKAS_REPO: join(dir, 'a'),
+      });
+      assert.equal(enc.code, 0, enc.stderr);
+      const encInfo = await cli(['repo', 'info', '--json'], {
+        ...env,
+        BRANKAS_REPO: join(dir, 'a'),
+      });
+      assert.equal(encInfo.code, 0, encInfo.stderr);
+      assert.equal((encInfo.json()['config'] as { compressionLevel: number }).compressionLevel, 7);
       for (const [args, why] of [
         [['--compression', 'lz4'], /--compression is zstd or none, not lz4/],
         [['--compression-level', '0'], /integer from 1 to 19, not 0/],

@@ -10,7 +10,7 @@ import { writeLevel, type RepoConfig } from '../../repo/config.js';
 import { Repository } from '../../repo/repository.js';
 import { repoStats } from '../../repo/stats.js';
 import { verifyRepository, type VerifyReport } from '../../repo/verify.js';
-import { UsageError, type Command } from '../command.js';
+import { UsageError, type Command, type ParsedArgs } from '../command.js';
 import type { CliContext } from '../context.js';
 import { ProgressMeter } from '../progress.js';
 import { formatBytes, table } from '../format.js';
@@ -56,18 +56,7 @@ export const repoInit: Command = {
     if (hash !== undefined && hash !== 'blake3' && hash !== 'sha256') {
       throw new UsageError(`--chunk-hash is blake3 or sha256, not ${hash}`);
     }
-    const compression = args.values['compression'] as string | undefined;
-    if (compression !== undefined && compression !== 'zstd' && compression !== 'none') {
-      throw new UsageError(`--compression is zstd or none, not ${compression}`);
-    }
-    const levelText = args.values['compression-level'] as string | undefined;
-    const level = levelText === undefined ? undefined : Number(levelText);
-    if (level !== undefined && !(Number.isInteger(level) && level >= 1 && level <= 19)) {
-      throw new UsageError(`--compression-level is an integer from 1 to 19, not ${levelText}`);
-    }
-    if (level !== undefined && compression === 'none') {
-      throw new UsageError('--compression-level needs zstd compression, not --compression none');
-    }
+    const { compression, level } = compressionOptions(args);
     const password = plain ? undefined : await readNewPassword(ctx, true);
     if (plain) ctx.note(ctx.t('repo.noEncryptionWarning'));
     const config = await withBackend(location, (backend) =>
@@ -89,6 +78,52 @@ export const repoInit: Command = {
     );
   },
 };
+
+export const repoSet: Command = {
+  name: 'repo set',
+  summary: 'Change how new chunks are stored (compression); stored chunks stay as they are',
+  usage:
+    'brankas repo set [--compression zstd|none] [--compression-level 1-19] [--repo PATH] [--json]',
+  help:
+    'Backups from now on use the new setting; chunks already stored keep theirs (every\n' +
+    'record says how it is stored, so any mix reads back). --compression-level alone means zstd.',
+  options: {
+    ...repoOption,
+    compression: { type: 'string' },
+    'compression-level': { type: 'string' },
+  },
+  async run(ctx, args) {
+    const { compression, level } = compressionOptions(args);
+    if (compression === undefined && level === undefined) {
+      throw new UsageError('repo set needs --compression or --compression-level');
+    }
+    const config = await withRepo(ctx, args, (repo) =>
+      repo.setCompression(compression ?? 'zstd', level),
+    );
+    if (ctx.json) return ctx.printJson({ config });
+    ctx.print(ctx.t('repo.compressionSet', { compression: compressionText(config) }));
+  },
+};
+
+/** --compression and --compression-level, checked. */
+function compressionOptions(args: ParsedArgs): {
+  compression: 'zstd' | 'none' | undefined;
+  level: number | undefined;
+} {
+  const compression = args.values['compression'] as string | undefined;
+  if (compression !== undefined && compression !== 'zstd' && compression !== 'none') {
+    throw new UsageError(`--compression is zstd or none, not ${compression}`);
+  }
+  const levelText = args.values['compression-level'] as string | undefined;
+  const level = levelText === undefined ? undefined : Number(levelText);
+  if (level !== undefined && !(Number.isInteger(level) && level >= 1 && level <= 19)) {
+    throw new UsageError(`--compression-level is an integer from 1 to 19, not ${levelText}`);
+  }
+  if (level !== undefined && compression === 'none') {
+    throw new UsageError('--compression-level needs zstd compression, not --compression none');
+  }
+  return { compression, level };
+}
 
 export const repoInfo: Command = {
   name: 'repo info',
@@ -387,6 +422,7 @@ export const repoStatsCommand: Command = {
 
 export const repoCommands: Command[] = [
   repoInit,
+  repoSet,
   repoInfo,
   repoVerify,
   repoPrune,
