@@ -52,48 +52,23 @@ export function packEnd(entries: readonly PackEntry[]): [Buffer, Buffer] {
   return [table, trailer];
 }
 
-/**
- * A pack built in memory (garbage collection's repacking; backups stream theirs, see
- * pack-sink.ts): records are copied into segments of this size, taken from a small free list
- * and given back once the pack is written, so there are few allocations and none per record.
- */
-const SEGMENT = 4 * 1024 * 1024;
-const SPARE_SEGMENTS = 16;
-const spareSegments: Buffer[] = [];
-
+/** A pack built in memory (garbage collection's repacking; backups stream theirs, see pack-sink.ts). */
 export class PackBuilder {
   readonly id = randomBytes(32);
-  private readonly segments: Buffer[] = [];
-  private used = SEGMENT; // bytes used in the last segment (none yet)
+  private readonly parts: Buffer[] = [packHeader()];
   readonly entries: PackEntry[] = [];
   size = PACK_HEADER;
 
-  constructor() {
-    this.append(packHeader());
-  }
-
-  private append(bytes: Buffer): void {
-    for (let at = 0; at < bytes.length;) {
-      if (this.used === SEGMENT) {
-        this.segments.push(spareSegments.pop() ?? Buffer.allocUnsafe(SEGMENT));
-        this.used = 0;
-      }
-      const n = bytes.copy(this.segments[this.segments.length - 1]!, this.used, at);
-      this.used += n;
-      at += n;
-    }
-  }
-
-  /** Appends a copy of a record (the caller may reuse its buffer); returns where it went. */
+  /** Appends a record (kept, not copied); returns where it went. */
   add(record: Buffer, id: Buffer, plainLength: number): PackEntry {
     const e: PackEntry = {
-      id: Buffer.from(id),
+      id,
       offset: this.size,
       length: record.length,
       plainLength,
       flags: record[5]!,
     };
-    this.append(record);
+    this.parts.push(record);
     this.entries.push(e);
     this.size += record.length;
     return e;
@@ -103,24 +78,14 @@ export class PackBuilder {
     return this.entries.length;
   }
 
-  /** Once the pack is written (or given up): its memory goes back for the next pack. */
-  release(): void {
-    for (const seg of this.segments.splice(0)) {
-      if (spareSegments.length < SPARE_SEGMENTS) spareSegments.push(seg);
-    }
-    this.used = SEGMENT;
-  }
-
   /** The whole pack: header, records, table, trailer. */
   finish(): Buffer {
     return Buffer.concat(this.finishParts());
   }
 
-  /** The pack as its parts, without copying its records into one buffer. */
+  /** The pack as its parts, without copying the records into one buffer. */
   finishParts(): Buffer[] {
-    const last = this.segments.length - 1;
-    const data = this.segments.map((s, i) => (i === last ? s.subarray(0, this.used) : s));
-    return [...data, ...packEnd(this.entries)];
+    return [...this.parts, ...packEnd(this.entries)];
   }
 }
 

@@ -6,7 +6,7 @@ import { parseSize } from './repo-size.js';
 import { forget } from '../../repo/forget.js';
 import { collectGarbage, type GcResult } from '../../repo/gc.js';
 import type { KeepPolicy } from '../../repo/policy.js';
-import { writeLevel, type RepoConfig } from '../../repo/config.js';
+import { MAX_ZSTD_LEVEL, MIN_ZSTD_LEVEL, writeLevel, type RepoConfig } from '../../repo/config.js';
 import { Repository } from '../../repo/repository.js';
 import { repoStats } from '../../repo/stats.js';
 import { verifyRepository, type VerifyReport } from '../../repo/verify.js';
@@ -116,8 +116,13 @@ function compressionOptions(args: ParsedArgs): {
   }
   const levelText = args.values['compression-level'] as string | undefined;
   const level = levelText === undefined ? undefined : Number(levelText);
-  if (level !== undefined && !(Number.isInteger(level) && level >= 1 && level <= 19)) {
-    throw new UsageError(`--compression-level is an integer from 1 to 19, not ${levelText}`);
+  if (
+    level !== undefined &&
+    !(Number.isInteger(level) && level >= MIN_ZSTD_LEVEL && level <= MAX_ZSTD_LEVEL)
+  ) {
+    throw new UsageError(
+      `--compression-level is an integer from ${MIN_ZSTD_LEVEL} to ${MAX_ZSTD_LEVEL}, not ${levelText}`,
+    );
   }
   if (level !== undefined && compression === 'none') {
     throw new UsageError('--compression-level needs zstd compression, not --compression none');

@@ -5,14 +5,8 @@
  * arena slots (shared memory) are worked on in place.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import {
-  chunkId,
-  decodeRecord,
-  encodeRecord,
-  encodeRecordParts,
-  isAllZero,
-  type CodecKeys,
-} from '../record.js';
+import { chunkId, decodeRecord, encodeRecordParts, isAllZero, type CodecKeys } from '../record.js';
+import { Arena } from './arena.js';
 import { prepareBlake3 } from '../../util/blake3.js';
 import type { PoolRequest, PoolReply } from './protocol.js';
 
@@ -32,7 +26,7 @@ function slotView(arena: number, slot: number, length: number): Buffer {
   const a = arenas.get(arena);
   if (!a) throw new Error(`unknown arena ${arena}`);
   if (length > a.slotSize) throw new Error(`${length} bytes do not fit a slot`);
-  return Buffer.from(a.sab, slot * a.slotSize, length);
+  return Arena.view(a.sab, a.slotSize, slot, length);
 }
 
 function handle(req: PoolRequest): PoolReply | undefined {
@@ -62,20 +56,9 @@ function handle(req: PoolRequest): PoolReply | undefined {
         length: decodeRecord(rec, Buffer.from(req.id), keys, dst).length,
       };
     }
-    default: {
-      const buf = Buffer.from(req.buf.buffer, req.buf.byteOffset, req.buf.byteLength);
-      if (req.op === 'hash') {
-        return {
-          seq: req.seq,
-          ok: true,
-          id: isAllZero(buf) ? undefined : chunkId(buf, keys),
-          out: req.buf,
-        };
-      }
-      if (req.op === 'encode') {
-        return { seq: req.seq, ok: true, out: encodeRecord(buf, Buffer.from(req.id!), keys) };
-      }
-      return { seq: req.seq, ok: true, out: decodeRecord(buf, Buffer.from(req.id!), keys) };
+    case 'decode': {
+      const rec = Buffer.from(req.buf.buffer, req.buf.byteOffset, req.buf.byteLength);
+      return { seq: req.seq, ok: true, out: decodeRecord(rec, Buffer.from(req.id), keys) };
     }
   }
 }

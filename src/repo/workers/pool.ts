@@ -9,7 +9,6 @@ import { RepoError, RepoIntegrityError, type IntegrityWhere } from '../errors.js
 import {
   chunkId,
   decodeRecord,
-  encodeRecord,
   encodeRecordParts,
   isAllZero,
   type CodecKeys,
@@ -18,16 +17,8 @@ import {
 import { Arena, type Slot } from './arena.js';
 import type { PoolReply, PoolRequest } from './protocol.js';
 
-export interface HashResult {
-  /** undefined when the chunk is all zero. */
-  id: Buffer | undefined;
-  /** The chunk, handed back (it travelled to the worker and back). */
-  buf: Buffer;
-}
-
 export interface ChunkCodec {
-  hash(buf: Buffer): Promise<HashResult>;
-  encode(buf: Buffer, id: Buffer): Promise<Buffer>;
+  /** A record's plaintext, checked (callers without an arena: verify, single chunks). */
   decode(record: Buffer, id: Buffer): Promise<Buffer>;
   /**
    * Shared slots for the slot operations below, for one user (a disk being written or read):
@@ -97,12 +88,6 @@ class WorkerPool implements ChunkCodec {
     }
   }
 
-  private send(op: 'hash' | 'encode' | 'decode', buf: Buffer, id?: Buffer) {
-    // An id travels in its own 32 bytes: a view of Buffer's shared pool would clone the pool.
-    const own = id ? new Uint8Array(id) : undefined;
-    return this.request({ seq: 0, op, buf, id: own }, transferable(buf));
-  }
-
   /** Sends to the least busy worker; `seq` is filled in. */
   request(req: PoolRequest, transfer: ArrayBuffer[] = []): Promise<PoolReply & { ok: true }> {
     if (this.closed) return Promise.reject(new RepoError('REPO_CLOSED', 'chunk pool is closed'));
@@ -164,17 +149,10 @@ class WorkerPool implements ChunkCodec {
     });
   }
 
-  async hash(buf: Buffer): Promise<HashResult> {
-    const r = await this.send('hash', buf);
-    return { id: r.id ? Buffer.from(r.id) : undefined, buf: toBuffer(r.out!) };
-  }
-
-  async encode(buf: Buffer, id: Buffer): Promise<Buffer> {
-    return toBuffer((await this.send('encode', buf, id)).out!);
-  }
-
   async decode(record: Buffer, id: Buffer): Promise<Buffer> {
-    return toBuffer((await this.send('decode', record, id)).out!);
+    // An id travels in its own 32 bytes: a view of Buffer's shared pool would clone the pool.
+    const req: PoolRequest = { seq: 0, op: 'decode', buf: record, id: new Uint8Array(id) };
+    return toBuffer((await this.request(req, transferable(record))).out!);
   }
 
   private failAll(err: unknown): void {
@@ -201,12 +179,6 @@ function rebuild(e: { message: string; code?: string; where?: unknown }): Error 
 
 class InlineCodec implements ChunkCodec {
   constructor(private readonly keys: CodecKeys) {}
-  async hash(buf: Buffer): Promise<HashResult> {
-    return { id: isAllZero(buf) ? undefined : chunkId(buf, this.keys), buf };
-  }
-  async encode(buf: Buffer, id: Buffer): Promise<Buffer> {
-    return encodeRecord(buf, id, this.keys);
-  }
   async decode(record: Buffer, id: Buffer): Promise<Buffer> {
     return decodeRecord(record, id, this.keys);
   }

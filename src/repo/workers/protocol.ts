@@ -1,8 +1,8 @@
 /** The messages between the chunk pool and its worker threads. */
 
 export type PoolRequest =
-  /** Buffers travel (transferred when they own their memory). */
-  | { seq: number; op: 'hash' | 'encode' | 'decode'; buf: Uint8Array; id?: Uint8Array }
+  /** A record travels (transferred when it owns its memory), its plaintext comes back. */
+  | { seq: number; op: 'decode'; buf: Uint8Array; id: Uint8Array }
   /** An arena's shared memory, announced before any slot operation names it. No reply. */
   | { seq: number; op: 'arena'; arena: number; sab: SharedArrayBuffer | null; slotSize: number }
   /** Slot operations: only slot numbers and lengths travel. */
