@@ -30,7 +30,7 @@ import {
   type Qcow2Compat,
   type Qcow2Geometry,
 } from './qcow2-writer-layout.js';
-import { FileSink } from './writer-sink.js';
+import { FileSink, WRITEBACK_BYTES } from './writer-sink.js';
 import {
   commonOptions,
   WriterBase,
@@ -125,7 +125,13 @@ export class Qcow2Writer extends WriterBase implements DiskWriter {
     } catch (err) {
       throw new ImageIoError(path, 'create the qcow2 image', err);
     }
-    const sink = new FileSink(path, handle, common.bufferSize, common.inFlight);
+    const sink = new FileSink(
+      path,
+      handle,
+      common.bufferSize,
+      common.inFlight,
+      common.sync ? WRITEBACK_BYTES : 0,
+    );
     return new Qcow2Writer(
       path,
       common.virtualSize,

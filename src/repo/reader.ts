@@ -20,8 +20,16 @@ import type { SourceExtent } from './source.js';
  * at 4 MiB chunks.
  */
 const READER_BYTES = 24 * 1024 * 1024;
-/** Records being read and decoded at once. */
-const RECORD_SLOTS = 8;
+/**
+ * Records being read and decoded at once: 8 MiB of them, 8 to 32. With 8 (until 2026-11-28)
+ * a 1 GiB restore at 256 KiB chunks kept the two workers idle 45 % of the time, the reads and
+ * decodes of too few records waiting on each other; 32 made it about 8 % faster.
+ */
+const RECORD_BYTES = 8 * 1024 * 1024;
+
+function recordSlots(chunkSize: number): number {
+  return Math.max(8, Math.min(32, Math.floor(RECORD_BYTES / chunkSize)));
+}
 
 function shape(chunkSize: number): { cache: number; prefetch: number; read: number } {
   const slots = Math.max(12, Math.floor(READER_BYTES / chunkSize));
@@ -111,7 +119,7 @@ export class BackupDisk {
     const cs = this.chunkSize;
     const { cache, prefetch, read } = this.shape;
     this.plain ??= this.repo.codec.openArena(cs, Math.ceil(cache) + prefetch + read);
-    this.records ??= this.repo.codec.openArena(recordCapacity(cs), RECORD_SLOTS);
+    this.records ??= this.repo.codec.openArena(recordCapacity(cs), recordSlots(cs));
     return { plain: this.plain, records: this.records };
   }
 
