@@ -9,8 +9,8 @@ import { createBLAKE3 } from 'hash-wasm';
 import { blake3, blake3Implementation, prepareBlake3, useWasmBlake3ForTesting } from './blake3.js';
 
 /** Lengths around every boundary of the implementation: blocks (64), chunks
- * (1024), the 16-chunk SIMD batch, and tree sizes that are and are not powers
- * of two. */
+ * (1024), the 16-chunk SIMD batch, the 256-chunk subtree, and tree sizes that
+ * are and are not powers of two. */
 const LENGTHS = [
   0,
   1,
@@ -33,8 +33,12 @@ const LENGTHS = [
   33 * 1024 + 1,
   65536,
   100_000,
+  255 * 1024 + 1,
   256 * 1024,
   256 * 1024 + 7,
+  33 * 16 * 1024,
+  512 * 1024 + 16 * 1024 + 5,
+  3 * 256 * 1024,
   1 << 20,
   (1 << 20) + 1024,
   4 << 20,
