@@ -123,16 +123,24 @@ export class BackupDisk {
     return { plain: this.plain, records: this.records };
   }
 
-  /** The cache entry of one slot, loading it if needed (shared with a prefetch of it). */
-  private entry(s: number): Entry {
+  /**
+   * The cache entry of one slot, loading it if needed (shared with a prefetch of it); with
+   * `pin`, pinned before anything is evicted. (Pinned after, as until 2026-11-28, a new entry
+   * could be evicted at once when reads in flight pinned more than the cache keeps: its slot
+   * went back to the arena when loaded, the next decode wrote over it, and the read that held
+   * the entry copied out another chunk's bytes, 12 to 20 chunks of every 1 GiB restore.)
+   */
+  private entry(s: number, pin = false): Entry {
     let e = this.cache.get(s);
-    if (!e) {
-      const ready = this.load(s);
-      ready.catch(() => undefined); // a prefetch nobody reads must not be an unhandled rejection
-      e = { ready, pins: 0 };
-      this.cache.set(s, e);
-      this.evict();
+    if (e) {
+      if (pin) e.pins++;
+      return e;
     }
+    const ready = this.load(s);
+    ready.catch(() => undefined); // a prefetch nobody reads must not be an unhandled rejection
+    e = { ready, pins: pin ? 1 : 0 };
+    this.cache.set(s, e);
+    this.evict();
     return e;
   }
 
@@ -220,11 +228,7 @@ export class BackupDisk {
     for (let from = first; from <= last; from += group) {
       const to = Math.min(last, from + group - 1);
       const wanted: Entry[] = [];
-      for (let s = from; s <= to; s++) {
-        const e = this.entry(s);
-        e.pins++;
-        wanted.push(e);
-      }
+      for (let s = from; s <= to; s++) wanted.push(this.entry(s, true));
       // Several chunks at once so the workers decode in parallel; a sequential reader also gets
       // the next slots decoding while it consumes these.
       if (from === this.nextSlot || from === this.nextSlot - 1) {
