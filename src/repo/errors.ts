@@ -18,7 +18,9 @@ export type RepoErrorCode =
   | 'REPO_BACKUP_NOT_FOUND'
   | 'REPO_DISK_NOT_FOUND'
   | 'REPO_POLICY_EMPTY'
-  | 'REPO_CLOSED';
+  | 'REPO_CLOSED'
+  /** An invariant of brankas itself failed (a bug): the operation stops instead of going on. */
+  | 'REPO_INTERNAL';
 
 /** Misuse, a missing repository, a backend failure: anything that is not damage. */
 export class RepoError extends BrankasError {

@@ -41,8 +41,14 @@ function shape(chunkSize: number): { cache: number; prefetch: number; read: numb
  * buffer of its own), or all zero; pinned while being copied out.
  */
 interface Entry {
-  ready: Promise<Slot | Buffer | 'zero'>;
+  ready: Promise<Held | Buffer | 'zero'>;
   pins: number;
+}
+
+/** An arena slot and the generation it had when this entry took it. */
+interface Held {
+  slot: Slot;
+  gen: number;
 }
 
 export class BackupDisk {
@@ -159,13 +165,13 @@ export class BackupDisk {
   private drop(e: Entry): void {
     e.ready.then(
       (slot) => {
-        if (slot !== 'zero' && !Buffer.isBuffer(slot)) this.plain!.release(slot);
+        if (slot !== 'zero' && !Buffer.isBuffer(slot)) this.plain!.release(slot.slot);
       },
       () => undefined,
     );
   }
 
-  private async load(s: number): Promise<Slot | Buffer | 'zero'> {
+  private async load(s: number): Promise<Held | Buffer | 'zero'> {
     const cs = this.chunkSize;
     const len = Math.min(cs, this.virtualSize - s * cs);
     const id = await this.slots.get(s);
@@ -188,7 +194,7 @@ export class BackupDisk {
     try {
       const n = await this.repo.loadChunkInto(Buffer.from(id), where, slot, plain, records);
       if (n !== len) throw bad(n);
-      return slot;
+      return { slot, gen: plain.generation(slot) };
     } catch (err) {
       plain.release(slot);
       throw err;
@@ -244,8 +250,14 @@ export class BackupDisk {
           const b = Math.min(offset + length, base + cs);
           const at = targetOffset + a - offset;
           if (slot === 'zero') target.fill(0, at, at + b - a);
+          else if (Buffer.isBuffer(slot)) target.set(slot.subarray(a - base, b - base), at);
           else {
-            const data = Buffer.isBuffer(slot) ? slot : slot.buf;
+            // A slot handed out again since it was decoded holds another chunk by now: a bug,
+            // never to become wrong bytes in a restore (see entry()).
+            if (this.plain!.generation(slot.slot) !== slot.gen) {
+              throw new RepoError('REPO_INTERNAL', `reader slot of chunk ${from + i} was reused`);
+            }
+            const data = slot.slot.buf;
             target.set(data.subarray(a - base, b - base), at);
           }
         });

@@ -28,6 +28,20 @@ describe('arena', () => {
     g2.buf.write('hello');
     assert.equal(Arena.view(a.sab, 16, g2.index, 5).toString(), 'hello');
   });
+
+  it('counts each time a slot is handed out, also to a waiter', async () => {
+    const a = new Arena(16, 1);
+    const s = a.tryAcquire()!;
+    const first = a.generation(s);
+    assert.equal(a.generation(s), first, 'unchanged while held');
+    a.release(s);
+    assert.equal(a.generation(s), first, 'unchanged while free');
+    const again = await a.acquire();
+    assert.equal(a.generation(again), first + 1);
+    const waiter = a.acquire();
+    a.release(again);
+    assert.equal(a.generation(await waiter), first + 2);
+  });
 });
 
 for (const workers of [0, 2]) {

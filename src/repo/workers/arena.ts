@@ -22,6 +22,8 @@ export class Arena {
   private readonly free: number[] = [];
   private readonly waiters: ((s: Slot) => void)[] = [];
   private readonly held = new Set<number>();
+  /** Times each slot was handed out: a holder can tell whether it is still its own. */
+  private readonly gens: number[];
 
   constructor(
     readonly slotSize: number,
@@ -31,6 +33,7 @@ export class Arena {
       throw new RepoError('REPO_INVALID_ARGUMENT', `bad arena shape ${count} × ${slotSize}`);
     }
     this.sab = new SharedArrayBuffer(slotSize * count);
+    this.gens = new Array<number>(count).fill(0);
     for (let i = 0; i < count; i++) {
       this.slots.push({ index: i, buf: Buffer.from(this.sab, i * slotSize, slotSize) });
       this.free.push(count - 1 - i);
@@ -42,6 +45,7 @@ export class Arena {
     const i = this.free.pop();
     if (i !== undefined) {
       this.held.add(i);
+      this.gens[i]!++;
       return Promise.resolve(this.slots[i]!);
     }
     return new Promise((resolve) => this.waiters.push(resolve));
@@ -52,6 +56,7 @@ export class Arena {
     const i = this.free.pop();
     if (i === undefined) return undefined;
     this.held.add(i);
+    this.gens[i]!++;
     return this.slots[i]!;
   }
 
@@ -61,11 +66,18 @@ export class Arena {
       throw new RepoError('REPO_INVALID_ARGUMENT', `arena slot ${slot.index} is not in use`);
     }
     const next = this.waiters.shift();
-    if (next) next(this.slots[slot.index]!);
-    else {
+    if (next) {
+      this.gens[slot.index]!++;
+      next(this.slots[slot.index]!);
+    } else {
       this.held.delete(slot.index);
       this.free.push(slot.index);
     }
+  }
+
+  /** How many times the slot has been handed out; unchanged while one holder keeps it. */
+  generation(slot: Slot): number {
+    return this.gens[slot.index]!;
   }
 
   get inUse(): number {
