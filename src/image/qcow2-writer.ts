@@ -30,7 +30,7 @@ import {
   type Qcow2Compat,
   type Qcow2Geometry,
 } from './qcow2-writer-layout.js';
-import { FileSink, WRITEBACK_BYTES } from './writer-sink.js';
+import { writerSink, type FileSink } from './writer-sink.js';
 import {
   commonOptions,
   WriterBase,
@@ -125,13 +125,7 @@ export class Qcow2Writer extends WriterBase implements DiskWriter {
     } catch (err) {
       throw new ImageIoError(path, 'create the qcow2 image', err);
     }
-    const sink = new FileSink(
-      path,
-      handle,
-      common.bufferSize,
-      common.inFlight,
-      common.sync ? WRITEBACK_BYTES : 0,
-    );
+    const sink = writerSink(path, handle, common);
     return new Qcow2Writer(
       path,
       common.virtualSize,

@@ -10,7 +10,7 @@
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { ImageIoError } from './errors.js';
 import { nativeFileOps } from './native.js';
-import { FileSink, WRITEBACK_BYTES } from './writer-sink.js';
+import { writerSink, type FileSink } from './writer-sink.js';
 import {
   commonOptions,
   WriterBase,
@@ -72,13 +72,7 @@ export class RawWriter extends WriterBase implements DiskWriter {
       }
       // Sized at once, as qemu-img does: writes then land inside the file, never extend it.
       if (!blockDevice && common.mode !== 'overwrite') await handle.truncate(common.virtualSize);
-      const sink = new FileSink(
-        path,
-        handle,
-        common.bufferSize,
-        common.inFlight,
-        common.sync ? WRITEBACK_BYTES : 0,
-      );
+      const sink = writerSink(path, handle, common);
       const created = common.mode !== 'overwrite';
       return new RawWriter(
         path,

@@ -18,6 +18,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { ImageIoError } from './errors.js';
+import type { CommonWriterOptions } from './writer.js';
 
 /** Smallest piece a large write is split into. */
 const MIN_PIECE = 1 << 20;
@@ -29,6 +30,15 @@ interface Pending {
   /** A staging buffer to reuse once written; undefined for the caller's own bytes. */
   buffer: Buffer | undefined;
   done: Promise<void>;
+}
+
+/** The sink of a writer with these (filled-in) options: early writeback when it is to be durable. */
+export function writerSink(
+  path: string,
+  handle: FileHandle,
+  o: Required<CommonWriterOptions>,
+): FileSink {
+  return new FileSink(path, handle, o.bufferSize, o.inFlight, o.sync ? WRITEBACK_BYTES : 0);
 }
 
 export class FileSink {
