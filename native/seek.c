@@ -19,6 +19,7 @@
 #include <node_api.h>
 #include "blake3-napi.h"
 #include "crc32-napi.h"
+#include "copy-napi.h"
 
 #define MAX_SAFE 9007199254740991.0
 
@@ -128,6 +129,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   register_blake3(env, exports);
   register_crc32(env, exports);
+  register_copy(env, exports);
   return exports;
 }
 

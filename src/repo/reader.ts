@@ -11,6 +11,7 @@ import type { CodecArena } from './workers/pool.js';
 import type { Repository } from './repository.js';
 import type { LockKind, RepoLock } from './lock.js';
 import { SlotReader } from './slots.js';
+import { copyBytes } from '../util/copy.js';
 import type { SourceExtent } from './source.js';
 
 /**
@@ -257,8 +258,7 @@ export class BackupDisk {
             if (this.plain!.generation(slot.slot) !== slot.gen) {
               throw new RepoError('REPO_INTERNAL', `reader slot of chunk ${from + i} was reused`);
             }
-            const data = slot.slot.buf;
-            target.set(data.subarray(a - base, b - base), at);
+            copyBytes(target, at, slot.slot.buf.subarray(a - base, b - base));
           }
         });
       } finally {

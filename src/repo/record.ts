@@ -8,6 +8,7 @@
  */
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { crc32 } from '../util/crc32.js';
+import { copyBytes } from '../util/copy.js';
 import zstd from 'zstd-napi/binding.js';
 import { blake3 } from '../util/blake3.js';
 import { MAX_CHUNK_SIZE, type ChunkHash } from './config.js';
@@ -94,7 +95,7 @@ export function encodeRecord(plain: Buffer, id: Buffer, keys: CodecKeys): Buffer
  */
 export function encodeRecordInto(plain: Buffer, id: Buffer, keys: CodecKeys, dst: Buffer): number {
   const r = encodeRecordParts(plain, id, keys, dst);
-  if (r.payloadInPlain) plain.copy(dst, RECORD_HEADER);
+  if (r.payloadInPlain) copyBytes(dst, RECORD_HEADER, plain);
   return r.length;
 }
 
@@ -139,8 +140,9 @@ export function encodeRecordParts(
     const c = createCipheriv('aes-256-gcm', keys.encKey!, nonce);
     c.setAAD(id);
     const payload = raw ? plain : dst.subarray(at, length);
-    const n1 = c.update(payload).copy(dst, at);
-    c.final().copy(dst, at + n1);
+    const body = c.update(payload);
+    copyBytes(dst, at, body);
+    copyBytes(dst, at + body.length, c.final());
     nonce.copy(dst, RECORD_HEADER);
     c.getAuthTag().copy(dst, RECORD_HEADER + 12);
   } else if (raw) {
@@ -228,7 +230,8 @@ export function decodeRecord(
     plain = out.subarray(0, n);
   } else if (dst) {
     if (dst.length < payload.length) throw new RangeError('plaintext buffer is too small');
-    plain = dst.subarray(0, payload.copy(dst));
+    copyBytes(dst, 0, payload);
+    plain = dst.subarray(0, payload.length);
   } else {
     plain = payload;
   }

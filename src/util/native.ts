@@ -1,5 +1,5 @@
 /**
- * Loads brankas' own Node-API addon (native/: seek.c, blake3.c), built by
+ * Loads brankas' own Node-API addon (native/: seek.c, blake3.c, crc32.c, copy-napi.c), built by
  * node-gyp at `npm install` and found beside the package root. Every user of
  * it has a fallback, so a missing or failed build is reported, never thrown.
  */
