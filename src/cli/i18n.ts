@@ -363,6 +363,8 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
   'err.REPO_WRONG_PASSWORD': 'password salah: tidak ada kunci repositori yang terbuka dengannya',
   'err.REPO_NOT_FOUND': 'tidak ada repositori di sana',
   'err.REPO_LOCKED': 'repositori sedang dikunci oleh proses lain',
+  'err.REPO_INTERNAL':
+    'pemeriksaan internal brankas gagal, jadi ia berhenti sebelum menulis data yang salah (ini bug: mohon laporkan beserta pesan ini)',
   'err.VM_NOT_FOUND': "tidak ada VM bernama '{vm}'",
   'err.SNAPSHOT_NOT_FOUND': "VM '{vm}' tidak punya snapshot bernama '{snapshot}'",
   'err.SNAPSHOT_EXISTS': "VM '{vm}' sudah punya snapshot bernama '{snapshot}'",

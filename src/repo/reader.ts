@@ -256,7 +256,11 @@ export class BackupDisk {
             // A slot handed out again since it was decoded holds another chunk by now: a bug,
             // never to become wrong bytes in a restore (see entry()).
             if (this.plain!.generation(slot.slot) !== slot.gen) {
-              throw new RepoError('REPO_INTERNAL', `reader slot of chunk ${from + i} was reused`);
+              throw new RepoError(
+                'REPO_INTERNAL',
+                `an internal check failed (the reader's slot for chunk ${from + i} was reused), ` +
+                  'so the read stopped before returning wrong bytes: a bug in brankas, please report it',
+              );
             }
             copyBytes(target, at, slot.slot.buf.subarray(a - base, b - base));
           }
