@@ -182,29 +182,42 @@ struct kernels {
   void (*parents)(const uint32_t key[8], const uint32_t *in, uint32_t flags, uint32_t *out);
 };
 
-static struct kernels pick_kernels(void) {
-#if defined(BRANKAS_BLAKE3_KERNEL) /* a harness's choice: 16, 82 (8 lanes, AVX2) or 8 */
-#if BRANKAS_BLAKE3_KERNEL == 16
-  return (struct kernels){16, hash_lanes16, parents_lanes16};
-#elif BRANKAS_BLAKE3_KERNEL == 82
-  return (struct kernels){8, hash_lanes8avx2, parents_lanes8avx2};
-#else
-  return (struct kernels){8, hash_lanes8, parents_lanes8};
-#endif
-#endif
+/* Every kernel set built here; which one runs is chosen once, by index. */
+static const struct kernels KERNELS[] = {
+    {8, hash_lanes8, parents_lanes8},
 #ifdef X86_DISPATCH
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return (struct kernels){16, hash_lanes16, parents_lanes16};
-  if (__builtin_cpu_supports("avx2")) return (struct kernels){8, hash_lanes8avx2, parents_lanes8avx2};
+    {8, hash_lanes8avx2, parents_lanes8avx2},
+    {16, hash_lanes16, parents_lanes16},
 #endif
-  return (struct kernels){8, hash_lanes8, parents_lanes8};
+};
+
+#if defined(BRANKAS_BLAKE3_KERNEL) && !defined(X86_DISPATCH) && BRANKAS_BLAKE3_KERNEL != 8
+#error "only the baseline kernel is built without GCC on x86-64"
+#endif
+
+static int pick_kernels(void) {
+#if defined(BRANKAS_BLAKE3_KERNEL) /* a harness's choice: 16, 82 (8 lanes, AVX2) or 8 */
+  return BRANKAS_BLAKE3_KERNEL == 16 ? 2 : BRANKAS_BLAKE3_KERNEL == 82 ? 1 : 0;
+#elif defined(X86_DISPATCH)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return 2;
+  if (__builtin_cpu_supports("avx2")) return 1;
+  return 0;
+#else
+  return 0;
+#endif
 }
 
-/* Chosen once; the choice is the same on every thread, so a race to set it is harmless. */
+/* Worker threads may ask at the same time: the choice is one int, stored and
+ * loaded atomically, and every thread picks the same. */
 static struct kernels kernels(void) {
-  static struct kernels k;
-  if (k.lanes == 0) k = pick_kernels();
-  return k;
+  static int chosen = -1;
+  int i = __atomic_load_n(&chosen, __ATOMIC_RELAXED);
+  if (i < 0) {
+    i = pick_kernels();
+    __atomic_store_n(&chosen, i, __ATOMIC_RELAXED);
+  }
+  return KERNELS[i];
 }
 
 /* Chunks per subtree hashed level by level: 256 KiB, a power of two, so that
