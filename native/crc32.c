@@ -95,13 +95,16 @@ __attribute__((target("pclmul,sse4.1"))) static uint32_t crc_pclmul(uint32_t c, 
   return crc_table(crc_table(0, last, 16), p, len);
 }
 
+/* Worker threads may ask at the same time: one int, stored and loaded atomically. */
 static int have_pclmul(void) {
   static int known = -1;
-  if (known < 0) {
+  int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
+  if (k < 0) {
     __builtin_cpu_init();
-    known = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
+    k = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
+    __atomic_store_n(&known, k, __ATOMIC_RELAXED);
   }
-  return known;
+  return k;
 }
 #endif
 
