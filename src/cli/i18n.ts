@@ -86,11 +86,6 @@ const en = {
   'repo.stats.dedup': 'deduplication',
   'repo.stats.compression': 'compression',
   'repo.stats.overall': 'data / stored',
-  'err.VM_NOT_FOUND': "no VM named '{vm}'",
-  'err.SNAPSHOT_NOT_FOUND': "VM '{vm}' has no snapshot named '{snapshot}'",
-  'err.SNAPSHOT_EXISTS': "VM '{vm}' already has a snapshot named '{snapshot}'",
-  'err.SNAPSHOT_HAS_CHILDREN':
-    "snapshot '{snapshot}' of VM '{vm}' has child snapshots ({children}); delete them with it using --children, or delete them first",
   'status.col.snapshots': 'SNAPSHOTS',
   'status.col.backups': 'BACKUPS',
   'status.noRepo': 'no repository',
@@ -278,9 +273,9 @@ const en = {
 
 export type MessageKey = keyof typeof en;
 
-// Every English key must exist in Indonesian; Indonesian may also word errors
-// the engine reports in English only (err.<CODE>).
-const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
+// Every English key must exist in Indonesian. Errors are worded apart, from the registry of
+// codes (src/util/error-registry.ts, errors-id.ts, error-text.ts).
+const id: Record<MessageKey, string> = {
   'usage.error': 'kesalahan penggunaan: {message}',
   'usage.hint': "Jalankan 'brankas {command} --help' untuk cara pakai.",
   'usage.unknownCommand':
@@ -360,20 +355,6 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
   'repo.stats.dedup': 'deduplikasi',
   'repo.stats.compression': 'kompresi',
   'repo.stats.overall': 'data / tersimpan',
-  'err.REPO_WRONG_PASSWORD': 'password salah: tidak ada kunci repositori yang terbuka dengannya',
-  'err.REPO_NOT_FOUND': 'tidak ada repositori di sana',
-  'err.REPO_LOCKED': 'repositori sedang dikunci oleh proses lain',
-  'err.REPO_INTERNAL':
-    'pemeriksaan internal brankas gagal, jadi ia berhenti sebelum menulis data yang salah (ini bug: mohon laporkan beserta pesan ini)',
-  'err.VM_NOT_FOUND': "tidak ada VM bernama '{vm}'",
-  'err.SNAPSHOT_NOT_FOUND': "VM '{vm}' tidak punya snapshot bernama '{snapshot}'",
-  'err.SNAPSHOT_EXISTS': "VM '{vm}' sudah punya snapshot bernama '{snapshot}'",
-  'err.SNAPSHOT_HAS_CHILDREN':
-    "snapshot '{snapshot}' dari VM '{vm}' punya snapshot turunan ({children}); hapus sekaligus dengan --children, atau hapus turunannya dulu",
-  'err.SNAPSHOT_RAW_DISK':
-    "VM '{vm}' tidak bisa diambil snapshot internal: disk {disk} ({source}) berformat '{format}'. Snapshot hanya berfungsi jika Anda menggunakan format disk 'qcow2'; format 'raw' tidak mendukung snapshot internal. Jalan keluar: konversi disk ke qcow2 (matikan VM, 'qemu-img convert -O qcow2 {source} BARU.qcow2', arahkan VM ke BARU.qcow2), atau ambil snapshot eksternal dengan --disk-only.",
-  'err.CONFIRMATION_REQUIRED':
-    'revert akan menghilangkan semua perubahan setelah snapshot diambil. Ini bukan terminal: tambahkan --yes untuk revert tanpa ditanya.',
   'status.col.snapshots': 'SNAPSHOT',
   'status.col.backups': 'BACKUP',
   'status.noRepo': 'belum ada repositori',
@@ -447,8 +428,6 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
   'backup.col.data': 'DATA',
   'backup.col.verify': 'DIUJI',
   'backup.neverVerified': 'belum pernah',
-  'err.BACKUP_SHUTDOWN_TIMEOUT':
-    "VM '{vm}' tidak mati dalam {timeoutSeconds} dtk; VM dibiarkan berjalan dan tidak ada yang di-backup. Pastikan guest menanggapi shutdown ACPI (atau menjalankan QEMU guest agent), beri waktu lebih dengan --shutdown-timeout, atau pakai --force-off-after-timeout.",
   'restore.interrupted':
     'dihentikan: tidak ada yang di-restore; file yang sudah ditulis dihapus dan yang akan digantikan kembali seperti semula.',
   'restore.droppedSnapshots':
@@ -460,16 +439,6 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
     'Backup {backup} di-restore sebagai VM {vm} dalam {seconds} dtk, dan sudah dinyalakan.',
   'restore.diskDone':
     'Disk {disk} dari backup {backup} di-restore ke {path} ({format}, {data} data) dalam {seconds} dtk; tidak ada VM yang di-define.',
-  'err.RESTORE_VM_EXISTS':
-    "VM bernama '{vm}' sudah terdefinisi; restore dengan --as NAMABARU di sampingnya, atau dengan --force untuk menggantikan definisi dan filenya (kasus bencana: disknya hilang)",
-  'err.RESTORE_FILE_EXISTS':
-    '{path} sudah ada; brankas tidak menimpa file tanpa --force (atau restore dengan --to ke direktori lain)',
-  'err.RESTORE_SOCKET_PATH_TOO_LONG':
-    'socket {path} milik VM hasil restore lebih panjang dari {max} byte yang boleh dimiliki path socket unix; restore ke direktori yang lebih pendek (--to)',
-  'err.RESTORE_NO_SPACE':
-    'ruang di {dir} tidak cukup untuk me-restore {disk} dari backup {backup} ({dataMiB} MiB data); tidak ada yang tertinggal. Kosongkan sebagian ruang atau restore --to ke direktori lain.',
-  'err.RESTORE_DISK_NOT_FOUND':
-    "backup {backup} dari {vm} tidak punya disk bernama '{disk}'; disk yang ada: {disks}",
   'verify.interrupted': 'dihentikan: VM uji dan file sementaranya dihapus; tidak ada yang dicatat.',
   'verify.passed': 'Backup {backup} lulus uji restore ({how}) dalam {seconds} dtk.',
   'verify.failed': 'Backup {backup} GAGAL uji restore: {reason}',
@@ -570,18 +539,6 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
   'thin.halfRightBackup':
     'Dan backup brankas hanya membaca data yang benar-benar terisi, apa pun formatnya: {emptyReads} untuk disk yang kosong, {writtenReads} setelah {written} diisi ke setiap disk. Penghematan backup datang dari membaca peta alokasi, bukan dari qcow2 itu sendiri; yang ditambahkan qcow2 adalah thin provisioning yang tidak bergantung pada filesystem, snapshot internal, dan file backing. Alat yang menyalin file raw byte demi byte (dd, scp, download volume) memang memindahkan seluruh 10GB.',
   'thin.cleaned': '(volume dihapus; pool sementara dihapus beserta direktorinya)',
-  'err.POOL_NOT_FOUND': "tidak ada storage pool bernama '{pool}'",
-  'err.POOL_INACTIVE': "storage pool '{pool}' tidak aktif: jalankan dulu (virsh pool-start {pool})",
-  'err.VOLUME_NOT_FOUND': "storage pool '{pool}' tidak punya volume bernama '{volume}'",
-  'err.VOLUME_EXISTS': "storage pool '{pool}' sudah punya volume bernama '{volume}'",
-  'err.VOLUME_BAD_SIZE':
-    "'{size}' bukan ukuran: pakai byte, atau angka dengan K, M, G, T (biner, seperti virsh: 10G = 10 GiB) atau KB, MB, GB, TB (desimal)",
-  'err.VOLUME_BAD_FORMAT': "format volume '{format}' tidak didukung; pilih salah satu: {formats}",
-  'err.VOLUME_BAD_NAME': "'{volume}' tidak bisa dipakai sebagai nama volume",
-  'err.VOLUME_CONFIRMATION_REQUIRED':
-    "menghapus volume '{volume}' dari pool {pool} akan menghapus seluruh isinya. Ini bukan terminal: tambahkan --yes untuk menghapus tanpa ditanya.",
-  'err.LAB_TOOL_FAILED': 'perintah {tool} gagal: {message}',
-  'err.LAB_INTERRUPTED': 'eksperimen dihentikan dan semua yang dibuatnya sudah dihapus',
 };
 
 const catalogs: Record<Lang, Partial<Record<string, string>>> = { en, id };
@@ -604,18 +561,4 @@ export function pickLang(flag: string | undefined, env: NodeJS.ProcessEnv): Lang
   }
   const locale = env['LC_ALL'] || env['LC_MESSAGES'] || env['LANG'] || '';
   return /^id([_.-]|$)/i.test(locale) ? 'id' : 'en';
-}
-
-/** The user's-language wording of an engine error, when the catalogue has one. */
-export function translateError(
-  lang: Lang,
-  code: string,
-  details: Record<string, unknown>,
-): string | undefined {
-  const template = catalogs[lang][`err.${code}`];
-  if (template === undefined) return undefined;
-  return template.replace(/\{(\w+)\}/g, (m, name: string) => {
-    const v = details[name];
-    return v === undefined ? m : Array.isArray(v) ? v.join(', ') : String(v);
-  });
 }

@@ -7,7 +7,8 @@ import { parseArgs } from 'node:util';
 import { isBrankasError, errorMessage } from '../util/errors.js';
 import { CliContext, type CliIO } from './context.js';
 import { UsageError, type Command, type OptionSpec } from './command.js';
-import { pickLang, translateError, translator } from './i18n.js';
+import { pickLang, translator } from './i18n.js';
+import { errorText } from './error-text.js';
 
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, INTERRUPTED: 130 } as const;
 
@@ -162,12 +163,12 @@ function reportError(ctx: CliContext, err: unknown): number {
     const body = isBrankasError(err) ? err.toJSON() : { code, message: errorMessage(err) };
     ctx.io.stdout.write(JSON.stringify({ error: body }) + '\n');
   } else {
-    // English messages come from the engine itself; other languages from the catalogue.
-    const localized =
-      ctx.lang !== 'en' && isBrankasError(err)
-        ? translateError(ctx.lang, err.code, err.details)
-        : undefined;
-    ctx.io.stderr.write(ctx.t('error.prefix', { message: localized ?? errorMessage(err) }) + '\n');
+    if (usage) {
+      const message = err.typed === undefined ? errorMessage(err) : errorText(ctx.lang, err.typed);
+      ctx.io.stderr.write(ctx.t('usage.error', { message }) + '\n');
+    } else {
+      ctx.io.stderr.write(ctx.t('error.prefix', { message: errorText(ctx.lang, err) }) + '\n');
+    }
   }
   if ((!usage && !isBrankasError(err)) || ctx.io.env['BRANKAS_DEBUG']) {
     // Not one of our typed errors: a bug of ours, so the stack helps whoever reports it.

@@ -3,7 +3,7 @@
  * the facts a face needs to say it in the user's language (the CLI looks the
  * code up in its catalogue and falls back to the English message).
  */
-import { BrankasError, type BrankasErrorOptions } from '../util/errors.js';
+import { BrankasError, type ErrorOptionsFor } from '../util/errors.js';
 
 export type EngineErrorCode =
   | 'VM_NOT_FOUND'
@@ -30,10 +30,9 @@ export type EngineErrorCode =
   | 'RESTORE_NO_SPACE'
   | 'RESTORE_DISK_NOT_FOUND';
 
-export class EngineError extends BrankasError {
+export class EngineError<C extends EngineErrorCode = EngineErrorCode> extends BrankasError<C> {
   override readonly name = 'EngineError';
-  declare readonly code: EngineErrorCode;
-  constructor(code: EngineErrorCode, message: string, options?: BrankasErrorOptions) {
-    super(code, message, options);
+  constructor(code: C, message: string, ...options: ErrorOptionsFor<C>) {
+    super(code, message, ...options);
   }
 }

@@ -52,7 +52,7 @@ describe('config', () => {
     assert.equal(writeLevel(peekConfig(sealConfig(none, undefined))), 0);
     for (const bad of [0, 20, 1.5]) {
       assert.throws(() => newConfig({ encrypted: false, compressionLevel: bad }), {
-        code: 'REPO_INVALID_ARGUMENT',
+        code: 'REPO_BAD_LEVEL',
       });
       assert.throws(
         () => peekConfig(seal('brankas-config', { ...plain, compressionLevel: bad }, undefined)),

@@ -22,6 +22,33 @@ export const MIN_ZSTD_LEVEL = 1;
 export const MAX_ZSTD_LEVEL = 19;
 export const DEFAULT_ZSTD_LEVEL = 1;
 
+/** Throws REPO_BAD_LEVEL unless `level` is a zstd level brankas writes with (`shown`: as typed). */
+export function checkCompressionLevel(level: number, shown: string = String(level)): void {
+  if (!validLevel(level)) {
+    throw new RepoError(
+      'REPO_BAD_LEVEL',
+      `zstd level must be an integer from ${MIN_ZSTD_LEVEL} to ${MAX_ZSTD_LEVEL}, not ${shown}`,
+      { details: { min: MIN_ZSTD_LEVEL, max: MAX_ZSTD_LEVEL, value: shown } },
+    );
+  }
+}
+
+/** Throws REPO_BAD_CHUNK_SIZE unless `chunkSize` is a power of two in the allowed range. */
+export function checkChunkSize(chunkSize: number): void {
+  if (
+    !Number.isInteger(chunkSize) ||
+    chunkSize < MIN_CHUNK_SIZE ||
+    chunkSize > MAX_CHUNK_SIZE ||
+    (chunkSize & (chunkSize - 1)) !== 0
+  ) {
+    throw new RepoError(
+      'REPO_BAD_CHUNK_SIZE',
+      `chunk size must be a power of two from 64 KiB to 4 MiB, not ${chunkSize}`,
+      { details: { min: '64 KiB', max: '4 MiB', value: chunkSize } },
+    );
+  }
+}
+
 export interface RepoConfig {
   id: string;
   /** 1: chunk ids are SHA-256 (no `chunkHash` field on disk); 2: `chunkHash` says. */
@@ -59,17 +86,7 @@ export function newConfig(opts: {
   compressionLevel?: number;
 }): RepoConfig {
   const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
-  if (
-    !Number.isInteger(chunkSize) ||
-    chunkSize < MIN_CHUNK_SIZE ||
-    chunkSize > MAX_CHUNK_SIZE ||
-    (chunkSize & (chunkSize - 1)) !== 0
-  ) {
-    throw new RepoError(
-      'REPO_INVALID_ARGUMENT',
-      `chunk size must be a power of two from 64 KiB to 4 MiB, not ${chunkSize}`,
-    );
-  }
+  checkChunkSize(chunkSize);
   const packSize = opts.packSize ?? DEFAULT_PACK_SIZE;
   if (!Number.isInteger(packSize) || packSize < chunkSize || packSize > 1024 * 1024 * 1024) {
     throw new RepoError('REPO_INVALID_ARGUMENT', `pack size ${packSize} is out of range`);
@@ -110,14 +127,10 @@ function compressionFields(
       `compression must be zstd or none, not ${compression}`,
     );
   }
-  if (level !== undefined && (compression === 'none' || !validLevel(level))) {
-    throw new RepoError(
-      'REPO_INVALID_ARGUMENT',
-      compression === 'none'
-        ? 'a compression level needs zstd compression'
-        : `zstd level must be an integer from ${MIN_ZSTD_LEVEL} to ${MAX_ZSTD_LEVEL}, not ${String(level)}`,
-    );
+  if (level !== undefined && compression === 'none') {
+    throw new RepoError('REPO_INVALID_ARGUMENT', 'a compression level needs zstd compression');
   }
+  if (level !== undefined) checkCompressionLevel(level);
   return level !== undefined && level !== DEFAULT_ZSTD_LEVEL
     ? { compression, compressionLevel: level }
     : { compression };

@@ -96,7 +96,7 @@ describe('forget, gc, stats, verify', () => {
       assert.equal(sum, all.packsRead);
       assert.equal((await verifyRepository(repo, { subset: '100%' })).packsRead, all.packsRead);
       await assert.rejects(verifyRepository(repo, { subset: '4/3' }), {
-        code: 'REPO_INVALID_ARGUMENT',
+        code: 'REPO_BAD_SUBSET',
       });
     }));
 

@@ -104,10 +104,17 @@ export class Repository {
     return this.backend.location;
   }
 
-  static async init(backend: Backend, o: InitOptions): Promise<RepoConfig> {
+  /** Throws REPO_EXISTS when a repository is already there (init checks it too). */
+  static async checkAbsent(backend: Backend): Promise<void> {
     if (await backend.stat('config')) {
-      throw new RepoError('REPO_EXISTS', `a repository already exists at ${backend.location}`);
+      throw new RepoError('REPO_EXISTS', `a repository already exists at ${backend.location}`, {
+        details: { location: backend.location },
+      });
     }
+  }
+
+  static async init(backend: Backend, o: InitOptions): Promise<RepoConfig> {
+    await Repository.checkAbsent(backend);
     const config = newConfig({
       chunkSize: o.chunkSize,
       packSize: o.packSize,
@@ -215,7 +222,9 @@ export class Repository {
   }
 
   async manifest(id: string): Promise<{ manifest: Manifest; verified: boolean }> {
-    if (!BACKUP_ID.test(id)) throw new RepoError('REPO_BACKUP_NOT_FOUND', `no backup ${id}`);
+    if (!BACKUP_ID.test(id)) {
+      throw new RepoError('REPO_BACKUP_NOT_FOUND', `no backup ${id}`, { details: { backup: id } });
+    }
     let bytes: Buffer;
     try {
       bytes = await this.backend.get(manifestObjectName(id));
@@ -443,7 +452,10 @@ async function getConfig(backend: Backend): Promise<Buffer> {
     return await backend.get('config');
   } catch (err) {
     if (isObjectNotFound(err)) {
-      throw new RepoError('REPO_NOT_FOUND', `no repository at ${backend.location}`, { cause: err });
+      throw new RepoError('REPO_NOT_FOUND', `no repository at ${backend.location}`, {
+        cause: err,
+        details: { location: backend.location },
+      });
     }
     throw err;
   }

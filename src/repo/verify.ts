@@ -50,21 +50,22 @@ export function parseSubset(s: string): (packId: string) => boolean {
   if (frac) {
     const n = Number(frac[1]);
     const t = Number(frac[2]);
-    if (t < 1 || n < 1 || n > t)
-      throw new RepoError('REPO_INVALID_ARGUMENT', `subset ${s}: need 1 <= n <= t`);
+    if (t < 1 || n < 1 || n > t) throw badSubset(s, 'need 1 <= n <= t');
     return (id) => Buffer.from(id.slice(0, 8), 'hex').readUInt32LE(0) % t === n - 1;
   }
   const pct = /^(\d+(?:\.\d+)?)%$/.exec(s);
   if (pct) {
     const x = Number(pct[1]);
-    if (x <= 0 || x > 100)
-      throw new RepoError('REPO_INVALID_ARGUMENT', `subset ${s}: need 0 < x <= 100`);
+    if (x <= 0 || x > 100) throw badSubset(s, 'need 0 < x <= 100');
     return () => randomInt(0, 1_000_000) < x * 10_000;
   }
-  throw new RepoError(
-    'REPO_INVALID_ARGUMENT',
-    `subset must be n/t or x%, not ${JSON.stringify(s)}`,
-  );
+  throw badSubset(s, 'n/t or x%');
+}
+
+function badSubset(subset: string, why: string): RepoError {
+  return new RepoError('REPO_BAD_SUBSET', `subset ${JSON.stringify(subset)}: ${why}`, {
+    details: { subset },
+  });
 }
 
 function problem(err: unknown, where: IntegrityWhere = {}): Problem {

@@ -5,12 +5,13 @@
  * terminal, never from the command line (it would show in `ps` and shell
  * history).
  */
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { LocalBackend } from '../../repo/backend/local.js';
 import { RepoKeyError } from '../../repo/errors.js';
 import { Repository } from '../../repo/repository.js';
+import { systemCode } from '../../util/file-errors.js';
 import type { ParsedArgs } from '../command.js';
 import type { CliContext } from '../context.js';
 
@@ -30,16 +31,87 @@ function stripNewline(s: string): string {
   return s.replace(/\r?\n$/, '');
 }
 
-function runCommand(cmd: string): Promise<string> {
-  return new Promise((resolve, reject) =>
-    execFile('/bin/sh', ['-c', cmd], { maxBuffer: 1 << 20 }, (err, stdout) =>
-      err
-        ? reject(
-            new RepoKeyError('REPO_PASSWORD_REQUIRED', `password command failed: ${err.message}`),
-          )
-        : resolve(stripNewline(stdout)),
-    ),
+/** How long a password command may take (BRANKAS_PASSWORD_TIMEOUT, seconds; default 60). */
+function commandTimeoutMs(ctx: CliContext): number {
+  const text = ctx.io.env['BRANKAS_PASSWORD_TIMEOUT'];
+  const seconds = text !== undefined && /^\d{1,6}$/.test(text) ? Number(text) : 60;
+  return Math.max(1, seconds) * 1000;
+}
+
+/**
+ * Runs the password command in a process group of its own, so a timeout stops the shell and
+ * whatever it started. Errors never repeat the command's text: it may hold a secret.
+ */
+function runCommand(ctx: CliContext, variable: string, cmd: string): Promise<string> {
+  const timeoutMs = commandTimeoutMs(ctx);
+  return new Promise((resolve, reject) => {
+    const child = spawn('/bin/sh', ['-c', cmd], {
+      // stderr is the user's: a password manager may ask or explain there.
+      stdio: ['ignore', 'pipe', 'inherit'],
+      detached: true,
+    });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let timedOut = false;
+    const stop = (): void => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      stop();
+    }, timeoutMs);
+    child.stdout.on('data', (b: Buffer) => {
+      size += b.length;
+      if (size <= 1 << 20) chunks.push(b);
+      else stop();
+    });
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(failed(variable, err.message));
+    });
+    child.on('close', (status, signal) => {
+      clearTimeout(timer);
+      if (timedOut) {
+        reject(
+          new RepoKeyError(
+            'REPO_PASSWORD_COMMAND_TIMEOUT',
+            `${variable} did not finish within ${timeoutMs / 1000} s; it was stopped`,
+            { details: { variable, seconds: timeoutMs / 1000 } },
+          ),
+        );
+      } else if (status !== 0) {
+        reject(failed(variable, signal ? `stopped by ${signal}` : `exit status ${status}`));
+      } else {
+        resolve(stripNewline(Buffer.concat(chunks).toString('utf8')));
+      }
+    });
+  });
+}
+
+function failed(variable: string, reason: string): RepoKeyError {
+  return new RepoKeyError(
+    'REPO_PASSWORD_COMMAND_FAILED',
+    `the password command (${variable}) failed: ${reason}`,
+    { details: { variable, reason } },
   );
+}
+
+/** The password file's contents; a file that cannot be read is one clear error. */
+async function readPasswordFile(variable: string, path: string): Promise<string> {
+  try {
+    return stripNewline(await readFile(path, 'utf8'));
+  } catch (err) {
+    const errno = systemCode(err) ?? 'EIO';
+    throw new RepoKeyError(
+      'REPO_PASSWORD_FILE',
+      `${variable} names ${path}, which cannot be read (${errno})`,
+      { cause: err, details: { variable, path, errno } },
+    );
+  }
 }
 
 /** Asks on the terminal without echo. */
@@ -63,9 +135,9 @@ function interactive(ctx: CliContext): boolean {
 /** The password that opens the repository. */
 export async function readPassword(ctx: CliContext, prefix = 'BRANKAS'): Promise<string> {
   const file = ctx.io.env[`${prefix}_PASSWORD_FILE`];
-  if (file) return stripNewline(await readFile(file, 'utf8'));
+  if (file) return readPasswordFile(`${prefix}_PASSWORD_FILE`, file);
   const cmd = ctx.io.env[`${prefix}_PASSWORD_COMMAND`];
-  if (cmd) return runCommand(cmd);
+  if (cmd) return runCommand(ctx, `${prefix}_PASSWORD_COMMAND`, cmd);
   if (interactive(ctx)) return prompt(ctx, ctx.t('repo.passwordPrompt'));
   throw new RepoKeyError(
     'REPO_PASSWORD_REQUIRED',

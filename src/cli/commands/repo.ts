@@ -6,10 +6,15 @@ import { parseSize } from './repo-size.js';
 import { forget } from '../../repo/forget.js';
 import { collectGarbage, type GcResult } from '../../repo/gc.js';
 import type { KeepPolicy } from '../../repo/policy.js';
-import { MAX_ZSTD_LEVEL, MIN_ZSTD_LEVEL, writeLevel, type RepoConfig } from '../../repo/config.js';
+import {
+  checkChunkSize,
+  checkCompressionLevel,
+  writeLevel,
+  type RepoConfig,
+} from '../../repo/config.js';
 import { Repository } from '../../repo/repository.js';
 import { repoStats } from '../../repo/stats.js';
-import { verifyRepository, type VerifyReport } from '../../repo/verify.js';
+import { parseSubset, verifyRepository, type VerifyReport } from '../../repo/verify.js';
 import { UsageError, type Command, type ParsedArgs } from '../command.js';
 import type { CliContext } from '../context.js';
 import { ProgressMeter } from '../progress.js';
@@ -57,12 +62,23 @@ export const repoInit: Command = {
       throw new UsageError(`--chunk-hash is blake3 or sha256, not ${hash}`);
     }
     const { compression, level } = compressionOptions(args);
+    const chunkSize = chunk === undefined ? undefined : parseSize(chunk);
+    if (chunkSize !== undefined) {
+      try {
+        checkChunkSize(chunkSize);
+      } catch (err) {
+        throw UsageError.from(err);
+      }
+    }
+    // Every value is checked above, and that no repository is there: nothing is printed or
+    // asked before an error.
+    await withBackend(location, (backend) => Repository.checkAbsent(backend));
     const password = plain ? undefined : await readNewPassword(ctx, true);
     if (plain) ctx.note(ctx.t('repo.noEncryptionWarning'));
     const config = await withBackend(location, (backend) =>
       Repository.init(backend, {
         password,
-        chunkSize: chunk === undefined ? undefined : parseSize(chunk),
+        chunkSize,
         chunkHash: hash,
         compression,
         compressionLevel: level,
@@ -115,14 +131,15 @@ function compressionOptions(args: ParsedArgs): {
     throw new UsageError(`--compression is zstd or none, not ${compression}`);
   }
   const levelText = args.values['compression-level'] as string | undefined;
-  const level = levelText === undefined ? undefined : Number(levelText);
-  if (
-    level !== undefined &&
-    !(Number.isInteger(level) && level >= MIN_ZSTD_LEVEL && level <= MAX_ZSTD_LEVEL)
-  ) {
-    throw new UsageError(
-      `--compression-level is an integer from ${MIN_ZSTD_LEVEL} to ${MAX_ZSTD_LEVEL}, not ${levelText}`,
-    );
+  // Digits only: Number() would also take '0x3', '1e1' and ' 5'.
+  const level =
+    levelText === undefined ? undefined : /^\d{1,3}$/.test(levelText) ? Number(levelText) : NaN;
+  if (level !== undefined) {
+    try {
+      checkCompressionLevel(level, levelText);
+    } catch (err) {
+      throw UsageError.from(err);
+    }
   }
   if (level !== undefined && compression === 'none') {
     throw new UsageError('--compression-level needs zstd compression, not --compression none');
@@ -246,6 +263,14 @@ export const repoVerify: Command = {
   help: 'Exit status 1 when anything is damaged; the report names every affected backup and disk.',
   options: { ...repoOption, 'read-data': { type: 'boolean' }, subset: { type: 'string' } },
   async run(ctx, args) {
+    const subset = args.values['subset'] as string | undefined;
+    if (subset !== undefined) {
+      try {
+        parseSubset(subset);
+      } catch (err) {
+        throw UsageError.from(err);
+      }
+    }
     return withRepo(ctx, args, async (repo) => {
       const tty = ctx.io.stderr.isTTY === true && !ctx.json;
       const meter = new ProgressMeter(ctx.io.stderr);
@@ -313,9 +338,10 @@ function policyFrom(values: Record<string, unknown>): KeepPolicy {
   for (const k of ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const) {
     const v = values[`keep-${k}`];
     if (v === undefined) continue;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new UsageError(`--keep-${k} must be a whole number`);
-    p[k] = n;
+    if (typeof v !== 'string' || !/^\d{1,9}$/.test(v)) {
+      throw new UsageError(`--keep-${k} must be a whole number, not '${String(v)}'`);
+    }
+    p[k] = Number(v);
   }
   return p;
 }

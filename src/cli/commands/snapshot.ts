@@ -194,7 +194,7 @@ export const snapshotRevert: Command = {
         throw new EngineError(
           'CONFIRMATION_REQUIRED',
           `${warning.join(' ')} Not a terminal: add --yes to revert without being asked.`,
-          { details: { vm: vm.name, snapshot: plan.snapshot.name } },
+          { details: { vm: vm.name, snapshot: plan.snapshot.name, warning: warning.join(' ') } },
         );
       }
       for (const w of warning) ctx.note(w);
