@@ -13,6 +13,8 @@ const en = {
   'usage.unknownCommand': "unknown command '{command}'. Run 'brankas --help' for the list.",
   'error.prefix': 'error: {message}',
   'error.interrupted': 'interrupted',
+  'error.internalHint':
+    'This is a bug in brankas: please report it with the output of the same command run with BRANKAS_DEBUG=1 (it shows where it happened).',
   'inventory.host': 'Host',
   'inventory.hostname': 'hostname',
   'inventory.uri': 'connection',
@@ -282,6 +284,8 @@ const id: Record<MessageKey, string> = {
     "perintah '{command}' tidak dikenal. Jalankan 'brankas --help' untuk daftarnya.",
   'error.prefix': 'galat: {message}',
   'error.interrupted': 'dihentikan',
+  'error.internalHint':
+    'Ini bug di brankas: mohon laporkan beserta keluaran perintah yang sama yang dijalankan dengan BRANKAS_DEBUG=1 (menunjukkan di mana terjadinya).',
   'inventory.host': 'Host',
   'inventory.hostname': 'nama host',
   'inventory.uri': 'koneksi',

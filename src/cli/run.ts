@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { isBrankasError, errorMessage } from '../util/errors.js';
+import { asFileError } from '../util/file-errors.js';
 import { CliContext, type CliIO } from './context.js';
 import { UsageError, type Command, type OptionSpec } from './command.js';
 import { pickLang, translator } from './i18n.js';
@@ -156,7 +157,11 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   }
 }
 
-function reportError(ctx: CliContext, err: unknown): number {
+function reportError(ctx: CliContext, thrown: unknown): number {
+  // A file system error at a path (a directory where a file was expected, a read-only mount...)
+  // is said as one line naming the path, wherever it came from.
+  const path = (thrown as { path?: unknown } | null)?.path;
+  const err = typeof path === 'string' ? asFileError(path, thrown) : thrown;
   const usage = err instanceof UsageError;
   const code = usage ? 'USAGE' : isBrankasError(err) ? err.code : 'INTERNAL';
   if (ctx.json) {
@@ -170,9 +175,11 @@ function reportError(ctx: CliContext, err: unknown): number {
       ctx.io.stderr.write(ctx.t('error.prefix', { message: errorText(ctx.lang, err) }) + '\n');
     }
   }
-  if ((!usage && !isBrankasError(err)) || ctx.io.env['BRANKAS_DEBUG']) {
-    // Not one of our typed errors: a bug of ours, so the stack helps whoever reports it.
+  if (ctx.io.env['BRANKAS_DEBUG']) {
     if (err instanceof Error && err.stack) ctx.io.stderr.write(err.stack + '\n');
+  } else if (!usage && !isBrankasError(err) && !ctx.json) {
+    // Not one of our typed errors: a bug of ours. One line more says how to report it.
+    ctx.io.stderr.write(ctx.t('error.internalHint') + '\n');
   }
   return usage ? EXIT.USAGE : EXIT.FAILURE;
 }
