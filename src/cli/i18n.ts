@@ -274,6 +274,11 @@ const en = {
   'thin.halfRightBackup':
     'And a brankas backup reads only the data written, whatever the format: {emptyReads} for the empty disks, {writtenReads} after {written} was written into each. The saving comes from reading the allocation map, not from qcow2 itself; what qcow2 adds is thin provisioning that does not depend on the filesystem, internal snapshots and backing files. A tool that copies a raw file byte by byte (dd, scp, a volume download) does move all 10 GiB.',
   'thin.cleaned': '(volumes deleted; a temporary pool is removed with its directory)',
+  // Repository warnings and errors of read-only and authenticated repositories (one block).
+  'warn.REPO_READ_WITHOUT_LOCK':
+    'warning: the repository at {location} cannot be written ({errno}): reading it without a lock. A garbage collection running at the same time could remove what is being read.',
+  'warn.REPO_UNAUTHENTICATED':
+    'warning: the repository at {location} is not authenticated (a format older than authentication): anyone who can write its files can change what its backups restore. Run brankas repo upgrade when no backup is running.',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -582,6 +587,11 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
     "menghapus volume '{volume}' dari pool {pool} akan menghapus seluruh isinya. Ini bukan terminal: tambahkan --yes untuk menghapus tanpa ditanya.",
   'err.LAB_TOOL_FAILED': 'perintah {tool} gagal: {message}',
   'err.LAB_INTERRUPTED': 'eksperimen dihentikan dan semua yang dibuatnya sudah dihapus',
+  // Peringatan dan galat repositori hanya-baca dan terautentikasi (satu blok).
+  'warn.REPO_READ_WITHOUT_LOCK':
+    'peringatan: repositori di {location} tidak bisa ditulisi ({errno}): dibaca tanpa kunci. Garbage collection yang berjalan bersamaan bisa menghapus apa yang sedang dibaca.',
+  'warn.REPO_UNAUTHENTICATED':
+    'peringatan: repositori di {location} tidak terautentikasi (formatnya lebih lama dari autentikasi): siapa pun yang bisa menulis berkasnya bisa mengubah isi yang dipulihkan dari backup-nya. Jalankan brankas repo upgrade saat tidak ada backup yang berjalan.',
 };
 
 const catalogs: Record<Lang, Partial<Record<string, string>>> = { en, id };

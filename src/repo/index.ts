@@ -29,6 +29,7 @@ export {
   type InitOptions,
   type OpenOptions,
 } from './repository.js';
+export type { RepoWarning, RepoWarningCode } from './warnings.js';
 export { bufferSource, type ExtentSource, type SourceExtent } from './source.js';
 export { repoStats, type RepoStats } from './stats.js';
 export {

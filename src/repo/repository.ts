@@ -32,7 +32,8 @@ import {
   type KeySummary,
 } from './keyring.js';
 import { DEFAULT_KDF, deriveKeys, newMasterKey, type KdfParams, type RepoKeys } from './keys.js';
-import { RepoLock, type LockKind } from './lock.js';
+import { RepoLock, type LockKind, type ReadHold } from './lock.js';
+import type { RepoWarning } from './warnings.js';
 import {
   BACKUP_ID,
   manifestObjectName,
@@ -71,6 +72,8 @@ export interface OpenOptions {
   workers?: number;
   /** Memory for index filters (default 128 MiB). */
   filterBudget?: number;
+  /** Told each kind of warning once (reading without a lock, no authentication). */
+  onWarning?: (w: RepoWarning) => void;
 }
 
 export interface BackupListing {
@@ -84,6 +87,8 @@ export class Repository {
   readonly index: RepoIndex;
   private codecInstance: ChunkCodec | undefined;
   private closed = false;
+  /** The warnings given so far, each kind once. */
+  readonly warnings: RepoWarning[] = [];
 
   private constructor(
     readonly backend: Backend,
@@ -203,6 +208,30 @@ export class Repository {
 
   lock(kind: LockKind, purpose: string): Promise<RepoLock> {
     return RepoLock.acquire(this.backend, kind, purpose);
+  }
+
+  /**
+   * A reader's shared lock; when the repository cannot be written (read-only, full), none,
+   * with the warning REPO_READ_WITHOUT_LOCK, so that a read-only copy stays readable.
+   */
+  async readLock(purpose: string): Promise<ReadHold> {
+    const { hold, refused } = await RepoLock.acquireForRead(this.backend, purpose);
+    if (refused !== undefined) {
+      this.warn({
+        code: 'REPO_READ_WITHOUT_LOCK',
+        message:
+          `the repository at ${this.location} cannot be written (${refused}): reading without ` +
+          'a lock, so a garbage collection running now could remove what is being read',
+        details: { location: this.location, errno: refused, purpose },
+      });
+    }
+    return hold;
+  }
+
+  private warn(w: RepoWarning): void {
+    if (this.warnings.some((x) => x.code === w.code)) return;
+    this.warnings.push(w);
+    this.opts.onWarning?.(w);
   }
 
   async backupIds(): Promise<string[]> {

@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline';
 import { LocalBackend } from '../../repo/backend/local.js';
 import { RepoKeyError } from '../../repo/errors.js';
 import { Repository } from '../../repo/repository.js';
+import type { RepoWarning } from '../../repo/warnings.js';
 import type { ParsedArgs } from '../command.js';
 import type { CliContext } from '../context.js';
 
@@ -118,11 +119,16 @@ export async function openRepo(
   // The repository closes its backend; until it exists, that is ours to do.
   const backend = backendFor(location);
   try {
-    return await Repository.open(backend, { password });
+    return await Repository.open(backend, { password, onWarning: (w) => warn(ctx, w) });
   } catch (err) {
     await backend.close();
     throw err;
   }
+}
+
+/** A warning of the repository, on stderr in the user's language (JSON output stays clean). */
+export function warn(ctx: CliContext, w: RepoWarning): void {
+  ctx.note(ctx.t(`warn.${w.code}`, w.details));
 }
 
 /** Runs fn with a backend of its own (no repository opened) and closes it whatever happens. */
