@@ -279,6 +279,17 @@ const en = {
     'warning: the repository at {location} cannot be written ({errno}): reading it without a lock. A garbage collection running at the same time could remove what is being read.',
   'warn.REPO_UNAUTHENTICATED':
     'warning: the repository at {location} is not authenticated (a format older than authentication): anyone who can write its files can change what its backups restore. Run brankas repo upgrade when no backup is running.',
+  'repo.upgraded':
+    'Repository {location} upgraded to format version 3: {signed} manifest(s) signed with an auth key kept in the repository (keys/auth).',
+  'repo.upgradedExternal':
+    'Repository {location} upgraded to format version 3: {signed} manifest(s) signed with the auth key in {file}. Keep that file safe; every command now needs BRANKAS_AUTH_KEY_FILE={file}.',
+  'repo.upgradeNothing':
+    'Repository {location} is authenticated already (format version {version}): nothing to do.',
+  'repo.upgradeDamaged': 'Damaged manifests, left as they are (repo verify reports them): {ids}',
+  'err.REPO_AUTH_KEY_REQUIRED':
+    'this needs the auth key of the repository at {location}: set BRANKAS_AUTH_KEY_FILE to its key file',
+  'err.REPO_AUTH_FAILED':
+    'the auth key in {file} does not authenticate the repository at {location}: the key belongs to another repository, or the repository was replaced or changed by someone without the key',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -592,6 +603,18 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
     'peringatan: repositori di {location} tidak bisa ditulisi ({errno}): dibaca tanpa kunci. Garbage collection yang berjalan bersamaan bisa menghapus apa yang sedang dibaca.',
   'warn.REPO_UNAUTHENTICATED':
     'peringatan: repositori di {location} tidak terautentikasi (formatnya lebih lama dari autentikasi): siapa pun yang bisa menulis berkasnya bisa mengubah isi yang dipulihkan dari backup-nya. Jalankan brankas repo upgrade saat tidak ada backup yang berjalan.',
+  'repo.upgraded':
+    'Repositori {location} ditingkatkan ke format versi 3: {signed} manifest ditandatangani dengan kunci autentikasi yang disimpan di dalam repositori (keys/auth).',
+  'repo.upgradedExternal':
+    'Repositori {location} ditingkatkan ke format versi 3: {signed} manifest ditandatangani dengan kunci autentikasi di {file}. Simpan berkas itu baik-baik; setiap perintah kini memerlukan BRANKAS_AUTH_KEY_FILE={file}.',
+  'repo.upgradeNothing':
+    'Repositori {location} sudah terautentikasi (format versi {version}): tidak ada yang perlu dilakukan.',
+  'repo.upgradeDamaged':
+    'Manifest yang rusak, dibiarkan apa adanya (repo verify melaporkannya): {ids}',
+  'err.REPO_AUTH_KEY_REQUIRED':
+    'ini memerlukan kunci autentikasi repositori di {location}: isi BRANKAS_AUTH_KEY_FILE dengan berkas kuncinya',
+  'err.REPO_AUTH_FAILED':
+    'kunci autentikasi di {file} tidak mengautentikasi repositori di {location}: kunci itu milik repositori lain, atau repositori diganti atau diubah oleh orang yang tidak memegang kunci',
 };
 
 const catalogs: Record<Lang, Partial<Record<string, string>>> = { en, id };

@@ -37,9 +37,16 @@ export class RepoError extends BrankasError {
 }
 
 export type RepoKeyErrorCode =
-  'REPO_WRONG_PASSWORD' | 'REPO_PASSWORD_REQUIRED' | 'REPO_KEY_NOT_FOUND' | 'REPO_LAST_KEY';
+  | 'REPO_WRONG_PASSWORD'
+  | 'REPO_PASSWORD_REQUIRED'
+  | 'REPO_KEY_NOT_FOUND'
+  | 'REPO_LAST_KEY'
+  /** An unencrypted repository's auth key is needed and not at hand. */
+  | 'REPO_AUTH_KEY_REQUIRED'
+  /** The auth key given does not authenticate the repository (replaced, downgraded, another). */
+  | 'REPO_AUTH_FAILED';
 
-/** Passwords and key files. */
+/** Passwords, key files and auth keys. */
 export class RepoKeyError extends RepoError {
   override readonly name: string = 'RepoKeyError';
   constructor(code: RepoKeyErrorCode, message: string, options?: BrankasErrorOptions) {

@@ -50,6 +50,13 @@ import {
   type CodecArena,
 } from './workers/pool.js';
 import { readPlans, type GcPlan } from './gc-plan.js';
+import {
+  AUTH_KEY_OBJECT,
+  authenticate,
+  authMacKey,
+  newAuthKey,
+  writeExternalKey,
+} from './auth-key.js';
 
 export interface InitOptions {
   /** undefined: no encryption (the caller has said so loudly). */
@@ -63,6 +70,11 @@ export interface InitOptions {
   compressionLevel?: number;
   kdf?: KdfParams;
   label?: string;
+  /**
+   * Unencrypted only: keep the auth key in this new file outside the repository (and not in
+   * it), so that only its holders can write what readers accept.
+   */
+  authKeyFile?: string;
 }
 
 export interface OpenOptions {
@@ -72,6 +84,11 @@ export interface OpenOptions {
   workers?: number;
   /** Memory for index filters (default 128 MiB). */
   filterBudget?: number;
+  /**
+   * The auth key file kept outside an unencrypted repository: required for one whose key is
+   * kept outside, and, when given, the repository must be authenticated by it.
+   */
+  authKeyFile?: string | undefined;
   /** Told each kind of warning once (reading without a lock, no authentication). */
   onWarning?: (w: RepoWarning) => void;
 }
@@ -97,6 +114,8 @@ export class Repository {
     private readonly master: Buffer | undefined,
     readonly keyId: string | undefined,
     private readonly opts: OpenOptions,
+    /** The MAC key of an unencrypted, authenticated repository, when its auth key is at hand. */
+    private readonly authMac: Buffer | undefined = undefined,
   ) {
     this.index = new RepoIndex(backend, opts.filterBudget ?? DEFAULT_FILTER_BUDGET);
   }
@@ -109,9 +128,26 @@ export class Repository {
     return this.backend.location;
   }
 
+  /** Whether the config and manifests are signed (encrypted, or unencrypted of version 3). */
+  get authenticated(): boolean {
+    return this.encrypted || this.config.authentication !== undefined;
+  }
+
+  /** The key envelopes are signed with; undefined when not authenticated or not at hand. */
+  get macKey(): Buffer | undefined {
+    return this.keys?.macKey ?? this.authMac;
+  }
+
   static async init(backend: Backend, o: InitOptions): Promise<RepoConfig> {
     if (await backend.stat('config')) {
       throw new RepoError('REPO_EXISTS', `a repository already exists at ${backend.location}`);
+    }
+    const encrypted = o.password !== undefined;
+    if (encrypted && o.authKeyFile !== undefined) {
+      throw new RepoError(
+        'REPO_INVALID_ARGUMENT',
+        'an encrypted repository is authenticated by its password: it takes no auth key file',
+      );
     }
     const config = newConfig({
       chunkSize: o.chunkSize,
@@ -119,10 +155,17 @@ export class Repository {
       chunkHash: o.chunkHash,
       compression: o.compression,
       compressionLevel: o.compressionLevel,
-      encrypted: o.password !== undefined,
+      encrypted,
+      ...(encrypted ? {} : { authentication: o.authKeyFile ? 'external' : 'repository' }),
     });
     let macKey: Buffer | undefined;
-    if (o.password !== undefined) {
+    if (!encrypted) {
+      // The key first: a config naming a key that is nowhere would be a locked door.
+      const { key, bytes } = newAuthKey(config.id);
+      if (o.authKeyFile) await writeExternalKey(o.authKeyFile, bytes);
+      else await backend.put(AUTH_KEY_OBJECT, bytes);
+      macKey = authMacKey(key, config.id);
+    } else {
       const master = newMasterKey();
       macKey = deriveKeys(master, config.id).macKey;
       // The key first: a config naming encryption with no key would be a locked door.
@@ -130,7 +173,7 @@ export class Repository {
         backend,
         master,
         config.id,
-        o.password,
+        o.password!,
         o.kdf ?? DEFAULT_KDF,
         o.label ?? 'initial',
       );
@@ -151,9 +194,27 @@ export class Repository {
     const keyFiles = await readKeyFiles(backend);
     const encrypted = config.encryption !== 'none' || keyFiles.length > 0;
     let repo: Repository;
+    if (encrypted && o.authKeyFile !== undefined) {
+      throw new RepoKeyError(
+        'REPO_AUTH_FAILED',
+        `the auth key in ${o.authKeyFile} does not authenticate the repository at ` +
+          `${backend.location}: it is encrypted (its password authenticates it)`,
+        { details: { file: o.authKeyFile, location: backend.location } },
+      );
+    }
     if (!encrypted) {
-      checkConfigMac(bytes, undefined);
-      repo = new Repository(backend, config, undefined, undefined, undefined, o);
+      const mac = await authenticate(backend, config, bytes, o.authKeyFile);
+      repo = new Repository(backend, config, undefined, undefined, undefined, o, mac);
+      if (config.authentication === undefined) {
+        repo.warn({
+          code: 'REPO_UNAUTHENTICATED',
+          message:
+            `the repository at ${backend.location} is not authenticated (format version ` +
+            `${config.version}): anyone who can write its files can change what its backups ` +
+            'restore; run repo upgrade',
+          details: { location: backend.location },
+        });
+      }
     } else if (o.password === undefined) {
       repo = new Repository(
         backend,
@@ -183,14 +244,22 @@ export class Repository {
   async setCompression(compression: 'zstd' | 'none', level?: number): Promise<RepoConfig> {
     this.requireKeys();
     const next = withCompression(this.config, compression, level);
-    await this.backend.put('config', sealConfig(next, this.keys?.macKey));
+    await this.backend.put('config', sealConfig(next, this.macKey));
     return next;
   }
 
-  /** Throws unless the keys are known (or not needed). */
+  /** Throws unless the keys are known (or not needed): the password, or the auth key. */
   requireKeys(): void {
     if (this.encrypted && !this.keys) {
       throw new RepoKeyError('REPO_PASSWORD_REQUIRED', 'this needs the repository password');
+    }
+    if (!this.encrypted && this.config.authentication !== undefined && !this.authMac) {
+      throw new RepoKeyError(
+        'REPO_AUTH_KEY_REQUIRED',
+        `this needs the auth key of the repository at ${this.location}, kept outside it: ` +
+          'set BRANKAS_AUTH_KEY_FILE',
+        { details: { location: this.location } },
+      );
     }
   }
 
@@ -256,7 +325,7 @@ export class Repository {
       }
       throw err;
     }
-    return openManifest(bytes, id, this.config.id, this.keys?.macKey, this.encrypted);
+    return openManifest(bytes, id, this.config.id, this.macKey, this.authenticated);
   }
 
   /**
@@ -295,7 +364,7 @@ export class Repository {
         'a manifest update may not change its id or disks',
       );
     }
-    await this.backend.put(manifestObjectName(id), sealManifest(manifest, this.keys?.macKey));
+    await this.backend.put(manifestObjectName(id), sealManifest(manifest, this.macKey));
     return manifest;
   }
 

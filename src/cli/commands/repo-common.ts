@@ -3,7 +3,8 @@
  * (--repo, $BRANKAS_REPO, or the default), and the password, which comes from
  * $BRANKAS_PASSWORD_FILE, $BRANKAS_PASSWORD_COMMAND or a prompt on the
  * terminal, never from the command line (it would show in `ps` and shell
- * history).
+ * history); the auth key of an unencrypted repository kept outside it comes
+ * from $BRANKAS_AUTH_KEY_FILE.
  */
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -119,7 +120,11 @@ export async function openRepo(
   // The repository closes its backend; until it exists, that is ours to do.
   const backend = backendFor(location);
   try {
-    return await Repository.open(backend, { password, onWarning: (w) => warn(ctx, w) });
+    return await Repository.open(backend, {
+      password,
+      authKeyFile: ctx.io.env['BRANKAS_AUTH_KEY_FILE'] || undefined,
+      onWarning: (w) => warn(ctx, w),
+    });
   } catch (err) {
     await backend.close();
     throw err;
