@@ -93,6 +93,10 @@ export const ERRORS_ID = {
   REPO_PASSWORD_REQUIRED: 'perlu password repositori: {message}',
   REPO_KEY_NOT_FOUND: 'kunci tidak ditemukan: {message}',
   REPO_LAST_KEY: 'kunci terakhir tidak boleh dihapus: datanya akan hilang',
+  REPO_AUTH_KEY_REQUIRED:
+    'ini memerlukan kunci autentikasi repositori di {location}: isi BRANKAS_AUTH_KEY_FILE dengan berkas kuncinya',
+  REPO_AUTH_FAILED:
+    'kunci autentikasi di {file} tidak mengautentikasi repositori di {location}: kunci itu milik repositori lain, atau repositori diganti atau diubah oleh orang yang tidak memegang kunci',
   REPO_CHUNK_CORRUPT: 'chunk rusak: {message}',
   REPO_CHUNK_MISSING: 'chunk hilang: {message}',
   REPO_PACK_CORRUPT: 'pack rusak: {message}',

@@ -271,6 +271,18 @@ const en = {
   'thin.halfRightBackup':
     'And a brankas backup reads only the data written, whatever the format: {emptyReads} for the empty disks, {writtenReads} after {written} was written into each. The saving comes from reading the allocation map, not from qcow2 itself; what qcow2 adds is thin provisioning that does not depend on the filesystem, internal snapshots and backing files. A tool that copies a raw file byte by byte (dd, scp, a volume download) does move all 10 GiB.',
   'thin.cleaned': '(volumes deleted; a temporary pool is removed with its directory)',
+  // Repository warnings and errors of read-only and authenticated repositories (one block).
+  'warn.REPO_READ_WITHOUT_LOCK':
+    'warning: the repository at {location} cannot be written ({errno}): reading it without a lock. A garbage collection running at the same time could remove what is being read.',
+  'warn.REPO_UNAUTHENTICATED':
+    'warning: the repository at {location} is not authenticated (a format older than authentication): anyone who can write its files can change what its backups restore. Run brankas repo upgrade when no backup is running.',
+  'repo.upgraded':
+    'Repository {location} upgraded to format version 3: {signed} manifest(s) signed with an auth key kept in the repository (keys/auth).',
+  'repo.upgradedExternal':
+    'Repository {location} upgraded to format version 3: {signed} manifest(s) signed with the auth key in {file}. Keep that file safe; every command now needs BRANKAS_AUTH_KEY_FILE={file}.',
+  'repo.upgradeNothing':
+    'Repository {location} is authenticated already (format version {version}): nothing to do.',
+  'repo.upgradeDamaged': 'Damaged manifests, left as they are (repo verify reports them): {ids}',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -543,6 +555,19 @@ const id: Record<MessageKey, string> = {
   'thin.halfRightBackup':
     'Dan backup brankas hanya membaca data yang benar-benar terisi, apa pun formatnya: {emptyReads} untuk disk yang kosong, {writtenReads} setelah {written} diisi ke setiap disk. Penghematan backup datang dari membaca peta alokasi, bukan dari qcow2 itu sendiri; yang ditambahkan qcow2 adalah thin provisioning yang tidak bergantung pada filesystem, snapshot internal, dan file backing. Alat yang menyalin file raw byte demi byte (dd, scp, download volume) memang memindahkan seluruh 10GB.',
   'thin.cleaned': '(volume dihapus; pool sementara dihapus beserta direktorinya)',
+  // Peringatan dan galat repositori hanya-baca dan terautentikasi (satu blok).
+  'warn.REPO_READ_WITHOUT_LOCK':
+    'peringatan: repositori di {location} tidak bisa ditulisi ({errno}): dibaca tanpa kunci. Garbage collection yang berjalan bersamaan bisa menghapus apa yang sedang dibaca.',
+  'warn.REPO_UNAUTHENTICATED':
+    'peringatan: repositori di {location} tidak terautentikasi (formatnya lebih lama dari autentikasi): siapa pun yang bisa menulis berkasnya bisa mengubah isi yang dipulihkan dari backup-nya. Jalankan brankas repo upgrade saat tidak ada backup yang berjalan.',
+  'repo.upgraded':
+    'Repositori {location} ditingkatkan ke format versi 3: {signed} manifest ditandatangani dengan kunci autentikasi yang disimpan di dalam repositori (keys/auth).',
+  'repo.upgradedExternal':
+    'Repositori {location} ditingkatkan ke format versi 3: {signed} manifest ditandatangani dengan kunci autentikasi di {file}. Simpan berkas itu baik-baik; setiap perintah kini memerlukan BRANKAS_AUTH_KEY_FILE={file}.',
+  'repo.upgradeNothing':
+    'Repositori {location} sudah terautentikasi (format versi {version}): tidak ada yang perlu dilakukan.',
+  'repo.upgradeDamaged':
+    'Manifest yang rusak, dibiarkan apa adanya (repo verify melaporkannya): {ids}',
 };
 
 const catalogs: Record<Lang, Partial<Record<string, string>>> = { en, id };

@@ -43,9 +43,13 @@ export type RepoKeyErrorCode =
   | 'REPO_LAST_KEY'
   | 'REPO_PASSWORD_FILE'
   | 'REPO_PASSWORD_COMMAND_FAILED'
-  | 'REPO_PASSWORD_COMMAND_TIMEOUT';
+  | 'REPO_PASSWORD_COMMAND_TIMEOUT'
+  /** An unencrypted repository's auth key is needed and not at hand. */
+  | 'REPO_AUTH_KEY_REQUIRED'
+  /** The auth key given does not authenticate the repository (replaced, downgraded, another). */
+  | 'REPO_AUTH_FAILED';
 
-/** Passwords and key files. */
+/** Passwords, key files and auth keys. */
 export class RepoKeyError<C extends RepoKeyErrorCode = RepoKeyErrorCode> extends RepoError<C> {
   override readonly name: string = 'RepoKeyError';
   constructor(code: C, message: string, ...options: ErrorOptionsFor<C>) {

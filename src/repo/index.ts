@@ -29,6 +29,8 @@ export {
   type InitOptions,
   type OpenOptions,
 } from './repository.js';
+export type { RepoWarning, RepoWarningCode } from './warnings.js';
+export { upgradeRepository, type UpgradeOptions, type UpgradeResult } from './upgrade.js';
 export { bufferSource, type ExtentSource, type SourceExtent } from './source.js';
 export { repoStats, type RepoStats } from './stats.js';
 export {

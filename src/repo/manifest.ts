@@ -69,17 +69,18 @@ export function sealManifest(m: Manifest, macKey: Buffer | undefined): Buffer {
 }
 
 /**
- * Parses and authenticates a manifest. Without macKey in an encrypted
- * repository the MAC cannot be checked; `verified` says whether it was.
+ * Parses and authenticates a manifest. In a repository whose manifests are `signed`
+ * (encrypted, or authenticated by an auth key) but without macKey, the MAC cannot be
+ * checked; `verified` says whether it was. An unsigned one must have a plain SHA-256.
  */
 export function openManifest(
   bytes: Buffer,
   backupId: string,
   repositoryId: string,
   macKey: Buffer | undefined,
-  encrypted: boolean,
+  signed: boolean,
 ): { manifest: Manifest; verified: boolean } {
-  const r = unseal(bytes, MANIFEST_FORMAT, macKey, encrypted && !macKey);
+  const r = unseal(bytes, MANIFEST_FORMAT, macKey, signed && !macKey);
   const bad = (why: string): RepoIntegrityError =>
     new RepoIntegrityError(
       'REPO_MANIFEST_CORRUPT',
@@ -105,5 +106,5 @@ export function openManifest(
     if (!DISK_NAME.test(d.name) || !/^[0-9a-f]{64}$/.test(d.indexSha256))
       throw bad('bad disk entry');
   }
-  return { manifest: m, verified: !encrypted || macKey !== undefined };
+  return { manifest: m, verified: !signed || macKey !== undefined };
 }

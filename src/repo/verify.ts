@@ -40,6 +40,8 @@ export interface VerifyReport {
   packsTotal: number;
   packsRead: number;
   recordsRead: number;
+  /** False when the repository could not be written and verify read it without a lock. */
+  locked: boolean;
   problems: Problem[];
   /** Every backup and disk that refers to a damaged or missing chunk. */
   affected: Affected[];
@@ -82,7 +84,7 @@ export async function verifyRepository(
   repo.requireKeys();
   const select = o.subset ? parseSubset(o.subset) : () => true;
   const readData = !!o.readData || !!o.subset;
-  const lock = await repo.lock('shared', 'verify');
+  const lock = await repo.readLock('verify');
   const problems: Problem[] = [];
   const bad = new Map<string, Problem>(); // chunk hex -> its problem
   const report: VerifyReport = {
@@ -94,6 +96,7 @@ export async function verifyRepository(
     packsTotal: 0,
     packsRead: 0,
     recordsRead: 0,
+    locked: lock.id !== undefined,
     problems,
     affected: [],
   };

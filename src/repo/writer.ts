@@ -303,10 +303,7 @@ export class BackupWriter {
         verify: extra.verify ?? null,
         labels: this.meta.labels ?? {},
       };
-      await this.repo.backend.put(
-        manifestObjectName(this.id),
-        sealManifest(m, this.repo.keys?.macKey),
-      );
+      await this.repo.backend.put(manifestObjectName(this.id), sealManifest(m, this.repo.macKey));
       return m;
     } finally {
       await this.lock.release();

@@ -77,6 +77,10 @@ export const ERRORS = {
   REPO_PASSWORD_REQUIRED: '{message}',
   REPO_KEY_NOT_FOUND: '{message}',
   REPO_LAST_KEY: 'refusing to remove the last key: the data would be lost',
+  REPO_AUTH_KEY_REQUIRED:
+    'this needs the auth key of the repository at {location}: set BRANKAS_AUTH_KEY_FILE to its key file',
+  REPO_AUTH_FAILED:
+    'the auth key in {file} does not authenticate the repository at {location}: the key belongs to another repository, or the repository was replaced or changed by someone without the key',
   REPO_CHUNK_CORRUPT: '{message}',
   REPO_CHUNK_MISSING: '{message}',
   REPO_PACK_CORRUPT: '{message}',

@@ -3,7 +3,8 @@
  * (--repo, $BRANKAS_REPO, or the default), and the password, which comes from
  * $BRANKAS_PASSWORD_FILE, $BRANKAS_PASSWORD_COMMAND or a prompt on the
  * terminal, never from the command line (it would show in `ps` and shell
- * history).
+ * history); the auth key of an unencrypted repository kept outside it comes
+ * from $BRANKAS_AUTH_KEY_FILE.
  */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -11,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { LocalBackend } from '../../repo/backend/local.js';
 import { RepoKeyError } from '../../repo/errors.js';
 import { Repository } from '../../repo/repository.js';
+import type { RepoWarning } from '../../repo/warnings.js';
 import { systemCode } from '../../util/file-errors.js';
 import type { ParsedArgs } from '../command.js';
 import type { CliContext } from '../context.js';
@@ -190,11 +192,20 @@ export async function openRepo(
   // The repository closes its backend; until it exists, that is ours to do.
   const backend = backendFor(location);
   try {
-    return await Repository.open(backend, { password });
+    return await Repository.open(backend, {
+      password,
+      authKeyFile: ctx.io.env['BRANKAS_AUTH_KEY_FILE'] || undefined,
+      onWarning: (w) => warn(ctx, w),
+    });
   } catch (err) {
     await backend.close();
     throw err;
   }
+}
+
+/** A warning of the repository, on stderr in the user's language (JSON output stays clean). */
+export function warn(ctx: CliContext, w: RepoWarning): void {
+  ctx.note(ctx.t(`warn.${w.code}`, w.details));
 }
 
 /** Runs fn with a backend of its own (no repository opened) and closes it whatever happens. */

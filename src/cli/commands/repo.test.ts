@@ -75,7 +75,11 @@ describe('brankas repo', () => {
       });
       assert.equal(v1.code, 0, v1.stderr);
       const v1info = await cli(['repo', 'info'], { BRANKAS_REPO: join(dir, 'c') });
-      assert.match(v1info.stdout, /v1, chunks 256 KiB named by sha256/);
+      // Unencrypted, it is authenticated (version 3) whatever the hash.
+      assert.match(
+        v1info.stdout,
+        /v3, chunks 256 KiB named by sha256, .*, none, auth key repository/,
+      );
       const bad = await cli(['repo', 'init', '--no-encryption', '--chunk-hash', 'md5'], {
         BRANKAS_REPO: join(dir, 'd'),
       });

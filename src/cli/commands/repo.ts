@@ -28,23 +28,27 @@ import {
   withRepo,
 } from './repo-common.js';
 import { repoKeyCommand } from './repo-key.js';
+import { repoUpgrade } from './repo-upgrade.js';
 
 export const repoInit: Command = {
   name: 'repo init',
   summary: 'Create a backup repository (encrypted unless --no-encryption)',
   usage:
     'brankas repo init [--repo PATH] [--no-encryption] [--chunk-size SIZE] [--chunk-hash blake3|sha256]\n' +
-    '                  [--compression zstd|none] [--compression-level 1-19] [--json]',
+    '                  [--compression zstd|none] [--compression-level 1-19] [--auth-key-file PATH] [--json]',
   help:
     'The password comes from $BRANKAS_PASSWORD_FILE, $BRANKAS_PASSWORD_COMMAND or a prompt.\n' +
     'The repository is $BRANKAS_REPO or /var/lib/brankas/repo unless --repo says otherwise.\n' +
     'The chunk size (64K to 4M, a power of two) is fixed for the life of the repository.\n' +
-    'Chunks are named by BLAKE3 (default); --chunk-hash sha256 makes a format version 1\n' +
-    'repository that older brankas releases can read, at a quarter of the hashing speed.\n' +
+    'Chunks are named by BLAKE3 (default); --chunk-hash sha256 makes an encrypted repository\n' +
+    'of format version 1 that older brankas releases can read, at a quarter of the hashing speed.\n' +
     'New chunks are compressed with zstd at level 1 (the fastest); a higher level stores less\n' +
     'for more time (level 4: 5 % less than level 1 on a tar of /usr, at a third of the speed),\n' +
     '--compression none stores chunks as they are (fastest, largest). docs/benchmarks.md\n' +
-    'has the figures.',
+    'has the figures.\n' +
+    'An unencrypted repository is signed with an auth key kept in it; --auth-key-file PATH keeps\n' +
+    'the key in that new file outside it instead (every command then needs\n' +
+    'BRANKAS_AUTH_KEY_FILE=PATH), so that only its holders can write backups brankas accepts.',
   options: {
     ...repoOption,
     'no-encryption': { type: 'boolean' },
@@ -52,10 +56,15 @@ export const repoInit: Command = {
     'chunk-hash': { type: 'string' },
     compression: { type: 'string' },
     'compression-level': { type: 'string' },
+    'auth-key-file': { type: 'string' },
   },
   async run(ctx, args) {
     const location = repoLocation(ctx, args);
     const plain = args.values['no-encryption'] === true;
+    const authKeyFile = args.values['auth-key-file'] as string | undefined;
+    if (authKeyFile !== undefined && !plain) {
+      throw new UsageError('--auth-key-file is for --no-encryption (a password authenticates)');
+    }
     const chunk = args.values['chunk-size'] as string | undefined;
     const hash = args.values['chunk-hash'] as string | undefined;
     if (hash !== undefined && hash !== 'blake3' && hash !== 'sha256') {
@@ -82,6 +91,7 @@ export const repoInit: Command = {
         chunkHash: hash,
         compression,
         compressionLevel: level,
+        ...(authKeyFile !== undefined ? { authKeyFile } : {}),
       }),
     );
     if (ctx.json) return ctx.printJson({ location, config });
@@ -209,7 +219,7 @@ export const repoInfo: Command = {
             ['id', c.id],
             [
               ctx.t('repo.col.format'),
-              `v${c.version}, chunks ${formatBytes(c.chunkSize)} named by ${c.chunkHash}, packs ${formatBytes(c.packSize)}, ${compressionText(c)}, ${c.encryption}`,
+              `v${c.version}, chunks ${formatBytes(c.chunkSize)} named by ${c.chunkHash}, packs ${formatBytes(c.packSize)}, ${compressionText(c)}, ${c.encryption}${c.encryption === 'none' ? `, auth key ${c.authentication ?? 'none'}` : ''}`,
             ],
             [ctx.t('repo.col.keys'), String(keys.length)],
           ]),
@@ -460,6 +470,7 @@ export const repoCommands: Command[] = [
   repoGc,
   repoStatsCommand,
   repoKeyCommand,
+  repoUpgrade,
 ];
 
 function compressionText(c: RepoConfig): string {
