@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { openImage, type OpenImageOptions } from './open.js';
-import { collect, createQcow2, hasCode, qemuImg, qemuIo, tempDir } from './test-support.js';
+import { collect, createQcow2, hasCode, qemuImg, qemuIo, tempDir } from './testing/support.js';
 
 /** A LUKS-encrypted qcow2 made once by qemu-img (test/fixtures/README.md says how). */
 const LUKS_FIXTURE = fileURLToPath(

@@ -20,7 +20,7 @@ import { encode, hyper, uint } from './xdr.js';
 import { remoteError } from './types.js';
 import { LibvirtClientError, LibvirtError } from './errors.js';
 import type { StreamItem, RpcStream } from './stream.js';
-import { prng, socketPair } from '../util/testing.js';
+import { prng, socketPair } from '../util/testing/index.js';
 
 const PROGRAM = 0x20008086;
 const VERSION = 1;

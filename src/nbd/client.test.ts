@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { NbdClient, type NbdClientOptions } from './client.js';
 import { Cmd, CmdFlag, NbdErrno, ReplyFlag, ReplyType, TransmissionFlag } from './constants.js';
 import { NbdError } from './errors.js';
-import { NbdPeer, socketPair, structuredChunk, type PeerOptions } from './testing.js';
+import { NbdPeer, socketPair, structuredChunk, type PeerOptions } from './testing/index.js';
 
 function hasCode(code: string): (err: unknown) => boolean {
   return (err) => {

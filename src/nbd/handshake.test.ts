@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { NbdClient, type NbdClientOptions } from './client.js';
 import { Cmd, Info, NBD_CLISERV_MAGIC, Opt, RepErr, TransmissionFlag } from './constants.js';
 import { NbdClientError, NbdOptionError } from './errors.js';
-import { NbdPeer, socketPair, type PeerOptions } from './testing.js';
+import { NbdPeer, socketPair, type PeerOptions } from './testing/index.js';
 import { encodeGoData, encodeMetaContextData, encodeOption, encodeRequest } from './wire.js';
 
 function hex(s: string): Buffer {

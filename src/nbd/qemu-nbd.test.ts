@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { NbdClient } from './client.js';
 import { QemuNbdError } from './errors.js';
 import { liveQemuNbdCount, QemuNbd, qemuNbdArgs } from './qemu-nbd.js';
-import { run, testDir } from './testing.js';
+import { run, testDir } from './testing/index.js';
 
 const MiB = 1024 * 1024;
 

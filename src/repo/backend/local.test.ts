@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isObjectNotFound } from '../errors.js';
-import { withTempDir } from '../test-support.js';
+import { withTempDir } from '../testing/support.js';
 import { needsProcFd, openFilesUnder } from '../testing/open-files.js';
-import { backendConformance } from './conformance.js';
+import { backendConformance } from './testing/conformance.js';
 import { LocalBackend } from './local.js';
 
 backendConformance('local directory', async () => {

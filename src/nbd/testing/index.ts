@@ -24,9 +24,9 @@ import {
   ReplyType,
   TransmissionFlag,
   HandshakeFlag,
-} from './constants.js';
+} from '../constants.js';
 
-export { socketPair } from '../util/testing.js';
+export { socketPair } from '../../util/testing/index.js';
 
 export interface PeerRequest {
   flags: number;
