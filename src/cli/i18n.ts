@@ -274,6 +274,8 @@ const en = {
   'thin.halfRightBackup':
     'And a brankas backup reads only the data written, whatever the format: {emptyReads} for the empty disks, {writtenReads} after {written} was written into each. The saving comes from reading the allocation map, not from qcow2 itself; what qcow2 adds is thin provisioning that does not depend on the filesystem, internal snapshots and backing files. A tool that copies a raw file byte by byte (dd, scp, a volume download) does move all 10 GiB.',
   'thin.cleaned': '(volumes deleted; a temporary pool is removed with its directory)',
+  'err.GUEST_WORKDIR_UNSAFE':
+    '{path} cannot hold throwaway guests: {problem}. It must be a directory of this user, not a symbolic link, that no one else may write to; remove it (after checking who made it) and try again.',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -582,6 +584,8 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
     "menghapus volume '{volume}' dari pool {pool} akan menghapus seluruh isinya. Ini bukan terminal: tambahkan --yes untuk menghapus tanpa ditanya.",
   'err.LAB_TOOL_FAILED': 'perintah {tool} gagal: {message}',
   'err.LAB_INTERRUPTED': 'eksperimen dihentikan dan semua yang dibuatnya sudah dihapus',
+  'err.GUEST_WORKDIR_UNSAFE':
+    '{path} tidak bisa dipakai untuk guest sementara ({problem}). Harus berupa direktori milik pengguna ini, bukan symbolic link, dan tidak bisa ditulis orang lain; hapus (setelah memeriksa siapa yang membuatnya) lalu coba lagi.',
 };
 
 const catalogs: Record<Lang, Partial<Record<string, string>>> = { en, id };
