@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 import { Connection, DomainUndefine, isNotFound, type Domain } from '../src/libvirt/index.js';
 import { imageInfo, openImage } from '../src/image/index.js';
 import {
+  BOOT_TIMEOUT_MS,
   ensureGuestImages,
   guestDomainXml,
   makeScratchDir,
@@ -233,7 +234,7 @@ describe('disk shapes', () => {
     assert.ok(sock, 'the copy has a serial socket');
     const console = await SerialConsole.connect(sock!, { timeoutMs: 10_000 });
     try {
-      await console.waitReady(90_000);
+      await console.waitReady(BOOT_TIMEOUT_MS);
       const sums = await console.run(
         'dd if=/dev/vdb bs=1M count=4 2>/dev/null | md5sum; ' +
           'dd if=/dev/vdb bs=1M skip=32 count=12 2>/dev/null | md5sum',
@@ -444,16 +445,25 @@ async function interruptCli(
   let running = true;
   void exited.then(() => (running = false));
   try {
-    const deadline = Date.now() + 120_000;
-    while (running && Date.now() < deadline && !(await begun(stderr))) {
+    // The child is paused (SIGSTOP) while `begun` looks and until SIGTERM is on its way, so it
+    // cannot finish in between: how fast this machine copies does not decide the outcome, as
+    // long as the work lasts longer than one 20 ms slice after it has begun.
+    const deadline = Date.now() + BOOT_TIMEOUT_MS;
+    let started = false;
+    while (running && Date.now() < deadline) {
+      child.kill('SIGSTOP');
+      started = running && (await begun(stderr));
+      if (started) break;
+      child.kill('SIGCONT');
       await new Promise((r) => setTimeout(r, 20));
     }
     assert.ok(running, `the ${what} ended before SIGTERM could be sent: ${stdout}${stderr}`);
-    assert.ok(Date.now() < deadline, `the ${what} did not begin: ${stderr}`);
-    child.kill('SIGTERM');
+    assert.ok(started, `the ${what} did not begin: ${stderr}`);
+    child.kill('SIGTERM'); // pending until the child runs again
+    child.kill('SIGCONT');
     const code = await Promise.race([
       exited,
-      new Promise<'hung'>((r) => setTimeout(() => r('hung'), 120_000).unref()),
+      new Promise<'hung'>((r) => setTimeout(() => r('hung'), BOOT_TIMEOUT_MS).unref()),
     ]);
     assert.notEqual(code, 'hung', `the CLI did not exit after SIGTERM: ${stderr}`);
     return { code: code as number | null, stdout, stderr };
@@ -479,7 +489,7 @@ describe('SIGTERM in the middle of the copy', () => {
     ]);
     await domain.start();
     let serial = await SerialConsole.connect(join(dir, 'console.sock'), { timeoutMs: 10_000 });
-    await serial.waitReady(90_000);
+    await serial.waitReady(BOOT_TIMEOUT_MS);
     serial.close();
 
     const packDir = join(repoDir, 'data');
@@ -515,7 +525,7 @@ describe('SIGTERM in the middle of the copy', () => {
     // The guest must be up again to answer the next shutdown request quickly.
     serial = await SerialConsole.connect(join(dir, 'console.sock'), { timeoutMs: 10_000 });
     try {
-      await serial.waitReady(90_000);
+      await serial.waitReady(BOOT_TIMEOUT_MS);
     } finally {
       serial.close();
     }

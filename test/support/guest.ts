@@ -11,13 +11,6 @@ import { join, resolve } from 'node:path';
 import type { Domain } from '../../src/libvirt/index.js';
 import { guestWorkDir, packageRoot as repoRoot } from '../../src/engine/guest/tiny-guest.js';
 
-/**
- * How long a test waits for the tiny guest to boot (or come back) before calling it a hang. It
- * boots in seconds under TCG on an idle machine; on a loaded 2-core machine or a slower CI host it
- * can take many times that, and only a hang may fail a test.
- */
-export const BOOT_TIMEOUT_MS = 300_000;
-
 /** Every libvirt object and file a test creates is named with this prefix. */
 export const TEST_PREFIX = 'brankas-test-';
 
@@ -81,6 +74,7 @@ export async function qemuWritableDir(
 
 export { SerialConsole, READY_MARKER } from '../../src/engine/guest/serial-console.js';
 export {
+  BOOT_TIMEOUT_MS,
   GUEST_CMDLINE,
   ensureGuestImages,
   guestDomainXml,

@@ -21,6 +21,12 @@ import { GUEST_FILE_MODE, GUEST_WORK_ROOT, makeGuestDir } from './work-dir.js';
 export { GUEST_WORK_ROOT };
 
 /**
+ * How long the tiny guest may take to boot (or come back after a revert) before it counts as
+ * hung. It boots in seconds under TCG on an idle host, many times that on a loaded one.
+ */
+export const BOOT_TIMEOUT_MS = 300_000;
+
+/**
  * The guest kernel's command line. Kernel messages are kept off the console (quiet loglevel=1);
  * cryptomgr.notests skips the crypto self-tests, a good second of boot under TCG.
  */
@@ -203,7 +209,7 @@ export interface TinyGuestOptions {
   memoryMiB?: number;
   /** Give it the QEMU guest agent's channel. */
   agent?: boolean;
-  /** Boot timeout (ms). */
+  /** Boot timeout (ms, default BOOT_TIMEOUT_MS). */
   bootTimeoutMs?: number;
   /** Stops waiting for the boot; the guest is removed and launch() rejects. */
   signal?: AbortSignal;
@@ -229,7 +235,7 @@ export class TinyGuest {
    * Gets the console back after the guest's QEMU was replaced (a revert to a
    * running snapshot restarts it): reconnects and waits for the shell.
    */
-  async reattach(timeoutMs = 30_000): Promise<void> {
+  async reattach(timeoutMs = BOOT_TIMEOUT_MS): Promise<void> {
     if (this.serial.closed) {
       this.serial = await SerialConsole.connect(this.serial.socketPath, { timeoutMs });
     }
@@ -261,7 +267,7 @@ export class TinyGuest {
       await domain.start();
       console = await SerialConsole.connect(serialSocket, { timeoutMs: 10_000 });
       await untilAborted(
-        console.waitFor(READY_MARKER, options.bootTimeoutMs ?? 60_000),
+        console.waitFor(READY_MARKER, options.bootTimeoutMs ?? BOOT_TIMEOUT_MS),
         options.signal,
       );
       return new TinyGuest(domain, console, dir);

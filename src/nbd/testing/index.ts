@@ -26,6 +26,7 @@ import {
   HandshakeFlag,
 } from '../constants.js';
 
+import { HANG_MS } from '../../util/testing/index.js';
 export { socketPair } from '../../util/testing/index.js';
 
 export interface PeerRequest {
@@ -93,7 +94,7 @@ export class NbdPeer {
   }
 
   /** The next request the client sent (not served automatically). */
-  async next(ms = 2000): Promise<PeerRequest> {
+  async next(ms = HANG_MS): Promise<PeerRequest> {
     const deadline = Date.now() + ms;
     while (this.requests.length === 0) {
       const left = deadline - Date.now();
