@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Connection, DomainUndefine, isNotFound, type Domain } from '../src/libvirt/index.js';
 import { imageInfo, openImage } from '../src/image/index.js';
+import { GUEST_DIR_MODE } from '../src/engine/guest/work-dir.js';
 import {
   BOOT_TIMEOUT_MS,
   ensureGuestImages,
@@ -72,11 +73,14 @@ function md5(data: Buffer): string {
   return createHash('md5').update(data).digest('hex');
 }
 
-/** A directory of its own under the scratch directory, world-writable for QEMU. */
+/**
+ * A directory of its own under the scratch directory, private like it (0711): libvirt gives the
+ * disks in it to QEMU's user and creates the sockets itself (src/engine/guest/work-dir.ts).
+ */
 async function subdir(name: string): Promise<string> {
   const dir = join(scratch.path, name);
   await mkdir(dir);
-  await chmod(dir, 0o1777);
+  await chmod(dir, GUEST_DIR_MODE);
   return dir;
 }
 
@@ -125,7 +129,7 @@ async function listing(dir: string): Promise<string[]> {
 }
 
 async function mountTmpfs(dir: string, size: string): Promise<void> {
-  await run('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=1777`, 'brankas-test', dir]);
+  await run('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0711`, 'brankas-test', dir]);
   mounts.push(dir);
 }
 
