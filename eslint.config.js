@@ -20,6 +20,29 @@ const forbid = (groups) => ({
   ],
 });
 
+// Library code owns no process (docs/architecture.md): signal and exit handlers, exiting and
+// the standard streams belong to the executable and the other faces.
+const processOwnership = [
+  'on',
+  'once',
+  'off',
+  'addListener',
+  'prependListener',
+  'prependOnceListener',
+  'removeListener',
+  'removeAllListeners',
+  'exit',
+  'exitCode',
+  'abort',
+  'stdout',
+  'stderr',
+  'stdin',
+].map((property) => ({
+  object: 'process',
+  property,
+  message: 'Library code owns no process: take an AbortSignal or a callback from the caller.',
+}));
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.cache/**'] },
   ...tseslint.configs.recommended,
@@ -36,6 +59,11 @@ export default tseslint.config(
   },
   { files: ['src/repo/**'], rules: forbid([[...faces, ...engine]]) },
   { files: ['src/engine/**'], rules: forbid([faces]) },
+  {
+    files: ['src/**'],
+    ignores: [...faces, 'src/**/*.test.ts', 'src/**/testing/**'],
+    rules: { 'no-restricted-properties': ['error', ...processOwnership] },
+  },
   // Faces, scripts, tests and benchmarks talk to people: printing is their job.
   { files: ['src/cli/**', 'test/**', 'bench/**', 'scripts/**'], rules: { 'no-console': 'off' } },
 );

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { LocalBackend } from '../src/repo/backend/local.js';
 import { Repository } from '../src/repo/repository.js';
 import { bufferSource } from '../src/repo/source.js';
-import { realisticBytes } from '../src/repo/test-support.js';
+import { realisticBytes } from '../src/repo/testing/support.js';
 import { BackupWriter } from '../src/repo/writer.js';
 import { cli } from './support/cli.js';
 

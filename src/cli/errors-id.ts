@@ -147,6 +147,8 @@ export const ERRORS_ID = {
     'ruang di {dir} tidak cukup untuk me-restore {disk} dari backup {backup}; tidak ada yang tertinggal. Kosongkan sebagian ruang atau restore --to ke direktori lain.',
   RESTORE_DISK_NOT_FOUND:
     "backup {backup} dari {vm} tidak punya disk bernama '{disk}'; disk yang ada: {disks}",
+  GUEST_WORKDIR_UNSAFE:
+    '{path} tidak bisa dipakai untuk guest sementara ({problem}). Harus berupa direktori milik pengguna ini, bukan symbolic link, dan tidak bisa ditulis orang lain; hapus (setelah memeriksa siapa yang membuatnya) lalu coba lagi.',
 
   POOL_NOT_FOUND: "tidak ada storage pool bernama '{pool}'",
   POOL_INACTIVE: "storage pool '{pool}' tidak aktif: jalankan dulu (virsh pool-start {pool})",

@@ -16,6 +16,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     if (interrupt.fire() === 'now') process.exit(EXIT.INTERRUPTED);
   });
 }
+// However the process ends, what the library started outside it (qemu-nbd) is stopped:
+// it listens to the interrupt's signal, which fires here at the latest.
+process.on('exit', () => interrupt.end());
 
 const code = await run(process.argv.slice(2), {
   stdout: process.stdout,

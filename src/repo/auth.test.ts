@@ -18,7 +18,7 @@ import { TEST_KDF } from './keys.js';
 import { RepoLock } from './lock.js';
 import { manifestObjectName, sealManifest, type Manifest } from './manifest.js';
 import { Repository, type OpenOptions } from './repository.js';
-import { backupBytes, readBack, realisticBytes, withTempDir } from './test-support.js';
+import { backupBytes, readBack, realisticBytes, withTempDir } from './testing/support.js';
 import { upgradeRepository } from './upgrade.js';
 import { verifyRepository } from './verify.js';
 import type { RepoWarning } from './warnings.js';

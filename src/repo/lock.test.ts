@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { LocalBackend } from './backend/local.js';
 import { MemoryBackend } from './backend/memory.js';
 import { isStale, listLocks, RepoLock, unwritableCause, type LockInfo } from './lock.js';
-import { withTempDir } from './test-support.js';
+import { withTempDir } from './testing/support.js';
 
 function info(over: Partial<LockInfo>): LockInfo {
   const now = new Date().toISOString();

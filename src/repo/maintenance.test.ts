@@ -5,7 +5,13 @@ import { forget } from './forget.js';
 import { collectGarbage } from './gc.js';
 import { Repository } from './repository.js';
 import { repoStats } from './stats.js';
-import { backupBytes, readBack, realisticBytes, TEST_PASSWORD, withRepo } from './test-support.js';
+import {
+  backupBytes,
+  readBack,
+  realisticBytes,
+  TEST_PASSWORD,
+  withRepo,
+} from './testing/support.js';
 import { TEST_KDF } from './keys.js';
 import { verifyRepository } from './verify.js';
 

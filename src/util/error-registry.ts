@@ -131,6 +131,8 @@ export const ERRORS = {
     'not enough space in {dir} to restore {disk} of backup {backup}; nothing was left behind. Free some space or restore --to another directory.',
   RESTORE_DISK_NOT_FOUND: "backup {backup} of {vm} has no disk named '{disk}'; its disks: {disks}",
 
+  GUEST_WORKDIR_UNSAFE:
+    '{path} cannot hold throwaway guests: {problem}. It must be a directory of this user, not a symbolic link, that no one else may write to; remove it (after checking who made it) and try again.',
   // disk engines and the thin-provisioning lab
   POOL_NOT_FOUND: "no storage pool named '{pool}'",
   POOL_INACTIVE: "storage pool '{pool}' is not active: start it first (virsh pool-start {pool})",

@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import { LocalBackend } from '../../repo/backend/local.js';
 import { TEST_KDF } from '../../repo/keys.js';
 import { Repository } from '../../repo/repository.js';
-import { withTempDir } from '../../repo/test-support.js';
+import { withTempDir } from '../../repo/testing/support.js';
 import { cli } from '../../../test/support/cli.js';
 
 /** One line on stderr, no stack trace, nothing on stdout. */

@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { LocalBackend } from '../../repo/backend/local.js';
 import { peekConfig, sealConfig, type RepoConfig } from '../../repo/config.js';
 import { Repository } from '../../repo/repository.js';
-import { backupBytes, realisticBytes, withTempDir } from '../../repo/test-support.js';
+import { backupBytes, realisticBytes, withTempDir } from '../../repo/testing/support.js';
 import { cli } from '../../../test/support/cli.js';
 
 const DATA = realisticBytes(256 * 1024, 5);

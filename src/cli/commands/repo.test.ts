@@ -11,7 +11,7 @@ import { LocalBackend } from '../../repo/backend/local.js';
 import { TEST_KDF } from '../../repo/keys.js';
 import { Repository } from '../../repo/repository.js';
 import { bufferSource } from '../../repo/source.js';
-import { realisticBytes, withTempDir } from '../../repo/test-support.js';
+import { realisticBytes, withTempDir } from '../../repo/testing/support.js';
 import { BackupWriter } from '../../repo/writer.js';
 import { cli as runCli } from '../../../test/support/cli.js';
 

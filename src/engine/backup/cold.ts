@@ -143,7 +143,7 @@ export async function coldBackup(
       const chain = info?.backingChain.map((l) => l.path) ?? [];
       const states = info ? await fileStates([d.source!, ...chain]) : undefined;
       const same = unchangedSince(previous, d.target, states);
-      const { reader, via } = await openDiskForBackup(d.source!, d.format);
+      const { reader, via } = await openDiskForBackup(d.source!, d.format, o.signal);
       try {
         const unchanged = same !== undefined && same.virtualSize === reader.virtualSize;
         const m = await writer.addDisk({

@@ -18,6 +18,7 @@ import type { Repository } from '../../repo/repository.js';
 import { BackupDisk } from '../../repo/reader.js';
 import { blake3, prepareBlake3 } from '../../util/blake3.js';
 import { errorMessage } from '../../util/errors.js';
+import { GUEST_DIR_MODE } from '../guest/work-dir.js';
 import { hasAgentChannel, pingAgent, probeSerial, serialSocket } from './probe.js';
 import { resolveBackup, restoreBackup } from './restore.js';
 
@@ -113,14 +114,15 @@ export async function verifyBackup(
       }
     }
     if (o.boot) {
-      // QEMU runs as another user: it must reach the disks and create its sockets.
+      // QEMU runs as another user: it must pass through to the disks (libvirt gives it the
+      // files and creates the sockets), but nothing here is world-writable (guest/work-dir.ts).
       scratch = await mkdtemp(
         join(o.scratchDir ?? '/var/tmp', `brankas-verify-${m.id.slice(-8)}-`),
       );
-      await chmod(scratch, 0o1777);
+      await chmod(scratch, GUEST_DIR_MODE);
       // Unix socket paths must fit in 107 bytes, so they get a short directory of their own.
       sockets = await mkdtemp(join(tmpdir(), 'brankas-'));
-      await chmod(sockets, 0o1777);
+      await chmod(sockets, GUEST_DIR_MODE);
       o.onStep?.(`restoring into ${scratch}`);
       const restored = await restoreBackup(conn, repo, m.id, {
         as: `brankas-verify-${m.id.slice(-8)}`,
