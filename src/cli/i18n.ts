@@ -274,6 +274,25 @@ const en = {
   'thin.halfRightBackup':
     'And a brankas backup reads only the data written, whatever the format: {emptyReads} for the empty disks, {writtenReads} after {written} was written into each. The saving comes from reading the allocation map, not from qcow2 itself; what qcow2 adds is thin provisioning that does not depend on the filesystem, internal snapshots and backing files. A tool that copies a raw file byte by byte (dd, scp, a volume download) does move all 10 GiB.',
   'thin.cleaned': '(volumes deleted; a temporary pool is removed with its directory)',
+  // Damage and repair (issue #12).
+  'repo.verifyGcLeftovers':
+    'Note: an interrupted gc left {entries} index entries naming {packs} pack(s) it deleted; no backup needs them, and the next gc removes them.',
+  'repo.verifyGoneLeftovers':
+    'Note: {entries} index entries name {packs} pack(s) that are gone, but no backup needs them; the next gc removes them.',
+  'repo.verifyDamageRecorded':
+    'The damaged records are recorded (damage/{id}): backups from now on store those chunks again, and repo repair heals the index.',
+  'repo.statsDamagedRuns':
+    "{count} index run(s) are damaged: their chunks are left out of these figures. Run 'brankas repo repair'.",
+  'repo.repairNothing': 'Nothing to repair.',
+  'repo.repairPlan':
+    'Dry run: would drop {dropped} index entries ({missing} pack(s) gone, {records} damaged record(s)), rewrite {packs} pack(s), rebuild {runs} damaged index run(s) ({recovered} entries from the packs). Nothing was changed.',
+  'repo.repairDone':
+    'Repaired: dropped {dropped} index entries ({missing} pack(s) gone, {records} damaged record(s)), rewrote {packs} pack(s), rebuilt {runs} damaged index run(s) ({recovered} entries from the packs).',
+  'repo.repairHealed':
+    'healed: {backup} ({vm}) {disk}: {chunks} damaged chunk(s) have an intact copy',
+  'repo.repairUnhealable': 'cannot heal: {backup} ({vm}) {disk}: {reason}',
+  'err.REPO_NEEDS_REPAIR':
+    "the repository has damage this command cannot work around ({count} damaged index run(s)); run 'brankas repo repair' first",
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -582,6 +601,24 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
     "menghapus volume '{volume}' dari pool {pool} akan menghapus seluruh isinya. Ini bukan terminal: tambahkan --yes untuk menghapus tanpa ditanya.",
   'err.LAB_TOOL_FAILED': 'perintah {tool} gagal: {message}',
   'err.LAB_INTERRUPTED': 'eksperimen dihentikan dan semua yang dibuatnya sudah dihapus',
+  // Damage and repair (issue #12).
+  'repo.verifyGcLeftovers':
+    'Catatan: gc yang terputus meninggalkan {entries} entri indeks yang menunjuk {packs} pack yang sudah dihapusnya; tidak ada backup yang membutuhkannya, dan gc berikutnya menghapusnya.',
+  'repo.verifyGoneLeftovers':
+    'Catatan: {entries} entri indeks menunjuk {packs} pack yang sudah tidak ada, tetapi tidak ada backup yang membutuhkannya; gc berikutnya menghapusnya.',
+  'repo.verifyDamageRecorded':
+    'Record yang rusak sudah dicatat (damage/{id}): backup berikutnya menyimpan chunk itu lagi, dan repo repair memulihkan indeks.',
+  'repo.statsDamagedRuns':
+    "{count} run indeks rusak: chunk-nya tidak terhitung dalam angka ini. Jalankan 'brankas repo repair'.",
+  'repo.repairNothing': 'Tidak ada yang perlu diperbaiki.',
+  'repo.repairPlan':
+    'Uji coba: akan membuang {dropped} entri indeks ({missing} pack hilang, {records} record rusak), menulis ulang {packs} pack, membangun ulang {runs} run indeks yang rusak ({recovered} entri dari pack). Tidak ada yang diubah.',
+  'repo.repairDone':
+    'Diperbaiki: {dropped} entri indeks dibuang ({missing} pack hilang, {records} record rusak), {packs} pack ditulis ulang, {runs} run indeks yang rusak dibangun ulang ({recovered} entri dari pack).',
+  'repo.repairHealed': 'pulih: {backup} ({vm}) {disk}: {chunks} chunk rusak punya salinan utuh',
+  'repo.repairUnhealable': 'tidak bisa dipulihkan: {backup} ({vm}) {disk}: {reason}',
+  'err.REPO_NEEDS_REPAIR':
+    "repositori punya kerusakan yang tidak bisa dilewati perintah ini ({count} run indeks rusak); jalankan 'brankas repo repair' dulu",
 };
 
 const catalogs: Record<Lang, Partial<Record<string, string>>> = { en, id };
