@@ -291,6 +291,13 @@ const en = {
   'repo.repairHealed':
     'healed: {backup} ({vm}) {disk}: {chunks} damaged chunk(s) have an intact copy',
   'repo.repairUnhealable': 'cannot heal: {backup} ({vm}) {disk}: {reason}',
+  'backup.damagedRow': 'DAMAGED',
+  'backup.damaged': 'backup {backup} ({vm}) is damaged and cannot be restored: {reason}',
+  'restore.skippedDamaged':
+    'skipped backup {backup}: it is damaged ({reason}); restoring the newest intact one instead',
+  'err.BACKUP_DAMAGED': 'backup {backup} is damaged and cannot be restored: {reason}',
+  'err.BACKUP_LATEST_DAMAGED':
+    "the newest backup of VM '{vm}' is damaged ({damaged}); the newest intact one is {previous}: name it, or pass --skip-damaged to take it",
   'err.REPO_NEEDS_REPAIR':
     "the repository has damage this command cannot work around ({count} damaged index run(s)); run 'brankas repo repair' first",
 } as const;
@@ -617,6 +624,13 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
     'Diperbaiki: {dropped} entri indeks dibuang ({missing} pack hilang, {records} record rusak), {packs} pack ditulis ulang, {runs} run indeks yang rusak dibangun ulang ({recovered} entri dari pack).',
   'repo.repairHealed': 'pulih: {backup} ({vm}) {disk}: {chunks} chunk rusak punya salinan utuh',
   'repo.repairUnhealable': 'tidak bisa dipulihkan: {backup} ({vm}) {disk}: {reason}',
+  'backup.damagedRow': 'RUSAK',
+  'backup.damaged': 'backup {backup} ({vm}) rusak dan tidak bisa di-restore: {reason}',
+  'restore.skippedDamaged':
+    'backup {backup} dilewati: rusak ({reason}); yang di-restore adalah backup utuh terbaru',
+  'err.BACKUP_DAMAGED': 'backup {backup} rusak dan tidak bisa di-restore: {reason}',
+  'err.BACKUP_LATEST_DAMAGED':
+    "backup terbaru VM '{vm}' rusak ({damaged}); backup utuh terbaru adalah {previous}: sebutkan ID-nya, atau tambahkan --skip-damaged untuk memakainya",
   'err.REPO_NEEDS_REPAIR':
     "repositori punya kerusakan yang tidak bisa dilewati perintah ini ({count} run indeks rusak); jalankan 'brankas repo repair' dulu",
 };

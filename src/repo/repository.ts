@@ -37,6 +37,7 @@ import {
   BACKUP_ID,
   manifestObjectName,
   openManifest,
+  peekManifest,
   sealManifest,
   type Manifest,
 } from './manifest.js';
@@ -252,6 +253,15 @@ export class Repository {
         a.manifest.startedAt.localeCompare(b.manifest.startedAt) || a.id.localeCompare(b.id),
     );
     return { backups, damaged };
+  }
+
+  /**
+   * What a damaged manifest still seems to say (unauthenticated): its VM's name when readable
+   * and its start time, so that a listing can say which backup of which VM is damaged.
+   */
+  async peekDamaged(id: string): Promise<{ vm: string | null; startedAt: string }> {
+    const bytes = await this.backend.get(manifestObjectName(id)).catch(() => undefined);
+    return peekManifest(bytes, id);
   }
 
   /** Replaces a manifest whole (to record verify results); the id and disks cannot change. */
