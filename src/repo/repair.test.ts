@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { readDamage } from './damage.js';
+import { readDamage, recordDamage } from './damage.js';
 import { RepoError } from './errors.js';
 import { collectGarbage } from './gc.js';
 import { newPlan, writePlan } from './gc-plan.js';
@@ -87,6 +87,28 @@ describe('damaged data is healed, not deduplicated against', () => {
       assert.equal((await readDamage(repo.backend)).length, 0);
       assert.ok((await verifyRepository(repo, { readData: true })).ok);
       assert.deepEqual(await readBack(repo, first), data);
+    }));
+
+  it('a damage record naming an intact record (stale or forged) is dropped by repair, and the pack is left alone', () =>
+    withRepo({}, async (repo, dir) => {
+      const data = realisticBytes(256 * KiB, 28);
+      const id = await backupBytes(repo, data);
+      const chunk = await firstChunk(repo, id);
+      const pack = (await repo.index.lookup(chunk))!.pack.toString('hex');
+      await recordDamage(repo.backend, [
+        { chunk: chunk.toString('hex'), pack, code: 'REPO_CHUNK_CORRUPT' },
+      ]);
+      const packsBefore = await files(dir, 'data');
+      const runsBefore = await files(dir, 'index');
+      const r = await repairRepository(repo);
+      assert.deepEqual(r.damagedRecords, []);
+      assert.equal(r.staleRecords, 1);
+      assert.deepEqual(r.rewritePacks, []);
+      assert.equal(r.removedDamageRecords, 1);
+      assert.deepEqual(await files(dir, 'data'), packsBefore);
+      assert.deepEqual(await files(dir, 'index'), runsBefore);
+      assert.deepEqual(await readDamage(repo.backend), []);
+      assert.deepEqual(await readBack(repo, id), data);
     }));
 
   it('repair says which backups cannot be healed when the data is nowhere', () =>

@@ -78,7 +78,10 @@ export async function repairRepository(
       rewrittenPacks: 0,
       removedDamageRecords: 0,
     };
-    if (!o.dryRun) await execute(repo, state, result);
+    if (!o.dryRun) {
+      await repo.backend.removeTemporaries?.(24 * 3600 * 1000); // a killed process's uploads
+      await execute(repo, state, result);
+    }
     return result;
   } finally {
     await lock.release();
@@ -256,6 +259,12 @@ async function backupHealth(
 async function execute(repo: Repository, s: Survey, result: RepairResult): Promise<void> {
   const plan = s.plan;
   if (!plan.needed) return;
+  if (plan.dropEntries === 0 && s.recovered.length === 0 && plan.damagedRuns.length === 0) {
+    // Only damage records that no longer apply: the index stays as it is.
+    await removeDamage(repo.backend, s.damageFiles);
+    result.removedDamageRecords = s.damageFiles.length;
+    return;
+  }
   const written: string[] = [];
   const rewrite = new Set(plan.rewritePacks);
   const moved: IndexEntry[] = [...s.recovered];
