@@ -381,10 +381,13 @@ export class Repository {
     }
     throw (
       lastError ??
-      new RepoIntegrityError('REPO_CHUNK_MISSING', 'chunk is missing from the index', {
-        ...where,
-        chunk,
-      })
+      new RepoIntegrityError(
+        'REPO_CHUNK_MISSING',
+        this.index.damaged.size
+          ? "chunk is missing from the index (an index run is damaged: 'brankas repo repair' rebuilds it from the packs)"
+          : 'chunk is missing from the index',
+        { ...where, chunk },
+      )
     );
   }
 
