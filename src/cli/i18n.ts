@@ -291,6 +291,7 @@ const en = {
   'repo.repairHealed':
     'healed: {backup} ({vm}) {disk}: {chunks} damaged chunk(s) have an intact copy',
   'repo.repairUnhealable': 'cannot heal: {backup} ({vm}) {disk}: {reason}',
+  'repo.repairLost': '{lost} chunk(s) have no intact copy anywhere in the repository',
   'backup.damagedRow': 'DAMAGED',
   'backup.damaged': 'backup {backup} ({vm}) is damaged and cannot be restored: {reason}',
   'restore.skippedDamaged':
@@ -624,6 +625,7 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
     'Diperbaiki: {dropped} entri indeks dibuang ({missing} pack hilang, {records} record rusak), {packs} pack ditulis ulang, {runs} run indeks yang rusak dibangun ulang ({recovered} entri dari pack).',
   'repo.repairHealed': 'pulih: {backup} ({vm}) {disk}: {chunks} chunk rusak punya salinan utuh',
   'repo.repairUnhealable': 'tidak bisa dipulihkan: {backup} ({vm}) {disk}: {reason}',
+  'repo.repairLost': '{lost} chunk tidak punya salinan utuh di mana pun dalam repositori',
   'backup.damagedRow': 'RUSAK',
   'backup.damaged': 'backup {backup} ({vm}) rusak dan tidak bisa di-restore: {reason}',
   'restore.skippedDamaged':

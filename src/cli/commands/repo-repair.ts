@@ -44,17 +44,17 @@ function renderRepair(ctx: CliContext, r: RepairResult): void {
       packs: r.rewritePacks.length,
     }),
   );
-  for (const h of r.healed) ctx.print(`  ${ctx.t('repo.repairHealed', fields(h))}`);
-  for (const h of r.unhealable) ctx.print(`  ${ctx.t('repo.repairUnhealable', fields(h))}`);
+  for (const h of r.healed) ctx.print(`  ${ctx.t('repo.repairHealed', fields(ctx, h))}`);
+  for (const h of r.unhealable) ctx.print(`  ${ctx.t('repo.repairUnhealable', fields(ctx, h))}`);
 }
 
-function fields(h: BackupHealth): Record<string, string | number> {
+function fields(ctx: CliContext, h: BackupHealth): Record<string, string | number> {
   return {
     backup: h.backup,
     vm: h.vm,
     disk: h.disk ?? '-',
     chunks: h.damagedChunks,
     lost: h.lostChunks,
-    reason: h.reason ?? `${h.lostChunks} chunk(s) are nowhere in the repository`,
+    reason: h.reason ?? ctx.t('repo.repairLost', { lost: h.lostChunks }),
   };
 }
