@@ -65,6 +65,21 @@ export async function removeDamage(backend: Backend, ids: Iterable<string>): Pro
   for (const id of ids) await backend.delete(`damage/${id}`);
 }
 
+/** Removes the damage records all of whose records are in packs that are gone (gc took them). */
+export async function dropStaleDamage(
+  backend: Backend,
+  present: ReadonlyMap<string, number>,
+): Promise<number> {
+  let n = 0;
+  for (const f of await readDamage(backend)) {
+    if (f.records.every((r) => !present.has(r.pack))) {
+      await backend.delete(`damage/${f.id}`);
+      n++;
+    }
+  }
+  return n;
+}
+
 /** Every pack in the backend, with its size. */
 export async function listPacks(backend: Backend): Promise<Map<string, number>> {
   const packs = new Map<string, number>();
@@ -106,7 +121,8 @@ export class KnownDamage {
     for (const p of repo.index.packIds()) if (!present.has(p)) missing.add(p);
     const bad = new Set<string>();
     for (const f of await readDamage(repo.backend)) {
-      for (const r of f.records) bad.add(`${r.chunk}@${r.pack}`);
+      // A record in a pack that is gone (gc deleted it) is no longer anything to avoid.
+      for (const r of f.records) if (present.has(r.pack)) bad.add(`${r.chunk}@${r.pack}`);
     }
     return new KnownDamage(missing, bad, repo.index.damaged.size);
   }

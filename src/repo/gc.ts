@@ -5,7 +5,7 @@
  * they have, checks again and deletes. Both plan first and execute on request.
  */
 import { Bloom } from './bloom.js';
-import { readDamage } from './damage.js';
+import { dropStaleDamage, readDamage } from './damage.js';
 import { isObjectNotFound, RepoError } from './errors.js';
 import { newPlan, writePlan, type GcPlan } from './gc-plan.js';
 import { listLocks } from './lock.js';
@@ -302,6 +302,7 @@ async function sweep(
     result.deletedPartialBackups.push(b);
   }
   result.rewrittenRuns = { from: oldRuns.length, to: written.length };
+  await dropStaleDamage(repo.backend, await allPacks(repo));
   await repo.backend.delete(`gc/${plan.id}`);
   result.swept.push(plan.id);
   await repo.index.refresh();

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { readDamage, recordDamage } from './damage.js';
+import { KnownDamage, readDamage, recordDamage } from './damage.js';
 import { RepoError } from './errors.js';
 import { collectGarbage } from './gc.js';
 import { newPlan, writePlan } from './gc-plan.js';
@@ -109,6 +109,28 @@ describe('damaged data is healed, not deduplicated against', () => {
       assert.deepEqual(await files(dir, 'index'), runsBefore);
       assert.deepEqual(await readDamage(repo.backend), []);
       assert.deepEqual(await readBack(repo, id), data);
+    }));
+
+  it('a damaged record in a pack gc deletes stops mattering: its damage record goes too, and nothing is avoided any more', () =>
+    withRepo({}, async (repo, dir) => {
+      await backupBytes(repo, realisticBytes(256 * KiB, 29), 'keep');
+      const before = new Set(await files(dir, 'data'));
+      const gone = await backupBytes(repo, realisticBytes(256 * KiB, 30), 'gone');
+      const chunk = await firstChunk(repo, gone);
+      const [pack] = (await files(dir, 'data')).filter((p) => !before.has(p));
+      const bytes = await readFile(pack!);
+      bytes[100]! ^= 0x08;
+      await writeFile(pack!, bytes);
+      await repo.backend.delete(manifestObjectName(gone));
+      const v = await verifyRepository(repo, { readData: true });
+      assert.ok(v.damageRecord);
+      assert.deepEqual(v.affected, []);
+      assert.equal((await readDamage(repo.backend))[0]!.records[0]!.chunk, chunk.toString('hex'));
+      assert.equal((await KnownDamage.of(repo)).any, true);
+      await collectGarbage(repo);
+      assert.deepEqual(await readDamage(repo.backend), []);
+      assert.equal((await KnownDamage.of(repo)).any, false);
+      assert.ok((await verifyRepository(repo, { readData: true })).ok);
     }));
 
   it('repair says which backups cannot be healed when the data is nowhere', () =>
