@@ -281,6 +281,8 @@ const en = {
     'Note: {entries} index entries name {packs} pack(s) that are gone, but no backup needs them; the next gc removes them.',
   'repo.verifyDamageRecorded':
     'The damaged records are recorded (damage/{id}): backups from now on store those chunks again, and repo repair heals the index.',
+  'repo.verifyNotRecorded':
+    'the damaged records could not be recorded in the repository ({message}): backups will not know to store those chunks again until a verify can record them',
   'repo.statsDamagedRuns':
     "{count} index run(s) are damaged: their chunks are left out of these figures. Run 'brankas repo repair'.",
   'repo.repairNothing': 'Nothing to repair.',
@@ -616,6 +618,8 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
     'Catatan: {entries} entri indeks menunjuk {packs} pack yang sudah tidak ada, tetapi tidak ada backup yang membutuhkannya; gc berikutnya menghapusnya.',
   'repo.verifyDamageRecorded':
     'Record yang rusak sudah dicatat (damage/{id}): backup berikutnya menyimpan chunk itu lagi, dan repo repair memulihkan indeks.',
+  'repo.verifyNotRecorded':
+    'record yang rusak tidak bisa dicatat di repositori ({message}): backup berikutnya belum tahu harus menyimpan chunk itu lagi sampai verify bisa mencatatnya',
   'repo.statsDamagedRuns':
     "{count} run indeks rusak: chunk-nya tidak terhitung dalam angka ini. Jalankan 'brankas repo repair'.",
   'repo.repairNothing': 'Tidak ada yang perlu diperbaiki.',

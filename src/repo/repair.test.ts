@@ -89,6 +89,24 @@ describe('damaged data is healed, not deduplicated against', () => {
       assert.deepEqual(await readBack(repo, first), data);
     }));
 
+  it('verify still gives its report when the damage cannot be recorded', () =>
+    withRepo({}, async (repo, dir) => {
+      const id = await backupBytes(repo, realisticBytes(256 * KiB, 31));
+      const chunk = await firstChunk(repo, id);
+      const at = (await repo.index.lookup(chunk))!;
+      const pack = at.pack.toString('hex');
+      const path = join(dir, 'data', pack.slice(0, 2), pack);
+      const bytes = await readFile(path);
+      bytes[at.offset + 60]! ^= 0x02;
+      await writeFile(path, bytes);
+      await writeFile(join(dir, 'damage'), 'not a directory'); // so damage/<id> cannot be written
+      const v = await verifyRepository(repo, { readData: true });
+      assert.equal(v.ok, false);
+      assert.equal(v.damageRecord, null);
+      assert.equal(v.damageNotRecorded?.code, 'REPO_IO');
+      assert.deepEqual([...new Set(v.affected.map((a) => a.backup))], [id]);
+    }));
+
   it('a damage record naming an intact record (stale or forged) is dropped by repair, and the pack is left alone', () =>
     withRepo({}, async (repo, dir) => {
       const data = realisticBytes(256 * KiB, 28);

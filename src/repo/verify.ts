@@ -35,6 +35,12 @@ export interface VerifyNote {
   interruptedGc: boolean;
 }
 
+/** Damage found that could not be written down (a repository this process cannot write). */
+export interface DamageNotRecorded {
+  code: string;
+  message: string;
+}
+
 export interface Problem extends IntegrityWhere {
   code: string;
   message: string;
@@ -63,6 +69,8 @@ export interface VerifyReport {
   notes: VerifyNote[];
   /** The damage record written for the damaged records found (docs: "Damage records"). */
   damageRecord: string | null;
+  /** Why the damaged records found could not be recorded, if they could not. */
+  damageNotRecorded: DamageNotRecorded | null;
 }
 
 export function parseSubset(s: string): (packId: string) => boolean {
@@ -117,6 +125,7 @@ export async function verifyRepository(
     affected: [],
     notes: [],
     damageRecord: null,
+    damageNotRecorded: null,
   };
   const found: DamagedRecord[] = [];
   try {
@@ -203,7 +212,13 @@ export async function verifyRepository(
     if (leftover.length) report.notes.push(await leftoverNote(repo, leftover));
     problems.push(...bad.values());
     if (found.length && o.recordDamage !== false) {
-      report.damageRecord = await recordNew(repo, found);
+      try {
+        report.damageRecord = await recordNew(repo, found);
+      } catch (err) {
+        // The report stands without it; writers then only learn of the damage from a record.
+        if (!(err instanceof RepoError)) throw err;
+        report.damageNotRecorded = { code: err.code, message: err.message };
+      }
     }
     report.ok = problems.length === 0;
     return report;

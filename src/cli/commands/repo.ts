@@ -291,6 +291,9 @@ function renderVerify(ctx: CliContext, r: VerifyReport): void {
     );
   }
   if (r.damageRecord) ctx.print(ctx.t('repo.verifyDamageRecorded', { id: r.damageRecord }));
+  if (r.damageNotRecorded) {
+    ctx.note(ctx.t('repo.verifyNotRecorded', { message: r.damageNotRecorded.message }));
+  }
   if (r.ok) {
     ctx.print(ctx.t('repo.verifyOk'));
     return;
