@@ -149,6 +149,11 @@ export const ERRORS_ID = {
     "backup {backup} dari {vm} tidak punya disk bernama '{disk}'; disk yang ada: {disks}",
   GUEST_WORKDIR_UNSAFE:
     '{path} tidak bisa dipakai untuk guest sementara ({problem}). Harus berupa direktori milik pengguna ini, bukan symbolic link, dan tidak bisa ditulis orang lain; hapus (setelah memeriksa siapa yang membuatnya) lalu coba lagi.',
+  BACKUP_DAMAGED: 'backup {backup} rusak dan tidak bisa di-restore: {reason}',
+  BACKUP_LATEST_DAMAGED:
+    "backup terbaru VM '{vm}' rusak ({damaged}); backup utuh terbaru adalah {previous}: sebutkan ID-nya, atau tambahkan --skip-damaged untuk memakainya",
+  REPO_NEEDS_REPAIR:
+    "repositori punya kerusakan yang tidak bisa dilewati perintah ini ({count} run indeks rusak); jalankan 'brankas repo repair' dulu",
 
   POOL_NOT_FOUND: "tidak ada storage pool bernama '{pool}'",
   POOL_INACTIVE: "storage pool '{pool}' tidak aktif: jalankan dulu (virsh pool-start {pool})",

@@ -283,6 +283,30 @@ const en = {
   'repo.upgradeNothing':
     'Repository {location} is authenticated already (format version {version}): nothing to do.',
   'repo.upgradeDamaged': 'Damaged manifests, left as they are (repo verify reports them): {ids}',
+  // Damage and repair (issue #12).
+  'repo.verifyGcLeftovers':
+    'Note: an interrupted gc left {entries} index entries naming {packs} pack(s) it deleted; no backup needs them, and the next gc removes them.',
+  'repo.verifyGoneLeftovers':
+    'Note: {entries} index entries name {packs} pack(s) that are gone, but no backup needs them; the next gc removes them.',
+  'repo.verifyDamageRecorded':
+    'The damaged records are recorded (damage/{id}): backups from now on store those chunks again, and repo repair heals the index.',
+  'repo.verifyNotRecorded':
+    'the damaged records could not be recorded in the repository ({message}): backups will not know to store those chunks again until a verify can record them',
+  'repo.statsDamagedRuns':
+    "{count} index run(s) are damaged: their chunks are left out of these figures. Run 'brankas repo repair'.",
+  'repo.repairNothing': 'Nothing to repair.',
+  'repo.repairPlan':
+    'Dry run: would drop {dropped} index entries ({missing} pack(s) gone, {records} damaged record(s)), rewrite {packs} pack(s), rebuild {runs} damaged index run(s) ({recovered} entries from the packs). Nothing was changed.',
+  'repo.repairDone':
+    'Repaired: dropped {dropped} index entries ({missing} pack(s) gone, {records} damaged record(s)), rewrote {packs} pack(s), rebuilt {runs} damaged index run(s) ({recovered} entries from the packs).',
+  'repo.repairHealed':
+    'healed: {backup} ({vm}) {disk}: {chunks} damaged chunk(s) have an intact copy',
+  'repo.repairUnhealable': 'cannot heal: {backup} ({vm}) {disk}: {reason}',
+  'repo.repairLost': '{lost} chunk(s) have no intact copy anywhere in the repository',
+  'backup.damagedRow': 'DAMAGED',
+  'backup.damaged': 'backup {backup} ({vm}) is damaged and cannot be restored: {reason}',
+  'restore.skippedDamaged':
+    'skipped backup {backup}: it is damaged ({reason}); restoring the newest intact one instead',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -568,6 +592,29 @@ const id: Record<MessageKey, string> = {
     'Repositori {location} sudah terautentikasi (format versi {version}): tidak ada yang perlu dilakukan.',
   'repo.upgradeDamaged':
     'Manifest yang rusak, dibiarkan apa adanya (repo verify melaporkannya): {ids}',
+  // Damage and repair (issue #12).
+  'repo.verifyGcLeftovers':
+    'Catatan: gc yang terputus meninggalkan {entries} entri indeks yang menunjuk {packs} pack yang sudah dihapusnya; tidak ada backup yang membutuhkannya, dan gc berikutnya menghapusnya.',
+  'repo.verifyGoneLeftovers':
+    'Catatan: {entries} entri indeks menunjuk {packs} pack yang sudah tidak ada, tetapi tidak ada backup yang membutuhkannya; gc berikutnya menghapusnya.',
+  'repo.verifyDamageRecorded':
+    'Record yang rusak sudah dicatat (damage/{id}): backup berikutnya menyimpan chunk itu lagi, dan repo repair memulihkan indeks.',
+  'repo.verifyNotRecorded':
+    'record yang rusak tidak bisa dicatat di repositori ({message}): backup berikutnya belum tahu harus menyimpan chunk itu lagi sampai verify bisa mencatatnya',
+  'repo.statsDamagedRuns':
+    "{count} run indeks rusak: chunk-nya tidak terhitung dalam angka ini. Jalankan 'brankas repo repair'.",
+  'repo.repairNothing': 'Tidak ada yang perlu diperbaiki.',
+  'repo.repairPlan':
+    'Uji coba: akan membuang {dropped} entri indeks ({missing} pack hilang, {records} record rusak), menulis ulang {packs} pack, membangun ulang {runs} run indeks yang rusak ({recovered} entri dari pack). Tidak ada yang diubah.',
+  'repo.repairDone':
+    'Diperbaiki: {dropped} entri indeks dibuang ({missing} pack hilang, {records} record rusak), {packs} pack ditulis ulang, {runs} run indeks yang rusak dibangun ulang ({recovered} entri dari pack).',
+  'repo.repairHealed': 'pulih: {backup} ({vm}) {disk}: {chunks} chunk rusak punya salinan utuh',
+  'repo.repairUnhealable': 'tidak bisa dipulihkan: {backup} ({vm}) {disk}: {reason}',
+  'repo.repairLost': '{lost} chunk tidak punya salinan utuh di mana pun dalam repositori',
+  'backup.damagedRow': 'RUSAK',
+  'backup.damaged': 'backup {backup} ({vm}) rusak dan tidak bisa di-restore: {reason}',
+  'restore.skippedDamaged':
+    'backup {backup} dilewati: rusak ({reason}); yang di-restore adalah backup utuh terbaru',
 };
 
 const catalogs: Record<Lang, Partial<Record<string, string>>> = { en, id };

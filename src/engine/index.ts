@@ -24,6 +24,14 @@ export {
   type RestoreOptions,
   type RestoreResult,
 } from './restore/restore.js';
+export {
+  chooseBackup,
+  listBackupCatalogue,
+  type BackupCatalogue,
+  type BackupChoice,
+  type ChooseOptions,
+  type DamagedBackup,
+} from './catalog.js';
 export { restoreDisk, type RestoreDiskOptions, type RestoreDiskResult } from './restore/disk.js';
 export { verifyBackup, type VerifyOptions, type VerifyResult } from './restore/verify.js';
 export {

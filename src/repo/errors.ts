@@ -19,6 +19,8 @@ export type RepoErrorCode =
   | 'REPO_DISK_NOT_FOUND'
   | 'REPO_POLICY_EMPTY'
   | 'REPO_CLOSED'
+  /** Known damage stands in the way (a damaged index run...): `repo repair` first. */
+  | 'REPO_NEEDS_REPAIR'
   /** An invariant of brankas itself failed (a bug): the operation stops instead of going on. */
   | 'REPO_INTERNAL'
   | 'REPO_BAD_CHUNK_SIZE'

@@ -38,6 +38,7 @@ import {
   BACKUP_ID,
   manifestObjectName,
   openManifest,
+  peekManifest,
   sealManifest,
   type Manifest,
 } from './manifest.js';
@@ -361,6 +362,15 @@ export class Repository {
     return { backups, damaged };
   }
 
+  /**
+   * What a damaged manifest still seems to say (unauthenticated): its VM's name when readable
+   * and its start time, so that a listing can say which backup of which VM is damaged.
+   */
+  async peekDamaged(id: string): Promise<{ vm: string | null; startedAt: string }> {
+    const bytes = await this.backend.get(manifestObjectName(id)).catch(() => undefined);
+    return peekManifest(bytes, id);
+  }
+
   /** Replaces a manifest whole (to record verify results); the id and disks cannot change. */
   async updateManifest(id: string, change: (m: Manifest) => void): Promise<Manifest> {
     this.requireKeys();
@@ -478,10 +488,13 @@ export class Repository {
     }
     throw (
       lastError ??
-      new RepoIntegrityError('REPO_CHUNK_MISSING', 'chunk is missing from the index', {
-        ...where,
-        chunk,
-      })
+      new RepoIntegrityError(
+        'REPO_CHUNK_MISSING',
+        this.index.damaged.size
+          ? "chunk is missing from the index (an index run is damaged: 'brankas repo repair' rebuilds it from the packs)"
+          : 'chunk is missing from the index',
+        { ...where, chunk },
+      )
     );
   }
 

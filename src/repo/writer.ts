@@ -6,6 +6,7 @@
  * only if the whole repository lacks its id.
  */
 import { hostname } from 'node:os';
+import { KnownDamage } from './damage.js';
 import { isObjectNotFound, RepoError, RepoIntegrityError } from './errors.js';
 import { FidxWriter } from './fidx.js';
 import {
@@ -23,6 +24,7 @@ import type { Repository } from './repository.js';
 import type { RepoLock } from './lock.js';
 import { SlotReader } from './slots.js';
 import { slotKinds, type ExtentSource } from './source.js';
+import type { IndexEntry } from './run.js';
 import type { Slot } from './workers/arena.js';
 
 export interface BackupMeta {
@@ -42,8 +44,9 @@ export interface DiskInput {
   /**
    * Ranges changed since the parent (from a dirty bitmap). Slots outside them
    * take the parent's ids without being read. Ignored without a parent disk
-   * of the same name, when the parent's index is damaged or gone, or while a
-   * garbage collection plan is pending.
+   * of the same name, when the parent's index is damaged or gone, while a
+   * garbage collection plan is pending, or while the repository holds known
+   * damage (then a parent's id may name a lost chunk: every slot is read).
    */
   changedRanges?: { offset: number; length: number }[];
 }
@@ -79,12 +82,16 @@ export class BackupWriter {
     private readonly meta: BackupMeta,
     private readonly lock: RepoLock,
     private readonly doomed: Set<string>,
+    private readonly damage: KnownDamage,
     private readonly opts: WriterOptions,
   ) {
     this.id = opts.id ?? newBackupId(this.startedAt);
   }
 
-  /** Takes a shared lock, then reads the GC plans (in that order: see the spec). */
+  /**
+   * Takes a shared lock, then reads the GC plans (in that order: see the spec), then what is
+   * known damaged: packs the index names that are gone, and verify's damage records.
+   */
   static async start(
     repo: Repository,
     meta: BackupMeta,
@@ -93,9 +100,12 @@ export class BackupWriter {
     repo.requireKeys();
     const lock = await repo.lock('shared', 'backup');
     try {
+      // What killed writers left (their processes are gone); live writers' uploads stay.
+      await repo.backend.removeTemporaries?.(Infinity);
       const doomed = await repo.doomedPacks();
       await repo.index.refresh();
-      const w = new BackupWriter(repo, meta, lock, doomed, opts);
+      const damage = await KnownDamage.of(repo);
+      const w = new BackupWriter(repo, meta, lock, doomed, damage, opts);
       if (meta.parent) w.parentManifest = (await repo.manifest(meta.parent)).manifest;
       return w;
     } catch (err) {
@@ -138,8 +148,13 @@ export class BackupWriter {
         parent = undefined;
       }
     }
-    // While a GC plan is pending, every id must be looked up (marked packs are avoided).
-    const trustParent = parent !== undefined && this.doomed.size === 0;
+    // While a GC plan is pending, every id must be looked up (marked packs are avoided); so
+    // while anything is known damaged (the parent may name a chunk that is lost).
+    const trustParent = parent !== undefined && this.doomed.size === 0 && !this.damage.any;
+    const doomed = this.doomed;
+    const damage = this.damage;
+    const avoid = (e: IndexEntry): boolean =>
+      (doomed.size > 0 && doomed.has(e.pack.toString('hex'))) || damage.has(e);
     const changed = trustParent && input.changedRanges ? normalize(input.changedRanges) : undefined;
 
     const fidx = new FidxWriter(await repo.backend.upload(fidxObjectName(this.id, input.name)), {
@@ -215,7 +230,7 @@ export class BackupWriter {
         const known =
           (trustParent && slot < parent!.slots && id.equals(await parent!.get(slot))) ||
           sink.has(id) ||
-          (await repo.index.lookup(id, this.doomed)) !== undefined;
+          (await repo.index.lookup(id, avoid)) !== undefined;
         if (!known) {
           owned = false;
           await sink.store(r.slot, len, id);

@@ -133,6 +133,11 @@ export const ERRORS = {
 
   GUEST_WORKDIR_UNSAFE:
     '{path} cannot hold throwaway guests: {problem}. It must be a directory of this user, not a symbolic link, that no one else may write to; remove it (after checking who made it) and try again.',
+  BACKUP_DAMAGED: 'backup {backup} is damaged and cannot be restored: {reason}',
+  BACKUP_LATEST_DAMAGED:
+    "the newest backup of VM '{vm}' is damaged ({damaged}); the newest intact one is {previous}: name it, or pass --skip-damaged to take it",
+  REPO_NEEDS_REPAIR:
+    "the repository has damage this command cannot work around ({count} damaged index run(s)); run 'brankas repo repair' first",
   // disk engines and the thin-provisioning lab
   POOL_NOT_FOUND: "no storage pool named '{pool}'",
   POOL_INACTIVE: "storage pool '{pool}' is not active: start it first (virsh pool-start {pool})",

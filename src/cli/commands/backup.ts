@@ -3,6 +3,7 @@
  * `brankas backups [VM]` (what the repository holds).
  */
 import { coldBackup } from '../../engine/backup/cold.js';
+import { damagedOf, listBackupCatalogue } from '../../engine/catalog.js';
 import type { PowerEvent } from '../../engine/backup/power.js';
 import type { WriteProgress } from '../../repo/writer.js';
 import { UsageError, type Command } from '../command.js';
@@ -112,13 +113,10 @@ export const backupsCommand: Command = {
   positionals: { min: 0, max: 1, names: 'VM' },
   async run(ctx, args) {
     const vm = args.positionals[0];
-    const listing = await withRepo(
-      ctx,
-      args,
-      async (repo) => (await repo.listBackups()).backups,
-      false,
-    );
-    const rows = listing
+    const catalogue = await withRepo(ctx, args, (repo) => listBackupCatalogue(repo), false);
+    // A damaged manifest is listed too (its VM as it seems to say, or '?'), never hidden.
+    const damaged = vm === undefined ? catalogue.damaged : damagedOf(catalogue, vm);
+    const rows = catalogue.backups
       .filter((b) => vm === undefined || b.manifest.vm.name === vm)
       .map((b) => ({
         id: b.id,
@@ -131,8 +129,8 @@ export const backupsCommand: Command = {
         verify: b.manifest.verify ?? null,
         verified: b.verified,
       }));
-    if (ctx.json) return ctx.printJson({ backups: rows });
-    if (rows.length === 0) {
+    if (ctx.json) return ctx.printJson({ backups: rows, damaged });
+    if (rows.length === 0 && damaged.length === 0) {
       ctx.print(ctx.t('backup.none'));
       return;
     }
@@ -156,8 +154,19 @@ export const backupsCommand: Command = {
             ? ctx.t('backup.neverVerified')
             : `${(r.verify as { passed?: boolean }).passed ? 'passed' : 'FAILED'} (${(r.verify as { how?: string }).how ?? '?'}, ${(r.verify as { at?: string }).at ?? ''})`,
         ]),
+        ...damaged.map((d) => [
+          d.id,
+          d.vm ?? '?',
+          d.startedAt,
+          ctx.t('backup.damagedRow'),
+          '-',
+          '-',
+        ]),
       ]),
     );
+    for (const d of damaged) {
+      ctx.note(ctx.t('backup.damaged', { backup: d.id, vm: d.vm ?? '?', reason: d.message }));
+    }
   },
 };
 

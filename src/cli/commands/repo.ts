@@ -1,5 +1,5 @@
 /**
- * `brankas repo init|info|verify|prune|gc|stats`: the backup repository
+ * `brankas repo init|info|verify|prune|gc|stats` (and `repair`, in repo-repair.ts): the backup repository
  * (src/repo/, docs/repository-format.md). Thin: parse, call, render.
  */
 import { parseSize } from './repo-size.js';
@@ -28,6 +28,7 @@ import {
   withRepo,
 } from './repo-common.js';
 import { repoKeyCommand } from './repo-key.js';
+import { repoRepairCommand } from './repo-repair.js';
 import { repoUpgrade } from './repo-upgrade.js';
 
 export const repoInit: Command = {
@@ -316,6 +317,18 @@ function renderVerify(ctx: CliContext, r: VerifyReport): void {
       records: r.recordsRead,
     }),
   );
+  for (const n of r.notes) {
+    ctx.print(
+      ctx.t(n.interruptedGc ? 'repo.verifyGcLeftovers' : 'repo.verifyGoneLeftovers', {
+        entries: n.entries,
+        packs: n.packs,
+      }),
+    );
+  }
+  if (r.damageRecord) ctx.print(ctx.t('repo.verifyDamageRecorded', { id: r.damageRecord }));
+  if (r.damageNotRecorded) {
+    ctx.note(ctx.t('repo.verifyNotRecorded', { message: r.damageNotRecorded.message }));
+  }
   if (r.ok) {
     ctx.print(ctx.t('repo.verifyOk'));
     return;
@@ -457,6 +470,8 @@ export const repoStatsCommand: Command = {
           [ctx.t('repo.stats.overall'), ratio(s.overallRatio)],
         ]),
       );
+      if (s.damagedIndexRuns)
+        ctx.note(ctx.t('repo.statsDamagedRuns', { count: s.damagedIndexRuns }));
     });
   },
 };
@@ -469,6 +484,7 @@ export const repoCommands: Command[] = [
   repoPrune,
   repoGc,
   repoStatsCommand,
+  repoRepairCommand,
   repoKeyCommand,
   repoUpgrade,
 ];

@@ -6,6 +6,7 @@
  */
 import { restoreDisk } from '../../engine/restore/disk.js';
 import { restoreBackup } from '../../engine/restore/restore.js';
+import type { DamagedBackup } from '../../engine/catalog.js';
 import { UsageError, type Command, type ParsedArgs } from '../command.js';
 import type { CliContext } from '../context.js';
 import { formatBytes } from '../format.js';
@@ -18,8 +19,8 @@ export const restoreCommand: Command = {
   name: 'restore',
   summary: 'Restore a backup (an id, or a VM name for its latest backup) into a VM',
   usage:
-    'brankas restore BACKUP [--as NEWNAME] [--to DIR] [--format qcow2|raw] [--start] [--force] [--no-space-check] [--repo PATH] [--json]\n' +
-    '       brankas restore BACKUP --disk NAME --to PATH [--format qcow2|raw] [--force] [--no-space-check] [--repo PATH] [--json]',
+    'brankas restore BACKUP [--as NEWNAME] [--to DIR] [--format qcow2|raw] [--start] [--force] [--no-space-check] [--skip-damaged] [--repo PATH] [--json]\n' +
+    '       brankas restore BACKUP --disk NAME --to PATH [--format qcow2|raw] [--force] [--no-space-check] [--skip-damaged] [--repo PATH] [--json]',
   help:
     'Without --as the VM is restored under its own name; an existing VM or file is refused unless\n' +
     '--force (the disaster case: the VM is still defined but its disk is gone). With --as the copy\n' +
@@ -29,7 +30,9 @@ export const restoreCommand: Command = {
     'With --disk (vda, vdb...) only that disk is restored, to the file PATH (or into the directory\n' +
     'PATH as VM-DISK.FORMAT), and no VM is defined.\n' +
     'Before writing, the free space is checked against the data to restore; --no-space-check skips\n' +
-    'that for file systems that compress or deduplicate (running out of space still cleans up).',
+    'that for file systems that compress or deduplicate (running out of space still cleans up).\n' +
+    'A VM name means its newest backup; if that one is damaged, restore refuses and names the\n' +
+    'newest intact one; --skip-damaged takes that one (and says which it skipped).',
   options: {
     ...repoOption,
     as: { type: 'string' },
@@ -39,6 +42,7 @@ export const restoreCommand: Command = {
     start: { type: 'boolean' },
     force: { type: 'boolean' },
     'no-space-check': { type: 'boolean' },
+    'skip-damaged': { type: 'boolean' },
   },
   positionals: { min: 1, max: 1, names: 'BACKUP' },
   async run(ctx, args) {
@@ -57,7 +61,23 @@ export const restoreCommand: Command = {
       if (tty) meter.update(p);
     };
     const endProgress = (): void => meter.end();
-    const common: Common = { format, force, noSpaceCheck, signal, onProgress, endProgress };
+    const skipped: DamagedBackup[] = [];
+    const common: Common = {
+      format,
+      force,
+      noSpaceCheck,
+      signal,
+      onProgress,
+      endProgress,
+      skipDamaged: args.values['skip-damaged'] === true,
+      skippedDamaged: skipped,
+      onSkippedDamaged: (list) => {
+        skipped.push(...list);
+        for (const d of list) {
+          ctx.note(ctx.t('restore.skippedDamaged', { backup: d.id, reason: d.message }));
+        }
+      },
+    };
     try {
       return await (disk !== undefined
         ? restoreOneDisk(ctx, args, disk, to, common)
@@ -79,6 +99,10 @@ interface Common {
   onProgress: (p: { disk: string; doneBytes: number; totalBytes: number }) => void;
   /** Ends the progress line before the result is printed. */
   endProgress: () => void;
+  skipDamaged: boolean;
+  /** Filled by onSkippedDamaged: the damaged backups passed over, for --json. */
+  skippedDamaged: DamagedBackup[];
+  onSkippedDamaged: (skipped: DamagedBackup[]) => void;
 }
 
 async function restoreOneDisk(
@@ -96,7 +120,7 @@ async function restoreOneDisk(
     restoreDisk(repo, args.positionals[0]!, disk, to, o),
   );
   o.endProgress();
-  if (ctx.json) return ctx.printJson(result);
+  if (ctx.json) return ctx.printJson({ ...result, skippedDamaged: o.skippedDamaged });
   ctx.print(
     ctx.t('restore.diskDone', {
       disk: result.disk,
@@ -125,7 +149,7 @@ async function restoreVm(
     }),
   );
   o.endProgress();
-  if (ctx.json) return ctx.printJson(result);
+  if (ctx.json) return ctx.printJson({ ...result, skippedDamaged: o.skippedDamaged });
   for (const d of result.disks) {
     ctx.print(
       ctx.t('restore.disk', { disk: d.disk, path: d.path, data: formatBytes(d.dataBytes) }),

@@ -9,6 +9,7 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Repository } from '../../repo/repository.js';
+import type { DamagedBackup } from '../catalog.js';
 import { EngineError } from '../errors.js';
 import { resolveBackup } from './restore.js';
 import { Staging } from './staging.js';
@@ -22,6 +23,10 @@ export interface RestoreDiskOptions {
   force?: boolean;
   /** Skip the free-space check made before writing (see RestoreOptions). */
   noSpaceCheck?: boolean;
+  /** When the VM's newest backup is damaged, restore from the newest intact one (else refuse). */
+  skipDamaged?: boolean;
+  /** Told which damaged backups were passed over (with skipDamaged). */
+  onSkippedDamaged?: (skipped: DamagedBackup[]) => void;
   /** Stops the restore; what it wrote is removed. */
   signal?: AbortSignal;
   onProgress?: RestoreProgressFn;
@@ -50,7 +55,7 @@ export async function restoreDisk(
   o: RestoreDiskOptions = {},
 ): Promise<RestoreDiskResult> {
   const started = Date.now();
-  const m = await resolveBackup(repo, ref);
+  const m = await resolveBackup(repo, ref, o);
   const disks = m.disks.filter((d) => !isBootFile(d));
   const disk = disks.find((d) => d.name === diskName);
   if (!disk) {

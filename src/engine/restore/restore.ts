@@ -21,6 +21,7 @@ import {
 } from '../../libvirt/index.js';
 import type { Repository } from '../../repo/repository.js';
 import type { Manifest, ManifestDisk } from '../../repo/manifest.js';
+import { chooseBackup, type ChooseOptions, type DamagedBackup } from '../catalog.js';
 import { EngineError } from '../errors.js';
 import { checkSpace } from './space.js';
 import { Staging } from './staging.js';
@@ -52,6 +53,10 @@ export interface RestoreOptions {
    * compress or deduplicate, where statfs understates what fits).
    */
   noSpaceCheck?: boolean;
+  /** When the VM's newest backup is damaged, restore the newest intact one (else refuse). */
+  skipDamaged?: boolean;
+  /** Told which damaged backups were passed over (with skipDamaged). */
+  onSkippedDamaged?: (skipped: DamagedBackup[]) => void;
   /** Stops the restore; what it wrote is removed, what it replaced put back. */
   signal?: AbortSignal;
   onProgress?: RestoreProgressFn;
@@ -71,23 +76,18 @@ export interface RestoreResult {
   xml: string;
 }
 
-/** A backup by id, or a VM name meaning that VM's latest backup. */
-export async function resolveBackup(repo: Repository, ref: string): Promise<Manifest> {
-  const { backups } = await repo.listBackups();
-  // Listed oldest first, manifests read and checked.
-  const byId = backups.find((b) => b.id === ref);
-  if (byId) return byId.manifest;
-  const latest = backups.filter((b) => b.manifest.vm.name === ref).at(-1);
-  if (!latest) {
-    throw new EngineError(
-      'BACKUP_NOT_FOUND',
-      `no backup with id '${ref}' and no backup of a VM named '${ref}'`,
-      {
-        details: { backup: ref },
-      },
-    );
-  }
-  return latest.manifest;
+/**
+ * A backup by id, or a VM name meaning that VM's latest backup; refuses when that one is
+ * damaged unless `skipDamaged` (catalog.ts), and tells `onSkippedDamaged` what it passed over.
+ */
+export async function resolveBackup(
+  repo: Repository,
+  ref: string,
+  o: ChooseOptions & { onSkippedDamaged?: (skipped: DamagedBackup[]) => void } = {},
+): Promise<Manifest> {
+  const { manifest, skippedDamaged } = await chooseBackup(repo, ref, o);
+  if (skippedDamaged.length) o.onSkippedDamaged?.(skippedDamaged);
+  return manifest;
 }
 
 async function lookup(conn: Connection, name: string): Promise<Domain | undefined> {
@@ -106,7 +106,7 @@ export async function restoreBackup(
   o: RestoreOptions = {},
 ): Promise<RestoreResult> {
   const started = Date.now();
-  const m = await resolveBackup(repo, ref);
+  const m = await resolveBackup(repo, ref, o);
   if (!m.domainXml) {
     throw new EngineError('RESTORE_NO_XML', `backup ${m.id} has no domain XML to define`, {
       details: { backup: m.id },

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, rename, rm, unlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +33,46 @@ it('local backend: temporary files are hidden from list and removed once old', a
     assert.equal(await b.removeTemporaries(60_000), 1);
     assert.deepEqual(await readdir(join(dir, 'data/00')), ['a']);
   } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+it("local backend: a killed process's unfinished upload is removed at the next run, a live one's stays", async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'brankas-test-backend-'));
+  const local = new URL('./local.js', import.meta.url).href;
+  // A child that starts an upload and is killed before it commits (kill -9: nothing cleans up).
+  const child = spawn(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `const { LocalBackend } = await import(${JSON.stringify(local)});
+       const up = await new LocalBackend(process.argv[1]).upload('data/00/pack');
+       await up.write(Buffer.alloc(65536, 7));
+       process.stdout.write('ready\\n');
+       setInterval(() => {}, 1000);`,
+      dir,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', () => resolve());
+      child.on('exit', () => reject(new Error('the child ended before its upload was started')));
+    });
+    const b = new LocalBackend(dir);
+    const mine = await b.upload('data/00/other');
+    await mine.write(Buffer.from('in progress'));
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+    assert.equal((await readdir(join(dir, 'data/00'))).length, 2);
+    // Young files, so age alone would keep both: the dead writer's goes, the live one's stays.
+    assert.equal(await b.removeTemporaries(24 * 3600 * 1000), 1);
+    await mine.commit();
+    assert.deepEqual(await readdir(join(dir, 'data/00')), ['other']);
+  } finally {
+    child.kill('SIGKILL');
     await rm(dir, { recursive: true, force: true });
   }
 });
