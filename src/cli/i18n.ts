@@ -174,6 +174,16 @@ const en = {
   'restore.doneStarted': 'Restored backup {backup} as VM {vm} in {seconds} s, and started it.',
   'restore.diskDone':
     'Restored disk {disk} of backup {backup} to {path} ({format}, {data} of data) in {seconds} s; no VM was defined.',
+  // Restores that never weaken or escape (task C): consoles, host access, leftovers.
+  'restore.graphics.local-socket':
+    'The {type} console listens on a local unix socket only: the backup holds no console password. Reach it on this host (virsh domdisplay, virt-viewer), or restore with --graphics-password-file to keep it on the network.',
+  'restore.graphics.password-kept':
+    'The {type} console keeps the password of the VM it was restored from.',
+  'restore.graphics.password-set':
+    'The {type} console has the password from --graphics-password-file.',
+  'restore.hostAccess': 'Host access granted (--allow-host-access): {where} {value}',
+  'restore.cleanedLeftovers':
+    'Removed {count} leftover(s) of an earlier restore whose process had died: {paths}',
   'verify.interrupted':
     'interrupted: the test VM and its scratch files are removed; nothing was recorded.',
   'verify.passed': 'Backup {backup} passed the restore test ({how}) in {seconds} s.',
@@ -470,6 +480,18 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
     'ruang di {dir} tidak cukup untuk me-restore {disk} dari backup {backup} ({dataMiB} MiB data); tidak ada yang tertinggal. Kosongkan sebagian ruang atau restore --to ke direktori lain.',
   'err.RESTORE_DISK_NOT_FOUND':
     "backup {backup} dari {vm} tidak punya disk bernama '{disk}'; disk yang ada: {disks}",
+  // Restores that never weaken or escape (task C): consoles, host access, leftovers.
+  'restore.graphics.local-socket':
+    'Konsol {type} hanya mendengarkan di socket unix lokal: backup tidak menyimpan password konsol. Buka dari host ini (virsh domdisplay, virt-viewer), atau restore dengan --graphics-password-file agar tetap di jaringan.',
+  'restore.graphics.password-kept': 'Konsol {type} memakai password VM asal restore ini.',
+  'restore.graphics.password-set': 'Konsol {type} memakai password dari --graphics-password-file.',
+  'restore.hostAccess': 'Akses ke host diberikan (--allow-host-access): {where} {value}',
+  'restore.cleanedLeftovers':
+    'Menghapus {count} sisa restore sebelumnya yang prosesnya sudah mati: {paths}',
+  'err.RESTORE_INVALID_NAME': "'{name}' tidak bisa menjadi nama VM hasil restore: {reason}",
+  'err.RESTORE_HOST_ACCESS':
+    "restore backup {backup} sebagai VM '{vm}' akan memberinya akses ke host yang tidak dimiliki VM asalnya: {parts}. Tidak ada yang ditulis. Periksa XML backup itu (--json menampilkannya); restore --to ke direktori tersendiri, atau dengan --allow-host-access untuk mengizinkannya",
+  'err.RESTORE_PATH_UNUSABLE': '{path} tidak bisa dipakai: {reason} ({errno})',
   'verify.interrupted': 'dihentikan: VM uji dan file sementaranya dihapus; tidak ada yang dicatat.',
   'verify.passed': 'Backup {backup} lulus uji restore ({how}) dalam {seconds} dtk.',
   'verify.failed': 'Backup {backup} GAGAL uji restore: {reason}',

@@ -8,10 +8,17 @@
  * has succeeded. On failure, every file written and any domain newly defined
  * are removed and whatever was replaced is put back, so a half-restored VM
  * is never left behind.
+ *
+ * A restore never gives a VM more than the VM it comes from had: the new
+ * name must be a safe file name (names.ts), the XML to define is checked for
+ * host access the reference VM does not have, and files written outside the
+ * restore's target (host-access.ts), and graphical consoles whose password
+ * the backup left out stop listening on the network (graphics.ts), all
+ * before anything is written.
  */
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { mkdir, rmdir } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import {
   DomainXml,
   isNotFound,
@@ -20,12 +27,28 @@ import {
   type Domain,
 } from '../../libvirt/index.js';
 import type { Repository } from '../../repo/repository.js';
+import { errorCode } from '../../util/errors.js';
 import type { Manifest, ManifestDisk } from '../../repo/manifest.js';
 import { EngineError } from '../errors.js';
+import { pathError } from './fs-errors.js';
+import {
+  graphicsPasswords,
+  redactPasswords,
+  secureGraphics,
+  type GraphicsDecision,
+} from './graphics.js';
+import {
+  capabilityEmulators,
+  describeHostAccess,
+  fileDirs,
+  newHostAccess,
+  type HostAccess,
+} from './host-access.js';
+import { checkManifestDiskName, checkRestoreName } from './names.js';
 import { checkSpace } from './space.js';
-import { Staging } from './staging.js';
+import { cleanLeftovers, Staging } from './staging.js';
 import { isBootFile, writeBootFile, writeDisk, type RestoreProgressFn } from './write.js';
-import { rewriteDomainXml } from './xml.js';
+import { rewriteDomainXml, unixSocketPaths } from './xml.js';
 
 export interface RestoreOptions {
   /** A new name: the copy gets a new UUID and new MAC addresses and runs beside the original. */
@@ -52,6 +75,19 @@ export interface RestoreOptions {
    * compress or deduplicate, where statfs understates what fits).
    */
   noSpaceCheck?: boolean;
+  /**
+   * Define host access the reference VM (the one replaced, or the original
+   * of a copy) does not have: filesystem passthrough, host devices, host
+   * paths, files outside the restore's target. Refused (RESTORE_HOST_ACCESS)
+   * without it.
+   */
+  allowHostAccess?: boolean;
+  /**
+   * A password for the graphical consoles (VNC, SPICE), which the backup
+   * does not hold; without one they keep the reference VM's, or else listen
+   * on a local unix socket only.
+   */
+  graphicsPassword?: string;
   /** Stops the restore; what it wrote is removed, what it replaced put back. */
   signal?: AbortSignal;
   onProgress?: RestoreProgressFn;
@@ -67,8 +103,14 @@ export interface RestoreResult {
   /** Snapshot records of the VM a forced restore replaced, removed (metadata only). */
   droppedSnapshots: string[];
   seconds: number;
-  /** The domain XML it was defined (or started) with. */
+  /** The domain XML it was defined (or started) with; console passwords included. */
   xml: string;
+  /** What became of each graphical console (graphics.ts). */
+  graphics: GraphicsDecision[];
+  /** Host access granted with allowHostAccess (empty without). */
+  hostAccess: HostAccess[];
+  /** Partial files of restores to the same paths whose process had died, removed. */
+  cleanedLeftovers: string[];
 }
 
 /** A backup by id, or a VM name meaning that VM's latest backup. */
@@ -99,18 +141,94 @@ async function lookup(conn: Connection, name: string): Promise<Domain | undefine
   }
 }
 
+async function lookupByUuid(conn: Connection, uuid: string | null): Promise<Domain | undefined> {
+  if (!uuid) return undefined;
+  try {
+    return await conn.lookupDomainByUuid(uuid);
+  } catch (err) {
+    if (isNotFound(err) || errorCode(err) === 'LIBVIRT_INVALID_ARGUMENT') return undefined;
+    throw err;
+  }
+}
+
+/** The reference VM's XML with its console passwords (without them when that is not allowed). */
+async function referenceXml(vm: Domain | undefined): Promise<string | undefined> {
+  if (!vm) return undefined;
+  return vm.xml(DomainXml.INACTIVE | DomainXml.SECURE).catch(() => vm.xml(DomainXml.INACTIVE));
+}
+
+/** Directories of the host's storage pools (dir, fs, netfs): places meant for disk images. */
+async function poolDirs(conn: Connection): Promise<string[]> {
+  const dirs: string[] = [];
+  for (const pool of await conn.listStoragePools().catch(() => [])) {
+    const xml = await pool.xml().catch(() => '');
+    if (!/<pool type=['"](dir|fs|netfs)['"]/.test(xml)) continue;
+    const path = /<target>\s*<path>([^<]+)<\/path>/.exec(xml)?.[1];
+    if (path) dirs.push(path);
+  }
+  return dirs;
+}
+
+/** Removes the directories a failed restore created, deepest first; never one not empty. */
+export async function removeCreatedDirs(first: string | undefined, deepest: string): Promise<void> {
+  if (first === undefined) return;
+  const top = resolve(first);
+  for (let d = resolve(deepest); ; d = dirname(d)) {
+    try {
+      await rmdir(d);
+    } catch {
+      return;
+    }
+    if (d === top || dirname(d) === d) return;
+  }
+}
+
 export async function restoreBackup(
   conn: Connection,
   repo: Repository,
   ref: string,
   o: RestoreOptions = {},
 ): Promise<RestoreResult> {
+  try {
+    // Paths go into the domain XML, which libvirt reads from its own working directory.
+    return await restoreChecked(conn, repo, ref, {
+      ...o,
+      ...(o.toDir !== undefined ? { toDir: resolve(o.toDir) } : {}),
+      ...(o.socketDir !== undefined ? { socketDir: resolve(o.socketDir) } : {}),
+    });
+  } catch (err) {
+    throw pathError(err);
+  }
+}
+
+interface PlannedFile {
+  disk: ManifestDisk;
+  path: string;
+  format: string;
+}
+
+async function restoreChecked(
+  conn: Connection,
+  repo: Repository,
+  ref: string,
+  o: RestoreOptions,
+): Promise<RestoreResult> {
   const started = Date.now();
+  if (o.as !== undefined) checkRestoreName(o.as);
   const m = await resolveBackup(repo, ref);
   if (!m.domainXml) {
     throw new EngineError('RESTORE_NO_XML', `backup ${m.id} has no domain XML to define`, {
       details: { backup: m.id },
     });
+  }
+  for (const d of m.disks) checkManifestDiskName(d.name, m.id);
+  if (o.toDir !== undefined) {
+    const st = statSync(o.toDir, { throwIfNoEntry: false });
+    if (st && !st.isDirectory()) {
+      throw pathError(
+        Object.assign(new Error('not a directory'), { code: 'ENOTDIR', path: o.toDir }),
+      );
+    }
   }
   const name = o.as ?? m.vm.name;
   const existing = await lookup(conn, name);
@@ -133,7 +251,7 @@ export async function restoreBackup(
   }
 
   // Plan every target path first: nothing is written until all are known to be free.
-  const plan: { disk: ManifestDisk; path: string; format: string }[] = [];
+  const plan: PlannedFile[] = [];
   for (const d of m.disks) {
     const opts = (d.formatOptions ?? {}) as { source?: string; path?: string };
     const original = isBootFile(d) ? opts.path : opts.source;
@@ -159,15 +277,95 @@ export async function restoreBackup(
     plan.push({ disk: d, path, format });
   }
 
-  if (o.noSpaceCheck !== true) await checkSpace(plan, m.id);
+  // The XML to define is known before anything is written, and checked.
+  const reference = existing ?? (await lookupByUuid(conn, m.vm.uuid));
+  const refXml = await referenceXml(reference);
+  const disksPlanned = plan.filter((p) => !isBootFile(p.disk));
+  const socketDir = o.as
+    ? (o.socketDir ?? o.toDir ?? (disksPlanned[0] ? dirname(disksPlanned[0].path) : undefined))
+    : undefined;
+  const rewritten = rewriteDomainXml(m.domainXml, {
+    disks: new Map(
+      disksPlanned.map((p) => [
+        p.disk.name,
+        { path: p.path, format: p.format === 'raw' ? 'raw' : 'qcow2' },
+      ]),
+    ),
+    bootFiles: new Map(
+      plan
+        .filter((p) => isBootFile(p.disk))
+        .map((p) => [p.disk.name.slice('boot-'.length), p.path]),
+    ),
+    newName: o.as,
+    socketDir,
+    dropInterfaces: o.dropInterfaces ?? false,
+  });
+  const { xml, graphics } = secureGraphics(rewritten, {
+    password: o.graphicsPassword,
+    inherited: refXml ? graphicsPasswords(refXml) : undefined,
+  });
+  // A copy's sockets are placed by the restore, like its files: judged by where they go.
+  const sockets =
+    socketDir === undefined ? [] : unixSocketPaths(xml).filter((p) => dirname(p) === socketDir);
+  const hostAccess = newHostAccess({
+    xml,
+    reference: refXml,
+    written: [...new Set([...plan.map((p) => p.path), ...sockets])],
+    writeDirs: [...(refXml ? fileDirs(refXml) : []), ...(await poolDirs(conn))],
+    ownDirs: [o.toDir, o.socketDir].filter((d): d is string => d !== undefined),
+    emulators: capabilityEmulators(await conn.capabilities()),
+  });
+  if (hostAccess.length > 0 && o.allowHostAccess !== true) {
+    const parts = describeHostAccess(hostAccess);
+    throw new EngineError(
+      'RESTORE_HOST_ACCESS',
+      `restoring backup ${m.id} as VM '${name}' would give it host access that ` +
+        `${reference ? `VM '${reference.name}' does not have` : 'no VM defined here vouches for'}: ` +
+        `${parts}. Nothing was written. Check the backup's XML (--json shows it); restore --to a ` +
+        'directory of its own, or with --allow-host-access to grant it',
+      {
+        details: {
+          vm: name,
+          backup: m.id,
+          reference: reference?.name ?? null,
+          parts,
+          hostAccess,
+          xml: redactPasswords(xml),
+        },
+      },
+    );
+  }
 
+  if (o.noSpaceCheck !== true) await checkSpace(plan, m.id);
+  return execute(conn, repo, m, plan, xml, existing, o, {
+    started,
+    name,
+    graphics,
+    hostAccess,
+  });
+}
+
+async function execute(
+  conn: Connection,
+  repo: Repository,
+  m: Manifest,
+  plan: PlannedFile[],
+  xml: string,
+  existing: Domain | undefined,
+  o: RestoreOptions,
+  facts: { started: number; name: string; graphics: GraphicsDecision[]; hostAccess: HostAccess[] },
+): Promise<RestoreResult> {
   const staging = new Staging(o.force === true);
   let defined: Domain | undefined;
   // The definition a forced restore replaces, put back if the restore then fails.
   let replacedXml: string | undefined;
   let droppedSnapshots: string[] = [];
+  // The first directory this restore created for --to, removed again if it fails.
+  let createdDir: string | undefined;
   try {
-    if (o.toDir) await mkdir(o.toDir, { recursive: true });
+    if (o.toDir) createdDir = await mkdir(o.toDir, { recursive: true });
+    const cleanedLeftovers: string[] = [];
+    for (const p of plan) cleanedLeftovers.push(...(await cleanLeftovers(p.path)));
     const disks: RestoreResult['disks'] = [];
     const bootFiles: RestoreResult['bootFiles'] = [];
     // Every file is complete and synced under a temporary name before any takes its place.
@@ -187,18 +385,9 @@ export async function restoreBackup(
       disks.push({ disk: p.disk.name, path: p.path, format, dataBytes });
       o.onDisk?.({ disk: p.disk.name, path: p.path, dataBytes });
     }
-    const xml = rewriteDomainXml(m.domainXml, {
-      disks: new Map(disks.map((d) => [d.disk, { path: d.path, format: d.format }])),
-      bootFiles: new Map(bootFiles.map((b) => [b.kind, b.path])),
-      newName: o.as,
-      socketDir: o.as
-        ? (o.socketDir ?? o.toDir ?? (disks[0] ? dirname(disks[0].path) : undefined))
-        : undefined,
-      dropInterfaces: o.dropInterfaces ?? false,
-    });
     o.signal?.throwIfAborted();
     await staging.commit();
-    let vmName = name;
+    let vmName = facts.name;
     if (!o.filesOnly) {
       if (existing) replacedXml = await existing.xml(DomainXml.INACTIVE | DomainXml.SECURE);
       const domain = await conn.defineDomain(xml);
@@ -217,14 +406,18 @@ export async function restoreBackup(
       bootFiles,
       started: o.start === true && !o.filesOnly,
       droppedSnapshots,
-      seconds: (Date.now() - started) / 1000,
+      seconds: (Date.now() - facts.started) / 1000,
       xml,
+      graphics: facts.graphics,
+      hostAccess: facts.hostAccess,
+      cleanedLeftovers,
     };
   } catch (err) {
     // Never a half-restored VM: remove what this restore created, put back what it replaced.
     if (defined) await defined.undefine().catch(() => undefined);
     if (replacedXml) await conn.defineDomain(replacedXml).catch(() => undefined);
     await staging.rollback();
+    if (o.toDir) await removeCreatedDirs(createdDir, o.toDir);
     throw err;
   }
 }
