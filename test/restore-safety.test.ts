@@ -230,6 +230,14 @@ describe('restore never escapes its place', () => {
       assert.deepEqual(await readdir(attacker), [], 'nothing written where the manifest said');
       assert.equal(await lookup(copy), undefined, 'nothing defined');
 
+      // A dry run shows it all, and writes and defines nothing either.
+      const plan = await restoreBackup(conn, fake, idA, { as: copy, dryRun: true });
+      assert.equal(plan.dryRun, true);
+      assert.equal(plan.hostAccess.length, 4);
+      assert.match(plan.xml, /<filesystem/);
+      assert.deepEqual(await readdir(attacker), []);
+      assert.equal(await lookup(copy), undefined);
+
       // Over the VM itself, the same: its disk stays as it was.
       await assert.rejects(
         restoreBackup(conn, fake, idA, { force: true }),
@@ -310,6 +318,26 @@ describe('restore never opens a console', () => {
     const xml = await (await conn.lookupDomain(copy)).xml(DomainXml.INACTIVE | DomainXml.SECURE);
     assert.match(xml, /passwd='baru1234'/);
     assert.match(xml, /listen='127\.0\.0\.1'/);
+  });
+});
+
+describe('restore --dry-run', () => {
+  test('shows the files, the console decision and the XML it would define, and does nothing', async () => {
+    const copy = testName('dry');
+    domains.push(copy);
+    const out = await subdir('dry');
+    const r = await cli(['restore', idB, '--as', copy, '--to', out, '--dry-run'], env());
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(
+      r.stdout,
+      /^Would restore backup .* \(dry run: nothing is written or defined\):$/m,
+    );
+    assert.match(r.stdout, new RegExp(`vda -> ${out}/${copy}-vda\\.qcow2`));
+    assert.match(r.stdout, /The vnc console listens on a local unix socket only/);
+    assert.match(r.stdout, /The domain XML it would define:\n<domain/);
+    assert.match(r.stdout, /<listen type="socket"\/>/);
+    assert.deepEqual(await readdir(out), []);
+    assert.equal(await lookup(copy), undefined);
   });
 });
 

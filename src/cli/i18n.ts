@@ -184,6 +184,11 @@ const en = {
   'restore.hostAccess': 'Host access granted (--allow-host-access): {where} {value}',
   'restore.cleanedLeftovers':
     'Removed {count} leftover(s) of an earlier restore whose process had died: {paths}',
+  'restore.plan':
+    'Would restore backup {backup} as VM {vm} (dry run: nothing is written or defined):',
+  'restore.planHostAccess':
+    'Host access the VM it comes from does not have (refused without --allow-host-access): {where} {value}',
+  'restore.planXml': 'The domain XML it would define:',
   'verify.interrupted':
     'interrupted: the test VM and its scratch files are removed; nothing was recorded.',
   'verify.passed': 'Backup {backup} passed the restore test ({how}) in {seconds} s.',
@@ -488,9 +493,14 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
   'restore.hostAccess': 'Akses ke host diberikan (--allow-host-access): {where} {value}',
   'restore.cleanedLeftovers':
     'Menghapus {count} sisa restore sebelumnya yang prosesnya sudah mati: {paths}',
+  'restore.plan':
+    'Backup {backup} akan di-restore sebagai VM {vm} (dry run: tidak ada yang ditulis atau di-define):',
+  'restore.planHostAccess':
+    'Akses ke host yang tidak dimiliki VM asalnya (ditolak tanpa --allow-host-access): {where} {value}',
+  'restore.planXml': 'XML domain yang akan di-define:',
   'err.RESTORE_INVALID_NAME': "'{name}' tidak bisa menjadi nama VM hasil restore: {reason}",
   'err.RESTORE_HOST_ACCESS':
-    "restore backup {backup} sebagai VM '{vm}' akan memberinya akses ke host yang tidak dimiliki VM asalnya: {parts}. Tidak ada yang ditulis. Periksa XML backup itu (--json menampilkannya); restore --to ke direktori tersendiri, atau dengan --allow-host-access untuk mengizinkannya",
+    "restore backup {backup} sebagai VM '{vm}' akan memberinya akses ke host yang tidak dimiliki VM asalnya: {parts}. Tidak ada yang ditulis. Periksa XML yang akan di-define (--dry-run menampilkannya); restore --to ke direktori tersendiri, atau dengan --allow-host-access untuk mengizinkannya",
   'err.RESTORE_PATH_UNUSABLE': '{path} tidak bisa dipakai: {reason} ({errno})',
   'verify.interrupted': 'dihentikan: VM uji dan file sementaranya dihapus; tidak ada yang dicatat.',
   'verify.passed': 'Backup {backup} lulus uji restore ({how}) dalam {seconds} dtk.',

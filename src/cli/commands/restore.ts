@@ -24,7 +24,7 @@ export const restoreCommand: Command = {
   summary: 'Restore a backup (an id, or a VM name for its latest backup) into a VM',
   usage:
     'brankas restore BACKUP [--as NEWNAME] [--to DIR] [--format qcow2|raw] [--start] [--force] [--no-space-check]\n' +
-    '       [--graphics-password-file FILE] [--allow-host-access] [--repo PATH] [--json]\n' +
+    '       [--graphics-password-file FILE] [--allow-host-access] [--dry-run] [--repo PATH] [--json]\n' +
     '       brankas restore BACKUP --disk NAME --to PATH [--format qcow2|raw] [--force] [--no-space-check] [--repo PATH] [--json]',
   help:
     'Without --as the VM is restored under its own name; an existing VM or file is refused unless\n' +
@@ -40,7 +40,9 @@ export const restoreCommand: Command = {
     'restore replaces (or of the original of a copy), takes the one in --graphics-password-file,\n' +
     'or else listens on a local unix socket only (virsh domdisplay, virt-viewer on this host).\n' +
     'Host access the VM did not have (filesystem passthrough, host devices, host paths, QEMU\n' +
-    'arguments, files outside the target directories) is refused unless --allow-host-access.',
+    'arguments, files outside the target directories) is refused unless --allow-host-access.\n' +
+    '--dry-run checks it all and shows the files, the consoles, the host access and the domain\n' +
+    'XML it would define, writing and defining nothing.',
   options: {
     ...repoOption,
     as: { type: 'string' },
@@ -52,6 +54,7 @@ export const restoreCommand: Command = {
     'no-space-check': { type: 'boolean' },
     'allow-host-access': { type: 'boolean' },
     'graphics-password-file': { type: 'string' },
+    'dry-run': { type: 'boolean' },
   },
   positionals: { min: 1, max: 1, names: 'BACKUP' },
   async run(ctx, args) {
@@ -116,10 +119,11 @@ async function restoreOneDisk(
     args.values['as'] !== undefined ||
     args.values['start'] === true ||
     args.values['allow-host-access'] === true ||
-    args.values['graphics-password-file'] !== undefined
+    args.values['graphics-password-file'] !== undefined ||
+    args.values['dry-run'] === true
   ) {
     throw new UsageError(
-      '--disk writes one disk to a file and defines no VM: no --as, --start, --allow-host-access or --graphics-password-file',
+      '--disk writes one disk to a file and defines no VM: no --as, --start, --allow-host-access, --graphics-password-file or --dry-run',
     );
   }
   const result = await withRepo(ctx, args, (repo) =>
@@ -157,12 +161,14 @@ async function restoreVm(
       ...o,
       start: args.values['start'] === true,
       allowHostAccess: args.values['allow-host-access'] === true,
+      dryRun: args.values['dry-run'] === true,
       ...(graphicsPassword !== undefined ? { graphicsPassword } : {}),
     }),
   );
   o.endProgress();
   // The console password is the user's secret: it is set, never shown.
   if (ctx.json) return ctx.printJson({ ...result, xml: redactPasswords(result.xml) });
+  if (result.dryRun) return printPlan(ctx, result);
   printCleaned(ctx, result.cleanedLeftovers);
   printSafety(ctx, result);
   for (const d of result.disks) {
@@ -216,4 +222,22 @@ function printSafety(ctx: CliContext, result: RestoreResult): void {
   for (const a of result.hostAccess) {
     ctx.print(ctx.t('restore.hostAccess', { where: a.where, value: a.value }));
   }
+}
+
+/** A dry run: what would be written and defined, the console decisions, the host access needed. */
+function printPlan(ctx: CliContext, result: RestoreResult): void {
+  ctx.print(ctx.t('restore.plan', { backup: result.backup, vm: result.vm }));
+  for (const d of result.disks) {
+    ctx.print(
+      ctx.t('restore.disk', { disk: d.disk, path: d.path, data: formatBytes(d.dataBytes) }),
+    );
+  }
+  for (const g of result.graphics) {
+    if (g.action !== 'kept') ctx.print(ctx.t(`restore.graphics.${g.action}`, { type: g.type }));
+  }
+  for (const a of result.hostAccess) {
+    ctx.print(ctx.t('restore.planHostAccess', { where: a.where, value: a.value }));
+  }
+  ctx.print(ctx.t('restore.planXml'));
+  ctx.print(redactPasswords(result.xml));
 }

@@ -88,6 +88,11 @@ export interface RestoreOptions {
    * on a local unix socket only.
    */
   graphicsPassword?: string;
+  /**
+   * Plan only: check everything, write and define nothing, and return what
+   * would be done (the XML, the consoles, the host access it would need).
+   */
+  dryRun?: boolean;
   /** Stops the restore; what it wrote is removed, what it replaced put back. */
   signal?: AbortSignal;
   onProgress?: RestoreProgressFn;
@@ -107,10 +112,15 @@ export interface RestoreResult {
   xml: string;
   /** What became of each graphical console (graphics.ts). */
   graphics: GraphicsDecision[];
-  /** Host access granted with allowHostAccess (empty without). */
+  /**
+   * Host access the reference VM does not have: granted with allowHostAccess
+   * (empty without); in a dry run, what would need it.
+   */
   hostAccess: HostAccess[];
   /** Partial files of restores to the same paths whose process had died, removed. */
   cleanedLeftovers: string[];
+  /** Planned only (dryRun): `disks` carry the backup's data bytes, nothing was written. */
+  dryRun: boolean;
 }
 
 /** A backup by id, or a VM name meaning that VM's latest backup. */
@@ -315,13 +325,37 @@ async function restoreChecked(
     ownDirs: [o.toDir, o.socketDir].filter((d): d is string => d !== undefined),
     emulators: capabilityEmulators(await conn.capabilities()),
   });
+  if (o.dryRun) {
+    // The plan: what would be written and defined, and what it would need allowing.
+    return {
+      backup: m.id,
+      vm: name,
+      disks: disksPlanned.map((p) => ({
+        disk: p.disk.name,
+        path: p.path,
+        format: p.format,
+        dataBytes: p.disk.dataBytes,
+      })),
+      bootFiles: plan
+        .filter((p) => isBootFile(p.disk))
+        .map((p) => ({ kind: p.disk.name.slice('boot-'.length), path: p.path })),
+      started: false,
+      droppedSnapshots: [],
+      seconds: (Date.now() - started) / 1000,
+      xml,
+      graphics,
+      hostAccess,
+      cleanedLeftovers: [],
+      dryRun: true,
+    };
+  }
   if (hostAccess.length > 0 && o.allowHostAccess !== true) {
     const parts = describeHostAccess(hostAccess);
     throw new EngineError(
       'RESTORE_HOST_ACCESS',
       `restoring backup ${m.id} as VM '${name}' would give it host access that ` +
         `${reference ? `VM '${reference.name}' does not have` : 'no VM defined here vouches for'}: ` +
-        `${parts}. Nothing was written. Check the backup's XML (--json shows it); restore --to a ` +
+        `${parts}. Nothing was written. Check the XML it would define (--dry-run shows it); restore --to a ` +
         'directory of its own, or with --allow-host-access to grant it',
       {
         details: {
@@ -411,6 +445,7 @@ async function execute(
       graphics: facts.graphics,
       hostAccess: facts.hostAccess,
       cleanedLeftovers,
+      dryRun: false,
     };
   } catch (err) {
     // Never a half-restored VM: remove what this restore created, put back what it replaced.
