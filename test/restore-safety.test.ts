@@ -39,6 +39,7 @@ let scratch: ScratchDir;
 /** Domains this file defined (originals and restored copies), removed in after(). */
 const domains: string[] = [];
 const cleanup: string[] = [];
+const mounts: string[] = [];
 const env = (): NodeJS.ProcessEnv => ({ BRANKAS_REPO: repoDir });
 
 /** A VM with a password on its console and a boot file, and one without either. */
@@ -154,6 +155,9 @@ after(async () => {
       if (!d) continue;
       if (await d.isActive().catch(() => false)) await d.destroy().catch(() => undefined);
       await d.undefine(DomainUndefine.SNAPSHOTS_METADATA).catch(() => undefined);
+    }
+    for (const dir of mounts.reverse()) {
+      await run('umount', [dir]).catch(() => run('umount', ['-l', dir]));
     }
   } finally {
     await conn?.close();
@@ -380,7 +384,7 @@ describe('restore leaves nothing behind', () => {
 });
 
 describe('file system errors at paths the user named are one-line errors', () => {
-  test('--disk --to FILE/f.qcow2, --to FILE and verify --scratch FILE say ENOTDIR, without a trace', async () => {
+  test('--disk --to FILE/f.qcow2, --to FILE and verify --scratch FILE say ENOTDIR, without a trace; verify records nothing', async () => {
     const file = join(scratch.path, 'a-file');
     await writeFile(file, 'not a directory');
     const cases = [
@@ -401,6 +405,13 @@ describe('file system errors at paths the user named are one-line errors', () =>
     }
     const id = await cli([...cases[1]!, '--lang', 'id'], env());
     assert.match(id.stderr, /tidak bisa dipakai/);
+    // A scratch directory too small for the test: the same, said as RESTORE_NO_SPACE.
+    const small = await subdir('small');
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=1M,mode=1777', 'brankas-test', small]);
+    mounts.push(small);
+    const full = await cli(['verify', idB, '--boot', '--scratch', small, '--json'], env());
+    assert.equal(full.code, 1);
+    assert.equal(JSON.parse(full.stdout).error.code, 'RESTORE_NO_SPACE', full.stdout);
     // The test could not run: that says nothing about the backup, and nothing is recorded.
     const listed = JSON.parse((await cli(['backups', vmB, '--json'], env())).stdout).backups;
     assert.equal(listed.find((b: { id: string }) => b.id === idB).verify, null);

@@ -181,13 +181,14 @@ const en = {
     'The {type} console keeps the password of the VM it was restored from.',
   'restore.graphics.password-set':
     'The {type} console has the password from --graphics-password-file.',
-  'restore.hostAccess': 'Host access granted (--allow-host-access): {where} {value}',
+  'restore.hostAccess': 'Host access granted (--allow-host-access): {what}',
   'restore.cleanedLeftovers':
     'Removed {count} leftover(s) of an earlier restore whose process had died: {paths}',
   'restore.plan':
     'Would restore backup {backup} as VM {vm} (dry run: nothing is written or defined):',
   'restore.planHostAccess':
-    'Host access the VM it comes from does not have (refused without --allow-host-access): {where} {value}',
+    'Host access the VM it comes from does not have (refused without --allow-host-access): {what}',
+  'restore.planDisk': '  {disk} -> {path} ({data} of data)',
   'restore.planXml': 'The domain XML it would define:',
   'verify.interrupted':
     'interrupted: the test VM and its scratch files are removed; nothing was recorded.',
@@ -490,13 +491,14 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
     'Konsol {type} hanya mendengarkan di socket unix lokal: backup tidak menyimpan password konsol. Buka dari host ini (virsh domdisplay, virt-viewer), atau restore dengan --graphics-password-file agar tetap di jaringan.',
   'restore.graphics.password-kept': 'Konsol {type} memakai password VM asal restore ini.',
   'restore.graphics.password-set': 'Konsol {type} memakai password dari --graphics-password-file.',
-  'restore.hostAccess': 'Akses ke host diberikan (--allow-host-access): {where} {value}',
+  'restore.hostAccess': 'Akses ke host diberikan (--allow-host-access): {what}',
   'restore.cleanedLeftovers':
     'Menghapus {count} sisa restore sebelumnya yang prosesnya sudah mati: {paths}',
   'restore.plan':
     'Backup {backup} akan di-restore sebagai VM {vm} (dry run: tidak ada yang ditulis atau di-define):',
   'restore.planHostAccess':
-    'Akses ke host yang tidak dimiliki VM asalnya (ditolak tanpa --allow-host-access): {where} {value}',
+    'Akses ke host yang tidak dimiliki VM asalnya (ditolak tanpa --allow-host-access): {what}',
+  'restore.planDisk': '  {disk} -> {path} ({data} data)',
   'restore.planXml': 'XML domain yang akan di-define:',
   'err.RESTORE_INVALID_NAME': "'{name}' tidak bisa menjadi nama VM hasil restore: {reason}",
   'err.RESTORE_HOST_ACCESS':

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { restoreDisk } from '../../engine/restore/disk.js';
 import { pathError } from '../../engine/restore/fs-errors.js';
 import { redactPasswords } from '../../engine/restore/graphics.js';
+import { describeHostAccess } from '../../engine/restore/host-access.js';
 import { restoreNameProblem } from '../../engine/restore/names.js';
 import { restoreBackup, type RestoreResult } from '../../engine/restore/restore.js';
 import { UsageError, type Command, type ParsedArgs } from '../command.js';
@@ -220,7 +221,7 @@ function printSafety(ctx: CliContext, result: RestoreResult): void {
     if (g.action !== 'kept') ctx.print(ctx.t(`restore.graphics.${g.action}`, { type: g.type }));
   }
   for (const a of result.hostAccess) {
-    ctx.print(ctx.t('restore.hostAccess', { where: a.where, value: a.value }));
+    ctx.print(ctx.t('restore.hostAccess', { what: describeHostAccess([a]) }));
   }
 }
 
@@ -229,14 +230,14 @@ function printPlan(ctx: CliContext, result: RestoreResult): void {
   ctx.print(ctx.t('restore.plan', { backup: result.backup, vm: result.vm }));
   for (const d of result.disks) {
     ctx.print(
-      ctx.t('restore.disk', { disk: d.disk, path: d.path, data: formatBytes(d.dataBytes) }),
+      ctx.t('restore.planDisk', { disk: d.disk, path: d.path, data: formatBytes(d.dataBytes) }),
     );
   }
   for (const g of result.graphics) {
     if (g.action !== 'kept') ctx.print(ctx.t(`restore.graphics.${g.action}`, { type: g.type }));
   }
   for (const a of result.hostAccess) {
-    ctx.print(ctx.t('restore.planHostAccess', { where: a.where, value: a.value }));
+    ctx.print(ctx.t('restore.planHostAccess', { what: describeHostAccess([a]) }));
   }
   ctx.print(ctx.t('restore.planXml'));
   ctx.print(redactPasswords(result.xml));

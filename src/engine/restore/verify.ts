@@ -7,8 +7,8 @@
  * console (probe.ts), that the guest answers; then
  * compare the restored files with the backup, remove everything, and record
  * the result in the backup's manifest. A test that cannot run as asked (an
- * unusable scratch directory, host access the original VM does not have)
- * throws and records nothing: it says nothing about the backup.
+ * unusable or full scratch directory, host access the original VM does not
+ * have) throws and records nothing: it says nothing about the backup.
  */
 import { createHash } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
@@ -64,8 +64,12 @@ export interface VerifyOptions {
 
 const STEP = 4 * 1024 * 1024;
 
-/** Errors that stop a test before it says anything about the backup. */
-const NOT_A_RESULT = new Set(['RESTORE_PATH_UNUSABLE', 'RESTORE_HOST_ACCESS']);
+/**
+ * Errors that stop a test before it says anything about the backup: the
+ * scratch directory is unusable or too small, or the test VM would need host
+ * access its original does not have.
+ */
+const NOT_A_RESULT = new Set(['RESTORE_PATH_UNUSABLE', 'RESTORE_NO_SPACE', 'RESTORE_HOST_ACCESS']);
 
 async function hashOf(
   r: {
