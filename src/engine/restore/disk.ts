@@ -10,10 +10,10 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Repository } from '../../repo/repository.js';
 import { EngineError } from '../errors.js';
-import { removeCreatedDirs, resolveBackup } from './restore.js';
+import { resolveBackup } from './restore.js';
 import { pathError } from './fs-errors.js';
 import { checkManifestDiskName, checkRestoreName } from './names.js';
-import { cleanLeftovers, Staging } from './staging.js';
+import { cleanLeftovers, removeCreatedDirs, Staging } from './staging.js';
 import { checkSpace } from './space.js';
 import { isBootFile, writeDisk, type RestoreProgressFn } from './write.js';
 

@@ -10,14 +10,11 @@
  * is never left behind.
  *
  * A restore never gives a VM more than the VM it comes from had: the new
- * name must be a safe file name (names.ts), the XML to define is checked for
- * host access the reference VM does not have, and files written outside the
- * restore's target (host-access.ts), and graphical consoles whose password
- * the backup left out stop listening on the network (graphics.ts), all
- * before anything is written.
+ * name must be a safe file name (names.ts), and the XML to define is made and
+ * checked before anything is written (definition.ts).
  */
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, rmdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import {
   DomainXml,
@@ -30,25 +27,14 @@ import type { Repository } from '../../repo/repository.js';
 import { errorCode } from '../../util/errors.js';
 import type { Manifest, ManifestDisk } from '../../repo/manifest.js';
 import { EngineError } from '../errors.js';
+import { hostAccessRefused, planDefinition } from './definition.js';
 import { pathError } from './fs-errors.js';
-import {
-  graphicsPasswords,
-  redactPasswords,
-  secureGraphics,
-  type GraphicsDecision,
-} from './graphics.js';
-import {
-  capabilityEmulators,
-  describeHostAccess,
-  fileDirs,
-  newHostAccess,
-  type HostAccess,
-} from './host-access.js';
+import type { GraphicsDecision } from './graphics.js';
+import type { HostAccess } from './host-access.js';
 import { checkManifestDiskName, checkRestoreName } from './names.js';
 import { checkSpace } from './space.js';
-import { cleanLeftovers, Staging } from './staging.js';
+import { cleanLeftovers, removeCreatedDirs, Staging } from './staging.js';
 import { isBootFile, writeBootFile, writeDisk, type RestoreProgressFn } from './write.js';
-import { rewriteDomainXml, unixSocketPaths } from './xml.js';
 
 export interface RestoreOptions {
   /** A new name: the copy gets a new UUID and new MAC addresses and runs beside the original. */
@@ -161,38 +147,6 @@ async function lookupByUuid(conn: Connection, uuid: string | null): Promise<Doma
   }
 }
 
-/** The reference VM's XML with its console passwords (without them when that is not allowed). */
-async function referenceXml(vm: Domain | undefined): Promise<string | undefined> {
-  if (!vm) return undefined;
-  return vm.xml(DomainXml.INACTIVE | DomainXml.SECURE).catch(() => vm.xml(DomainXml.INACTIVE));
-}
-
-/** Directories of the host's storage pools (dir, fs, netfs): places meant for disk images. */
-async function poolDirs(conn: Connection): Promise<string[]> {
-  const dirs: string[] = [];
-  for (const pool of await conn.listStoragePools().catch(() => [])) {
-    const xml = await pool.xml().catch(() => '');
-    if (!/<pool type=['"](dir|fs|netfs)['"]/.test(xml)) continue;
-    const path = /<target>\s*<path>([^<]+)<\/path>/.exec(xml)?.[1];
-    if (path) dirs.push(path);
-  }
-  return dirs;
-}
-
-/** Removes the directories a failed restore created, deepest first; never one not empty. */
-export async function removeCreatedDirs(first: string | undefined, deepest: string): Promise<void> {
-  if (first === undefined) return;
-  const top = resolve(first);
-  for (let d = resolve(deepest); ; d = dirname(d)) {
-    try {
-      await rmdir(d);
-    } catch {
-      return;
-    }
-    if (d === top || dirname(d) === d) return;
-  }
-}
-
 export async function restoreBackup(
   conn: Connection,
   repo: Repository,
@@ -288,43 +242,14 @@ async function restoreChecked(
   }
 
   // The XML to define is known before anything is written, and checked.
-  const reference = existing ?? (await lookupByUuid(conn, m.vm.uuid));
-  const refXml = await referenceXml(reference);
   const disksPlanned = plan.filter((p) => !isBootFile(p.disk));
-  const socketDir = o.as
-    ? (o.socketDir ?? o.toDir ?? (disksPlanned[0] ? dirname(disksPlanned[0].path) : undefined))
-    : undefined;
-  const rewritten = rewriteDomainXml(m.domainXml, {
-    disks: new Map(
-      disksPlanned.map((p) => [
-        p.disk.name,
-        { path: p.path, format: p.format === 'raw' ? 'raw' : 'qcow2' },
-      ]),
-    ),
-    bootFiles: new Map(
-      plan
-        .filter((p) => isBootFile(p.disk))
-        .map((p) => [p.disk.name.slice('boot-'.length), p.path]),
-    ),
-    newName: o.as,
-    socketDir,
-    dropInterfaces: o.dropInterfaces ?? false,
-  });
-  const { xml, graphics } = secureGraphics(rewritten, {
-    password: o.graphicsPassword,
-    inherited: refXml ? graphicsPasswords(refXml) : undefined,
-  });
-  // A copy's sockets are placed by the restore, like its files: judged by where they go.
-  const sockets =
-    socketDir === undefined ? [] : unixSocketPaths(xml).filter((p) => dirname(p) === socketDir);
-  const hostAccess = newHostAccess({
-    xml,
-    reference: refXml,
-    written: [...new Set([...plan.map((p) => p.path), ...sockets])],
-    writeDirs: [...(refXml ? fileDirs(refXml) : []), ...(await poolDirs(conn))],
-    ownDirs: [o.toDir, o.socketDir].filter((d): d is string => d !== undefined),
-    emulators: capabilityEmulators(await conn.capabilities()),
-  });
+  const { xml, graphics, hostAccess, reference } = await planDefinition(
+    conn,
+    m.domainXml,
+    plan.map((p) => ({ ...p, boot: isBootFile(p.disk) })),
+    existing ?? (await lookupByUuid(conn, m.vm.uuid)),
+    o,
+  );
   if (o.dryRun) {
     // The plan: what would be written and defined, and what it would need allowing.
     return {
@@ -350,24 +275,7 @@ async function restoreChecked(
     };
   }
   if (hostAccess.length > 0 && o.allowHostAccess !== true) {
-    const parts = describeHostAccess(hostAccess);
-    throw new EngineError(
-      'RESTORE_HOST_ACCESS',
-      `restoring backup ${m.id} as VM '${name}' would give it host access that ` +
-        `${reference ? `VM '${reference.name}' does not have` : 'no VM defined here vouches for'}: ` +
-        `${parts}. Nothing was written. Check the XML it would define (--dry-run shows it); restore --to a ` +
-        'directory of its own, or with --allow-host-access to grant it',
-      {
-        details: {
-          vm: name,
-          backup: m.id,
-          reference: reference?.name ?? null,
-          parts,
-          hostAccess,
-          xml: redactPasswords(xml),
-        },
-      },
-    );
+    throw hostAccessRefused(m.id, name, reference, hostAccess, xml);
   }
 
   if (o.noSpaceCheck !== true) await checkSpace(plan, m.id);

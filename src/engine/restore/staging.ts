@@ -16,8 +16,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { lstatSync } from 'node:fs';
-import { link, lstat, open, readdir, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { link, lstat, open, readdir, rename, rmdir, unlink } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { errorCode } from '../../util/errors.js';
 import { EngineError } from '../errors.js';
 
@@ -194,5 +194,23 @@ export class Staging {
         await unlink(e.final).catch(() => undefined);
       }
     }
+  }
+}
+
+/**
+ * Removes the directories a failed restore created (`first`, what a
+ * recursive mkdir returned, down to `deepest`), deepest first; never one
+ * that is not empty.
+ */
+export async function removeCreatedDirs(first: string | undefined, deepest: string): Promise<void> {
+  if (first === undefined) return;
+  const top = resolve(first);
+  for (let d = resolve(deepest); ; d = dirname(d)) {
+    try {
+      await rmdir(d);
+    } catch {
+      return;
+    }
+    if (d === top || dirname(d) === d) return;
   }
 }
