@@ -158,3 +158,26 @@ test("the emulators come from the host's capabilities", () => {
     <domain type='qemu'/><domain type='kvm'><emulator>/usr/bin/kvm</emulator></domain></arch></guest></capabilities>`;
   assert.deepEqual([...capabilityEmulators(caps)].sort(), ['/usr/bin/kvm', EMULATOR]);
 });
+
+test("libvirt's dynamic security labels are not host access; static or no labels, or no relabelling, are", () => {
+  const labelled = (label: string): string => domain('', label);
+  const none = check(labelled("  <seclabel type='dynamic' model='dac' relabel='yes'/>"), {
+    reference: undefined,
+    writeDirs: ['/'],
+  });
+  assert.deepEqual(
+    none.filter((a) => a.where === 'seclabel'),
+    [],
+  );
+  for (const risky of [
+    "<seclabel type='none'/>",
+    "<seclabel type='static' model='dac' relabel='no'><label>+0:+0</label></seclabel>",
+    "<seclabel type='dynamic' model='selinux' relabel='no'/>",
+  ]) {
+    assert.deepEqual(
+      check(labelled(risky)).map((a) => a.where),
+      ['seclabel'],
+      risky,
+    );
+  }
+});

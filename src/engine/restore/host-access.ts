@@ -9,7 +9,8 @@
  * - devices that hand the guest something of the host: `<filesystem>`,
  *   `<hostdev>`, interfaces on a host device or script (`direct`, `hostdev`,
  *   `ethernet`, `vhostuser`, `vdpa`), host smartcards, TPM and input
- *   passthrough, security labels, and anything in the `qemu:` namespace
+ *   passthrough, security labels other than libvirt's dynamic relabelling
+ *   ones, and anything in the `qemu:` namespace
  *   (`<qemu:commandline>` runs arbitrary QEMU arguments);
  * - every host path the XML names (disk and boot file sources, chardev
  *   sockets, files and devices, loaders, logs...), and the emulator, which
@@ -75,7 +76,10 @@ function harmlessPath(where: string, value: string): boolean {
 function isDevice(el: Element, parentPath: string): boolean {
   const tag = el.tagName;
   if (el.namespaceURI === QEMU_NS || tag.startsWith('qemu:')) return true;
-  if (tag === 'seclabel') return true;
+  // A dynamic label that relabels is libvirt's confinement as usual; anything else loosens it.
+  if (tag === 'seclabel') {
+    return !['dynamic', undefined].includes(attr(el, 'type')) || attr(el, 'relabel') === 'no';
+  }
   if (parentPath !== 'devices') return false;
   if (tag === 'filesystem' || tag === 'hostdev') return true;
   if (tag === 'interface') return HOST_INTERFACES.has(attr(el, 'type') ?? '');
