@@ -6,6 +6,7 @@
  * UUID) for host access that VM does not have and for files and sockets
  * placed outside the restore's target (host-access.ts).
  */
+import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DomainXml, type Connection, type Domain } from '../../libvirt/index.js';
 import { EngineError } from '../errors.js';
@@ -104,6 +105,7 @@ export async function planDefinition(
     xml,
     reference: refXml,
     written: [...new Set([...plan.map((p) => p.path), ...sockets])],
+    replaced: plan.map((p) => p.path).filter((p) => existsSync(p)),
     writeDirs: [...(refXml ? fileDirs(refXml) : []), ...(await poolDirs(conn))],
     ownDirs: [o.toDir, o.socketDir].filter((d): d is string => d !== undefined),
     emulators: capabilityEmulators(await conn.capabilities()),

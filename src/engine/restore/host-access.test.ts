@@ -181,3 +181,28 @@ test("libvirt's dynamic security labels are not host access; static or no labels
     );
   }
 });
+
+test("a file replaced (--force) must be one the reference VM names: not another VM's disk in the same pool", () => {
+  const other = '/var/lib/libvirt/images/db01.qcow2';
+  const forgedXml = saved.replace('/var/lib/libvirt/images/web01.qcow2', other);
+  const found = check(forgedXml, {
+    written: [other],
+    replaced: [other],
+    writeDirs: ['/var/lib/libvirt/images'],
+  });
+  assert.deepEqual(
+    found.map((a) => `${a.kind} ${a.value}`),
+    [`write ${other}`],
+  );
+  // Its own disk, replaced in the disaster case, is fine.
+  assert.deepEqual(check(saved, { replaced: ['/var/lib/libvirt/images/web01.qcow2'] }), []);
+  // A new file in a pool directory is fine without a reference.
+  assert.deepEqual(
+    check(forgedXml, {
+      reference: undefined,
+      written: [other],
+      writeDirs: ['/var/lib/libvirt/images'],
+    }).filter((a) => a.kind === 'write'),
+    [],
+  );
+});

@@ -40,9 +40,15 @@ export interface HostAccessCheck {
   xml: string;
   /** The XML of the reference VM as libvirt holds it now, when there is one. */
   reference?: string | undefined;
-  /** Files the restore writes, each of which must be in one of `writeDirs`. */
+  /**
+   * Files the restore writes: a new one must go into one of `writeDirs` (or
+   * `ownDirs`); one that exists and is replaced (--force) must be a file the
+   * reference VM names, or lie in `ownDirs`.
+   */
   written: string[];
-  /** Directories the restore may write into. */
+  /** Those of `written` that exist now. */
+  replaced?: string[] | undefined;
+  /** Directories the restore may create files in. */
   writeDirs: string[];
   /**
    * Directories that are the restore's own (--to, the copy's socket
@@ -180,8 +186,16 @@ export function newHostAccess(c: HostAccessCheck): HostAccess[] {
     }
     out.push(a);
   }
+  const replaced = new Set(c.replaced ?? []);
+  const referenced = new Set(
+    (c.reference ? scan(c.reference) : []).filter((a) => a.kind === 'path').map((a) => a.value),
+  );
   for (const path of c.written) {
-    if ([...c.writeDirs, ...c.ownDirs].some((d) => inside(path, d))) continue;
+    if (c.ownDirs.some((d) => inside(path, d))) continue;
+    if (replaced.has(path)) {
+      // Overwriting is for the VM's own files: another VM's disk in the same pool is not.
+      if (referenced.has(path)) continue;
+    } else if (c.writeDirs.some((d) => inside(path, d))) continue;
     out.push({ kind: 'write', where: dirname(path), value: path });
   }
   return out;
