@@ -37,7 +37,7 @@ export interface RestoreDiskResult {
   format: 'qcow2' | 'raw';
   dataBytes: number;
   seconds: number;
-  /** Partial files of restores to the same path whose process had died, removed. */
+  /** Partial files of restores into the same directory whose process had died, removed. */
   cleanedLeftovers: string[];
 }
 
@@ -98,7 +98,7 @@ async function restoreDiskChecked(
   const createdDir = await mkdir(dirname(path), { recursive: true });
   const staging = new Staging(o.force === true);
   try {
-    const cleanedLeftovers = await cleanLeftovers(path);
+    const cleanedLeftovers = await cleanLeftovers(dirname(path));
     const dataBytes = await writeDisk(
       repo,
       m.id,

@@ -103,7 +103,7 @@ export interface RestoreResult {
    * (empty without); in a dry run, what would need it.
    */
   hostAccess: HostAccess[];
-  /** Partial files of restores to the same paths whose process had died, removed. */
+  /** Partial files of restores into the same directories whose process had died, removed. */
   cleanedLeftovers: string[];
   /** Planned only (dryRun): `disks` carry the backup's data bytes, nothing was written. */
   dryRun: boolean;
@@ -307,7 +307,9 @@ async function execute(
   try {
     if (o.toDir) createdDir = await mkdir(o.toDir, { recursive: true });
     const cleanedLeftovers: string[] = [];
-    for (const p of plan) cleanedLeftovers.push(...(await cleanLeftovers(p.path)));
+    for (const dir of new Set(plan.map((p) => dirname(p.path)))) {
+      cleanedLeftovers.push(...(await cleanLeftovers(dir)));
+    }
     const disks: RestoreResult['disks'] = [];
     const bootFiles: RestoreResult['bootFiles'] = [];
     // Every file is complete and synced under a temporary name before any takes its place.

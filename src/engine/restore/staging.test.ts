@@ -83,7 +83,7 @@ async function deadPid(): Promise<number> {
   });
 }
 
-test("a dead restore's leftovers beside a final path are cleaned; a live one's are not", async () => {
+test("a dead restore's leftovers in a directory are cleaned; a live one's are not", async () => {
   const d = await dir();
   const a = join(d, 'a.qcow2');
   const dead = await deadPid();
@@ -95,9 +95,12 @@ test("a dead restore's leftovers beside a final path are cleaned; a live one's a
   await link(a, join(d, sameFile));
   for (const f of [partial, running, otherFile]) await writeFile(join(d, f), 'x');
 
-  const cleaned = await cleanLeftovers(a);
-  assert.deepEqual(cleaned.sort(), [join(d, partial), join(d, sameFile)].sort());
-  assert.deepEqual((await readdir(d)).sort(), [otherFile, running, 'a.qcow2'].sort());
+  const cleaned = await cleanLeftovers(d);
+  assert.deepEqual(
+    cleaned.sort(),
+    [join(d, partial), join(d, sameFile), join(d, otherFile)].sort(),
+  );
+  assert.deepEqual((await readdir(d)).sort(), [running, 'a.qcow2'].sort());
   assert.equal(await readFile(a, 'utf8'), 'original');
 });
 
@@ -107,11 +110,11 @@ test('an original a dead restore had set aside comes back when its place is empt
   const dead = await deadPid();
   const old = `.a.qcow2.brankas-old-${dead}-0123abcd`;
   await writeFile(join(d, old), 'original');
-  assert.deepEqual(await cleanLeftovers(a), [join(d, old)]);
+  assert.deepEqual(await cleanLeftovers(d), [join(d, old)]);
   assert.equal(await readFile(a, 'utf8'), 'original');
 
   await writeFile(join(d, old), 'another original');
-  assert.deepEqual(await cleanLeftovers(a), []);
+  assert.deepEqual(await cleanLeftovers(d), []);
   assert.deepEqual((await readdir(d)).sort(), [old, 'a.qcow2'].sort());
 });
 

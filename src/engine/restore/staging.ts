@@ -7,9 +7,9 @@
  * succeeded, so a failure at any point puts the originals back. Block
  * devices cannot be renamed over: they are written in place.
  *
- * The hidden names carry the writing process's pid, so a later restore to the
- * same place can tell the leftovers of a process that died (killed, or the
- * host lost power) from a restore still running, and clean them
+ * The hidden names carry the writing process's pid, so a later restore into
+ * the same directory can tell the leftovers of a process that died (killed,
+ * or the host lost power) from a restore still running, and clean them
  * (`cleanLeftovers`): a partial new file goes; a set-aside original comes
  * back when its final path is empty, and is never deleted otherwise unless
  * it is the very same file.
@@ -58,21 +58,20 @@ function alive(pid: number): boolean {
 }
 
 /**
- * Removes what restores to `final` left behind when their process died: its
+ * Removes what restores into `dir` left behind when their process died: its
  * partial new files are deleted; an original it had set aside is put back
- * when nothing is at `final`, deleted when it is the same file as `final`
- * (a second name only), and otherwise kept. Files of live processes are
- * untouched. Returns the paths removed or put back.
+ * when nothing is at its final path, deleted when it is the same file as
+ * the one there (a second name only), and otherwise kept. Files of live
+ * processes are untouched. Returns the paths removed or put back.
  */
-export async function cleanLeftovers(final: string): Promise<string[]> {
-  const dir = dirname(final);
-  const base = basename(final);
+export async function cleanLeftovers(dir: string): Promise<string[]> {
   const names = await readdir(dir).catch(() => [] as string[]);
   const cleaned: string[] = [];
   for (const name of names) {
     const m = HIDDEN.exec(name);
-    if (!m || m[1] !== base || alive(Number(m[3]))) continue;
+    if (!m || alive(Number(m[3]))) continue;
     const path = join(dir, name);
+    const final = join(dir, m[1]!);
     if (m[2] === 'new') {
       await unlink(path).catch(() => undefined);
       cleaned.push(path);
