@@ -9,7 +9,7 @@ import { EngineError } from '../errors.js';
 import { finalPathOf } from './staging.js';
 
 const REASONS: Record<string, string> = {
-  ENOTDIR: 'a part of the path is not a directory',
+  ENOTDIR: 'it, or a directory above it, is not a directory',
   EISDIR: 'it is a directory',
   EACCES: 'permission denied',
   EPERM: 'operation not permitted',
