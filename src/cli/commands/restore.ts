@@ -171,12 +171,12 @@ async function restoreVm(
   if (ctx.json) return ctx.printJson({ ...result, xml: redactPasswords(result.xml) });
   if (result.dryRun) return printPlan(ctx, result);
   printCleaned(ctx, result.cleanedLeftovers);
-  printSafety(ctx, result);
   for (const d of result.disks) {
     ctx.print(
       ctx.t('restore.disk', { disk: d.disk, path: d.path, data: formatBytes(d.dataBytes) }),
     );
   }
+  printSafety(ctx, result);
   if (result.droppedSnapshots.length > 0) {
     ctx.print(
       ctx.t('restore.droppedSnapshots', {
