@@ -206,3 +206,13 @@ test("a file replaced (--force) must be one the reference VM names: not another 
     [],
   );
 });
+
+test('relative host paths count as host paths', () => {
+  const xml = domain(
+    "    <serial type='file'><source path='../../etc/cron.d/x'/><target port='1'/></serial>",
+  ).replace('/var/lib/libvirt/boot/web01-vmlinuz', 'vmlinuz');
+  assert.deepEqual(
+    check(xml).map((a) => `${a.where} ${a.value}`),
+    ['os/kernel#text vmlinuz', 'devices/serial/source@path ../../etc/cron.d/x'],
+  );
+});

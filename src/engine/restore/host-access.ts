@@ -62,6 +62,13 @@ export interface HostAccessCheck {
 const QEMU_NS = 'http://libvirt.org/schemas/domain/qemu/1.0';
 /** Interface types that reach past libvirt's networks: a host device, a script, a socket. */
 const HOST_INTERFACES = new Set(['direct', 'hostdev', 'ethernet', 'vhostuser', 'vdpa']);
+/**
+ * Attributes and elements whose value is a host path even when it is not
+ * absolute (QEMU and libvirt would take a relative one from their working
+ * directory).
+ */
+const PATH_ATTRS = new Set(['file', 'path', 'dir', 'socket']);
+const PATH_TEXTS = new Set(['os/kernel', 'os/initrd', 'os/dtb', 'os/loader', 'os/nvram']);
 /** Free text and guest-side strings, never host paths. */
 const NOT_HOST = new Set(['metadata', 'description', 'title', 'sysinfo', 'cmdline', 'target']);
 /**
@@ -140,14 +147,14 @@ function scan(xml: string): HostAccess[] {
       }
       for (let i = 0; i < c.attributes.length; i++) {
         const a = c.attributes.item(i)!;
-        if (a.value.startsWith('/')) {
+        if (a.value.startsWith('/') || (PATH_ATTRS.has(a.name) && a.value !== '')) {
           found.push({ kind: 'path', where: `${where}@${a.name}`, value: a.value });
         }
       }
       let hasChild = false;
       for (let k = c.firstChild; k; k = k.nextSibling) if (k.nodeType === 1) hasChild = true;
       const text = (c.textContent ?? '').trim();
-      if (!hasChild && text.startsWith('/')) {
+      if (!hasChild && (text.startsWith('/') || (PATH_TEXTS.has(where) && text !== ''))) {
         found.push({ kind: 'path', where: `${where}#text`, value: text });
       }
       walk(c, where);
