@@ -547,7 +547,9 @@ describe('SIGTERM in the middle of the copy', () => {
     // SIGTERM in the middle of a restore of that backup: nothing is left, nothing defined.
     const copy = testName('sigterm-copy');
     domains.push(copy);
-    const target = await subdir('sigterm-restore');
+    // Short: the copy's console socket goes in it, and the XML (socket paths included) is
+    // checked before anything is written.
+    const target = await subdir('sr');
     // The copy of vdb has begun once its temporary file holds some data.
     const restored = await interruptCli(
       ['restore', m.id, '--as', copy, '--to', target],

@@ -154,6 +154,10 @@ export const ERRORS_ID = {
     "backup terbaru VM '{vm}' rusak ({damaged}); backup utuh terbaru adalah {previous}: sebutkan ID-nya, atau tambahkan --skip-damaged untuk memakainya",
   REPO_NEEDS_REPAIR:
     "repositori punya kerusakan yang tidak bisa dilewati perintah ini ({count} run indeks rusak); jalankan 'brankas repo repair' dulu",
+  RESTORE_INVALID_NAME: "'{name}' tidak bisa menjadi nama VM hasil restore: {reason}",
+  RESTORE_HOST_ACCESS:
+    "restore backup {backup} sebagai VM '{vm}' akan memberinya akses ke host yang tidak dimiliki VM asalnya: {parts}. Tidak ada yang ditulis. Periksa XML yang akan di-define (--dry-run menampilkannya); restore --to ke direktori tersendiri, atau dengan --allow-host-access untuk mengizinkannya",
+  RESTORE_PATH_UNUSABLE: '{path} tidak bisa dipakai: {reason} ({errno})',
 
   POOL_NOT_FOUND: "tidak ada storage pool bernama '{pool}'",
   POOL_INACTIVE: "storage pool '{pool}' tidak aktif: jalankan dulu (virsh pool-start {pool})",

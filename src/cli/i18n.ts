@@ -171,6 +171,22 @@ const en = {
   'restore.doneStarted': 'Restored backup {backup} as VM {vm} in {seconds} s, and started it.',
   'restore.diskDone':
     'Restored disk {disk} of backup {backup} to {path} ({format}, {data} of data) in {seconds} s; no VM was defined.',
+  // Restores that never weaken or escape (task C): consoles, host access, leftovers.
+  'restore.graphics.local-socket':
+    'The {type} console listens on a local unix socket only: the backup holds no console password. Reach it on this host (virsh domdisplay, virt-viewer), or restore with --graphics-password-file to keep it on the network.',
+  'restore.graphics.password-kept':
+    'The {type} console keeps the password of the VM it was restored from.',
+  'restore.graphics.password-set':
+    'The {type} console has the password from --graphics-password-file.',
+  'restore.hostAccess': 'Host access granted (--allow-host-access): {what}',
+  'restore.cleanedLeftovers':
+    'Removed {count} leftover(s) of an earlier restore whose process had died: {paths}',
+  'restore.plan':
+    'Would restore backup {backup} as VM {vm} (dry run: nothing is written or defined):',
+  'restore.planHostAccess':
+    'Host access the VM it comes from does not have (refused without --allow-host-access): {what}',
+  'restore.planDisk': '  {disk} -> {path} ({data} of data)',
+  'restore.planXml': 'The domain XML it would define:',
   'verify.interrupted':
     'interrupted: the test VM and its scratch files are removed; nothing was recorded.',
   'verify.passed': 'Backup {backup} passed the restore test ({how}) in {seconds} s.',
@@ -479,6 +495,20 @@ const id: Record<MessageKey, string> = {
     'Backup {backup} di-restore sebagai VM {vm} dalam {seconds} dtk, dan sudah dinyalakan.',
   'restore.diskDone':
     'Disk {disk} dari backup {backup} di-restore ke {path} ({format}, {data} data) dalam {seconds} dtk; tidak ada VM yang di-define.',
+  // Restores that never weaken or escape (task C): consoles, host access, leftovers.
+  'restore.graphics.local-socket':
+    'Konsol {type} hanya mendengarkan di socket unix lokal: backup tidak menyimpan password konsol. Buka dari host ini (virsh domdisplay, virt-viewer), atau restore dengan --graphics-password-file agar tetap di jaringan.',
+  'restore.graphics.password-kept': 'Konsol {type} memakai password VM asal restore ini.',
+  'restore.graphics.password-set': 'Konsol {type} memakai password dari --graphics-password-file.',
+  'restore.hostAccess': 'Akses ke host diberikan (--allow-host-access): {what}',
+  'restore.cleanedLeftovers':
+    'Menghapus {count} sisa restore sebelumnya yang prosesnya sudah mati: {paths}',
+  'restore.plan':
+    'Backup {backup} akan di-restore sebagai VM {vm} (dry run: tidak ada yang ditulis atau di-define):',
+  'restore.planHostAccess':
+    'Akses ke host yang tidak dimiliki VM asalnya (ditolak tanpa --allow-host-access): {what}',
+  'restore.planDisk': '  {disk} -> {path} ({data} data)',
+  'restore.planXml': 'XML domain yang akan di-define:',
   'verify.interrupted': 'dihentikan: VM uji dan file sementaranya dihapus; tidak ada yang dicatat.',
   'verify.passed': 'Backup {backup} lulus uji restore ({how}) dalam {seconds} dtk.',
   'verify.failed': 'Backup {backup} GAGAL uji restore: {reason}',

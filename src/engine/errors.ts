@@ -31,7 +31,10 @@ export type EngineErrorCode =
   | 'RESTORE_FILE_EXISTS'
   | 'RESTORE_SOCKET_PATH_TOO_LONG'
   | 'RESTORE_NO_SPACE'
-  | 'RESTORE_DISK_NOT_FOUND';
+  | 'RESTORE_DISK_NOT_FOUND'
+  | 'RESTORE_INVALID_NAME'
+  | 'RESTORE_HOST_ACCESS'
+  | 'RESTORE_PATH_UNUSABLE';
 
 export class EngineError<C extends EngineErrorCode = EngineErrorCode> extends BrankasError<C> {
   override readonly name = 'EngineError';

@@ -138,6 +138,10 @@ export const ERRORS = {
     "the newest backup of VM '{vm}' is damaged ({damaged}); the newest intact one is {previous}: name it, or pass --skip-damaged to take it",
   REPO_NEEDS_REPAIR:
     "the repository has damage this command cannot work around ({count} damaged index run(s)); run 'brankas repo repair' first",
+  RESTORE_INVALID_NAME: "'{name}' cannot be the name of a restored VM: {reason}",
+  RESTORE_HOST_ACCESS:
+    "restoring backup {backup} as VM '{vm}' would give it host access that the VM it was backed up from does not have: {parts}. Nothing was written. Check the XML it would define (--dry-run shows it); restore --to a directory of its own, or with --allow-host-access to grant it",
+  RESTORE_PATH_UNUSABLE: 'cannot use {path}: {reason} ({errno})',
   // disk engines and the thin-provisioning lab
   POOL_NOT_FOUND: "no storage pool named '{pool}'",
   POOL_INACTIVE: "storage pool '{pool}' is not active: start it first (virsh pool-start {pool})",

@@ -9,14 +9,21 @@ import { repoOption, withRepo } from './repo-common.js';
 export const verifyCommand: Command = {
   name: 'verify',
   summary: 'Test a backup: read it all back, and with --boot restore and boot it in isolation',
-  usage: 'brankas verify BACKUP [--boot] [--scratch DIR] [--repo PATH] [--json]',
+  usage:
+    'brankas verify BACKUP [--boot] [--scratch DIR] [--allow-host-access] [--repo PATH] [--json]',
   help:
     'BACKUP is a backup id, or a VM name for its latest backup. With --boot the backup is restored\n' +
     'into a scratch directory as a transient VM without network, booted, asked whether it answers\n' +
     '(guest-ping through its QEMU guest agent when it has the channel, else a shell on its serial\n' +
     'console when it has one), compared with the backup, and removed. The restored disks go\n' +
-    'into a fresh directory under --scratch (default /var/tmp), removed afterwards.',
-  options: { ...repoOption, boot: { type: 'boolean' }, scratch: { type: 'string' } },
+    'into a fresh directory under --scratch (default /var/tmp), removed afterwards. The test VM\n' +
+    'gets no host access its original does not have (see restore), unless --allow-host-access.',
+  options: {
+    ...repoOption,
+    boot: { type: 'boolean' },
+    scratch: { type: 'string' },
+    'allow-host-access': { type: 'boolean' },
+  },
   positionals: { min: 1, max: 1, names: 'BACKUP' },
   async run(ctx, args) {
     const conn = await ctx.connect();
@@ -25,6 +32,7 @@ export const verifyCommand: Command = {
       verifyBackup(conn, repo, args.positionals[0]!, {
         signal,
         boot: args.values['boot'] === true,
+        allowHostAccess: args.values['allow-host-access'] === true,
         ...(typeof args.values['scratch'] === 'string'
           ? { scratchDir: args.values['scratch'] }
           : {}),

@@ -3,7 +3,7 @@
  * file, nothing defined (to attach it elsewhere, inspect it, or replace one
  * disk of a VM by hand). The file is staged like a full restore's: an
  * existing one is replaced only with --force, and only once the new image is
- * complete.
+ * complete. A file system error at the path is RESTORE_PATH_UNUSABLE.
  */
 import { existsSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -12,7 +12,9 @@ import type { Repository } from '../../repo/repository.js';
 import type { DamagedBackup } from '../catalog.js';
 import { EngineError } from '../errors.js';
 import { resolveBackup } from './restore.js';
-import { Staging } from './staging.js';
+import { pathError } from './fs-errors.js';
+import { checkManifestDiskName, checkRestoreName } from './names.js';
+import { cleanLeftovers, removeCreatedDirs, Staging } from './staging.js';
 import { checkSpace } from './space.js';
 import { isBootFile, writeDisk, type RestoreProgressFn } from './write.js';
 
@@ -40,6 +42,8 @@ export interface RestoreDiskResult {
   format: 'qcow2' | 'raw';
   dataBytes: number;
   seconds: number;
+  /** Partial files of restores into the same directory whose process had died, removed. */
+  cleanedLeftovers: string[];
 }
 
 /**
@@ -54,6 +58,20 @@ export async function restoreDisk(
   to: string,
   o: RestoreDiskOptions = {},
 ): Promise<RestoreDiskResult> {
+  try {
+    return await restoreDiskChecked(repo, ref, diskName, to, o);
+  } catch (err) {
+    throw pathError(err, to);
+  }
+}
+
+async function restoreDiskChecked(
+  repo: Repository,
+  ref: string,
+  diskName: string,
+  to: string,
+  o: RestoreDiskOptions,
+): Promise<RestoreDiskResult> {
   const started = Date.now();
   const m = await resolveBackup(repo, ref, o);
   const disks = m.disks.filter((d) => !isBootFile(d));
@@ -67,9 +85,13 @@ export async function restoreDisk(
     );
   }
   const format = o.format ?? (disk.format === 'raw' ? 'raw' : 'qcow2');
-  const path = statSync(to, { throwIfNoEntry: false })?.isDirectory()
-    ? join(to, `${m.vm.name}-${disk.name}.${format}`)
-    : to;
+  const intoDir = statSync(to, { throwIfNoEntry: false })?.isDirectory() === true;
+  if (intoDir) {
+    // The file name comes from the manifest: it must stay a name in that directory.
+    checkRestoreName(m.vm.name);
+    checkManifestDiskName(disk.name, m.id);
+  }
+  const path = intoDir ? join(to, `${m.vm.name}-${disk.name}.${format}`) : to;
   if (existsSync(path) && !o.force) {
     throw new EngineError(
       'RESTORE_FILE_EXISTS',
@@ -78,9 +100,10 @@ export async function restoreDisk(
     );
   }
   if (o.noSpaceCheck !== true) await checkSpace([{ disk, path, format }], m.id);
-  await mkdir(dirname(path), { recursive: true });
+  const createdDir = await mkdir(dirname(path), { recursive: true });
   const staging = new Staging(o.force === true);
   try {
+    const cleanedLeftovers = await cleanLeftovers(dirname(path));
     const dataBytes = await writeDisk(
       repo,
       m.id,
@@ -99,9 +122,11 @@ export async function restoreDisk(
       format,
       dataBytes,
       seconds: (Date.now() - started) / 1000,
+      cleanedLeftovers,
     };
   } catch (err) {
     await staging.rollback();
+    await removeCreatedDirs(createdDir, dirname(path));
     throw err;
   }
 }
