@@ -274,6 +274,28 @@ const en = {
   'thin.halfRightBackup':
     'And a brankas backup reads only the data written, whatever the format: {emptyReads} for the empty disks, {writtenReads} after {written} was written into each. The saving comes from reading the allocation map, not from qcow2 itself; what qcow2 adds is thin provisioning that does not depend on the filesystem, internal snapshots and backing files. A tool that copies a raw file byte by byte (dd, scp, a volume download) does move all 10 GiB.',
   'thin.cleaned': '(volumes deleted; a temporary pool is removed with its directory)',
+  // Jobs, the per-VM lock and the journal (src/service/).
+  'job.kind.backup': 'backup',
+  'job.kind.restore': 'restore',
+  'job.kind.verify': 'restore test',
+  'job.kind.snapshot': 'snapshot operation',
+  'job.waiting':
+    'VM {vm} is busy: a {job} (process {pid}) has worked on it since {since}. Waiting for it to finish...',
+  'job.recoveredStarted':
+    'VM {vm} was shut off by a {job} that was interrupted (process {pid}, gone) at {at} and never started again: started it again now.',
+  'job.recoveredAdopted':
+    'VM {vm} was shut off by a {job} that was interrupted (process {pid}, gone) at {at} and never started again; the restore decides its state now (--start starts it).',
+  'job.recoverFailed':
+    'VM {vm} was shut off by a {job} that was interrupted (process {pid}, gone) at {at}; starting it again failed: {message}. The next brankas command on it tries again.',
+  'status.warnLeftOff':
+    'warning: {vm} was shut off by a {job} that was interrupted (process {pid}, gone) at {at} and never started again. The next brankas command on it starts it again (or: virsh start {vm}).',
+  'status.jobRunning': '{vm}: a {job} is running (process {pid}, since {since}).',
+  'backup.committedAnyway':
+    'The request to stop came after the backup was committed: backup {id} is recorded and complete.',
+  'err.VM_BUSY':
+    "VM '{vm}' is busy: a {job} (process {pid}) has worked on it since {since}; try again when it has finished, or add --wait",
+  'err.STATE_DIR_UNUSABLE':
+    'cannot use the state directory {dir} ({reason}); set BRANKAS_STATE_DIR to a directory brankas may write',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -582,6 +604,28 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
     "menghapus volume '{volume}' dari pool {pool} akan menghapus seluruh isinya. Ini bukan terminal: tambahkan --yes untuk menghapus tanpa ditanya.",
   'err.LAB_TOOL_FAILED': 'perintah {tool} gagal: {message}',
   'err.LAB_INTERRUPTED': 'eksperimen dihentikan dan semua yang dibuatnya sudah dihapus',
+  // Jobs, the per-VM lock and the journal (src/service/).
+  'job.kind.backup': 'backup',
+  'job.kind.restore': 'restore',
+  'job.kind.verify': 'uji restore',
+  'job.kind.snapshot': 'operasi snapshot',
+  'job.waiting':
+    'VM {vm} sedang dipakai: {job} (proses {pid}) mengerjakannya sejak {since}. Menunggu sampai selesai...',
+  'job.recoveredStarted':
+    'VM {vm} dimatikan oleh {job} yang terhenti (proses {pid}, sudah tidak ada) pada {at} dan tidak pernah dinyalakan lagi: sekarang dinyalakan kembali.',
+  'job.recoveredAdopted':
+    'VM {vm} dimatikan oleh {job} yang terhenti (proses {pid}, sudah tidak ada) pada {at} dan tidak pernah dinyalakan lagi; kini restore yang menentukan keadaannya (--start menyalakannya).',
+  'job.recoverFailed':
+    'VM {vm} dimatikan oleh {job} yang terhenti (proses {pid}, sudah tidak ada) pada {at}; gagal menyalakannya kembali: {message}. Perintah brankas berikutnya untuk VM ini akan mencoba lagi.',
+  'status.warnLeftOff':
+    'peringatan: {vm} dimatikan oleh {job} yang terhenti (proses {pid}, sudah tidak ada) pada {at} dan tidak pernah dinyalakan lagi. Perintah brankas berikutnya untuk VM ini akan menyalakannya kembali (atau: virsh start {vm}).',
+  'status.jobRunning': '{vm}: {job} sedang berjalan (proses {pid}, sejak {since}).',
+  'backup.committedAnyway':
+    'Permintaan berhenti datang setelah backup tersimpan: backup {id} tercatat dan lengkap.',
+  'err.VM_BUSY':
+    "VM '{vm}' sedang dipakai: {job} (proses {pid}) mengerjakannya sejak {since}; coba lagi setelah selesai, atau tambahkan --wait",
+  'err.STATE_DIR_UNUSABLE':
+    'direktori state {dir} tidak bisa dipakai ({reason}); arahkan BRANKAS_STATE_DIR ke direktori yang boleh ditulis brankas',
 };
 
 const catalogs: Record<Lang, Partial<Record<string, string>>> = { en, id };

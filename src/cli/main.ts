@@ -1,21 +1,31 @@
 #!/usr/bin/env node
 /**
  * The `brankas` executable: hands the arguments and the process's streams to
- * the runner and exits with its code.
+ * the runner and exits with its code. It owns the process: signals, and what
+ * happens when stdout or stderr goes away.
  */
 import { Interrupt } from './interrupt.js';
 import { run, EXIT } from './run.js';
 
 // A command that can stop cleanly takes the signal (ctx.signal()) and returns on its own;
-// any other is stopped at once, and so is every command on a second signal.
+// any other is stopped at once, and so is every command on a second signal. SIGHUP (a
+// terminal closed, an SSH session dropped) is a request to stop like SIGINT and SIGTERM.
 const interrupt = new Interrupt();
-let interrupted = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    interrupted = true;
-    if (interrupt.fire() === 'now') process.exit(EXIT.INTERRUPTED);
-  });
-}
+const stop = (): void => {
+  if (interrupt.fire() === 'now') process.exit(EXIT.INTERRUPTED);
+};
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, stop);
+
+// A closed stdout (`brankas demo | head`) or a closed terminal must never crash brankas in the
+// middle of putting a VM back: what it writes there is dropped from then on. A stdout whose
+// reader is gone asks the command to stop (as SIGPIPE would, but cleanly), once.
+let stdoutGone = false;
+process.stdout.on('error', () => {
+  if (stdoutGone) return;
+  stdoutGone = true;
+  stop();
+});
+process.stderr.on('error', () => undefined);
 
 const code = await run(process.argv.slice(2), {
   stdout: process.stdout,
@@ -24,4 +34,6 @@ const code = await run(process.argv.slice(2), {
   env: process.env,
   interrupt,
 });
-process.exitCode = interrupted ? EXIT.INTERRUPTED : code;
+// A command that took the signal says itself how it ended: 130 when it stopped, 0 when the
+// signal came after its work was done and recorded.
+process.exitCode = code;

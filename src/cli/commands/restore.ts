@@ -5,11 +5,12 @@
  * --to PATH`, one disk only, into a file, and nothing defined.
  */
 import { restoreDisk } from '../../engine/restore/disk.js';
-import { restoreBackup } from '../../engine/restore/restore.js';
+import { resolveBackup, restoreBackup } from '../../engine/restore/restore.js';
 import { UsageError, type Command, type ParsedArgs } from '../command.js';
 import type { CliContext } from '../context.js';
 import { formatBytes } from '../format.js';
 import { ProgressMeter } from '../progress.js';
+import { waitOption, withVmJob } from '../vm-job.js';
 import { repoOption, withRepo } from './repo-common.js';
 
 const EXIT_INTERRUPTED = 130;
@@ -18,7 +19,7 @@ export const restoreCommand: Command = {
   name: 'restore',
   summary: 'Restore a backup (an id, or a VM name for its latest backup) into a VM',
   usage:
-    'brankas restore BACKUP [--as NEWNAME] [--to DIR] [--format qcow2|raw] [--start] [--force] [--no-space-check] [--repo PATH] [--json]\n' +
+    'brankas restore BACKUP [--as NEWNAME] [--to DIR] [--format qcow2|raw] [--start] [--force] [--no-space-check] [--wait] [--repo PATH] [--json]\n' +
     '       brankas restore BACKUP --disk NAME --to PATH [--format qcow2|raw] [--force] [--no-space-check] [--repo PATH] [--json]',
   help:
     'Without --as the VM is restored under its own name; an existing VM or file is refused unless\n' +
@@ -29,9 +30,12 @@ export const restoreCommand: Command = {
     'With --disk (vda, vdb...) only that disk is restored, to the file PATH (or into the directory\n' +
     'PATH as VM-DISK.FORMAT), and no VM is defined.\n' +
     'Before writing, the free space is checked against the data to restore; --no-space-check skips\n' +
-    'that for file systems that compress or deduplicate (running out of space still cleans up).',
+    'that for file systems that compress or deduplicate (running out of space still cleans up).\n' +
+    'One job per VM at a time: while another job works on the VM restored (its name, or --as)\n' +
+    'this fails, or with --wait waits for it.',
   options: {
     ...repoOption,
+    ...waitOption,
     as: { type: 'string' },
     to: { type: 'string' },
     disk: { type: 'string' },
@@ -116,14 +120,23 @@ async function restoreVm(
   o: Common,
 ): Promise<void> {
   const conn = await ctx.connect();
-  const result = await withRepo(ctx, args, (repo) =>
-    restoreBackup(conn, repo, args.positionals[0]!, {
-      as: args.values['as'] as string | undefined,
-      toDir: to,
-      ...o,
-      start: args.values['start'] === true,
-    }),
-  );
+  const as = args.values['as'] as string | undefined;
+  const result = await withRepo(ctx, args, async (repo) => {
+    // The VM written to holds its lock: the backup's own VM, or the new name.
+    const target = as ?? (await resolveBackup(repo, args.positionals[0]!)).vm.name;
+    const call = { kind: 'restore', signal: o.signal, recovery: 'adopt' } as const;
+    return withVmJob(ctx, args, target, call, async (job) => {
+      const r = await restoreBackup(conn, repo, args.positionals[0]!, {
+        as,
+        toDir: to,
+        ...o,
+        start: args.values['start'] === true,
+      });
+      // Defined anew from the backup, started or not as asked: nothing left to undo.
+      await job.settle();
+      return r;
+    });
+  });
   o.endProgress();
   if (ctx.json) return ctx.printJson(result);
   for (const d of result.disks) {

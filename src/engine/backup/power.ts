@@ -12,6 +12,24 @@ export interface ShutdownOptions {
   forceOffAfterTimeout?: boolean;
   signal?: AbortSignal;
   onEvent?: (e: PowerEvent) => void;
+  onChange?: PowerChangeFn;
+}
+
+/**
+ * A power change that must outlive the process: 'stopping' comes (and is
+ * awaited) before a VM that must run again is asked to stop, 'restored' once
+ * it is back as found. A caller writes them down (the service's journal), so
+ * a VM left off by a killed process is started again by the next one.
+ */
+export type PowerChange =
+  | { kind: 'stopping'; vm: string; uuid: string; initial: DomainStateName }
+  | { kind: 'restored'; vm: string; uuid: string };
+
+export type PowerChangeFn = (change: PowerChange) => Promise<void>;
+
+/** The states restorePower brings a VM back to. */
+function restartable(state: DomainStateName): boolean {
+  return state === 'running' || state === 'paused' || state === 'blocked';
 }
 
 export type PowerEvent =
@@ -35,6 +53,9 @@ export async function ensureShutOff(vm: Domain, o: ShutdownOptions): Promise<Pow
   const { state: initial } = await vm.state();
   if (initial === 'shutoff' || initial === 'crashed') return { initial, action: 'none' };
   const started = Date.now();
+  if (restartable(initial)) {
+    await o.onChange?.({ kind: 'stopping', vm: vm.name, uuid: vm.uuid, initial });
+  }
   // Default flags: libvirt uses the guest agent when there is one, ACPI otherwise.
   await vm.shutdown(DomainShutdown.DEFAULT);
   o.onEvent?.({ kind: 'shutdown-requested', vm: vm.name });
@@ -72,11 +93,14 @@ export async function restorePower(
   vm: Domain,
   plan: PowerPlan,
   onEvent?: (e: PowerEvent) => void,
+  onChange?: PowerChangeFn,
 ): Promise<void> {
-  if (plan.initial !== 'running' && plan.initial !== 'paused' && plan.initial !== 'blocked') return;
-  if ((await vm.state()).state !== 'shutoff') return;
-  // A paused VM cannot be restarted paused with its memory: it comes back running, then paused.
-  await vm.start();
-  onEvent?.({ kind: 'started', vm: vm.name });
-  if (plan.initial === 'paused') await vm.suspend();
+  if (!restartable(plan.initial)) return;
+  if ((await vm.state()).state === 'shutoff') {
+    // A paused VM cannot be restarted paused with its memory: it comes back running, then paused.
+    await vm.start();
+    onEvent?.({ kind: 'started', vm: vm.name });
+    if (plan.initial === 'paused') await vm.suspend();
+  }
+  if (plan.action !== 'none') await onChange?.({ kind: 'restored', vm: vm.name, uuid: vm.uuid });
 }
