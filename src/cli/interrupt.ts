@@ -1,5 +1,5 @@
 /**
- * SIGINT and SIGTERM for a CLI run. A command that can stop cleanly (put a VM
+ * SIGINT, SIGTERM and SIGHUP (and a closed stdout) for a CLI run. A command that can stop cleanly (put a VM
  * back, remove what it wrote) takes the signal with `take()` and is told
  * through it; a command that has not taken it is stopped at once. A second
  * signal always stops at once.
