@@ -13,3 +13,14 @@ export class ServiceError extends BrankasError {
     super(code, message, options);
   }
 }
+
+/** A file system error in the state directory, as the typed error a face can word. */
+export function unusable(stateDir: string, err: unknown): ServiceError {
+  if (err instanceof ServiceError) return err;
+  const reason = (err as Error).message;
+  return new ServiceError(
+    'STATE_DIR_UNUSABLE',
+    `cannot use the state directory ${stateDir} (${reason}); set BRANKAS_STATE_DIR to a directory brankas may write`,
+    { cause: err, details: { dir: stateDir, reason } },
+  );
+}

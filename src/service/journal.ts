@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { unusable } from './errors.js';
 import type { ProcessIdentity } from './process-identity.js';
 import { vmFileName, type JobKind } from './lock.js';
 
@@ -82,6 +83,14 @@ async function fsyncPath(path: string): Promise<void> {
 
 /** Replaces a VM's journal (or removes it when `file` has no changes), durably. */
 export async function writeJournal(stateDir: string, file: JournalFile): Promise<void> {
+  try {
+    await replace(stateDir, file);
+  } catch (err) {
+    throw unusable(stateDir, err);
+  }
+}
+
+async function replace(stateDir: string, file: JournalFile): Promise<void> {
   const dir = journalDir(stateDir);
   const path = journalPath(stateDir, file.vm);
   if (file.changes.length === 0) {

@@ -162,6 +162,20 @@ describe('the per-VM lock', () => {
     await mine.release();
   });
 
+  test('a state directory that cannot be used is a typed error naming it', async () => {
+    const file = join(dir, 'not-a-directory');
+    await writeFile(file, '');
+    await assert.rejects(
+      VmLock.tryTake(file, 'vm-h', 'backup'),
+      (err: Error & { code?: string; details?: Record<string, unknown> }) => {
+        assert.equal(err.code, 'STATE_DIR_UNUSABLE');
+        assert.equal(err.details?.['dir'], file);
+        assert.match(String(err.details?.['reason']), /ENOTDIR/);
+        return true;
+      },
+    );
+  });
+
   test('release leaves a lock it no longer holds alone', async () => {
     const mine = await VmLock.tryTake(dir, 'vm-g', 'backup');
     assert.ok(mine instanceof VmLock);

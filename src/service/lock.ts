@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { link, mkdir, readFile, readdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isAlive, selfIdentity, type ProcessIdentity } from './process-identity.js';
-import { ServiceError } from './errors.js';
+import { ServiceError, unusable } from './errors.js';
 
 export type JobKind = 'backup' | 'restore' | 'verify' | 'snapshot';
 
@@ -128,16 +128,6 @@ export class VmLock {
 
   /** The lock, or the live holder that has it. */
   static async tryTake(stateDir: string, vm: string, job: JobKind): Promise<VmLock | LockHolder> {
-    const dir = locksDir(stateDir);
-    try {
-      await mkdir(dir, { recursive: true, mode: 0o755 });
-    } catch (err) {
-      throw new ServiceError(
-        'STATE_DIR_UNUSABLE',
-        `cannot use the state directory ${stateDir} (${(err as Error).message}); set BRANKAS_STATE_DIR`,
-        { cause: err, details: { dir: stateDir, reason: (err as Error).message } },
-      );
-    }
     const holder: LockHolder = {
       version: 1,
       vm,
@@ -147,8 +137,13 @@ export class VmLock {
       nonce: nonce(),
     };
     const path = lockPath(stateDir, vm);
-    const r = await take(path, holder, 0);
-    return r.taken ? new VmLock(path, holder) : r.holder;
+    try {
+      await mkdir(locksDir(stateDir), { recursive: true, mode: 0o755 });
+      const r = await take(path, holder, 0);
+      return r.taken ? new VmLock(path, holder) : r.holder;
+    } catch (err) {
+      throw unusable(stateDir, err);
+    }
   }
 
   async release(): Promise<void> {
