@@ -7,6 +7,7 @@ import { mkdtemp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { writeJournal } from './journal.js';
 import { VmLock, lockHolder, type LockHolder } from './lock.js';
 import { identityOf, isAlive, selfIdentity } from './process-identity.js';
 
@@ -174,6 +175,23 @@ describe('the per-VM lock', () => {
         return true;
       },
     );
+    const journal = writeJournal(file, {
+      version: 1,
+      vm: 'vm-h',
+      owner: { ...selfIdentity(), job: 'backup' },
+      changes: [
+        {
+          kind: 'powered-off',
+          vm: 'vm-h',
+          uuid: 'u',
+          initial: 'running',
+          at: 'T',
+          job: 'backup',
+          pid: 1,
+        },
+      ],
+    });
+    await assert.rejects(journal, { code: 'STATE_DIR_UNUSABLE' });
   });
 
   test('release leaves a lock it no longer holds alone', async () => {
