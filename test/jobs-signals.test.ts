@@ -242,6 +242,36 @@ describe('signals', () => {
   });
 });
 
+describe('a signal while the guest shuts down', () => {
+  test('SIGTERM before the guest is off: brankas sees it off, starts it again, and only then exits', async () => {
+    // The guest's power button now waits for the test's go-ahead before powering off.
+    await guest.console.run(
+      `printf '#!/bin/sh\\nwhile [ ! -e /tmp/go ]; do sleep 1; done\\nsync\\npoweroff -f\\n' > /etc/acpi/poweroff.sh`,
+    );
+    const before = await backupIds();
+    const firstRun = (await conn.lookupDomain(vm)).id;
+    let asked = false;
+    const c = spawnCli(['backup', vm], (err) => (asked ||= /Shutting \S+ down/.test(err)));
+    await until('the backup asks the VM to stop', () => asked || c.child.exitCode !== null);
+    assert.ok(asked, c.stderr());
+    c.child.kill('SIGTERM');
+    await until(
+      'brankas waits for the VM to be off, or ends',
+      () => /waiting until it is off/.test(c.stderr()) || c.child.exitCode !== null,
+    );
+    await guest.console.run('touch /tmp/go');
+    const end = await c.exited;
+    assert.equal(end.code, 130, c.stderr());
+    assert.match(c.stderr(), /interrupted: no backup was recorded/);
+    await until('the VM is off, or on in a new run', async () => {
+      const d = await conn.lookupDomain(vm);
+      return d.id !== firstRun;
+    });
+    assert.equal(await state(), 'running', 'started again after it went off');
+    assert.deepEqual(await backupIds(), before);
+  });
+});
+
 describe('a closed pipe', () => {
   test('brankas demo | head: the closed stdout stops the demo cleanly; guest and files are removed', async () => {
     const parent = await makeScratchDir('demo-pipe');

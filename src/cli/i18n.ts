@@ -292,6 +292,8 @@ const en = {
   'status.jobRunning': '{vm}: a {job} is running (process {pid}, since {since}).',
   'backup.committedAnyway':
     'The request to stop came after the backup was committed: backup {id} is recorded and complete.',
+  'backup.waitsForOff':
+    'Stopping: {vm} was asked to shut down; waiting until it is off to start it again (a second Ctrl-C stops at once, and the next brankas command starts it).',
   'err.VM_BUSY':
     "VM '{vm}' is busy: a {job} (process {pid}) has worked on it since {since}; try again when it has finished, or add --wait",
   'err.STATE_DIR_UNUSABLE':
@@ -622,6 +624,8 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
   'status.jobRunning': '{vm}: {job} sedang berjalan (proses {pid}, sejak {since}).',
   'backup.committedAnyway':
     'Permintaan berhenti datang setelah backup tersimpan: backup {id} tercatat dan lengkap.',
+  'backup.waitsForOff':
+    'Berhenti: {vm} sudah diminta mati; menunggu sampai mati untuk menyalakannya kembali (Ctrl-C kedua langsung berhenti, dan perintah brankas berikutnya akan menyalakannya).',
   'err.VM_BUSY':
     "VM '{vm}' sedang dipakai: {job} (proses {pid}) mengerjakannya sejak {since}; coba lagi setelah selesai, atau tambahkan --wait",
   'err.STATE_DIR_UNUSABLE':

@@ -28,6 +28,8 @@ export function powerLine(ctx: CliContext, e: PowerEvent): string {
       return ctx.t('backup.shutOff', { vm: e.vm, seconds: e.seconds.toFixed(1) });
     case 'forced-off':
       return ctx.t('backup.forcedOff', { vm: e.vm });
+    case 'stopping-waits-for-off':
+      return ctx.t('backup.waitsForOff', { vm: e.vm });
     case 'started':
       return ctx.t('backup.started', { vm: e.vm });
   }

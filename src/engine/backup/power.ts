@@ -36,6 +36,8 @@ export type PowerEvent =
   | { kind: 'shutdown-requested'; vm: string }
   | { kind: 'shut-off'; vm: string; seconds: number }
   | { kind: 'forced-off'; vm: string }
+  /** Stopped while the guest shuts down: waiting for it to be off, to start it again. */
+  | { kind: 'stopping-waits-for-off'; vm: string }
   | { kind: 'started'; vm: string };
 
 export interface PowerPlan {
@@ -61,7 +63,14 @@ export async function ensureShutOff(vm: Domain, o: ShutdownOptions): Promise<Pow
   o.onEvent?.({ kind: 'shutdown-requested', vm: vm.name });
   let lastRequest = started;
   while (Date.now() - started < o.timeoutMs) {
-    o.signal?.throwIfAborted();
+    if (o.signal?.aborted) {
+      // Asked to stop, the guest may be on its way down: see it off and start it again rather
+      // than leave it to go off behind our back (a second signal stops brankas at once).
+      o.onEvent?.({ kind: 'stopping-waits-for-off', vm: vm.name });
+      await untilOff(vm, started + o.timeoutMs);
+      await restorePower(vm, { initial, action: 'shutdown' }, o.onEvent, o.onChange);
+      o.signal.throwIfAborted();
+    }
     // A request that arrives while the guest is still booting (before its ACPI
     // daemon runs) is lost: ask again now and then, as a patient admin would.
     if (Date.now() - lastRequest >= RESEND_MS) {
@@ -86,6 +95,11 @@ export async function ensureShutOff(vm: Domain, o: ShutdownOptions): Promise<Pow
       `guest agent), give it longer with --shutdown-timeout, or use --force-off-after-timeout.`,
     { details: { vm: vm.name, timeoutSeconds: o.timeoutMs / 1000 } },
   );
+}
+
+/** Waits until the VM is off, or the deadline. */
+async function untilOff(vm: Domain, deadline: number): Promise<void> {
+  while (Date.now() < deadline && (await vm.state()).state !== 'shutoff') await sleep(250);
 }
 
 /** Brings a VM back to the state it was found in (running or paused), if it is off now. */
