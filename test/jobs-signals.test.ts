@@ -17,6 +17,7 @@ import { PassThrough } from 'node:stream';
 import { Connection, DomainUndefine, isNotFound } from '../src/libvirt/index.js';
 import { GUEST_WORK_ROOT, TinyGuest } from '../src/engine/guest/tiny-guest.js';
 import { run } from '../src/cli/run.js';
+import { VmLock } from '../src/service/index.js';
 import { makeScratchDir, repoPath, testName } from './support/guest.js';
 import { DaemonProxy } from './support/proxy.js';
 import { cli, initPlainRepo } from './support/cli.js';
@@ -199,6 +200,30 @@ describe('one job per VM', () => {
     // It began once the first had put the VM back: it found it running.
     assert.equal(JSON.parse(out).power.initial, 'running');
     assert.equal(await state(), 'running');
+  });
+});
+
+describe('one job per VM: restore and the restore test', () => {
+  test('restore over the VM and verify --boot of its backup are refused while a job holds it', async () => {
+    if ((await backupIds()).length === 0) {
+      assert.equal((await cli(['backup', vm], env())).code, 0);
+      await guest.reattach(120_000);
+    }
+    const held = await VmLock.tryTake(stateDir, vm, 'backup');
+    assert.ok(held instanceof VmLock);
+    try {
+      for (const args of [
+        ['restore', vm, '--force', '--json'],
+        ['verify', vm, '--boot', '--json'],
+      ]) {
+        const r = await cli(args, env());
+        assert.equal(r.code, 1, r.stdout + r.stderr);
+        assert.equal(JSON.parse(r.stdout).error.code, 'VM_BUSY', args.join(' '));
+      }
+      assert.equal(await state(), 'running');
+    } finally {
+      await held.release();
+    }
   });
 });
 
