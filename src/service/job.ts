@@ -4,16 +4,15 @@
  * outstanding changes in the journal while it runs. The CLI runs every
  * command that changes a VM through it, and `brankas serve` will too.
  */
-import type { Connection } from '../libvirt/index.js';
 import type { PowerChange } from '../engine/index.js';
 import { untilAborted } from '../util/abort.js';
 import { selfIdentity } from './process-identity.js';
 import { VmLock, type JobKind, type LockHolder } from './lock.js';
 import { readJournal, writeJournal, type JournalChange, type JournalFile } from './journal.js';
-import { recoverChange, type Recovery } from './recover.js';
+import { recoverChange, type DomainLookup, type Recovery } from './recover.js';
 import { ServiceError } from './errors.js';
 
-export type { Recovery } from './recover.js';
+export type { DomainLookup, Recovery } from './recover.js';
 
 export interface VmJobOptions {
   stateDir: string;
@@ -46,7 +45,7 @@ export class VmJob {
   ) {}
 
   /** Takes the VM's lock (or fails with VM_BUSY, or waits), then recovers what was left undone. */
-  static async begin(conn: Connection, o: VmJobOptions): Promise<VmJob> {
+  static async begin(conn: DomainLookup, o: VmJobOptions): Promise<VmJob> {
     let told = false;
     let lock: VmLock | LockHolder;
     for (;;) {

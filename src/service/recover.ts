@@ -8,13 +8,16 @@ import { isNotFound, type Connection, type Domain } from '../libvirt/index.js';
 import { errorMessage } from '../util/errors.js';
 import type { JournalChange } from './journal.js';
 
+/** What recovery needs of a libvirt connection. */
+export type DomainLookup = Pick<Connection, 'lookupDomain'>;
+
 export type Recovery =
   | { outcome: 'started' }
   | { outcome: 'not-needed'; reason: 'running' | 'gone' | 'replaced' }
   | { outcome: 'adopted' }
   | { outcome: 'failed'; message: string };
 
-async function lookup(conn: Connection, name: string): Promise<Domain | undefined> {
+async function lookup(conn: DomainLookup, name: string): Promise<Domain | undefined> {
   try {
     return await conn.lookupDomain(name);
   } catch (err) {
@@ -23,7 +26,7 @@ async function lookup(conn: Connection, name: string): Promise<Domain | undefine
   }
 }
 
-export async function recoverChange(conn: Connection, change: JournalChange): Promise<Recovery> {
+export async function recoverChange(conn: DomainLookup, change: JournalChange): Promise<Recovery> {
   try {
     const vm = await lookup(conn, change.vm);
     if (!vm) return { outcome: 'not-needed', reason: 'gone' };
