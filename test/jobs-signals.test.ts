@@ -267,6 +267,22 @@ describe('signals', () => {
   });
 });
 
+describe('a terminal closed while brankas cleans up', () => {
+  test('SIGTERM, then SIGHUP during the cleanup: the cleanup goes on, the VM runs again', async () => {
+    const c = await backupHeldAtShutdown();
+    await until('the guest to power off', async () => (await state()) === 'shutoff');
+    c.child.kill('SIGTERM');
+    await delivered(c.child.pid!);
+    c.child.kill('SIGHUP');
+    await delivered(c.child.pid!);
+    proxy.release();
+    const end = await c.exited;
+    assert.equal(end.code, 130, c.stderr());
+    assert.match(c.stderr(), /interrupted: no backup was recorded/);
+    assert.equal(await state(), 'running');
+  });
+});
+
 describe('a signal while the guest shuts down', () => {
   test('SIGTERM before the guest is off: brankas sees it off, starts it again, and only then exits', async () => {
     // The guest's power button now waits for the test's go-ahead before powering off.

@@ -14,3 +14,13 @@ test('a command that took it is told once; a second signal stops at once', () =>
   assert.equal(signal.aborted, true);
   assert.equal(i.fire(), 'now');
 });
+
+test('a stop nobody insisted on (SIGHUP, a closed stdout) never cuts a cleanup short', () => {
+  const i = new Interrupt();
+  const signal = i.take();
+  assert.equal(i.request(), 'graceful');
+  assert.equal(signal.aborted, true);
+  assert.equal(i.request(), 'ignored');
+  assert.equal(i.fire(), 'now', 'a second Ctrl-C still stops at once');
+  assert.equal(new Interrupt().request(), 'now', 'a command that did not take it stops at once');
+});

@@ -23,4 +23,14 @@ export class Interrupt {
     this.controller.abort(new Error('interrupted'));
     return 'graceful';
   }
+
+  /**
+   * A stop nobody insisted on (SIGHUP: the terminal went away; a closed
+   * stdout): like the first signal, but never the second, so it cannot cut
+   * short a cleanup already under way ('ignored' then).
+   */
+  request(): 'graceful' | 'now' | 'ignored' {
+    if (this.taken && this.controller.signal.aborted) return 'ignored';
+    return this.fire();
+  }
 }

@@ -8,23 +8,21 @@ import { Interrupt } from './interrupt.js';
 import { run, EXIT } from './run.js';
 
 // A command that can stop cleanly takes the signal (ctx.signal()) and returns on its own;
-// any other is stopped at once, and so is every command on a second signal. SIGHUP (a
-// terminal closed, an SSH session dropped) is a request to stop like SIGINT and SIGTERM.
+// any other is stopped at once, and so is every command on a second SIGINT or SIGTERM. SIGHUP
+// (a terminal closed, an SSH session dropped) asks for a stop like them, but nobody insisted:
+// it never cuts short a cleanup already under way.
 const interrupt = new Interrupt();
-const stop = (): void => {
-  if (interrupt.fire() === 'now') process.exit(EXIT.INTERRUPTED);
+const stop = (how: 'graceful' | 'now' | 'ignored'): void => {
+  if (how === 'now') process.exit(EXIT.INTERRUPTED);
 };
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, stop);
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.on(signal, () => stop(interrupt.fire()));
+process.on('SIGHUP', () => stop(interrupt.request()));
 
 // A closed stdout (`brankas demo | head`) or a closed terminal must never crash brankas in the
 // middle of putting a VM back: what it writes there is dropped from then on. A stdout whose
-// reader is gone asks the command to stop (as SIGPIPE would, but cleanly), once.
-let stdoutGone = false;
-process.stdout.on('error', () => {
-  if (stdoutGone) return;
-  stdoutGone = true;
-  stop();
-});
+// reader is gone asks the command to stop, as SIGHUP does (as SIGPIPE would, but cleanly).
+process.stdout.on('error', () => stop(interrupt.request()));
 process.stderr.on('error', () => undefined);
 
 const code = await run(process.argv.slice(2), {
