@@ -178,6 +178,11 @@ describe('one job per VM', () => {
     assert.equal(error.job, 'backup');
     const id = await cli(['backup', vm, '--lang', 'id'], env());
     assert.match(id.stderr, /sedang dipakai: backup \(proses \d+\)/);
+    const status = await cli(['status', vm], env());
+    assert.match(
+      status.stdout,
+      new RegExp(`${vm}: a backup is running \\(process ${first.child.pid}, since `),
+    );
 
     // The waiting backup, in-process, watched as it says it waits.
     let said = '';
