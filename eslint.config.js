@@ -1,9 +1,10 @@
 // Lint rules, including the one that holds the layers in docs/architecture.md:
-// protocol clients -> repository -> engine -> faces (cli/api/web). A lower
-// layer never imports a higher one.
+// protocol clients -> repository -> engine -> service -> faces (cli/api/web). A
+// lower layer never imports a higher one.
 import tseslint from 'typescript-eslint';
 
 const faces = ['**/cli/**', '**/api/**', '**/web/**'];
+const service = ['**/service/**'];
 const engine = ['**/engine/**'];
 const storage = ['**/repo/**'];
 const protocols = ['**/libvirt/**', '**/nbd/**', '**/image/**'];
@@ -52,13 +53,17 @@ export default tseslint.config(
       'no-console': 'error',
     },
   },
-  { files: ['src/util/**'], rules: forbid([[...faces, ...engine, ...storage, ...protocols]]) },
+  {
+    files: ['src/util/**'],
+    rules: forbid([[...faces, ...service, ...engine, ...storage, ...protocols]]),
+  },
   {
     files: ['src/libvirt/**', 'src/nbd/**', 'src/image/**'],
-    rules: forbid([[...faces, ...engine, ...storage]]),
+    rules: forbid([[...faces, ...service, ...engine, ...storage]]),
   },
-  { files: ['src/repo/**'], rules: forbid([[...faces, ...engine]]) },
-  { files: ['src/engine/**'], rules: forbid([faces]) },
+  { files: ['src/repo/**'], rules: forbid([[...faces, ...service, ...engine]]) },
+  { files: ['src/engine/**'], rules: forbid([[...faces, ...service]]) },
+  { files: ['src/service/**'], rules: forbid([faces]) },
   {
     files: ['src/**'],
     ignores: [...faces, 'src/**/*.test.ts', 'src/**/testing/**'],

@@ -158,6 +158,10 @@ export const ERRORS_ID = {
   RESTORE_HOST_ACCESS:
     "restore backup {backup} sebagai VM '{vm}' akan memberinya akses ke host yang tidak dimiliki VM asalnya: {parts}. Tidak ada yang ditulis. Periksa XML yang akan di-define (--dry-run menampilkannya); restore --to ke direktori tersendiri, atau dengan --allow-host-access untuk mengizinkannya",
   RESTORE_PATH_UNUSABLE: '{path} tidak bisa dipakai: {reason} ({errno})',
+  VM_BUSY:
+    "VM '{vm}' sedang dipakai: {job} (proses {pid}) mengerjakannya sejak {since}; coba lagi setelah selesai, atau tambahkan --wait",
+  STATE_DIR_UNUSABLE:
+    'direktori state {dir} tidak bisa dipakai ({reason}); arahkan BRANKAS_STATE_DIR ke direktori yang boleh ditulis brankas',
 
   POOL_NOT_FOUND: "tidak ada storage pool bernama '{pool}'",
   POOL_INACTIVE: "storage pool '{pool}' tidak aktif: jalankan dulu (virsh pool-start {pool})",

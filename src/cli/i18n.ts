@@ -323,6 +323,26 @@ const en = {
   'backup.damaged': 'backup {backup} ({vm}) is damaged and cannot be restored: {reason}',
   'restore.skippedDamaged':
     'skipped backup {backup}: it is damaged ({reason}); restoring the newest intact one instead',
+  // Jobs, the per-VM lock and the journal (src/service/).
+  'job.kind.backup': 'backup',
+  'job.kind.restore': 'restore',
+  'job.kind.verify': 'restore test',
+  'job.kind.snapshot': 'snapshot operation',
+  'job.waiting':
+    'VM {vm} is busy: a {job} (process {pid}) has worked on it since {since}. Waiting for it to finish...',
+  'job.recoveredStarted':
+    'VM {vm} was shut off by a {job} that was interrupted (process {pid}, gone) at {at} and never started again: started it again now.',
+  'job.recoveredAdopted':
+    'VM {vm} was shut off by a {job} that was interrupted (process {pid}, gone) at {at} and never started again; the restore decides its state now (--start starts it).',
+  'job.recoverFailed':
+    'VM {vm} was shut off by a {job} that was interrupted (process {pid}, gone) at {at}; starting it again failed: {message}. The next brankas command on it tries again.',
+  'status.warnLeftOff':
+    'warning: {vm} was shut off by a {job} that was interrupted (process {pid}, gone) at {at} and never started again. The next brankas command on it starts it again (or: virsh start {vm}).',
+  'status.jobRunning': '{vm}: a {job} is running (process {pid}, since {since}).',
+  'backup.committedAnyway':
+    'The request to stop came after the backup was committed: backup {id} is recorded and complete.',
+  'backup.waitsForOff':
+    'Stopping: {vm} was asked to shut down; waiting until it is off to start it again (a second Ctrl-C stops at once, and the next brankas command starts it).',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -645,6 +665,26 @@ const id: Record<MessageKey, string> = {
   'backup.damaged': 'backup {backup} ({vm}) rusak dan tidak bisa di-restore: {reason}',
   'restore.skippedDamaged':
     'backup {backup} dilewati: rusak ({reason}); yang di-restore adalah backup utuh terbaru',
+  // Jobs, the per-VM lock and the journal (src/service/).
+  'job.kind.backup': 'backup',
+  'job.kind.restore': 'restore',
+  'job.kind.verify': 'uji restore',
+  'job.kind.snapshot': 'operasi snapshot',
+  'job.waiting':
+    'VM {vm} sedang dipakai: {job} (proses {pid}) mengerjakannya sejak {since}. Menunggu sampai selesai...',
+  'job.recoveredStarted':
+    'VM {vm} dimatikan oleh {job} yang terhenti (proses {pid}, sudah tidak ada) pada {at} dan tidak pernah dinyalakan lagi: sekarang dinyalakan kembali.',
+  'job.recoveredAdopted':
+    'VM {vm} dimatikan oleh {job} yang terhenti (proses {pid}, sudah tidak ada) pada {at} dan tidak pernah dinyalakan lagi; kini restore yang menentukan keadaannya (--start menyalakannya).',
+  'job.recoverFailed':
+    'VM {vm} dimatikan oleh {job} yang terhenti (proses {pid}, sudah tidak ada) pada {at}; gagal menyalakannya kembali: {message}. Perintah brankas berikutnya untuk VM ini akan mencoba lagi.',
+  'status.warnLeftOff':
+    'peringatan: {vm} dimatikan oleh {job} yang terhenti (proses {pid}, sudah tidak ada) pada {at} dan tidak pernah dinyalakan lagi. Perintah brankas berikutnya untuk VM ini akan menyalakannya kembali (atau: virsh start {vm}).',
+  'status.jobRunning': '{vm}: {job} sedang berjalan (proses {pid}, sejak {since}).',
+  'backup.committedAnyway':
+    'Permintaan berhenti datang setelah backup tersimpan: backup {id} tercatat dan lengkap.',
+  'backup.waitsForOff':
+    'Berhenti: {vm} sudah diminta mati; menunggu sampai mati untuk menyalakannya kembali (Ctrl-C kedua langsung berhenti, dan perintah brankas berikutnya akan menyalakannya).',
 };
 
 const catalogs: Record<Lang, Partial<Record<string, string>>> = { en, id };

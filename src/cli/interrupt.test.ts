@@ -37,3 +37,13 @@ test('end() fires the signal when the process ends, at the latest, and only once
   taken.end();
   assert.equal((signal.reason as Error).message, 'interrupted', 'an abort already told stays');
 });
+
+test('a stop nobody insisted on (SIGHUP, a closed stdout) never cuts a cleanup short', () => {
+  const i = new Interrupt();
+  const signal = i.take();
+  assert.equal(i.request(), 'graceful');
+  assert.equal(signal.aborted, true);
+  assert.equal(i.request(), 'ignored');
+  assert.equal(i.fire(), 'now', 'a second Ctrl-C still stops at once');
+  assert.equal(new Interrupt().request(), 'now', 'a command that did not take it stops at once');
+});

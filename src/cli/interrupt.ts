@@ -1,5 +1,5 @@
 /**
- * SIGINT and SIGTERM for a CLI run. A command that can stop cleanly (put a VM
+ * SIGINT, SIGTERM and SIGHUP (and a closed stdout) for a CLI run. A command that can stop cleanly (put a VM
  * back, remove what it wrote) takes the signal with `take()` and is told
  * through it; a command that has not taken it is stopped at once. A second
  * signal always stops at once.
@@ -41,5 +41,15 @@ export class Interrupt {
   /** The process is ending: whatever listens to the signal tidies up now (synchronously). */
   end(): void {
     if (!this.controller.signal.aborted) this.controller.abort(new Error('exiting'));
+  }
+
+  /**
+   * A stop nobody insisted on (SIGHUP: the terminal went away; a closed
+   * stdout): like the first signal, but never the second, so it cannot cut
+   * short a cleanup already under way ('ignored' then).
+   */
+  request(): 'graceful' | 'now' | 'ignored' {
+    if (this.taken && this.controller.signal.aborted) return 'ignored';
+    return this.fire();
   }
 }

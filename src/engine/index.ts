@@ -17,7 +17,7 @@ export {
 export * from './snapshot/index.js';
 export * from './disk/index.js';
 export { coldBackup, type ColdBackupOptions, type ColdBackupResult } from './backup/cold.js';
-export type { PowerEvent, PowerPlan } from './backup/power.js';
+export type { PowerChange, PowerChangeFn, PowerEvent, PowerPlan } from './backup/power.js';
 export {
   resolveBackup,
   restoreBackup,

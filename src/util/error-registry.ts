@@ -142,6 +142,10 @@ export const ERRORS = {
   RESTORE_HOST_ACCESS:
     "restoring backup {backup} as VM '{vm}' would give it host access that the VM it was backed up from does not have: {parts}. Nothing was written. Check the XML it would define (--dry-run shows it); restore --to a directory of its own, or with --allow-host-access to grant it",
   RESTORE_PATH_UNUSABLE: 'cannot use {path}: {reason} ({errno})',
+  VM_BUSY:
+    "VM '{vm}' is busy: a {job} (process {pid}) has worked on it since {since}; try again when it has finished, or add --wait",
+  STATE_DIR_UNUSABLE:
+    'cannot use the state directory {dir} ({reason}); set BRANKAS_STATE_DIR to a directory brankas may write',
   // disk engines and the thin-provisioning lab
   POOL_NOT_FOUND: "no storage pool named '{pool}'",
   POOL_INACTIVE: "storage pool '{pool}' is not active: start it first (virsh pool-start {pool})",

@@ -10,6 +10,7 @@ import { UsageError, type Command } from '../command.js';
 import type { CliContext } from '../context.js';
 import { formatBytes, table } from '../format.js';
 import { ProgressMeter } from '../progress.js';
+import { waitOption, withVmJob } from '../vm-job.js';
 import { repoOption, withRepo } from './repo-common.js';
 
 function parseDuration(v: string | undefined, fallbackMs: number): number {
@@ -28,6 +29,8 @@ export function powerLine(ctx: CliContext, e: PowerEvent): string {
       return ctx.t('backup.shutOff', { vm: e.vm, seconds: e.seconds.toFixed(1) });
     case 'forced-off':
       return ctx.t('backup.forcedOff', { vm: e.vm });
+    case 'stopping-waits-for-off':
+      return ctx.t('backup.waitsForOff', { vm: e.vm });
     case 'started':
       return ctx.t('backup.started', { vm: e.vm });
   }
@@ -37,15 +40,19 @@ export const backupCommand: Command = {
   name: 'backup',
   summary: 'Cold backup of a VM into the repository (shut down, copy, start again)',
   usage:
-    'brankas backup VM [--repo PATH] [--shutdown-timeout 120s] [--force-off-after-timeout] [--reread] [--json]',
+    'brankas backup VM [--repo PATH] [--shutdown-timeout 120s] [--force-off-after-timeout] [--reread] [--wait] [--json]',
   help:
     'The VM is shut down gracefully and started again afterwards if it was running, also when\n' +
     'the backup fails or is interrupted. Only allocated data is read, and a disk whose files are\n' +
     'unchanged since the previous backup (same inode, size, modification and change time) is not\n' +
     'read at all: its data is taken over from that backup; --reread reads every disk. The password of an\n' +
-    'encrypted repository comes from $BRANKAS_PASSWORD_FILE, $BRANKAS_PASSWORD_COMMAND or a prompt.',
+    'encrypted repository comes from $BRANKAS_PASSWORD_FILE, $BRANKAS_PASSWORD_COMMAND or a prompt.\n' +
+    'One job per VM at a time: while another backup, restore, restore test or snapshot operation\n' +
+    'works on the VM this fails, or with --wait waits for it. A VM an interrupted brankas left\n' +
+    'shut off is started again first.',
   options: {
     ...repoOption,
+    ...waitOption,
     'shutdown-timeout': { type: 'string' },
     'force-off-after-timeout': { type: 'boolean' },
     reread: { type: 'boolean' },
@@ -60,18 +67,24 @@ export const backupCommand: Command = {
     const progress = (p: WriteProgress): void => {
       if (tty) meter.update({ ...p, extra: `new ${formatBytes(p.newStoredBytes)}` });
     };
+    const vm = args.positionals[0]!;
     try {
-      const result = await withRepo(ctx, args, (repo) =>
-        coldBackup(conn, repo, args.positionals[0]!, {
-          shutdownTimeoutMs: timeoutMs,
-          forceOffAfterTimeout: args.values['force-off-after-timeout'] === true,
-          reread: args.values['reread'] === true,
-          signal,
-          onPower: (e) => !ctx.json && ctx.note(powerLine(ctx, e)),
-          onProgress: progress,
-        }),
+      const result = await withVmJob(ctx, args, vm, { kind: 'backup', signal }, (job) =>
+        withRepo(ctx, args, (repo) =>
+          coldBackup(conn, repo, vm, {
+            shutdownTimeoutMs: timeoutMs,
+            forceOffAfterTimeout: args.values['force-off-after-timeout'] === true,
+            reread: args.values['reread'] === true,
+            signal,
+            onPower: (e) => !ctx.json && ctx.note(powerLine(ctx, e)),
+            onPowerChange: job.powerChange,
+            onProgress: progress,
+          }),
+        ),
       );
       meter.end();
+      // Stopped too late to undo: the backup is whole and recorded, and says so (exit 0).
+      if (signal.aborted) ctx.note(ctx.t('backup.committedAnyway', { id: result.manifest.id }));
       if (ctx.json) return ctx.printJson(result);
       if (result.unchangedDisks.length > 0) {
         ctx.print(

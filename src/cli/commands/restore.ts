@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { restoreDisk } from '../../engine/restore/disk.js';
-import { restoreBackup, type RestoreResult } from '../../engine/restore/restore.js';
+import { resolveBackup, restoreBackup, type RestoreResult } from '../../engine/restore/restore.js';
 import type { DamagedBackup } from '../../engine/catalog.js';
 import { pathError } from '../../engine/restore/fs-errors.js';
 import { redactPasswords } from '../../engine/restore/graphics.js';
@@ -16,6 +16,7 @@ import { UsageError, type Command, type ParsedArgs } from '../command.js';
 import type { CliContext } from '../context.js';
 import { formatBytes } from '../format.js';
 import { ProgressMeter } from '../progress.js';
+import { waitOption, withVmJob } from '../vm-job.js';
 import { repoOption, withRepo } from './repo-common.js';
 
 const EXIT_INTERRUPTED = 130;
@@ -25,7 +26,7 @@ export const restoreCommand: Command = {
   summary: 'Restore a backup (an id, or a VM name for its latest backup) into a VM',
   usage:
     'brankas restore BACKUP [--as NEWNAME] [--to DIR] [--format qcow2|raw] [--start] [--force] [--no-space-check]\n' +
-    '       [--graphics-password-file FILE] [--allow-host-access] [--dry-run] [--skip-damaged] [--repo PATH] [--json]\n' +
+    '       [--graphics-password-file FILE] [--allow-host-access] [--dry-run] [--skip-damaged] [--wait] [--repo PATH] [--json]\n' +
     '       brankas restore BACKUP --disk NAME --to PATH [--format qcow2|raw] [--force] [--no-space-check] [--skip-damaged] [--repo PATH] [--json]',
   help:
     'Without --as the VM is restored under its own name; an existing VM or file is refused unless\n' +
@@ -45,9 +46,12 @@ export const restoreCommand: Command = {
     'Host access the VM did not have (filesystem passthrough, host devices, host paths, QEMU\n' +
     'arguments, files outside the target directories) is refused unless --allow-host-access.\n' +
     '--dry-run checks it all and shows the files, the consoles, the host access and the domain\n' +
-    'XML it would define, writing and defining nothing.',
+    'XML it would define, writing and defining nothing.\n' +
+    'One job per VM at a time: while another job works on the VM restored (its name, or --as)\n' +
+    'this fails, or with --wait waits for it.',
   options: {
     ...repoOption,
+    ...waitOption,
     as: { type: 'string' },
     to: { type: 'string' },
     disk: { type: 'string' },
@@ -176,17 +180,27 @@ async function restoreVm(
   const graphicsPassword =
     passwordFile === undefined ? undefined : await readGraphicsPassword(passwordFile);
   const conn = await ctx.connect();
-  const result = await withRepo(ctx, args, (repo) =>
-    restoreBackup(conn, repo, args.positionals[0]!, {
-      as: args.values['as'] as string | undefined,
-      toDir: to,
-      ...o,
-      start: args.values['start'] === true,
-      allowHostAccess: args.values['allow-host-access'] === true,
-      dryRun: args.values['dry-run'] === true,
-      ...(graphicsPassword !== undefined ? { graphicsPassword } : {}),
-    }),
-  );
+  const as = args.values['as'] as string | undefined;
+  const result = await withRepo(ctx, args, async (repo) => {
+    // The VM written to holds its lock: the backup's own VM, or the new name.
+    const ref = args.positionals[0]!;
+    const target = as ?? (await resolveBackup(repo, ref, { skipDamaged: o.skipDamaged })).vm.name;
+    const call = { kind: 'restore', signal: o.signal, recovery: 'adopt' } as const;
+    return withVmJob(ctx, args, target, call, async (job) => {
+      const r = await restoreBackup(conn, repo, ref, {
+        as,
+        toDir: to,
+        ...o,
+        start: args.values['start'] === true,
+        allowHostAccess: args.values['allow-host-access'] === true,
+        dryRun: args.values['dry-run'] === true,
+        ...(graphicsPassword !== undefined ? { graphicsPassword } : {}),
+      });
+      // Defined anew from the backup, started or not as asked: nothing left to undo.
+      await job.settle();
+      return r;
+    });
+  });
   o.endProgress();
   // The console password is the user's secret: it is set, never shown.
   if (ctx.json) {
