@@ -193,6 +193,44 @@ describe('damaged data is healed, not deduplicated against', () => {
       assert.ok((await verifyRepository(repo, { readData: true })).ok);
     }));
 
+  it('repair leaves a pack a gc plan will repack to gc, keeps its damage record until then, and heals it after', () =>
+    withRepo({}, async (repo, dir) => {
+      const data = realisticBytes(256 * KiB, 33);
+      const id = await backupBytes(repo, data);
+      const chunk = await firstChunk(repo, id);
+      const at = (await repo.index.lookup(chunk))!;
+      const pack = at.pack.toString('hex');
+      const path = join(dir, 'data', pack.slice(0, 2), pack);
+      const bytes = await readFile(path);
+      bytes[at.offset + 70]! ^= 0x10;
+      await writeFile(path, bytes);
+      assert.ok((await verifyRepository(repo, { readData: true })).damageRecord);
+      const plan = newPlan();
+      plan.state = 'marked';
+      plan.repackPacks = [pack];
+      await writePlan(repo.backend, plan);
+
+      const first = await repairRepository(repo);
+      assert.deepEqual(first.rewritePacks, []);
+      assert.equal(first.dropEntries, 1);
+      assert.equal(first.removedDamageRecords, 0);
+      assert.equal((await readDamage(repo.backend)).length, 1, 'kept while gc may repack');
+      await collectGarbage(repo);
+      assert.deepEqual(await repo.gcPlans(), []);
+      const second = await repairRepository(repo);
+      assert.deepEqual(second.rewritePacks, [pack]);
+      assert.equal(second.removedDamageRecords, 1);
+      const v = await verifyRepository(repo, { readData: true });
+      assert.ok(
+        v.problems.every((p) => p.code === 'REPO_CHUNK_MISSING'),
+        JSON.stringify(v.problems),
+      );
+      assert.deepEqual(
+        v.affected.map((a) => a.chunk),
+        [chunk.toString('hex')],
+      );
+    }));
+
   it('repair says which backups cannot be healed when the data is nowhere', () =>
     withRepo({}, async (repo, dir) => {
       const data = realisticBytes(256 * KiB, 23);
