@@ -297,7 +297,7 @@ const en = {
   'backup.damagedRow': 'DAMAGED',
   'backup.damaged': 'backup {backup} ({vm}) is damaged and cannot be restored: {reason}',
   'restore.skippedDamaged':
-    'skipped backup {backup}: it is damaged ({reason}); restoring the newest intact one instead',
+    'skipped backup {backup}: it is damaged ({reason}); taking the newest intact one instead',
   'err.BACKUP_DAMAGED': 'backup {backup} is damaged and cannot be restored: {reason}',
   'err.BACKUP_LATEST_DAMAGED':
     "the newest backup of VM '{vm}' is damaged ({damaged}); the newest intact one is {previous}: name it, or pass --skip-damaged to take it",
@@ -633,7 +633,7 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
   'backup.damagedRow': 'RUSAK',
   'backup.damaged': 'backup {backup} ({vm}) rusak dan tidak bisa di-restore: {reason}',
   'restore.skippedDamaged':
-    'backup {backup} dilewati: rusak ({reason}); yang di-restore adalah backup utuh terbaru',
+    'backup {backup} dilewati: rusak ({reason}); yang dipakai adalah backup utuh terbaru',
   'err.BACKUP_DAMAGED': 'backup {backup} rusak dan tidak bisa di-restore: {reason}',
   'err.BACKUP_LATEST_DAMAGED':
     "backup terbaru VM '{vm}' rusak ({damaged}); backup utuh terbaru adalah {previous}: sebutkan ID-nya, atau tambahkan --skip-damaged untuk memakainya",

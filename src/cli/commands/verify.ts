@@ -9,14 +9,21 @@ import { repoOption, withRepo } from './repo-common.js';
 export const verifyCommand: Command = {
   name: 'verify',
   summary: 'Test a backup: read it all back, and with --boot restore and boot it in isolation',
-  usage: 'brankas verify BACKUP [--boot] [--scratch DIR] [--repo PATH] [--json]',
+  usage: 'brankas verify BACKUP [--boot] [--scratch DIR] [--skip-damaged] [--repo PATH] [--json]',
   help:
     'BACKUP is a backup id, or a VM name for its latest backup. With --boot the backup is restored\n' +
     'into a scratch directory as a transient VM without network, booted, asked whether it answers\n' +
     '(guest-ping through its QEMU guest agent when it has the channel, else a shell on its serial\n' +
     'console when it has one), compared with the backup, and removed. The restored disks go\n' +
-    'into a fresh directory under --scratch (default /var/tmp), removed afterwards.',
-  options: { ...repoOption, boot: { type: 'boolean' }, scratch: { type: 'string' } },
+    'into a fresh directory under --scratch (default /var/tmp), removed afterwards.\n' +
+    'A VM name whose newest backup is damaged is refused (naming the newest intact one) unless\n' +
+    '--skip-damaged.',
+  options: {
+    ...repoOption,
+    boot: { type: 'boolean' },
+    scratch: { type: 'string' },
+    'skip-damaged': { type: 'boolean' },
+  },
   positionals: { min: 1, max: 1, names: 'BACKUP' },
   async run(ctx, args) {
     const conn = await ctx.connect();
@@ -29,6 +36,12 @@ export const verifyCommand: Command = {
           ? { scratchDir: args.values['scratch'] }
           : {}),
         onStep: (s) => !ctx.json && ctx.note(`  ${s}`),
+        skipDamaged: args.values['skip-damaged'] === true,
+        onSkippedDamaged: (list) => {
+          for (const d of list) {
+            ctx.note(ctx.t('restore.skippedDamaged', { backup: d.id, reason: d.message }));
+          }
+        },
       }),
     ).catch((err: unknown) => {
       if (signal.aborted) return undefined;

@@ -19,6 +19,7 @@ import { BackupDisk } from '../../repo/reader.js';
 import { blake3, prepareBlake3 } from '../../util/blake3.js';
 import { errorMessage } from '../../util/errors.js';
 import { hasAgentChannel, pingAgent, probeSerial, serialSocket } from './probe.js';
+import type { DamagedBackup } from '../catalog.js';
 import { resolveBackup, restoreBackup } from './restore.js';
 
 export interface VerifyResult {
@@ -52,6 +53,10 @@ export interface VerifyOptions {
    */
   signal?: AbortSignal;
   onStep?: (step: string) => void;
+  /** When the VM's newest backup is damaged, test the newest intact one (else refuse). */
+  skipDamaged?: boolean;
+  /** Told which damaged backups were passed over (with skipDamaged). */
+  onSkippedDamaged?: (skipped: DamagedBackup[]) => void;
 }
 
 const STEP = 4 * 1024 * 1024;
@@ -80,7 +85,7 @@ export async function verifyBackup(
   o: VerifyOptions = {},
 ): Promise<VerifyResult> {
   const started = Date.now();
-  const m = await resolveBackup(repo, ref);
+  const m = await resolveBackup(repo, ref, o);
   const result: VerifyResult = {
     backup: m.id,
     vm: m.vm.name,
