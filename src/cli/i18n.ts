@@ -322,7 +322,7 @@ const en = {
   'backup.damagedRow': 'DAMAGED',
   'backup.damaged': 'backup {backup} ({vm}) is damaged and cannot be restored: {reason}',
   'restore.skippedDamaged':
-    'skipped backup {backup}: it is damaged ({reason}); restoring the newest intact one instead',
+    'skipped backup {backup}: it is damaged ({reason}); taking the newest intact one instead',
   // Jobs, the per-VM lock and the journal (src/service/).
   'job.kind.backup': 'backup',
   'job.kind.restore': 'restore',
@@ -664,7 +664,7 @@ const id: Record<MessageKey, string> = {
   'backup.damagedRow': 'RUSAK',
   'backup.damaged': 'backup {backup} ({vm}) rusak dan tidak bisa di-restore: {reason}',
   'restore.skippedDamaged':
-    'backup {backup} dilewati: rusak ({reason}); yang di-restore adalah backup utuh terbaru',
+    'backup {backup} dilewati: rusak ({reason}); yang dipakai adalah backup utuh terbaru',
   // Jobs, the per-VM lock and the journal (src/service/).
   'job.kind.backup': 'backup',
   'job.kind.restore': 'restore',

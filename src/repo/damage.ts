@@ -106,6 +106,27 @@ export class KnownDamage {
     return this.missingPacks.size > 0 || this.badRecords.size > 0 || this.damagedRuns > 0;
   }
 
+  /**
+   * The ids of the chunks that have a copy known lost or damaged, for a writer to check the ids
+   * it takes from its parent unread; undefined when they cannot be known cheaply enough (an
+   * index run is damaged, or more than `limit` of them), and then it takes none unread. Lost
+   * packs cost a scan of the index (48 bytes a chunk), still far less than reading the disks.
+   */
+  async chunkIds(repo: Repository, limit = 1 << 20): Promise<Set<string> | undefined> {
+    if (this.damagedRuns > 0) return undefined;
+    const ids = new Set<string>();
+    for (const k of this.badRecords) ids.add(k.slice(0, k.indexOf('@')));
+    if (this.missingPacks.size > 0) {
+      for await (const e of repo.index.scan(undefined, { skipDamaged: true })) {
+        if (!this.missingPacks.has(e.pack.toString('hex'))) continue;
+        ids.add(e.id.toString('hex'));
+        if (ids.size > limit) return undefined;
+      }
+      if (repo.index.damaged.size > 0) return undefined;
+    }
+    return ids.size > limit ? undefined : ids;
+  }
+
   /** Whether an index entry points at a copy known to be gone or damaged. */
   has(e: IndexEntry): boolean {
     const pack = e.pack.toString('hex');

@@ -129,6 +129,7 @@ export async function readPackTable(
 /** The table of a whole pack, or a reason it cannot be read. */
 export function parsePack(pack: Buffer): PackEntry[] | string {
   if (pack.length < PACK_HEADER + PACK_TRAILER) return 'pack is too short';
+  if (!pack.subarray(0, 4).equals(PACK_MAGIC) || pack[4] !== 1) return 'bad pack header';
   const t = pack.subarray(pack.length - PACK_TRAILER);
   if (!t.subarray(12).equals(PACK_END_MAGIC)) return 'bad pack trailer';
   const tableStart = pack.length - PACK_TRAILER - t.readUInt32LE(0) * PACK_ENTRY;

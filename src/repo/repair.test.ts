@@ -18,6 +18,8 @@ import { SlotReader } from './slots.js';
 import { repoStats } from './stats.js';
 import { backupBytes, readBack, realisticBytes, withRepo } from './testing/support.js';
 import { verifyRepository } from './verify.js';
+import { bufferSource, type ExtentSource } from './source.js';
+import { BackupWriter } from './writer.js';
 
 const KiB = 1024;
 
@@ -55,6 +57,46 @@ describe('damaged data is healed, not deduplicated against', () => {
         assert.deepEqual(await readBack(repo, first), data);
       }));
   }
+
+  it('an incremental backup over a lost pack reads only the slots whose chunks were in it', () =>
+    withRepo({ packSize: 64 * KiB }, async (repo, dir) => {
+      const data = realisticBytes(1024 * KiB, 32);
+      const first = await backupBytes(repo, data);
+      const slots = await SlotReader.open(
+        repo.backend,
+        first,
+        (await repo.manifest(first)).manifest.disks[0]!,
+      );
+      const packOf: string[] = [];
+      for (let s = 0; s < slots.slots; s++) {
+        packOf.push(
+          (await repo.index.lookup(Buffer.from(await slots.get(s))))!.pack.toString('hex'),
+        );
+      }
+      const victim = packOf[5]!;
+      assert.ok(new Set(packOf).size > 2, 'the disk spans several packs');
+      await unlink(join(dir, 'data', victim.slice(0, 2), victim));
+      const reads: number[] = [];
+      const src = bufferSource(data);
+      const counting: ExtentSource = {
+        virtualSize: src.virtualSize,
+        extents: () => src.extents(),
+        read: (offset, length) => {
+          reads.push(offset / (64 * KiB));
+          return src.read(offset, length);
+        },
+      };
+      const w = await BackupWriter.start(repo, { vm: { name: 'web' }, parent: first });
+      // Unchanged since the parent (an empty dirty bitmap): only what is lost is read.
+      await w.addDisk({ name: 'vda', source: counting, changedRanges: [] });
+      const second = (await w.commit()).id;
+      const lostSlots = packOf.flatMap((p, s) => (p === victim ? [s] : []));
+      assert.deepEqual(
+        reads.sort((a, b) => a - b),
+        lostSlots,
+      );
+      assert.deepEqual(await readBack(repo, second), data);
+    }));
 
   it('a record verify found damaged is stored again by the next backup; repair rewrites its pack and heals the old backup', () =>
     withRepo({}, async (repo, dir) => {
@@ -149,6 +191,44 @@ describe('damaged data is healed, not deduplicated against', () => {
       assert.deepEqual(await readDamage(repo.backend), []);
       assert.equal((await KnownDamage.of(repo)).any, false);
       assert.ok((await verifyRepository(repo, { readData: true })).ok);
+    }));
+
+  it('repair leaves a pack a gc plan will repack to gc, keeps its damage record until then, and heals it after', () =>
+    withRepo({}, async (repo, dir) => {
+      const data = realisticBytes(256 * KiB, 33);
+      const id = await backupBytes(repo, data);
+      const chunk = await firstChunk(repo, id);
+      const at = (await repo.index.lookup(chunk))!;
+      const pack = at.pack.toString('hex');
+      const path = join(dir, 'data', pack.slice(0, 2), pack);
+      const bytes = await readFile(path);
+      bytes[at.offset + 70]! ^= 0x10;
+      await writeFile(path, bytes);
+      assert.ok((await verifyRepository(repo, { readData: true })).damageRecord);
+      const plan = newPlan();
+      plan.state = 'marked';
+      plan.repackPacks = [pack];
+      await writePlan(repo.backend, plan);
+
+      const first = await repairRepository(repo);
+      assert.deepEqual(first.rewritePacks, []);
+      assert.equal(first.dropEntries, 1);
+      assert.equal(first.removedDamageRecords, 0);
+      assert.equal((await readDamage(repo.backend)).length, 1, 'kept while gc may repack');
+      await collectGarbage(repo);
+      assert.deepEqual(await repo.gcPlans(), []);
+      const second = await repairRepository(repo);
+      assert.deepEqual(second.rewritePacks, [pack]);
+      assert.equal(second.removedDamageRecords, 1);
+      const v = await verifyRepository(repo, { readData: true });
+      assert.ok(
+        v.problems.every((p) => p.code === 'REPO_CHUNK_MISSING'),
+        JSON.stringify(v.problems),
+      );
+      assert.deepEqual(
+        v.affected.map((a) => a.chunk),
+        [chunk.toString('hex')],
+      );
     }));
 
   it('repair says which backups cannot be healed when the data is nowhere', () =>

@@ -112,8 +112,10 @@ async function survey(repo: Repository): Promise<Survey> {
     for (const r of f.records) {
       const key = `${r.chunk}@${r.pack}`;
       if (confirmed.has(key)) continue;
-      if (present.has(r.pack) && (await stillDamaged(repo, r.chunk, r.pack))) confirmed.add(key);
-      else stale++;
+      const size = present.get(r.pack);
+      if (size !== undefined && (await stillDamaged(repo, r.chunk, r.pack, size))) {
+        confirmed.add(key);
+      } else stale++;
     }
   }
   const damage = new KnownDamage(known.missingPacks, confirmed, repo.index.damaged.size);
@@ -138,13 +140,16 @@ async function survey(repo: Repository): Promise<Survey> {
   }
 
   let dropEntries = 0;
+  // A pack holding a damaged record is rewritten without it (indexed or not: verify would
+  // find it again), unless gc is about to delete or repack it: then only the entry is dropped.
   const rewrite = new Set<string>();
+  for (const k of confirmed) {
+    const pack = k.slice(k.indexOf('@') + 1);
+    if (!doomed.has(pack)) rewrite.add(pack);
+  }
   for await (const e of repo.index.scan(undefined, { skipDamaged: true })) {
     if (!damage.has(e)) continue;
     dropEntries++;
-    const pack = e.pack.toString('hex');
-    // A pack gc is about to delete or repack is left to gc: its entry alone is dropped.
-    if (present.has(pack) && !doomed.has(pack)) rewrite.add(pack);
   }
 
   const { healed, unhealable } = await backupHealth(repo, damage, recovered);
@@ -163,9 +168,18 @@ async function survey(repo: Repository): Promise<Survey> {
     unhealable,
     needed: false,
   };
+  // A damage record still naming a damaged record in a pack that gc will repack stays until gc
+  // has taken the pack (its repacking must not copy that record); the sweep removes it then.
+  const settled = files.filter(
+    (f) => !f.records.some((r) => confirmed.has(`${r.chunk}@${r.pack}`) && doomed.has(r.pack)),
+  );
   plan.needed =
-    dropEntries > 0 || recovered.length > 0 || plan.damagedRuns.length > 0 || files.length > 0;
-  return { plan, damage, confirmed, recovered, damageFiles: files.map((f) => f.id) };
+    dropEntries > 0 ||
+    rewrite.size > 0 ||
+    recovered.length > 0 ||
+    plan.damagedRuns.length > 0 ||
+    settled.length > 0;
+  return { plan, damage, confirmed, recovered, damageFiles: settled.map((f) => f.id) };
 }
 
 function pick(e: { offset: number; length: number; plainLength: number }): {
@@ -176,11 +190,25 @@ function pick(e: { offset: number; length: number; plainLength: number }): {
   return { offset: e.offset, length: e.length, plainLength: e.plainLength };
 }
 
-/** Whether the record of `chunk` in `pack` fails its checks now (the index or the pack table says where). */
-async function stillDamaged(repo: Repository, chunk: string, pack: string): Promise<boolean> {
+/**
+ * Whether the record of `chunk` in `pack` fails its checks now; the index says where it is, or
+ * else the pack's table (a repair stopped half-way may have dropped its entry already).
+ */
+async function stillDamaged(
+  repo: Repository,
+  chunk: string,
+  pack: string,
+  size: number,
+): Promise<boolean> {
   const id = Buffer.from(chunk, 'hex');
-  const at = (await repo.index.lookupAll(id)).find((e) => e.pack.toString('hex') === pack);
-  if (!at) return false; // not indexed there: nothing leads to it
+  let at: { offset: number; length: number } | undefined = (await repo.index.lookupAll(id)).find(
+    (e) => e.pack.toString('hex') === pack,
+  );
+  if (!at) {
+    const table = await readPackTable(repo.backend, pack, size);
+    at = typeof table === 'string' ? undefined : table.find((e) => e.id.equals(id));
+  }
+  if (!at) return false; // not in that pack at all (a forged or mistaken record)
   try {
     await repo.codec.decode(
       await repo.backend.getRange(packObjectName(pack), at.offset, at.length),
@@ -259,7 +287,12 @@ async function backupHealth(
 async function execute(repo: Repository, s: Survey, result: RepairResult): Promise<void> {
   const plan = s.plan;
   if (!plan.needed) return;
-  if (plan.dropEntries === 0 && s.recovered.length === 0 && plan.damagedRuns.length === 0) {
+  if (
+    plan.dropEntries === 0 &&
+    plan.rewritePacks.length === 0 &&
+    s.recovered.length === 0 &&
+    plan.damagedRuns.length === 0
+  ) {
     // Only damage records that no longer apply: the index stays as it is.
     await removeDamage(repo.backend, s.damageFiles);
     result.removedDamageRecords = s.damageFiles.length;

@@ -45,8 +45,8 @@ export interface DiskInput {
    * Ranges changed since the parent (from a dirty bitmap). Slots outside them
    * take the parent's ids without being read. Ignored without a parent disk
    * of the same name, when the parent's index is damaged or gone, while a
-   * garbage collection plan is pending, or while the repository holds known
-   * damage (then a parent's id may name a lost chunk: every slot is read).
+   * garbage collection plan is pending, or while an index run is damaged. A
+   * slot whose parent id names a chunk known lost or damaged is read after all.
    */
   changedRanges?: { offset: number; length: number }[];
 }
@@ -68,7 +68,8 @@ export interface WriterOptions {
 }
 
 /** A slot's fate: all zero, the parent's id, or read (its bytes in an arena slot) and hashed. */
-type Decision = { zero: true } | { parent: true } | { slot: Slot; id: Buffer | undefined };
+type Decision = { zero: true } | { parent: true } | ReadSlot;
+type ReadSlot = { slot: Slot; id: Buffer | undefined };
 
 export class BackupWriter {
   readonly id: string;
@@ -83,6 +84,8 @@ export class BackupWriter {
     private readonly lock: RepoLock,
     private readonly doomed: Set<string>,
     private readonly damage: KnownDamage,
+    /** Ids with a copy known lost or damaged; undefined: unknown, so trust no parent. */
+    private readonly badIds: Set<string> | undefined,
     private readonly opts: WriterOptions,
   ) {
     this.id = opts.id ?? newBackupId(this.startedAt);
@@ -105,7 +108,8 @@ export class BackupWriter {
       const doomed = await repo.doomedPacks();
       await repo.index.refresh();
       const damage = await KnownDamage.of(repo);
-      const w = new BackupWriter(repo, meta, lock, doomed, damage, opts);
+      const badIds = damage.any ? await damage.chunkIds(repo) : new Set<string>();
+      const w = new BackupWriter(repo, meta, lock, doomed, damage, badIds, opts);
       if (meta.parent) w.parentManifest = (await repo.manifest(meta.parent)).manifest;
       return w;
     } catch (err) {
@@ -149,10 +153,18 @@ export class BackupWriter {
       }
     }
     // While a GC plan is pending, every id must be looked up (marked packs are avoided); so
-    // while anything is known damaged (the parent may name a chunk that is lost).
-    const trustParent = parent !== undefined && this.doomed.size === 0 && !this.damage.any;
+    // while damage is known but not which chunks it hit (a damaged index run).
+    const badIds = this.badIds;
+    const trustParent = parent !== undefined && this.doomed.size === 0 && badIds !== undefined;
     const doomed = this.doomed;
     const damage = this.damage;
+    /** Whether a parent's id names a chunk whose only copies are lost or damaged. */
+    const lost = async (id: Buffer): Promise<boolean> =>
+      badIds !== undefined &&
+      badIds.size > 0 &&
+      badIds.has(id.toString('hex')) &&
+      !sink.has(id) &&
+      (await repo.index.lookup(id, avoid)) === undefined;
     const avoid = (e: IndexEntry): boolean =>
       (doomed.size > 0 && doomed.has(e.pack.toString('hex'))) || damage.has(e);
     const changed = trustParent && input.changedRanges ? normalize(input.changedRanges) : undefined;
@@ -182,7 +194,7 @@ export class BackupWriter {
     let changedAt = 0;
 
     // Read into an arena slot (straight from the source when it can), hashed in place.
-    const readSlot = async (offset: number, len: number): Promise<Decision> => {
+    const readSlot = async (offset: number, len: number): Promise<ReadSlot> => {
       const slot = await arena.acquire();
       try {
         if (src.readInto) {
@@ -204,19 +216,27 @@ export class BackupWriter {
       }
     };
 
-    const decide = async (slot: number, r: Decision): Promise<void> => {
+    const decide = async (slot: number, decision: Decision): Promise<void> => {
       const len = Math.min(cs, size - slot * cs);
-      if ('zero' in r) {
+      if ('zero' in decision) {
         stats.zeroBytes += len;
         await fidx.add(ZERO_ID);
         return;
       }
-      if ('parent' in r) {
+      let r: ReadSlot;
+      if ('parent' in decision) {
         const id = Buffer.from(await parent!.get(slot));
-        if (id.equals(ZERO_ID)) stats.zeroBytes += len;
-        else stats.dataBytes += len;
-        await fidx.add(id);
-        return;
+        if (!(await lost(id))) {
+          if (id.equals(ZERO_ID)) stats.zeroBytes += len;
+          else stats.dataBytes += len;
+          await fidx.add(id);
+          return;
+        }
+        // The parent's copy of this chunk is lost: the slot is read after all (one slot more
+        // than the window's, which the arena's spare slots cover).
+        r = await readSlot(slot * cs, len);
+      } else {
+        r = decision;
       }
       const id = r.id;
       let owned = true; // until the sink takes the slot
@@ -228,7 +248,10 @@ export class BackupWriter {
         }
         stats.dataBytes += len;
         const known =
-          (trustParent && slot < parent!.slots && id.equals(await parent!.get(slot))) ||
+          (trustParent &&
+            slot < parent!.slots &&
+            id.equals(await parent!.get(slot)) &&
+            !badIds!.has(id.toString('hex'))) ||
           sink.has(id) ||
           (await repo.index.lookup(id, avoid)) !== undefined;
         if (!known) {

@@ -111,6 +111,19 @@ describe('damaged backups are named, never passed over in silence', () => {
       }),
     ));
 
+  it('verify by VM name refuses a damaged newest backup too; --skip-damaged tests the previous one', () =>
+    withTampered(async (env, _dir, ids) => {
+      const c = ['-c', 'test:///default'];
+      const refused = await cli(['verify', 'web01', ...c, '--json'], env);
+      assert.equal(refused.code, 1);
+      assert.equal((refused.json()['error'] as { code: string }).code, 'BACKUP_LATEST_DAMAGED');
+      const taken = await cli(['verify', 'web01', ...c, '--skip-damaged', '--json'], env);
+      assert.equal(taken.code, 0, taken.stderr);
+      assert.equal(taken.json()['backup'], ids[0]);
+      assert.equal(taken.json()['passed'], true);
+      assert.match(taken.stderr, new RegExp(`skipped backup ${ids[1]}: it is damaged`));
+    }));
+
   it('repo repair --dry-run names a backup it cannot heal and exits 1; repair then leaves the index clean', () =>
     withTampered(async (env, dir) => {
       const data = join(dir, 'repo', 'data');

@@ -12,7 +12,7 @@ export const verifyCommand: Command = {
   name: 'verify',
   summary: 'Test a backup: read it all back, and with --boot restore and boot it in isolation',
   usage:
-    'brankas verify BACKUP [--boot] [--scratch DIR] [--allow-host-access] [--wait] [--repo PATH] [--json]',
+    'brankas verify BACKUP [--boot] [--scratch DIR] [--allow-host-access] [--skip-damaged] [--wait] [--repo PATH] [--json]',
   help:
     'BACKUP is a backup id, or a VM name for its latest backup. With --boot the backup is restored\n' +
     'into a scratch directory as a transient VM without network, booted, asked whether it answers\n' +
@@ -21,31 +21,41 @@ export const verifyCommand: Command = {
     'into a fresh directory under --scratch (default /var/tmp), removed afterwards. The test VM\n' +
     'gets no host access its original does not have (see restore), unless --allow-host-access.\n' +
     "With --boot it is a job on the backup's VM: while another job works on that VM this fails,\n" +
-    'or with --wait waits for it.',
+    'or with --wait waits for it.\n' +
+    'A VM name whose newest backup is damaged is refused (naming the newest intact one) unless\n' +
+    '--skip-damaged.',
   options: {
     ...repoOption,
     ...waitOption,
     boot: { type: 'boolean' },
     scratch: { type: 'string' },
     'allow-host-access': { type: 'boolean' },
+    'skip-damaged': { type: 'boolean' },
   },
   positionals: { min: 1, max: 1, names: 'BACKUP' },
   async run(ctx, args) {
     const conn = await ctx.connect();
     const signal = ctx.signal();
     const boot = args.values['boot'] === true;
+    const skipDamaged = args.values['skip-damaged'] === true;
     const options: VerifyOptions = {
       signal,
       boot,
       allowHostAccess: args.values['allow-host-access'] === true,
       ...(typeof args.values['scratch'] === 'string' ? { scratchDir: args.values['scratch'] } : {}),
       onStep: (s) => !ctx.json && ctx.note(`  ${s}`),
+      skipDamaged,
+      onSkippedDamaged: (list) => {
+        for (const d of list) {
+          ctx.note(ctx.t('restore.skippedDamaged', { backup: d.id, reason: d.message }));
+        }
+      },
     };
     const ref = args.positionals[0]!;
     const result = await withRepo(ctx, args, async (repo) => {
       if (!boot) return verifyBackup(conn, repo, ref, options);
       // Booting a copy is a job on the backup's VM: not beside a backup or restore of it.
-      const vm = (await resolveBackup(repo, ref)).vm.name;
+      const vm = (await resolveBackup(repo, ref, { skipDamaged })).vm.name;
       return withVmJob(ctx, args, vm, { kind: 'verify', signal }, () =>
         verifyBackup(conn, repo, ref, options),
       );

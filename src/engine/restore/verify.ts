@@ -23,6 +23,7 @@ import { errorCode, errorMessage } from '../../util/errors.js';
 import { GUEST_DIR_MODE } from '../guest/work-dir.js';
 import { pathError } from './fs-errors.js';
 import { hasAgentChannel, pingAgent, probeSerial, serialSocket } from './probe.js';
+import type { DamagedBackup } from '../catalog.js';
 import { resolveBackup, restoreBackup } from './restore.js';
 
 export interface VerifyResult {
@@ -61,6 +62,10 @@ export interface VerifyOptions {
    */
   signal?: AbortSignal;
   onStep?: (step: string) => void;
+  /** When the VM's newest backup is damaged, test the newest intact one (else refuse). */
+  skipDamaged?: boolean;
+  /** Told which damaged backups were passed over (with skipDamaged). */
+  onSkippedDamaged?: (skipped: DamagedBackup[]) => void;
 }
 
 const STEP = 4 * 1024 * 1024;
@@ -96,7 +101,7 @@ export async function verifyBackup(
   o: VerifyOptions = {},
 ): Promise<VerifyResult> {
   const started = Date.now();
-  const m = await resolveBackup(repo, ref);
+  const m = await resolveBackup(repo, ref, o);
   const result: VerifyResult = {
     backup: m.id,
     vm: m.vm.name,
