@@ -51,7 +51,7 @@ describe('restore', () => {
       'echo penting > /data/testfile_awal.txt; dd if=/dev/urandom of=/data/blob bs=1M count=4 2>/dev/null; sync',
     );
     const sums = await guest.console.run('md5sum /data/testfile_awal.txt /data/blob');
-    const b = await cli(['backup', vm], env());
+    const b = await cli(['backup', vm, '--mode', 'cold'], env());
     assert.equal(b.code, 0, b.stderr);
 
     // A save point as well: it lives inside the disk file.

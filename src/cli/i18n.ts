@@ -165,6 +165,41 @@ const en = {
   'backup.col.data': 'DATA',
   'backup.col.verify': 'VERIFIED',
   'backup.neverVerified': 'never',
+  'live.point': 'Live backup of {vm}, which keeps running: backup point taken, {consistency}.',
+  'live.consistency.crash-consistent': 'crash-consistent (what a power cut would leave: {why})',
+  'live.consistency.application-consistent':
+    'application-consistent (the guest froze its filesystems for that instant)',
+  'live.why.no-agent-channel': 'the VM has no guest agent channel',
+  'live.why.agent-not-answering': 'its guest agent does not answer',
+  'live.why.freeze-failed': 'its guest agent could not freeze the filesystems',
+  'live.disk.incremental':
+    '  {disk}: incremental since checkpoint {checkpoint}: {dirty} changed, {read} read',
+  'live.disk.full': '  {disk}: read whole ({why}): {read} read',
+  'live.reason.first': 'first live backup of this VM into this repository',
+  'live.reason.raw-no-bitmap': 'a raw image: libvirt keeps no dirty bitmaps for raw disks',
+  'live.reason.checkpoint-missing': "the parent backup's checkpoint is gone from the VM",
+  'live.reason.no-bitmap-in-checkpoint': "the parent's checkpoint has no bitmap for this disk",
+  'live.reason.bitmap-invalid':
+    "QEMU cannot account for the parent checkpoint's bitmaps (missing or broken)",
+  'live.reason.bitmap-refused':
+    'libvirt refused the dirty bitmap (missing, broken, or inconsistent after an unclean stop)',
+  'live.reason.new-disk': 'the disk is not in the parent backup',
+  'live.reason.image-changed': 'the disk is another image file than in the parent backup',
+  'live.reason.resized': 'the disk was resized since the parent backup',
+  'live.reason.snapshots-present': 'the VM has snapshots: a revert cannot be ruled out',
+  'live.reason.parent-index-unreadable': "the parent backup's index of this disk is unreadable",
+  'live.reason.gc-pending': 'a garbage collection is pending in the repository',
+  'live.reason.incremental': 'incremental',
+  'live.checkpoint': 'Checkpoint {checkpoint} left for the next incremental.',
+  'live.deleted': 'Older checkpoints of this line deleted: {names}.',
+  'backup.col.mode': 'MODE',
+  'backup.col.consistency': 'CONSISTENCY',
+  'err.BACKUP_LIVE_NOT_RUNNING':
+    "VM '{vm}' is {state}: a live backup needs it running. Use --mode cold (or auto, the default) to back up a VM that is off.",
+  'err.BACKUP_LIVE_VM_STOPPED':
+    "VM '{vm}' stopped during its live backup ({event}); nothing was recorded.",
+  'err.BACKUP_LIVE_JOB_FAILED':
+    "the backup job of VM '{vm}' ended before brankas had read it all; nothing was recorded.",
   'restore.interrupted':
     'interrupted: nothing was restored; the files it wrote are removed and anything it was replacing is back as it was.',
   'restore.droppedSnapshots':
@@ -447,6 +482,41 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
   'backup.col.data': 'DATA',
   'backup.col.verify': 'DIUJI',
   'backup.neverVerified': 'belum pernah',
+  'live.point': 'Live backup dari {vm}, yang tetap berjalan: titik backup diambil, {consistency}.',
+  'live.consistency.crash-consistent': 'crash-consistent (seperti setelah listrik padam: {why})',
+  'live.consistency.application-consistent':
+    'application-consistent (guest membekukan filesystem-nya sesaat itu)',
+  'live.why.no-agent-channel': 'VM tidak punya kanal guest agent',
+  'live.why.agent-not-answering': 'guest agent-nya tidak menjawab',
+  'live.why.freeze-failed': 'guest agent-nya tidak bisa membekukan filesystem',
+  'live.disk.incremental':
+    '  {disk}: inkremental sejak checkpoint {checkpoint}: {dirty} berubah, {read} dibaca',
+  'live.disk.full': '  {disk}: dibaca utuh ({why}): {read} dibaca',
+  'live.reason.first': 'live backup pertama VM ini ke repositori ini',
+  'live.reason.raw-no-bitmap': 'image raw: libvirt tidak menyimpan dirty bitmap untuk disk raw',
+  'live.reason.checkpoint-missing': 'checkpoint backup induknya sudah tidak ada di VM',
+  'live.reason.no-bitmap-in-checkpoint': 'checkpoint induknya tidak punya bitmap untuk disk ini',
+  'live.reason.bitmap-invalid':
+    'QEMU tidak bisa mempertanggungjawabkan bitmap checkpoint induknya (hilang atau rusak)',
+  'live.reason.bitmap-refused':
+    'libvirt menolak dirty bitmap-nya (hilang, rusak, atau tidak konsisten setelah VM berhenti tidak bersih)',
+  'live.reason.new-disk': 'disk ini tidak ada di backup induknya',
+  'live.reason.image-changed': 'file image disk ini berbeda dari di backup induknya',
+  'live.reason.resized': 'ukuran disk berubah sejak backup induknya',
+  'live.reason.snapshots-present': 'VM punya snapshot: revert tidak bisa dikesampingkan',
+  'live.reason.parent-index-unreadable': 'indeks disk ini di backup induknya tidak terbaca',
+  'live.reason.gc-pending': 'garbage collection sedang tertunda di repositori',
+  'live.reason.incremental': 'inkremental',
+  'live.checkpoint': 'Checkpoint {checkpoint} ditinggalkan untuk inkremental berikutnya.',
+  'live.deleted': 'Checkpoint lama dari lini ini dihapus: {names}.',
+  'backup.col.mode': 'MODE',
+  'backup.col.consistency': 'KONSISTENSI',
+  'err.BACKUP_LIVE_NOT_RUNNING':
+    "VM '{vm}' sedang {state}: live backup butuh VM yang berjalan. Pakai --mode cold (atau auto, bawaannya) untuk mem-backup VM yang mati.",
+  'err.BACKUP_LIVE_VM_STOPPED':
+    "VM '{vm}' berhenti selama live backup-nya ({event}); tidak ada yang tercatat.",
+  'err.BACKUP_LIVE_JOB_FAILED':
+    "job backup VM '{vm}' berakhir sebelum brankas selesai membacanya; tidak ada yang tercatat.",
   'err.BACKUP_SHUTDOWN_TIMEOUT':
     "VM '{vm}' tidak mati dalam {timeoutSeconds} dtk; VM dibiarkan berjalan dan tidak ada yang di-backup. Pastikan guest menanggapi shutdown ACPI (atau menjalankan QEMU guest agent), beri waktu lebih dengan --shutdown-timeout, atau pakai --force-off-after-timeout.",
   'restore.interrupted':
