@@ -199,7 +199,7 @@ const en = {
   'err.BACKUP_LIVE_VM_STOPPED':
     "VM '{vm}' stopped during its live backup ({event}); nothing was recorded.",
   'err.BACKUP_LIVE_JOB_FAILED':
-    "the backup job of VM '{vm}' ended before brankas had read it all; nothing was recorded.",
+    "the backup job of VM '{vm}' ended before brankas had read it all ({reason}); nothing was recorded.",
   'restore.interrupted':
     'interrupted: nothing was restored; the files it wrote are removed and anything it was replacing is back as it was.',
   'restore.droppedSnapshots':
@@ -516,7 +516,7 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
   'err.BACKUP_LIVE_VM_STOPPED':
     "VM '{vm}' berhenti selama live backup-nya ({event}); tidak ada yang tercatat.",
   'err.BACKUP_LIVE_JOB_FAILED':
-    "job backup VM '{vm}' berakhir sebelum brankas selesai membacanya; tidak ada yang tercatat.",
+    "job backup VM '{vm}' berakhir sebelum brankas selesai membacanya ({reason}); tidak ada yang tercatat.",
   'err.BACKUP_SHUTDOWN_TIMEOUT':
     "VM '{vm}' tidak mati dalam {timeoutSeconds} dtk; VM dibiarkan berjalan dan tidak ada yang di-backup. Pastikan guest menanggapi shutdown ACPI (atau menjalankan QEMU guest agent), beri waktu lebih dengan --shutdown-timeout, atau pakai --force-off-after-timeout.",
   'restore.interrupted':

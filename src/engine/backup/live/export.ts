@@ -16,6 +16,23 @@ import type { ExtentSource } from '../../../repo/index.js';
 import { EngineError } from '../../errors.js';
 import { backupXml, bitmapContext, checkpointXml, dacOwner } from './xml.js';
 
+/** A safety net only: the job-completed event normally ends the wait at once. */
+const END_WAIT_MS = 60_000;
+
+function withTimeout(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+      timer.unref();
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** virDomainJobType VIR_DOMAIN_JOB_NONE. */
+const JOB_NONE = 0;
+
 export interface ExportRequest {
   target: string;
   /** Incremental from this checkpoint; otherwise the disk is exported whole (full). */
@@ -34,6 +51,9 @@ export interface BeginOptions {
 export class LiveExport {
   private failure: EngineError | undefined;
   private ending = false;
+  /** Set once BackupBegin returned: job events before that are not this job's. */
+  private running = false;
+  private jobEnded: (() => void) | undefined;
   private readonly controller = new AbortController();
 
   private constructor(
@@ -68,28 +88,33 @@ export class LiveExport {
           'lifecycle',
           (ev) => {
             if (ev.event === 'stopped' || ev.event === 'crashed' || ev.event === 'shutdown') {
-              ex!.fail(
-                new EngineError(
-                  'BACKUP_LIVE_VM_STOPPED',
-                  `VM '${domain.name}' stopped (${ev.event}) during its live backup; nothing was recorded`,
-                  { details: { vm: domain.name, event: ev.event } },
-                ),
-              );
+              ex!.fail(stoppedError(domain, ev.event));
             }
           },
           domain,
         ),
         await hub.subscribe(
           'job-completed',
-          () => {
-            if (ex!.ending) return;
-            ex!.fail(
-              new EngineError(
-                'BACKUP_LIVE_JOB_FAILED',
-                `the backup job of VM '${domain.name}' ended before brankas had read it; nothing was recorded`,
-                { details: { vm: domain.name } },
-              ),
-            );
+          (ev) => {
+            if (ex!.ending) return ex!.jobEnded?.();
+            if (!ex!.running) return;
+            const why =
+              typeof ev.stats['errmsg'] === 'string' ? ev.stats['errmsg'] : 'no reason given';
+            // The event is broadcast for any job of the domain, and the end of the previous
+            // backup's job can arrive after this one began: only a domain left without a job
+            // counts. The job also ends when the VM stops, sometimes before the lifecycle
+            // event: say which.
+            void ex!.jobGone().then(async (gone) => {
+              if (!gone) return;
+              ex!.fail(
+                (await ex!.stopped()) ??
+                  new EngineError(
+                    'BACKUP_LIVE_JOB_FAILED',
+                    `the backup job of VM '${domain.name}' ended before brankas had read it (${why}); nothing was recorded`,
+                    { details: { vm: domain.name, reason: why } },
+                  ),
+              );
+            });
           },
           domain,
         ),
@@ -111,6 +136,7 @@ export class LiveExport {
       await o.around?.before();
       try {
         await domain.backupBegin(xml, cp);
+        ex.running = true;
       } finally {
         await o.around?.after();
       }
@@ -129,6 +155,19 @@ export class LiveExport {
     if (this.failure) return;
     this.failure = err;
     this.controller.abort(err);
+  }
+
+  /** The error to report when the VM is no longer running, or undefined while it is. */
+  async stopped(): Promise<EngineError | undefined> {
+    const st = await this.domain.state().catch(() => undefined);
+    if (!st || st.state === 'running' || st.state === 'paused') return undefined;
+    return stoppedError(this.domain, st.state);
+  }
+
+  /** Whether the domain has no job running (ours ended), or cannot say (not running). */
+  async jobGone(): Promise<boolean> {
+    const info = await this.domain.jobInfo().catch(() => undefined);
+    return info === undefined || info.type === JOB_NONE;
   }
 
   /** Throws the reason the job is unusable, if it is. */
@@ -159,6 +198,10 @@ export class LiveExport {
       try {
         return await p();
       } catch (err) {
+        // A read cut off by the VM stopping says so, even before its event arrives.
+        this.check();
+        const stopped = await this.stopped();
+        if (stopped) this.fail(stopped);
         this.check();
         throw err;
       }
@@ -176,8 +219,12 @@ export class LiveExport {
   async end(): Promise<void> {
     if (this.ending) return;
     this.ending = true;
+    const ended = new Promise<void>((resolve) => (this.jobEnded = resolve));
     try {
       await this.domain.abortJob();
+      // libvirt tears a pull-mode job down after the abort returns; until it is done the disks
+      // stay blocked (no resize, no next backup): wait for its job-completed event.
+      if (!(await this.jobGone())) await withTimeout(ended, END_WAIT_MS);
     } catch {
       // No job any more (the VM stopped, or it ended on its own).
     }
@@ -185,4 +232,12 @@ export class LiveExport {
     this.unsubscribe = [];
     await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+function stoppedError(domain: Domain, how: string): EngineError {
+  return new EngineError(
+    'BACKUP_LIVE_VM_STOPPED',
+    `VM '${domain.name}' stopped (${how}) during its live backup; nothing was recorded`,
+    { details: { vm: domain.name, event: how } },
+  );
 }
