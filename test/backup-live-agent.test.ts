@@ -4,7 +4,8 @@
  * goes on crash-consistent and says the freeze failed. A stand-in that really
  * freezes /data (busybox fsfreeze, started through the serial console) makes
  * it application-consistent: frozen right before the backup point, thawed
- * right after, and thawed too when taking the point fails.
+ * right after, and thawed too when taking the point fails. A VM with
+ * snapshots is read whole.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -66,6 +67,19 @@ async function agentConnected(): Promise<void> {
   }
 }
 
+/** Polls until libvirt reports the agent gone (a wait for a state, not a decision). */
+async function agentGone(): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      await guest.domain.agentCommand(JSON.stringify({ execute: 'guest-ping' }), 1);
+    } catch {
+      return;
+    }
+    if (i >= 300) throw new Error('the guest agent still answers after it was stopped');
+    await sleep(100);
+  }
+}
+
 before(async () => {
   conn = await Connection.open('qemu:///system');
   repoDir = await initPlainRepo();
@@ -95,6 +109,8 @@ describe('live backup with a guest agent', () => {
     await c.run(
       'for p in /proc/[0-9]*; do grep -q agent.sh $p/cmdline 2>/dev/null && kill ${p#/proc/}; done; true',
     );
+    // libvirt must see the port closed before it is opened again, or it may miss the reopening.
+    await agentGone();
     await c.run(
       `echo ${Buffer.from(FREEZING_AGENT).toString('base64')} | base64 -d > /tmp/agent2.sh; ` +
         '(sh /tmp/agent2.sh </dev/null >/dev/null 2>&1 &); true',
@@ -130,5 +146,16 @@ describe('live backup with a guest agent', () => {
     assert.equal(freeze.consistency, 'application-consistent', freeze.reason);
     assert.equal(await c.run('cat /tmp/agent.log'), 'freeze\nthaw\n');
     await c.run('echo again > /data/again.txt; sync', 30_000);
+  });
+
+  test('a VM with snapshots: the disk is read whole, as a revert cannot be ruled out', async () => {
+    const first = await cli(['backup', guest.domain.name, '--json'], env());
+    assert.equal(JSON.parse(first.stdout).disks[0].read, 'incremental', first.stdout);
+    const snap = await cli(['snapshot', 'create', guest.domain.name, 'before-change'], env());
+    assert.equal(snap.code, 0, snap.stderr);
+    const r = await cli(['backup', guest.domain.name, '--json'], env());
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const vda = JSON.parse(r.stdout).disks[0];
+    assert.deepEqual([vda.read, vda.reason], ['full', 'snapshots-present']);
   });
 });

@@ -36,7 +36,9 @@ export type ReadReason =
   /** The parent backup's index of this disk is damaged or gone. */
   | 'parent-index-unreadable'
   /** A garbage collection plan is pending: every chunk must be looked up again. */
-  | 'gc-pending';
+  | 'gc-pending'
+  /** Asked for (--reread). */
+  | 'reread';
 
 export interface LiveDisk {
   target: string;

@@ -130,7 +130,7 @@ export async function liveBackup(
   const liveXml = await vm.xml();
   const disks = await liveDisks(vm, liveXml);
   let line = await planLine(vm, repo, disks);
-  if (o.reread) line = { ...line, disks: line.disks.map((d) => asFull(d, d.reason)) };
+  if (o.reread) line = { ...line, disks: line.disks.map((d) => asFull(d, 'reread')) };
   const freeze = await planFreeze(vm, liveXml);
 
   let ex: LiveExport;
@@ -242,6 +242,7 @@ export async function liveBackup(
   }
 }
 
+/** The disk read whole for `reason`; one already read whole keeps its own reason. */
 function asFull(d: DiskDecision, reason: DiskDecision['reason']): DiskDecision {
   return d.read === 'full' ? d : { ...d, read: 'full', reason };
 }
