@@ -285,12 +285,13 @@ describe('live backup', () => {
     }
   });
 
-  test('after an unclean stop the bitmap is not trusted: read whole, and the line goes on', async () => {
+  test('after an unclean stop the bitmap is not trusted: read whole, and the line goes on', async (t) => {
     // The previous test killed QEMU: the bitmaps were left in use in the qcow2 file.
     serial.close();
     assert.equal((await vm.state()).state, 'shutoff');
     await boot();
     const r = await liveBackup();
+    t.diagnostic(`vda read ${disk(r, 'vda').read}: ${disk(r, 'vda').reason}`);
     assert.equal(disk(r, 'vda').read, 'full');
     assert.ok(
       ['bitmap-refused', 'bitmap-invalid'].includes(disk(r, 'vda').reason),

@@ -45,10 +45,14 @@ export async function planFreeze(domain: Domain, liveXml: string): Promise<Freez
   let frozen = false;
   plan.around = {
     before: async () => {
+      // Decided anew at each attempt: a retried BackupBegin may find the agent gone.
+      plan.consistency = 'crash-consistent';
+      delete plan.frozen;
       try {
         plan.frozen = await domain.fsFreeze();
         frozen = true;
         plan.consistency = 'application-consistent';
+        delete plan.reason;
       } catch {
         plan.reason = 'freeze-failed';
       }
