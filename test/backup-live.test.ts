@@ -214,7 +214,10 @@ describe('live backup', () => {
       assert.equal(row.consistency, 'crash-consistent');
       assert.equal(row.live.disks['vda']!.read, 'incremental');
       const text = await cli(['backups', vm.name], env());
-      assert.match(text.stdout, /live\s+crash-consistent/);
+      assert.match(
+        text.stdout,
+        /live\s+crash-consistent\s+vda incremental, vdb full \(raw-no-bitmap\)/,
+      );
     } finally {
       await vm.resume();
     }
@@ -293,10 +296,9 @@ describe('live backup', () => {
     const r = await liveBackup();
     t.diagnostic(`vda read ${disk(r, 'vda').read}: ${disk(r, 'vda').reason}`);
     assert.equal(disk(r, 'vda').read, 'full');
-    assert.ok(
-      ['bitmap-refused', 'bitmap-invalid'].includes(disk(r, 'vda').reason),
-      disk(r, 'vda').reason,
-    );
+    // libvirt sizes the inconsistent bitmap without complaint, then refuses it at BackupBegin:
+    // the retry reads the disk whole.
+    assert.equal(disk(r, 'vda').reason, 'bitmap-refused');
     await write('f', 1, 8);
     const next = await liveBackup();
     assert.equal(disk(next, 'vda').read, 'incremental');

@@ -195,6 +195,7 @@ const en = {
   'live.deleted': 'Older checkpoints of this line deleted: {names}.',
   'backup.col.mode': 'MODE',
   'backup.col.consistency': 'CONSISTENCY',
+  'backup.col.read': 'READ',
   'err.BACKUP_LIVE_NOT_RUNNING':
     "VM '{vm}' is {state}: a live backup needs it running. Use --mode cold (or auto, the default) to back up a VM that is off.",
   'err.BACKUP_LIVE_VM_STOPPED':
@@ -513,6 +514,7 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
   'live.deleted': 'Checkpoint lama dari lini ini dihapus: {names}.',
   'backup.col.mode': 'MODE',
   'backup.col.consistency': 'KONSISTENSI',
+  'backup.col.read': 'DIBACA',
   'err.BACKUP_LIVE_NOT_RUNNING':
     "VM '{vm}' sedang {state}: live backup butuh VM yang berjalan. Pakai --mode cold (atau auto, bawaannya) untuk mem-backup VM yang mati.",
   'err.BACKUP_LIVE_VM_STOPPED':

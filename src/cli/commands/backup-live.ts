@@ -71,3 +71,18 @@ export function backupModeOf(m: Manifest): {
     live: m['live'] ?? null,
   };
 }
+
+/**
+ * How a live backup read its disks, in one cell: `vda incremental, vdb full (raw-no-bitmap)`;
+ * `-` for other backups. The reason codes are the manifest's (docs/repository-format.md).
+ */
+export function readSummary(live: unknown): string {
+  const disks = (live as { disks?: Record<string, { read?: string; reason?: string }> } | null)
+    ?.disks;
+  if (!disks || typeof disks !== 'object') return '-';
+  return Object.entries(disks)
+    .map(([name, d]) =>
+      d.read === 'incremental' ? `${name} incremental` : `${name} full (${d.reason ?? '?'})`,
+    )
+    .join(', ');
+}

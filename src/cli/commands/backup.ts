@@ -10,7 +10,7 @@ import type { CliContext } from '../context.js';
 import { formatBytes, table } from '../format.js';
 import { ProgressMeter } from '../progress.js';
 import { repoOption, withRepo } from './repo-common.js';
-import { backupModeOf, modeOption, printLive } from './backup-live.js';
+import { backupModeOf, modeOption, printLive, readSummary } from './backup-live.js';
 
 function parseDuration(v: string | undefined, fallbackMs: number): number {
   if (v === undefined) return fallbackMs;
@@ -158,6 +158,7 @@ export const backupsCommand: Command = {
           ctx.t('backup.col.time'),
           ctx.t('backup.col.mode'),
           ctx.t('backup.col.consistency'),
+          ctx.t('backup.col.read'),
           ctx.t('backup.col.data'),
           ctx.t('backup.col.verify'),
         ],
@@ -167,6 +168,7 @@ export const backupsCommand: Command = {
           r.time,
           r.mode,
           r.consistency ?? '-',
+          readSummary(r.live),
           formatBytes(r.dataBytes),
           r.verify === null
             ? ctx.t('backup.neverVerified')
