@@ -4,8 +4,8 @@
  * running; an incremental that reads only what changed and restores byte for
  * byte as of its backup point (the VM paused, compared with qemu-img compare
  * against the live disks); and every case where a bitmap must not be trusted
- * (checkpoint deleted by hand, disk resized, parent backup pruned, unclean
- * stop), each read whole with its reason, the line going on afterwards. The
+ * (checkpoint deleted by hand, disk resized, parent backup pruned, parent
+ * index damaged, unclean stop), each read whole with its reason, the line going on afterwards. The
  * VM stopping under a running job is a clear error; --mode live on a
  * shut-off VM is refused in English and Indonesian.
  */
@@ -267,6 +267,23 @@ describe('live backup', () => {
     assert.equal(disk(r, 'vda').read, 'full');
     assert.equal(disk(r, 'vda').reason, 'checkpoint-missing');
     assert.notEqual(r.parent, ids.at(-1));
+  });
+
+  test('a damaged parent index: that disk is read whole, and the line goes on', async () => {
+    const listed = await cli(['backups', vm.name, '--json'], env());
+    const id = (JSON.parse(listed.stdout).backups as { id: string }[]).at(-1)!.id;
+    const fidx = join(repoDir, 'backups', id, 'vda.fidx');
+    const bytes = await readFile(fidx);
+    bytes[bytes.length >> 1]! ^= 0xff;
+    await writeFile(fidx, bytes);
+    const r = await liveBackup();
+    assert.equal(r.parent, id);
+    assert.deepEqual(
+      [disk(r, 'vda').read, disk(r, 'vda').reason],
+      ['full', 'parent-index-unreadable'],
+    );
+    const next = await liveBackup();
+    assert.equal(disk(next, 'vda').read, 'incremental');
   });
 
   test('the VM stopping under a running job is a clear error', async () => {
