@@ -81,7 +81,7 @@ after(async () => {
 describe('cold backup', () => {
   test('a running VM is shut down, stored, and started again', async () => {
     await guest.console.run('echo brankas > /data/testfile_awal.txt; sync');
-    const r = await cli(['backup', guest.domain.name, '--json'], env());
+    const r = await cli(['backup', guest.domain.name, '--mode', 'cold', '--json'], env());
     assert.equal(r.code, 0, r.stderr);
     const result = JSON.parse(r.stdout);
     assert.equal(result.power.initial, 'running');
@@ -102,7 +102,10 @@ describe('cold backup', () => {
   test('a guest that ignores ACPI: timeout leaves it running and records nothing; force-off works', async () => {
     await guest.console.run('killall acpid; true');
     const before = (await backupsOf(guest.domain.name)).length;
-    const r = await cli(['backup', guest.domain.name, '--shutdown-timeout', '3s', '--json'], env());
+    const r = await cli(
+      ['backup', guest.domain.name, '--mode', 'cold', '--shutdown-timeout', '3s', '--json'],
+      env(),
+    );
     assert.equal(r.code, 1);
     assert.equal(JSON.parse(r.stdout).error.code, 'BACKUP_SHUTDOWN_TIMEOUT');
     assert.equal((await guest.domain.state()).state, 'running');
@@ -112,6 +115,8 @@ describe('cold backup', () => {
       [
         'backup',
         guest.domain.name,
+        '--mode',
+        'cold',
         '--shutdown-timeout',
         '3s',
         '--force-off-after-timeout',

@@ -106,7 +106,7 @@ async function baseDiskCopy(path: string): Promise<void> {
 }
 
 async function backup(vm: string): Promise<{ id: string; disks: Record<string, unknown>[] }> {
-  const r = await cli(['backup', vm, '--json'], env());
+  const r = await cli(['backup', vm, '--mode', 'cold', '--json'], env());
   assert.equal(r.code, 0, r.stdout + r.stderr);
   return JSON.parse(r.stdout).manifest;
 }
@@ -515,7 +515,7 @@ describe('SIGTERM in the middle of the copy', () => {
 
     // The copy has begun once the VM is off and a first pack of its data is stored.
     const stopped = await interruptCli(
-      ['backup', vm],
+      ['backup', vm, '--mode', 'cold'],
       async (stderr) => /is off after/.test(stderr) && (await packs()) > packsBefore,
       'backup',
     );

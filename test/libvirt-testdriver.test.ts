@@ -264,3 +264,30 @@ describe('events', () => {
     );
   });
 });
+
+describe('events shared', () => {
+  test('two subscribers of one kind and domain both get its events; one leaving keeps the other', async () => {
+    // libvirt refuses a second registration of the same event and domain on a connection.
+    const d = await conn.lookupDomain(WEB);
+    const a: string[] = [];
+    const b: string[] = [];
+    let wake: (() => void) | undefined;
+    const until = (cond: () => boolean): Promise<void> =>
+      new Promise<void>((resolve) => {
+        wake = () => {
+          if (cond()) resolve();
+        };
+        wake();
+      });
+    const offA = await conn.onDomainEvent('lifecycle', (e) => (a.push(e.event), wake?.()), d);
+    const offB = await conn.onDomainEvent('lifecycle', (e) => (b.push(e.event), wake?.()), d);
+    await d.destroy();
+    await until(() => a.length >= 1 && b.length >= 1);
+    assert.deepEqual([a, b], [['stopped'], ['stopped']]);
+    await offA();
+    await d.start();
+    await until(() => b.length >= 2);
+    assert.deepEqual([a, b], [['stopped'], ['stopped', 'started']]);
+    await offB();
+  });
+});

@@ -52,7 +52,7 @@ describe('restore', () => {
       BOOT_TIMEOUT_MS,
     );
     const sums = await guest.console.run('md5sum /data/testfile_awal.txt /data/blob');
-    const b = await cli(['backup', vm], env());
+    const b = await cli(['backup', vm, '--mode', 'cold'], env());
     assert.equal(b.code, 0, b.stderr);
 
     // A save point as well: it lives inside the disk file.

@@ -19,6 +19,20 @@ export * from './disk/index.js';
 export { coldBackup, type ColdBackupOptions, type ColdBackupResult } from './backup/cold.js';
 export type { PowerChange, PowerChangeFn, PowerEvent, PowerPlan } from './backup/power.js';
 export {
+  backupVm,
+  type BackupMode,
+  type BackupOptions,
+  type BackupResult,
+} from './backup/backup.js';
+export {
+  liveBackup,
+  type LiveBackupOptions,
+  type LiveBackupResult,
+  type LiveDiskReport,
+} from './backup/live/live.js';
+export type { Consistency } from './backup/live/freeze.js';
+export type { ReadReason } from './backup/live/line.js';
+export {
   resolveBackup,
   restoreBackup,
   type RestoreOptions,

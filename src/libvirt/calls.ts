@@ -125,6 +125,11 @@ export const DOMAIN_BLOCK_JOB_ABORT = remote(
   struct({ dom: domainRef, path: str, flags: uint }),
   none,
 );
+export const DOMAIN_BLOCK_RESIZE = remote(
+  'DOMAIN_BLOCK_RESIZE',
+  struct({ dom: domainRef, disk: str, size: uhyper, flags: uint }),
+  none,
+);
 export const DOMAIN_FSFREEZE = remote(
   'DOMAIN_FSFREEZE',
   struct({ dom: domainRef, mountpoints: array(str, 256), flags: uint }),

@@ -9,7 +9,7 @@ import type { CallOptions } from './rpc.js';
 import { uuidString } from './connection.js';
 import type { DomainRef } from './types.js';
 import { typedParamsToRecord } from './types.js';
-import { domainStateName, type DomainStateName, AgentTimeout } from './flags.js';
+import { domainStateName, type DomainStateName, AgentTimeout, BlockResize } from './flags.js';
 import { DomainSnapshot } from './snapshot.js';
 import { naming } from './errors.js';
 import { DomainCheckpoint } from './checkpoint.js';
@@ -135,6 +135,16 @@ export class Domain {
       flags: 0,
     });
     return r.found ? { type: r.type, bandwidth: r.bandwidth, cur: r.cur, end: r.end } : null;
+  }
+
+  /** Grows (or shrinks) a disk of a running domain to `bytes` (virDomainBlockResize). */
+  async blockResize(disk: string, bytes: number | bigint): Promise<void> {
+    await this.conn.call(C.DOMAIN_BLOCK_RESIZE, {
+      dom: this.ref,
+      disk,
+      size: BigInt(bytes),
+      flags: BlockResize.BYTES,
+    });
   }
 
   async blockJobAbort(disk: string, flags = 0): Promise<void> {

@@ -80,8 +80,19 @@ const ROUTES: { [K in keyof DomainEventMap]: Route<K> } = {
   ),
 };
 
+interface Registration {
+  callbackID: number;
+  handlers: Set<(payload: unknown) => void>;
+}
+
+/**
+ * libvirt allows one registration per event kind and domain on a connection
+ * ("event callback already tracked"): subscribers of the same kind and domain
+ * share one server-side callback, deregistered when the last one leaves.
+ */
 export class EventHub {
-  private readonly handlers = new Map<number, (payload: unknown) => void>();
+  private readonly handlers = new Map<number, Set<(payload: unknown) => void>>();
+  private readonly registrations = new Map<string, Promise<Registration>>();
   private readonly routed = new Set<string>();
 
   constructor(private readonly conn: Connection) {}
@@ -93,18 +104,36 @@ export class EventHub {
   ): Promise<() => Promise<void>> {
     const r = ROUTES[kind] as Route<K>;
     this.ensureRouted(kind, r);
-    const { callbackID } = await this.conn.call(C.CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY, {
-      eventID: r.eventId,
-      dom: domain ? domain.wire : null,
-    });
-    this.handlers.set(callbackID, handler as (payload: unknown) => void);
+    const key = `${kind} ${domain ? domain.uuid : '*'}`;
+    let pending = this.registrations.get(key);
+    if (!pending) {
+      pending = (async () => {
+        const { callbackID } = await this.conn.call(C.CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY, {
+          eventID: r.eventId,
+          dom: domain ? domain.wire : null,
+        });
+        const handlers = new Set<(payload: unknown) => void>();
+        this.handlers.set(callbackID, handlers);
+        return { callbackID, handlers };
+      })();
+      this.registrations.set(key, pending);
+      pending.catch(() => this.registrations.delete(key));
+    }
+    const reg = await pending;
+    const own = (payload: unknown): void => handler(payload as DomainEventMap[K]);
+    reg.handlers.add(own);
     let done = false;
     return async () => {
       if (done) return;
       done = true;
-      this.handlers.delete(callbackID);
+      reg.handlers.delete(own);
+      if (reg.handlers.size > 0) return;
+      this.registrations.delete(key);
+      this.handlers.delete(reg.callbackID);
       if (this.conn.closed) return;
-      await this.conn.call(C.CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY, { callbackID });
+      await this.conn.call(C.CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY, {
+        callbackID: reg.callbackID,
+      });
     };
   }
 
@@ -114,7 +143,7 @@ export class EventHub {
     this.conn.rpc.onMessage(REMOTE_PROGRAM, r.procedure, (payload) => {
       // A malformed event throws out of here into the dispatcher, which ends the connection.
       const { callbackID, event } = r.parse(payload);
-      this.handlers.get(callbackID)?.(event);
+      for (const h of this.handlers.get(callbackID) ?? []) h(event);
     });
   }
 }

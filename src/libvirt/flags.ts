@@ -110,6 +110,8 @@ export const CheckpointDelete = { CHILDREN: 1, METADATA_ONLY: 2, CHILDREN_ONLY: 
 export const CheckpointXml = { SECURE: 1, NO_DOMAIN: 2, SIZE: 4 } as const;
 
 export const BackupBegin = { REUSE_EXTERNAL: 1 } as const;
+/** virDomainBlockResizeFlags: without BYTES, the size is in KiB. */
+export const BlockResize = { BYTES: 1 } as const;
 export const JobStats = { COMPLETED: 1, KEEP_COMPLETED: 2 } as const;
 
 export const DomainEventId = {

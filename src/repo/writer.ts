@@ -321,12 +321,19 @@ export class BackupWriter {
     }
   }
 
-  /** Writes the manifest, which makes the backup exist, and releases the lock. */
-  async commit(extra: { verify?: unknown } = {}): Promise<Manifest> {
+  /**
+   * Writes the manifest, which makes the backup exist, and releases the lock.
+   * `fields` are optional manifest fields of the backup engine (e.g. `mode`,
+   * `consistency`, `live`); they never replace the fields the writer sets.
+   */
+  async commit(
+    extra: { verify?: unknown; fields?: Record<string, unknown> } = {},
+  ): Promise<Manifest> {
     if (this.finished) throw new RepoError('REPO_CLOSED', 'backup already committed or aborted');
     this.finished = true;
     try {
       const m: Manifest = {
+        ...extra.fields,
         id: this.id,
         repository: this.repo.config.id,
         vm: { name: this.meta.vm.name, uuid: this.meta.vm.uuid ?? null },

@@ -2,7 +2,7 @@
  * `brankas backup VM` (cold backup: the seed's Tugas 2, made safe) and
  * `brankas backups [VM]` (what the repository holds).
  */
-import { coldBackup } from '../../engine/backup/cold.js';
+import { backupVm, type BackupMode } from '../../engine/backup/backup.js';
 import { damagedOf, listBackupCatalogue } from '../../engine/catalog.js';
 import type { PowerEvent } from '../../engine/backup/power.js';
 import type { WriteProgress } from '../../repo/writer.js';
@@ -12,6 +12,7 @@ import { formatBytes, table } from '../format.js';
 import { ProgressMeter } from '../progress.js';
 import { waitOption, withVmJob } from '../vm-job.js';
 import { repoOption, withRepo } from './repo-common.js';
+import { backupModeOf, modeOption, printLive, readSummary } from './backup-live.js';
 
 function parseDuration(v: string | undefined, fallbackMs: number): number {
   if (v === undefined) return fallbackMs;
@@ -38,11 +39,16 @@ export function powerLine(ctx: CliContext, e: PowerEvent): string {
 
 export const backupCommand: Command = {
   name: 'backup',
-  summary: 'Cold backup of a VM into the repository (shut down, copy, start again)',
+  summary: 'Back a VM up into the repository (live while it runs, cold when it is off)',
   usage:
-    'brankas backup VM [--repo PATH] [--shutdown-timeout 120s] [--force-off-after-timeout] [--reread] [--wait] [--json]',
+    'brankas backup VM [--mode auto|live|cold] [--repo PATH] [--shutdown-timeout 120s] [--force-off-after-timeout] [--reread] [--wait] [--json]',
   help:
-    'The VM is shut down gracefully and started again afterwards if it was running, also when\n' +
+    '--mode auto (the default) backs a running VM up live and a shut-off one cold. live: the VM\n' +
+    'keeps running; its filesystems are frozen for the instant the backup point is taken when its\n' +
+    'guest agent answers (application-consistent), otherwise the backup is crash-consistent. Each\n' +
+    'live backup leaves a checkpoint; the next reads only what changed since (qcow2 disks; raw\n' +
+    'disks are always read whole), and any doubt about a dirty bitmap reads the disk whole and\n' +
+    'says why. cold: the VM is shut down gracefully and started again afterwards if it was running, also when\n' +
     'the backup fails or is interrupted. Only allocated data is read, and a disk whose files are\n' +
     'unchanged since the previous backup (same inode, size, modification and change time) is not\n' +
     'read at all: its data is taken over from that backup; --reread reads every disk. The password of an\n' +
@@ -53,6 +59,7 @@ export const backupCommand: Command = {
   options: {
     ...repoOption,
     ...waitOption,
+    ...modeOption,
     'shutdown-timeout': { type: 'string' },
     'force-off-after-timeout': { type: 'boolean' },
     reread: { type: 'boolean' },
@@ -60,6 +67,10 @@ export const backupCommand: Command = {
   positionals: { min: 1, max: 1, names: 'VM' },
   async run(ctx, args) {
     const timeoutMs = parseDuration(args.values['shutdown-timeout'] as string | undefined, 120_000);
+    const mode = (args.values['mode'] as string | undefined) ?? 'auto';
+    if (mode !== 'auto' && mode !== 'live' && mode !== 'cold') {
+      throw new UsageError(`--mode must be auto, live or cold, not '${mode}'`);
+    }
     const conn = await ctx.connect();
     const signal = ctx.signal();
     const tty = ctx.io.stderr.isTTY === true && !ctx.json;
@@ -71,7 +82,8 @@ export const backupCommand: Command = {
     try {
       const result = await withVmJob(ctx, args, vm, { kind: 'backup', signal }, (job) =>
         withRepo(ctx, args, (repo) =>
-          coldBackup(conn, repo, vm, {
+          backupVm(conn, repo, vm, {
+            mode: mode as BackupMode,
             shutdownTimeoutMs: timeoutMs,
             forceOffAfterTimeout: args.values['force-off-after-timeout'] === true,
             reread: args.values['reread'] === true,
@@ -86,6 +98,7 @@ export const backupCommand: Command = {
       // Stopped too late to undo: the backup is whole and recorded, and says so (exit 0).
       if (signal.aborted) ctx.note(ctx.t('backup.committedAnyway', { id: result.manifest.id }));
       if (ctx.json) return ctx.printJson(result);
+      if (result.mode === 'live') return printLive(ctx, result);
       if (result.unchangedDisks.length > 0) {
         ctx.print(
           ctx.t('backup.unchanged', {
@@ -136,6 +149,7 @@ export const backupsCommand: Command = {
         vm: b.manifest.vm.name,
         time: b.manifest.startedAt,
         method: b.manifest.method,
+        ...backupModeOf(b.manifest),
         disks: b.manifest.disks.map((d) => d.name),
         logicalBytes: b.manifest.disks.reduce((n, d) => n + d.virtualSize, 0),
         dataBytes: b.manifest.disks.reduce((n, d) => n + d.dataBytes, 0),
@@ -153,7 +167,9 @@ export const backupsCommand: Command = {
           'ID',
           'VM',
           ctx.t('backup.col.time'),
-          ctx.t('backup.col.method'),
+          ctx.t('backup.col.mode'),
+          ctx.t('backup.col.consistency'),
+          ctx.t('backup.col.read'),
           ctx.t('backup.col.data'),
           ctx.t('backup.col.verify'),
         ],
@@ -161,7 +177,9 @@ export const backupsCommand: Command = {
           r.id,
           r.vm,
           r.time,
-          r.method,
+          r.mode,
+          r.consistency ?? '-',
+          readSummary(r.live),
           formatBytes(r.dataBytes),
           r.verify === null
             ? ctx.t('backup.neverVerified')

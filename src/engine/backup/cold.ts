@@ -7,13 +7,12 @@
  * the backup failed or was interrupted. A VM found off stays off. Files not
  * modified since the VM's previous backup are not read again (unchanged.ts).
  */
-import { readFile, stat } from 'node:fs/promises';
 import { DomainXml, readDomainXml, type Connection } from '../../libvirt/index.js';
 import { imageInfo } from '../../image/index.js';
 import type { Repository } from '../../repo/repository.js';
 import { BackupWriter, type WriteProgress } from '../../repo/writer.js';
 import type { Manifest } from '../../repo/manifest.js';
-import { bufferSource, type ExtentSource } from '../../repo/source.js';
+import type { ExtentSource } from '../../repo/source.js';
 import { findVm } from '../snapshot/tree.js';
 import { EngineError } from '../errors.js';
 import {
@@ -25,6 +24,7 @@ import {
 } from './power.js';
 import { openDiskForBackup } from './disk-source.js';
 import { fileStates, previousBackup, unchangedSince } from './unchanged.js';
+import { addBootFiles } from './boot-files.js';
 
 export interface ColdBackupOptions {
   shutdownTimeoutMs?: number;
@@ -57,25 +57,6 @@ export interface ColdBackupResult {
   dedupBytes: number;
   newStoredBytes: number;
   seconds: number;
-}
-
-/**
- * A boot file the writer is expected to take over from the previous backup
- * unread; should it read after all (a pending garbage collection plan makes
- * it look every chunk up), the bytes come from the file then.
- */
-function lazyFile(path: string, size: number): ExtentSource {
-  let data: Promise<Buffer> | undefined;
-  return {
-    virtualSize: size,
-    async *extents() {
-      if (size > 0) yield { offset: 0, length: size, kind: 'data' };
-    },
-    async read(offset, length) {
-      data ??= readFile(path);
-      return Buffer.from((await data).subarray(offset, offset + length));
-    },
-  };
 }
 
 /** A disk source that stops reading once the signal fires. */
@@ -189,35 +170,16 @@ export async function coldBackup(
       }
     }
     // Boot files the XML names (kernel, initrd, NVRAM...) travel with the backup.
-    for (const f of facts.bootFiles) {
-      o.signal?.throwIfAborted();
-      const st = await stat(f.path).catch(() => undefined);
-      if (!st?.isFile()) continue;
-      const name = `boot-${f.kind}`;
-      const states = await fileStates([f.path]);
-      const same = unchangedSince(previous, name, states);
-      const unchanged = same !== undefined && same.virtualSize === st.size;
-      const m = await writer.addDisk({
-        name,
-        source: unchanged ? lazyFile(f.path, st.size) : bufferSource(await readFile(f.path)),
-        format: 'file',
-        formatOptions: {
-          path: f.path,
-          kind: f.kind,
-          mode: st.mode & 0o7777,
-          ...(states ? { fileState: states } : {}),
-        },
-        ...(unchanged ? { changedRanges: [] } : {}),
-      });
-      if (unchanged) {
-        unchangedDisks.push(name);
-        unchangedBytes += m.dataBytes;
-      } else readBytes += m.dataBytes;
-      newPlainBytes += m.newPlainBytes;
-      newStoredBytes += m.newStoredBytes;
-    }
+    const files = await addBootFiles(writer, facts.bootFiles, previous, o.signal);
+    unchangedDisks.push(...files.unchanged);
+    unchangedBytes += files.unchangedBytes;
+    readBytes += files.readBytes;
+    newPlainBytes += files.newPlainBytes;
+    newStoredBytes += files.newStoredBytes;
     o.signal?.throwIfAborted();
-    const manifest = await writer.commit();
+    const manifest = await writer.commit({
+      fields: { mode: 'cold', consistency: 'shut-down' },
+    });
     writer = undefined;
     return {
       manifest,

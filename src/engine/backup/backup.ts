@@ -1,0 +1,31 @@
+/**
+ * `backup` with a mode: live (the VM keeps running: live/), cold (shut down,
+ * copied, started again: cold.ts), or auto, the default: live when the VM is
+ * running or paused, cold when it is shut off.
+ */
+import type { Connection } from '../../libvirt/index.js';
+import type { Repository } from '../../repo/repository.js';
+import { findVm } from '../snapshot/tree.js';
+import { coldBackup, type ColdBackupOptions, type ColdBackupResult } from './cold.js';
+import { liveBackup, type LiveBackupOptions, type LiveBackupResult } from './live/live.js';
+
+export type BackupMode = 'live' | 'cold' | 'auto';
+
+export type BackupOptions = ColdBackupOptions & LiveBackupOptions & { mode?: BackupMode };
+
+export type BackupResult = LiveBackupResult | (ColdBackupResult & { mode: 'cold' });
+
+export async function backupVm(
+  conn: Connection,
+  repo: Repository,
+  vmName: string,
+  o: BackupOptions = {},
+): Promise<BackupResult> {
+  let mode = o.mode ?? 'auto';
+  if (mode === 'auto') {
+    const { state } = await (await findVm(conn, vmName)).state();
+    mode = state === 'running' || state === 'paused' ? 'live' : 'cold';
+  }
+  if (mode === 'live') return liveBackup(conn, repo, vmName, o);
+  return { ...(await coldBackup(conn, repo, vmName, o)), mode: 'cold' };
+}

@@ -1,0 +1,243 @@
+/**
+ * A live backup's data plane: libvirt's backup job in pull mode. begin()
+ * starts it (virDomainBackupBegin, with the checkpoint taken at the same
+ * instant) with an NBD server on a unix socket in a private directory; each
+ * disk is then read through the project's NBD client; end() stops the job
+ * (virDomainAbortJob: in pull mode that is how a finished backup ends) and
+ * removes the directory. While it runs, domain events are watched: the VM
+ * stopping or the job ending on its own fails every read with a clear error,
+ * so nothing half-read is ever recorded.
+ */
+import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Domain } from '../../../libvirt/index.js';
+import { NbdDiskReader } from '../../../nbd/index.js';
+import type { ExtentSource } from '../../../repo/index.js';
+import { EngineError } from '../../errors.js';
+import { backupXml, bitmapContext, checkpointXml, dacOwner } from './xml.js';
+
+/** A safety net only: the job-completed event normally ends the wait at once. */
+const END_WAIT_MS = 60_000;
+
+function withTimeout(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+      timer.unref();
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** virDomainJobType VIR_DOMAIN_JOB_NONE. */
+const JOB_NONE = 0;
+
+export interface ExportRequest {
+  target: string;
+  /** Incremental from this checkpoint; otherwise the disk is exported whole (full). */
+  incremental?: string;
+}
+
+export interface BeginOptions {
+  disks: ExportRequest[];
+  checkpoint: { name: string; description: string; bitmapDisks: string[] } | null;
+  /** Where the private directory is made (default /var/tmp: QEMU must reach it). */
+  workRoot?: string;
+  /** Runs right before and right after BackupBegin: the guest's filesystems freeze and thaw. */
+  around?: { before(): Promise<void>; after(): Promise<void> };
+}
+
+export class LiveExport {
+  private failure: EngineError | undefined;
+  private ending = false;
+  /** Set once BackupBegin returned: job events before that are not this job's. */
+  private running = false;
+  private jobEnded: (() => void) | undefined;
+  private readonly controller = new AbortController();
+
+  private constructor(
+    readonly domain: Domain,
+    readonly dir: string,
+    readonly socket: string,
+    private readonly requests: ExportRequest[],
+    private unsubscribe: Array<() => Promise<void>>,
+  ) {}
+
+  /** Fires when the job can no longer be read from (VM stopped, job gone). */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  static async begin(domain: Domain, o: BeginOptions): Promise<LiveExport> {
+    const dir = await mkdtemp(join(o.workRoot ?? '/var/tmp', 'brankas-live-'));
+    const unsubscribe: Array<() => Promise<void>> = [];
+    let ex: LiveExport | undefined;
+    try {
+      // Private to root and to the user QEMU runs as (it creates the socket here; libvirt
+      // labels the scratch files itself).
+      const owner = dacOwner(await domain.xml());
+      if (owner && process.getuid?.() === 0) await chown(dir, owner.uid, owner.gid);
+      await chmod(dir, 0o700);
+      const socket = join(dir, 'nbd.sock');
+      ex = new LiveExport(domain, dir, socket, o.disks, unsubscribe);
+      const hub = domain.conn.events;
+      // Subscribed before the job starts, so no ending is missed.
+      unsubscribe.push(
+        await hub.subscribe(
+          'lifecycle',
+          (ev) => {
+            if (ev.event === 'stopped' || ev.event === 'crashed' || ev.event === 'shutdown') {
+              ex!.fail(stoppedError(domain, ev.event));
+            }
+          },
+          domain,
+        ),
+        await hub.subscribe(
+          'job-completed',
+          (ev) => {
+            if (ex!.ending) return ex!.jobEnded?.();
+            if (!ex!.running) return;
+            const why =
+              typeof ev.stats['errmsg'] === 'string' ? ev.stats['errmsg'] : 'no reason given';
+            // The event is broadcast for any job of the domain, and the end of the previous
+            // backup's job can arrive after this one began: only a domain left without a job
+            // counts. The job also ends when the VM stops, sometimes before the lifecycle
+            // event: say which.
+            void ex!.jobGone().then(async (gone) => {
+              if (!gone) return;
+              ex!.fail(
+                (await ex!.stopped()) ??
+                  new EngineError(
+                    'BACKUP_LIVE_JOB_FAILED',
+                    `the backup job of VM '${domain.name}' ended before brankas had read it (${why}); nothing was recorded`,
+                    { details: { vm: domain.name, reason: why } },
+                  ),
+              );
+            });
+          },
+          domain,
+        ),
+      );
+      const xml = backupXml(
+        socket,
+        o.disks.map((d) => ({ ...d, scratch: join(dir, `${d.target}.scratch`) })),
+      );
+      const cp = o.checkpoint
+        ? checkpointXml(
+            o.checkpoint.name,
+            o.checkpoint.description,
+            o.disks.map((d) => ({
+              target: d.target,
+              bitmap: o.checkpoint!.bitmapDisks.includes(d.target),
+            })),
+          )
+        : null;
+      await o.around?.before();
+      try {
+        await domain.backupBegin(xml, cp);
+        ex.running = true;
+      } finally {
+        await o.around?.after();
+      }
+      return ex;
+    } catch (err) {
+      if (ex) await ex.end();
+      else {
+        for (const u of unsubscribe) await u().catch(() => undefined);
+        await rm(dir, { recursive: true, force: true });
+      }
+      throw err;
+    }
+  }
+
+  private fail(err: EngineError): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.controller.abort(err);
+  }
+
+  /** The error to report when the VM is no longer running, or undefined while it is. */
+  async stopped(): Promise<EngineError | undefined> {
+    const st = await this.domain.state().catch(() => undefined);
+    if (!st || st.state === 'running' || st.state === 'paused') return undefined;
+    return stoppedError(this.domain, st.state);
+  }
+
+  /** Whether the domain has no job running (ours ended), or cannot say (not running). */
+  async jobGone(): Promise<boolean> {
+    const info = await this.domain.jobInfo().catch(() => undefined);
+    return info === undefined || info.type === JOB_NONE;
+  }
+
+  /** Throws the reason the job is unusable, if it is. */
+  check(): void {
+    if (this.failure) throw this.failure;
+  }
+
+  /** Opens one disk's export (with its dirty bitmap when incremental). */
+  async open(target: string): Promise<NbdDiskReader> {
+    this.check();
+    const req = this.requests.find((r) => r.target === target);
+    const contexts = req?.incremental ? [bitmapContext(target)] : [];
+    return NbdDiskReader.open({
+      socketPath: this.socket,
+      exportName: target,
+      metaContexts: contexts,
+    });
+  }
+
+  /**
+   * The reader as the writer's ExtentSource: every read first checks that
+   * the job still stands, and an error caused by its end is reported as that.
+   */
+  source(reader: NbdDiskReader, signal?: AbortSignal): ExtentSource {
+    const guard = async <T>(p: () => Promise<T>): Promise<T> => {
+      signal?.throwIfAborted();
+      this.check();
+      try {
+        return await p();
+      } catch (err) {
+        // A read cut off by the VM stopping says so, even before its event arrives.
+        this.check();
+        const stopped = await this.stopped();
+        if (stopped) this.fail(stopped);
+        this.check();
+        throw err;
+      }
+    };
+    return {
+      virtualSize: reader.virtualSize,
+      extents: () => reader.extents(),
+      read: (offset, length) => guard(() => reader.read(offset, length)),
+      readInto: (target, at, offset, length) =>
+        guard(() => reader.readInto(target, at, offset, length)),
+    };
+  }
+
+  /** Ends the job and removes the directory. Idempotent; never throws. */
+  async end(): Promise<void> {
+    if (this.ending) return;
+    this.ending = true;
+    const ended = new Promise<void>((resolve) => (this.jobEnded = resolve));
+    try {
+      await this.domain.abortJob();
+      // libvirt tears a pull-mode job down after the abort returns; until it is done the disks
+      // stay blocked (no resize, no next backup): wait for its job-completed event.
+      if (!(await this.jobGone())) await withTimeout(ended, END_WAIT_MS);
+    } catch {
+      // No job any more (the VM stopped, or it ended on its own).
+    }
+    for (const u of this.unsubscribe) await u().catch(() => undefined);
+    this.unsubscribe = [];
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+function stoppedError(domain: Domain, how: string): EngineError {
+  return new EngineError(
+    'BACKUP_LIVE_VM_STOPPED',
+    `VM '${domain.name}' stopped (${how}) during its live backup; nothing was recorded`,
+    { details: { vm: domain.name, event: how } },
+  );
+}

@@ -1,0 +1,335 @@
+/**
+ * Live backup of a running (or paused) VM, incremental forever: the backup
+ * point is taken by libvirt's backup job in pull mode (filesystems frozen for
+ * that instant when the guest agent answers), each disk is read through NBD
+ * into the repository exactly as a cold backup writes it, and a checkpoint of
+ * this repository's line is left for the next one. A disk whose bitmap is
+ * trusted (line.ts) is read only where it is dirty since the parent's
+ * checkpoint, the rest taken from the parent's index; any other disk is read
+ * whole, with the reason recorded. The line's older checkpoints are deleted
+ * once the new backup is committed; a failed backup records nothing and
+ * removes the checkpoint it made.
+ */
+import { DomainXml, readDomainXml, type Connection, type Domain } from '../../../libvirt/index.js';
+import { imageInfo } from '../../../image/index.js';
+import type { NbdDiskReader } from '../../../nbd/index.js';
+import {
+  BackupWriter,
+  type ExtentSource,
+  type Manifest,
+  type Repository,
+  type WriteProgress,
+} from '../../../repo/index.js';
+import { EngineError } from '../../errors.js';
+import { findVm } from '../../snapshot/tree.js';
+import { addBootFiles } from '../boot-files.js';
+import { previousBackup } from '../unchanged.js';
+import { LiveExport } from './export.js';
+import { planFreeze, type Consistency, type FreezePlan } from './freeze.js';
+import {
+  planLine,
+  type DiskDecision,
+  type LinePlan,
+  type LiveDisk,
+  type LiveRecord,
+} from './line.js';
+import { bitmapContext } from './xml.js';
+
+export interface LiveBackupOptions {
+  signal?: AbortSignal;
+  onProgress?: (p: WriteProgress) => void;
+  /** Where the job's private directory (socket, scratch files) is made. */
+  workRoot?: string;
+  /** Read every disk whole (a fresh checkpoint is still made). */
+  reread?: boolean;
+}
+
+export interface LiveDiskReport extends DiskDecision {
+  format: string | null;
+  /** Bytes read from the NBD export. */
+  readBytes: number;
+  /** Bytes the dirty bitmap marked changed (incremental disks). */
+  dirtyBytes: number | null;
+}
+
+export interface LiveBackupResult {
+  manifest: Manifest;
+  mode: 'live';
+  consistency: Consistency;
+  /** Why not application-consistent, when it is not. */
+  consistencyReason: FreezePlan['reason'] | null;
+  checkpoint: string;
+  parent: string | null;
+  parentCheckpoint: string | null;
+  disks: LiveDiskReport[];
+  /** Bytes read from the exports and boot files. */
+  readBytes: number;
+  dedupBytes: number;
+  newStoredBytes: number;
+  /** The line's older checkpoints deleted after the commit. */
+  deletedCheckpoints: string[];
+  seconds: number;
+}
+
+/** Counts the bytes read through a source. */
+function counted(src: ExtentSource, count: { bytes: number }): ExtentSource {
+  return {
+    virtualSize: src.virtualSize,
+    extents: () => src.extents(),
+    read: async (offset, length) => {
+      const b = await src.read(offset, length);
+      count.bytes += length;
+      return b;
+    },
+    ...(src.readInto
+      ? {
+          readInto: async (target: Buffer, at: number, offset: number, length: number) => {
+            await src.readInto!(target, at, offset, length);
+            count.bytes += length;
+          },
+        }
+      : {}),
+  };
+}
+
+/** The VM's disks as the running instance has them. */
+async function liveDisks(vm: Domain, liveXml: string): Promise<LiveDisk[]> {
+  const disks = readDomainXml(liveXml).disks.filter(
+    (d) => d.device === 'disk' && d.source !== undefined,
+  );
+  const out: LiveDisk[] = [];
+  for (const d of disks) {
+    const info = await vm.blockInfo(d.target);
+    out.push({
+      target: d.target,
+      format: d.format,
+      source: d.source,
+      capacity: Number(info.capacity),
+    });
+  }
+  return out;
+}
+
+export async function liveBackup(
+  conn: Connection,
+  repo: Repository,
+  vmName: string,
+  o: LiveBackupOptions = {},
+): Promise<LiveBackupResult> {
+  const vm = await findVm(conn, vmName);
+  const started = Date.now();
+  const { state } = await vm.state();
+  if (state !== 'running' && state !== 'paused') {
+    throw new EngineError(
+      'BACKUP_LIVE_NOT_RUNNING',
+      `VM '${vm.name}' is ${state}: a live backup needs it running (use --mode cold or auto)`,
+      { details: { vm: vm.name, state } },
+    );
+  }
+  const domainXml = await vm.xml(DomainXml.INACTIVE);
+  const liveXml = await vm.xml();
+  const disks = await liveDisks(vm, liveXml);
+  let line = await planLine(vm, repo, disks);
+  if (o.reread) line = { ...line, disks: line.disks.map((d) => asFull(d, 'reread')) };
+  const freeze = await planFreeze(vm, liveXml);
+
+  let ex: LiveExport;
+  try {
+    ex = await begin(vm, line, freeze, o.workRoot);
+  } catch (err) {
+    // libvirt checks the bitmaps itself when it starts an incremental job: when it refuses
+    // them, every disk is read whole instead (the reason is recorded).
+    if (!line.disks.some((d) => d.read === 'incremental')) throw err;
+    line = {
+      ...line,
+      disks: line.disks.map((d) => (d.read === 'incremental' ? asFull(d, 'bitmap-refused') : d)),
+    };
+    ex = await begin(vm, line, freeze, o.workRoot);
+  }
+
+  let writer: BackupWriter | undefined;
+  let committed = false;
+  try {
+    const useParent = line.disks.some((d) => d.read === 'incremental');
+    // The parent of the writer is the one whose checkpoint the bitmaps count from; without
+    // an incremental disk, the latest backup of the VM (its ids still speed up dedup).
+    const parent = useParent
+      ? line.parent
+      : await previousBackup(repo, { name: vm.name, uuid: vm.uuid });
+    writer = await BackupWriter.start(
+      repo,
+      {
+        vm: { name: vm.name, uuid: vm.uuid },
+        domainXml,
+        method: 'live',
+        parent: parent?.id ?? null,
+      },
+      { onProgress: o.onProgress },
+    );
+    const signal = o.signal ? AbortSignal.any([o.signal, ex.signal]) : ex.signal;
+    const reports: LiveDiskReport[] = [];
+    let newPlainBytes = 0;
+    let newStoredBytes = 0;
+    for (const d of line.disks) {
+      signal.throwIfAborted();
+      const spec = disks.find((x) => x.target === d.target)!;
+      const reader = await ex.open(d.target);
+      try {
+        const report = await storeDisk(writer, ex, reader, spec, d, signal);
+        reports.push(report.disk);
+        newPlainBytes += report.newPlainBytes;
+        newStoredBytes += report.newStoredBytes;
+      } finally {
+        await reader.close();
+      }
+    }
+    const files = await addBootFiles(
+      writer,
+      readDomainXml(domainXml).bootFiles,
+      parent ?? undefined,
+      signal,
+    );
+    ex.check();
+    signal.throwIfAborted();
+    const record: LiveRecord = {
+      checkpoint: line.checkpoint,
+      sequence: line.sequence,
+      parentCheckpoint: useParent ? (line.parentCheckpoint?.name ?? null) : null,
+      disks: Object.fromEntries(
+        reports.map((r) => [
+          r.target,
+          {
+            read: r.read,
+            reason: r.reason,
+            readBytes: r.readBytes,
+            source: disks.find((x) => x.target === r.target)!.source ?? null,
+          },
+        ]),
+      ),
+    };
+    const manifest = await writer.commit({
+      fields: { mode: 'live', consistency: freeze.consistency, live: record },
+    });
+    writer = undefined;
+    committed = true;
+    const deleted = await deleteOlder(line);
+    const readBytes = reports.reduce((n, r) => n + r.readBytes, 0) + files.readBytes;
+    return {
+      manifest,
+      mode: 'live',
+      consistency: freeze.consistency,
+      consistencyReason: freeze.reason ?? null,
+      checkpoint: line.checkpoint,
+      parent: parent?.id ?? null,
+      parentCheckpoint: record.parentCheckpoint,
+      disks: reports,
+      readBytes,
+      dedupBytes: Math.max(0, readBytes - newPlainBytes - files.newPlainBytes),
+      newStoredBytes: newStoredBytes + files.newStoredBytes,
+      deletedCheckpoints: deleted,
+      seconds: (Date.now() - started) / 1000,
+    };
+  } finally {
+    await writer?.abort();
+    await ex.end();
+    if (!committed) {
+      // Nothing recorded: the checkpoint made for it would point the next backup at nothing.
+      await vm
+        .lookupCheckpoint(line.checkpoint)
+        .then((c) => c.delete())
+        .catch(() => undefined);
+    }
+  }
+}
+
+/** The disk read whole for `reason`; one already read whole keeps its own reason. */
+function asFull(d: DiskDecision, reason: DiskDecision['reason']): DiskDecision {
+  return d.read === 'full' ? d : { ...d, read: 'full', reason };
+}
+
+function begin(
+  vm: Domain,
+  line: LinePlan,
+  freeze: FreezePlan,
+  workRoot: string | undefined,
+): Promise<LiveExport> {
+  return LiveExport.begin(vm, {
+    disks: line.disks.map((d) => ({
+      target: d.target,
+      ...(d.read === 'incremental' ? { incremental: line.parentCheckpoint!.name } : {}),
+    })),
+    checkpoint: {
+      name: line.checkpoint,
+      description: 'brankas live backup: the next incremental of this line counts from here',
+      bitmapDisks: line.disks.filter((d) => d.bitmap).map((d) => d.target),
+    },
+    around: freeze.around,
+    ...(workRoot ? { workRoot } : {}),
+  });
+}
+
+async function storeDisk(
+  writer: BackupWriter,
+  ex: LiveExport,
+  reader: NbdDiskReader,
+  spec: LiveDisk,
+  d: DiskDecision,
+  signal: AbortSignal,
+): Promise<{ disk: LiveDiskReport; newPlainBytes: number; newStoredBytes: number }> {
+  let changedRanges: { offset: number; length: number }[] | undefined;
+  let dirtyBytes: number | null = null;
+  if (d.read === 'incremental') {
+    changedRanges = [];
+    dirtyBytes = 0;
+    for await (const r of reader.dirtyExtents(bitmapContext(d.target))) {
+      changedRanges.push(r);
+      dirtyBytes += r.length;
+    }
+  }
+  // The image's creation options, for a restore to recreate it (its header only is read).
+  const info = spec.source
+    ? await imageInfo(
+        spec.source,
+        spec.format === 'raw' || spec.format === 'qcow2' ? { format: spec.format } : {},
+      ).catch(() => undefined)
+    : undefined;
+  const count = { bytes: 0 };
+  const m = await writer.addDisk({
+    name: d.target,
+    source: counted(ex.source(reader, signal), count),
+    ...(changedRanges ? { changedRanges } : {}),
+    format: spec.format ?? info?.format ?? null,
+    formatOptions: {
+      source: spec.source ?? null,
+      reader: 'nbd-live',
+      ...(info?.qcow2
+        ? {
+            clusterSize: info.qcow2.clusterSize,
+            compat: info.qcow2.compat,
+            compressionType: info.qcow2.compressionType,
+            lazyRefcounts: info.qcow2.lazyRefcounts,
+          }
+        : {}),
+      backingChain: info?.backingChain.map((l) => l.path) ?? [],
+    },
+  });
+  return {
+    disk: { ...d, format: m.format, readBytes: count.bytes, dirtyBytes },
+    newPlainBytes: m.newPlainBytes,
+    newStoredBytes: m.newStoredBytes,
+  };
+}
+
+/** Deletes the line's checkpoints older than the one just committed; returns their names. */
+async function deleteOlder(line: LinePlan): Promise<string[]> {
+  const deleted: string[] = [];
+  for (const c of line.older) {
+    try {
+      await c.delete();
+      deleted.push(c.name);
+    } catch {
+      // Already gone; a leftover is deleted by the next backup of the line.
+    }
+  }
+  return deleted;
+}

@@ -1,0 +1,161 @@
+/**
+ * Consistency of live backups with a guest agent, on a real running TCG
+ * guest. The tiny guest's stand-in agent answers guest-ping only: the backup
+ * goes on crash-consistent and says the freeze failed. A stand-in that really
+ * freezes /data (busybox fsfreeze, started through the serial console) makes
+ * it application-consistent: frozen right before the backup point, thawed
+ * right after, and thawed too when taking the point fails. A VM with
+ * snapshots is read whole.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Connection } from '../src/libvirt/index.js';
+import { TinyGuest } from '../src/engine/guest/tiny-guest.js';
+import { LiveExport } from '../src/engine/backup/live/export.js';
+import { planFreeze } from '../src/engine/backup/live/freeze.js';
+import { testName } from './support/guest.js';
+import { cli, initPlainRepo } from './support/cli.js';
+
+let conn: Connection;
+let repoDir: string;
+let guest: TinyGuest;
+const env = (): NodeJS.ProcessEnv => ({ BRANKAS_REPO: repoDir });
+
+/**
+ * A guest agent stand-in that also answers guest-fsfreeze-freeze and -thaw by
+ * freezing and thawing /data for real, logging each to /tmp/agent.log.
+ */
+const FREEZING_AGENT = `#!/bin/sh
+dev=
+for p in /sys/class/virtio-ports/*; do
+  [ "$(cat "$p/name" 2>/dev/null)" = org.qemu.guest_agent.0 ] && dev=/dev/\${p##*/}
+done
+while true; do
+  while IFS= read -r line; do
+    id=$(printf '%s\\n' "$line" | sed -n 's/.*"id"[^0-9]*\\([0-9][0-9]*\\).*/\\1/p')
+    case "$line" in
+      *guest-sync-delimited*) printf '\\377{"return": %s}\\n' "$id" ;;
+      *guest-sync*) printf '{"return": %s}\\n' "$id" ;;
+      *guest-ping*) printf '{"return": {}}\\n' ;;
+      *guest-fsfreeze-freeze*)
+        if fsfreeze --freeze /data; then echo freeze >>/tmp/agent.log; printf '{"return": 1}\\n'
+        else printf '{"error": {"class": "GenericError", "desc": "freeze failed"}}\\n'; fi ;;
+      *guest-fsfreeze-thaw*)
+        fsfreeze --unfreeze /data; echo thaw >>/tmp/agent.log; printf '{"return": 1}\\n' ;;
+      *) printf '{"error": {"class": "CommandNotFound", "desc": "no"}}\\n' ;;
+    esac
+  done <>"$dev" >&0
+  sleep 0.2
+done
+`;
+
+/**
+ * libvirt learns that the guest opened the agent's port from a QEMU event: until then it
+ * says the agent is not connected. Polled (a wait for readiness, not a decision).
+ */
+async function agentConnected(): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      await guest.domain.agentCommand(JSON.stringify({ execute: 'guest-ping' }), 5);
+      return;
+    } catch (err) {
+      if (i >= 300) throw err;
+      await sleep(100);
+    }
+  }
+}
+
+/** Polls until libvirt reports the agent gone (a wait for a state, not a decision). */
+async function agentGone(): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      await guest.domain.agentCommand(JSON.stringify({ execute: 'guest-ping' }), 1);
+    } catch {
+      return;
+    }
+    if (i >= 300) throw new Error('the guest agent still answers after it was stopped');
+    await sleep(100);
+  }
+}
+
+before(async () => {
+  conn = await Connection.open('qemu:///system');
+  repoDir = await initPlainRepo();
+  guest = await TinyGuest.launch(conn, { name: testName('live-agent'), agent: true });
+});
+
+after(async () => {
+  await guest?.dispose();
+  await conn?.close();
+  if (repoDir) await rm(repoDir, { recursive: true, force: true });
+});
+
+describe('live backup with a guest agent', () => {
+  test('an agent that cannot freeze: the backup goes on crash-consistent and says why', async () => {
+    await agentConnected();
+    const r = await cli(['backup', guest.domain.name, '--json'], env());
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const result = JSON.parse(r.stdout);
+    assert.equal(result.consistency, 'crash-consistent');
+    assert.equal(result.consistencyReason, 'freeze-failed');
+    assert.equal(result.manifest.consistency, 'crash-consistent');
+  });
+
+  test('an agent that freezes: frozen only around the backup point, application-consistent', async () => {
+    const c = guest.console;
+    // The stock stand-in gives way to one that freezes (both are this test's own guest's).
+    await c.run(
+      'for p in /proc/[0-9]*; do grep -q agent.sh $p/cmdline 2>/dev/null && kill ${p#/proc/}; done; true',
+    );
+    // libvirt must see the port closed before it is opened again, or it may miss the reopening.
+    await agentGone();
+    await c.run(
+      `echo ${Buffer.from(FREEZING_AGENT).toString('base64')} | base64 -d > /tmp/agent2.sh; ` +
+        '(sh /tmp/agent2.sh </dev/null >/dev/null 2>&1 &); true',
+    );
+    await agentConnected();
+    const r = await cli(['backup', guest.domain.name, '--json'], env());
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const result = JSON.parse(r.stdout);
+    assert.equal(result.consistency, 'application-consistent');
+    assert.equal(result.consistencyReason, null);
+    assert.equal(result.manifest.consistency, 'application-consistent');
+    assert.equal(await c.run('cat /tmp/agent.log'), 'freeze\nthaw\n');
+    // Thawed: the filesystem takes writes again.
+    await c.run('echo after > /data/after.txt; sync', 30_000);
+
+    const text = await cli(['backups', guest.domain.name], env());
+    assert.match(text.stdout, /live\s+application-consistent/);
+  });
+
+  test('the guest is thawed when taking the backup point fails', async () => {
+    const c = guest.console;
+    await c.run('rm -f /tmp/agent.log');
+    const freeze = await planFreeze(guest.domain, await guest.domain.xml());
+    // No disk vdz: libvirt refuses the job after the freeze.
+    await assert.rejects(
+      LiveExport.begin(guest.domain, {
+        disks: [{ target: 'vdz' }],
+        checkpoint: null,
+        around: freeze.around,
+      }),
+      /no disk named 'vdz'/,
+    );
+    assert.equal(freeze.consistency, 'application-consistent', freeze.reason);
+    assert.equal(await c.run('cat /tmp/agent.log'), 'freeze\nthaw\n');
+    await c.run('echo again > /data/again.txt; sync', 30_000);
+  });
+
+  test('a VM with snapshots: the disk is read whole, as a revert cannot be ruled out', async () => {
+    const first = await cli(['backup', guest.domain.name, '--json'], env());
+    assert.equal(JSON.parse(first.stdout).disks[0].read, 'incremental', first.stdout);
+    const snap = await cli(['snapshot', 'create', guest.domain.name, 'before-change'], env());
+    assert.equal(snap.code, 0, snap.stderr);
+    const r = await cli(['backup', guest.domain.name, '--json'], env());
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const vda = JSON.parse(r.stdout).disks[0];
+    assert.deepEqual([vda.read, vda.reason], ['full', 'snapshots-present']);
+  });
+});
