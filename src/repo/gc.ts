@@ -13,7 +13,8 @@ import { manifestObjectName } from './manifest.js';
 import { PackBuilder, packObjectName, parsePack, putPack } from './pack.js';
 import { ZERO_ID } from './record.js';
 import type { Repository } from './repository.js';
-import { encodeRun, RunBuilder, runObjectName, type IndexEntry } from './run.js';
+import { encodeRun, runObjectName, type IndexEntry } from './run.js';
+import { rewriteRuns } from './run-rewrite.js';
 import { SlotReader } from './slots.js';
 
 export interface GcResult {
@@ -41,9 +42,6 @@ export interface GcOptions {
   /** Rewrite a pack when at least this share of its bytes is dead (default 0.2; 1 never). */
   repackThreshold?: number;
 }
-
-/** Runs of at most this many entries when the index is rewritten. */
-const RUN_MAX_ENTRIES = 1 << 20;
 
 /**
  * The live set: every chunk id named by a fixed index of a manifest. A
@@ -263,23 +261,11 @@ async function sweep(
   const written = await repackLive(repo, repack, gone, live, await damagedRecords(repo));
 
   // New runs: every entry of the old runs except those in packs about to go, each id once.
-  let builder = new RunBuilder();
-  let last: Buffer | undefined;
-  const put = async (): Promise<void> => {
-    if (builder.count === 0) return;
-    const { id, bytes } = builder.finish();
-    await repo.backend.put(runObjectName(id), bytes);
-    written.push(id);
-    builder = new RunBuilder();
-  };
-  for await (const e of repo.index.scan(oldRuns)) {
-    if (gone.has(e.pack.toString('hex'))) continue;
-    if (last && last.equals(e.id)) continue;
-    last = e.id;
-    builder.add(e);
-    if (builder.count >= RUN_MAX_ENTRIES) await put();
-  }
-  await put();
+  written.push(
+    ...(await rewriteRuns(repo.backend, repo.index, oldRuns, (e) =>
+      gone.has(e.pack.toString('hex')),
+    )),
+  );
   for (const p of gone) {
     const size = packSizes.get(p) ?? 0;
     await repo.backend.delete(packObjectName(p));

@@ -12,7 +12,8 @@ import { isObjectNotFound, RepoError, RepoIntegrityError } from './errors.js';
 import { PackBuilder, packObjectName, parsePack, putPack, readPackTable } from './pack.js';
 import { ZERO_ID } from './record.js';
 import type { Repository } from './repository.js';
-import { encodeRun, RunBuilder, runObjectName, type IndexEntry } from './run.js';
+import { encodeRun, runObjectName, type IndexEntry } from './run.js';
+import { rewriteRuns, RUN_MAX_ENTRIES } from './run-rewrite.js';
 import { SlotReader } from './slots.js';
 
 export interface BackupHealth {
@@ -57,9 +58,6 @@ export interface RepairResult extends RepairPlan {
   rewrittenPacks: number;
   removedDamageRecords: number;
 }
-
-/** Runs of at most this many entries when the index is rewritten (as gc does). */
-const RUN_MAX_ENTRIES = 1 << 20;
 
 /** Plans the repair and, unless dryRun, executes it, under the exclusive lock. */
 export async function repairRepository(
@@ -333,23 +331,14 @@ async function execute(repo: Repository, s: Survey, result: RepairResult): Promi
   }
   // Every readable entry except those dropped and those of rewritten packs.
   const oldRuns = repo.index.runNames;
-  let builder = new RunBuilder();
-  let last: Buffer | undefined;
-  const put = async (): Promise<void> => {
-    if (builder.count === 0) return;
-    const { id, bytes } = builder.finish();
-    await repo.backend.put(runObjectName(id), bytes);
-    written.push(id);
-    builder = new RunBuilder();
-  };
-  for await (const e of repo.index.scan(oldRuns)) {
-    if (s.damage.has(e) || rewrite.has(e.pack.toString('hex'))) continue;
-    if (last && last.equals(e.id)) continue;
-    last = e.id;
-    builder.add(e);
-    if (builder.count >= RUN_MAX_ENTRIES) await put();
-  }
-  await put();
+  written.push(
+    ...(await rewriteRuns(
+      repo.backend,
+      repo.index,
+      oldRuns,
+      (e) => s.damage.has(e) || rewrite.has(e.pack.toString('hex')),
+    )),
+  );
   for (const pack of rewrite) await repo.backend.delete(packObjectName(pack));
   const keep = new Set(written);
   for (const r of [...oldRuns, ...plan.damagedRuns]) {
