@@ -66,7 +66,17 @@ export async function hostStatus(
   vmName?: string,
   catalog?: BackupCatalog,
 ): Promise<VmStatus[]> {
-  const vms = vmName ? [await findVm(conn, vmName)] : await conn.listDomains();
-  const out = await Promise.all(vms.map((vm) => vmStatus(vm, catalog)));
-  return out.sort((a, b) => a.name.localeCompare(b.name));
+  if (vmName) return [await vmStatus(await findVm(conn, vmName), catalog)];
+  const vms = await conn.listDomains();
+  // A VM undefined between the listing and its questions is no longer on the host: left out.
+  const out = await Promise.all(
+    vms.map((vm) =>
+      vmStatus(vm, catalog).catch((err: unknown) => (gone(err) ? [] : Promise.reject(err))),
+    ),
+  );
+  return out.flat().sort((a, b) => a.name.localeCompare(b.name));
+}
+
+function gone(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'LIBVIRT_NO_DOMAIN';
 }
