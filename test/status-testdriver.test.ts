@@ -33,3 +33,19 @@ test('status leaves out a VM undefined between the listing and its questions', a
   assert.ok(!names.includes(name), 'the vanished VM is left out');
   assert.equal(names.length, listed.length - 1, 'every other VM is there');
 });
+
+test('every domain and its state come in one call, as each domain reports its own', async () => {
+  const name = 'brankas-test-running';
+  const running = await conn.createDomain(
+    `<domain type='test'><name>${name}</name><memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>`,
+  );
+  try {
+    const listed = await conn.listDomainsWithState();
+    const each = await conn.listDomains();
+    assert.deepEqual(listed.map((d) => d.domain.name).sort(), each.map((d) => d.name).sort());
+    for (const { domain, state } of listed) assert.deepEqual(state, await domain.state());
+    assert.equal(listed.find((d) => d.domain.name === name)?.state.state, 'running');
+  } finally {
+    await running.destroy();
+  }
+});
