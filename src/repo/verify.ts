@@ -215,6 +215,7 @@ class PackChecker {
   private plain: CodecArena | undefined;
   private readonly buffers: (Buffer | undefined)[] = [undefined, undefined];
   private turn = 0;
+  private capacity = 0;
 
   constructor(
     private readonly repo: Repository,
@@ -224,6 +225,9 @@ class PackChecker {
   ) {}
 
   async checkAll(packs: [string, number][], onPack: () => void): Promise<void> {
+    // Both buffers fit the largest pack listed: packs differ in size by a few bytes, and a
+    // buffer grown pack by pack left a 16 MiB one for the garbage collector each time.
+    for (const [, size] of packs) this.capacity = Math.max(this.capacity, size + 1);
     let next = packs[0] ? this.read(packs[0]) : undefined;
     for (let i = 0; i < packs.length; i++) {
       const bytes = await next!;
@@ -248,7 +252,10 @@ class PackChecker {
       if (!backend.getRangeInto) return await backend.get(name);
       const t = this.turn++ % 2;
       // One byte more than the listing said: a pack that grew since is read whole anyway.
-      if ((this.buffers[t]?.length ?? 0) < size + 1) this.buffers[t] = Buffer.allocUnsafe(size + 1);
+      this.capacity = Math.max(this.capacity, size + 1);
+      if ((this.buffers[t]?.length ?? 0) < this.capacity) {
+        this.buffers[t] = Buffer.allocUnsafe(this.capacity);
+      }
       const buf = this.buffers[t]!;
       const got = await backend.getRangeInto(name, 0, buf);
       return got < buf.length ? buf.subarray(0, got) : await backend.get(name);
