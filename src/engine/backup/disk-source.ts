@@ -3,7 +3,6 @@
  * from the file), qemu-nbd for anything the native reader declines.
  */
 import { isImageUnsupported, openImage, type DiskReader } from '../../image/index.js';
-import { openImageOverNbd } from '../../nbd/index.js';
 
 export interface OpenedDisk {
   reader: DiskReader;
@@ -23,5 +22,7 @@ export async function openDiskForBackup(
       if (!isImageUnsupported(err)) throw err;
     }
   }
+  // The NBD client loads only for a disk that needs it (a dozen modules a backup otherwise pays for).
+  const { openImageOverNbd } = await import('../../nbd/index.js');
   return { reader: await openImageOverNbd(path, format ? { format } : {}), via: 'qemu-nbd' };
 }
