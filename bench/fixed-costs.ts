@@ -145,6 +145,10 @@ async function main(): Promise<number> {
     const dir = await mkdtemp(join(cfg.dir, 'brankas-bench-fixed-'));
     created.tmpDir = dir;
     const names = Array.from({ length: cfg.vms }, (_, i) => `bench-fixed-${i}`);
+    // Never define over (and so, on cleanup, undefine) a VM this run did not make.
+    const taken = new Set((await conn.listDomains()).map((d) => d.name));
+    const clash = names.filter((n) => taken.has(n));
+    if (clash.length > 0) throw new Error(`already defined, not ours: ${clash.join(', ')}`);
     for (const [i, name] of names.entries()) {
       const disk = join(dir, `${name}.raw`);
       if (i === 0) await writeMixedImage(disk, cfg.data, 1);
