@@ -10,13 +10,14 @@
 // command once per build, in turn: the build this script belongs to and, with --baseline, the
 // `dist` directory of another build (say, of the commit before a change), so both are measured
 // alternately under the same load. Every command is one process timed from spawn to exit.
-// The machine is shared and noisy: the table gives medians and p90s. Everything it created is
-// removed at the end, also on error and on SIGINT/SIGTERM.
+// The machine is shared and noisy: the table gives medians and p90s, and the CPU time each
+// command used (/usr/bin/time), which the load disturbs less than the wall time. Everything it
+// created is removed at the end, also on error and on SIGINT/SIGTERM.
 //
 // This is a measurement, not a test: nothing here asserts a speed.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, open } from 'node:fs/promises';
+import { mkdtemp, open, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -85,13 +86,22 @@ function readConfig(): Config | null {
 const THIS_DIST = join(dirname(fileURLToPath(import.meta.url)), '..');
 const children = new Set<ChildProcess>();
 
-/** Runs a command to its end; its wall time in milliseconds. Rejects on a non-zero exit. */
-function timed(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+interface Timing {
+  /** Wall time from spawn to exit. */
+  ms: number;
+  /** User + system CPU of the command (from /usr/bin/time): steadier than wall time on a busy host. */
+  cpuMs: number;
+}
+
+let timeFile = '';
+
+/** Runs a command to its end under /usr/bin/time. Rejects on a non-zero exit. */
+function timed(argv: string[], env: NodeJS.ProcessEnv): Promise<Timing> {
   return created.track(
     () =>
-      new Promise<number>((resolve, reject) => {
+      new Promise<Timing>((resolve, reject) => {
         const start = performance.now();
-        const child = spawn(argv[0]!, argv.slice(1), {
+        const child = spawn('/usr/bin/time', ['-f', '%U %S', '-o', timeFile, ...argv], {
           env: { ...process.env, LANG: 'C', ...env },
           stdio: ['ignore', 'ignore', 'pipe'],
         });
@@ -102,8 +112,14 @@ function timed(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
         child.on('close', (code) => {
           children.delete(child);
           const ms = performance.now() - start;
-          if (code === 0) resolve(ms);
-          else reject(new Error(`${argv.join(' ')}: exit ${code}\n${stderr.trim()}`));
+          if (code !== 0) {
+            reject(new Error(`${argv.join(' ')}: exit ${code}\n${stderr.trim()}`));
+            return;
+          }
+          readFile(timeFile, 'utf8').then((text) => {
+            const [u, s] = (text.trim().split('\n').pop() ?? '').split(' ').map(Number);
+            resolve({ ms, cpuMs: ((u ?? 0) + (s ?? 0)) * 1000 });
+          }, reject);
         });
       }),
   );
@@ -144,6 +160,7 @@ async function main(): Promise<number> {
     const date = new Date();
     const dir = await mkdtemp(join(cfg.dir, 'brankas-bench-fixed-'));
     created.tmpDir = dir;
+    timeFile = join(dir, 'time.txt');
     const names = Array.from({ length: cfg.vms }, (_, i) => `bench-fixed-${i}`);
     // Never define over (and so, on cleanup, undefine) a VM this run did not make.
     const taken = new Set((await conn.listDomains()).map((d) => d.name));
@@ -174,34 +191,37 @@ async function main(): Promise<number> {
       { name: '`brankas status --repo R`', args: ['status', '--repo', repo] },
       { name: '`brankas backup VM` (unchanged)', args: ['backup', names[0]!, '--repo', repo] },
     ];
-    const samples = new Map<string, number[]>();
+    const samples = new Map<string, Timing[]>();
     for (let round = 0; round < cfg.warmup + cfg.rounds; round++) {
       log(
         `round ${round + 1} of ${cfg.warmup + cfg.rounds}${round < cfg.warmup ? ' (warm-up)' : ''}`,
       );
       for (const c of cases) {
         for (const b of c.reference ? builds.slice(0, 1) : builds) {
-          const ms = await retried(() =>
+          const t = await retried(() =>
             timed(c.reference ? c.args : [...cli(b.dist), ...c.args], noRepo),
           );
           if (round < cfg.warmup) continue;
           const key = `${c.name}\t${b.label}`;
-          samples.set(key, [...(samples.get(key) ?? []), ms]);
+          samples.set(key, [...(samples.get(key) ?? []), t]);
         }
       }
     }
     machine.loadAverageEnd = (await import('node:os')).loadavg();
     const cell = (key: string): string => {
-      const xs = [...(samples.get(key) ?? [])].sort((a, b) => a - b);
-      if (xs.length === 0) return '–';
-      return `${(percentile(xs, 50) / 1000).toFixed(3)} s / ${(percentile(xs, 90) / 1000).toFixed(3)} s`;
+      const ts = samples.get(key) ?? [];
+      if (ts.length === 0) return '–';
+      const wall = ts.map((t) => t.ms).sort((a, b) => a - b);
+      const cpu = ts.map((t) => t.cpuMs).sort((a, b) => a - b);
+      const s = (ms: number): string => (ms / 1000).toFixed(3);
+      return `${s(percentile(wall, 50))} / ${s(percentile(wall, 90))} s, CPU ${s(percentile(cpu, 50))} s`;
     };
     const lines = [
       ...machineLines(machine, date),
       loadAverageLine(machine),
       `- ${cfg.rounds} timed rounds after ${cfg.warmup} warm-up; builds alternate within each round${cfg.baseline ? `; baseline ${cfg.baseline}` : ''}; ${failures} failed command(s) tried again`,
       '',
-      'Wall time from spawn to exit, median / p90:',
+      'Wall time from spawn to exit, median / p90, and the median CPU time (user + system):',
       '',
       numbersTable(
         ['command', ...builds.map((b) => b.label)],
