@@ -189,7 +189,9 @@ async function measureSize(cfg: Config, conn: Connection, run: string, size: num
         if (step === 'restore') args.push('--force', '--repo', repo);
         log(`${formatSize(size)}: ${step}…`);
         const m = await brankas(args, env, timeFile);
-        log(`  ${m.seconds.toFixed(1)} s, peak RSS ${m.maxRssMiB.toFixed(0)} MiB`);
+        log(
+          `  ${m.seconds.toFixed(1)} s, ${m.cpuSeconds.toFixed(1)} s of CPU, peak RSS ${m.maxRssMiB.toFixed(0)} MiB`,
+        );
         (result.steps[step] ??= []).push(m);
         if (step === 'restore' && cfg.check && rep === 0) {
           result.identical = await cmp(image, restored);
