@@ -62,6 +62,7 @@ import {
   type Machine,
 } from './fixture.js';
 import { prng as rng } from '../src/util/testing/index.js';
+import { TextSource } from './mixed-data.js';
 import { formatSize, markdownTable, median, parseSize } from './stats.js';
 
 const USAGE = `usage: node dist/bench/cold-backup.js [options]
@@ -494,66 +495,6 @@ function planPieces(virtual: number, data: number, textShare: number, seed: numb
     if (p.length - text > 0) p.parts.push({ kind: 'random', length: p.length - text });
   }
   return pieces;
-}
-
-/** Pseudo-words from syllables, as a vocabulary for the log-like text. */
-function vocabulary(random: () => number): string[] {
-  const syllables = (
-    'ka ri to na ben lo sa mer di ul pa ng tra si ko ba ran te mu ha ver pro gen ' +
-    'ex in ter con dis ser vi ce da ta net work sys tem log er ror us age mem ory'
-  ).split(' ');
-  const words: string[] = [];
-  for (let i = 0; i < 4096; i++) {
-    const n = 1 + Math.floor(random() * 4);
-    let w = '';
-    for (let k = 0; k < n; k++) w += syllables[Math.floor(random() * syllables.length)];
-    words.push(w);
-  }
-  return words;
-}
-
-const TEXT_POOL = 16 * MiB;
-
-/**
- * Text-like data: syslog-style lines (timestamp, host, service and pid, 4 to 15 words of a
- * pseudo-vocabulary skewed towards its first words, an id and a duration). Generating every line
- * afresh runs at only about 20 MiB/s here, so a 16 MiB pool of lines is generated once and the
- * data is cut from it in segments of 1 to 8 KiB at random offsets: no two 256 KiB chunks (nor
- * 64 KiB clusters) are alike, and within one the text compresses as fresh text does.
- */
-class TextSource {
-  private readonly random: () => number;
-  private readonly pool: Buffer;
-
-  constructor(seed: number) {
-    this.random = rng(seed);
-    const words = vocabulary(this.random);
-    const services = ['sshd', 'nginx', 'postgres', 'cron', 'kernel', 'app', 'systemd'];
-    const lines: string[] = [];
-    let size = 0;
-    let time = Date.UTC(2026, 0, 1);
-    for (let seq = 1; size < TEXT_POOL; seq++) {
-      const r = this.random;
-      time += Math.floor(r() * 2000);
-      const svc = services[Math.floor(r() * services.length)] as string;
-      let text = `${new Date(time).toISOString()} host${seq % 7} ${svc}[${1000 + Math.floor(r() * 30000)}]:`;
-      const n = 4 + Math.floor(r() * 12);
-      for (let i = 0; i < n; i++)
-        text += ` ${words[Math.floor(words.length * r() ** 3)] as string}`;
-      text += ` id=${seq} took=${Math.floor(r() * 900)}ms\n`;
-      lines.push(text);
-      size += text.length;
-    }
-    this.pool = Buffer.from(lines.join(''), 'latin1');
-  }
-
-  fill(buf: Buffer): void {
-    for (let at = 0; at < buf.length;) {
-      const n = Math.min(KiB + Math.floor(this.random() * 7 * KiB), buf.length - at);
-      const from = Math.floor(this.random() * (this.pool.length - n));
-      at += this.pool.copy(buf, at, from, from + n);
-    }
-  }
 }
 
 /** Writes the data set into a new sparse raw image of `virtual` bytes. */

@@ -3,7 +3,7 @@
  * JSON, and a lazily opened libvirt connection that the runner closes.
  */
 import type { Writable, Readable } from 'node:stream';
-import { Connection } from '../libvirt/index.js';
+import type { Connection } from '../libvirt/index.js';
 import { toJson } from './format.js';
 import type { Lang, Translate } from './i18n.js';
 import type { Interrupt } from './interrupt.js';
@@ -58,9 +58,11 @@ export class CliContext {
     return () => signal.removeEventListener('abort', onAbort);
   }
 
-  /** The libvirt connection (opened on first use). */
+  /** The libvirt connection (opened on first use; the client is loaded only then). */
   connect(): Promise<Connection> {
-    this.connection ??= Connection.open(this.uri);
+    this.connection ??= import('../libvirt/index.js').then(({ Connection }) =>
+      Connection.open(this.uri),
+    );
     return this.connection;
   }
 

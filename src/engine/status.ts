@@ -3,7 +3,7 @@
  * disk files) and its backups (independent copies), with a warning where a
  * VM has snapshots and no backup, because a snapshot is not a backup.
  */
-import type { Connection, Domain, DomainStateName } from '../libvirt/index.js';
+import type { Connection, Domain, DomainStateInfo, DomainStateName } from '../libvirt/index.js';
 import { snapshotTree } from './snapshot/tree.js';
 import { findVm } from './snapshot/tree.js';
 
@@ -32,9 +32,13 @@ export interface VmStatus {
   warnings: StatusWarning[];
 }
 
-export async function vmStatus(vm: Domain, catalog?: BackupCatalog): Promise<VmStatus> {
+export async function vmStatus(
+  vm: Domain,
+  catalog?: BackupCatalog,
+  known?: DomainStateInfo,
+): Promise<VmStatus> {
   const [state, nodes, backups] = await Promise.all([
-    vm.state(),
+    known ?? vm.state(),
     snapshotTree(vm),
     catalog?.backupsOf({ name: vm.name, uuid: vm.uuid }),
   ]);
@@ -66,7 +70,20 @@ export async function hostStatus(
   vmName?: string,
   catalog?: BackupCatalog,
 ): Promise<VmStatus[]> {
-  const vms = vmName ? [await findVm(conn, vmName)] : await conn.listDomains();
-  const out = await Promise.all(vms.map((vm) => vmStatus(vm, catalog)));
-  return out.sort((a, b) => a.name.localeCompare(b.name));
+  if (vmName) return [await vmStatus(await findVm(conn, vmName), catalog)];
+  // Every VM and its state in one call; its snapshots, a call or two more each.
+  const vms = await conn.listDomainsWithState();
+  // A VM undefined between the listing and its questions is no longer on the host: left out.
+  const out = await Promise.all(
+    vms.map(({ domain, state }) =>
+      vmStatus(domain, catalog, state).catch((err: unknown) =>
+        gone(err) ? [] : Promise.reject(err),
+      ),
+    ),
+  );
+  return out.flat().sort((a, b) => a.name.localeCompare(b.name));
+}
+
+function gone(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'LIBVIRT_NO_DOMAIN';
 }

@@ -87,6 +87,12 @@ export const CONNECT_LIST_ALL_DOMAINS = remote(
   struct({ needResults: int, flags: uint }),
   struct({ domains: array(domainRef, LIST_MAX), ret: uint }),
 );
+/** With no domains named, every domain's records (as virConnectGetAllDomainStats). */
+export const CONNECT_GET_ALL_DOMAIN_STATS = remote(
+  'CONNECT_GET_ALL_DOMAIN_STATS',
+  struct({ doms: array(domainRef, LIST_MAX), stats: uint, flags: uint }),
+  struct({ retStats: array(struct({ dom: domainRef, params: typedParams }), LIST_MAX) }),
+);
 export const DOMAIN_LOOKUP_BY_NAME = remote('DOMAIN_LOOKUP_BY_NAME', struct({ name: str }), retDom);
 export const DOMAIN_LOOKUP_BY_UUID = remote('DOMAIN_LOOKUP_BY_UUID', struct({ uuid }), retDom);
 export const DOMAIN_GET_XML_DESC = remote('DOMAIN_GET_XML_DESC', domFlags, retStr);

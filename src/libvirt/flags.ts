@@ -47,6 +47,8 @@ export const ListDomains = {
   NO_CHECKPOINT: 1 << 15,
 } as const;
 
+/** virDomainStatsTypes: the groups CONNECT_GET_ALL_DOMAIN_STATS reports. */
+export const DomainStats = { STATE: 1 } as const;
 export const DomainXml = { SECURE: 1, INACTIVE: 2, UPDATE_CPU: 4, MIGRATABLE: 8 } as const;
 export const DomainDefine = { VALIDATE: 1 } as const;
 export const DomainUndefine = {

@@ -52,6 +52,37 @@ interface Held {
   gen: number;
 }
 
+/**
+ * How many slots reads may pin at once, shared by every read of a disk and handed out in
+ * order. Without it a restore's four 8 MiB reads in flight pinned 128 slots of a 96-slot
+ * arena: a fifth of its chunks were decoded into buffers of their own (allocated by the
+ * worker threads, freed by the main thread's garbage collector, which is what made a restore's
+ * memory grow with the size of the disk) and prefetched chunks were evicted before being read,
+ * then decoded again (3,600 of 16,384 in a 4 GiB restore).
+ */
+class PinBudget {
+  private readonly waiters: { n: number; go: () => void }[] = [];
+
+  constructor(private free: number) {}
+
+  async take(n: number): Promise<void> {
+    if (this.waiters.length === 0 && n <= this.free) {
+      this.free -= n;
+      return;
+    }
+    await new Promise<void>((go) => this.waiters.push({ n, go }));
+  }
+
+  give(n: number): void {
+    this.free += n;
+    while (this.waiters.length > 0 && this.waiters[0]!.n <= this.free) {
+      const w = this.waiters.shift()!;
+      this.free -= w.n;
+      w.go();
+    }
+  }
+}
+
 export class BackupDisk {
   private readonly cache = new Map<number, Entry>();
   private nextSlot = 0;
@@ -60,6 +91,7 @@ export class BackupDisk {
   private plain: CodecArena | undefined;
   private records: CodecArena | undefined;
   private readonly shape: ReturnType<typeof shape>;
+  private readonly budget: PinBudget;
 
   private constructor(
     private readonly repo: Repository,
@@ -69,6 +101,7 @@ export class BackupDisk {
     private readonly lock: ReadHold | undefined,
   ) {
     this.shape = shape(slots.header.chunkSize);
+    this.budget = new PinBudget(this.shape.read);
   }
 
   /**
@@ -243,6 +276,11 @@ export class BackupDisk {
     const { read: group, prefetch } = this.shape;
     for (let from = first; from <= last; from += group) {
       const to = Math.min(last, from + group - 1);
+      await this.budget.take(to - from + 1);
+      if (this.closed) {
+        this.budget.give(to - from + 1);
+        throw new RepoError('REPO_CLOSED', 'disk is closed');
+      }
       const wanted: Entry[] = [];
       for (let s = from; s <= to; s++) wanted.push(this.entry(s, true));
       // Several chunks at once so the workers decode in parallel; a sequential reader also gets
@@ -277,6 +315,7 @@ export class BackupDisk {
       } finally {
         for (const e of wanted) e.pins--;
         this.evict();
+        this.budget.give(to - from + 1);
       }
     }
   }

@@ -210,7 +210,11 @@ export function decodeRecord(
     d.setAAD(expectedId);
     d.setAuthTag(rec.subarray(64, 80));
     try {
-      payload = Buffer.concat([d.update(rec.subarray(80)), d.final()]);
+      // GCM's final() returns no bytes (it checks the tag): no concat, so no second copy of
+      // every record's payload for the garbage collector.
+      const body = d.update(rec.subarray(80));
+      const rest = d.final();
+      payload = rest.length === 0 ? body : Buffer.concat([body, rest]);
     } catch (err) {
       throw bad('authentication tag mismatch', err);
     }

@@ -8,9 +8,11 @@ import { randomInt } from 'node:crypto';
 import { readDamage, recordDamage, type DamagedRecord } from './damage.js';
 import { isIntegrityError, RepoError, RepoIntegrityError, type IntegrityWhere } from './errors.js';
 import { packObjectName, parsePack } from './pack.js';
-import { ZERO_ID } from './record.js';
+import { recordCapacity, ZERO_ID } from './record.js';
 import type { Repository } from './repository.js';
 import { SlotReader } from './slots.js';
+import type { CodecArena } from './workers/pool.js';
+import { copyBytes } from '../util/copy.js';
 
 export interface VerifyOptions {
   readData?: boolean;
@@ -199,10 +201,17 @@ export async function verifyRepository(
       }
     }
     if (readData) {
-      const chosen = [...packs.keys()].filter(select).sort();
-      for (const pack of chosen) {
-        await checkPack(repo, pack, bad, problems, report, found);
-        o.onProgress?.({ phase: 'data', done: report.packsRead, total: chosen.length });
+      const chosen = [...packs]
+        .filter(([pack]) => select(pack))
+        .sort(([a], [b]) => (a < b ? -1 : 1));
+      const checker = new PackChecker(repo, bad, problems, report, found);
+      let done = 0;
+      try {
+        await checker.checkAll(chosen, () =>
+          o.onProgress?.({ phase: 'data', done: ++done, total: chosen.length }),
+        );
+      } finally {
+        checker.close();
       }
     }
     if (bad.size) report.affected = await traceAffected(repo, backups, bad);
@@ -269,44 +278,129 @@ async function hasOtherCopy(
   return false;
 }
 
-async function checkPack(
-  repo: Repository,
-  pack: string,
-  bad: Map<string, Problem>,
-  problems: Problem[],
-  report: VerifyReport,
-  found: DamagedRecord[],
-): Promise<void> {
-  let bytes: Buffer;
-  try {
-    bytes = await repo.backend.get(packObjectName(pack));
-  } catch (err) {
-    problems.push(problem(err, { pack }));
-    return;
+/**
+ * Records decoded at once while a pack is checked. Each passes through two arena slots (the
+ * record, its plaintext) shared with the chunk workers, so checking allocates nothing per
+ * record: until 2026-12-06 every record was copied out of its pack, sent to a worker and its
+ * plaintext sent back, buffers the garbage collector freed late, and a `--read-data` verify
+ * used 273 MiB at 1 GiB of data and 330 MiB at 4 GiB.
+ */
+const DECODES_IN_FLIGHT = 16;
+
+/**
+ * Reads and decodes the packs one after another, the next pack read while this one decodes,
+ * into two pack buffers reused from pack to pack.
+ */
+class PackChecker {
+  private records: CodecArena | undefined;
+  private plain: CodecArena | undefined;
+  private readonly buffers: (Buffer | undefined)[] = [undefined, undefined];
+  private turn = 0;
+  private capacity = 0;
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly bad: Map<string, Problem>,
+    private readonly problems: Problem[],
+    private readonly report: VerifyReport,
+    /** Every damaged record found, for the damage record (writers store those chunks again). */
+    private readonly found: DamagedRecord[],
+  ) {}
+
+  async checkAll(packs: [string, number][], onPack: () => void): Promise<void> {
+    // Both buffers fit the largest pack listed: packs differ in size by a few bytes, and a
+    // buffer grown pack by pack left a 16 MiB one for the garbage collector each time.
+    for (const [, size] of packs) this.capacity = Math.max(this.capacity, size + 1);
+    let next = packs[0] ? this.read(packs[0]) : undefined;
+    for (let i = 0; i < packs.length; i++) {
+      const bytes = await next!;
+      next = packs[i + 1] ? this.read(packs[i + 1]!) : undefined;
+      // A read that fails while this pack decodes is reported when its turn comes.
+      next?.catch(() => undefined);
+      if (bytes !== undefined) await this.check(packs[i]![0], bytes);
+      onPack();
+    }
   }
-  report.packsRead++;
-  const table = parsePack(bytes);
-  if (typeof table === 'string') {
-    problems.push({ code: 'REPO_PACK_CORRUPT', message: `pack is damaged: ${table}`, pack });
-    // The records may still be fine: the index knows where they are.
+
+  close(): void {
+    this.records?.close();
+    this.plain?.close();
   }
-  const entries = typeof table === 'string' ? [] : table;
-  await Promise.all(
-    entries.map(async (e) => {
-      const chunk = e.id.toString('hex');
-      try {
-        await repo.codec.decode(Buffer.from(bytes.subarray(e.offset, e.offset + e.length)), e.id);
-        report.recordsRead++;
-      } catch (err) {
-        if (!(err instanceof RepoIntegrityError)) throw err;
-        found.push({ chunk, pack, code: err.code });
-        // Damage only matters to backups if no other copy is intact.
-        const intact = await otherIntactCopy(repo, e.id, pack);
-        if (!intact) bad.set(chunk, problem(err, { chunk, pack }));
-        else problems.push(problem(err, { chunk, pack }));
+
+  /** The pack's bytes (in the next reusable buffer when the backend reads ranges). */
+  private async read([pack, size]: [string, number]): Promise<Buffer | undefined> {
+    const name = packObjectName(pack);
+    try {
+      const backend = this.repo.backend;
+      if (!backend.getRangeInto) return await backend.get(name);
+      const t = this.turn++ % 2;
+      // One byte more than the listing said: a pack that grew since is read whole anyway.
+      this.capacity = Math.max(this.capacity, size + 1);
+      if ((this.buffers[t]?.length ?? 0) < this.capacity) {
+        this.buffers[t] = Buffer.allocUnsafe(this.capacity);
       }
-    }),
-  );
+      const buf = this.buffers[t]!;
+      const got = await backend.getRangeInto(name, 0, buf);
+      return got < buf.length ? buf.subarray(0, got) : await backend.get(name);
+    } catch (err) {
+      this.problems.push(problem(err, { pack }));
+      return undefined;
+    }
+  }
+
+  private async check(pack: string, bytes: Buffer): Promise<void> {
+    this.report.packsRead++;
+    const table = parsePack(bytes);
+    if (typeof table === 'string') {
+      this.problems.push({ code: 'REPO_PACK_CORRUPT', message: `pack is damaged: ${table}`, pack });
+      // The records may still be fine: the index knows where they are.
+    }
+    const entries = typeof table === 'string' ? [] : table;
+    await Promise.all(
+      entries.map(async (e) => {
+        const chunk = e.id.toString('hex');
+        const record = bytes.subarray(e.offset, e.offset + e.length);
+        try {
+          await this.decode(record, e.id, e.plainLength);
+          this.report.recordsRead++;
+        } catch (err) {
+          if (!(err instanceof RepoIntegrityError)) throw err;
+          this.found.push({ chunk, pack, code: err.code });
+          // Damage only matters to backups if no other copy is intact.
+          const intact = await otherIntactCopy(this.repo, e.id, pack);
+          if (!intact) this.bad.set(chunk, problem(err, { chunk, pack }));
+          else this.problems.push(problem(err, { chunk, pack }));
+        }
+      }),
+    );
+  }
+
+  /** Checks one record: in arena slots when it fits them, else in buffers of its own. */
+  private async decode(record: Buffer, id: Buffer, plainLength: number): Promise<void> {
+    const codec = this.repo.codec;
+    const cs = this.repo.config.chunkSize;
+    this.records ??= codec.openArena(recordCapacity(cs), DECODES_IN_FLIGHT);
+    this.plain ??= codec.openArena(cs, DECODES_IN_FLIGHT);
+    const records = this.records;
+    const plain = this.plain;
+    if (record.length <= records.slotSize && plainLength <= plain.slotSize) {
+      const rec = await records.acquire();
+      const out = await plain.acquire();
+      try {
+        copyBytes(rec.buf, 0, record);
+        await records.decode(rec, record.length, id, out, plain);
+        return;
+      } catch (err) {
+        // A header that disagrees with the pack table (a plaintext longer than the slot) is
+        // judged below, as any record is.
+        if (err instanceof RepoIntegrityError) throw err;
+      } finally {
+        records.release(rec);
+        plain.release(out);
+      }
+    }
+    await codec.decode(Buffer.from(record), id);
+  }
 }
 
 async function otherIntactCopy(repo: Repository, id: Buffer, except: string): Promise<boolean> {

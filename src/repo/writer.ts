@@ -5,6 +5,7 @@
  * encoded in a bounded pipeline over the worker threads; a slot is stored
  * only if the whole repository lacks its id.
  */
+import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { KnownDamage } from './damage.js';
 import { isObjectNotFound, RepoError, RepoIntegrityError } from './errors.js';
@@ -136,8 +137,6 @@ export class BackupWriter {
     const depth = this.opts.readAhead ?? inFlight(cs);
     // Encodes at once: enough to keep the workers busy, fewer for big chunks (memory).
     const encodes = Math.max(4, Math.min(16, Math.floor((16 * 1024 * 1024) / cs)));
-    // Enough slots that nothing waits for one: the window's, and two per encode.
-    const arena = codec.openArena(recordCapacity(cs), depth + 2 * encodes + 2);
     const parentDisk = this.parentManifest?.disks.find((d) => d.name === input.name);
     let parent: SlotReader | undefined;
     if (parentDisk && this.parentManifest!.chunkSize === cs) {
@@ -168,6 +167,18 @@ export class BackupWriter {
     const avoid = (e: IndexEntry): boolean =>
       (doomed.size > 0 && doomed.has(e.pack.toString('hex'))) || damage.has(e);
     const changed = trustParent && input.changedRanges ? normalize(input.changedRanges) : undefined;
+    // Nothing changed and nothing known damaged: the parent's index is this disk's, as it is.
+    if (
+      changed?.length === 0 &&
+      badIds?.size === 0 &&
+      parent!.slots === slots &&
+      parentDisk!.virtualSize === size
+    ) {
+      const same = await this.sameAsParent(input, parentDisk!);
+      if (same) return same;
+    }
+    // Enough slots that nothing waits for one: the window's, and two per encode.
+    const arena = codec.openArena(recordCapacity(cs), depth + 2 * encodes + 2);
 
     const fidx = new FidxWriter(await repo.backend.upload(fidxObjectName(this.id, input.name)), {
       chunkSize: cs,
@@ -319,6 +330,49 @@ export class BackupWriter {
     } finally {
       arena.close();
     }
+  }
+
+  /**
+   * A disk with nothing changed since the parent (files the engine found unmodified): the
+   * parent's fixed index, checked whole when opened, is this disk's, copied as it is. Rebuilt
+   * slot by slot it cost about 0.1 s of CPU per 4 GiB of virtual size (an await per slot).
+   * Undefined when the bytes read now are not the ones checked (then slot by slot it is).
+   */
+  private async sameAsParent(
+    input: DiskInput,
+    parentDisk: ManifestDisk,
+  ): Promise<ManifestDisk | undefined> {
+    const backend = this.repo.backend;
+    const bytes = await backend.get(fidxObjectName(this.parentManifest!.id, parentDisk.name));
+    // As SlotReader.verify: SHA-256 of all but the trailer, which is that SHA-256.
+    const digest = createHash('sha256')
+      .update(bytes.subarray(0, bytes.length - 32))
+      .digest();
+    if (bytes.length < 32 || !digest.equals(bytes.subarray(bytes.length - 32))) return;
+    if (digest.toString('hex') !== parentDisk.indexSha256) return;
+    await backend.put(fidxObjectName(this.id, input.name), bytes);
+    this.opts.onProgress?.({
+      disk: input.name,
+      doneBytes: parentDisk.virtualSize,
+      totalBytes: parentDisk.virtualSize,
+      newChunks: 0,
+      newStoredBytes: 0,
+    });
+    const disk: ManifestDisk = {
+      name: input.name,
+      index: `${input.name}.fidx`,
+      indexSha256: parentDisk.indexSha256,
+      virtualSize: parentDisk.virtualSize,
+      format: input.format ?? null,
+      formatOptions: input.formatOptions ?? null,
+      dataBytes: parentDisk.dataBytes,
+      zeroBytes: parentDisk.zeroBytes,
+      newChunks: 0,
+      newPlainBytes: 0,
+      newStoredBytes: 0,
+    };
+    this.disks.push(disk);
+    return disk;
   }
 
   /**

@@ -3,14 +3,26 @@
  * libvirt's XML documents. Parsing is strict: malformed XML is a typed error,
  * not a half-read document.
  */
-import { DOMParser, XMLSerializer, type Document, type Element } from '@xmldom/xmldom';
+import { createRequire } from 'node:module';
+import type * as Xmldom from '@xmldom/xmldom';
+import type { Document, Element } from '@xmldom/xmldom';
 import { BrankasError } from './errors.js';
+
+/**
+ * xmldom, loaded on first use: a command that parses no XML (`--version`, `status` of VMs
+ * without snapshots) does not pay for loading it, a fifth of `brankas --version` (bench/fixed-costs.ts).
+ */
+let xmldom: typeof Xmldom | undefined;
+function dom(): typeof Xmldom {
+  xmldom ??= createRequire(import.meta.url)('@xmldom/xmldom') as typeof Xmldom;
+  return xmldom;
+}
 
 export type { Document, Element };
 
 export function parseXml(text: string, what = 'XML'): Document {
   let firstError: string | undefined;
-  const parser = new DOMParser({
+  const parser = new (dom().DOMParser)({
     onError: (level, msg) => {
       if (level !== 'warning') firstError ??= msg;
     },
@@ -31,7 +43,7 @@ export function parseXml(text: string, what = 'XML'): Document {
 }
 
 export function serializeXml(node: Document | Element): string {
-  return new XMLSerializer().serializeToString(node);
+  return new (dom().XMLSerializer)().serializeToString(node);
 }
 
 /** Direct children of `el` with the given tag name. */

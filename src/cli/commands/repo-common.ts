@@ -17,13 +17,9 @@ import { systemCode } from '../../util/file-errors.js';
 import type { ParsedArgs } from '../command.js';
 import type { CliContext } from '../context.js';
 
-export const DEFAULT_REPO = '/var/lib/brankas/repo';
+import { repoLocation } from './repo-location.js';
 
-export const repoOption = { repo: { type: 'string' } } as const;
-
-export function repoLocation(ctx: CliContext, args: ParsedArgs): string {
-  return (args.values['repo'] as string | undefined) ?? ctx.io.env['BRANKAS_REPO'] ?? DEFAULT_REPO;
-}
+export { DEFAULT_REPO, repoLocation, repoOption } from './repo-location.js';
 
 export function backendFor(location: string): LocalBackend {
   return new LocalBackend(location);

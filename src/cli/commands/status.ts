@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { hostStatus, type BackupCatalog, type StatusWarning } from '../../engine/status.js';
 import type { Repository } from '../../repo/repository.js';
 import { jobsState, type JobsState } from '../../service/index.js';
-import { openRepo, repoLocation, repoOption } from './repo-common.js';
+import { repoLocation, repoOption } from './repo-location.js';
 import type { Command } from '../command.js';
 import type { CliContext } from '../context.js';
 import { table } from '../format.js';
@@ -25,8 +25,9 @@ export const statusCommand: Command = {
     const { positionals } = args;
     // Backups come from the repository when there is one (listing needs no password).
     const location = repoLocation(ctx, args);
+    // The repository's modules load only when there is one.
     const repo: Repository | undefined = existsSync(join(location, 'config'))
-      ? await openRepo(ctx, args, false)
+      ? await (await import('./repo-common.js')).openRepo(ctx, args, false)
       : undefined;
     let status;
     try {

@@ -4,7 +4,6 @@
  * signal, when it fires, stops such a qemu-nbd at once.
  */
 import { isImageUnsupported, openImage, type DiskReader } from '../../image/index.js';
-import { openImageOverNbd } from '../../nbd/index.js';
 
 export interface OpenedDisk {
   reader: DiskReader;
@@ -25,6 +24,8 @@ export async function openDiskForBackup(
       if (!isImageUnsupported(err)) throw err;
     }
   }
+  // The NBD client loads only for a disk that needs it (a dozen modules a backup otherwise pays for).
+  const { openImageOverNbd } = await import('../../nbd/index.js');
   const reader = await openImageOverNbd(path, { ...(format ? { format } : {}), signal });
   return { reader, via: 'qemu-nbd' };
 }

@@ -44,7 +44,9 @@ export async function findSnapshot(vm: Domain, name: string): Promise<DomainSnap
 }
 
 export async function snapshotTree(vm: Domain): Promise<SnapshotNode[]> {
-  const [snaps, current] = await Promise.all([vm.listSnapshots(), vm.currentSnapshot()]);
+  // Most VMs have no snapshot: then there is no current one to ask for either.
+  const snaps = await vm.listSnapshots();
+  const current = snaps.length > 0 ? await vm.currentSnapshot() : null;
   const facts = await Promise.all(snaps.map(async (s) => parseSnapshotXml(await s.xml())));
   const byName = new Map(facts.map((f) => [f.name, f]));
   const kids = new Map<string, string[]>();

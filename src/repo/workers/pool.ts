@@ -65,15 +65,34 @@ function toBuffer(u: Uint8Array): Buffer {
   return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
 
+/**
+ * Threads start on the first request, not when the pool is made: a command that reads and
+ * writes no chunk (a backup of unchanged disks, `status` with a repository) starts none.
+ */
 class WorkerPool implements ChunkCodec {
   private readonly workers: { w: Worker; busy: number }[] = [];
   private readonly pending = new Map<number, Pending>();
+  /** Arenas open now, announced to threads that start later. */
+  private readonly live = new Map<number, { sab: SharedArrayBuffer; slotSize: number }>();
   private seq = 0;
   private closed = false;
 
-  constructor(size: number, keys: CodecKeys) {
-    for (let i = 0; i < size; i++) {
-      const w = new Worker(new URL('./chunk-worker.js', import.meta.url), { workerData: keys });
+  constructor(
+    private readonly size: number,
+    private readonly keys: CodecKeys,
+  ) {}
+
+  /** Whether the threads have started (for tests and diagnostics). */
+  get started(): boolean {
+    return this.workers.length > 0;
+  }
+
+  private start(): void {
+    if (this.workers.length > 0) return;
+    for (let i = 0; i < this.size; i++) {
+      const w = new Worker(new URL('./chunk-worker.js', import.meta.url), {
+        workerData: this.keys,
+      });
       const slot = { w, busy: 0 };
       w.on('message', (r: PoolReply) => {
         slot.busy--;
@@ -84,6 +103,9 @@ class WorkerPool implements ChunkCodec {
         else p.reject(rebuild(r.error));
       });
       w.on('error', (err) => this.failAll(err));
+      for (const [no, a] of this.live) {
+        w.postMessage({ seq: -1, op: 'arena', arena: no, ...a } as PoolRequest);
+      }
       this.workers.push(slot);
     }
   }
@@ -91,6 +113,7 @@ class WorkerPool implements ChunkCodec {
   /** Sends to the least busy worker; `seq` is filled in. */
   request(req: PoolRequest, transfer: ArrayBuffer[] = []): Promise<PoolReply & { ok: true }> {
     if (this.closed) return Promise.reject(new RepoError('REPO_CLOSED', 'chunk pool is closed'));
+    this.start();
     let best = this.workers[0]!;
     for (const s of this.workers) if (s.busy < best.busy) best = s;
     const seq = this.seq++;
@@ -109,6 +132,8 @@ class WorkerPool implements ChunkCodec {
     // Announced to every worker before any slot operation names it (each port keeps order).
     const announce = (sab: SharedArrayBuffer | null): void => {
       if (this.closed) return;
+      if (sab) this.live.set(no, { sab, slotSize });
+      else this.live.delete(no);
       for (const s of this.workers) {
         s.w.postMessage({ seq: -1, op: 'arena', arena: no, sab, slotSize } as PoolRequest);
       }
