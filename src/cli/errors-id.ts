@@ -58,6 +58,8 @@ export const ERRORS_ID = {
   NBD_READ_ONLY: 'export NBD hanya-baca: {message}',
   NBD_META_CONTEXT_UNAVAILABLE: 'konteks metadata NBD tidak tersedia: {message}',
   NBD_INVALID_ARGUMENT: 'argumen NBD tidak valid: {message}',
+  NBD_SERVER_LISTEN_FAILED: 'tidak bisa melayani NBD di {address}: {message}',
+  NBD_CLIENT_MISBEHAVED: 'klien NBD melanggar protokol: {message}',
   QEMU_NBD_NOT_INSTALLED: 'qemu-nbd tidak terpasang: {message}',
   QEMU_NBD_IMAGE_NOT_FOUND: 'image disk tidak ditemukan: {message}',
   QEMU_NBD_IMAGE_LOCKED: 'image disk sedang dipakai proses lain (terkunci): {message}',

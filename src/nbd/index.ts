@@ -30,3 +30,6 @@ export {
   dirtyBitmapContext,
 } from './constants.js';
 export * from './errors.js';
+export { NbdServer } from './server/server.js';
+export type { NbdServerOptions } from './server/server.js';
+export type { ExportExtent, ExportExtentKind, NbdExport } from './server/types.js';

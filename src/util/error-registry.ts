@@ -41,6 +41,8 @@ export const ERRORS = {
   NBD_READ_ONLY: '{message}',
   NBD_META_CONTEXT_UNAVAILABLE: '{message}',
   NBD_INVALID_ARGUMENT: '{message}',
+  NBD_SERVER_LISTEN_FAILED: 'cannot serve NBD on {address}: {message}',
+  NBD_CLIENT_MISBEHAVED: '{message}',
   QEMU_NBD_NOT_INSTALLED: '{message}',
   QEMU_NBD_IMAGE_NOT_FOUND: '{message}',
   QEMU_NBD_IMAGE_LOCKED: '{message}',
