@@ -160,6 +160,10 @@ export const ERRORS_ID = {
   RESTORE_HOST_ACCESS:
     "restore backup {backup} sebagai VM '{vm}' akan memberinya akses ke host yang tidak dimiliki VM asalnya: {parts}. Tidak ada yang ditulis. Periksa XML yang akan di-define (--dry-run menampilkannya); restore --to ke direktori tersendiri, atau dengan --allow-host-access untuk mengizinkannya",
   RESTORE_PATH_UNUSABLE: '{path} tidak bisa dipakai: {reason} ({errno})',
+  MOUNT_DISK_NOT_FOUND:
+    "backup {backup} dari {vm} tidak punya disk bernama '{disk}'; disk yang ada: {disks}",
+  MOUNT_NOT_LOOPBACK:
+    "brankas mount hanya melayani di loopback (127.0.0.1 atau ::1), bukan di '{host}': disk sebuah backup bukan untuk jaringan",
   VM_BUSY:
     "VM '{vm}' sedang dipakai: {job} (proses {pid}) mengerjakannya sejak {since}; coba lagi setelah selesai, atau tambahkan --wait",
   STATE_DIR_UNUSABLE:
