@@ -166,7 +166,8 @@ export class ServerConnection {
     } catch (err) {
       const refusal =
         err instanceof Refusal ? err : new Refusal(NbdErrno.EIO, (err as Error).message);
-      if (!(err instanceof Refusal)) this.onError(err as Error);
+      // A read cut short by the server closing is no failure worth reporting.
+      if (!(err instanceof Refusal) && !this.closed) this.onError(err as Error);
       this.refuse(s, req, refusal);
     }
   }
