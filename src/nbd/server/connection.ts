@@ -1,7 +1,8 @@
 /**
  * One client of the NBD server: the handshake, then the transmission phase.
  * Requests are read one after another and served concurrently (up to
- * MAX_IN_FLIGHT at once; the socket is paused beyond that), each reply written
+ * MAX_IN_FLIGHT requests and MAX_IN_FLIGHT_BYTES of reads at once; the socket
+ * is paused beyond that), each reply written
  * whole when ready, so replies may come out of order, matched by cookie. Reads
  * are answered with data and hole chunks when structured replies were
  * negotiated. Anything malformed destroys this connection and only it.
@@ -36,6 +37,8 @@ import {
 } from './wire.js';
 
 const MAX_IN_FLIGHT = 16;
+/** Bytes of reads being served at once per connection (one read of MAX_PAYLOAD always may). */
+const MAX_IN_FLIGHT_BYTES = 64 * 1024 * 1024;
 /** Bytes buffered from the client before the socket is paused. */
 const HIGH_WATER = MAX_PAYLOAD + 1024 * 1024;
 /** Block status descriptors in one reply, at most (the protocol allows 2^20). */
@@ -62,6 +65,7 @@ export class ServerConnection {
   private readonly input = new ByteReader();
   private buffered = 0;
   private inFlight = 0;
+  private inFlightBytes = 0;
   private slotFree: (() => void) | undefined;
   private drained: (() => void) | undefined;
   private closed = false;
@@ -133,10 +137,18 @@ export class ServerConnection {
         this.refuse(s, req, new Refusal(NbdErrno.EPERM, 'the export is read-only'));
         continue;
       }
-      if (this.inFlight >= MAX_IN_FLIGHT) await new Promise<void>((r) => (this.slotFree = r));
+      const bytes = req.type === Cmd.READ ? Math.min(req.length, MAX_PAYLOAD) : 0;
+      while (
+        this.inFlight >= MAX_IN_FLIGHT ||
+        (this.inFlight > 0 && this.inFlightBytes + bytes > MAX_IN_FLIGHT_BYTES)
+      ) {
+        await new Promise<void>((r) => (this.slotFree = r));
+      }
       this.inFlight++;
+      this.inFlightBytes += bytes;
       void this.serve(s, req).finally(() => {
         this.inFlight--;
+        this.inFlightBytes -= bytes;
         this.slotFree?.();
         this.slotFree = undefined;
         if (this.inFlight === 0) this.drained?.();
