@@ -1,7 +1,8 @@
 // Benchmark: reading a whole backup's disk through `brankas mount` (the NBD server, chunks
 // decrypted, decompressed and verified on demand) with `qemu-img convert -O raw NBD_URI`,
 // versus `brankas restore --disk --format raw` of the same backup (the engine's restoreDisk),
-// side by side in one run, taking turns.
+// and qemu-nbd serving the source file read the same way (the NBD path's ceiling), side by
+// side in one run, taking turns.
 //
 //   npx tsc -p tsconfig.json && node dist/bench/mount-read.js [--data 256] [--runs 3]
 //
@@ -12,9 +13,9 @@
 //
 // This is a measurement, not a test: nothing here asserts a speed.
 
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { access, mkdtemp, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs, promisify } from 'node:util';
@@ -71,6 +72,7 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(values.dir!, 'brankas-bench-mount-'));
   const shm = await mkdtemp('/dev/shm/brankas-bench-');
   let repo: Repository | undefined;
+  let qemuNbd: ChildProcess | undefined;
   try {
     const raw = join(dir, 'src.raw');
     process.stderr.write(`writing ${dataMiB} MiB (a quarter of it holes)\n`);
@@ -101,6 +103,21 @@ async function main(): Promise<void> {
       'brankas restore --disk vda --format raw': () =>
         restoreDisk(r, id, 'vda', out, { format: 'raw', force: true, noSpaceCheck: true }),
     };
+    // The ceiling of the NBD path: qemu-nbd serving the source file itself, read the same way.
+    const qsock = join(dir, 'qemu-nbd.sock');
+    qemuNbd = spawn('qemu-nbd', ['-r', '-t', '-f', 'raw', '-k', qsock, raw], {
+      stdio: 'ignore',
+    });
+    for (;;) {
+      try {
+        await access(qsock);
+        break;
+      } catch {
+        await new Promise((res) => setTimeout(res, 50));
+      }
+    }
+    tools['qemu-nbd of the source file + qemu-img convert -O raw'] = () =>
+      exec('qemu-img', ['convert', '-O', 'raw', `nbd+unix:///?socket=${qsock}`, out]);
     const times: Record<string, number[]> = {};
     for (const [name, t] of Object.entries(tools)) {
       times[name] = [];
@@ -127,6 +144,7 @@ async function main(): Promise<void> {
       console.log(`| ${name} | ${s.toFixed(3)} | ${(dataMiB / s).toFixed(0)} |`);
     }
   } finally {
+    qemuNbd?.kill();
     await repo?.close();
     await rm(dir, { recursive: true, force: true });
     await rm(shm, { recursive: true, force: true });
