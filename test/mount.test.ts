@@ -22,6 +22,7 @@ import { BackupWriter } from '../src/repo/writer.js';
 import { mountBackup, type Mount } from '../src/engine/index.js';
 import { TEST_PASSWORD } from '../src/repo/testing/support.js';
 import { repoPath } from './support/guest.js';
+import { cli } from './support/cli.js';
 
 const run = promisify(execFile);
 const MiB = 1 << 20;
@@ -285,6 +286,19 @@ describe('brankas mount', () => {
       if (child.exitCode === null) child.kill('SIGKILL');
       await exited;
     }
+  });
+
+  test('--socket with --port, a bad port and a public --host are usage mistakes or refused', async () => {
+    const env = { BRANKAS_REPO: repoDir, BRANKAS_PASSWORD_FILE: join(dir, 'password') };
+    const both = await cli(
+      ['mount', 'mountvm', '--socket', join(dir, 'x.sock'), '--port', '1'],
+      env,
+    );
+    assert.equal(both.code, 2);
+    assert.equal((await cli(['mount', 'mountvm', '--port', '70000'], env)).code, 2);
+    const pub = await cli(['mount', 'mountvm', '--port', '0', '--host', '0.0.0.0'], env);
+    assert.equal(pub.code, 1);
+    assert.match(pub.stderr, /loopback only/);
   });
 
   test('an unknown backup fails with exit code 1 and a clear message', async () => {
