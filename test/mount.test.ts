@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { access, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -251,11 +251,20 @@ describe('mountBackup', () => {
 describe('brankas mount', () => {
   test('serves until SIGTERM, prints the URI as JSON, then removes its socket', async () => {
     const pw = join(dir, 'password');
+    const cliTmp = join(dir, 'cli-tmp');
+    await mkdir(cliTmp);
     const child = spawn(
       process.execPath,
       [repoPath('dist/src/cli/main.js'), 'mount', 'mountvm', '--disk', 'vda', '--json'],
       {
-        env: { ...process.env, BRANKAS_REPO: repoDir, BRANKAS_PASSWORD_FILE: pw, LANG: 'C' },
+        // Its private directory goes under the test's own, removed even if the test fails.
+        env: {
+          ...process.env,
+          BRANKAS_REPO: repoDir,
+          BRANKAS_PASSWORD_FILE: pw,
+          LANG: 'C',
+          TMPDIR: cliTmp,
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
@@ -282,6 +291,7 @@ describe('brankas mount', () => {
       assert.equal(await exited, 0, stderr);
       await assert.rejects(access(m.socket), { code: 'ENOENT' });
       await assert.rejects(access(join(m.socket, '..')), { code: 'ENOENT' });
+      assert.ok(m.socket.startsWith(cliTmp + '/'));
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
       await exited;
