@@ -13,7 +13,7 @@ PACKAGES=(
   libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
   busybox-static cpio e2fsprogs kmod zstd xz-utils
   openssh-client openssh-server netcat-openbsd
-  b3sum
+  b3sum libnbd-bin
 )
 
 missing=()

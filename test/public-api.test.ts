@@ -20,6 +20,7 @@ test('the package entry exports the client, the layers and the engines', async (
     'restoreBackup',
     'restoreDisk',
     'verifyBackup',
+    'mountBackup',
     'inspectImage',
     'Demo',
   ]) {
@@ -30,6 +31,7 @@ test('the package entry exports the client, the layers and the engines', async (
   assert.equal(typeof repo['BackupWriter'], 'function');
   assert.equal(typeof (b['image'] as Record<string, unknown>)['openImage'], 'function');
   assert.equal(typeof (b['nbd'] as Record<string, unknown>)['NbdClient'], 'function');
+  assert.equal(typeof (b['nbd'] as Record<string, unknown>)['NbdServer'], 'function');
   assert.equal(typeof (b['service'] as Record<string, unknown>)['VmJob'], 'function');
 });
 

@@ -58,6 +58,8 @@ export const ERRORS_ID = {
   NBD_READ_ONLY: 'export NBD hanya-baca: {message}',
   NBD_META_CONTEXT_UNAVAILABLE: 'konteks metadata NBD tidak tersedia: {message}',
   NBD_INVALID_ARGUMENT: 'argumen NBD tidak valid: {message}',
+  NBD_SERVER_LISTEN_FAILED: 'tidak bisa melayani NBD di {address}: {message}',
+  NBD_CLIENT_MISBEHAVED: 'klien NBD melanggar protokol: {message}',
   QEMU_NBD_NOT_INSTALLED: 'qemu-nbd tidak terpasang: {message}',
   QEMU_NBD_IMAGE_NOT_FOUND: 'image disk tidak ditemukan: {message}',
   QEMU_NBD_IMAGE_LOCKED: 'image disk sedang dipakai proses lain (terkunci): {message}',
@@ -158,6 +160,10 @@ export const ERRORS_ID = {
   RESTORE_HOST_ACCESS:
     "restore backup {backup} sebagai VM '{vm}' akan memberinya akses ke host yang tidak dimiliki VM asalnya: {parts}. Tidak ada yang ditulis. Periksa XML yang akan di-define (--dry-run menampilkannya); restore --to ke direktori tersendiri, atau dengan --allow-host-access untuk mengizinkannya",
   RESTORE_PATH_UNUSABLE: '{path} tidak bisa dipakai: {reason} ({errno})',
+  MOUNT_DISK_NOT_FOUND:
+    "backup {backup} dari {vm} tidak punya disk bernama '{disk}'; disk yang ada: {disks}",
+  MOUNT_NOT_LOOPBACK:
+    "brankas mount hanya melayani di loopback (127.0.0.1 atau ::1), bukan di '{host}': disk sebuah backup bukan untuk jaringan",
   VM_BUSY:
     "VM '{vm}' sedang dipakai: {job} (proses {pid}) mengerjakannya sejak {since}; coba lagi setelah selesai, atau tambahkan --wait",
   STATE_DIR_UNUSABLE:

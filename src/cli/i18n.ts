@@ -199,6 +199,9 @@ const en = {
     '{count} snapshot record(s) of the replaced VM removed ({names}): they lived in the disks the restore replaced (no file was deleted).',
   'restore.disk': '  {disk} -> {path} ({data} of data written)',
   'restore.done': 'Restored backup {backup} as VM {vm} in {seconds} s (defined, not started).',
+  'mount.serving':
+    'Serving disk {disk} ({size}) of backup {backup} of {vm}, read-only, at:\n  {uri}\nStop with Ctrl-C (SIGINT) or SIGTERM.',
+  'mount.stopped': 'Stopped serving {disk} of backup {backup}.',
   'restore.doneStarted': 'Restored backup {backup} as VM {vm} in {seconds} s, and started it.',
   'restore.diskDone':
     'Restored disk {disk} of backup {backup} to {path} ({format}, {data} of data) in {seconds} s; no VM was defined.',
@@ -573,6 +576,9 @@ const id: Record<MessageKey, string> = {
   'restore.disk': '  {disk} -> {path} ({data} data ditulis)',
   'restore.done':
     'Backup {backup} di-restore sebagai VM {vm} dalam {seconds} dtk (sudah di-define, belum dinyalakan).',
+  'mount.serving':
+    'Melayani disk {disk} ({size}) dari backup {backup} milik {vm}, hanya-baca, di:\n  {uri}\nHentikan dengan Ctrl-C (SIGINT) atau SIGTERM.',
+  'mount.stopped': 'Berhenti melayani {disk} dari backup {backup}.',
   'restore.doneStarted':
     'Backup {backup} di-restore sebagai VM {vm} dalam {seconds} dtk, dan sudah dinyalakan.',
   'restore.diskDone':

@@ -37,7 +37,9 @@ export type EngineErrorCode =
   | 'RESTORE_DISK_NOT_FOUND'
   | 'RESTORE_INVALID_NAME'
   | 'RESTORE_HOST_ACCESS'
-  | 'RESTORE_PATH_UNUSABLE';
+  | 'RESTORE_PATH_UNUSABLE'
+  | 'MOUNT_DISK_NOT_FOUND'
+  | 'MOUNT_NOT_LOOPBACK';
 
 export class EngineError<C extends EngineErrorCode = EngineErrorCode> extends BrankasError<C> {
   override readonly name = 'EngineError';

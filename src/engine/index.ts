@@ -63,3 +63,4 @@ export {
 export { Demo, type DemoEvent, type DemoOptions, type DemoResult } from './lab/demo.js';
 export { AgentShell } from './guest/agent-shell.js';
 export { SerialConsole } from './guest/serial-console.js';
+export * from './mount/index.js';

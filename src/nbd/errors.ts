@@ -116,3 +116,15 @@ export function isConnectionLost(err: unknown): boolean {
 export function isTimeout(err: unknown): boolean {
   return err instanceof NbdClientError && err.code === 'NBD_TIMEOUT';
 }
+
+export type NbdServerErrorCode = 'NBD_SERVER_LISTEN_FAILED' | 'NBD_CLIENT_MISBEHAVED';
+
+/** The server could not listen, or a client broke the protocol (that connection is closed). */
+export class NbdServerError<
+  C extends NbdServerErrorCode = NbdServerErrorCode,
+> extends BrankasError<C> {
+  override readonly name = 'NbdServerError';
+  constructor(code: C, message: string, ...options: ErrorOptionsFor<C>) {
+    super(code, message, ...options);
+  }
+}

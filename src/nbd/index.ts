@@ -2,7 +2,8 @@
  * brankas's NBD client: the NBD protocol spoken directly over a unix socket or
  * TCP, a DiskReader over an export, and a qemu-nbd manager to export local
  * images. Start with `NbdClient.connect()`, `NbdDiskReader.open()` or
- * `openImageOverNbd()`.
+ * `openImageOverNbd()`. Its server side, `NbdServer.listen()`, serves any
+ * `NbdExport` read-only.
  */
 export { NbdClient } from './client.js';
 export type {
@@ -30,3 +31,6 @@ export {
   dirtyBitmapContext,
 } from './constants.js';
 export * from './errors.js';
+export { NbdServer } from './server/server.js';
+export type { NbdServerOptions } from './server/server.js';
+export type { ExportExtent, ExportExtentKind, NbdExport } from './server/types.js';

@@ -41,6 +41,8 @@ export const ERRORS = {
   NBD_READ_ONLY: '{message}',
   NBD_META_CONTEXT_UNAVAILABLE: '{message}',
   NBD_INVALID_ARGUMENT: '{message}',
+  NBD_SERVER_LISTEN_FAILED: 'cannot serve NBD on {address}: {message}',
+  NBD_CLIENT_MISBEHAVED: '{message}',
   QEMU_NBD_NOT_INSTALLED: '{message}',
   QEMU_NBD_IMAGE_NOT_FOUND: '{message}',
   QEMU_NBD_IMAGE_LOCKED: '{message}',
@@ -142,6 +144,9 @@ export const ERRORS = {
   RESTORE_HOST_ACCESS:
     "restoring backup {backup} as VM '{vm}' would give it host access that the VM it was backed up from does not have: {parts}. Nothing was written. Check the XML it would define (--dry-run shows it); restore --to a directory of its own, or with --allow-host-access to grant it",
   RESTORE_PATH_UNUSABLE: 'cannot use {path}: {reason} ({errno})',
+  MOUNT_DISK_NOT_FOUND: "backup {backup} of {vm} has no disk named '{disk}'; its disks: {disks}",
+  MOUNT_NOT_LOOPBACK:
+    "brankas mount serves on loopback only (127.0.0.1 or ::1), not on '{host}': a backup's disk is not for the network",
   VM_BUSY:
     "VM '{vm}' is busy: a {job} (process {pid}) has worked on it since {since}; try again when it has finished, or add --wait",
   STATE_DIR_UNUSABLE:
