@@ -82,10 +82,10 @@ export const repoInit: Command = {
     }
     // Every value is checked above, and that no repository is there: nothing is printed or
     // asked before an error.
-    await withBackend(location, (backend) => Repository.checkAbsent(backend));
+    await withBackend(ctx, location, (backend) => Repository.checkAbsent(backend));
     const password = plain ? undefined : await readNewPassword(ctx, true);
     if (plain) ctx.note(ctx.t('repo.noEncryptionWarning'));
-    const config = await withBackend(location, (backend) =>
+    const config = await withBackend(ctx, location, (backend) =>
       Repository.init(backend, {
         password,
         chunkSize,

@@ -26,6 +26,8 @@ export interface S3BackendOptions {
   region?: string;
   /** Static credentials; by default the SDK's chain: AWS_* variables, profiles, instance roles. */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** The profile of the shared AWS files the SDK's chain takes credentials from. */
+  profile?: string;
   /** Bucket in the path (MinIO, Ceph RGW; the default except on amazonaws.com) or in the host name. */
   pathStyle?: boolean;
   /** Attempts per request, the first included (default 5). */
@@ -69,8 +71,9 @@ export class S3Backend implements Backend {
       const host = new URL(this.where.endpoint).hostname;
       const client = new sdk.S3Client({
         endpoint: this.where.endpoint,
-        region: o.region ?? (await defaultRegion()),
+        region: o.region ?? defaultRegion(host),
         ...(o.credentials ? { credentials: o.credentials } : {}),
+        ...(o.profile ? { profile: o.profile } : {}),
         forcePathStyle: o.pathStyle ?? !host.endsWith('.amazonaws.com'),
         maxAttempts: o.maxAttempts ?? 5,
         retryMode: 'standard',
@@ -83,9 +86,24 @@ export class S3Backend implements Backend {
           connectionTimeout: 30_000,
         },
       });
+      // Once, before anything else: a missing bucket or refused keys are then one clear
+      // error, whatever the first request (a HEAD of a missing object would only say 404).
+      try {
+        await client.send(new sdk.HeadBucketCommand({ Bucket: this.where.bucket }));
+      } catch (err) {
+        client.destroy();
+        const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata
+          ?.httpStatusCode;
+        throw this.fail(status === 404 ? { name: 'NoSuchBucket' } : err, 'open', 'the bucket');
+      }
       return { sdk, storage, client };
     })();
-    return this.loaded;
+    // A failure is not kept: the server may be back at the next call.
+    const loading = this.loaded;
+    loading.catch(() => {
+      if (this.loaded === loading) this.loaded = undefined;
+    });
+    return loading;
   }
 
   private key(name: string): string {
@@ -223,9 +241,12 @@ export class S3Backend implements Backend {
   }
 }
 
-/** The region of the SDK's configuration (AWS_REGION, the profile), else us-east-1. */
-async function defaultRegion(): Promise<string> {
-  return process.env['AWS_REGION'] ?? process.env['AWS_DEFAULT_REGION'] ?? 'us-east-1';
+/**
+ * The region when none is given: AWS's regional endpoints name theirs
+ * (s3.eu-central-1.amazonaws.com); other servers (MinIO, Ceph RGW) take any, us-east-1 is theirs.
+ */
+function defaultRegion(host: string): string {
+  return /^s3[.-]([a-z0-9-]+)\.amazonaws\.com$/.exec(host)?.[1] ?? 'us-east-1';
 }
 
 class S3Upload implements ObjectUpload {
