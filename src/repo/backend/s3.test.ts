@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { isObjectNotFound } from '../errors.js';
+import { RepoLock } from '../lock.js';
 import { backendConformance } from './testing/conformance.js';
+import { startS3FaultFront } from './testing/s3-faults.js';
 import { S3_TEST_CREDENTIALS, startS3Server, type S3TestServer } from './testing/s3-server.js';
 import { S3Backend } from './s3.js';
 
@@ -114,6 +116,67 @@ describe('S3 backend', () => {
     } finally {
       await server.start().catch(() => undefined);
       await b.close();
+    }
+  });
+
+  it('throttling and 5xx answers are retried with backoff until the request goes through', async () => {
+    const front = await startS3FaultFront(server.endpoint);
+    const location = `s3:${front.endpoint}/${server.bucket}/retries`;
+    const b = make(location);
+    const once = make(location, { maxAttempts: 1 });
+    try {
+      await b.put('config', Buffer.from('first'));
+      const before = front.seen.get('PUT') ?? 0;
+      front.fail('PUT', { status: 503, code: 'SlowDown' }, { status: 500, code: 'InternalError' });
+      await b.put('config', Buffer.from('second'));
+      assert.equal(
+        front.seen.get('PUT')! - before,
+        3,
+        'two failed attempts, then the one that worked',
+      );
+      front.fail('GET', { status: 503, code: 'ServiceUnavailable' });
+      assert.equal((await b.get('config')).toString(), 'second');
+      // Without retries the same answer is the request's failure, typed and on one line.
+      front.fail('PUT', { status: 503, code: 'SlowDown' });
+      await assert.rejects(
+        once.put('config', Buffer.from('third')),
+        (e: Error & { code?: string }) => {
+          assert.equal(e.code, 'REPO_S3_REQUEST');
+          assert.match(e.message, /SlowDown/);
+          assert.doesNotMatch(e.message, /\n/);
+          return true;
+        },
+      );
+    } finally {
+      await b.close();
+      await once.close();
+      await front.close();
+    }
+  });
+
+  it('exclusive locks taken at once on a bucket exclude each other and losers leave nothing', async () => {
+    const location = server.location();
+    const backends = Array.from({ length: 6 }, () => make(location));
+    try {
+      const shared = await RepoLock.acquire(backends[0]!, 'shared', 'a reader');
+      const tries = await Promise.allSettled(
+        backends.map((b, i) => RepoLock.acquire(b, 'exclusive', `gc ${i}`)),
+      );
+      const won = tries.filter((t) => t.status === 'fulfilled');
+      assert.ok(won.length <= 1, `${won.length} exclusive locks held at once`);
+      for (const t of tries) {
+        if (t.status === 'rejected')
+          assert.equal((t.reason as { code?: string }).code, 'REPO_LOCKED');
+      }
+      for (const t of won) await t.value.release();
+      await shared.release();
+      const left = [];
+      for await (const o of backends[0]!.list('locks/')) left.push(o.name);
+      assert.deepEqual(left, []);
+      // Nobody holds it now: the next exclusive lock is granted.
+      await (await RepoLock.acquire(backends[1]!, 'exclusive', 'gc')).release();
+    } finally {
+      for (const b of backends) await b.close();
     }
   });
 });
