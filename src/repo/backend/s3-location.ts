@@ -39,6 +39,9 @@ export function parseS3Location(location: string): S3Location {
   const bucket = parts.shift();
   if (bucket === undefined) throw bad('no bucket');
   if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw bad(`bad bucket name ${bucket}`);
+  // The prefix's segments obey the rules of object names (types.ts), so keys stay plain.
+  for (const p of parts)
+    if (!/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(p)) throw bad(`bad prefix ${p}`);
   return {
     endpoint: `${url.protocol}//${url.host}`,
     bucket,

@@ -134,6 +134,8 @@ export class S3Backend implements Backend {
     const Key = this.key(name);
     const { storage, client } = await this.load();
     const body = new PassThrough({ highWaterMark: MIN_PART });
+    // A failed upload is reported by its done() (S3Upload); the stream's own error is the same.
+    body.on('error', () => undefined);
     const upload = new storage.Upload({
       client,
       params: { Bucket: this.where.bucket, Key, Body: body },
