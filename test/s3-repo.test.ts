@@ -18,7 +18,8 @@ import {
 } from '../src/repo/backend/testing/s3-server.js';
 import { BackupDisk } from '../src/repo/reader.js';
 import { Repository } from '../src/repo/repository.js';
-import { bufferSource } from '../src/repo/source.js';
+import { randomBytes } from 'node:crypto';
+import { bufferSource, type ExtentSource } from '../src/repo/source.js';
 import { realisticBytes } from '../src/repo/testing/support.js';
 import { BackupWriter } from '../src/repo/writer.js';
 import { cli, TEST_STATE_DIR } from './support/cli.js';
@@ -99,6 +100,62 @@ describe('a repository in an S3 bucket', () => {
     assert.deepEqual(await readBack(env.BRANKAS_REPO, ids[1]!), second);
     const after = await cli(['repo', 'verify', '--read-data'], env);
     assert.equal(after.code, 0, after.stdout + after.stderr);
+  });
+
+  it('a server that stops mid-backup fails it clearly; nothing partial is listed and the next backup works', async () => {
+    const env = { BRANKAS_REPO: server.location(), ...KEYS };
+    assert.equal(
+      (await cli(['repo', 'init', '--no-encryption', '--chunk-size', '64K'], env)).code,
+      0,
+    );
+    const kept = realisticBytes(300 * 1024, 3);
+    const keptId = await backup(env.BRANKAS_REPO, kept);
+    // Incompressible, so the pack being written is a multipart upload when the server goes.
+    const data = randomBytes(12 * 1024 * 1024);
+    const plain = bufferSource(data);
+    let stopped = false;
+    const stopping: ExtentSource = {
+      virtualSize: plain.virtualSize,
+      extents: () => plain.extents(),
+      read: async (offset, length) => {
+        if (!stopped && offset >= 8 * 1024 * 1024) {
+          stopped = true;
+          await server.stop();
+        }
+        return plain.read(offset, length);
+      },
+    };
+    const repo = await Repository.open(
+      new S3Backend(env.BRANKAS_REPO, { credentials: S3_TEST_CREDENTIALS, maxAttempts: 2 }),
+    );
+    let failure: unknown;
+    try {
+      const w = await BackupWriter.start(repo, { vm: { name: 'web01' } });
+      try {
+        await w.addDisk({ name: 'vda', source: stopping });
+        await w.commit();
+      } catch (err) {
+        failure = err;
+        await w.abort().catch(() => undefined);
+      }
+    } finally {
+      await repo.close().catch(() => undefined);
+      await server.start();
+    }
+    assert.ok(stopped, 'the server was stopped during the backup');
+    assert.equal((failure as { code?: string } | undefined)?.code, 'REPO_S3_UNREACHABLE');
+    const info = await cli(['repo', 'info', '--json'], env);
+    assert.equal(info.code, 0, info.stderr);
+    const listed = (JSON.parse(info.stdout) as { backups: { id: string }[] }).backups;
+    assert.deepEqual(
+      listed.map((b) => b.id),
+      [keptId],
+    );
+    const next = await backup(env.BRANKAS_REPO, data);
+    assert.deepEqual(await readBack(env.BRANKAS_REPO, next), data);
+    const verify = await cli(['repo', 'verify', '--read-data'], env);
+    assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+    assert.deepEqual(await readBack(env.BRANKAS_REPO, keptId), kept);
   });
 
   it('wrong credentials are one clear line, REPO_S3_AUTH', async () => {
