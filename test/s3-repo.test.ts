@@ -7,8 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { S3Backend } from '../src/repo/backend/s3.js';
 import {
@@ -206,5 +209,40 @@ describe('a repository in an S3 bucket', () => {
     assert.doesNotMatch(r.stderr, /NodeVersionSupportWarning|AWS SDK/);
     const info = await run(process.execPath, [MAIN, 'repo', 'info', '--repo', location], { env });
     assert.doesNotMatch(info.stderr, /NodeVersionSupportWarning|AWS SDK/);
+  });
+
+  it('the AWS SDK is loaded only when an s3: location is used', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'brankas-test-sdk-'));
+    try {
+      // A module hook that notes every import of an @aws-sdk package in a file.
+      const log = join(dir, 'imports');
+      const hooks =
+        `import { appendFileSync } from 'node:fs';\n` +
+        `export async function resolve(specifier, context, next) {\n` +
+        `  if (specifier.startsWith('@aws-sdk/')) appendFileSync(${JSON.stringify(log)}, specifier + '\\n');\n` +
+        `  return next(specifier, context);\n}\n`;
+      const { writeFile } = await import('node:fs/promises');
+      await writeFile(join(dir, 'hooks.mjs'), hooks);
+      await writeFile(
+        join(dir, 'register.mjs'),
+        `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(join(dir, 'hooks.mjs')).href)});\n`,
+      );
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        ...KEYS,
+        BRANKAS_STATE_DIR: TEST_STATE_DIR,
+        LANG: 'C',
+      };
+      const brankas = (args: string[]) =>
+        run(process.execPath, ['--import', join(dir, 'register.mjs'), MAIN, ...args], { env });
+      const imported = () => readFile(log, 'utf8').catch(() => '');
+      await brankas(['repo', 'init', '--no-encryption', '--repo', join(dir, 'repo')]);
+      await brankas(['repo', 'info', '--repo', join(dir, 'repo')]);
+      assert.equal(await imported(), '', 'a local repository loads no AWS SDK');
+      await brankas(['repo', 'init', '--no-encryption', '--repo', server.location()]);
+      assert.match(await imported(), /@aws-sdk\/client-s3/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
