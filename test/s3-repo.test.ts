@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -221,7 +221,6 @@ describe('a repository in an S3 bucket', () => {
         `export async function resolve(specifier, context, next) {\n` +
         `  if (specifier.startsWith('@aws-sdk/')) appendFileSync(${JSON.stringify(log)}, specifier + '\\n');\n` +
         `  return next(specifier, context);\n}\n`;
-      const { writeFile } = await import('node:fs/promises');
       await writeFile(join(dir, 'hooks.mjs'), hooks);
       await writeFile(
         join(dir, 'register.mjs'),
