@@ -100,6 +100,11 @@ export const ERRORS_ID = {
   REPO_AUTH_FAILED:
     'kunci autentikasi di {file} tidak mengautentikasi repositori di {location}: kunci itu milik repositori lain, atau repositori diganti atau diubah oleh orang yang tidak memegang kunci',
   REPO_CHUNK_CORRUPT: 'chunk rusak: {message}',
+  REPO_S3_AUTH:
+    'server S3 di {endpoint} menolak kredensialnya ({reason}); isi AWS_ACCESS_KEY_ID dan AWS_SECRET_ACCESS_KEY, atau AWS_PROFILE',
+  REPO_S3_NO_BUCKET: 'tidak ada bucket {bucket} di {endpoint}; buat dulu bucket itu',
+  REPO_S3_UNREACHABLE: 'server S3 di {endpoint} tidak dapat dihubungi: {reason}',
+  REPO_S3_REQUEST: 'server S3 di {endpoint} gagal {operation} {object}: {reason}',
   REPO_CHUNK_MISSING: 'chunk hilang: {message}',
   REPO_PACK_CORRUPT: 'pack rusak: {message}',
   REPO_INDEX_CORRUPT: 'indeks rusak: {message}',

@@ -25,7 +25,12 @@ export type RepoErrorCode =
   | 'REPO_INTERNAL'
   | 'REPO_BAD_CHUNK_SIZE'
   | 'REPO_BAD_LEVEL'
-  | 'REPO_BAD_SUBSET';
+  | 'REPO_BAD_SUBSET'
+  /** The S3 backend: credentials refused, no such bucket, server unreachable, a request failed. */
+  | 'REPO_S3_AUTH'
+  | 'REPO_S3_NO_BUCKET'
+  | 'REPO_S3_UNREACHABLE'
+  | 'REPO_S3_REQUEST';
 
 /** Misuse, a missing repository, a backend failure: anything that is not damage. */
 export class RepoError<C extends AnyRepoErrorCode = AnyRepoErrorCode> extends BrankasError<C> {

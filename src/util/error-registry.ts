@@ -98,6 +98,12 @@ export const ERRORS = {
   REPO_PASSWORD_COMMAND_FAILED: 'the password command ({variable}) failed: {reason}',
   REPO_PASSWORD_COMMAND_TIMEOUT:
     'the password command ({variable}) did not finish within {seconds} s; it was stopped (BRANKAS_PASSWORD_TIMEOUT sets the limit)',
+  // S3 backend (src/repo/backend/s3*.ts)
+  REPO_S3_AUTH:
+    'the S3 server at {endpoint} refused the credentials ({reason}); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE',
+  REPO_S3_NO_BUCKET: 'there is no bucket {bucket} at {endpoint}; create it first',
+  REPO_S3_UNREACHABLE: 'cannot reach the S3 server at {endpoint}: {reason}',
+  REPO_S3_REQUEST: 'the S3 server at {endpoint} failed to {operation} {object}: {reason}',
 
   // engine
   VM_NOT_FOUND: "no VM named '{vm}'",

@@ -10,6 +10,9 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { LocalBackend } from '../../repo/backend/local.js';
+import { S3Backend, type S3BackendOptions } from '../../repo/backend/s3.js';
+import { isS3Location } from '../../repo/backend/s3-location.js';
+import type { Backend } from '../../repo/backend/types.js';
 import { RepoKeyError } from '../../repo/errors.js';
 import { Repository } from '../../repo/repository.js';
 import type { RepoWarning } from '../../repo/warnings.js';
@@ -21,8 +24,41 @@ import { repoLocation } from './repo-location.js';
 
 export { DEFAULT_REPO, repoLocation, repoOption } from './repo-location.js';
 
-export function backendFor(location: string): LocalBackend {
-  return new LocalBackend(location);
+/**
+ * The backend of a location: `s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX]` is an S3 bucket (the
+ * AWS SDK, loaded on its first request, takes the credentials from the AWS_* variables or
+ * profiles), anything else a directory.
+ */
+export function backendFor(ctx: CliContext, location: string): Backend {
+  return isS3Location(location)
+    ? new S3Backend(location, s3Options(ctx.io.env))
+    : new LocalBackend(location);
+}
+
+/**
+ * The S3 settings of the environment: keys in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY
+ * (and AWS_SESSION_TOKEN), else the SDK's own chain with AWS_PROFILE's profile (shared
+ * config files, SSO, instance roles); the region of AWS_REGION or AWS_DEFAULT_REGION.
+ */
+function s3Options(env: NodeJS.ProcessEnv): S3BackendOptions {
+  const id = env['AWS_ACCESS_KEY_ID'];
+  const secret = env['AWS_SECRET_ACCESS_KEY'];
+  const token = env['AWS_SESSION_TOKEN'];
+  const region = env['AWS_REGION'] || env['AWS_DEFAULT_REGION'];
+  const profile = env['AWS_PROFILE'];
+  return {
+    ...(id && secret
+      ? {
+          credentials: {
+            accessKeyId: id,
+            secretAccessKey: secret,
+            ...(token ? { sessionToken: token } : {}),
+          },
+        }
+      : {}),
+    ...(region ? { region } : {}),
+    ...(profile ? { profile } : {}),
+  };
 }
 
 function stripNewline(s: string): string {
@@ -181,12 +217,12 @@ export async function openRepo(
   needKeys = true,
 ): Promise<Repository> {
   const location = repoLocation(ctx, args);
-  const { config, keys } = await withBackend(location, (b) => Repository.peek(b));
+  const { config, keys } = await withBackend(ctx, location, (b) => Repository.peek(b));
   const encrypted = config.encryption !== 'none' || keys.length > 0;
   const ask = encrypted && (needKeys || passwordAvailable(ctx));
   const password = ask ? await readPassword(ctx) : undefined;
   // The repository closes its backend; until it exists, that is ours to do.
-  const backend = backendFor(location);
+  const backend = backendFor(ctx, location);
   try {
     return await Repository.open(backend, {
       password,
@@ -206,10 +242,11 @@ export function warn(ctx: CliContext, w: RepoWarning): void {
 
 /** Runs fn with a backend of its own (no repository opened) and closes it whatever happens. */
 export async function withBackend<T>(
+  ctx: CliContext,
   location: string,
-  fn: (backend: LocalBackend) => Promise<T>,
+  fn: (backend: Backend) => Promise<T>,
 ): Promise<T> {
-  const backend = backendFor(location);
+  const backend = backendFor(ctx, location);
   try {
     return await fn(backend);
   } finally {

@@ -23,7 +23,7 @@ export const repoUpgrade: Command = {
   async run(ctx, args) {
     const location = repoLocation(ctx, args);
     const file = args.values['auth-key-file'] as string | undefined;
-    const r = await withBackend(location, (b) =>
+    const r = await withBackend(ctx, location, (b) =>
       upgradeRepository(b, file !== undefined ? { authKeyFile: file } : {}),
     );
     if (ctx.json) return ctx.printJson({ location, ...r });

@@ -39,7 +39,9 @@ export const repoInit: Command = {
     '                  [--compression zstd|none] [--compression-level 1-19] [--auth-key-file PATH] [--json]',
   help:
     'The password comes from $BRANKAS_PASSWORD_FILE, $BRANKAS_PASSWORD_COMMAND or a prompt.\n' +
-    'The repository is $BRANKAS_REPO or /var/lib/brankas/repo unless --repo says otherwise.\n' +
+    'The repository is $BRANKAS_REPO or /var/lib/brankas/repo unless --repo says otherwise;\n' +
+    'an existing S3 bucket is s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX], with the keys in\n' +
+    '$AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY or a profile named by $AWS_PROFILE.\n' +
     'The chunk size (64K to 4M, a power of two) is fixed for the life of the repository.\n' +
     'Chunks are named by BLAKE3 (default); --chunk-hash sha256 makes an encrypted repository\n' +
     'of format version 1 that older brankas releases can read, at a quarter of the hashing speed.\n' +
@@ -82,10 +84,10 @@ export const repoInit: Command = {
     }
     // Every value is checked above, and that no repository is there: nothing is printed or
     // asked before an error.
-    await withBackend(location, (backend) => Repository.checkAbsent(backend));
+    await withBackend(ctx, location, (backend) => Repository.checkAbsent(backend));
     const password = plain ? undefined : await readNewPassword(ctx, true);
     if (plain) ctx.note(ctx.t('repo.noEncryptionWarning'));
-    const config = await withBackend(location, (backend) =>
+    const config = await withBackend(ctx, location, (backend) =>
       Repository.init(backend, {
         password,
         chunkSize,
