@@ -162,6 +162,8 @@ export const ERRORS_ID = {
     "VM '{vm}' sedang dipakai: {job} (proses {pid}) mengerjakannya sejak {since}; coba lagi setelah selesai, atau tambahkan --wait",
   STATE_DIR_UNUSABLE:
     'direktori state {dir} tidak bisa dipakai ({reason}); arahkan BRANKAS_STATE_DIR ke direktori yang boleh ditulis brankas',
+  JOB_NOT_FOUND: "tidak ada job dengan id '{job}'",
+  JOB_HISTORY_UNUSABLE: 'riwayat job {path} tidak bisa dipakai: {message}',
 
   POOL_NOT_FOUND: "tidak ada storage pool bernama '{pool}'",
   POOL_INACTIVE: "storage pool '{pool}' tidak aktif: jalankan dulu (virsh pool-start {pool})",
@@ -178,6 +180,12 @@ export const ERRORS_ID = {
   LAB_INTERRUPTED: 'eksperimen dihentikan dan semua yang dibuatnya sudah dihapus',
 
   USAGE: '{message}',
+  API_UNAUTHORIZED:
+    'token yang sah diperlukan: kirim header "Authorization: Bearer TOKEN" (brankas serve --print-token menampilkannya)',
+  API_HOST_REFUSED: "server ini tidak melayani Host '{host}'",
+  API_BAD_REQUEST: '{message}',
+  API_NOT_FOUND: 'endpoint tidak ada: {method} {path}',
+  API_BODY_TOO_LARGE: 'isi permintaan lebih besar dari {limit} byte',
   FILE_NOT_FOUND: '{path} tidak ada',
   FILE_NOT_DIRECTORY: '{path}: salah satu bagian path ini bukan direktori',
   FILE_IS_DIRECTORY: '{path} adalah direktori, bukan file',

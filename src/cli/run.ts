@@ -34,6 +34,7 @@ const GROUPS: Record<string, () => Promise<Command[]>> = {
   verify: async () => [(await import('./commands/verify.js')).verifyCommand],
   repo: async () => (await import('./commands/repo.js')).repoCommands,
   demo: async () => [(await import('./commands/demo.js')).demoCommand],
+  serve: async () => [(await import('./commands/serve.js')).serveCommand],
 };
 
 async function allCommands(): Promise<Command[]> {

@@ -146,6 +146,8 @@ export const ERRORS = {
     "VM '{vm}' is busy: a {job} (process {pid}) has worked on it since {since}; try again when it has finished, or add --wait",
   STATE_DIR_UNUSABLE:
     'cannot use the state directory {dir} ({reason}); set BRANKAS_STATE_DIR to a directory brankas may write',
+  JOB_NOT_FOUND: "no job with id '{job}'",
+  JOB_HISTORY_UNUSABLE: 'cannot use the job history {path}: {message}',
   // disk engines and the thin-provisioning lab
   POOL_NOT_FOUND: "no storage pool named '{pool}'",
   POOL_INACTIVE: "storage pool '{pool}' is not active: start it first (virsh pool-start {pool})",
@@ -163,6 +165,12 @@ export const ERRORS = {
 
   // faces
   USAGE: '{message}',
+  API_UNAUTHORIZED:
+    'a valid token is required: send the header "Authorization: Bearer TOKEN" (brankas serve --print-token prints it)',
+  API_HOST_REFUSED: "this server does not answer to the Host '{host}'",
+  API_BAD_REQUEST: '{message}',
+  API_NOT_FOUND: 'no such endpoint: {method} {path}',
+  API_BODY_TOO_LARGE: 'the request body is larger than {limit} bytes',
 
   // files named by the user (src/util/file-errors.ts)
   FILE_NOT_FOUND: '{path} does not exist',
