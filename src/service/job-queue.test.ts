@@ -7,13 +7,14 @@
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Connection } from '../libvirt/index.js';
 import { isBrankasError } from '../util/errors.js';
 import { JobHistory } from './job-history.js';
 import { JobQueue, type JobEvent } from './job-queue.js';
+import { writeJournal, readJournal } from './journal.js';
 import { lockHolder } from './lock.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/test-host.xml', import.meta.url));
@@ -162,6 +163,35 @@ describe('JobQueue', () => {
     }
     a.release();
     await queue.settled(job.id);
+  });
+
+  test('at the start, a VM a killed backup left off is started again and the journal emptied', async () => {
+    const vm = await conn.lookupDomain(VM2);
+    if ((await vm.state()).state !== 'shutoff') await vm.destroy();
+    await writeJournal(dir, {
+      version: 1,
+      vm: VM2,
+      // This host, a pid that is not running: a gone owner.
+      owner: { pid: 999_999_999, start: '1', boot: null, host: hostname(), job: 'backup' },
+      changes: [
+        {
+          kind: 'powered-off',
+          vm: VM2,
+          uuid: vm.uuid,
+          initial: 'running',
+          at: '2026-12-06T04:00:00.000Z',
+          job: 'backup',
+          pid: 999_999_999,
+        },
+      ],
+    });
+    const seen: string[] = [];
+    await queue.recoverLeftUndone((e) =>
+      seen.push(e.kind === 'recovered' ? e.recovery.outcome : e.kind),
+    );
+    assert.deepEqual(seen, ['started']);
+    assert.equal((await vm.state()).state, 'running');
+    assert.equal(await readJournal(dir, VM2), undefined);
   });
 
   test('an unknown job id is JOB_NOT_FOUND', () => {

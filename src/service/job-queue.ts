@@ -11,6 +11,7 @@ import { ServiceError } from './errors.js';
 import { FINAL_STATES, type JobHistory, type JobRecord } from './job-history.js';
 import { VmJob, type DomainLookup, type VmJobEvent } from './job.js';
 import { lockHolder, type JobKind } from './lock.js';
+import { jobsState } from './state.js';
 
 /** What a job does, given its VmJob (for the engine's onPowerChange), signal and reporters. */
 export type JobWork = (ctx: {
@@ -153,6 +154,30 @@ export class JobQueue {
   async settled(id: string): Promise<JobRecord> {
     await this.entries.get(id)?.done;
     return this.get(id);
+  }
+
+  /**
+   * At the start of a service: puts right what jobs that are gone (a killed brankas) left
+   * undone, at once rather than at the next job on each VM (a VM a killed backup left off is
+   * started again). A VM another process holds now is left to it. Reports what it found.
+   */
+  async recoverLeftUndone(onEvent: (e: VmJobEvent) => void): Promise<void> {
+    const left = (await jobsState(this.o.stateDir)).leftUndone;
+    for (const vm of new Set(left.map((c) => c.vm))) {
+      const kind = left.find((c) => c.vm === vm)!.job;
+      try {
+        const job = await VmJob.begin(await this.o.connect(), {
+          stateDir: this.o.stateDir,
+          vm,
+          kind,
+          recovery: 'restart',
+          onEvent,
+        });
+        await job.end();
+      } catch (err) {
+        if (errorCode(err) !== 'VM_BUSY') throw err;
+      }
+    }
   }
 
   /** Cancels every job and waits until the running ones have put their VMs back. */

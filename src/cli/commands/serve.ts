@@ -26,7 +26,7 @@ import {
   warn,
   withBackend,
 } from './repo-common.js';
-import { stateDir } from '../vm-job.js';
+import { eventLine, stateDir } from '../vm-job.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8765';
 
@@ -114,6 +114,11 @@ export const serveCommand: Command = {
       limit: Number(jobsText),
     });
     try {
+      // A VM a killed brankas left off is started again now, not at its next job.
+      await queue.recoverLeftUndone((e) => {
+        const line = eventLine(ctx, e);
+        if (line !== undefined) ctx.note(line);
+      });
       const app = createApi({
         token,
         queue,
