@@ -136,4 +136,38 @@ describe('HTTP API with a real guest', () => {
       db.close();
     }
   });
+
+  test('a backup cancelled through the API while the VM shuts down puts the VM back and records nothing', async () => {
+    const vm = guest.domain.name;
+    await guest.reattach();
+    const before = (await queue.list({ vm })).length;
+    const started = await app.request(`/api/v1/vms/${vm}/backup`, {
+      method: 'POST',
+      headers: HEADERS,
+    });
+    assert.equal(started.status, 202);
+    const job = (await started.json()) as { id: string };
+    // Cancelled as soon as the engine asks the guest to shut down.
+    const cancelled = new Promise<number>((resolve) => {
+      const off = queue.subscribe(job.id, (e) => {
+        if (e.type === 'note' && (e.note as { kind: string }).kind === 'shutdown-requested') {
+          off?.();
+          void Promise.resolve(
+            app.request(`/api/v1/jobs/${job.id}/cancel`, { method: 'POST', headers: HEADERS }),
+          ).then((r) => resolve(r.status));
+        }
+      });
+    });
+    assert.equal(await cancelled, 200);
+    const ended = await queue.settled(job.id);
+    assert.equal(ended.state, 'cancelled', JSON.stringify(ended));
+    assert.equal((await guest.domain.state()).state, 'running', 'the VM was started again');
+    const backups = await app.request(`/api/v1/backups?vm=${vm}`, { headers: HEADERS });
+    assert.equal(
+      ((await backups.json()) as { backups: unknown[] }).backups.length,
+      1,
+      'nothing recorded',
+    );
+    assert.equal((await queue.list({ vm })).length, before + 1);
+  });
 });
