@@ -8,9 +8,10 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Connection } from '../libvirt/index.js';
 import type { Repository } from '../repo/repository.js';
-import { jsonText, type JobQueue } from '../service/index.js';
+import type { JobQueue } from '../service/index.js';
 import { bearerAuth, hostCheck, LOOPBACK_HOSTS } from './auth.js';
 import { ApiError, errorBody, statusOf } from './errors.js';
+import { json } from './json.js';
 import { jobRoutes } from './routes-jobs.js';
 import { vmRoutes } from './routes-vms.js';
 import { OPENAPI } from './openapi.js';
@@ -31,14 +32,6 @@ export interface ApiDeps {
 }
 
 export type ApiApp = Hono;
-
-/** JSON of engine values (bigints as decimal strings). */
-export function json(value: unknown, status = 200): Response {
-  return new Response(jsonText(value), {
-    status,
-    headers: { 'content-type': 'application/json; charset=utf-8' },
-  });
-}
 
 export function createApi(deps: ApiDeps): ApiApp {
   const app = new Hono();

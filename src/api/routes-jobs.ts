@@ -8,7 +8,7 @@ import { streamSSE } from 'hono/streaming';
 import { coldBackup, type ColdBackupResult } from '../engine/index.js';
 import { FINAL_STATES, jsonText, type JobEvent } from '../service/index.js';
 import type { ApiDeps } from './app.js';
-import { json } from './app.js';
+import { json } from './json.js';
 import { badRequest } from './errors.js';
 import { jsonObject, optionalBoolean, optionalInteger, queryInteger, vmName } from './validate.js';
 

@@ -6,7 +6,7 @@ import type { Hono } from 'hono';
 import { findVm, inventory, listBackupCatalogue, summarizeVm } from '../engine/index.js';
 import type { BackupCatalogue } from '../engine/index.js';
 import type { ApiDeps } from './app.js';
-import { json } from './app.js';
+import { json } from './json.js';
 import { vmName } from './validate.js';
 
 async function catalogue(deps: ApiDeps): Promise<BackupCatalogue> {
