@@ -179,6 +179,8 @@ export const ERRORS_ID = {
     "VM '{vm}' berhenti selama live backup-nya ({event}); tidak ada yang tercatat.",
   BACKUP_LIVE_JOB_FAILED:
     "job backup VM '{vm}' berakhir sebelum brankas selesai membacanya ({reason}); tidak ada yang tercatat.",
+  JOB_NOT_FOUND: "tidak ada job dengan id '{job}'",
+  JOB_HISTORY_UNUSABLE: 'riwayat job {path} tidak bisa dipakai: {message}',
 
   POOL_NOT_FOUND: "tidak ada storage pool bernama '{pool}'",
   POOL_INACTIVE: "storage pool '{pool}' tidak aktif: jalankan dulu (virsh pool-start {pool})",
@@ -195,6 +197,12 @@ export const ERRORS_ID = {
   LAB_INTERRUPTED: 'eksperimen dihentikan dan semua yang dibuatnya sudah dihapus',
 
   USAGE: '{message}',
+  API_UNAUTHORIZED:
+    'token yang sah diperlukan: kirim header "Authorization: Bearer TOKEN" (brankas serve --print-token menampilkannya)',
+  API_HOST_REFUSED: "server ini tidak melayani Host '{host}'",
+  API_BAD_REQUEST: '{message}',
+  API_NOT_FOUND: 'endpoint tidak ada: {method} {path}',
+  API_BODY_TOO_LARGE: 'isi permintaan lebih besar dari {limit} byte',
   FILE_NOT_FOUND: '{path} tidak ada',
   FILE_NOT_DIRECTORY: '{path}: salah satu bagian path ini bukan direktori',
   FILE_IS_DIRECTORY: '{path} adalah direktori, bukan file',

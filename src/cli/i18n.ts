@@ -377,6 +377,11 @@ const en = {
     'The request to stop came after the backup was committed: backup {id} is recorded and complete.',
   'backup.waitsForOff':
     'Stopping: {vm} was asked to shut down; waiting until it is off to start it again (a second Ctrl-C stops at once, and the next brankas command starts it).',
+  // brankas serve (src/cli/commands/serve.ts).
+  'serve.listening':
+    'brankas serve: the API listens on {url} (token: brankas serve --print-token). Ctrl-C stops it; running jobs are cancelled and put their VMs back.',
+  'serve.stopping': 'Stopping: cancelling the jobs and waiting until their VMs are back...',
+  'serve.stopped': 'Stopped.',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -753,6 +758,10 @@ const id: Record<MessageKey, string> = {
     'Permintaan berhenti datang setelah backup tersimpan: backup {id} tercatat dan lengkap.',
   'backup.waitsForOff':
     'Berhenti: {vm} sudah diminta mati; menunggu sampai mati untuk menyalakannya kembali (Ctrl-C kedua langsung berhenti, dan perintah brankas berikutnya akan menyalakannya).',
+  'serve.listening':
+    'brankas serve: API mendengarkan di {url} (token: brankas serve --print-token). Ctrl-C menghentikannya; job yang berjalan dibatalkan dan mengembalikan VM-nya.',
+  'serve.stopping': 'Berhenti: membatalkan job dan menunggu VM-nya kembali...',
+  'serve.stopped': 'Berhenti.',
 };
 
 const catalogs: Record<Lang, Partial<Record<string, string>>> = { en, id };

@@ -35,6 +35,7 @@ const GROUPS: Record<string, () => Promise<Command[]>> = {
   mount: async () => [(await import('./commands/mount.js')).mountCommand],
   repo: async () => (await import('./commands/repo.js')).repoCommands,
   demo: async () => [(await import('./commands/demo.js')).demoCommand],
+  serve: async () => [(await import('./commands/serve.js')).serveCommand],
 };
 
 async function allCommands(): Promise<Command[]> {

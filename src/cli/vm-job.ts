@@ -32,7 +32,8 @@ const RECOVERY_KEYS: Record<Recovery['outcome'], MessageKey | undefined> = {
   'not-needed': undefined,
 };
 
-function eventLine(ctx: CliContext, e: VmJobEvent): string | undefined {
+/** A job event as a line for the user (undefined: nothing worth saying). */
+export function eventLine(ctx: CliContext, e: VmJobEvent): string | undefined {
   if (e.kind === 'waiting') {
     return ctx.t('job.waiting', {
       vm: e.vm,

@@ -9,3 +9,18 @@ export { VmLock, lockHolder, type JobKind, type LockHolder } from './lock.js';
 export { readJournal, type JournalChange, type JournalFile, type PoweredOff } from './journal.js';
 export { DEFAULT_STATE_DIR, jobsState, stateDirFrom, type JobsState } from './state.js';
 export { isAlive, selfIdentity, type ProcessIdentity } from './process-identity.js';
+export {
+  JobQueue,
+  type JobEvent,
+  type JobQueueOptions,
+  type JobRequest,
+  type JobWork,
+} from './job-queue.js';
+export {
+  FINAL_STATES,
+  JobHistory,
+  jsonText,
+  type JobError,
+  type JobRecord,
+  type JobState,
+} from './job-history.js';

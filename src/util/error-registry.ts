@@ -163,6 +163,8 @@ export const ERRORS = {
     "VM '{vm}' stopped during its live backup ({event}); nothing was recorded.",
   BACKUP_LIVE_JOB_FAILED:
     "the backup job of VM '{vm}' ended before brankas had read it all ({reason}); nothing was recorded.",
+  JOB_NOT_FOUND: "no job with id '{job}'",
+  JOB_HISTORY_UNUSABLE: 'cannot use the job history {path}: {message}',
   // disk engines and the thin-provisioning lab
   POOL_NOT_FOUND: "no storage pool named '{pool}'",
   POOL_INACTIVE: "storage pool '{pool}' is not active: start it first (virsh pool-start {pool})",
@@ -180,6 +182,12 @@ export const ERRORS = {
 
   // faces
   USAGE: '{message}',
+  API_UNAUTHORIZED:
+    'a valid token is required: send the header "Authorization: Bearer TOKEN" (brankas serve --print-token prints it)',
+  API_HOST_REFUSED: "this server does not answer to the Host '{host}'",
+  API_BAD_REQUEST: '{message}',
+  API_NOT_FOUND: 'no such endpoint: {method} {path}',
+  API_BODY_TOO_LARGE: 'the request body is larger than {limit} bytes',
 
   // files named by the user (src/util/file-errors.ts)
   FILE_NOT_FOUND: '{path} does not exist',

@@ -1,0 +1,112 @@
+/**
+ * Jobs: starting a cold backup (through the service's job queue: the VM's lock and journal,
+ * one job per VM, a limit on jobs at once), the job list and history, a job's events as
+ * Server-Sent Events (its state now, the engine's progress, then its end), and cancel.
+ */
+import type { Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { coldBackup, type ColdBackupResult } from '../engine/index.js';
+import { FINAL_STATES, jsonText, type JobEvent } from '../service/index.js';
+import type { ApiDeps } from './app.js';
+import { json } from './json.js';
+import { badRequest } from './errors.js';
+import { jsonObject, optionalBoolean, optionalInteger, queryInteger, vmName } from './validate.js';
+
+const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function jobId(v: string | undefined): string {
+  if (v === undefined || !JOB_ID.test(v))
+    throw badRequest(`'${String(v).slice(0, 60)}' is not a job id`);
+  return v;
+}
+
+/** What a finished backup job reports (the manifest stays in the repository). */
+function backupSummary(r: ColdBackupResult) {
+  return {
+    backup: r.manifest.id,
+    vm: r.manifest.vm.name,
+    parent: r.parent,
+    readBytes: r.readBytes,
+    dedupBytes: r.dedupBytes,
+    newStoredBytes: r.newStoredBytes,
+    unchangedDisks: r.unchangedDisks,
+    seconds: r.seconds,
+  };
+}
+
+const BACKUP_FIELDS = ['wait', 'shutdownTimeoutSeconds', 'forceOffAfterTimeout', 'reread'] as const;
+
+export function jobRoutes(app: Hono, deps: ApiDeps): void {
+  app.post('/api/v1/vms/:name/backup', async (c) => {
+    const vm = vmName(c.req.param('name'));
+    const body = await jsonObject(c.req, BACKUP_FIELDS);
+    const wait = optionalBoolean(body, 'wait');
+    const timeoutS = optionalInteger(body, 'shutdownTimeoutSeconds', 1, 3600, 120);
+    const forceOff = optionalBoolean(body, 'forceOffAfterTimeout');
+    const reread = optionalBoolean(body, 'reread');
+    const job = await deps.queue.submit({
+      vm,
+      kind: 'backup',
+      wait,
+      work: async ({ job: vmJob, signal, progress, note }) => {
+        const conn = await deps.connect();
+        const repo = await deps.openRepo();
+        try {
+          const r = await coldBackup(conn, repo, vm, {
+            shutdownTimeoutMs: timeoutS * 1000,
+            forceOffAfterTimeout: forceOff,
+            reread,
+            signal,
+            onPower: note,
+            onPowerChange: vmJob.powerChange,
+            onProgress: progress,
+          });
+          return backupSummary(r);
+        } finally {
+          await repo.close();
+        }
+      },
+    });
+    return json(job, 202);
+  });
+
+  app.get('/api/v1/jobs', (c) => {
+    const q = c.req.query('vm');
+    const vm = q === undefined ? undefined : vmName(q);
+    const limit = queryInteger(c.req.query('limit'), 'limit', 1, 1000);
+    return json({ jobs: deps.queue.list({ ...(vm ? { vm } : {}), ...(limit ? { limit } : {}) }) });
+  });
+
+  app.get('/api/v1/jobs/:id', (c) => json(deps.queue.get(jobId(c.req.param('id')))));
+
+  app.post('/api/v1/jobs/:id/cancel', (c) => json(deps.queue.cancel(jobId(c.req.param('id')))));
+
+  app.get('/api/v1/jobs/:id/events', (c) => {
+    const id = jobId(c.req.param('id'));
+    deps.queue.get(id); // a 404 before the stream starts
+    return streamSSE(c, async (stream) => {
+      let chain = Promise.resolve();
+      await new Promise<void>((resolve) => {
+        // Set after subscribe() returns; send() runs first once, synchronously, inside it.
+        const sub: { off?: (() => void) | undefined } = {};
+        let ended = false;
+        const send = (e: JobEvent): void => {
+          const data = e.type === 'state' ? e.job : e.type === 'progress' ? e.progress : e.note;
+          chain = chain.then(() => stream.writeSSE({ event: e.type, data: jsonText(data) }));
+          if (e.type === 'state' && FINAL_STATES.includes(e.job.state)) {
+            ended = true;
+            sub.off?.();
+            void chain.finally(resolve);
+          }
+        };
+        sub.off = deps.queue.subscribe(id, send);
+        if (ended) sub.off?.();
+        stream.onAbort(() => {
+          sub.off?.();
+          resolve();
+        });
+      });
+      await chain.catch(() => undefined);
+    });
+  });
+}

@@ -1,0 +1,152 @@
+/**
+ * `brankas serve`: the HTTP API in the foreground, on loopback (or a unix socket; another
+ * address only with TLS). It owns what a face owns: the socket, the token file, the libvirt
+ * connection and the job history it hands the service's job queue. SIGINT/SIGTERM cancel the
+ * jobs (their VMs are put back) and stop it.
+ */
+import { readFile } from 'node:fs/promises';
+import {
+  createApi,
+  isLoopback,
+  loadOrCreateToken,
+  LOOPBACK_HOSTS,
+  parseListen,
+  startServer,
+  type Tls,
+} from '../../api/index.js';
+import { Repository } from '../../repo/repository.js';
+import { JobHistory, JobQueue } from '../../service/index.js';
+import { BrankasError, errorMessage } from '../../util/errors.js';
+import { UsageError, type Command } from '../command.js';
+import {
+  backendFor,
+  readPassword,
+  repoLocation,
+  repoOption,
+  warn,
+  withBackend,
+} from './repo-common.js';
+import { eventLine, stateDir } from '../vm-job.js';
+
+export const DEFAULT_LISTEN = '127.0.0.1:8765';
+
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: 'Serve the JSON HTTP API (loopback by default) until stopped',
+  usage:
+    'brankas serve [--listen 127.0.0.1:PORT|unix:PATH] [--tls-cert FILE --tls-key FILE] [--jobs N] [--repo PATH] [--print-token]',
+  help:
+    `Listens on ${DEFAULT_LISTEN} unless --listen says otherwise; an address that is not loopback\n` +
+    'needs --tls-cert and --tls-key. Every call needs "Authorization: Bearer TOKEN"; the token is\n' +
+    'made at the first start in $BRANKAS_STATE_DIR/api-token (0600), and --print-token prints it.\n' +
+    'Jobs run at most --jobs at a time (default 2), one per VM; their history is kept in\n' +
+    '$BRANKAS_STATE_DIR/jobs.sqlite. The password of an encrypted repository is read once at the\n' +
+    'start. The API is described at /api/v1/openapi.json.',
+  options: {
+    ...repoOption,
+    listen: { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    jobs: { type: 'string' },
+    'print-token': { type: 'boolean' },
+  },
+  positionals: { min: 0, max: 0, names: '' },
+  async run(ctx, args) {
+    const dir = stateDir(ctx);
+    const token = await loadOrCreateToken(dir);
+    if (args.values['print-token'] === true) {
+      if (ctx.json) ctx.printJson({ token });
+      else ctx.print(token);
+      return;
+    }
+    let listen;
+    try {
+      listen = parseListen((args.values['listen'] as string | undefined) ?? DEFAULT_LISTEN);
+    } catch (err) {
+      throw UsageError.from(err);
+    }
+    const certFile = args.values['tls-cert'] as string | undefined;
+    const keyFile = args.values['tls-key'] as string | undefined;
+    if ((certFile === undefined) !== (keyFile === undefined)) {
+      throw new UsageError('--tls-cert and --tls-key go together');
+    }
+    const loopback = isLoopback(listen);
+    if (!loopback && certFile === undefined) {
+      throw new UsageError(
+        `--listen ${String(args.values['listen'])} is not a loopback address: it needs --tls-cert and --tls-key`,
+      );
+    }
+    const tls: Tls | undefined =
+      certFile && keyFile
+        ? { cert: await readFile(certFile), key: await readFile(keyFile) }
+        : undefined;
+    const jobsText = (args.values['jobs'] as string | undefined) ?? '2';
+    if (!/^\d{1,2}$/.test(jobsText) || Number(jobsText) < 1) {
+      throw new UsageError(`--jobs takes a number from 1 to 99, not '${jobsText}'`);
+    }
+
+    // The repository's password, once: a job must never wait for a prompt.
+    const location = repoLocation(ctx, args);
+    const { config, keys } = await withBackend(ctx, location, (b) => Repository.peek(b));
+    const encrypted = config.encryption !== 'none' || keys.length > 0;
+    const password = encrypted ? await readPassword(ctx) : undefined;
+    const openRepo = async (): Promise<Repository> => {
+      const backend = backendFor(ctx, location);
+      try {
+        return await Repository.open(backend, {
+          password,
+          authKeyFile: ctx.io.env['BRANKAS_AUTH_KEY_FILE'] || undefined,
+          onWarning: (w) => warn(ctx, w),
+        });
+      } catch (err) {
+        await backend.close();
+        throw err;
+      }
+    };
+
+    const signal = ctx.signal();
+    const conn = await ctx.connect();
+    const history = JobHistory.open(dir);
+    const queue = new JobQueue({
+      stateDir: dir,
+      history,
+      connect: async () => conn,
+      limit: Number(jobsText),
+    });
+    try {
+      // A VM a killed brankas left off is started again now, not at its next job.
+      await queue.recoverLeftUndone((e) => {
+        const line = eventLine(ctx, e);
+        if (line !== undefined) ctx.note(line);
+      });
+      const app = createApi({
+        token,
+        queue,
+        connect: async () => conn,
+        openRepo,
+        allowedHosts: loopback
+          ? LOOPBACK_HOSTS
+          : [...LOOPBACK_HOSTS, listen.kind === 'tcp' ? listen.host : ''],
+        // A bug of ours: its stack goes to the server's log, never to the caller.
+        onInternalError: (err) =>
+          ctx.note(err instanceof Error ? (err.stack ?? err.message) : errorMessage(err)),
+      });
+      const server = await startServer(app, listen, tls).catch((err: unknown) => {
+        throw err instanceof BrankasError ? UsageError.from(err) : err;
+      });
+      ctx.note(ctx.t('serve.listening', { url: server.url }));
+      if (ctx.json) ctx.printJson({ url: server.url });
+      await new Promise<void>((resolve) => {
+        if (signal.aborted) resolve();
+        signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+      ctx.note(ctx.t('serve.stopping'));
+      await queue.close();
+      await server.close();
+      ctx.note(ctx.t('serve.stopped'));
+    } finally {
+      await queue.close();
+      history.close();
+    }
+  },
+};

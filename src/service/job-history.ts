@@ -1,0 +1,152 @@
+/**
+ * The job history of `brankas serve`: every job the queue took, its state and its outcome, in
+ * an embedded SQLite database (`jobs.sqlite` in the state directory), so it outlives the
+ * process. A service started after a kill finds the jobs that were queued or running then and
+ * marks them "interrupted": nothing runs them any more.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { ServiceError } from './errors.js';
+import type { JobKind } from './lock.js';
+
+export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
+
+export const FINAL_STATES: readonly JobState[] = [
+  'succeeded',
+  'failed',
+  'cancelled',
+  'interrupted',
+];
+
+export interface JobError {
+  code: string;
+  message: string;
+  details: Record<string, unknown>;
+}
+
+export interface JobRecord {
+  id: string;
+  vm: string;
+  kind: JobKind;
+  state: JobState;
+  createdAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  /** The engine's result (JSON), when it succeeded. */
+  result: unknown;
+  error: JobError | null;
+}
+
+interface Row {
+  id: string;
+  vm: string;
+  kind: string;
+  state: string;
+  created_at: string;
+  started_at: string | null;
+  ended_at: string | null;
+  result: string | null;
+  error: string | null;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS jobs (
+  id TEXT PRIMARY KEY,
+  vm TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  state TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  started_at TEXT,
+  ended_at TEXT,
+  result TEXT,
+  error TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_vm ON jobs (vm, created_at);
+`;
+
+/** JSON text of a value the engine returned (bigints as decimal strings). */
+export function jsonText(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
+function fromRow(r: Row): JobRecord {
+  return {
+    id: r.id,
+    vm: r.vm,
+    kind: r.kind as JobKind,
+    state: r.state as JobState,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    result: r.result === null ? null : JSON.parse(r.result),
+    error: r.error === null ? null : (JSON.parse(r.error) as JobError),
+  };
+}
+
+export class JobHistory {
+  private constructor(private readonly db: Database.Database) {}
+
+  /** Opens (or makes) `jobs.sqlite` in the state directory; left-over live jobs become interrupted. */
+  static open(stateDir: string, now = new Date()): JobHistory {
+    const path = join(stateDir, 'jobs.sqlite');
+    let db: Database.Database | undefined;
+    try {
+      mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+      db = new Database(path);
+      db.pragma('journal_mode = WAL');
+      db.exec(SCHEMA);
+      db.prepare(
+        `UPDATE jobs SET state = 'interrupted', ended_at = ? WHERE state IN ('queued', 'running')`,
+      ).run(now.toISOString());
+      return new JobHistory(db);
+    } catch (err) {
+      db?.close();
+      const message = (err as Error).message;
+      throw new ServiceError(
+        'JOB_HISTORY_UNUSABLE',
+        `cannot use the job history ${path}: ${message}`,
+        {
+          cause: err,
+          details: { path },
+        },
+      );
+    }
+  }
+
+  /** Writes the job as it is now (insert or replace). */
+  put(job: JobRecord): void {
+    this.db
+      .prepare(
+        `INSERT OR REPLACE INTO jobs (id, vm, kind, state, created_at, started_at, ended_at, result, error)
+         VALUES (@id, @vm, @kind, @state, @createdAt, @startedAt, @endedAt, @result, @error)`,
+      )
+      .run({
+        ...job,
+        result: job.result === null || job.result === undefined ? null : jsonText(job.result),
+        error: job.error === null ? null : jsonText(job.error),
+      });
+  }
+
+  get(id: string): JobRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as Row | undefined;
+    return row && fromRow(row);
+  }
+
+  /** The newest jobs first, of one VM or all. */
+  list(o: { vm?: string; limit?: number } = {}): JobRecord[] {
+    const limit = o.limit ?? 100;
+    const rows = (
+      o.vm === undefined
+        ? this.db.prepare('SELECT * FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?').all(limit)
+        : this.db
+            .prepare('SELECT * FROM jobs WHERE vm = ? ORDER BY created_at DESC, id DESC LIMIT ?')
+            .all(o.vm, limit)
+    ) as Row[];
+    return rows.map(fromRow);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
