@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '../src/libvirt/index.js';
-import { TinyGuest } from '../src/engine/guest/tiny-guest.js';
+import { BOOT_TIMEOUT_MS, TinyGuest } from '../src/engine/guest/tiny-guest.js';
 import { LiveExport } from '../src/engine/backup/live/export.js';
 import { planFreeze } from '../src/engine/backup/live/freeze.js';
 import { testName } from './support/guest.js';
@@ -56,12 +56,14 @@ done
  * says the agent is not connected. Polled (a wait for readiness, not a decision).
  */
 async function agentConnected(): Promise<void> {
-  for (let i = 0; ; i++) {
+  // As long as a TCG boot may take on a loaded machine: a readiness wait, never a verdict.
+  const deadline = Date.now() + BOOT_TIMEOUT_MS;
+  for (;;) {
     try {
       await guest.domain.agentCommand(JSON.stringify({ execute: 'guest-ping' }), 5);
       return;
     } catch (err) {
-      if (i >= 300) throw err;
+      if (Date.now() > deadline) throw err;
       await sleep(100);
     }
   }
@@ -69,13 +71,15 @@ async function agentConnected(): Promise<void> {
 
 /** Polls until libvirt reports the agent gone (a wait for a state, not a decision). */
 async function agentGone(): Promise<void> {
-  for (let i = 0; ; i++) {
+  const deadline = Date.now() + BOOT_TIMEOUT_MS;
+  for (;;) {
     try {
       await guest.domain.agentCommand(JSON.stringify({ execute: 'guest-ping' }), 1);
     } catch {
       return;
     }
-    if (i >= 300) throw new Error('the guest agent still answers after it was stopped');
+    if (Date.now() > deadline)
+      throw new Error('the guest agent still answers after it was stopped');
     await sleep(100);
   }
 }

@@ -169,7 +169,9 @@ export async function verifyBackup(
       // Transient: it is gone as soon as it stops.
       domain = await conn.createDomain(restored.xml);
       result.booted = (await domain.state()).state === 'running';
-      const timeoutMs = o.bootTimeoutMs ?? 120_000;
+      // As long as the tiny guest's own boot may take: a TCG guest on a loaded host is slow to
+      // answer, and a restore test that gives up too early reports a good backup as failed.
+      const timeoutMs = o.bootTimeoutMs ?? 300_000;
       const socket = serialSocket(restored.xml);
       if (hasAgentChannel(restored.xml)) result.probe = 'agent';
       else if (socket) result.probe = 'serial';
