@@ -61,7 +61,7 @@ import {
   type Check,
   type Machine,
 } from './fixture.js';
-import { prng as rng } from '../src/util/testing.js';
+import { prng as rng } from '../src/util/testing/index.js';
 import { formatSize, markdownTable, median, parseSize } from './stats.js';
 
 const USAGE = `usage: node dist/bench/cold-backup.js [options]

@@ -104,8 +104,13 @@ function table(headers: string[], rows: string[][]): string {
 const log = (msg: string): void => void process.stderr.write(`${msg}\n`);
 
 /** Writes `data` bytes of incompressible content in 32 MiB pieces spread over the disk. */
-async function fill(image: string, size: number, data: number): Promise<number> {
-  const server = await QemuNbd.start({ image, format: 'qcow2', readOnly: false });
+async function fill(
+  image: string,
+  size: number,
+  data: number,
+  signal: AbortSignal,
+): Promise<number> {
+  const server = await QemuNbd.start({ image, format: 'qcow2', readOnly: false, signal });
   try {
     const client = await NbdClient.connect(server.target);
     const pieces = Math.max(1, Math.floor(data / WRITE_PIECE));
@@ -193,16 +198,20 @@ async function main(): Promise<void> {
     await rm(copy, { force: true });
     await rm(dir, { recursive: true, force: true });
   };
+  // qemu-nbd stops through this signal, at once, whatever the benchmark is doing.
+  const stopping = new AbortController();
   const onSignal = (signal: NodeJS.Signals): void => {
+    stopping.abort();
     void cleanup().finally(() => process.kill(process.pid, signal));
   };
+  process.once('exit', () => stopping.abort());
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
     const image = join(dir, 'disk.qcow2');
     await exec('qemu-img', ['create', '-q', '-f', 'qcow2', image, String(config.size)]);
     log(`writing ${formatSize(config.data)} into a ${formatSize(config.size)} qcow2 through NBD`);
-    const writeSeconds = await fill(image, config.size, config.data);
+    const writeSeconds = await fill(image, config.size, config.data, stopping.signal);
     const rows: string[][] = [];
     const row = (tool: string, variant: string, bytes: number, s: number): void => {
       rows.push([tool, variant, formatSize(bytes), s.toFixed(2), (bytes / MiB / s).toFixed(0)]);
@@ -214,7 +223,12 @@ async function main(): Promise<void> {
       writeSeconds,
     );
     for (const cache of config.caches) {
-      const server = await QemuNbd.start({ image, format: 'qcow2', cache });
+      const server = await QemuNbd.start({
+        image,
+        format: 'qcow2',
+        cache,
+        signal: stopping.signal,
+      });
       try {
         const reader = await NbdDiskReader.open(server.target, { format: 'qcow2' });
         try {

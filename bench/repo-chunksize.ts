@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync, openSync, readSync, closeSync, fstatSync } from 'node:fs';
 import { compress } from 'zstd-napi';
-import { prng as rng } from '../src/util/testing.js';
+import { prng as rng } from '../src/util/testing/index.js';
 import { numbersTable } from './stats.js';
 
 const KiB = 1024;

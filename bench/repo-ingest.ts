@@ -34,7 +34,7 @@ import { BackupDisk } from '../src/repo/reader.js';
 import { Repository } from '../src/repo/repository.js';
 import type { ExtentSource } from '../src/repo/source.js';
 import { BackupWriter } from '../src/repo/writer.js';
-import { prng as rng } from '../src/util/testing.js';
+import { prng as rng } from '../src/util/testing/index.js';
 import { numbersTable } from './stats.js';
 
 const MiB = 1024 * 1024;

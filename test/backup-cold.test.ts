@@ -18,7 +18,7 @@ import { openImage } from '../src/image/index.js';
 import { LocalBackend } from '../src/repo/backend/local.js';
 import { Repository } from '../src/repo/repository.js';
 import { BackupDisk } from '../src/repo/reader.js';
-import { testName } from './support/guest.js';
+import { BOOT_TIMEOUT_MS, testName } from './support/guest.js';
 import { cli, initPlainRepo } from './support/cli.js';
 
 let conn: Connection;
@@ -95,7 +95,7 @@ describe('cold backup', () => {
     assert.equal(vda.formatOptions.clusterSize, 65536);
     assert.match(result.manifest.domainXml, new RegExp(`<name>${guest.domain.name}</name>`));
     assert.equal((await guest.domain.state()).state, 'running');
-    await guest.reattach(60_000);
+    await guest.reattach(BOOT_TIMEOUT_MS);
     assert.equal(await guest.console.run('cat /data/testfile_awal.txt'), 'brankas\n');
   });
 

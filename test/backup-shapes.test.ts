@@ -15,7 +15,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Connection, DomainUndefine, isNotFound, type Domain } from '../src/libvirt/index.js';
 import { imageInfo, openImage } from '../src/image/index.js';
+import { GUEST_DIR_MODE } from '../src/engine/guest/work-dir.js';
 import {
+  BOOT_TIMEOUT_MS,
   ensureGuestImages,
   guestDomainXml,
   makeScratchDir,
@@ -71,11 +73,14 @@ function md5(data: Buffer): string {
   return createHash('md5').update(data).digest('hex');
 }
 
-/** A directory of its own under the scratch directory, world-writable for QEMU. */
+/**
+ * A directory of its own under the scratch directory, private like it (0711): libvirt gives the
+ * disks in it to QEMU's user and creates the sockets itself (src/engine/guest/work-dir.ts).
+ */
 async function subdir(name: string): Promise<string> {
   const dir = join(scratch.path, name);
   await mkdir(dir);
-  await chmod(dir, 0o1777);
+  await chmod(dir, GUEST_DIR_MODE);
   return dir;
 }
 
@@ -124,7 +129,7 @@ async function listing(dir: string): Promise<string[]> {
 }
 
 async function mountTmpfs(dir: string, size: string): Promise<void> {
-  await run('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=1777`, 'brankas-test', dir]);
+  await run('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0711`, 'brankas-test', dir]);
   mounts.push(dir);
 }
 
@@ -233,7 +238,7 @@ describe('disk shapes', () => {
     assert.ok(sock, 'the copy has a serial socket');
     const console = await SerialConsole.connect(sock!, { timeoutMs: 10_000 });
     try {
-      await console.waitReady(90_000);
+      await console.waitReady(BOOT_TIMEOUT_MS);
       const sums = await console.run(
         'dd if=/dev/vdb bs=1M count=4 2>/dev/null | md5sum; ' +
           'dd if=/dev/vdb bs=1M skip=32 count=12 2>/dev/null | md5sum',
@@ -291,7 +296,10 @@ describe('disk shapes', () => {
     test('writes only that disk, in the format asked, and defines nothing', async () => {
       const out = await subdir('one-disk');
       const target = join(out, 'data.raw');
-      const before = (await conn.listDomains()).length;
+      // Only names this restore could define count: other VMs may come and go meanwhile.
+      const names = async (): Promise<string[]> =>
+        (await conn.listDomains()).map((d) => d.name).filter((n) => n.startsWith(two));
+      const before = await names();
       const r = await cli(
         ['restore', two, '--disk', 'vdb', '--to', target, '--format', 'raw', '--json'],
         env(),
@@ -303,7 +311,7 @@ describe('disk shapes', () => {
       assert.equal(result.dataBytes, 16 * MiB);
       assert.deepEqual(await listing(out), ['data.raw']);
       assert.equal(await guestHash(target, 'raw'), await guestHash(join(twoDir, 'vdb.qcow2')));
-      assert.equal((await conn.listDomains()).length, before);
+      assert.deepEqual(await names(), before);
     });
 
     test('an existing file is refused without --force and replaced with it', async () => {
@@ -444,16 +452,25 @@ async function interruptCli(
   let running = true;
   void exited.then(() => (running = false));
   try {
-    const deadline = Date.now() + 120_000;
-    while (running && Date.now() < deadline && !(await begun(stderr))) {
+    // The child is paused (SIGSTOP) while `begun` looks and until SIGTERM is on its way, so it
+    // cannot finish in between: how fast this machine copies does not decide the outcome, as
+    // long as the work lasts longer than one 20 ms slice after it has begun.
+    const deadline = Date.now() + BOOT_TIMEOUT_MS;
+    let started = false;
+    while (running && Date.now() < deadline) {
+      child.kill('SIGSTOP');
+      started = running && (await begun(stderr));
+      if (started) break;
+      child.kill('SIGCONT');
       await new Promise((r) => setTimeout(r, 20));
     }
     assert.ok(running, `the ${what} ended before SIGTERM could be sent: ${stdout}${stderr}`);
-    assert.ok(Date.now() < deadline, `the ${what} did not begin: ${stderr}`);
-    child.kill('SIGTERM');
+    assert.ok(started, `the ${what} did not begin: ${stderr}`);
+    child.kill('SIGTERM'); // pending until the child runs again
+    child.kill('SIGCONT');
     const code = await Promise.race([
       exited,
-      new Promise<'hung'>((r) => setTimeout(() => r('hung'), 120_000).unref()),
+      new Promise<'hung'>((r) => setTimeout(() => r('hung'), BOOT_TIMEOUT_MS).unref()),
     ]);
     assert.notEqual(code, 'hung', `the CLI did not exit after SIGTERM: ${stderr}`);
     return { code: code as number | null, stdout, stderr };
@@ -479,7 +496,7 @@ describe('SIGTERM in the middle of the copy', () => {
     ]);
     await domain.start();
     let serial = await SerialConsole.connect(join(dir, 'console.sock'), { timeoutMs: 10_000 });
-    await serial.waitReady(90_000);
+    await serial.waitReady(BOOT_TIMEOUT_MS);
     serial.close();
 
     const packDir = join(repoDir, 'data');
@@ -515,7 +532,7 @@ describe('SIGTERM in the middle of the copy', () => {
     // The guest must be up again to answer the next shutdown request quickly.
     serial = await SerialConsole.connect(join(dir, 'console.sock'), { timeoutMs: 10_000 });
     try {
-      await serial.waitReady(90_000);
+      await serial.waitReady(BOOT_TIMEOUT_MS);
     } finally {
       serial.close();
     }
@@ -530,7 +547,9 @@ describe('SIGTERM in the middle of the copy', () => {
     // SIGTERM in the middle of a restore of that backup: nothing is left, nothing defined.
     const copy = testName('sigterm-copy');
     domains.push(copy);
-    const target = await subdir('sigterm-restore');
+    // Short: the copy's console socket goes in it, and the XML (socket paths included) is
+    // checked before anything is written.
+    const target = await subdir('sr');
     // The copy of vdb has begun once its temporary file holds some data.
     const restored = await interruptCli(
       ['restore', m.id, '--as', copy, '--to', target],

@@ -25,7 +25,9 @@ import {
 import {
   ensureGuestImages,
   guestDomainXml,
+  BOOT_TIMEOUT_MS,
   makeScratchDir,
+  qemuWritableDir,
   SerialConsole,
   type ScratchDir,
 } from './support/guest.js';
@@ -48,7 +50,7 @@ async function waitFor(check: () => Promise<boolean> | boolean, ms: number, what
 async function bootAndConnect(): Promise<SerialConsole> {
   await vm.start();
   const console = await SerialConsole.connect(serialSocket, { timeoutMs: 10_000 });
-  await console.waitReady(30_000);
+  await console.waitReady(BOOT_TIMEOUT_MS);
   return console;
 }
 
@@ -113,8 +115,8 @@ describe('a real TCG guest', () => {
       console.close();
     }
     await vm.shutdown(DomainShutdown.ACPI_POWER_BTN);
-    await waitFor(async () => (await vm.state()).state === 'shutoff', 20_000, 'ACPI power-off');
-    await waitFor(() => events.some((e) => e.event === 'stopped'), 5_000, 'the stopped event');
+    await waitFor(async () => (await vm.state()).state === 'shutoff', 120_000, 'ACPI power-off');
+    await waitFor(() => events.some((e) => e.event === 'stopped'), 60_000, 'the stopped event');
     const kinds = events.map((e) => e.event);
     assert.ok(kinds.indexOf('started') < kinds.indexOf('stopped'), kinds.join(','));
     assert.ok(events.every((e) => e.domain.uuid === vm.uuid));
@@ -180,7 +182,8 @@ describe('a real TCG guest', () => {
         (e: unknown) => e instanceof LibvirtError,
       );
 
-      const nbd = join(scratch.path, 'backup-nbd.sock');
+      // QEMU binds this socket itself, as its own user: in a directory of that user's.
+      const nbd = join(await qemuWritableDir(scratch.path, vm), 'backup-nbd.sock');
       await vm.backupBegin(
         `<domainbackup mode='pull'><server transport='unix' socket='${nbd}'/>` +
           `<disks><disk name='vda' backup='yes' type='file'><scratch file='${join(scratch.path, 'scratch.qcow2')}'/></disk></disks></domainbackup>`,

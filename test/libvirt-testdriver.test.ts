@@ -18,6 +18,7 @@ import {
   readDomainXml,
   type DomainEventMap,
 } from '../src/libvirt/index.js';
+import { waitUntil } from '../src/util/testing/index.js';
 import { repoPath } from './support/guest.js';
 
 const FIXTURE = `test://${repoPath('test', 'fixtures', 'test-host.xml')}`;
@@ -252,7 +253,7 @@ describe('events', () => {
     await d.destroy();
     await d.start();
     // Events come after the replies; wait until both are in.
-    for (let i = 0; i < 100 && seen.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    await waitUntil(() => seen.length >= 2, 'both lifecycle events');
     await off();
     assert.deepEqual(
       seen.map((e) => [e.domain.name, e.event]),

@@ -30,10 +30,13 @@ test('the package entry exports the client, the layers and the engines', async (
   assert.equal(typeof repo['BackupWriter'], 'function');
   assert.equal(typeof (b['image'] as Record<string, unknown>)['openImage'], 'function');
   assert.equal(typeof (b['nbd'] as Record<string, unknown>)['NbdClient'], 'function');
+  assert.equal(typeof (b['service'] as Record<string, unknown>)['VmJob'], 'function');
 });
 
 test('each layer is importable on its own', async () => {
-  const specifiers = ['libvirt', 'image', 'nbd', 'repo', 'engine'].map((s) => `brankas/${s}`);
+  const specifiers = ['libvirt', 'image', 'nbd', 'repo', 'engine', 'service'].map(
+    (s) => `brankas/${s}`,
+  );
   for (const s of specifiers) {
     const m = (await import(s)) as Record<string, unknown>;
     assert.ok(Object.keys(m).length > 0, s);

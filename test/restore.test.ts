@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Connection, DomainUndefine, isNotFound, readDomainXml } from '../src/libvirt/index.js';
 import { SerialConsole } from '../src/engine/guest/serial-console.js';
 import { TinyGuest } from '../src/engine/guest/tiny-guest.js';
-import { testName } from './support/guest.js';
+import { BOOT_TIMEOUT_MS, testName } from './support/guest.js';
 import { cli, initPlainRepo } from './support/cli.js';
 
 let conn: Connection;
@@ -49,6 +49,7 @@ describe('restore', () => {
     const vm = guest.domain.name;
     await guest.console.run(
       'echo penting > /data/testfile_awal.txt; dd if=/dev/urandom of=/data/blob bs=1M count=4 2>/dev/null; sync',
+      BOOT_TIMEOUT_MS,
     );
     const sums = await guest.console.run('md5sum /data/testfile_awal.txt /data/blob');
     const b = await cli(['backup', vm, '--mode', 'cold'], env());
@@ -73,7 +74,7 @@ describe('restore', () => {
     assert.deepEqual(await guest.domain.listSnapshots(), []);
     assert.ok(existsSync(disk), 'the disk is back where it was');
     assert.equal((await guest.domain.state()).state, 'running');
-    await guest.reattach(60_000);
+    await guest.reattach(BOOT_TIMEOUT_MS);
     assert.equal(await guest.console.run('md5sum /data/testfile_awal.txt /data/blob'), sums);
   });
 
@@ -99,7 +100,7 @@ describe('restore', () => {
     assert.ok(sock, 'the copy has a serial socket');
     const console = await SerialConsole.connect(sock!, { timeoutMs: 10_000 });
     try {
-      await console.waitReady(60_000);
+      await console.waitReady(BOOT_TIMEOUT_MS);
       assert.equal(await console.run('cat /data/testfile_awal.txt'), 'penting\n');
     } finally {
       console.close();

@@ -3,6 +3,7 @@
  * parseArgs form) and a run function that parses nothing itself.
  */
 import type { ParseArgsConfig } from 'node:util';
+import { BrankasError } from '../util/errors.js';
 import type { CliContext } from './context.js';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
@@ -23,7 +24,22 @@ export interface Command {
   run(ctx: CliContext, args: ParsedArgs): Promise<number | void>;
 }
 
+/**
+ * A mistake in how brankas was called (exit 2). It may carry the typed error that found it (a
+ * chunk size out of range...), so the message is said in the user's language from the registry.
+ */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
   readonly code = 'USAGE';
+  readonly typed: BrankasError | undefined;
+
+  constructor(message: string, typed?: BrankasError) {
+    super(typed?.message ?? message);
+    this.typed = typed;
+  }
+
+  /** A typed error that means a bad value on the command line, as a usage error. */
+  static from(err: unknown): unknown {
+    return err instanceof BrankasError ? new UsageError(err.message, err) : err;
+  }
 }

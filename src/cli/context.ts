@@ -39,6 +39,15 @@ export class CliContext {
   }
 
   /**
+   * For library calls that start things outside the process (qemu-nbd): a signal that fires
+   * when the process stops on SIGINT/SIGTERM or exits, so they are stopped too. Unlike
+   * signal(), it does not take the signal: the command is still stopped at once.
+   */
+  lifetime(): AbortSignal {
+    return this.io.interrupt?.signal ?? new AbortController().signal;
+  }
+
+  /**
    * For commands that hold things a signal must not leave behind: on SIGINT/SIGTERM,
    * `cleanup` runs and the process exits 130. Returns the function that stops listening.
    */

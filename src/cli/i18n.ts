@@ -13,6 +13,8 @@ const en = {
   'usage.unknownCommand': "unknown command '{command}'. Run 'brankas --help' for the list.",
   'error.prefix': 'error: {message}',
   'error.interrupted': 'interrupted',
+  'error.internalHint':
+    'This is a bug in brankas: please report it with the output of the same command run with BRANKAS_DEBUG=1 (it shows where it happened).',
   'inventory.host': 'Host',
   'inventory.hostname': 'hostname',
   'inventory.uri': 'connection',
@@ -86,11 +88,6 @@ const en = {
   'repo.stats.dedup': 'deduplication',
   'repo.stats.compression': 'compression',
   'repo.stats.overall': 'data / stored',
-  'err.VM_NOT_FOUND': "no VM named '{vm}'",
-  'err.SNAPSHOT_NOT_FOUND': "VM '{vm}' has no snapshot named '{snapshot}'",
-  'err.SNAPSHOT_EXISTS': "VM '{vm}' already has a snapshot named '{snapshot}'",
-  'err.SNAPSHOT_HAS_CHILDREN':
-    "snapshot '{snapshot}' of VM '{vm}' has child snapshots ({children}); delete them with it using --children, or delete them first",
   'status.col.snapshots': 'SNAPSHOTS',
   'status.col.backups': 'BACKUPS',
   'status.noRepo': 'no repository',
@@ -196,12 +193,6 @@ const en = {
   'backup.col.mode': 'MODE',
   'backup.col.consistency': 'CONSISTENCY',
   'backup.col.read': 'READ',
-  'err.BACKUP_LIVE_NOT_RUNNING':
-    "VM '{vm}' is {state}: a live backup needs it running. Use --mode cold (or auto, the default) to back up a VM that is off.",
-  'err.BACKUP_LIVE_VM_STOPPED':
-    "VM '{vm}' stopped during its live backup ({event}); nothing was recorded.",
-  'err.BACKUP_LIVE_JOB_FAILED':
-    "the backup job of VM '{vm}' ended before brankas had read it all ({reason}); nothing was recorded.",
   'restore.interrupted':
     'interrupted: nothing was restored; the files it wrote are removed and anything it was replacing is back as it was.',
   'restore.droppedSnapshots':
@@ -211,6 +202,22 @@ const en = {
   'restore.doneStarted': 'Restored backup {backup} as VM {vm} in {seconds} s, and started it.',
   'restore.diskDone':
     'Restored disk {disk} of backup {backup} to {path} ({format}, {data} of data) in {seconds} s; no VM was defined.',
+  // Restores that never weaken or escape (task C): consoles, host access, leftovers.
+  'restore.graphics.local-socket':
+    'The {type} console listens on a local unix socket only: the backup holds no console password. Reach it on this host (virsh domdisplay, virt-viewer), or restore with --graphics-password-file to keep it on the network.',
+  'restore.graphics.password-kept':
+    'The {type} console keeps the password of the VM it was restored from.',
+  'restore.graphics.password-set':
+    'The {type} console has the password from --graphics-password-file.',
+  'restore.hostAccess': 'Host access granted (--allow-host-access): {what}',
+  'restore.cleanedLeftovers':
+    'Removed {count} leftover(s) of an earlier restore whose process had died: {paths}',
+  'restore.plan':
+    'Would restore backup {backup} as VM {vm} (dry run: nothing is written or defined):',
+  'restore.planHostAccess':
+    'Host access the VM it comes from does not have (refused without --allow-host-access): {what}',
+  'restore.planDisk': '  {disk} -> {path} ({data} of data)',
+  'restore.planXml': 'The domain XML it would define:',
   'verify.interrupted':
     'interrupted: the test VM and its scratch files are removed; nothing was recorded.',
   'verify.passed': 'Backup {backup} passed the restore test ({how}) in {seconds} s.',
@@ -311,19 +318,77 @@ const en = {
   'thin.halfRightBackup':
     'And a brankas backup reads only the data written, whatever the format: {emptyReads} for the empty disks, {writtenReads} after {written} was written into each. The saving comes from reading the allocation map, not from qcow2 itself; what qcow2 adds is thin provisioning that does not depend on the filesystem, internal snapshots and backing files. A tool that copies a raw file byte by byte (dd, scp, a volume download) does move all 10 GiB.',
   'thin.cleaned': '(volumes deleted; a temporary pool is removed with its directory)',
+  // Repository warnings and errors of read-only and authenticated repositories (one block).
+  'warn.REPO_READ_WITHOUT_LOCK':
+    'warning: the repository at {location} cannot be written ({errno}): reading it without a lock. A garbage collection running at the same time could remove what is being read.',
+  'warn.REPO_UNAUTHENTICATED':
+    'warning: the repository at {location} is not authenticated (a format older than authentication): anyone who can write its files can change what its backups restore. Run brankas repo upgrade when no backup is running.',
+  'repo.upgraded':
+    'Repository {location} upgraded to format version 3: {signed} manifest(s) signed with an auth key kept in the repository (keys/auth).',
+  'repo.upgradedExternal':
+    'Repository {location} upgraded to format version 3: {signed} manifest(s) signed with the auth key in {file}. Keep that file safe; every command now needs BRANKAS_AUTH_KEY_FILE={file}.',
+  'repo.upgradeNothing':
+    'Repository {location} is authenticated already (format version {version}): nothing to do.',
+  'repo.upgradeDamaged': 'Damaged manifests, left as they are (repo verify reports them): {ids}',
+  // Damage and repair (issue #12).
+  'repo.verifyGcLeftovers':
+    'Note: an interrupted gc left {entries} index entries naming {packs} pack(s) it deleted; no backup needs them, and the next gc removes them.',
+  'repo.verifyGoneLeftovers':
+    'Note: {entries} index entries name {packs} pack(s) that are gone, but no backup needs them; the next gc removes them.',
+  'repo.verifyDamageRecorded':
+    'The damaged records are recorded (damage/{id}): backups from now on store those chunks again, and repo repair heals the index.',
+  'repo.verifyNotRecorded':
+    'the damaged records could not be recorded in the repository ({message}): backups will not know to store those chunks again until a verify can record them',
+  'repo.statsDamagedRuns':
+    "{count} index run(s) are damaged: their chunks are left out of these figures. Run 'brankas repo repair'.",
+  'repo.repairNothing': 'Nothing to repair.',
+  'repo.repairPlan':
+    'Dry run: would drop {dropped} index entries ({missing} pack(s) gone, {records} damaged record(s)), rewrite {packs} pack(s), rebuild {runs} damaged index run(s) ({recovered} entries from the packs). Nothing was changed.',
+  'repo.repairDone':
+    'Repaired: dropped {dropped} index entries ({missing} pack(s) gone, {records} damaged record(s)), rewrote {packs} pack(s), rebuilt {runs} damaged index run(s) ({recovered} entries from the packs).',
+  'repo.repairHealed':
+    'healed: {backup} ({vm}) {disk}: {chunks} damaged chunk(s) have an intact copy',
+  'repo.repairUnhealable': 'cannot heal: {backup} ({vm}) {disk}: {reason}',
+  'repo.repairLost': '{lost} chunk(s) have no intact copy anywhere in the repository',
+  'backup.damagedRow': 'DAMAGED',
+  'backup.damaged': 'backup {backup} ({vm}) is damaged and cannot be restored: {reason}',
+  'restore.skippedDamaged':
+    'skipped backup {backup}: it is damaged ({reason}); taking the newest intact one instead',
+  // Jobs, the per-VM lock and the journal (src/service/).
+  'job.kind.backup': 'backup',
+  'job.kind.restore': 'restore',
+  'job.kind.verify': 'restore test',
+  'job.kind.snapshot': 'snapshot operation',
+  'job.waiting':
+    'VM {vm} is busy: a {job} (process {pid}) has worked on it since {since}. Waiting for it to finish...',
+  'job.recoveredStarted':
+    'VM {vm} was shut off by a {job} that was interrupted (process {pid}, gone) at {at} and never started again: started it again now.',
+  'job.recoveredAdopted':
+    'VM {vm} was shut off by a {job} that was interrupted (process {pid}, gone) at {at} and never started again; the restore decides its state now (--start starts it).',
+  'job.recoverFailed':
+    'VM {vm} was shut off by a {job} that was interrupted (process {pid}, gone) at {at}; starting it again failed: {message}. The next brankas command on it tries again.',
+  'status.warnLeftOff':
+    'warning: {vm} was shut off by a {job} that was interrupted (process {pid}, gone) at {at} and never started again. The next brankas command on it starts it again (or: virsh start {vm}).',
+  'status.jobRunning': '{vm}: a {job} is running (process {pid}, since {since}).',
+  'backup.committedAnyway':
+    'The request to stop came after the backup was committed: backup {id} is recorded and complete.',
+  'backup.waitsForOff':
+    'Stopping: {vm} was asked to shut down; waiting until it is off to start it again (a second Ctrl-C stops at once, and the next brankas command starts it).',
 } as const;
 
 export type MessageKey = keyof typeof en;
 
-// Every English key must exist in Indonesian; Indonesian may also word errors
-// the engine reports in English only (err.<CODE>).
-const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
+// Every English key must exist in Indonesian. Errors are worded apart, from the registry of
+// codes (src/util/error-registry.ts, errors-id.ts, error-text.ts).
+const id: Record<MessageKey, string> = {
   'usage.error': 'kesalahan penggunaan: {message}',
   'usage.hint': "Jalankan 'brankas {command} --help' untuk cara pakai.",
   'usage.unknownCommand':
     "perintah '{command}' tidak dikenal. Jalankan 'brankas --help' untuk daftarnya.",
   'error.prefix': 'galat: {message}',
   'error.interrupted': 'dihentikan',
+  'error.internalHint':
+    'Ini bug di brankas: mohon laporkan beserta keluaran perintah yang sama yang dijalankan dengan BRANKAS_DEBUG=1 (menunjukkan di mana terjadinya).',
   'inventory.host': 'Host',
   'inventory.hostname': 'nama host',
   'inventory.uri': 'koneksi',
@@ -397,20 +462,6 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
   'repo.stats.dedup': 'deduplikasi',
   'repo.stats.compression': 'kompresi',
   'repo.stats.overall': 'data / tersimpan',
-  'err.REPO_WRONG_PASSWORD': 'password salah: tidak ada kunci repositori yang terbuka dengannya',
-  'err.REPO_NOT_FOUND': 'tidak ada repositori di sana',
-  'err.REPO_LOCKED': 'repositori sedang dikunci oleh proses lain',
-  'err.REPO_INTERNAL':
-    'pemeriksaan internal brankas gagal, jadi ia berhenti sebelum menulis data yang salah (ini bug: mohon laporkan beserta pesan ini)',
-  'err.VM_NOT_FOUND': "tidak ada VM bernama '{vm}'",
-  'err.SNAPSHOT_NOT_FOUND': "VM '{vm}' tidak punya snapshot bernama '{snapshot}'",
-  'err.SNAPSHOT_EXISTS': "VM '{vm}' sudah punya snapshot bernama '{snapshot}'",
-  'err.SNAPSHOT_HAS_CHILDREN':
-    "snapshot '{snapshot}' dari VM '{vm}' punya snapshot turunan ({children}); hapus sekaligus dengan --children, atau hapus turunannya dulu",
-  'err.SNAPSHOT_RAW_DISK':
-    "VM '{vm}' tidak bisa diambil snapshot internal: disk {disk} ({source}) berformat '{format}'. Snapshot hanya berfungsi jika Anda menggunakan format disk 'qcow2'; format 'raw' tidak mendukung snapshot internal. Jalan keluar: konversi disk ke qcow2 (matikan VM, 'qemu-img convert -O qcow2 {source} BARU.qcow2', arahkan VM ke BARU.qcow2), atau ambil snapshot eksternal dengan --disk-only.",
-  'err.CONFIRMATION_REQUIRED':
-    'revert akan menghilangkan semua perubahan setelah snapshot diambil. Ini bukan terminal: tambahkan --yes untuk revert tanpa ditanya.',
   'status.col.snapshots': 'SNAPSHOT',
   'status.col.backups': 'BACKUP',
   'status.noRepo': 'belum ada repositori',
@@ -515,14 +566,6 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
   'backup.col.mode': 'MODE',
   'backup.col.consistency': 'KONSISTENSI',
   'backup.col.read': 'DIBACA',
-  'err.BACKUP_LIVE_NOT_RUNNING':
-    "VM '{vm}' sedang {state}: live backup butuh VM yang berjalan. Pakai --mode cold (atau auto, bawaannya) untuk mem-backup VM yang mati.",
-  'err.BACKUP_LIVE_VM_STOPPED':
-    "VM '{vm}' berhenti selama live backup-nya ({event}); tidak ada yang tercatat.",
-  'err.BACKUP_LIVE_JOB_FAILED':
-    "job backup VM '{vm}' berakhir sebelum brankas selesai membacanya ({reason}); tidak ada yang tercatat.",
-  'err.BACKUP_SHUTDOWN_TIMEOUT':
-    "VM '{vm}' tidak mati dalam {timeoutSeconds} dtk; VM dibiarkan berjalan dan tidak ada yang di-backup. Pastikan guest menanggapi shutdown ACPI (atau menjalankan QEMU guest agent), beri waktu lebih dengan --shutdown-timeout, atau pakai --force-off-after-timeout.",
   'restore.interrupted':
     'dihentikan: tidak ada yang di-restore; file yang sudah ditulis dihapus dan yang akan digantikan kembali seperti semula.',
   'restore.droppedSnapshots':
@@ -534,16 +577,20 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
     'Backup {backup} di-restore sebagai VM {vm} dalam {seconds} dtk, dan sudah dinyalakan.',
   'restore.diskDone':
     'Disk {disk} dari backup {backup} di-restore ke {path} ({format}, {data} data) dalam {seconds} dtk; tidak ada VM yang di-define.',
-  'err.RESTORE_VM_EXISTS':
-    "VM bernama '{vm}' sudah terdefinisi; restore dengan --as NAMABARU di sampingnya, atau dengan --force untuk menggantikan definisi dan filenya (kasus bencana: disknya hilang)",
-  'err.RESTORE_FILE_EXISTS':
-    '{path} sudah ada; brankas tidak menimpa file tanpa --force (atau restore dengan --to ke direktori lain)',
-  'err.RESTORE_SOCKET_PATH_TOO_LONG':
-    'socket {path} milik VM hasil restore lebih panjang dari {max} byte yang boleh dimiliki path socket unix; restore ke direktori yang lebih pendek (--to)',
-  'err.RESTORE_NO_SPACE':
-    'ruang di {dir} tidak cukup untuk me-restore {disk} dari backup {backup} ({dataMiB} MiB data); tidak ada yang tertinggal. Kosongkan sebagian ruang atau restore --to ke direktori lain.',
-  'err.RESTORE_DISK_NOT_FOUND':
-    "backup {backup} dari {vm} tidak punya disk bernama '{disk}'; disk yang ada: {disks}",
+  // Restores that never weaken or escape (task C): consoles, host access, leftovers.
+  'restore.graphics.local-socket':
+    'Konsol {type} hanya mendengarkan di socket unix lokal: backup tidak menyimpan password konsol. Buka dari host ini (virsh domdisplay, virt-viewer), atau restore dengan --graphics-password-file agar tetap di jaringan.',
+  'restore.graphics.password-kept': 'Konsol {type} memakai password VM asal restore ini.',
+  'restore.graphics.password-set': 'Konsol {type} memakai password dari --graphics-password-file.',
+  'restore.hostAccess': 'Akses ke host diberikan (--allow-host-access): {what}',
+  'restore.cleanedLeftovers':
+    'Menghapus {count} sisa restore sebelumnya yang prosesnya sudah mati: {paths}',
+  'restore.plan':
+    'Backup {backup} akan di-restore sebagai VM {vm} (dry run: tidak ada yang ditulis atau di-define):',
+  'restore.planHostAccess':
+    'Akses ke host yang tidak dimiliki VM asalnya (ditolak tanpa --allow-host-access): {what}',
+  'restore.planDisk': '  {disk} -> {path} ({data} data)',
+  'restore.planXml': 'XML domain yang akan di-define:',
   'verify.interrupted': 'dihentikan: VM uji dan file sementaranya dihapus; tidak ada yang dicatat.',
   'verify.passed': 'Backup {backup} lulus uji restore ({how}) dalam {seconds} dtk.',
   'verify.failed': 'Backup {backup} GAGAL uji restore: {reason}',
@@ -644,18 +691,62 @@ const id: Record<MessageKey, string> & Record<`err.${string}`, string> = {
   'thin.halfRightBackup':
     'Dan backup brankas hanya membaca data yang benar-benar terisi, apa pun formatnya: {emptyReads} untuk disk yang kosong, {writtenReads} setelah {written} diisi ke setiap disk. Penghematan backup datang dari membaca peta alokasi, bukan dari qcow2 itu sendiri; yang ditambahkan qcow2 adalah thin provisioning yang tidak bergantung pada filesystem, snapshot internal, dan file backing. Alat yang menyalin file raw byte demi byte (dd, scp, download volume) memang memindahkan seluruh 10GB.',
   'thin.cleaned': '(volume dihapus; pool sementara dihapus beserta direktorinya)',
-  'err.POOL_NOT_FOUND': "tidak ada storage pool bernama '{pool}'",
-  'err.POOL_INACTIVE': "storage pool '{pool}' tidak aktif: jalankan dulu (virsh pool-start {pool})",
-  'err.VOLUME_NOT_FOUND': "storage pool '{pool}' tidak punya volume bernama '{volume}'",
-  'err.VOLUME_EXISTS': "storage pool '{pool}' sudah punya volume bernama '{volume}'",
-  'err.VOLUME_BAD_SIZE':
-    "'{size}' bukan ukuran: pakai byte, atau angka dengan K, M, G, T (biner, seperti virsh: 10G = 10 GiB) atau KB, MB, GB, TB (desimal)",
-  'err.VOLUME_BAD_FORMAT': "format volume '{format}' tidak didukung; pilih salah satu: {formats}",
-  'err.VOLUME_BAD_NAME': "'{volume}' tidak bisa dipakai sebagai nama volume",
-  'err.VOLUME_CONFIRMATION_REQUIRED':
-    "menghapus volume '{volume}' dari pool {pool} akan menghapus seluruh isinya. Ini bukan terminal: tambahkan --yes untuk menghapus tanpa ditanya.",
-  'err.LAB_TOOL_FAILED': 'perintah {tool} gagal: {message}',
-  'err.LAB_INTERRUPTED': 'eksperimen dihentikan dan semua yang dibuatnya sudah dihapus',
+  // Peringatan dan galat repositori hanya-baca dan terautentikasi (satu blok).
+  'warn.REPO_READ_WITHOUT_LOCK':
+    'peringatan: repositori di {location} tidak bisa ditulisi ({errno}): dibaca tanpa kunci. Garbage collection yang berjalan bersamaan bisa menghapus apa yang sedang dibaca.',
+  'warn.REPO_UNAUTHENTICATED':
+    'peringatan: repositori di {location} tidak terautentikasi (formatnya lebih lama dari autentikasi): siapa pun yang bisa menulis berkasnya bisa mengubah isi yang dipulihkan dari backup-nya. Jalankan brankas repo upgrade saat tidak ada backup yang berjalan.',
+  'repo.upgraded':
+    'Repositori {location} ditingkatkan ke format versi 3: {signed} manifest ditandatangani dengan kunci autentikasi yang disimpan di dalam repositori (keys/auth).',
+  'repo.upgradedExternal':
+    'Repositori {location} ditingkatkan ke format versi 3: {signed} manifest ditandatangani dengan kunci autentikasi di {file}. Simpan berkas itu baik-baik; setiap perintah kini memerlukan BRANKAS_AUTH_KEY_FILE={file}.',
+  'repo.upgradeNothing':
+    'Repositori {location} sudah terautentikasi (format versi {version}): tidak ada yang perlu dilakukan.',
+  'repo.upgradeDamaged':
+    'Manifest yang rusak, dibiarkan apa adanya (repo verify melaporkannya): {ids}',
+  // Damage and repair (issue #12).
+  'repo.verifyGcLeftovers':
+    'Catatan: gc yang terputus meninggalkan {entries} entri indeks yang menunjuk {packs} pack yang sudah dihapusnya; tidak ada backup yang membutuhkannya, dan gc berikutnya menghapusnya.',
+  'repo.verifyGoneLeftovers':
+    'Catatan: {entries} entri indeks menunjuk {packs} pack yang sudah tidak ada, tetapi tidak ada backup yang membutuhkannya; gc berikutnya menghapusnya.',
+  'repo.verifyDamageRecorded':
+    'Record yang rusak sudah dicatat (damage/{id}): backup berikutnya menyimpan chunk itu lagi, dan repo repair memulihkan indeks.',
+  'repo.verifyNotRecorded':
+    'record yang rusak tidak bisa dicatat di repositori ({message}): backup berikutnya belum tahu harus menyimpan chunk itu lagi sampai verify bisa mencatatnya',
+  'repo.statsDamagedRuns':
+    "{count} run indeks rusak: chunk-nya tidak terhitung dalam angka ini. Jalankan 'brankas repo repair'.",
+  'repo.repairNothing': 'Tidak ada yang perlu diperbaiki.',
+  'repo.repairPlan':
+    'Uji coba: akan membuang {dropped} entri indeks ({missing} pack hilang, {records} record rusak), menulis ulang {packs} pack, membangun ulang {runs} run indeks yang rusak ({recovered} entri dari pack). Tidak ada yang diubah.',
+  'repo.repairDone':
+    'Diperbaiki: {dropped} entri indeks dibuang ({missing} pack hilang, {records} record rusak), {packs} pack ditulis ulang, {runs} run indeks yang rusak dibangun ulang ({recovered} entri dari pack).',
+  'repo.repairHealed': 'pulih: {backup} ({vm}) {disk}: {chunks} chunk rusak punya salinan utuh',
+  'repo.repairUnhealable': 'tidak bisa dipulihkan: {backup} ({vm}) {disk}: {reason}',
+  'repo.repairLost': '{lost} chunk tidak punya salinan utuh di mana pun dalam repositori',
+  'backup.damagedRow': 'RUSAK',
+  'backup.damaged': 'backup {backup} ({vm}) rusak dan tidak bisa di-restore: {reason}',
+  'restore.skippedDamaged':
+    'backup {backup} dilewati: rusak ({reason}); yang dipakai adalah backup utuh terbaru',
+  // Jobs, the per-VM lock and the journal (src/service/).
+  'job.kind.backup': 'backup',
+  'job.kind.restore': 'restore',
+  'job.kind.verify': 'uji restore',
+  'job.kind.snapshot': 'operasi snapshot',
+  'job.waiting':
+    'VM {vm} sedang dipakai: {job} (proses {pid}) mengerjakannya sejak {since}. Menunggu sampai selesai...',
+  'job.recoveredStarted':
+    'VM {vm} dimatikan oleh {job} yang terhenti (proses {pid}, sudah tidak ada) pada {at} dan tidak pernah dinyalakan lagi: sekarang dinyalakan kembali.',
+  'job.recoveredAdopted':
+    'VM {vm} dimatikan oleh {job} yang terhenti (proses {pid}, sudah tidak ada) pada {at} dan tidak pernah dinyalakan lagi; kini restore yang menentukan keadaannya (--start menyalakannya).',
+  'job.recoverFailed':
+    'VM {vm} dimatikan oleh {job} yang terhenti (proses {pid}, sudah tidak ada) pada {at}; gagal menyalakannya kembali: {message}. Perintah brankas berikutnya untuk VM ini akan mencoba lagi.',
+  'status.warnLeftOff':
+    'peringatan: {vm} dimatikan oleh {job} yang terhenti (proses {pid}, sudah tidak ada) pada {at} dan tidak pernah dinyalakan lagi. Perintah brankas berikutnya untuk VM ini akan menyalakannya kembali (atau: virsh start {vm}).',
+  'status.jobRunning': '{vm}: {job} sedang berjalan (proses {pid}, sejak {since}).',
+  'backup.committedAnyway':
+    'Permintaan berhenti datang setelah backup tersimpan: backup {id} tercatat dan lengkap.',
+  'backup.waitsForOff':
+    'Berhenti: {vm} sudah diminta mati; menunggu sampai mati untuk menyalakannya kembali (Ctrl-C kedua langsung berhenti, dan perintah brankas berikutnya akan menyalakannya).',
 };
 
 const catalogs: Record<Lang, Partial<Record<string, string>>> = { en, id };
@@ -678,18 +769,4 @@ export function pickLang(flag: string | undefined, env: NodeJS.ProcessEnv): Lang
   }
   const locale = env['LC_ALL'] || env['LC_MESSAGES'] || env['LANG'] || '';
   return /^id([_.-]|$)/i.test(locale) ? 'id' : 'en';
-}
-
-/** The user's-language wording of an engine error, when the catalogue has one. */
-export function translateError(
-  lang: Lang,
-  code: string,
-  details: Record<string, unknown>,
-): string | undefined {
-  const template = catalogs[lang][`err.${code}`];
-  if (template === undefined) return undefined;
-  return template.replace(/\{(\w+)\}/g, (m, name: string) => {
-    const v = details[name];
-    return v === undefined ? m : Array.isArray(v) ? v.join(', ') : String(v);
-  });
 }

@@ -5,9 +5,11 @@
  */
 import { parseArgs } from 'node:util';
 import { isBrankasError, errorMessage } from '../util/errors.js';
+import { asFileError } from '../util/file-errors.js';
 import { CliContext, type CliIO } from './context.js';
 import { UsageError, type Command, type OptionSpec } from './command.js';
-import { pickLang, translateError, translator } from './i18n.js';
+import { pickLang, translator } from './i18n.js';
+import { errorText } from './error-text.js';
 
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, INTERRUPTED: 130 } as const;
 
@@ -155,23 +157,29 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   }
 }
 
-function reportError(ctx: CliContext, err: unknown): number {
+function reportError(ctx: CliContext, thrown: unknown): number {
+  // A file system error at a path (a directory where a file was expected, a read-only mount...)
+  // is said as one line naming the path, wherever it came from.
+  const path = (thrown as { path?: unknown } | null)?.path;
+  const err = typeof path === 'string' ? asFileError(path, thrown) : thrown;
   const usage = err instanceof UsageError;
   const code = usage ? 'USAGE' : isBrankasError(err) ? err.code : 'INTERNAL';
   if (ctx.json) {
     const body = isBrankasError(err) ? err.toJSON() : { code, message: errorMessage(err) };
     ctx.io.stdout.write(JSON.stringify({ error: body }) + '\n');
   } else {
-    // English messages come from the engine itself; other languages from the catalogue.
-    const localized =
-      ctx.lang !== 'en' && isBrankasError(err)
-        ? translateError(ctx.lang, err.code, err.details)
-        : undefined;
-    ctx.io.stderr.write(ctx.t('error.prefix', { message: localized ?? errorMessage(err) }) + '\n');
+    if (usage) {
+      const message = err.typed === undefined ? errorMessage(err) : errorText(ctx.lang, err.typed);
+      ctx.io.stderr.write(ctx.t('usage.error', { message }) + '\n');
+    } else {
+      ctx.io.stderr.write(ctx.t('error.prefix', { message: errorText(ctx.lang, err) }) + '\n');
+    }
   }
-  if ((!usage && !isBrankasError(err)) || ctx.io.env['BRANKAS_DEBUG']) {
-    // Not one of our typed errors: a bug of ours, so the stack helps whoever reports it.
+  if (ctx.io.env['BRANKAS_DEBUG']) {
     if (err instanceof Error && err.stack) ctx.io.stderr.write(err.stack + '\n');
+  } else if (!usage && !isBrankasError(err) && !ctx.json) {
+    // Not one of our typed errors: a bug of ours. One line more says how to report it.
+    ctx.io.stderr.write(ctx.t('error.internalHint') + '\n');
   }
   return usage ? EXIT.USAGE : EXIT.FAILURE;
 }

@@ -3,7 +3,7 @@
  * the facts a face needs to say it in the user's language (the CLI looks the
  * code up in its catalogue and falls back to the English message).
  */
-import { BrankasError, type BrankasErrorOptions } from '../util/errors.js';
+import { BrankasError, type ErrorOptionsFor } from '../util/errors.js';
 
 export type EngineErrorCode =
   | 'VM_NOT_FOUND'
@@ -17,6 +17,7 @@ export type EngineErrorCode =
   | 'GUEST_UNAVAILABLE'
   | 'GUEST_COMMAND_FAILED'
   | 'GUEST_IMAGES_MISSING'
+  | 'GUEST_WORKDIR_UNSAFE'
   | 'LAB_CHECK_FAILED'
   | 'BACKUP_SHUTDOWN_TIMEOUT'
   | 'BACKUP_UNSUPPORTED_DISK'
@@ -25,18 +26,22 @@ export type EngineErrorCode =
   | 'BACKUP_LIVE_NOT_RUNNING'
   | 'BACKUP_LIVE_VM_STOPPED'
   | 'BACKUP_LIVE_JOB_FAILED'
+  | 'BACKUP_DAMAGED'
+  | 'BACKUP_LATEST_DAMAGED'
   | 'RESTORE_NO_XML'
   | 'RESTORE_VM_EXISTS'
   | 'RESTORE_VM_RUNNING'
   | 'RESTORE_FILE_EXISTS'
   | 'RESTORE_SOCKET_PATH_TOO_LONG'
   | 'RESTORE_NO_SPACE'
-  | 'RESTORE_DISK_NOT_FOUND';
+  | 'RESTORE_DISK_NOT_FOUND'
+  | 'RESTORE_INVALID_NAME'
+  | 'RESTORE_HOST_ACCESS'
+  | 'RESTORE_PATH_UNUSABLE';
 
-export class EngineError extends BrankasError {
+export class EngineError<C extends EngineErrorCode = EngineErrorCode> extends BrankasError<C> {
   override readonly name = 'EngineError';
-  declare readonly code: EngineErrorCode;
-  constructor(code: EngineErrorCode, message: string, options?: BrankasErrorOptions) {
-    super(code, message, options);
+  constructor(code: C, message: string, ...options: ErrorOptionsFor<C>) {
+    super(code, message, ...options);
   }
 }

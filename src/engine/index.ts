@@ -17,7 +17,7 @@ export {
 export * from './snapshot/index.js';
 export * from './disk/index.js';
 export { coldBackup, type ColdBackupOptions, type ColdBackupResult } from './backup/cold.js';
-export type { PowerEvent, PowerPlan } from './backup/power.js';
+export type { PowerChange, PowerChangeFn, PowerEvent, PowerPlan } from './backup/power.js';
 export {
   backupVm,
   type BackupMode,
@@ -38,6 +38,14 @@ export {
   type RestoreOptions,
   type RestoreResult,
 } from './restore/restore.js';
+export {
+  chooseBackup,
+  listBackupCatalogue,
+  type BackupCatalogue,
+  type BackupChoice,
+  type ChooseOptions,
+  type DamagedBackup,
+} from './catalog.js';
 export { restoreDisk, type RestoreDiskOptions, type RestoreDiskResult } from './restore/disk.js';
 export { verifyBackup, type VerifyOptions, type VerifyResult } from './restore/verify.js';
 export {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openImageOverNbd } from '../nbd/index.js';
 import { openImage } from './open.js';
-import { collect, createQcow2, MiB, qemuImg, qemuIo, readAll, tempDir } from './test-support.js';
+import { collect, createQcow2, MiB, qemuImg, qemuIo, readAll, tempDir } from './testing/support.js';
 
 let dir: string;
 let remove: () => Promise<void>;

@@ -13,12 +13,38 @@ export const IMAGE_IO = 'IMAGE_IO';
 export const IMAGE_RANGE = 'IMAGE_RANGE';
 export const IMAGE_CLOSED = 'IMAGE_CLOSED';
 
-export class ImageError extends BrankasError {
+export type ImageErrorCode =
+  | typeof IMAGE_UNSUPPORTED
+  | typeof IMAGE_CORRUPT
+  | typeof IMAGE_NOT_FOUND
+  | typeof IMAGE_IO
+  | typeof IMAGE_RANGE
+  | typeof IMAGE_CLOSED
+  | 'IMAGE_WRITER_OPTIONS'
+  | 'IMAGE_WRITER_BUSY';
+
+/**
+ * Every image error names its file (`details.path`); the subclasses add what their code's text
+ * needs (IMAGE_CORRUPT its problem, IMAGE_UNSUPPORTED its feature).
+ */
+export class ImageError extends BrankasError<ImageErrorCode> {
   override readonly name: string = 'ImageError';
   readonly path: string;
 
-  constructor(code: string, path: string, message: string, options: BrankasErrorOptions = {}) {
-    super(code, message, { ...options, details: { path, ...options.details } });
+  constructor(
+    code: ImageErrorCode,
+    path: string,
+    message: string,
+    options: BrankasErrorOptions = {},
+  ) {
+    // The subclasses supply their codes' parameters; the compiler cannot follow that through
+    // this shared constructor, so the registry test checks the texts render.
+    const details = { path, ...options.details } as Record<string, unknown> & {
+      path: string;
+      feature: unknown;
+      problem: unknown;
+    };
+    super(code, message, { ...options, details });
     this.path = path;
   }
 }

@@ -7,7 +7,7 @@ import {
   clipExtents,
   mergeExtents,
 } from './extents.js';
-import { collect } from './test-support.js';
+import { collect } from './testing/support.js';
 import type { Extent, ExtentKind } from './types.js';
 
 const e = (offset: number, length: number, kind: ExtentKind): Extent => ({ offset, length, kind });

@@ -9,7 +9,7 @@ import type { Extent, ExtentKind } from './types.js';
 
 export type Extents = Iterable<Extent> | AsyncIterable<Extent>;
 
-export class ExtentOrderError extends BrankasError {
+export class ExtentOrderError extends BrankasError<'EXTENTS_NOT_CONTIGUOUS'> {
   override readonly name: string = 'ExtentOrderError';
 
   constructor(message: string) {

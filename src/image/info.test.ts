@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { imageInfo } from './info.js';
 import { openImage } from './open.js';
 import { Qcow2Reader } from './qcow2.js';
-import { createQcow2, MiB, qemuImg, qemuIo, qemuMap, tempDir } from './test-support.js';
+import { createQcow2, MiB, qemuImg, qemuIo, qemuMap, tempDir } from './testing/support.js';
 
 let dir: string;
 let remove: () => Promise<void>;

@@ -59,7 +59,7 @@ function inflate(input: Buffer, clusterSize: number): Buffer {
   }
 }
 
-class ZstdFrameError extends BrankasError {
+class ZstdFrameError extends BrankasError<'ZSTD_FRAME_INVALID'> {
   constructor(message: string) {
     super('ZSTD_FRAME_INVALID', message);
   }

@@ -14,10 +14,10 @@ import {
   qemuIo,
   readAll,
   tempDir,
-} from './test-support.js';
+} from './testing/support.js';
 import type { Extent } from './types.js';
 import { copyDisk } from './writer-copy.js';
-import { assertChecks, assertSameDisk, qemuInfo, scatteredSource } from './writer-test-support.js';
+import { assertChecks, assertSameDisk, qemuInfo, scatteredSource } from './testing/writer.js';
 import { IMAGE_WRITER_OPTIONS } from './writer.js';
 
 const GiB = 1024 * MiB;

@@ -18,7 +18,7 @@ import {
   qemuRaw,
   readAll,
   tempDir,
-} from './test-support.js';
+} from './testing/support.js';
 
 let dir: string;
 let remove: () => Promise<void>;

@@ -5,9 +5,9 @@ import { after, before, describe, it } from 'node:test';
 import { IMAGE_CLOSED, IMAGE_IO, IMAGE_RANGE } from './errors.js';
 import { openImage } from './open.js';
 import { RawWriter, type RawWriterOptions } from './raw-writer.js';
-import { hasCode, KiB, MiB, qemuDataMap, tempDir } from './test-support.js';
+import { hasCode, KiB, MiB, qemuDataMap, tempDir } from './testing/support.js';
 import { copyDisk } from './writer-copy.js';
-import { allocated, assertSameDisk, scatteredSource } from './writer-test-support.js';
+import { allocated, assertSameDisk, scatteredSource } from './testing/writer.js';
 
 /**
  * Non-zero bytes scatteredSource leaves: its 0x00 write is data that reads as

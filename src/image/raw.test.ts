@@ -16,7 +16,7 @@ import {
   qemuIo,
   readAll,
   tempDir,
-} from './test-support.js';
+} from './testing/support.js';
 import type { Extent } from './types.js';
 
 let dir: string;

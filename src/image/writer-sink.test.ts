@@ -3,7 +3,7 @@ import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { IMAGE_IO } from './errors.js';
-import { hasCode, MiB, tempDir } from './test-support.js';
+import { hasCode, MiB, tempDir } from './testing/support.js';
 import { FileSink } from './writer-sink.js';
 
 /** Counts the handle's fdatasync calls; `fail` makes them reject. */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Qcow2Writer } from './qcow2-writer.js';
 import { RawWriter } from './raw-writer.js';
-import { hasCode, MiB, tempDir } from './test-support.js';
+import { hasCode, MiB, tempDir } from './testing/support.js';
 import type { DiskReader, Extent } from './types.js';
 import { copyDisk } from './writer-copy.js';
 import { createWriter } from './writer-open.js';

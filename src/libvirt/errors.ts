@@ -5,7 +5,7 @@
  * `LIBVIRT_<NAME>` after libvirt's `VIR_ERR_<NAME>`, so they stay readable in
  * JSON output and never change when libvirt adds numbers.
  */
-import { BrankasError, type BrankasErrorOptions } from '../util/errors.js';
+import { BrankasError, type ErrorOptionsFor } from '../util/errors.js';
 
 /** libvirt's virErrorNumber, in order: the index is the number on the wire. */
 const ERROR_NAMES = [
@@ -149,7 +149,7 @@ export interface RemoteErrorInfo {
 }
 
 /** An error the daemon reported for a call. */
-export class LibvirtError extends BrankasError {
+export class LibvirtError extends BrankasError<`LIBVIRT_${string}`> {
   override readonly name = 'LibvirtError';
   readonly libvirtCode: number;
   readonly libvirtDomain: number;
@@ -192,11 +192,12 @@ export type ClientErrorCode =
   | 'LIBVIRT_INVALID_ARGUMENT'
   | 'LIBVIRT_PROTOCOL';
 
-export class LibvirtClientError extends BrankasError {
+export class LibvirtClientError<
+  C extends ClientErrorCode = ClientErrorCode,
+> extends BrankasError<C> {
   override readonly name = 'LibvirtClientError';
-  declare readonly code: ClientErrorCode;
-  constructor(code: ClientErrorCode, message: string, options?: BrankasErrorOptions) {
-    super(code, message, options);
+  constructor(code: C, message: string, ...options: ErrorOptionsFor<C>) {
+    super(code, message, ...options);
   }
 }
 

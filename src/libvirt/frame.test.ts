@@ -14,7 +14,7 @@ import {
   type Frame,
   type Header,
 } from './frame.js';
-import { prng } from '../util/testing.js';
+import { prng } from '../util/testing/index.js';
 
 function hex(s: string): Buffer {
   return Buffer.from(s.replace(/\s+/g, ''), 'hex');

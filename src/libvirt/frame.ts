@@ -46,7 +46,7 @@ export interface Frame {
   payload: Buffer;
 }
 
-export class FrameError extends BrankasError {
+export class FrameError extends BrankasError<'RPC_MALFORMED_FRAME'> {
   override readonly name = 'FrameError';
   constructor(message: string) {
     super('RPC_MALFORMED_FRAME', message);

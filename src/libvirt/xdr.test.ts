@@ -32,7 +32,7 @@ import {
 } from './types.js';
 import { CONNECT_GET_VERSION, CONNECT_OPEN, DOMAIN_LOOKUP_BY_NAME } from './calls.js';
 import { LibvirtError } from './errors.js';
-import { prng } from '../util/testing.js';
+import { prng } from '../util/testing/index.js';
 
 /** Bytes from hex, spaces allowed for readability. */
 function hex(s: string): Buffer {

@@ -9,7 +9,7 @@
  */
 import { BrankasError } from '../util/errors.js';
 
-export class XdrError extends BrankasError {
+export class XdrError extends BrankasError<'XDR_MALFORMED'> {
   override readonly name = 'XdrError';
   constructor(message: string) {
     super('XDR_MALFORMED', message);

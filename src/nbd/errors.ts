@@ -5,7 +5,7 @@
  * the client's own failures are `NBD_CONNECTION_CLOSED`, `NBD_TIMEOUT`... and
  * the manager's are `QEMU_NBD_*`. All are BrankasErrors.
  */
-import { BrankasError, type BrankasErrorOptions } from '../util/errors.js';
+import { BrankasError, type ErrorOptionsFor } from '../util/errors.js';
 import { CMD_NAMES, NbdErrno, RepErr } from './constants.js';
 
 const ERRNO_NAMES = Object.fromEntries(
@@ -22,7 +22,7 @@ export function errnoName(errno: number): string {
 }
 
 /** The server refused or failed a command (a nonzero error in a reply). */
-export class NbdError extends BrankasError {
+export class NbdError extends BrankasError<`NBD_E${string}`> {
   override readonly name = 'NbdError';
   readonly errno: number;
   readonly command: string;
@@ -38,7 +38,7 @@ export class NbdError extends BrankasError {
       info.offset === undefined ? '' : ` at offset ${info.offset} length ${info.length ?? 0}`;
     const at = info.errorOffset === undefined ? '' : ` (failed at offset ${info.errorOffset})`;
     const text = info.message ? `: ${info.message}` : '';
-    super(`NBD_${name}`, `NBD ${cmd}${where} failed with ${name}${at}${text}`, {
+    super(`NBD_${name}` as `NBD_E${string}`, `NBD ${cmd}${where} failed with ${name}${at}${text}`, {
       details: {
         errno,
         command: cmd,
@@ -54,7 +54,7 @@ export class NbdError extends BrankasError {
 }
 
 /** The server answered an option of the handshake with an error reply. */
-export class NbdOptionError extends BrankasError {
+export class NbdOptionError extends BrankasError<`NBD_REP_ERR_${string}`> {
   override readonly name = 'NbdOptionError';
   readonly replyType: number;
 
@@ -81,11 +81,12 @@ export type NbdClientErrorCode =
   | 'NBD_INVALID_ARGUMENT';
 
 /** The client's own failures: transport, timeouts, protocol violations, misuse. */
-export class NbdClientError extends BrankasError {
+export class NbdClientError<
+  C extends NbdClientErrorCode = NbdClientErrorCode,
+> extends BrankasError<C> {
   override readonly name = 'NbdClientError';
-  declare readonly code: NbdClientErrorCode;
-  constructor(code: NbdClientErrorCode, message: string, options?: BrankasErrorOptions) {
-    super(code, message, options);
+  constructor(code: C, message: string, ...options: ErrorOptionsFor<C>) {
+    super(code, message, ...options);
   }
 }
 
@@ -97,11 +98,10 @@ export type QemuNbdErrorCode =
   | 'QEMU_NBD_START_TIMEOUT';
 
 /** qemu-nbd could not be started, or did not become ready. */
-export class QemuNbdError extends BrankasError {
+export class QemuNbdError<C extends QemuNbdErrorCode = QemuNbdErrorCode> extends BrankasError<C> {
   override readonly name = 'QemuNbdError';
-  declare readonly code: QemuNbdErrorCode;
-  constructor(code: QemuNbdErrorCode, message: string, options?: BrankasErrorOptions) {
-    super(code, message, options);
+  constructor(code: C, message: string, ...options: ErrorOptionsFor<C>) {
+    super(code, message, ...options);
   }
 }
 

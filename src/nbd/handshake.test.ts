@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { NbdClient, type NbdClientOptions } from './client.js';
 import { Cmd, Info, NBD_CLISERV_MAGIC, Opt, RepErr, TransmissionFlag } from './constants.js';
 import { NbdClientError, NbdOptionError } from './errors.js';
-import { NbdPeer, socketPair, type PeerOptions } from './testing.js';
+import { NbdPeer, socketPair, type PeerOptions } from './testing/index.js';
+import { HANG_MS, waitUntil } from '../util/testing/index.js';
 import { encodeGoData, encodeMetaContextData, encodeOption, encodeRequest } from './wire.js';
 
 function hex(s: string): Buffer {
@@ -31,7 +32,7 @@ async function connect(
     a.destroy();
     b.destroy();
   });
-  const client = await NbdClient.over(a, { connectTimeoutMs: 2000, ...options });
+  const client = await NbdClient.over(a, { connectTimeoutMs: HANG_MS, ...options });
   t.after(() => client.destroy());
   return { client, peer };
 }
@@ -153,8 +154,7 @@ describe('handshake', () => {
     assert.ok(err instanceof NbdOptionError);
     assert.equal(err.code, 'NBD_REP_ERR_UNKNOWN');
     assert.match(err.message, /export 'nope' not present/);
-    await new Promise((r) => setTimeout(r, 20));
-    assert.equal(peer.options.at(-1)?.option, Opt.ABORT, 'soft disconnect after the error');
+    await waitUntil(() => peer.options.at(-1)?.option === Opt.ABORT, 'a soft disconnect');
   });
 
   test('maps other option errors to their protocol names', async (t) => {

@@ -1,16 +1,15 @@
 // Integration tests of the qemu-nbd manager against the real qemu-nbd.
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { getEventListeners } from 'node:events';
 import { existsSync } from 'node:fs';
 import { readdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { NbdClient } from './client.js';
 import { QemuNbdError } from './errors.js';
 import { liveQemuNbdCount, QemuNbd, qemuNbdArgs } from './qemu-nbd.js';
-import { run, testDir } from './testing.js';
+import { run, testDir } from './testing/index.js';
 
 const MiB = 1024 * 1024;
 
@@ -31,8 +30,13 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Waits until `pid` is gone (it may linger a moment as the kernel reaps it). */
-async function gone(pid: number, ms = 3000): Promise<boolean> {
+/** How many handlers the process has for the events a library must leave to the executable. */
+function processHandlers(): number[] {
+  return (['SIGINT', 'SIGTERM', 'SIGHUP', 'exit'] as const).map((e) => process.listenerCount(e));
+}
+
+/** Waits until `pid` is gone (it may linger a moment as the kernel reaps it); ms only bounds a hang. */
+async function gone(pid: number, ms = 60_000): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   return !alive(pid);
@@ -74,17 +78,13 @@ describe('QemuNbd', () => {
 
   test('exports on a private socket in a mode-0700 directory, and stop() removes all of it', async (t) => {
     const path = await image(t, '8M', 'write -P 0x5a 0 1M');
-    const sigintBefore = process.listenerCount('SIGINT');
+    const handlers = processHandlers();
     const server = await QemuNbd.start({ image: path, format: 'qcow2' });
     const pid = server.pid!;
     try {
       assert.equal((await stat(server.dir)).mode & 0o777, 0o700);
       assert.ok((await stat(server.socketPath)).isSocket());
-      assert.equal(
-        process.listenerCount('SIGINT'),
-        sigintBefore + 1,
-        'a SIGINT handler while running',
-      );
+      assert.deepEqual(processHandlers(), handlers, 'no process-wide handler while running');
       // Persistent: a second connection after the first one closed still works.
       for (let i = 0; i < 2; i++) {
         const client = await NbdClient.connect(server.target);
@@ -98,7 +98,7 @@ describe('QemuNbd', () => {
     }
     assert.ok(await gone(pid), 'qemu-nbd exited');
     assert.equal(existsSync(server.dir), false, 'socket directory removed');
-    assert.equal(process.listenerCount('SIGINT'), sigintBefore, 'no handler left behind');
+    assert.deepEqual(processHandlers(), handlers, 'no handler left behind');
     assert.equal(liveQemuNbdCount(), 0);
     await server.stop(); // idempotent
   });
@@ -159,13 +159,18 @@ describe('QemuNbd', () => {
           (err: unknown) => err,
         ),
       );
-      // Let the first replies start to flow, then kill the server outright.
-      await new Promise((r) => setTimeout(r, 5));
+      // Once the first reply is in, kill the server outright: the other 252 MiB cannot all be
+      // on their way by then (a socket buffers far less), however fast or slow the machine.
+      await Promise.race(reads);
       process.kill(pid, 'SIGKILL');
+      // Only a hang reaches this bound.
+      let timer: NodeJS.Timeout | undefined;
       const results = await Promise.race([
         Promise.all(reads),
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('reads hang')), 5000)),
-      ]);
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('reads hang')), 60_000);
+        }),
+      ]).finally(() => clearTimeout(timer));
       const failures = results.filter((r) => r !== 'ok');
       assert.ok(failures.length > 0, 'some reads were cut off');
       for (const f of failures) hasCode('NBD_CONNECTION_CLOSED')(f);
@@ -177,35 +182,43 @@ describe('QemuNbd', () => {
     assert.equal(existsSync(server.dir), false);
   });
 
-  test('on SIGTERM the process stops its qemu-nbd, removes the socket, and still dies of SIGTERM', async (t) => {
+  test('aborting the caller’s signal stops qemu-nbd and removes its directory before abort() returns', async (t) => {
     const path = await image(t, '1M');
-    const index = fileURLToPath(new URL('./index.js', import.meta.url));
-    const script = `
-      const { QemuNbd } = await import(${JSON.stringify(index)});
-      const s = await QemuNbd.start({ image: ${JSON.stringify(path)}, format: 'qcow2' });
-      console.log(JSON.stringify({ pid: s.pid, dir: s.dir }));
-      setInterval(() => {}, 1000);
-    `;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    t.after(() => child.kill('SIGKILL'));
-    const line = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (out.includes('\n')) resolve(out.split('\n')[0]!);
-      });
-      child.once('exit', () => reject(new Error(`child exited early: ${out}`)));
-    });
-    const { pid, dir } = JSON.parse(line) as { pid: number; dir: string };
-    assert.ok(alive(pid) && existsSync(dir));
-    const exited = new Promise<NodeJS.Signals | null>((r) =>
-      child.once('exit', (_c, sig) => r(sig)),
-    );
-    child.kill('SIGTERM');
-    assert.equal(await exited, 'SIGTERM', 'the default action of SIGTERM still happens');
+    const controller = new AbortController();
+    const server = await QemuNbd.start({ image: path, format: 'qcow2', signal: controller.signal });
+    const pid = server.pid!;
+    t.after(() => server.stop());
+    assert.ok(alive(pid) && existsSync(server.dir));
+    // Synchronously, as from a signal handler or an 'exit' hook: nothing may wait.
+    controller.abort(new Error('stop'));
+    assert.equal(existsSync(server.dir), false, 'socket directory removed at once');
+    assert.equal(liveQemuNbdCount(), 0);
     assert.ok(await gone(pid), 'qemu-nbd stopped');
-    assert.equal(existsSync(dir), false, 'socket directory removed');
+    await server.stop(); // still fine afterwards
+  });
+
+  test('an already aborted signal fails start() with its reason, starting nothing', async (t) => {
+    const path = await image(t, '1M');
+    const before = await managerDirs();
+    const reason = new Error('aborted before');
+    await assert.rejects(
+      QemuNbd.start({ image: path, format: 'qcow2', signal: AbortSignal.abort(reason) }),
+      (err) => err === reason,
+    );
+    assert.deepEqual(await managerDirs(), before);
+    assert.equal(liveQemuNbdCount(), 0);
+  });
+
+  test('a stopped server no longer listens to the signal', async (t) => {
+    const path = await image(t, '1M');
+    const { signal } = new AbortController();
+    const server = await QemuNbd.start({ image: path, format: 'qcow2', signal });
+    assert.equal(getEventListeners(signal, 'abort').length, 1);
+    await server.stop();
+    assert.equal(
+      getEventListeners(signal, 'abort').length,
+      0,
+      'a long-lived signal keeps no stopped server',
+    );
   });
 });

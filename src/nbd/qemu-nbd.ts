@@ -7,10 +7,12 @@
  * that leaves with NBD_OPT_ABORT, so qemu-nbd logs nothing), and fails with
  * qemu-nbd's own stderr when it exits first (a locked or missing image).
  * `stop()` always ends the process (SIGTERM, then SIGKILL after a grace
- * period) and removes the socket and its directory. While any server runs,
- * SIGINT, SIGTERM and SIGHUP handlers and an exit hook stop them all and then
- * let the signal do what it would have done; the handlers go when the last
- * server stops.
+ * period) and removes the socket and its directory. The caller's AbortSignal
+ * is the other way out: when it fires, the server stops at once and
+ * synchronously (SIGTERM, directory removed), so an executable can fire it
+ * from a signal handler or an 'exit' hook and leave nothing behind. This
+ * module touches no process-wide state (signal handlers belong to the
+ * executable, src/cli/main.ts).
  *
  * Choices: `--persistent`, so the export outlives one connection (a backup
  * may connect more than once) and its life is ours to end; `--shared` 8 by
@@ -53,18 +55,24 @@ export interface QemuNbdOptions {
   stopTimeoutMs?: number;
   /** The qemu-nbd binary (default 'qemu-nbd' on PATH). */
   binary?: string;
+  /**
+   * Stops the server at once when aborted (SIGTERM to qemu-nbd, its directory removed before
+   * the abort returns); start() fails with the signal's reason when it is aborted first.
+   */
+  signal?: AbortSignal;
 }
 
 const STDERR_KEEP = 16 * 1024;
 const PROBE_INTERVAL_MS = 20;
 
-/** Every server not yet stopped, for the signal handlers. */
+/** Every server not yet stopped, for diagnostics (liveQemuNbdCount). */
 const live = new Set<QemuNbd>();
 
 export class QemuNbd {
   private stderrText = '';
   private stopping: Promise<void> | undefined;
   private readonly exited: Promise<void>;
+  private readonly onAbort = (): void => this.stopNow();
 
   private constructor(
     private readonly child: ChildProcess,
@@ -85,13 +93,16 @@ export class QemuNbd {
     child.stderr?.on('data', (s: string) => {
       this.stderrText = (this.stderrText + s).slice(-STDERR_KEEP);
     });
-    // The export must not keep the node process alive; the exit hook ends it.
+    // The export must not keep the node process alive: its owner ends it, with stop() or
+    // through the signal.
     child.unref();
     (child.stderr as { unref?: () => void } | null)?.unref?.();
   }
 
   /** Starts qemu-nbd and waits until it answers NBD greetings. */
   static async start(options: QemuNbdOptions): Promise<QemuNbd> {
+    const signal = options.signal;
+    signal?.throwIfAborted();
     try {
       await stat(options.image);
     } catch (err) {
@@ -100,8 +111,15 @@ export class QemuNbd {
         details: { image: options.image },
       });
     }
+    signal?.throwIfAborted();
     const dir = await mkdtemp(join(tmpdir(), 'brankas-nbd-'));
-    await chmod(dir, 0o700);
+    try {
+      await chmod(dir, 0o700);
+      signal?.throwIfAborted();
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
     const socketPath = join(dir, 'nbd.sock');
     const exportName = options.exportName ?? '';
     const child = spawn(options.binary ?? 'qemu-nbd', qemuNbdArgs(options, socketPath), {
@@ -109,12 +127,12 @@ export class QemuNbd {
     });
     const server = new QemuNbd(child, dir, socketPath, exportName, options);
     live.add(server);
-    installHandlers();
+    signal?.addEventListener('abort', server.onAbort, { once: true });
     try {
       await server.waitReady(options.startTimeoutMs ?? 15_000);
     } catch (err) {
       await server.stop();
-      throw err;
+      throw signal?.aborted ? signal.reason : err;
     }
     return server;
   }
@@ -150,16 +168,20 @@ export class QemuNbd {
           }
         }
       } finally {
+        this.options.signal?.removeEventListener('abort', this.onAbort);
         await rm(this.dir, { recursive: true, force: true });
         live.delete(this);
-        if (live.size === 0) uninstallHandlers();
       }
     })();
     return this.stopping;
   }
 
-  /** For the signal and exit hooks: no waiting possible, so SIGTERM and remove the directory. */
+  /**
+   * Stops at once, synchronously, for when waiting is impossible (an abort fired from a signal
+   * handler or an 'exit' hook): SIGTERM, and the directory removed. stop() still waits after it.
+   */
   stopNow(): void {
+    this.options.signal?.removeEventListener('abort', this.onAbort);
     if (this.running) this.child.kill('SIGTERM');
     rmSync(this.dir, { recursive: true, force: true });
     live.delete(this);
@@ -174,6 +196,7 @@ export class QemuNbd {
     let exited = false;
     void this.exited.then(() => (exited = true));
     for (;;) {
+      this.options.signal?.throwIfAborted();
       if (exited || !this.running) throw this.startFailure();
       if (Date.now() > deadline) {
         throw new QemuNbdError(
@@ -268,34 +291,6 @@ async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
   } finally {
     clearTimeout(timer);
   }
-}
-
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-let installed = false;
-
-function stopAllNow(): void {
-  for (const server of [...live]) server.stopNow();
-}
-
-function onSignal(signal: NodeJS.Signals): void {
-  stopAllNow();
-  uninstallHandlers();
-  // Nobody else handles it: let the signal do its default (end the process).
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-}
-
-function installHandlers(): void {
-  if (installed) return;
-  installed = true;
-  for (const s of SIGNALS) process.on(s, onSignal);
-  process.on('exit', stopAllNow);
-}
-
-function uninstallHandlers(): void {
-  if (!installed) return;
-  installed = false;
-  for (const s of SIGNALS) process.off(s, onSignal);
-  process.off('exit', stopAllNow);
 }
 
 /** Servers not yet stopped (for tests and diagnostics). */

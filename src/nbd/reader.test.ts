@@ -15,7 +15,7 @@ import {
 import { openImageOverNbd } from './open-image.js';
 import { QemuNbd } from './qemu-nbd.js';
 import { NbdDiskReader, type Range } from './reader.js';
-import { run, testDir } from './testing.js';
+import { run, testDir } from './testing/index.js';
 
 const MiB = 1024 * 1024;
 const KiB = 1024;

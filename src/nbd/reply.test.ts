@@ -9,8 +9,8 @@ import {
   ReplyDecoder,
   type ReplySink,
 } from './reply.js';
-import { structuredChunk } from './testing.js';
-import { prng } from '../util/testing.js';
+import { structuredChunk } from './testing/index.js';
+import { prng } from '../util/testing/index.js';
 
 function simple(cookie: bigint, error: number, data?: Buffer): Buffer {
   const h = Buffer.alloc(16);

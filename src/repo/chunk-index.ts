@@ -27,6 +27,18 @@ export const DEFAULT_FILTER_BUDGET = 128 * 1024 * 1024;
 export const PENDING_LIMIT = 65536;
 const BLOCK_CACHE = 2048;
 
+/** What a lookup leaves out: hex pack ids, or a test of each entry. */
+export type SkipEntries = ReadonlySet<string> | ((e: IndexEntry) => boolean);
+
+function skip(e: IndexEntry, exclude: SkipEntries | undefined): boolean {
+  if (exclude === undefined) return false;
+  return typeof exclude === 'function' ? exclude(e) : exclude.has(e.pack.toString('hex'));
+}
+
+function isDamagedRun(err: unknown): boolean {
+  return err instanceof RepoIntegrityError && err.code === 'REPO_INDEX_CORRUPT';
+}
+
 export interface LoadedRun {
   readonly name: string;
   readonly layout: RunLayout;
@@ -76,7 +88,8 @@ export class RepoIndex {
       const name = o.name.slice('index/'.length);
       if (!/^[0-9a-f]{64}$/.test(name)) continue;
       seen.add(name);
-      if (this.runs.has(name)) continue;
+      // A run is named by the hash of its bytes: one found damaged stays damaged.
+      if (this.runs.has(name) || this.damaged.has(name)) continue;
       try {
         this.runs.set(name, await this.loadRun(name));
         this.damaged.delete(name);
@@ -92,6 +105,11 @@ export class RepoIndex {
         this.runs.delete(name);
       }
     }
+  }
+
+  /** Runs written anew under names once found damaged (a repair): the next refresh loads them. */
+  forgetDamaged(names: Iterable<string>): void {
+    for (const n of names) this.damaged.delete(n);
   }
 
   private async loadRun(name: string): Promise<LoadedRun> {
@@ -142,13 +160,29 @@ export class RepoIndex {
       buf.length !== count * RUN_ENTRY ||
       crc32(buf) !== run.blockTable.readUInt32LE(b * RUN_BLOCK_ROW + 8)
     ) {
-      throw new RepoIntegrityError('REPO_INDEX_CORRUPT', `index run block ${b} is damaged`, {
+      const err = new RepoIntegrityError('REPO_INDEX_CORRUPT', `index run block ${b} is damaged`, {
         run: run.name,
       });
+      this.markDamaged(run, err);
+      throw err;
     }
     this.blocks.set(key, buf);
     if (this.blocks.size > BLOCK_CACHE) this.blocks.delete(this.blocks.keys().next().value!);
     return buf;
+  }
+
+  /**
+   * A run found damaged after it was loaded (a block failed its CRC32) is from then on treated
+   * like one that failed to load: left out of lookups and scans, reported in `damaged`.
+   */
+  private markDamaged(run: LoadedRun, err: RepoIntegrityError): void {
+    if (this.runs.get(run.name) !== run) return;
+    this.runs.delete(run.name);
+    this.filterBytes -= run.bloom?.bits.length ?? 0;
+    this.damaged.set(run.name, err);
+    for (const key of [...this.blocks.keys()]) {
+      if (key.startsWith(`${run.name}:`)) this.blocks.delete(key);
+    }
   }
 
   private async findInRun(run: LoadedRun, id: Buffer): Promise<IndexEntry | undefined> {
@@ -182,16 +216,27 @@ export class RepoIndex {
     return undefined;
   }
 
-  /** Every location of id (pending first), skipping packs in `exclude` (hex pack ids). */
-  async lookupAll(id: Buffer, exclude?: ReadonlySet<string>): Promise<IndexEntry[]> {
+  /**
+   * Every location of id (pending first), skipping those `exclude` names: a set of hex pack
+   * ids, or a test of the entry (packs marked by gc, packs gone, records known damaged).
+   */
+  async lookupAll(id: Buffer, exclude?: SkipEntries): Promise<IndexEntry[]> {
     const out: IndexEntry[] = [];
     const p = this.pending.get(id.toString('hex'));
     if (p) out.push(p);
     for (let attempt = 0; ; attempt++) {
       try {
-        for (const run of this.runs.values()) {
-          const e = await this.findInRun(run, id);
-          if (e && !exclude?.has(e.pack.toString('hex'))) out.push(e);
+        for (const run of [...this.runs.values()]) {
+          let e: IndexEntry | undefined;
+          try {
+            e = await this.findInRun(run, id);
+          } catch (err) {
+            // A damaged block: the run is now in `damaged`, and its ids are unknown (a writer
+            // stores them again; repo repair rebuilds the run from the packs).
+            if (isDamagedRun(err)) continue;
+            throw err;
+          }
+          if (e && !skip(e, exclude)) out.push(e);
         }
         return out;
       } catch (err) {
@@ -204,7 +249,7 @@ export class RepoIndex {
   }
 
   /** One location of id outside `exclude`, or undefined. */
-  async lookup(id: Buffer, exclude?: ReadonlySet<string>): Promise<IndexEntry | undefined> {
+  async lookup(id: Buffer, exclude?: SkipEntries): Promise<IndexEntry | undefined> {
     const p = this.pending.get(id.toString('hex'));
     if (p) return p;
     return (await this.lookupAll(id, exclude))[0];
@@ -232,14 +277,24 @@ export class RepoIndex {
   /**
    * Every entry of the given runs (default: all loaded), in id order; an id
    * stored twice comes twice, one after the other. Memory: one span per run.
+   * A damaged block stops the scan (the run is then in `damaged`), unless
+   * `skipDamaged`: then that run's remaining entries are left out.
    */
-  async *scan(runNames?: string[]): AsyncIterable<IndexEntry & { run: string }> {
+  async *scan(
+    runNames?: string[],
+    o: { skipDamaged?: boolean } = {},
+  ): AsyncIterable<IndexEntry & { run: string }> {
     const runs = (runNames ?? [...this.runs.keys()]).map((n) => this.runs.get(n)!).filter(Boolean);
     const cursors = runs.map((run) => ({ run, block: 0, buf: Buffer.alloc(0) as Buffer, i: 0 }));
     const fill = async (c: (typeof cursors)[number]): Promise<boolean> => {
       while (c.i * RUN_ENTRY >= c.buf.length) {
         if (c.block >= c.run.layout.blockCount) return false;
-        c.buf = await this.block(c.run, c.block++);
+        try {
+          c.buf = await this.block(c.run, c.block++);
+        } catch (err) {
+          if (o.skipDamaged && isDamagedRun(err)) return false;
+          throw err;
+        }
         this.blocks.delete(`${c.run.name}:${c.block - 1}`); // scanning must not flush the lookup cache
         c.i = 0;
       }
@@ -259,6 +314,17 @@ export class RepoIndex {
       c.i++;
       if (!(await fill(c))) live.splice(best, 1);
     }
+  }
+
+  /** Every pack the loaded runs name (hex), from their pack tables in memory. */
+  packIds(): Set<string> {
+    const out = new Set<string>();
+    for (const r of this.runs.values()) {
+      for (let i = 0; i < r.layout.packCount; i++) {
+        out.add(r.packTable.toString('hex', i * 32, i * 32 + 32));
+      }
+    }
+    return out;
   }
 
   run(name: string): LoadedRun | undefined {

@@ -9,7 +9,7 @@ import { forget } from './forget.js';
 import { collectGarbage } from './gc.js';
 import { Repository } from './repository.js';
 import { bufferSource, type ExtentSource } from './source.js';
-import { readBack, realisticBytes, TEST_PASSWORD, withRepo } from './test-support.js';
+import { readBack, realisticBytes, TEST_PASSWORD, withRepo } from './testing/support.js';
 import { verifyRepository } from './verify.js';
 import { BackupWriter } from './writer.js';
 

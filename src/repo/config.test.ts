@@ -31,13 +31,40 @@ describe('config', () => {
 
   it('refuses an unknown version, an unknown hash, and a hash it was not asked for', () => {
     const c = newConfig({ encrypted: false });
-    assert.throws(() => peekConfig(seal('brankas-config', { ...c, version: 3 }, undefined)), {
+    assert.throws(() => peekConfig(seal('brankas-config', { ...c, version: 4 }, undefined)), {
       code: 'REPO_UNSUPPORTED_VERSION',
     });
     assert.throws(() => peekConfig(seal('brankas-config', { ...c, chunkHash: 'md5' }, undefined)), {
       code: 'REPO_CONFIG_CORRUPT',
     });
     assert.throws(() => newConfig({ encrypted: false, chunkHash: 'md5' as unknown as 'sha256' }), {
+      code: 'REPO_INVALID_ARGUMENT',
+    });
+  });
+
+  it('an authenticated unencrypted config is version 3 and says where its auth key is; no other has the field', () => {
+    for (const place of ['repository', 'external'] as const) {
+      for (const chunkHash of ['blake3', 'sha256'] as const) {
+        const c = newConfig({ encrypted: false, chunkHash, authentication: place });
+        const sealed = sealConfig(c, randomBytes(32));
+        assert.equal(body(sealed)['version'], 3);
+        assert.equal(body(sealed)['authentication'], place);
+        assert.deepEqual(peekConfig(sealed), c);
+      }
+    }
+    const v3 = newConfig({ encrypted: false, authentication: 'repository' });
+    const bad = [
+      { ...v3, authentication: undefined },
+      { ...v3, authentication: 'elsewhere' },
+      { ...v3, encryption: 'aes-256-gcm' },
+      { ...newConfig({ encrypted: false }), authentication: 'repository' },
+    ];
+    for (const b of bad) {
+      assert.throws(() => peekConfig(seal('brankas-config', b, undefined)), {
+        code: 'REPO_CONFIG_CORRUPT',
+      });
+    }
+    assert.throws(() => newConfig({ encrypted: true, authentication: 'repository' }), {
       code: 'REPO_INVALID_ARGUMENT',
     });
   });
@@ -52,7 +79,7 @@ describe('config', () => {
     assert.equal(writeLevel(peekConfig(sealConfig(none, undefined))), 0);
     for (const bad of [0, 20, 1.5]) {
       assert.throws(() => newConfig({ encrypted: false, compressionLevel: bad }), {
-        code: 'REPO_INVALID_ARGUMENT',
+        code: 'REPO_BAD_LEVEL',
       });
       assert.throws(
         () => peekConfig(seal('brankas-config', { ...plain, compressionLevel: bad }, undefined)),

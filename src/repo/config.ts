@@ -1,7 +1,7 @@
 /**
  * The repository config (docs/repository-format.md, "Config"): chunk size,
- * pack size, chunk-id hash, encryption; sealed in an envelope so that, once keys exist,
- * nobody can turn encryption off by editing it.
+ * pack size, chunk-id hash, encryption or authentication; sealed in an envelope so that,
+ * once keys exist, nobody can turn encryption off by editing it.
  */
 import { randomBytes } from 'node:crypto';
 import { RepoError, RepoIntegrityError } from './errors.js';
@@ -22,10 +22,43 @@ export const MIN_ZSTD_LEVEL = 1;
 export const MAX_ZSTD_LEVEL = 19;
 export const DEFAULT_ZSTD_LEVEL = 1;
 
+/** Throws REPO_BAD_LEVEL unless `level` is a zstd level brankas writes with (`shown`: as typed). */
+export function checkCompressionLevel(level: number, shown: string = String(level)): void {
+  if (!validLevel(level)) {
+    throw new RepoError(
+      'REPO_BAD_LEVEL',
+      `zstd level must be an integer from ${MIN_ZSTD_LEVEL} to ${MAX_ZSTD_LEVEL}, not ${shown}`,
+      { details: { min: MIN_ZSTD_LEVEL, max: MAX_ZSTD_LEVEL, value: shown } },
+    );
+  }
+}
+
+/** Throws REPO_BAD_CHUNK_SIZE unless `chunkSize` is a power of two in the allowed range. */
+export function checkChunkSize(chunkSize: number): void {
+  if (
+    !Number.isInteger(chunkSize) ||
+    chunkSize < MIN_CHUNK_SIZE ||
+    chunkSize > MAX_CHUNK_SIZE ||
+    (chunkSize & (chunkSize - 1)) !== 0
+  ) {
+    throw new RepoError(
+      'REPO_BAD_CHUNK_SIZE',
+      `chunk size must be a power of two from 64 KiB to 4 MiB, not ${chunkSize}`,
+      { details: { min: '64 KiB', max: '4 MiB', value: chunkSize } },
+    );
+  }
+}
+
+/** Where the auth key of an unencrypted, authenticated (version 3) repository is kept. */
+export type AuthKeyPlace = 'repository' | 'external';
+
 export interface RepoConfig {
   id: string;
-  /** 1: chunk ids are SHA-256 (no `chunkHash` field on disk); 2: `chunkHash` says. */
-  version: 1 | 2;
+  /**
+   * 1: chunk ids are SHA-256 (no `chunkHash` field on disk); 2: `chunkHash` says; 3: like 2,
+   * unencrypted and authenticated by an auth key (`authentication` says where it is).
+   */
+  version: 1 | 2 | 3;
   chunkSize: number;
   chunkHash: ChunkHash;
   packSize: number;
@@ -34,6 +67,8 @@ export interface RepoConfig {
   /** The zstd level writers use (absent: DEFAULT_ZSTD_LEVEL). */
   compressionLevel?: number;
   encryption: 'aes-256-gcm' | 'none';
+  /** Version 3 only. */
+  authentication?: AuthKeyPlace;
   created: string;
 }
 
@@ -57,19 +92,11 @@ export function newConfig(opts: {
   chunkHash?: ChunkHash;
   compression?: 'zstd' | 'none';
   compressionLevel?: number;
+  /** For an unencrypted repository: authenticate it (version 3) with a key kept there. */
+  authentication?: AuthKeyPlace;
 }): RepoConfig {
   const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
-  if (
-    !Number.isInteger(chunkSize) ||
-    chunkSize < MIN_CHUNK_SIZE ||
-    chunkSize > MAX_CHUNK_SIZE ||
-    (chunkSize & (chunkSize - 1)) !== 0
-  ) {
-    throw new RepoError(
-      'REPO_INVALID_ARGUMENT',
-      `chunk size must be a power of two from 64 KiB to 4 MiB, not ${chunkSize}`,
-    );
-  }
+  checkChunkSize(chunkSize);
   const packSize = opts.packSize ?? DEFAULT_PACK_SIZE;
   if (!Number.isInteger(packSize) || packSize < chunkSize || packSize > 1024 * 1024 * 1024) {
     throw new RepoError('REPO_INVALID_ARGUMENT', `pack size ${packSize} is out of range`);
@@ -82,9 +109,15 @@ export function newConfig(opts: {
     );
   }
   const fields = compressionFields(opts.compression ?? 'zstd', opts.compressionLevel);
-  return {
+  if (opts.authentication !== undefined && opts.encrypted) {
+    throw new RepoError(
+      'REPO_INVALID_ARGUMENT',
+      'an encrypted repository is authenticated by its password, not an auth key',
+    );
+  }
+  const base = {
     id: randomBytes(16).toString('hex'),
-    // A SHA-256 repository is written as version 1, readable by every brankas.
+    // An encrypted SHA-256 repository is written as version 1, readable by every brankas.
     version: chunkHash === 'sha256' ? 1 : 2,
     chunkSize,
     chunkHash,
@@ -92,7 +125,15 @@ export function newConfig(opts: {
     ...fields,
     encryption: opts.encrypted ? 'aes-256-gcm' : 'none',
     created: new Date().toISOString(),
-  };
+  } as const;
+  return opts.authentication === undefined ? base : authenticated(base, opts.authentication);
+}
+
+/** The config of an unencrypted repository as version 3, authenticated by a key kept at place. */
+export function authenticated(c: RepoConfig, place: AuthKeyPlace): RepoConfig {
+  // The field order is the body's order on disk: authentication after encryption.
+  const { created, ...rest } = c;
+  return { ...rest, version: 3, authentication: place, created };
 }
 
 /**
@@ -110,14 +151,10 @@ function compressionFields(
       `compression must be zstd or none, not ${compression}`,
     );
   }
-  if (level !== undefined && (compression === 'none' || !validLevel(level))) {
-    throw new RepoError(
-      'REPO_INVALID_ARGUMENT',
-      compression === 'none'
-        ? 'a compression level needs zstd compression'
-        : `zstd level must be an integer from ${MIN_ZSTD_LEVEL} to ${MAX_ZSTD_LEVEL}, not ${String(level)}`,
-    );
+  if (level !== undefined && compression === 'none') {
+    throw new RepoError('REPO_INVALID_ARGUMENT', 'a compression level needs zstd compression');
   }
+  if (level !== undefined) checkCompressionLevel(level);
   return level !== undefined && level !== DEFAULT_ZSTD_LEVEL
     ? { compression, compressionLevel: level }
     : { compression };
@@ -154,7 +191,7 @@ export function peekConfig(bytes: Buffer): RepoConfig {
   }
   const c = r.body as RepoConfig;
   if (c.version === 1) c.chunkHash = 'sha256';
-  if (c.version !== 1 && c.version !== 2) {
+  if (c.version !== 1 && c.version !== 2 && c.version !== 3) {
     throw new RepoError(
       'REPO_UNSUPPORTED_VERSION',
       `repository format version ${c.version} is not supported`,
@@ -168,7 +205,12 @@ export function peekConfig(bytes: Buffer): RepoConfig {
     (c.chunkHash !== 'blake3' && c.chunkHash !== 'sha256') ||
     (c.compression !== 'zstd' && c.compression !== 'none') ||
     (c.compressionLevel !== undefined && !validLevel(c.compressionLevel)) ||
-    (c.encryption !== 'none' && c.encryption !== 'aes-256-gcm')
+    (c.encryption !== 'none' && c.encryption !== 'aes-256-gcm') ||
+    // Version 3, and only it, is unencrypted and says where its auth key is.
+    (c.version === 3
+      ? c.encryption !== 'none' ||
+        (c.authentication !== 'repository' && c.authentication !== 'external')
+      : c.authentication !== undefined)
   ) {
     throw new RepoIntegrityError('REPO_CONFIG_CORRUPT', 'config has invalid fields');
   }

@@ -11,7 +11,7 @@ import { isIntegrityError, RepoIntegrityError } from './errors.js';
 import { BackupDisk } from './reader.js';
 import { Repository } from './repository.js';
 import { bufferSource } from './source.js';
-import { realisticBytes, TEST_PASSWORD, withRepo } from './test-support.js';
+import { realisticBytes, TEST_PASSWORD, withRepo } from './testing/support.js';
 import { verifyRepository } from './verify.js';
 import { BackupWriter } from './writer.js';
 import { ZERO_ID } from './record.js';

@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { collectGarbage } from './gc.js';
 import { BackupDisk } from './reader.js';
 import type { Repository } from './repository.js';
-import { realisticBytes, TEST_PASSWORD, withRepo } from './test-support.js';
+import { realisticBytes, TEST_PASSWORD, withRepo } from './testing/support.js';
 import { verifyRepository } from './verify.js';
 
 const CHILD = fileURLToPath(new URL('./testing/crash-writer.js', import.meta.url));

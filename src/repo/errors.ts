@@ -4,7 +4,7 @@
  * Integrity errors name what is damaged (chunk, pack, index run, manifest) and,
  * where the caller knows it, which backup and disk it belongs to.
  */
-import { BrankasError, type BrankasErrorOptions } from '../util/errors.js';
+import { BrankasError, type BrankasErrorOptions, type ErrorOptionsFor } from '../util/errors.js';
 
 export type RepoErrorCode =
   | 'REPO_NOT_FOUND'
@@ -19,31 +19,43 @@ export type RepoErrorCode =
   | 'REPO_DISK_NOT_FOUND'
   | 'REPO_POLICY_EMPTY'
   | 'REPO_CLOSED'
+  /** Known damage stands in the way (a damaged index run...): `repo repair` first. */
+  | 'REPO_NEEDS_REPAIR'
   /** An invariant of brankas itself failed (a bug): the operation stops instead of going on. */
-  | 'REPO_INTERNAL';
+  | 'REPO_INTERNAL'
+  | 'REPO_BAD_CHUNK_SIZE'
+  | 'REPO_BAD_LEVEL'
+  | 'REPO_BAD_SUBSET';
 
 /** Misuse, a missing repository, a backend failure: anything that is not damage. */
-export class RepoError extends BrankasError {
+export class RepoError<C extends AnyRepoErrorCode = AnyRepoErrorCode> extends BrankasError<C> {
   override readonly name: string = 'RepoError';
-  declare readonly code: RepoErrorCode | RepoKeyErrorCode | RepoIntegrityErrorCode;
 
-  constructor(
-    code: RepoErrorCode | RepoKeyErrorCode | RepoIntegrityErrorCode,
-    message: string,
-    options?: BrankasErrorOptions,
-  ) {
-    super(code, message, options);
+  constructor(code: C, message: string, ...options: ErrorOptionsFor<C>) {
+    super(code, message, ...options);
   }
 }
 
-export type RepoKeyErrorCode =
-  'REPO_WRONG_PASSWORD' | 'REPO_PASSWORD_REQUIRED' | 'REPO_KEY_NOT_FOUND' | 'REPO_LAST_KEY';
+export type AnyRepoErrorCode = RepoErrorCode | RepoKeyErrorCode | RepoIntegrityErrorCode;
 
-/** Passwords and key files. */
-export class RepoKeyError extends RepoError {
+export type RepoKeyErrorCode =
+  | 'REPO_WRONG_PASSWORD'
+  | 'REPO_PASSWORD_REQUIRED'
+  | 'REPO_KEY_NOT_FOUND'
+  | 'REPO_LAST_KEY'
+  | 'REPO_PASSWORD_FILE'
+  | 'REPO_PASSWORD_COMMAND_FAILED'
+  | 'REPO_PASSWORD_COMMAND_TIMEOUT'
+  /** An unencrypted repository's auth key is needed and not at hand. */
+  | 'REPO_AUTH_KEY_REQUIRED'
+  /** The auth key given does not authenticate the repository (replaced, downgraded, another). */
+  | 'REPO_AUTH_FAILED';
+
+/** Passwords, key files and auth keys. */
+export class RepoKeyError<C extends RepoKeyErrorCode = RepoKeyErrorCode> extends RepoError<C> {
   override readonly name: string = 'RepoKeyError';
-  constructor(code: RepoKeyErrorCode, message: string, options?: BrankasErrorOptions) {
-    super(code, message, options);
+  constructor(code: C, message: string, ...options: ErrorOptionsFor<C>) {
+    super(code, message, ...options);
   }
 }
 
@@ -67,7 +79,7 @@ export interface IntegrityWhere {
 }
 
 /** Damage: something stored is not what was written, or is gone. */
-export class RepoIntegrityError extends RepoError {
+export class RepoIntegrityError extends RepoError<RepoIntegrityErrorCode> {
   override readonly name: string = 'RepoIntegrityError';
   readonly where: IntegrityWhere;
 

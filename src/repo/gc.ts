@@ -5,6 +5,7 @@
  * they have, checks again and deletes. Both plan first and execute on request.
  */
 import { Bloom } from './bloom.js';
+import { dropStaleDamage, readDamage } from './damage.js';
 import { isObjectNotFound, RepoError } from './errors.js';
 import { newPlan, writePlan, type GcPlan } from './gc-plan.js';
 import { listLocks } from './lock.js';
@@ -58,12 +59,7 @@ async function liveSet(repo: Repository): Promise<Bloom> {
       { details: { damaged: damaged.map((e) => e.where.backup) } },
     );
   }
-  if (repo.index.damaged.size) {
-    throw new RepoError(
-      'REPO_INVALID_ARGUMENT',
-      `garbage collection refuses to run: ${repo.index.damaged.size} index run(s) are damaged (run verify)`,
-    );
-  }
+  if (repo.index.damaged.size) throw needsRepair(repo);
   let entries = 0;
   for (const name of repo.index.runNames) entries += repo.index.run(name)!.layout.entryCount;
   const live = Bloom.forEntries(Math.max(entries, 1024));
@@ -108,14 +104,31 @@ interface PackUsage {
 /** Live and dead record bytes of every indexed pack. */
 async function packUsage(repo: Repository, live: Bloom): Promise<Map<string, PackUsage>> {
   const out = new Map<string, PackUsage>();
-  for await (const e of repo.index.scan()) {
-    const pack = e.pack.toString('hex');
-    let u = out.get(pack);
-    if (!u) out.set(pack, (u = { live: 0, dead: 0 }));
-    if (live.mayContain(e.id)) u.live += e.length;
-    else u.dead += e.length;
+  try {
+    for await (const e of repo.index.scan()) {
+      const pack = e.pack.toString('hex');
+      let u = out.get(pack);
+      if (!u) out.set(pack, (u = { live: 0, dead: 0 }));
+      if (live.mayContain(e.id)) u.live += e.length;
+      else u.dead += e.length;
+    }
+  } catch (err) {
+    // A block found damaged now: without all of the index, gc cannot tell dead from live.
+    if (repo.index.damaged.size) throw needsRepair(repo, err);
+    throw err;
   }
   return out;
+}
+
+/** gc cannot see through a damaged index run; repair rebuilds it from the packs. */
+function needsRepair(repo: Repository, cause?: unknown): RepoError {
+  const runs = [...repo.index.damaged.keys()];
+  return new RepoError(
+    'REPO_NEEDS_REPAIR',
+    `garbage collection refuses to run: ${runs.length} index run(s) are damaged; ` +
+      `run 'brankas repo repair' to rebuild them from the packs`,
+    { cause, details: { runs, count: runs.length } },
+  );
 }
 
 function worthRepacking(u: PackUsage | undefined, threshold: number): boolean {
@@ -148,6 +161,7 @@ export async function collectGarbage(repo: Repository, o: GcOptions = {}): Promi
   repo.requireKeys();
   const lock = await repo.lock('exclusive', 'gc');
   try {
+    if (!o.dryRun) await cleanTemporaries(repo); // a killed prune's or backup's uploads
     await repo.index.refresh();
     if (o.dryRun) {
       const usage = await packUsage(repo, await liveSet(repo));
@@ -187,11 +201,15 @@ export async function collectGarbage(repo: Repository, o: GcOptions = {}): Promi
     // Phase 1: mark.
     const usage = await packUsage(repo, await liveSet(repo));
     const plan = newPlan();
-    for (const id of (await allPacks(repo)).keys()) {
+    const present = await allPacks(repo);
+    for (const id of present.keys()) {
       const u = usage.get(id);
       if (!u || u.live === 0) plan.deletePacks.push(id);
       else if (worthRepacking(u, threshold)) plan.repackPacks!.push(id);
     }
+    // Packs already gone whose index entries no backup needs (an interrupted sweep, a pack
+    // deleted by hand): the sweep rewrites the runs without them. Live ones are repair's.
+    for (const [id, u] of usage) if (u.live === 0 && !present.has(id)) plan.deletePacks.push(id);
     plan.partialBackups = await partialBackups(repo);
     if (
       plan.deletePacks.length === 0 &&
@@ -242,7 +260,7 @@ async function sweep(
   const packSizes = await allPacks(repo);
 
   // Live records of partly dead packs move, as they are (still sealed), into new packs.
-  const written = await repackLive(repo, repack, gone, live);
+  const written = await repackLive(repo, repack, gone, live, await damagedRecords(repo));
 
   // New runs: every entry of the old runs except those in packs about to go, each id once.
   let builder = new RunBuilder();
@@ -284,6 +302,7 @@ async function sweep(
     result.deletedPartialBackups.push(b);
   }
   result.rewrittenRuns = { from: oldRuns.length, to: written.length };
+  await dropStaleDamage(repo.backend, await allPacks(repo));
   await repo.backend.delete(`gc/${plan.id}`);
   result.swept.push(plan.id);
   await repo.index.refresh();
@@ -299,6 +318,7 @@ async function repackLive(
   repack: Set<string>,
   gone: Set<string>,
   live: Bloom,
+  damaged: Set<string>,
 ): Promise<string[]> {
   const runs: string[] = [];
   const moved: IndexEntry[] = [];
@@ -336,6 +356,7 @@ async function repackLive(
     for (const e of table) {
       const hex = e.id.toString('hex');
       if (!live.mayContain(e.id) || seen.has(hex)) continue;
+      if (damaged.has(`${hex}@${p}`)) continue; // verify found it damaged: never copied
       seen.add(hex);
       if (await repo.index.lookup(e.id, gone)) continue;
       pack.add(Buffer.from(bytes.subarray(e.offset, e.offset + e.length)), e.id, e.plainLength);
@@ -348,10 +369,17 @@ async function repackLive(
   return runs;
 }
 
+async function damagedRecords(repo: Repository): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const f of await readDamage(repo.backend)) {
+    for (const r of f.records) out.add(`${r.chunk}@${r.pack}`);
+  }
+  return out;
+}
+
 async function cleanTemporaries(repo: Repository): Promise<void> {
-  const b = repo.backend as { removeTemporaries?: (ms: number) => Promise<number> };
   try {
-    await b.removeTemporaries?.(24 * 3600 * 1000);
+    await repo.backend.removeTemporaries?.(24 * 3600 * 1000);
   } catch (err) {
     if (!isObjectNotFound(err)) throw err;
   }

@@ -29,14 +29,24 @@ export {
   type InitOptions,
   type OpenOptions,
 } from './repository.js';
+export type { RepoWarning, RepoWarningCode } from './warnings.js';
+export { upgradeRepository, type UpgradeOptions, type UpgradeResult } from './upgrade.js';
 export { bufferSource, type ExtentSource, type SourceExtent } from './source.js';
 export { repoStats, type RepoStats } from './stats.js';
+export {
+  repairRepository,
+  type BackupHealth,
+  type RepairPlan,
+  type RepairResult,
+} from './repair.js';
+export { KnownDamage, readDamage, type DamageFile, type DamagedRecord } from './damage.js';
 export {
   verifyRepository,
   type Affected,
   type Problem,
   type VerifyOptions,
   type VerifyReport,
+  type VerifyNote,
 } from './verify.js';
 export {
   BackupWriter,

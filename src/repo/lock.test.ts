@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { LocalBackend } from './backend/local.js';
 import { MemoryBackend } from './backend/memory.js';
-import { isStale, listLocks, RepoLock, type LockInfo } from './lock.js';
+import { isStale, listLocks, RepoLock, unwritableCause, type LockInfo } from './lock.js';
+import { withTempDir } from './testing/support.js';
 
 function info(over: Partial<LockInfo>): LockInfo {
   const now = new Date().toISOString();
@@ -53,5 +57,27 @@ describe('locks', () => {
       [x.id],
     );
     await x.release();
+  });
+
+  it('a reader gets a lock where one can be written, and any failure other than an unwritable repository is thrown', () =>
+    withTempDir(async (dir) => {
+      const ok = await RepoLock.acquireForRead(new LocalBackend(join(dir, 'a')), 'read');
+      assert.equal(ok.refused, undefined);
+      assert.ok(ok.hold.id);
+      await ok.hold.release();
+      // locks/ is a file: ENOTDIR is damage to report, not a reason to read without a lock.
+      await writeFile(join(dir, 'locks'), 'not a directory');
+      await assert.rejects(RepoLock.acquireForRead(new LocalBackend(dir), 'read'), {
+        code: 'REPO_IO',
+      });
+    }));
+
+  it('read-only, full and forbidden file systems count as unwritable, through error causes', () => {
+    const errno = (code: string): Error => Object.assign(new Error(code), { code });
+    for (const code of ['EROFS', 'ENOSPC', 'EDQUOT', 'EACCES', 'EPERM']) {
+      assert.equal(unwritableCause(new Error('wrapped', { cause: errno(code) })), code);
+    }
+    assert.equal(unwritableCause(errno('EIO')), undefined);
+    assert.equal(unwritableCause(undefined), undefined);
   });
 });

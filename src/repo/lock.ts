@@ -3,7 +3,9 @@
  * locks/, refreshed while held. Shared locks coexist with everything;
  * exclusive ones only exclude each other (garbage collection is safe beside
  * writers by its two phases). Stale locks, of dead processes on this host or
- * not refreshed for 30 minutes, are ignored and removed.
+ * not refreshed for 30 minutes, are ignored and removed. A reader of a
+ * repository that cannot be written (read-only mount, full file system) reads
+ * without a lock instead of failing, and the repository says so.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -28,6 +30,33 @@ export interface ListedLock {
   info: LockInfo | undefined;
   stale: boolean;
 }
+
+/**
+ * Why a write failed, when the cause is that the repository cannot be written at all (as
+ * opposed to damage or a bug): the errno of a read-only or full file system, or of one the
+ * process may not write to.
+ */
+export function unwritableCause(err: unknown): string | undefined {
+  for (let e = err, depth = 0; e !== undefined && e !== null && depth < 8; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && UNWRITABLE.has(code)) return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+const UNWRITABLE = new Set(['EROFS', 'ENOSPC', 'EDQUOT', 'EACCES', 'EPERM']);
+
+/** What a reader holds while it reads: a lock, or nothing when none could be written. */
+export interface ReadHold {
+  /** The lock's id, or undefined when the reader holds none. */
+  readonly id: string | undefined;
+  /** Idempotent. */
+  release(): Promise<void>;
+}
+
+/** The hold of a reader that could not write its lock: nothing to release. */
+export const NO_LOCK: ReadHold = { id: undefined, release: () => Promise.resolve() };
 
 export const STALE_AFTER_MS = 30 * 60 * 1000;
 export const REFRESH_EVERY_MS = 5 * 60 * 1000;
@@ -63,7 +92,7 @@ export async function listLocks(backend: Backend): Promise<ListedLock[]> {
   return out;
 }
 
-export class RepoLock {
+export class RepoLock implements ReadHold {
   private timer: NodeJS.Timeout | undefined;
   private released = false;
 
@@ -106,6 +135,23 @@ export class RepoLock {
     lock.timer = setInterval(() => void lock.refresh().catch(() => undefined), REFRESH_EVERY_MS);
     lock.timer.unref();
     return lock;
+  }
+
+  /**
+   * A shared lock for a reader, or, when the repository cannot be written (see
+   * unwritableCause), none: `refused` then says why. Any other failure is thrown.
+   */
+  static async acquireForRead(
+    backend: Backend,
+    purpose: string,
+  ): Promise<{ hold: ReadHold; refused?: string }> {
+    try {
+      return { hold: await RepoLock.acquire(backend, 'shared', purpose) };
+    } catch (err) {
+      const refused = unwritableCause(err);
+      if (refused === undefined) throw err;
+      return { hold: NO_LOCK, refused };
+    }
   }
 
   private bytes(): Buffer {

@@ -5,7 +5,13 @@ import { forget } from './forget.js';
 import { collectGarbage } from './gc.js';
 import { Repository } from './repository.js';
 import { repoStats } from './stats.js';
-import { backupBytes, readBack, realisticBytes, TEST_PASSWORD, withRepo } from './test-support.js';
+import {
+  backupBytes,
+  readBack,
+  realisticBytes,
+  TEST_PASSWORD,
+  withRepo,
+} from './testing/support.js';
 import { TEST_KDF } from './keys.js';
 import { verifyRepository } from './verify.js';
 
@@ -96,7 +102,7 @@ describe('forget, gc, stats, verify', () => {
       assert.equal(sum, all.packsRead);
       assert.equal((await verifyRepository(repo, { subset: '100%' })).packsRead, all.packsRead);
       await assert.rejects(verifyRepository(repo, { subset: '4/3' }), {
-        code: 'REPO_INVALID_ARGUMENT',
+        code: 'REPO_BAD_SUBSET',
       });
     }));
 

@@ -50,6 +50,29 @@ export function newBackupId(at = new Date()): string {
   return `${t}-${randomBytes(4).toString('hex')}`;
 }
 
+/**
+ * What a manifest that failed its checks still seems to say, unauthenticated: the VM's name and
+ * the start time (from the backup id when the body is unreadable). Only to tell a user which
+ * backup is damaged; never to restore from.
+ */
+export function peekManifest(
+  bytes: Buffer | undefined,
+  backupId: string,
+): { vm: string | null; startedAt: string } {
+  const t = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(backupId);
+  const fromId = t ? `${t[1]}-${t[2]}-${t[3]}T${t[4]}:${t[5]}:${t[6]}.000Z` : '';
+  try {
+    const env = JSON.parse(bytes!.toString('utf8')) as { body?: unknown };
+    const body = JSON.parse(env.body as string) as { vm?: { name?: unknown }; startedAt?: unknown };
+    return {
+      vm: typeof body.vm?.name === 'string' ? body.vm.name : null,
+      startedAt: typeof body.startedAt === 'string' ? body.startedAt : fromId,
+    };
+  } catch {
+    return { vm: null, startedAt: fromId };
+  }
+}
+
 export function manifestObjectName(backupId: string): string {
   return `backups/${backupId}/manifest.json`;
 }
@@ -69,17 +92,18 @@ export function sealManifest(m: Manifest, macKey: Buffer | undefined): Buffer {
 }
 
 /**
- * Parses and authenticates a manifest. Without macKey in an encrypted
- * repository the MAC cannot be checked; `verified` says whether it was.
+ * Parses and authenticates a manifest. In a repository whose manifests are `signed`
+ * (encrypted, or authenticated by an auth key) but without macKey, the MAC cannot be
+ * checked; `verified` says whether it was. An unsigned one must have a plain SHA-256.
  */
 export function openManifest(
   bytes: Buffer,
   backupId: string,
   repositoryId: string,
   macKey: Buffer | undefined,
-  encrypted: boolean,
+  signed: boolean,
 ): { manifest: Manifest; verified: boolean } {
-  const r = unseal(bytes, MANIFEST_FORMAT, macKey, encrypted && !macKey);
+  const r = unseal(bytes, MANIFEST_FORMAT, macKey, signed && !macKey);
   const bad = (why: string): RepoIntegrityError =>
     new RepoIntegrityError(
       'REPO_MANIFEST_CORRUPT',
@@ -105,5 +129,5 @@ export function openManifest(
     if (!DISK_NAME.test(d.name) || !/^[0-9a-f]{64}$/.test(d.indexSha256))
       throw bad('bad disk entry');
   }
-  return { manifest: m, verified: !encrypted || macKey !== undefined };
+  return { manifest: m, verified: !signed || macKey !== undefined };
 }

@@ -103,16 +103,54 @@ export async function putPack(backend: Backend, packId: Buffer, parts: Buffer[])
   }
 }
 
+/**
+ * The table of a pack read by ranges (its trailer, then its table), not whole: how the index
+ * is rebuilt from the packs. An array of entries, or a reason it cannot be read.
+ */
+export async function readPackTable(
+  backend: Backend,
+  packId: string,
+  size: number,
+): Promise<PackEntry[] | string> {
+  if (size < PACK_HEADER + PACK_TRAILER) return 'pack is too short';
+  const name = packObjectName(packId);
+  const t = await backend.getRange(name, size - PACK_TRAILER, PACK_TRAILER);
+  if (t.length !== PACK_TRAILER || !t.subarray(12).equals(PACK_END_MAGIC)) {
+    return 'bad pack trailer';
+  }
+  const count = t.readUInt32LE(0);
+  const tableStart = size - PACK_TRAILER - count * PACK_ENTRY;
+  if (tableStart < PACK_HEADER) return 'pack table does not fit';
+  const head = await backend.getRange(name, 0, PACK_HEADER);
+  const table = await backend.getRange(name, tableStart, count * PACK_ENTRY);
+  return parseTable(head, table, t, size);
+}
+
 /** The table of a whole pack, or a reason it cannot be read. */
 export function parsePack(pack: Buffer): PackEntry[] | string {
   if (pack.length < PACK_HEADER + PACK_TRAILER) return 'pack is too short';
   if (!pack.subarray(0, 4).equals(PACK_MAGIC) || pack[4] !== 1) return 'bad pack header';
   const t = pack.subarray(pack.length - PACK_TRAILER);
   if (!t.subarray(12).equals(PACK_END_MAGIC)) return 'bad pack trailer';
-  const count = t.readUInt32LE(0);
-  const tableStart = pack.length - PACK_TRAILER - count * PACK_ENTRY;
+  const tableStart = pack.length - PACK_TRAILER - t.readUInt32LE(0) * PACK_ENTRY;
   if (tableStart < PACK_HEADER) return 'pack table does not fit';
-  const table = pack.subarray(tableStart, pack.length - PACK_TRAILER);
+  return parseTable(
+    pack.subarray(0, PACK_HEADER),
+    pack.subarray(tableStart, pack.length - PACK_TRAILER),
+    t,
+    pack.length,
+  );
+}
+
+/** Header, table and trailer of a pack of `size` bytes: its entries, or why not. */
+function parseTable(head: Buffer, table: Buffer, t: Buffer, size: number): PackEntry[] | string {
+  if (!head.subarray(0, 4).equals(PACK_MAGIC) || head[4] !== 1) return 'bad pack header';
+  if (!t.subarray(12).equals(PACK_END_MAGIC)) return 'bad pack trailer';
+  const count = t.readUInt32LE(0);
+  const tableStart = size - PACK_TRAILER - count * PACK_ENTRY;
+  if (tableStart < PACK_HEADER || table.length !== count * PACK_ENTRY) {
+    return 'pack table does not fit';
+  }
   if (crc32(table) !== t.readUInt32LE(4)) return 'pack table CRC32 mismatch';
   const entries: PackEntry[] = [];
   let expect = PACK_HEADER;

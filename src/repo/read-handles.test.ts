@@ -9,7 +9,13 @@ import { LocalBackend } from './backend/local.js';
 import { forget } from './forget.js';
 import { collectGarbage } from './gc.js';
 import { Repository } from './repository.js';
-import { backupBytes, readBack, realisticBytes, TEST_PASSWORD, withRepo } from './test-support.js';
+import {
+  backupBytes,
+  readBack,
+  realisticBytes,
+  TEST_PASSWORD,
+  withRepo,
+} from './testing/support.js';
 import { needsProcFd, openFilesUnder } from './testing/open-files.js';
 
 const KiB = 1024;

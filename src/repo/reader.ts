@@ -9,7 +9,7 @@ import { recordCapacity, ZERO_ID } from './record.js';
 import type { Slot } from './workers/arena.js';
 import type { CodecArena } from './workers/pool.js';
 import type { Repository } from './repository.js';
-import type { LockKind, RepoLock } from './lock.js';
+import type { LockKind, ReadHold } from './lock.js';
 import { SlotReader } from './slots.js';
 import { copyBytes } from '../util/copy.js';
 import type { SourceExtent } from './source.js';
@@ -66,12 +66,15 @@ export class BackupDisk {
     readonly backup: Manifest,
     readonly disk: ManifestDisk,
     private readonly slots: SlotReader,
-    private readonly lock: RepoLock | undefined,
+    private readonly lock: ReadHold | undefined,
   ) {
     this.shape = shape(slots.header.chunkSize);
   }
 
-  /** Opens a disk under a shared lock (so garbage collection waits for the reader). */
+  /**
+   * Opens a disk under a shared lock (so garbage collection waits for the reader), or none
+   * when the repository cannot be written (the repository warns).
+   */
   static async open(
     repo: Repository,
     backupId: string,
@@ -79,7 +82,13 @@ export class BackupDisk {
     o: { lock?: LockKind | false } = {},
   ): Promise<BackupDisk> {
     repo.requireKeys();
-    const lock = o.lock === false ? undefined : await repo.lock(o.lock ?? 'shared', 'read');
+    const kind = o.lock ?? 'shared';
+    const lock =
+      kind === false
+        ? undefined
+        : kind === 'shared'
+          ? await repo.readLock('read')
+          : await repo.lock(kind, 'read');
     try {
       const { manifest } = await repo.manifest(backupId);
       const disk = manifest.disks.find((d) => d.name === diskName);

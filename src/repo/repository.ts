@@ -32,11 +32,13 @@ import {
   type KeySummary,
 } from './keyring.js';
 import { DEFAULT_KDF, deriveKeys, newMasterKey, type KdfParams, type RepoKeys } from './keys.js';
-import { RepoLock, type LockKind } from './lock.js';
+import { RepoLock, type LockKind, type ReadHold } from './lock.js';
+import type { RepoWarning } from './warnings.js';
 import {
   BACKUP_ID,
   manifestObjectName,
   openManifest,
+  peekManifest,
   sealManifest,
   type Manifest,
 } from './manifest.js';
@@ -49,6 +51,13 @@ import {
   type CodecArena,
 } from './workers/pool.js';
 import { readPlans, type GcPlan } from './gc-plan.js';
+import {
+  AUTH_KEY_OBJECT,
+  authenticate,
+  authMacKey,
+  newAuthKey,
+  writeExternalKey,
+} from './auth-key.js';
 
 export interface InitOptions {
   /** undefined: no encryption (the caller has said so loudly). */
@@ -62,6 +71,11 @@ export interface InitOptions {
   compressionLevel?: number;
   kdf?: KdfParams;
   label?: string;
+  /**
+   * Unencrypted only: keep the auth key in this new file outside the repository (and not in
+   * it), so that only its holders can write what readers accept.
+   */
+  authKeyFile?: string;
 }
 
 export interface OpenOptions {
@@ -71,6 +85,13 @@ export interface OpenOptions {
   workers?: number;
   /** Memory for index filters (default 128 MiB). */
   filterBudget?: number;
+  /**
+   * The auth key file kept outside an unencrypted repository: required for one whose key is
+   * kept outside, and, when given, the repository must be authenticated by it.
+   */
+  authKeyFile?: string | undefined;
+  /** Told each kind of warning once (reading without a lock, no authentication). */
+  onWarning?: (w: RepoWarning) => void;
 }
 
 export interface BackupListing {
@@ -84,6 +105,8 @@ export class Repository {
   readonly index: RepoIndex;
   private codecInstance: ChunkCodec | undefined;
   private closed = false;
+  /** The warnings given so far, each kind once. */
+  readonly warnings: RepoWarning[] = [];
 
   private constructor(
     readonly backend: Backend,
@@ -92,6 +115,8 @@ export class Repository {
     private readonly master: Buffer | undefined,
     readonly keyId: string | undefined,
     private readonly opts: OpenOptions,
+    /** The MAC key of an unencrypted, authenticated repository, when its auth key is at hand. */
+    private readonly authMac: Buffer | undefined = undefined,
   ) {
     this.index = new RepoIndex(backend, opts.filterBudget ?? DEFAULT_FILTER_BUDGET);
   }
@@ -104,9 +129,33 @@ export class Repository {
     return this.backend.location;
   }
 
-  static async init(backend: Backend, o: InitOptions): Promise<RepoConfig> {
+  /** Whether the config and manifests are signed (encrypted, or unencrypted of version 3). */
+  get authenticated(): boolean {
+    return this.encrypted || this.config.authentication !== undefined;
+  }
+
+  /** The key envelopes are signed with; undefined when not authenticated or not at hand. */
+  get macKey(): Buffer | undefined {
+    return this.keys?.macKey ?? this.authMac;
+  }
+
+  /** Throws REPO_EXISTS when a repository is already there (init checks it too). */
+  static async checkAbsent(backend: Backend): Promise<void> {
     if (await backend.stat('config')) {
-      throw new RepoError('REPO_EXISTS', `a repository already exists at ${backend.location}`);
+      throw new RepoError('REPO_EXISTS', `a repository already exists at ${backend.location}`, {
+        details: { location: backend.location },
+      });
+    }
+  }
+
+  static async init(backend: Backend, o: InitOptions): Promise<RepoConfig> {
+    await Repository.checkAbsent(backend);
+    const encrypted = o.password !== undefined;
+    if (encrypted && o.authKeyFile !== undefined) {
+      throw new RepoError(
+        'REPO_INVALID_ARGUMENT',
+        'an encrypted repository is authenticated by its password: it takes no auth key file',
+      );
     }
     const config = newConfig({
       chunkSize: o.chunkSize,
@@ -114,10 +163,17 @@ export class Repository {
       chunkHash: o.chunkHash,
       compression: o.compression,
       compressionLevel: o.compressionLevel,
-      encrypted: o.password !== undefined,
+      encrypted,
+      ...(encrypted ? {} : { authentication: o.authKeyFile ? 'external' : 'repository' }),
     });
     let macKey: Buffer | undefined;
-    if (o.password !== undefined) {
+    if (!encrypted) {
+      // The key first: a config naming a key that is nowhere would be a locked door.
+      const { key, bytes } = newAuthKey(config.id);
+      if (o.authKeyFile) await writeExternalKey(o.authKeyFile, bytes);
+      else await backend.put(AUTH_KEY_OBJECT, bytes);
+      macKey = authMacKey(key, config.id);
+    } else {
       const master = newMasterKey();
       macKey = deriveKeys(master, config.id).macKey;
       // The key first: a config naming encryption with no key would be a locked door.
@@ -125,7 +181,7 @@ export class Repository {
         backend,
         master,
         config.id,
-        o.password,
+        o.password!,
         o.kdf ?? DEFAULT_KDF,
         o.label ?? 'initial',
       );
@@ -146,9 +202,27 @@ export class Repository {
     const keyFiles = await readKeyFiles(backend);
     const encrypted = config.encryption !== 'none' || keyFiles.length > 0;
     let repo: Repository;
+    if (encrypted && o.authKeyFile !== undefined) {
+      throw new RepoKeyError(
+        'REPO_AUTH_FAILED',
+        `the auth key in ${o.authKeyFile} does not authenticate the repository at ` +
+          `${backend.location}: it is encrypted (its password authenticates it)`,
+        { details: { file: o.authKeyFile, location: backend.location } },
+      );
+    }
     if (!encrypted) {
-      checkConfigMac(bytes, undefined);
-      repo = new Repository(backend, config, undefined, undefined, undefined, o);
+      const mac = await authenticate(backend, config, bytes, o.authKeyFile);
+      repo = new Repository(backend, config, undefined, undefined, undefined, o, mac);
+      if (config.authentication === undefined) {
+        repo.warn({
+          code: 'REPO_UNAUTHENTICATED',
+          message:
+            `the repository at ${backend.location} is not authenticated (format version ` +
+            `${config.version}): anyone who can write its files can change what its backups ` +
+            'restore; run repo upgrade',
+          details: { location: backend.location },
+        });
+      }
     } else if (o.password === undefined) {
       repo = new Repository(
         backend,
@@ -178,14 +252,22 @@ export class Repository {
   async setCompression(compression: 'zstd' | 'none', level?: number): Promise<RepoConfig> {
     this.requireKeys();
     const next = withCompression(this.config, compression, level);
-    await this.backend.put('config', sealConfig(next, this.keys?.macKey));
+    await this.backend.put('config', sealConfig(next, this.macKey));
     return next;
   }
 
-  /** Throws unless the keys are known (or not needed). */
+  /** Throws unless the keys are known (or not needed): the password, or the auth key. */
   requireKeys(): void {
     if (this.encrypted && !this.keys) {
       throw new RepoKeyError('REPO_PASSWORD_REQUIRED', 'this needs the repository password');
+    }
+    if (!this.encrypted && this.config.authentication !== undefined && !this.authMac) {
+      throw new RepoKeyError(
+        'REPO_AUTH_KEY_REQUIRED',
+        `this needs the auth key of the repository at ${this.location}, kept outside it: ` +
+          'set BRANKAS_AUTH_KEY_FILE',
+        { details: { location: this.location } },
+      );
     }
   }
 
@@ -205,6 +287,30 @@ export class Repository {
     return RepoLock.acquire(this.backend, kind, purpose);
   }
 
+  /**
+   * A reader's shared lock; when the repository cannot be written (read-only, full), none,
+   * with the warning REPO_READ_WITHOUT_LOCK, so that a read-only copy stays readable.
+   */
+  async readLock(purpose: string): Promise<ReadHold> {
+    const { hold, refused } = await RepoLock.acquireForRead(this.backend, purpose);
+    if (refused !== undefined) {
+      this.warn({
+        code: 'REPO_READ_WITHOUT_LOCK',
+        message:
+          `the repository at ${this.location} cannot be written (${refused}): reading without ` +
+          'a lock, so a garbage collection running now could remove what is being read',
+        details: { location: this.location, errno: refused, purpose },
+      });
+    }
+    return hold;
+  }
+
+  private warn(w: RepoWarning): void {
+    if (this.warnings.some((x) => x.code === w.code)) return;
+    this.warnings.push(w);
+    this.opts.onWarning?.(w);
+  }
+
   async backupIds(): Promise<string[]> {
     const ids: string[] = [];
     for await (const o of this.backend.list('backups/')) {
@@ -215,7 +321,9 @@ export class Repository {
   }
 
   async manifest(id: string): Promise<{ manifest: Manifest; verified: boolean }> {
-    if (!BACKUP_ID.test(id)) throw new RepoError('REPO_BACKUP_NOT_FOUND', `no backup ${id}`);
+    if (!BACKUP_ID.test(id)) {
+      throw new RepoError('REPO_BACKUP_NOT_FOUND', `no backup ${id}`, { details: { backup: id } });
+    }
     let bytes: Buffer;
     try {
       bytes = await this.backend.get(manifestObjectName(id));
@@ -227,7 +335,7 @@ export class Repository {
       }
       throw err;
     }
-    return openManifest(bytes, id, this.config.id, this.keys?.macKey, this.encrypted);
+    return openManifest(bytes, id, this.config.id, this.macKey, this.authenticated);
   }
 
   /**
@@ -254,6 +362,15 @@ export class Repository {
     return { backups, damaged };
   }
 
+  /**
+   * What a damaged manifest still seems to say (unauthenticated): its VM's name when readable
+   * and its start time, so that a listing can say which backup of which VM is damaged.
+   */
+  async peekDamaged(id: string): Promise<{ vm: string | null; startedAt: string }> {
+    const bytes = await this.backend.get(manifestObjectName(id)).catch(() => undefined);
+    return peekManifest(bytes, id);
+  }
+
   /** Replaces a manifest whole (to record verify results); the id and disks cannot change. */
   async updateManifest(id: string, change: (m: Manifest) => void): Promise<Manifest> {
     this.requireKeys();
@@ -266,7 +383,7 @@ export class Repository {
         'a manifest update may not change its id or disks',
       );
     }
-    await this.backend.put(manifestObjectName(id), sealManifest(manifest, this.keys?.macKey));
+    await this.backend.put(manifestObjectName(id), sealManifest(manifest, this.macKey));
     return manifest;
   }
 
@@ -371,10 +488,13 @@ export class Repository {
     }
     throw (
       lastError ??
-      new RepoIntegrityError('REPO_CHUNK_MISSING', 'chunk is missing from the index', {
-        ...where,
-        chunk,
-      })
+      new RepoIntegrityError(
+        'REPO_CHUNK_MISSING',
+        this.index.damaged.size
+          ? "chunk is missing from the index (an index run is damaged: 'brankas repo repair' rebuilds it from the packs)"
+          : 'chunk is missing from the index',
+        { ...where, chunk },
+      )
     );
   }
 
@@ -443,7 +563,10 @@ async function getConfig(backend: Backend): Promise<Buffer> {
     return await backend.get('config');
   } catch (err) {
     if (isObjectNotFound(err)) {
-      throw new RepoError('REPO_NOT_FOUND', `no repository at ${backend.location}`, { cause: err });
+      throw new RepoError('REPO_NOT_FOUND', `no repository at ${backend.location}`, {
+        cause: err,
+        details: { location: backend.location },
+      });
     }
     throw err;
   }

@@ -5,6 +5,7 @@
  * collected, not thrown, and traced to every backup and disk it affects.
  */
 import { randomInt } from 'node:crypto';
+import { readDamage, recordDamage, type DamagedRecord } from './damage.js';
 import { isIntegrityError, RepoError, RepoIntegrityError, type IntegrityWhere } from './errors.js';
 import { packObjectName, parsePack } from './pack.js';
 import { ZERO_ID } from './record.js';
@@ -16,6 +17,28 @@ export interface VerifyOptions {
   /** "n/t" (the n-th of t groups of packs) or "x%" (a random x % of packs). Implies readData. */
   subset?: string;
   onProgress?: (p: { phase: 'structure' | 'data'; done: number; total: number }) => void;
+  /**
+   * Write the damaged records found as a damage record, so that writers store those chunks
+   * again and `repo repair` can heal (default true).
+   */
+  recordDamage?: boolean;
+}
+
+/** Something found that is not damage: what an interrupted gc leaves until the next one. */
+export interface VerifyNote {
+  code: 'REPO_GC_LEFTOVERS';
+  message: string;
+  /** Index entries that name packs that are gone, of chunks no backup refers to. */
+  entries: number;
+  packs: number;
+  /** Whether a pending gc plan lists those packs (a sweep was interrupted). */
+  interruptedGc: boolean;
+}
+
+/** Damage found that could not be written down (a repository this process cannot write). */
+export interface DamageNotRecorded {
+  code: string;
+  message: string;
 }
 
 export interface Problem extends IntegrityWhere {
@@ -40,9 +63,16 @@ export interface VerifyReport {
   packsTotal: number;
   packsRead: number;
   recordsRead: number;
+  /** False when the repository could not be written and verify read it without a lock. */
+  locked: boolean;
   problems: Problem[];
   /** Every backup and disk that refers to a damaged or missing chunk. */
   affected: Affected[];
+  notes: VerifyNote[];
+  /** The damage record written for the damaged records found (docs: "Damage records"). */
+  damageRecord: string | null;
+  /** Why the damaged records found could not be recorded, if they could not. */
+  damageNotRecorded: DamageNotRecorded | null;
 }
 
 export function parseSubset(s: string): (packId: string) => boolean {
@@ -50,21 +80,22 @@ export function parseSubset(s: string): (packId: string) => boolean {
   if (frac) {
     const n = Number(frac[1]);
     const t = Number(frac[2]);
-    if (t < 1 || n < 1 || n > t)
-      throw new RepoError('REPO_INVALID_ARGUMENT', `subset ${s}: need 1 <= n <= t`);
+    if (t < 1 || n < 1 || n > t) throw badSubset(s, 'need 1 <= n <= t');
     return (id) => Buffer.from(id.slice(0, 8), 'hex').readUInt32LE(0) % t === n - 1;
   }
   const pct = /^(\d+(?:\.\d+)?)%$/.exec(s);
   if (pct) {
     const x = Number(pct[1]);
-    if (x <= 0 || x > 100)
-      throw new RepoError('REPO_INVALID_ARGUMENT', `subset ${s}: need 0 < x <= 100`);
+    if (x <= 0 || x > 100) throw badSubset(s, 'need 0 < x <= 100');
     return () => randomInt(0, 1_000_000) < x * 10_000;
   }
-  throw new RepoError(
-    'REPO_INVALID_ARGUMENT',
-    `subset must be n/t or x%, not ${JSON.stringify(s)}`,
-  );
+  throw badSubset(s, 'n/t or x%');
+}
+
+function badSubset(subset: string, why: string): RepoError {
+  return new RepoError('REPO_BAD_SUBSET', `subset ${JSON.stringify(subset)}: ${why}`, {
+    details: { subset },
+  });
 }
 
 function problem(err: unknown, where: IntegrityWhere = {}): Problem {
@@ -81,7 +112,7 @@ export async function verifyRepository(
   repo.requireKeys();
   const select = o.subset ? parseSubset(o.subset) : () => true;
   const readData = !!o.readData || !!o.subset;
-  const lock = await repo.lock('shared', 'verify');
+  const lock = await repo.readLock('verify');
   const problems: Problem[] = [];
   const bad = new Map<string, Problem>(); // chunk hex -> its problem
   const report: VerifyReport = {
@@ -93,9 +124,14 @@ export async function verifyRepository(
     packsTotal: 0,
     packsRead: 0,
     recordsRead: 0,
+    locked: lock.id !== undefined,
     problems,
     affected: [],
+    notes: [],
+    damageRecord: null,
+    damageNotRecorded: null,
   };
+  const found: DamagedRecord[] = [];
   try {
     await repo.index.refresh();
     for (const e of repo.index.damaged.values()) problems.push(problem(e));
@@ -152,7 +188,9 @@ export async function verifyRepository(
           if (!(await repo.index.lookup(Buffer.from(id)))) {
             bad.set(chunk, {
               code: 'REPO_CHUNK_MISSING',
-              message: 'chunk is missing from the index',
+              message: repo.index.damaged.size
+                ? "chunk is missing from the index (an index run is damaged: 'repo repair' rebuilds it from the packs)"
+                : 'chunk is missing from the index',
               chunk,
             });
           }
@@ -163,17 +201,60 @@ export async function verifyRepository(
     if (readData) {
       const chosen = [...packs.keys()].filter(select).sort();
       for (const pack of chosen) {
-        await checkPack(repo, pack, bad, problems, report);
+        await checkPack(repo, pack, bad, problems, report, found);
         o.onProgress?.({ phase: 'data', done: report.packsRead, total: chosen.length });
       }
     }
     if (bad.size) report.affected = await traceAffected(repo, backups, bad);
+    // Chunks in packs that are gone which no backup refers to are not damage: a gc whose
+    // sweep was interrupted deleted the packs before the index runs that name them.
+    const used = new Set(report.affected.map((a) => a.chunk));
+    const leftover = [...bad.values()].filter(
+      (p) => p.code === 'REPO_CHUNK_MISSING' && p.run !== undefined && !used.has(p.chunk!),
+    );
+    for (const p of leftover) bad.delete(p.chunk!);
+    if (leftover.length) report.notes.push(await leftoverNote(repo, leftover));
     problems.push(...bad.values());
+    if (found.length && o.recordDamage !== false) {
+      try {
+        report.damageRecord = await recordNew(repo, found);
+      } catch (err) {
+        // The report stands without it; writers then only learn of the damage from a record.
+        if (!(err instanceof RepoError)) throw err;
+        report.damageNotRecorded = { code: err.code, message: err.message };
+      }
+    }
     report.ok = problems.length === 0;
     return report;
   } finally {
     await lock.release();
   }
+}
+
+async function leftoverNote(repo: Repository, leftover: Problem[]): Promise<VerifyNote> {
+  const packs = new Set(leftover.map((p) => p.pack!));
+  const doomed = await repo.doomedPacks();
+  const interruptedGc = [...packs].every((p) => doomed.has(p));
+  const n = leftover.length;
+  return {
+    code: 'REPO_GC_LEFTOVERS',
+    message: interruptedGc
+      ? `an interrupted gc left ${n} index entries naming ${packs.size} pack(s) it deleted; no backup needs them, and the next gc removes them`
+      : `${n} index entries name ${packs.size} pack(s) that are gone; no backup needs them, and the next gc removes them`,
+    entries: n,
+    packs: packs.size,
+    interruptedGc,
+  };
+}
+
+/** Records the damaged records not already recorded; returns the new record's id, if any. */
+async function recordNew(repo: Repository, found: DamagedRecord[]): Promise<string | null> {
+  const known = new Set<string>();
+  for (const f of await readDamage(repo.backend)) {
+    for (const r of f.records) known.add(`${r.chunk}@${r.pack}`);
+  }
+  const fresh = found.filter((r) => !known.has(`${r.chunk}@${r.pack}`));
+  return fresh.length ? recordDamage(repo.backend, fresh) : null;
 }
 
 async function hasOtherCopy(
@@ -194,6 +275,7 @@ async function checkPack(
   bad: Map<string, Problem>,
   problems: Problem[],
   report: VerifyReport,
+  found: DamagedRecord[],
 ): Promise<void> {
   let bytes: Buffer;
   try {
@@ -217,6 +299,7 @@ async function checkPack(
         report.recordsRead++;
       } catch (err) {
         if (!(err instanceof RepoIntegrityError)) throw err;
+        found.push({ chunk, pack, code: err.code });
         // Damage only matters to backups if no other copy is intact.
         const intact = await otherIntactCopy(repo, e.id, pack);
         if (!intact) bad.set(chunk, problem(err, { chunk, pack }));

@@ -5,9 +5,9 @@ import { RepoError } from './errors.js';
 import { fidxObjectName } from './manifest.js';
 import { BackupDisk } from './reader.js';
 import { bufferSource } from './source.js';
-import { realisticBytes, sparseSource, TEST_PASSWORD, withRepo } from './test-support.js';
+import { realisticBytes, sparseSource, TEST_PASSWORD, withRepo } from './testing/support.js';
 import { BackupWriter } from './writer.js';
-import { prng } from '../util/testing.js';
+import { prng } from '../util/testing/index.js';
 import { LocalBackend } from './backend/local.js';
 import { Repository } from './repository.js';
 

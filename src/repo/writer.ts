@@ -6,6 +6,7 @@
  * only if the whole repository lacks its id.
  */
 import { hostname } from 'node:os';
+import { KnownDamage } from './damage.js';
 import { isObjectNotFound, RepoError, RepoIntegrityError } from './errors.js';
 import { FidxWriter } from './fidx.js';
 import {
@@ -23,6 +24,7 @@ import type { Repository } from './repository.js';
 import type { RepoLock } from './lock.js';
 import { SlotReader } from './slots.js';
 import { slotKinds, type ExtentSource } from './source.js';
+import type { IndexEntry } from './run.js';
 import type { Slot } from './workers/arena.js';
 
 export interface BackupMeta {
@@ -42,8 +44,9 @@ export interface DiskInput {
   /**
    * Ranges changed since the parent (from a dirty bitmap). Slots outside them
    * take the parent's ids without being read. Ignored without a parent disk
-   * of the same name, when the parent's index is damaged or gone, or while a
-   * garbage collection plan is pending.
+   * of the same name, when the parent's index is damaged or gone, while a
+   * garbage collection plan is pending, or while an index run is damaged. A
+   * slot whose parent id names a chunk known lost or damaged is read after all.
    */
   changedRanges?: { offset: number; length: number }[];
 }
@@ -65,7 +68,8 @@ export interface WriterOptions {
 }
 
 /** A slot's fate: all zero, the parent's id, or read (its bytes in an arena slot) and hashed. */
-type Decision = { zero: true } | { parent: true } | { slot: Slot; id: Buffer | undefined };
+type Decision = { zero: true } | { parent: true } | ReadSlot;
+type ReadSlot = { slot: Slot; id: Buffer | undefined };
 
 export class BackupWriter {
   readonly id: string;
@@ -79,12 +83,18 @@ export class BackupWriter {
     private readonly meta: BackupMeta,
     private readonly lock: RepoLock,
     private readonly doomed: Set<string>,
+    private readonly damage: KnownDamage,
+    /** Ids with a copy known lost or damaged; undefined: unknown, so trust no parent. */
+    private readonly badIds: Set<string> | undefined,
     private readonly opts: WriterOptions,
   ) {
     this.id = opts.id ?? newBackupId(this.startedAt);
   }
 
-  /** Takes a shared lock, then reads the GC plans (in that order: see the spec). */
+  /**
+   * Takes a shared lock, then reads the GC plans (in that order: see the spec), then what is
+   * known damaged: packs the index names that are gone, and verify's damage records.
+   */
   static async start(
     repo: Repository,
     meta: BackupMeta,
@@ -93,9 +103,13 @@ export class BackupWriter {
     repo.requireKeys();
     const lock = await repo.lock('shared', 'backup');
     try {
+      // What killed writers left (their processes are gone); live writers' uploads stay.
+      await repo.backend.removeTemporaries?.(Infinity);
       const doomed = await repo.doomedPacks();
       await repo.index.refresh();
-      const w = new BackupWriter(repo, meta, lock, doomed, opts);
+      const damage = await KnownDamage.of(repo);
+      const badIds = damage.any ? await damage.chunkIds(repo) : new Set<string>();
+      const w = new BackupWriter(repo, meta, lock, doomed, damage, badIds, opts);
       if (meta.parent) w.parentManifest = (await repo.manifest(meta.parent)).manifest;
       return w;
     } catch (err) {
@@ -138,8 +152,21 @@ export class BackupWriter {
         parent = undefined;
       }
     }
-    // While a GC plan is pending, every id must be looked up (marked packs are avoided).
-    const trustParent = parent !== undefined && this.doomed.size === 0;
+    // While a GC plan is pending, every id must be looked up (marked packs are avoided); so
+    // while damage is known but not which chunks it hit (a damaged index run).
+    const badIds = this.badIds;
+    const trustParent = parent !== undefined && this.doomed.size === 0 && badIds !== undefined;
+    const doomed = this.doomed;
+    const damage = this.damage;
+    /** Whether a parent's id names a chunk whose only copies are lost or damaged. */
+    const lost = async (id: Buffer): Promise<boolean> =>
+      badIds !== undefined &&
+      badIds.size > 0 &&
+      badIds.has(id.toString('hex')) &&
+      !sink.has(id) &&
+      (await repo.index.lookup(id, avoid)) === undefined;
+    const avoid = (e: IndexEntry): boolean =>
+      (doomed.size > 0 && doomed.has(e.pack.toString('hex'))) || damage.has(e);
     const changed = trustParent && input.changedRanges ? normalize(input.changedRanges) : undefined;
 
     const fidx = new FidxWriter(await repo.backend.upload(fidxObjectName(this.id, input.name)), {
@@ -167,7 +194,7 @@ export class BackupWriter {
     let changedAt = 0;
 
     // Read into an arena slot (straight from the source when it can), hashed in place.
-    const readSlot = async (offset: number, len: number): Promise<Decision> => {
+    const readSlot = async (offset: number, len: number): Promise<ReadSlot> => {
       const slot = await arena.acquire();
       try {
         if (src.readInto) {
@@ -189,19 +216,27 @@ export class BackupWriter {
       }
     };
 
-    const decide = async (slot: number, r: Decision): Promise<void> => {
+    const decide = async (slot: number, decision: Decision): Promise<void> => {
       const len = Math.min(cs, size - slot * cs);
-      if ('zero' in r) {
+      if ('zero' in decision) {
         stats.zeroBytes += len;
         await fidx.add(ZERO_ID);
         return;
       }
-      if ('parent' in r) {
+      let r: ReadSlot;
+      if ('parent' in decision) {
         const id = Buffer.from(await parent!.get(slot));
-        if (id.equals(ZERO_ID)) stats.zeroBytes += len;
-        else stats.dataBytes += len;
-        await fidx.add(id);
-        return;
+        if (!(await lost(id))) {
+          if (id.equals(ZERO_ID)) stats.zeroBytes += len;
+          else stats.dataBytes += len;
+          await fidx.add(id);
+          return;
+        }
+        // The parent's copy of this chunk is lost: the slot is read after all (one slot more
+        // than the window's, which the arena's spare slots cover).
+        r = await readSlot(slot * cs, len);
+      } else {
+        r = decision;
       }
       const id = r.id;
       let owned = true; // until the sink takes the slot
@@ -213,9 +248,12 @@ export class BackupWriter {
         }
         stats.dataBytes += len;
         const known =
-          (trustParent && slot < parent!.slots && id.equals(await parent!.get(slot))) ||
+          (trustParent &&
+            slot < parent!.slots &&
+            id.equals(await parent!.get(slot)) &&
+            !badIds!.has(id.toString('hex'))) ||
           sink.has(id) ||
-          (await repo.index.lookup(id, this.doomed)) !== undefined;
+          (await repo.index.lookup(id, avoid)) !== undefined;
         if (!known) {
           owned = false;
           await sink.store(r.slot, len, id);
@@ -310,10 +348,7 @@ export class BackupWriter {
         verify: extra.verify ?? null,
         labels: this.meta.labels ?? {},
       };
-      await this.repo.backend.put(
-        manifestObjectName(this.id),
-        sealManifest(m, this.repo.keys?.macKey),
-      );
+      await this.repo.backend.put(manifestObjectName(this.id), sealManifest(m, this.repo.macKey));
       return m;
     } finally {
       await this.lock.release();

@@ -2,11 +2,20 @@
  * Runs the CLI in-process with captured output and a non-TTY stdin, as a
  * script or CI would run it.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { run } from '../../src/cli/run.js';
+
+/**
+ * The state directory (locks, journal) of every CLI run of this test process, in-process or
+ * spawned with process.env: never the host's /var/lib/brankas. Removed when the process exits.
+ */
+export const TEST_STATE_DIR = mkdtempSync(join(tmpdir(), 'brankas-test-state-'));
+process.env['BRANKAS_STATE_DIR'] ??= TEST_STATE_DIR;
+process.on('exit', () => rmSync(TEST_STATE_DIR, { recursive: true, force: true }));
 
 export interface CliResult {
   code: number;
@@ -23,7 +32,12 @@ export async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<
   let err = '';
   stdout.on('data', (d: Buffer) => (out += d.toString()));
   stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const code = await run(args, { stdout, stderr, stdin, env: { LANG: 'C', ...env } });
+  const code = await run(args, {
+    stdout,
+    stderr,
+    stdin,
+    env: { LANG: 'C', BRANKAS_STATE_DIR: TEST_STATE_DIR, ...env },
+  });
   return { code, stdout: out, stderr: err };
 }
 

@@ -6,8 +6,9 @@
 // serves a non-interactive shell there: raw tty, no echo, no prompt, stderr merged into stdout.
 
 import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { chown, mkdir, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Domain } from '../../src/libvirt/index.js';
 import { guestWorkDir, packageRoot as repoRoot } from '../../src/engine/guest/tiny-guest.js';
 
 /** Every libvirt object and file a test creates is named with this prefix. */
@@ -28,16 +29,16 @@ export function testName(label: string): string {
 export interface ScratchDir {
   /** The unique test name the directory is named after (usable as a domain name). */
   name: string;
-  /** Absolute path of the directory: `/var/tmp/brankas-guests/<name>`. */
+  /** Absolute path of the directory: `/var/tmp/brankas-guests-<uid>/<name>`. */
   path: string;
   /** Removes the directory and everything in it. Never throws. */
   remove: () => Promise<void>;
 }
 
 /**
- * A fresh per-test directory under `/var/tmp/brankas-guests/`, for disk copies, serial sockets and
- * backups. It is world-writable (sticky) so that QEMU, which runs as another user, can create
- * files and sockets in it too.
+ * A fresh per-test directory under `/var/tmp/brankas-guests-<uid>/`, for disk copies, serial
+ * sockets and backups: private (mode 0711, src/engine/guest/work-dir.ts); libvirt gives a disk to
+ * QEMU's user while the guest runs and creates the serial sockets itself.
  */
 export async function makeScratchDir(label: string): Promise<ScratchDir> {
   const name = testName(label);
@@ -51,8 +52,29 @@ export async function makeScratchDir(label: string): Promise<ScratchDir> {
   };
 }
 
+/**
+ * A directory in `parent` in which QEMU itself may create files: a socket it binds, as
+ * nbd-server-start does for a pull-mode backup. Mode 0700, given to the user and group libvirt
+ * runs this domain's QEMU as (the DAC label in the running domain's XML; without one QEMU runs
+ * as this user). Nothing world-writable.
+ */
+export async function qemuWritableDir(
+  parent: string,
+  domain: Domain,
+  name = 'qemu',
+): Promise<string> {
+  const label = /<seclabel[^>]*model='dac'[^>]*>\s*<label>\+?(\d+):\+?(\d+)<\/label>/.exec(
+    await domain.xml(),
+  );
+  const dir = join(parent, name);
+  await mkdir(dir, { mode: 0o700 });
+  if (label) await chown(dir, Number(label[1]), Number(label[2]));
+  return dir;
+}
+
 export { SerialConsole, READY_MARKER } from '../../src/engine/guest/serial-console.js';
 export {
+  BOOT_TIMEOUT_MS,
   GUEST_CMDLINE,
   ensureGuestImages,
   guestDomainXml,

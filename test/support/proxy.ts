@@ -2,7 +2,9 @@
  * A loopback TCP proxy in front of the real libvirtd socket, with switches a
  * test flips to make the daemon look dead: `cut()` drops every connection
  * (a daemon that dies mid-call), `blackhole()` stops forwarding to the daemon
- * while keeping the socket open (a call that never returns). It also gives the
+ * while keeping the socket open (a call that never returns), `holdRequests()`
+ * keeps what the client sends until `flush()` or `release()` (a barrier a test
+ * stops a CLI process at, at its next libvirt call). It also gives the
  * client's TCP transport a real daemon to talk to without reconfiguring the
  * host's libvirtd.
  */
@@ -11,6 +13,8 @@ import * as net from 'node:net';
 export class DaemonProxy {
   private readonly sockets = new Set<net.Socket>();
   private swallowing = false;
+  /** Client-to-daemon bytes kept while holding, in order, with where they go. */
+  private held: { to: net.Socket; data: Buffer }[] | undefined;
 
   private constructor(
     private readonly server: net.Server,
@@ -23,8 +27,10 @@ export class DaemonProxy {
     const server = net.createServer((client) => {
       const upstream = net.createConnection({ path: target });
       proxy!.sockets.add(client).add(upstream);
-      client.on('data', (d) => {
-        if (!proxy!.swallowing) upstream.write(d);
+      client.on('data', (d: Buffer) => {
+        if (proxy!.swallowing) return;
+        if (proxy!.held) proxy!.held.push({ to: upstream, data: d });
+        else upstream.write(d);
       });
       upstream.on('data', (d) => {
         if (!proxy!.swallowing) client.write(d);
@@ -50,6 +56,24 @@ export class DaemonProxy {
   /** From now on nothing passes in either direction, but sockets stay open. */
   blackhole(): void {
     this.swallowing = true;
+  }
+
+  /** From now on what clients send waits in the proxy; replies and events still pass. */
+  holdRequests(): void {
+    this.held ??= [];
+  }
+
+  /** Sends what was held so far and goes on holding. */
+  flush(): void {
+    const held = this.held ?? [];
+    if (this.held) this.held = [];
+    for (const { to, data } of held) if (!to.destroyed) to.write(data);
+  }
+
+  /** Sends what was held and stops holding. */
+  release(): void {
+    this.flush();
+    this.held = undefined;
   }
 
   async close(): Promise<void> {

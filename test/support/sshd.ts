@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as net from 'node:net';
+import { HANG_MS } from '../../src/util/testing/index.js';
 
 export class TestSshd {
   private constructor(
@@ -52,7 +53,8 @@ export class TestSshd {
     });
     let stderr = '';
     proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    for (let i = 0; i < 100; i++) {
+    // sshd starts in a moment; only a hang may fail, not a loaded machine.
+    for (const deadline = Date.now() + HANG_MS; Date.now() < deadline;) {
       if (await canConnect(port)) {
         return new TestSshd(proc, dir, port, join(dir, 'client_key'), knownHosts);
       }

@@ -3,12 +3,14 @@
  * `brankas backups [VM]` (what the repository holds).
  */
 import { backupVm, type BackupMode } from '../../engine/backup/backup.js';
+import { damagedOf, listBackupCatalogue } from '../../engine/catalog.js';
 import type { PowerEvent } from '../../engine/backup/power.js';
 import type { WriteProgress } from '../../repo/writer.js';
 import { UsageError, type Command } from '../command.js';
 import type { CliContext } from '../context.js';
 import { formatBytes, table } from '../format.js';
 import { ProgressMeter } from '../progress.js';
+import { waitOption, withVmJob } from '../vm-job.js';
 import { repoOption, withRepo } from './repo-common.js';
 import { backupModeOf, modeOption, printLive, readSummary } from './backup-live.js';
 
@@ -28,6 +30,8 @@ export function powerLine(ctx: CliContext, e: PowerEvent): string {
       return ctx.t('backup.shutOff', { vm: e.vm, seconds: e.seconds.toFixed(1) });
     case 'forced-off':
       return ctx.t('backup.forcedOff', { vm: e.vm });
+    case 'stopping-waits-for-off':
+      return ctx.t('backup.waitsForOff', { vm: e.vm });
     case 'started':
       return ctx.t('backup.started', { vm: e.vm });
   }
@@ -37,7 +41,7 @@ export const backupCommand: Command = {
   name: 'backup',
   summary: 'Back a VM up into the repository (live while it runs, cold when it is off)',
   usage:
-    'brankas backup VM [--mode auto|live|cold] [--repo PATH] [--shutdown-timeout 120s] [--force-off-after-timeout] [--reread] [--json]',
+    'brankas backup VM [--mode auto|live|cold] [--repo PATH] [--shutdown-timeout 120s] [--force-off-after-timeout] [--reread] [--wait] [--json]',
   help:
     '--mode auto (the default) backs a running VM up live and a shut-off one cold. live: the VM\n' +
     'keeps running; its filesystems are frozen for the instant the backup point is taken when its\n' +
@@ -48,10 +52,14 @@ export const backupCommand: Command = {
     'the backup fails or is interrupted. Only allocated data is read, and a disk whose files are\n' +
     'unchanged since the previous backup (same inode, size, modification and change time) is not\n' +
     'read at all: its data is taken over from that backup; --reread reads every disk. The password of an\n' +
-    'encrypted repository comes from $BRANKAS_PASSWORD_FILE, $BRANKAS_PASSWORD_COMMAND or a prompt.',
+    'encrypted repository comes from $BRANKAS_PASSWORD_FILE, $BRANKAS_PASSWORD_COMMAND or a prompt.\n' +
+    'One job per VM at a time: while another backup, restore, restore test or snapshot operation\n' +
+    'works on the VM this fails, or with --wait waits for it. A VM an interrupted brankas left\n' +
+    'shut off is started again first.',
   options: {
     ...repoOption,
     ...modeOption,
+    ...waitOption,
     'shutdown-timeout': { type: 'string' },
     'force-off-after-timeout': { type: 'boolean' },
     reread: { type: 'boolean' },
@@ -70,19 +78,25 @@ export const backupCommand: Command = {
     const progress = (p: WriteProgress): void => {
       if (tty) meter.update({ ...p, extra: `new ${formatBytes(p.newStoredBytes)}` });
     };
+    const vm = args.positionals[0]!;
     try {
-      const result = await withRepo(ctx, args, (repo) =>
-        backupVm(conn, repo, args.positionals[0]!, {
-          mode: mode as BackupMode,
-          shutdownTimeoutMs: timeoutMs,
-          forceOffAfterTimeout: args.values['force-off-after-timeout'] === true,
-          reread: args.values['reread'] === true,
-          signal,
-          onPower: (e) => !ctx.json && ctx.note(powerLine(ctx, e)),
-          onProgress: progress,
-        }),
+      const result = await withVmJob(ctx, args, vm, { kind: 'backup', signal }, (job) =>
+        withRepo(ctx, args, (repo) =>
+          backupVm(conn, repo, vm, {
+            mode: mode as BackupMode,
+            shutdownTimeoutMs: timeoutMs,
+            forceOffAfterTimeout: args.values['force-off-after-timeout'] === true,
+            reread: args.values['reread'] === true,
+            signal,
+            onPower: (e) => !ctx.json && ctx.note(powerLine(ctx, e)),
+            onPowerChange: job.powerChange,
+            onProgress: progress,
+          }),
+        ),
       );
       meter.end();
+      // Stopped too late to undo: the backup is whole and recorded, and says so (exit 0).
+      if (signal.aborted) ctx.note(ctx.t('backup.committedAnyway', { id: result.manifest.id }));
       if (ctx.json) return ctx.printJson(result);
       if (result.mode === 'live') return printLive(ctx, result);
       if (result.unchangedDisks.length > 0) {
@@ -125,13 +139,10 @@ export const backupsCommand: Command = {
   positionals: { min: 0, max: 1, names: 'VM' },
   async run(ctx, args) {
     const vm = args.positionals[0];
-    const listing = await withRepo(
-      ctx,
-      args,
-      async (repo) => (await repo.listBackups()).backups,
-      false,
-    );
-    const rows = listing
+    const catalogue = await withRepo(ctx, args, (repo) => listBackupCatalogue(repo), false);
+    // A damaged manifest is listed too (its VM as it seems to say, or '?'), never hidden.
+    const damaged = vm === undefined ? catalogue.damaged : damagedOf(catalogue, vm);
+    const rows = catalogue.backups
       .filter((b) => vm === undefined || b.manifest.vm.name === vm)
       .map((b) => ({
         id: b.id,
@@ -145,8 +156,8 @@ export const backupsCommand: Command = {
         verify: b.manifest.verify ?? null,
         verified: b.verified,
       }));
-    if (ctx.json) return ctx.printJson({ backups: rows });
-    if (rows.length === 0) {
+    if (ctx.json) return ctx.printJson({ backups: rows, damaged });
+    if (rows.length === 0 && damaged.length === 0) {
       ctx.print(ctx.t('backup.none'));
       return;
     }
@@ -174,8 +185,21 @@ export const backupsCommand: Command = {
             ? ctx.t('backup.neverVerified')
             : `${(r.verify as { passed?: boolean }).passed ? 'passed' : 'FAILED'} (${(r.verify as { how?: string }).how ?? '?'}, ${(r.verify as { at?: string }).at ?? ''})`,
         ]),
+        ...damaged.map((d) => [
+          d.id,
+          d.vm ?? '?',
+          d.startedAt,
+          ctx.t('backup.damagedRow'),
+          '-',
+          '-',
+          '-',
+          '-',
+        ]),
       ]),
     );
+    for (const d of damaged) {
+      ctx.note(ctx.t('backup.damaged', { backup: d.id, vm: d.vm ?? '?', reason: d.message }));
+    }
   },
 };
 

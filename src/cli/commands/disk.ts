@@ -30,12 +30,16 @@ export const diskInfo: Command = {
     const arg = positionals[0]!;
     const format = values['format'] as string | undefined;
     if (arg.includes('/') || (existsSync(arg) && !(await isVm(ctx, arg)))) {
-      const image = await inspectImage(arg, format ? { format } : {});
+      // A qemu-nbd it starts must not outlive the process, even when stopped at once.
+      const image = await inspectImage(arg, {
+        ...(format ? { format } : {}),
+        signal: ctx.lifetime(),
+      });
       if (ctx.json) return ctx.printJson(image);
       return printImage(ctx, image);
     }
     const conn = await ctx.connect();
-    const report = await inspectVmDisks(conn, await findVm(conn, arg));
+    const report = await inspectVmDisks(conn, await findVm(conn, arg), { signal: ctx.lifetime() });
     // A disk that cannot be measured fails the command, after the others are shown.
     const code = report.disks.some((d) => d.error) ? 1 : 0;
     if (ctx.json) {

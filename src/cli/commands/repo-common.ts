@@ -3,14 +3,17 @@
  * (--repo, $BRANKAS_REPO, or the default), and the password, which comes from
  * $BRANKAS_PASSWORD_FILE, $BRANKAS_PASSWORD_COMMAND or a prompt on the
  * terminal, never from the command line (it would show in `ps` and shell
- * history).
+ * history); the auth key of an unencrypted repository kept outside it comes
+ * from $BRANKAS_AUTH_KEY_FILE.
  */
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { LocalBackend } from '../../repo/backend/local.js';
 import { RepoKeyError } from '../../repo/errors.js';
 import { Repository } from '../../repo/repository.js';
+import type { RepoWarning } from '../../repo/warnings.js';
+import { systemCode } from '../../util/file-errors.js';
 import type { ParsedArgs } from '../command.js';
 import type { CliContext } from '../context.js';
 
@@ -30,16 +33,87 @@ function stripNewline(s: string): string {
   return s.replace(/\r?\n$/, '');
 }
 
-function runCommand(cmd: string): Promise<string> {
-  return new Promise((resolve, reject) =>
-    execFile('/bin/sh', ['-c', cmd], { maxBuffer: 1 << 20 }, (err, stdout) =>
-      err
-        ? reject(
-            new RepoKeyError('REPO_PASSWORD_REQUIRED', `password command failed: ${err.message}`),
-          )
-        : resolve(stripNewline(stdout)),
-    ),
+/** How long a password command may take (BRANKAS_PASSWORD_TIMEOUT, seconds; default 60). */
+function commandTimeoutMs(ctx: CliContext): number {
+  const text = ctx.io.env['BRANKAS_PASSWORD_TIMEOUT'];
+  const seconds = text !== undefined && /^\d{1,6}$/.test(text) ? Number(text) : 60;
+  return Math.max(1, seconds) * 1000;
+}
+
+/**
+ * Runs the password command in a process group of its own, so a timeout stops the shell and
+ * whatever it started. Errors never repeat the command's text: it may hold a secret.
+ */
+function runCommand(ctx: CliContext, variable: string, cmd: string): Promise<string> {
+  const timeoutMs = commandTimeoutMs(ctx);
+  return new Promise((resolve, reject) => {
+    const child = spawn('/bin/sh', ['-c', cmd], {
+      // stderr is the user's: a password manager may ask or explain there.
+      stdio: ['ignore', 'pipe', 'inherit'],
+      detached: true,
+    });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let timedOut = false;
+    const stop = (): void => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      stop();
+    }, timeoutMs);
+    child.stdout.on('data', (b: Buffer) => {
+      size += b.length;
+      if (size <= 1 << 20) chunks.push(b);
+      else stop();
+    });
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(failed(variable, err.message));
+    });
+    child.on('close', (status, signal) => {
+      clearTimeout(timer);
+      if (timedOut) {
+        reject(
+          new RepoKeyError(
+            'REPO_PASSWORD_COMMAND_TIMEOUT',
+            `${variable} did not finish within ${timeoutMs / 1000} s; it was stopped`,
+            { details: { variable, seconds: timeoutMs / 1000 } },
+          ),
+        );
+      } else if (status !== 0) {
+        reject(failed(variable, signal ? `stopped by ${signal}` : `exit status ${status}`));
+      } else {
+        resolve(stripNewline(Buffer.concat(chunks).toString('utf8')));
+      }
+    });
+  });
+}
+
+function failed(variable: string, reason: string): RepoKeyError {
+  return new RepoKeyError(
+    'REPO_PASSWORD_COMMAND_FAILED',
+    `the password command (${variable}) failed: ${reason}`,
+    { details: { variable, reason } },
   );
+}
+
+/** The password file's contents; a file that cannot be read is one clear error. */
+async function readPasswordFile(variable: string, path: string): Promise<string> {
+  try {
+    return stripNewline(await readFile(path, 'utf8'));
+  } catch (err) {
+    const errno = systemCode(err) ?? 'EIO';
+    throw new RepoKeyError(
+      'REPO_PASSWORD_FILE',
+      `${variable} names ${path}, which cannot be read (${errno})`,
+      { cause: err, details: { variable, path, errno } },
+    );
+  }
 }
 
 /** Asks on the terminal without echo. */
@@ -63,9 +137,9 @@ function interactive(ctx: CliContext): boolean {
 /** The password that opens the repository. */
 export async function readPassword(ctx: CliContext, prefix = 'BRANKAS'): Promise<string> {
   const file = ctx.io.env[`${prefix}_PASSWORD_FILE`];
-  if (file) return stripNewline(await readFile(file, 'utf8'));
+  if (file) return readPasswordFile(`${prefix}_PASSWORD_FILE`, file);
   const cmd = ctx.io.env[`${prefix}_PASSWORD_COMMAND`];
-  if (cmd) return runCommand(cmd);
+  if (cmd) return runCommand(ctx, `${prefix}_PASSWORD_COMMAND`, cmd);
   if (interactive(ctx)) return prompt(ctx, ctx.t('repo.passwordPrompt'));
   throw new RepoKeyError(
     'REPO_PASSWORD_REQUIRED',
@@ -118,11 +192,20 @@ export async function openRepo(
   // The repository closes its backend; until it exists, that is ours to do.
   const backend = backendFor(location);
   try {
-    return await Repository.open(backend, { password });
+    return await Repository.open(backend, {
+      password,
+      authKeyFile: ctx.io.env['BRANKAS_AUTH_KEY_FILE'] || undefined,
+      onWarning: (w) => warn(ctx, w),
+    });
   } catch (err) {
     await backend.close();
     throw err;
   }
+}
+
+/** A warning of the repository, on stderr in the user's language (JSON output stays clean). */
+export function warn(ctx: CliContext, w: RepoWarning): void {
+  ctx.note(ctx.t(`warn.${w.code}`, w.details));
 }
 
 /** Runs fn with a backend of its own (no repository opened) and closes it whatever happens. */

@@ -11,7 +11,7 @@ import { LocalBackend } from '../../repo/backend/local.js';
 import { TEST_KDF } from '../../repo/keys.js';
 import { Repository } from '../../repo/repository.js';
 import { bufferSource } from '../../repo/source.js';
-import { realisticBytes, withTempDir } from '../../repo/test-support.js';
+import { realisticBytes, withTempDir } from '../../repo/testing/support.js';
 import { BackupWriter } from '../../repo/writer.js';
 import { cli as runCli } from '../../../test/support/cli.js';
 
@@ -75,7 +75,11 @@ describe('brankas repo', () => {
       });
       assert.equal(v1.code, 0, v1.stderr);
       const v1info = await cli(['repo', 'info'], { BRANKAS_REPO: join(dir, 'c') });
-      assert.match(v1info.stdout, /v1, chunks 256 KiB named by sha256/);
+      // Unencrypted, it is authenticated (version 3) whatever the hash.
+      assert.match(
+        v1info.stdout,
+        /v3, chunks 256 KiB named by sha256, .*, none, auth key repository/,
+      );
       const bad = await cli(['repo', 'init', '--no-encryption', '--chunk-hash', 'md5'], {
         BRANKAS_REPO: join(dir, 'd'),
       });

@@ -1,15 +1,20 @@
 /**
- * `brankas repo init|info|verify|prune|gc|stats`: the backup repository
+ * `brankas repo init|info|verify|prune|gc|stats` (and `repair`, in repo-repair.ts): the backup repository
  * (src/repo/, docs/repository-format.md). Thin: parse, call, render.
  */
 import { parseSize } from './repo-size.js';
 import { forget } from '../../repo/forget.js';
 import { collectGarbage, type GcResult } from '../../repo/gc.js';
 import type { KeepPolicy } from '../../repo/policy.js';
-import { MAX_ZSTD_LEVEL, MIN_ZSTD_LEVEL, writeLevel, type RepoConfig } from '../../repo/config.js';
+import {
+  checkChunkSize,
+  checkCompressionLevel,
+  writeLevel,
+  type RepoConfig,
+} from '../../repo/config.js';
 import { Repository } from '../../repo/repository.js';
 import { repoStats } from '../../repo/stats.js';
-import { verifyRepository, type VerifyReport } from '../../repo/verify.js';
+import { parseSubset, verifyRepository, type VerifyReport } from '../../repo/verify.js';
 import { UsageError, type Command, type ParsedArgs } from '../command.js';
 import type { CliContext } from '../context.js';
 import { ProgressMeter } from '../progress.js';
@@ -23,23 +28,28 @@ import {
   withRepo,
 } from './repo-common.js';
 import { repoKeyCommand } from './repo-key.js';
+import { repoRepairCommand } from './repo-repair.js';
+import { repoUpgrade } from './repo-upgrade.js';
 
 export const repoInit: Command = {
   name: 'repo init',
   summary: 'Create a backup repository (encrypted unless --no-encryption)',
   usage:
     'brankas repo init [--repo PATH] [--no-encryption] [--chunk-size SIZE] [--chunk-hash blake3|sha256]\n' +
-    '                  [--compression zstd|none] [--compression-level 1-19] [--json]',
+    '                  [--compression zstd|none] [--compression-level 1-19] [--auth-key-file PATH] [--json]',
   help:
     'The password comes from $BRANKAS_PASSWORD_FILE, $BRANKAS_PASSWORD_COMMAND or a prompt.\n' +
     'The repository is $BRANKAS_REPO or /var/lib/brankas/repo unless --repo says otherwise.\n' +
     'The chunk size (64K to 4M, a power of two) is fixed for the life of the repository.\n' +
-    'Chunks are named by BLAKE3 (default); --chunk-hash sha256 makes a format version 1\n' +
-    'repository that older brankas releases can read, at a quarter of the hashing speed.\n' +
+    'Chunks are named by BLAKE3 (default); --chunk-hash sha256 makes an encrypted repository\n' +
+    'of format version 1 that older brankas releases can read, at a quarter of the hashing speed.\n' +
     'New chunks are compressed with zstd at level 1 (the fastest); a higher level stores less\n' +
     'for more time (level 4: 5 % less than level 1 on a tar of /usr, at a third of the speed),\n' +
     '--compression none stores chunks as they are (fastest, largest). docs/benchmarks.md\n' +
-    'has the figures.',
+    'has the figures.\n' +
+    'An unencrypted repository is signed with an auth key kept in it; --auth-key-file PATH keeps\n' +
+    'the key in that new file outside it instead (every command then needs\n' +
+    'BRANKAS_AUTH_KEY_FILE=PATH), so that only its holders can write backups brankas accepts.',
   options: {
     ...repoOption,
     'no-encryption': { type: 'boolean' },
@@ -47,25 +57,42 @@ export const repoInit: Command = {
     'chunk-hash': { type: 'string' },
     compression: { type: 'string' },
     'compression-level': { type: 'string' },
+    'auth-key-file': { type: 'string' },
   },
   async run(ctx, args) {
     const location = repoLocation(ctx, args);
     const plain = args.values['no-encryption'] === true;
+    const authKeyFile = args.values['auth-key-file'] as string | undefined;
+    if (authKeyFile !== undefined && !plain) {
+      throw new UsageError('--auth-key-file is for --no-encryption (a password authenticates)');
+    }
     const chunk = args.values['chunk-size'] as string | undefined;
     const hash = args.values['chunk-hash'] as string | undefined;
     if (hash !== undefined && hash !== 'blake3' && hash !== 'sha256') {
       throw new UsageError(`--chunk-hash is blake3 or sha256, not ${hash}`);
     }
     const { compression, level } = compressionOptions(args);
+    const chunkSize = chunk === undefined ? undefined : parseSize(chunk);
+    if (chunkSize !== undefined) {
+      try {
+        checkChunkSize(chunkSize);
+      } catch (err) {
+        throw UsageError.from(err);
+      }
+    }
+    // Every value is checked above, and that no repository is there: nothing is printed or
+    // asked before an error.
+    await withBackend(location, (backend) => Repository.checkAbsent(backend));
     const password = plain ? undefined : await readNewPassword(ctx, true);
     if (plain) ctx.note(ctx.t('repo.noEncryptionWarning'));
     const config = await withBackend(location, (backend) =>
       Repository.init(backend, {
         password,
-        chunkSize: chunk === undefined ? undefined : parseSize(chunk),
+        chunkSize,
         chunkHash: hash,
         compression,
         compressionLevel: level,
+        ...(authKeyFile !== undefined ? { authKeyFile } : {}),
       }),
     );
     if (ctx.json) return ctx.printJson({ location, config });
@@ -115,14 +142,15 @@ function compressionOptions(args: ParsedArgs): {
     throw new UsageError(`--compression is zstd or none, not ${compression}`);
   }
   const levelText = args.values['compression-level'] as string | undefined;
-  const level = levelText === undefined ? undefined : Number(levelText);
-  if (
-    level !== undefined &&
-    !(Number.isInteger(level) && level >= MIN_ZSTD_LEVEL && level <= MAX_ZSTD_LEVEL)
-  ) {
-    throw new UsageError(
-      `--compression-level is an integer from ${MIN_ZSTD_LEVEL} to ${MAX_ZSTD_LEVEL}, not ${levelText}`,
-    );
+  // Digits only: Number() would also take '0x3', '1e1' and ' 5'.
+  const level =
+    levelText === undefined ? undefined : /^\d{1,3}$/.test(levelText) ? Number(levelText) : NaN;
+  if (level !== undefined) {
+    try {
+      checkCompressionLevel(level, levelText);
+    } catch (err) {
+      throw UsageError.from(err);
+    }
   }
   if (level !== undefined && compression === 'none') {
     throw new UsageError('--compression-level needs zstd compression, not --compression none');
@@ -192,7 +220,7 @@ export const repoInfo: Command = {
             ['id', c.id],
             [
               ctx.t('repo.col.format'),
-              `v${c.version}, chunks ${formatBytes(c.chunkSize)} named by ${c.chunkHash}, packs ${formatBytes(c.packSize)}, ${compressionText(c)}, ${c.encryption}`,
+              `v${c.version}, chunks ${formatBytes(c.chunkSize)} named by ${c.chunkHash}, packs ${formatBytes(c.packSize)}, ${compressionText(c)}, ${c.encryption}${c.encryption === 'none' ? `, auth key ${c.authentication ?? 'none'}` : ''}`,
             ],
             [ctx.t('repo.col.keys'), String(keys.length)],
           ]),
@@ -246,6 +274,14 @@ export const repoVerify: Command = {
   help: 'Exit status 1 when anything is damaged; the report names every affected backup and disk.',
   options: { ...repoOption, 'read-data': { type: 'boolean' }, subset: { type: 'string' } },
   async run(ctx, args) {
+    const subset = args.values['subset'] as string | undefined;
+    if (subset !== undefined) {
+      try {
+        parseSubset(subset);
+      } catch (err) {
+        throw UsageError.from(err);
+      }
+    }
     return withRepo(ctx, args, async (repo) => {
       const tty = ctx.io.stderr.isTTY === true && !ctx.json;
       const meter = new ProgressMeter(ctx.io.stderr);
@@ -281,6 +317,18 @@ function renderVerify(ctx: CliContext, r: VerifyReport): void {
       records: r.recordsRead,
     }),
   );
+  for (const n of r.notes) {
+    ctx.print(
+      ctx.t(n.interruptedGc ? 'repo.verifyGcLeftovers' : 'repo.verifyGoneLeftovers', {
+        entries: n.entries,
+        packs: n.packs,
+      }),
+    );
+  }
+  if (r.damageRecord) ctx.print(ctx.t('repo.verifyDamageRecorded', { id: r.damageRecord }));
+  if (r.damageNotRecorded) {
+    ctx.note(ctx.t('repo.verifyNotRecorded', { message: r.damageNotRecorded.message }));
+  }
   if (r.ok) {
     ctx.print(ctx.t('repo.verifyOk'));
     return;
@@ -313,9 +361,10 @@ function policyFrom(values: Record<string, unknown>): KeepPolicy {
   for (const k of ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const) {
     const v = values[`keep-${k}`];
     if (v === undefined) continue;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new UsageError(`--keep-${k} must be a whole number`);
-    p[k] = n;
+    if (typeof v !== 'string' || !/^\d{1,9}$/.test(v)) {
+      throw new UsageError(`--keep-${k} must be a whole number, not '${String(v)}'`);
+    }
+    p[k] = Number(v);
   }
   return p;
 }
@@ -421,6 +470,8 @@ export const repoStatsCommand: Command = {
           [ctx.t('repo.stats.overall'), ratio(s.overallRatio)],
         ]),
       );
+      if (s.damagedIndexRuns)
+        ctx.note(ctx.t('repo.statsDamagedRuns', { count: s.damagedIndexRuns }));
     });
   },
 };
@@ -433,7 +484,9 @@ export const repoCommands: Command[] = [
   repoPrune,
   repoGc,
   repoStatsCommand,
+  repoRepairCommand,
   repoKeyCommand,
+  repoUpgrade,
 ];
 
 function compressionText(c: RepoConfig): string {

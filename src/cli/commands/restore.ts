@@ -4,12 +4,19 @@
  * asked, and never leaving a half-restored VM behind. With `--disk NAME
  * --to PATH`, one disk only, into a file, and nothing defined.
  */
+import { readFile } from 'node:fs/promises';
 import { restoreDisk } from '../../engine/restore/disk.js';
-import { restoreBackup } from '../../engine/restore/restore.js';
+import { resolveBackup, restoreBackup, type RestoreResult } from '../../engine/restore/restore.js';
+import type { DamagedBackup } from '../../engine/catalog.js';
+import { pathError } from '../../engine/restore/fs-errors.js';
+import { redactPasswords } from '../../engine/restore/graphics.js';
+import { describeHostAccess } from '../../engine/restore/host-access.js';
+import { checkRestoreName } from '../../engine/restore/names.js';
 import { UsageError, type Command, type ParsedArgs } from '../command.js';
 import type { CliContext } from '../context.js';
 import { formatBytes } from '../format.js';
 import { ProgressMeter } from '../progress.js';
+import { waitOption, withVmJob } from '../vm-job.js';
 import { repoOption, withRepo } from './repo-common.js';
 
 const EXIT_INTERRUPTED = 130;
@@ -18,8 +25,9 @@ export const restoreCommand: Command = {
   name: 'restore',
   summary: 'Restore a backup (an id, or a VM name for its latest backup) into a VM',
   usage:
-    'brankas restore BACKUP [--as NEWNAME] [--to DIR] [--format qcow2|raw] [--start] [--force] [--no-space-check] [--repo PATH] [--json]\n' +
-    '       brankas restore BACKUP --disk NAME --to PATH [--format qcow2|raw] [--force] [--no-space-check] [--repo PATH] [--json]',
+    'brankas restore BACKUP [--as NEWNAME] [--to DIR] [--format qcow2|raw] [--start] [--force] [--no-space-check]\n' +
+    '       [--graphics-password-file FILE] [--allow-host-access] [--dry-run] [--skip-damaged] [--wait] [--repo PATH] [--json]\n' +
+    '       brankas restore BACKUP --disk NAME --to PATH [--format qcow2|raw] [--force] [--no-space-check] [--skip-damaged] [--repo PATH] [--json]',
   help:
     'Without --as the VM is restored under its own name; an existing VM or file is refused unless\n' +
     '--force (the disaster case: the VM is still defined but its disk is gone). With --as the copy\n' +
@@ -29,9 +37,21 @@ export const restoreCommand: Command = {
     'With --disk (vda, vdb...) only that disk is restored, to the file PATH (or into the directory\n' +
     'PATH as VM-DISK.FORMAT), and no VM is defined.\n' +
     'Before writing, the free space is checked against the data to restore; --no-space-check skips\n' +
-    'that for file systems that compress or deduplicate (running out of space still cleans up).',
+    'that for file systems that compress or deduplicate (running out of space still cleans up).\n' +
+    'A VM name means its newest backup; if that one is damaged, restore refuses and names the\n' +
+    'newest intact one; --skip-damaged takes that one (and says which it skipped).\n' +
+    'A backup holds no console password: a VNC/SPICE console keeps the password of the VM the\n' +
+    'restore replaces (or of the original of a copy), takes the one in --graphics-password-file,\n' +
+    'or else listens on a local unix socket only (virsh domdisplay, virt-viewer on this host).\n' +
+    'Host access the VM did not have (filesystem passthrough, host devices, host paths, QEMU\n' +
+    'arguments, files outside the target directories) is refused unless --allow-host-access.\n' +
+    '--dry-run checks it all and shows the files, the consoles, the host access and the domain\n' +
+    'XML it would define, writing and defining nothing.\n' +
+    'One job per VM at a time: while another job works on the VM restored (its name, or --as)\n' +
+    'this fails, or with --wait waits for it.',
   options: {
     ...repoOption,
+    ...waitOption,
     as: { type: 'string' },
     to: { type: 'string' },
     disk: { type: 'string' },
@@ -39,12 +59,24 @@ export const restoreCommand: Command = {
     start: { type: 'boolean' },
     force: { type: 'boolean' },
     'no-space-check': { type: 'boolean' },
+    'skip-damaged': { type: 'boolean' },
+    'allow-host-access': { type: 'boolean' },
+    'graphics-password-file': { type: 'string' },
+    'dry-run': { type: 'boolean' },
   },
   positionals: { min: 1, max: 1, names: 'BACKUP' },
   async run(ctx, args) {
     const format = args.values['format'] as string | undefined;
     if (format !== undefined && format !== 'qcow2' && format !== 'raw') {
       throw new UsageError(`--format must be qcow2 or raw, not '${format}'`);
+    }
+    const as = args.values['as'] as string | undefined;
+    if (as !== undefined) {
+      try {
+        checkRestoreName(as);
+      } catch (err) {
+        throw UsageError.from(err);
+      }
     }
     const disk = args.values['disk'] as string | undefined;
     const to = args.values['to'] as string | undefined;
@@ -57,7 +89,23 @@ export const restoreCommand: Command = {
       if (tty) meter.update(p);
     };
     const endProgress = (): void => meter.end();
-    const common: Common = { format, force, noSpaceCheck, signal, onProgress, endProgress };
+    const skipped: DamagedBackup[] = [];
+    const common: Common = {
+      format,
+      force,
+      noSpaceCheck,
+      signal,
+      onProgress,
+      endProgress,
+      skipDamaged: args.values['skip-damaged'] === true,
+      skippedDamaged: skipped,
+      onSkippedDamaged: (list) => {
+        skipped.push(...list);
+        for (const d of list) {
+          ctx.note(ctx.t('restore.skippedDamaged', { backup: d.id, reason: d.message }));
+        }
+      },
+    };
     try {
       return await (disk !== undefined
         ? restoreOneDisk(ctx, args, disk, to, common)
@@ -79,6 +127,10 @@ interface Common {
   onProgress: (p: { disk: string; doneBytes: number; totalBytes: number }) => void;
   /** Ends the progress line before the result is printed. */
   endProgress: () => void;
+  skipDamaged: boolean;
+  /** Filled by onSkippedDamaged: the damaged backups passed over, for --json. */
+  skippedDamaged: DamagedBackup[];
+  onSkippedDamaged: (skipped: DamagedBackup[]) => void;
 }
 
 async function restoreOneDisk(
@@ -89,14 +141,23 @@ async function restoreOneDisk(
   o: Common,
 ): Promise<void> {
   if (to === undefined) throw new UsageError('--disk needs --to PATH: where to write the disk');
-  if (args.values['as'] !== undefined || args.values['start'] === true) {
-    throw new UsageError('--disk writes one disk to a file and defines no VM: no --as or --start');
+  if (
+    args.values['as'] !== undefined ||
+    args.values['start'] === true ||
+    args.values['allow-host-access'] === true ||
+    args.values['graphics-password-file'] !== undefined ||
+    args.values['dry-run'] === true
+  ) {
+    throw new UsageError(
+      '--disk writes one disk to a file and defines no VM: no --as, --start, --allow-host-access, --graphics-password-file or --dry-run',
+    );
   }
   const result = await withRepo(ctx, args, (repo) =>
     restoreDisk(repo, args.positionals[0]!, disk, to, o),
   );
   o.endProgress();
-  if (ctx.json) return ctx.printJson(result);
+  if (ctx.json) return ctx.printJson({ ...result, skippedDamaged: o.skippedDamaged });
+  printCleaned(ctx, result.cleanedLeftovers);
   ctx.print(
     ctx.t('restore.diskDone', {
       disk: result.disk,
@@ -115,22 +176,48 @@ async function restoreVm(
   to: string | undefined,
   o: Common,
 ): Promise<void> {
+  const passwordFile = args.values['graphics-password-file'] as string | undefined;
+  const graphicsPassword =
+    passwordFile === undefined ? undefined : await readGraphicsPassword(passwordFile);
   const conn = await ctx.connect();
-  const result = await withRepo(ctx, args, (repo) =>
-    restoreBackup(conn, repo, args.positionals[0]!, {
-      as: args.values['as'] as string | undefined,
-      toDir: to,
-      ...o,
-      start: args.values['start'] === true,
-    }),
-  );
+  const as = args.values['as'] as string | undefined;
+  const result = await withRepo(ctx, args, async (repo) => {
+    // The VM written to holds its lock: the backup's own VM, or the new name.
+    const ref = args.positionals[0]!;
+    const target = as ?? (await resolveBackup(repo, ref, { skipDamaged: o.skipDamaged })).vm.name;
+    const call = { kind: 'restore', signal: o.signal, recovery: 'adopt' } as const;
+    return withVmJob(ctx, args, target, call, async (job) => {
+      const r = await restoreBackup(conn, repo, ref, {
+        as,
+        toDir: to,
+        ...o,
+        start: args.values['start'] === true,
+        allowHostAccess: args.values['allow-host-access'] === true,
+        dryRun: args.values['dry-run'] === true,
+        ...(graphicsPassword !== undefined ? { graphicsPassword } : {}),
+      });
+      // Defined anew from the backup, started or not as asked: nothing left to undo.
+      await job.settle();
+      return r;
+    });
+  });
   o.endProgress();
-  if (ctx.json) return ctx.printJson(result);
+  // The console password is the user's secret: it is set, never shown.
+  if (ctx.json) {
+    return ctx.printJson({
+      ...result,
+      xml: redactPasswords(result.xml),
+      skippedDamaged: o.skippedDamaged,
+    });
+  }
+  if (result.dryRun) return printPlan(ctx, result);
+  printCleaned(ctx, result.cleanedLeftovers);
   for (const d of result.disks) {
     ctx.print(
       ctx.t('restore.disk', { disk: d.disk, path: d.path, data: formatBytes(d.dataBytes) }),
     );
   }
+  printSafety(ctx, result);
   if (result.droppedSnapshots.length > 0) {
     ctx.print(
       ctx.t('restore.droppedSnapshots', {
@@ -146,4 +233,53 @@ async function restoreVm(
       seconds: result.seconds.toFixed(1),
     }),
   );
+}
+
+/** The first line of the file: a console password never comes from the command line. */
+async function readGraphicsPassword(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw pathError(err, file);
+  }
+  const password = text.split(/\r?\n/)[0] ?? '';
+  if (password === '') throw new UsageError(`--graphics-password-file ${file} holds no password`);
+  return password;
+}
+
+function printCleaned(ctx: CliContext, cleaned: string[]): void {
+  if (cleaned.length > 0) {
+    ctx.print(
+      ctx.t('restore.cleanedLeftovers', { count: cleaned.length, paths: cleaned.join(', ') }),
+    );
+  }
+}
+
+/** What became of the consoles, and the host access granted: said, never silent. */
+function printSafety(ctx: CliContext, result: RestoreResult): void {
+  for (const g of result.graphics) {
+    if (g.action !== 'kept') ctx.print(ctx.t(`restore.graphics.${g.action}`, { type: g.type }));
+  }
+  for (const a of result.hostAccess) {
+    ctx.print(ctx.t('restore.hostAccess', { what: describeHostAccess([a]) }));
+  }
+}
+
+/** A dry run: what would be written and defined, the console decisions, the host access needed. */
+function printPlan(ctx: CliContext, result: RestoreResult): void {
+  ctx.print(ctx.t('restore.plan', { backup: result.backup, vm: result.vm }));
+  for (const d of result.disks) {
+    ctx.print(
+      ctx.t('restore.planDisk', { disk: d.disk, path: d.path, data: formatBytes(d.dataBytes) }),
+    );
+  }
+  for (const g of result.graphics) {
+    if (g.action !== 'kept') ctx.print(ctx.t(`restore.graphics.${g.action}`, { type: g.type }));
+  }
+  for (const a of result.hostAccess) {
+    ctx.print(ctx.t('restore.planHostAccess', { what: describeHostAccess([a]) }));
+  }
+  ctx.print(ctx.t('restore.planXml'));
+  ctx.print(redactPasswords(result.xml));
 }

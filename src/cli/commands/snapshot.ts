@@ -21,6 +21,7 @@ import { UsageError, type Command } from '../command.js';
 import type { CliContext } from '../context.js';
 import { table } from '../format.js';
 import { confirm, isInteractive } from '../prompt.js';
+import { waitOption, withVmJob } from '../vm-job.js';
 
 const threshold = { 'chain-threshold': { type: 'string' } } as const;
 
@@ -56,7 +57,7 @@ export const snapshotCreate: Command = {
   name: 'snapshot create',
   summary: 'Take a snapshot (a save point) of a VM',
   usage:
-    'brankas snapshot create VM NAME [--description TEXT] [--disk-only] [--quiesce] [--chain-threshold N] [--json]',
+    'brankas snapshot create VM NAME [--description TEXT] [--disk-only] [--quiesce] [--chain-threshold N] [--wait] [--json]',
   help:
     'Internal snapshots (the default) live inside qcow2 disks and, for a running VM, include its\n' +
     'memory. --disk-only takes an external snapshot: new writes go to overlay files.',
@@ -65,18 +66,23 @@ export const snapshotCreate: Command = {
     'disk-only': { type: 'boolean' },
     quiesce: { type: 'boolean' },
     ...threshold,
+    ...waitOption,
   },
   positionals: { min: 2, max: 2, names: 'VM and NAME' },
-  async run(ctx, { values, positionals }) {
+  async run(ctx, args) {
+    const { values, positionals } = args;
     const vm = await findVm(await ctx.connect(), positionals[0]!);
     if (!ctx.json) ctx.note(ctx.t('snapshot.creating', { vm: vm.name, name: positionals[1]! }));
-    const result = await createSnapshot(vm, {
-      name: positionals[1]!,
-      description: values['description'] as string | undefined,
-      diskOnly: values['disk-only'] === true,
-      quiesce: values['quiesce'] === true,
-      chainThreshold: chainLimit(values['chain-threshold']),
-    });
+    // Not while a backup reads the disk, nor beside a revert: one job per VM.
+    const result = await withVmJob(ctx, args, vm.name, { kind: 'snapshot' }, () =>
+      createSnapshot(vm, {
+        name: positionals[1]!,
+        description: values['description'] as string | undefined,
+        diskOnly: values['disk-only'] === true,
+        quiesce: values['quiesce'] === true,
+        chainThreshold: chainLimit(values['chain-threshold']),
+      }),
+    );
     if (ctx.json) return ctx.printJson(result);
     ctx.print(
       ctx.t('snapshot.created', {
@@ -169,15 +175,17 @@ export const snapshotRevert: Command = {
   name: 'snapshot revert',
   summary: 'Return a VM to a snapshot (changes made after it are lost)',
   usage:
-    'brankas snapshot revert VM NAME [--yes] [--safety-snapshot] [--running|--paused] [--json]',
+    'brankas snapshot revert VM NAME [--yes] [--safety-snapshot] [--running|--paused] [--wait] [--json]',
   options: {
+    ...waitOption,
     yes: { type: 'boolean', short: 'y' },
     'safety-snapshot': { type: 'boolean' },
     running: { type: 'boolean' },
     paused: { type: 'boolean' },
   },
   positionals: { min: 2, max: 2, names: 'VM and NAME' },
-  async run(ctx, { values, positionals }) {
+  async run(ctx, args) {
+    const { values, positionals } = args;
     if (values['running'] && values['paused']) {
       throw new UsageError('--running and --paused exclude each other');
     }
@@ -194,7 +202,7 @@ export const snapshotRevert: Command = {
         throw new EngineError(
           'CONFIRMATION_REQUIRED',
           `${warning.join(' ')} Not a terminal: add --yes to revert without being asked.`,
-          { details: { vm: vm.name, snapshot: plan.snapshot.name } },
+          { details: { vm: vm.name, snapshot: plan.snapshot.name, warning: warning.join(' ') } },
         );
       }
       for (const w of warning) ctx.note(w);
@@ -205,10 +213,10 @@ export const snapshotRevert: Command = {
     } else if (!ctx.json) {
       for (const w of warning) ctx.note(w);
     }
-    const result = await executeRevert(vm, plan, {
-      safetySnapshot: values['safety-snapshot'] === true,
-      target,
-    });
+    // Taken once confirmed (nobody waits on a prompt): one job per VM.
+    const result = await withVmJob(ctx, args, vm.name, { kind: 'snapshot' }, () =>
+      executeRevert(vm, plan, { safetySnapshot: values['safety-snapshot'] === true, target }),
+    );
     if (ctx.json) return ctx.printJson(result);
     if (result.safetySnapshot)
       ctx.print(ctx.t('snapshot.safetyTaken', { name: result.safetySnapshot }));
@@ -225,20 +233,25 @@ export const snapshotRevert: Command = {
 export const snapshotDelete: Command = {
   name: 'snapshot delete',
   summary: 'Delete a snapshot to tidy up and save space',
-  usage: 'brankas snapshot delete VM NAME [--children] [--metadata-only] [--dry-run] [--json]',
+  usage:
+    'brankas snapshot delete VM NAME [--children] [--metadata-only] [--dry-run] [--wait] [--json]',
   options: {
+    ...waitOption,
     children: { type: 'boolean' },
     'metadata-only': { type: 'boolean' },
     'dry-run': { type: 'boolean' },
   },
   positionals: { min: 2, max: 2, names: 'VM and NAME' },
-  async run(ctx, { values, positionals }) {
+  async run(ctx, args) {
+    const { values, positionals } = args;
     const vm = await findVm(await ctx.connect(), positionals[0]!);
     const plan = await planDelete(vm, positionals[1]!, {
       children: values['children'] === true,
       metadataOnly: values['metadata-only'] === true,
     });
-    if (!values['dry-run']) await executeDelete(vm, plan);
+    if (!values['dry-run']) {
+      await withVmJob(ctx, args, vm.name, { kind: 'snapshot' }, () => executeDelete(vm, plan));
+    }
     if (ctx.json) return ctx.printJson({ ...plan, dryRun: values['dry-run'] === true });
     ctx.print(
       ctx.t(values['dry-run'] ? 'snapshot.wouldDelete' : 'snapshot.deleted', {

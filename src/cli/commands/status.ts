@@ -1,16 +1,19 @@
 /**
  * `brankas status [VM]`: snapshots and backups per VM, and the warning the
- * seed teaches: a snapshot is not a backup.
+ * seed teaches: a snapshot is not a backup. Also what the state directory
+ * says: jobs running now, and VMs an interrupted brankas left shut off.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostStatus, type BackupCatalog, type StatusWarning } from '../../engine/status.js';
 import type { Repository } from '../../repo/repository.js';
+import { jobsState, type JobsState } from '../../service/index.js';
 import { openRepo, repoLocation, repoOption } from './repo-common.js';
 import type { Command } from '../command.js';
 import type { CliContext } from '../context.js';
 import { table } from '../format.js';
 import type { MessageKey } from '../i18n.js';
+import { jobName, stateDir } from '../vm-job.js';
 
 export const statusCommand: Command = {
   name: 'status',
@@ -31,7 +34,14 @@ export const statusCommand: Command = {
     } finally {
       await repo?.close();
     }
-    if (ctx.json) return ctx.printJson({ vms: status });
+    // Only VMs shown, and only a VM still off: one started since needs no word.
+    const shown = new Map(status.map((s) => [s.name, s.state]));
+    const all = await jobsState(stateDir(ctx));
+    const jobs: JobsState = {
+      running: all.running.filter((h) => shown.has(h.vm)),
+      leftUndone: all.leftUndone.filter((c) => shown.get(c.vm) === 'shutoff'),
+    };
+    if (ctx.json) return ctx.printJson({ vms: status, jobs });
     if (status.length === 0) {
       ctx.print(ctx.t('inventory.noVms'));
       return;
@@ -55,7 +65,15 @@ export const statusCommand: Command = {
       ]),
     );
     const warnings = status.flatMap((s) => s.warnings);
-    if (warnings.length > 0) ctx.print();
+    if (warnings.length + jobs.running.length + jobs.leftUndone.length > 0) ctx.print();
+    for (const h of jobs.running) {
+      const job = jobName(ctx, h.job);
+      ctx.print(ctx.t('status.jobRunning', { vm: h.vm, job, pid: h.pid, since: h.since }));
+    }
+    for (const c of jobs.leftUndone) {
+      const job = jobName(ctx, c.job);
+      ctx.print(ctx.t('status.warnLeftOff', { vm: c.vm, job, pid: c.pid, at: c.at }));
+    }
     for (const w of warnings) ctx.print(warningText(ctx, w));
   },
 };

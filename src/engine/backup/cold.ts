@@ -15,7 +15,13 @@ import type { Manifest } from '../../repo/manifest.js';
 import type { ExtentSource } from '../../repo/source.js';
 import { findVm } from '../snapshot/tree.js';
 import { EngineError } from '../errors.js';
-import { ensureShutOff, restorePower, type PowerEvent, type PowerPlan } from './power.js';
+import {
+  ensureShutOff,
+  restorePower,
+  type PowerChangeFn,
+  type PowerEvent,
+  type PowerPlan,
+} from './power.js';
 import { openDiskForBackup } from './disk-source.js';
 import { fileStates, previousBackup, unchangedSince } from './unchanged.js';
 import { addBootFiles } from './boot-files.js';
@@ -26,6 +32,11 @@ export interface ColdBackupOptions {
   /** Aborting stops the copy; the VM is still started again. */
   signal?: AbortSignal;
   onPower?: (e: PowerEvent) => void;
+  /**
+   * Awaited before the VM is asked to stop and once it is back as found, so
+   * the caller can keep a record a killed process leaves behind.
+   */
+  onPowerChange?: PowerChangeFn;
   onProgress?: (p: WriteProgress) => void;
   /** Read every file even when it is unchanged since the previous backup. */
   reread?: boolean;
@@ -93,6 +104,7 @@ export async function coldBackup(
     forceOffAfterTimeout: o.forceOffAfterTimeout ?? false,
     signal: o.signal,
     onEvent: o.onPower,
+    onChange: o.onPowerChange,
   });
   let writer: BackupWriter | undefined;
   try {
@@ -124,7 +136,7 @@ export async function coldBackup(
       const chain = info?.backingChain.map((l) => l.path) ?? [];
       const states = info ? await fileStates([d.source!, ...chain]) : undefined;
       const same = unchangedSince(previous, d.target, states);
-      const { reader, via } = await openDiskForBackup(d.source!, d.format);
+      const { reader, via } = await openDiskForBackup(d.source!, d.format, o.signal);
       try {
         const unchanged = same !== undefined && same.virtualSize === reader.virtualSize;
         const m = await writer.addDisk({
@@ -183,6 +195,6 @@ export async function coldBackup(
   } finally {
     // Never a partial backup: without a manifest it does not exist.
     await writer?.abort();
-    await restorePower(vm, power, o.onPower);
+    await restorePower(vm, power, o.onPower, o.onPowerChange);
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Opens a VM disk for reading: the native reader for raw and qcow2 (straight
- * from the file), qemu-nbd for anything the native reader declines.
+ * from the file), qemu-nbd for anything the native reader declines. The
+ * signal, when it fires, stops such a qemu-nbd at once.
  */
 import { isImageUnsupported, openImage, type DiskReader } from '../../image/index.js';
 import { openImageOverNbd } from '../../nbd/index.js';
@@ -13,6 +14,7 @@ export interface OpenedDisk {
 export async function openDiskForBackup(
   path: string,
   format: string | undefined,
+  signal?: AbortSignal,
 ): Promise<OpenedDisk> {
   const native = format === undefined || format === 'raw' || format === 'qcow2';
   if (native) {
@@ -23,5 +25,6 @@ export async function openDiskForBackup(
       if (!isImageUnsupported(err)) throw err;
     }
   }
-  return { reader: await openImageOverNbd(path, format ? { format } : {}), via: 'qemu-nbd' };
+  const reader = await openImageOverNbd(path, { ...(format ? { format } : {}), signal });
+  return { reader, via: 'qemu-nbd' };
 }

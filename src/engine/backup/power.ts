@@ -12,12 +12,32 @@ export interface ShutdownOptions {
   forceOffAfterTimeout?: boolean;
   signal?: AbortSignal;
   onEvent?: (e: PowerEvent) => void;
+  onChange?: PowerChangeFn;
+}
+
+/**
+ * A power change that must outlive the process: 'stopping' comes (and is
+ * awaited) before a VM that must run again is asked to stop, 'restored' once
+ * it is back as found. A caller writes them down (the service's journal), so
+ * a VM left off by a killed process is started again by the next one.
+ */
+export type PowerChange =
+  | { kind: 'stopping'; vm: string; uuid: string; initial: DomainStateName }
+  | { kind: 'restored'; vm: string; uuid: string };
+
+export type PowerChangeFn = (change: PowerChange) => Promise<void>;
+
+/** The states restorePower brings a VM back to. */
+function restartable(state: DomainStateName): boolean {
+  return state === 'running' || state === 'paused' || state === 'blocked';
 }
 
 export type PowerEvent =
   | { kind: 'shutdown-requested'; vm: string }
   | { kind: 'shut-off'; vm: string; seconds: number }
   | { kind: 'forced-off'; vm: string }
+  /** Stopped while the guest shuts down: waiting for it to be off, to start it again. */
+  | { kind: 'stopping-waits-for-off'; vm: string }
   | { kind: 'started'; vm: string };
 
 export interface PowerPlan {
@@ -35,12 +55,22 @@ export async function ensureShutOff(vm: Domain, o: ShutdownOptions): Promise<Pow
   const { state: initial } = await vm.state();
   if (initial === 'shutoff' || initial === 'crashed') return { initial, action: 'none' };
   const started = Date.now();
+  if (restartable(initial)) {
+    await o.onChange?.({ kind: 'stopping', vm: vm.name, uuid: vm.uuid, initial });
+  }
   // Default flags: libvirt uses the guest agent when there is one, ACPI otherwise.
   await vm.shutdown(DomainShutdown.DEFAULT);
   o.onEvent?.({ kind: 'shutdown-requested', vm: vm.name });
   let lastRequest = started;
   while (Date.now() - started < o.timeoutMs) {
-    o.signal?.throwIfAborted();
+    if (o.signal?.aborted) {
+      // Asked to stop, the guest may be on its way down: see it off and start it again rather
+      // than leave it to go off behind our back (a second signal stops brankas at once).
+      o.onEvent?.({ kind: 'stopping-waits-for-off', vm: vm.name });
+      await untilOff(vm, started + o.timeoutMs);
+      await restorePower(vm, { initial, action: 'shutdown' }, o.onEvent, o.onChange);
+      o.signal.throwIfAborted();
+    }
     // A request that arrives while the guest is still booting (before its ACPI
     // daemon runs) is lost: ask again now and then, as a patient admin would.
     if (Date.now() - lastRequest >= RESEND_MS) {
@@ -67,16 +97,24 @@ export async function ensureShutOff(vm: Domain, o: ShutdownOptions): Promise<Pow
   );
 }
 
+/** Waits until the VM is off, or the deadline. */
+async function untilOff(vm: Domain, deadline: number): Promise<void> {
+  while (Date.now() < deadline && (await vm.state()).state !== 'shutoff') await sleep(250);
+}
+
 /** Brings a VM back to the state it was found in (running or paused), if it is off now. */
 export async function restorePower(
   vm: Domain,
   plan: PowerPlan,
   onEvent?: (e: PowerEvent) => void,
+  onChange?: PowerChangeFn,
 ): Promise<void> {
-  if (plan.initial !== 'running' && plan.initial !== 'paused' && plan.initial !== 'blocked') return;
-  if ((await vm.state()).state !== 'shutoff') return;
-  // A paused VM cannot be restarted paused with its memory: it comes back running, then paused.
-  await vm.start();
-  onEvent?.({ kind: 'started', vm: vm.name });
-  if (plan.initial === 'paused') await vm.suspend();
+  if (!restartable(plan.initial)) return;
+  if ((await vm.state()).state === 'shutoff') {
+    // A paused VM cannot be restarted paused with its memory: it comes back running, then paused.
+    await vm.start();
+    onEvent?.({ kind: 'started', vm: vm.name });
+    if (plan.initial === 'paused') await vm.suspend();
+  }
+  if (plan.action !== 'none') await onChange?.({ kind: 'restored', vm: vm.name, uuid: vm.uuid });
 }

@@ -3,7 +3,7 @@
  * Codes are stable; `details` carry what a face needs to word the error in
  * the user's language (the CLI looks up `err.<CODE>`).
  */
-import { BrankasError, type BrankasErrorOptions } from '../../util/errors.js';
+import { BrankasError, type ErrorOptionsFor } from '../../util/errors.js';
 
 export type DiskErrorCode =
   | 'POOL_NOT_FOUND'
@@ -18,10 +18,9 @@ export type DiskErrorCode =
   | 'LAB_TOOL_FAILED'
   | 'LAB_INTERRUPTED';
 
-export class DiskError extends BrankasError {
+export class DiskError<C extends DiskErrorCode = DiskErrorCode> extends BrankasError<C> {
   override readonly name = 'DiskError';
-  declare readonly code: DiskErrorCode;
-  constructor(code: DiskErrorCode, message: string, options?: BrankasErrorOptions) {
-    super(code, message, options);
+  constructor(code: C, message: string, ...options: ErrorOptionsFor<C>) {
+    super(code, message, ...options);
   }
 }

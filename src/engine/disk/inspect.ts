@@ -53,6 +53,8 @@ export interface ImageFacts {
 export interface InspectOptions {
   /** The format the image is known to have (a VM's disk XML says so); probed otherwise. */
   format?: string;
+  /** Stops a qemu-nbd started for an image the native reader declines, at once, when fired. */
+  signal?: AbortSignal;
 }
 
 /** Measures one image file. Throws image or NBD errors. */
@@ -91,16 +93,18 @@ export async function inspectImage(
   } else {
     reason = `image format ${options.format}`;
   }
-  return inspectOverNbd(path, options.format ?? /^image format (\S+)$/.exec(reason)?.[1], reason);
+  const format = options.format ?? /^image format (\S+)$/.exec(reason)?.[1];
+  return inspectOverNbd(path, format, reason, options.signal);
 }
 
 async function inspectOverNbd(
   path: string,
   format: string | undefined,
   reason: string,
+  signal: AbortSignal | undefined,
 ): Promise<ImageFacts> {
   const st = await stat(path);
-  const reader = await openImageOverNbd(path, format ? { format } : {});
+  const reader = await openImageOverNbd(path, { ...(format ? { format } : {}), signal });
   try {
     const data = await allocatedBytes(reader.extents());
     return {
@@ -146,7 +150,11 @@ export interface VmDisksReport {
 }
 
 /** Measures every disk of a VM (CD-ROMs, floppies, empty and network disks are skipped). */
-export async function inspectVmDisks(conn: Connection, vm: Domain): Promise<VmDisksReport> {
+export async function inspectVmDisks(
+  conn: Connection,
+  vm: Domain,
+  options: Pick<InspectOptions, 'signal'> = {},
+): Promise<VmDisksReport> {
   const facts = readDomainXml(await vm.xml());
   const disks: VmDiskFacts[] = [];
   const skipped: SkippedDisk[] = [];
@@ -178,7 +186,10 @@ export async function inspectVmDisks(conn: Connection, vm: Domain): Promise<VmDi
     let image: ImageFacts | undefined;
     if (!error) {
       try {
-        image = await inspectImage(source, d.format ? { format: d.format } : {});
+        image = await inspectImage(source, {
+          ...(d.format ? { format: d.format } : {}),
+          ...options,
+        });
       } catch (err) {
         error = { code: errorCode(err) ?? 'INTERNAL', message: errorMessage(err) };
       }

@@ -11,6 +11,12 @@ import { StringDecoder } from 'node:string_decoder';
 import { EngineError } from '../errors.js';
 
 /** Printed alone on a line of the console when the tiny guest's shell is ready. */
+/**
+ * How long a command may run by default: the guest's commands take a moment, but under TCG on a
+ * loaded host (the labs, the tests) a moment can stretch a lot; the bound is there for a hang.
+ */
+const COMMAND_TIMEOUT_MS = 60_000;
+
 export const READY_MARKER = 'BRANKAS-GUEST-READY';
 
 /** The result of SerialConsole.exec. */
@@ -175,7 +181,7 @@ export class SerialConsole {
    * The command runs in the guest's one shell (cd and variables persist between commands), with
    * stdin from /dev/null; it may span several lines. A syntax error gives exit code 2.
    */
-  async run(command: string, timeoutMs = 10_000): Promise<string> {
+  async run(command: string, timeoutMs = COMMAND_TIMEOUT_MS): Promise<string> {
     const result = await this.exec(command, timeoutMs);
     if (result.exitCode !== 0) {
       throw new EngineError(
@@ -188,7 +194,7 @@ export class SerialConsole {
   }
 
   /** Like run, but returns the exit code instead of throwing on failure. */
-  exec(command: string, timeoutMs = 10_000): Promise<CommandResult> {
+  exec(command: string, timeoutMs = COMMAND_TIMEOUT_MS): Promise<CommandResult> {
     const next = this.queue.then(() => this.execNow(command, timeoutMs));
     this.queue = next.catch(() => undefined);
     return next;

@@ -7,7 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, readFile, rm } from 'node:fs/promises';
+import { chmod, copyFile, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { untilAborted } from '../../util/abort.js';
@@ -16,6 +16,16 @@ import { EngineError } from '../errors.js';
 import { DomainUndefine, type Connection, type Domain } from '../../libvirt/index.js';
 import { AGENT_CHANNEL } from './agent-shell.js';
 import { READY_MARKER, SerialConsole } from './serial-console.js';
+import { GUEST_FILE_MODE, GUEST_WORK_ROOT, makeGuestDir } from './work-dir.js';
+
+export { GUEST_WORK_ROOT };
+
+/**
+ * How long the tiny guest may take to boot (or come back after a revert) before it counts as
+ * hung. It boots in seconds under TCG on an idle host, many times that on a loaded one.
+ */
+export const BOOT_TIMEOUT_MS = 300_000;
+
 /**
  * The guest kernel's command line. Kernel messages are kept off the console (quiet loglevel=1);
  * cryptomgr.notests skips the crypto self-tests, a good second of boot under TCG.
@@ -185,22 +195,13 @@ ${disks}
 }
 
 /**
- * Where throwaway guests keep their disks and serial sockets. Outside the
- * checkout on purpose: a unix socket path must fit in 107 bytes, whatever
- * depth the project was cloned at.
+ * A private work directory for a throwaway guest, `GUEST_WORK_ROOT/<name>` (work-dir.ts says
+ * why it is safe in /var/tmp and how QEMU, another user, still reaches the disks).
  */
-export const GUEST_WORK_ROOT = '/var/tmp/brankas-guests';
-
-/** A world-traversable work directory for a throwaway guest: QEMU runs as another user. */
 export async function guestWorkDir(name: string): Promise<string> {
-  await mkdir(GUEST_WORK_ROOT, { recursive: true });
-  await chmod(GUEST_WORK_ROOT, 0o755);
   // QEMU reads the cached kernel, initrd and base image from the checkout.
   await chmod(join(packageRoot(), '.cache'), 0o755);
-  const dir = join(GUEST_WORK_ROOT, name);
-  await mkdir(dir);
-  await chmod(dir, 0o1777);
-  return dir;
+  return makeGuestDir(name);
 }
 
 export interface TinyGuestOptions {
@@ -208,7 +209,7 @@ export interface TinyGuestOptions {
   memoryMiB?: number;
   /** Give it the QEMU guest agent's channel. */
   agent?: boolean;
-  /** Boot timeout (ms). */
+  /** Boot timeout (ms, default BOOT_TIMEOUT_MS). */
   bootTimeoutMs?: number;
   /** Stops waiting for the boot; the guest is removed and launch() rejects. */
   signal?: AbortSignal;
@@ -234,7 +235,7 @@ export class TinyGuest {
    * Gets the console back after the guest's QEMU was replaced (a revert to a
    * running snapshot restarts it): reconnects and waits for the shell.
    */
-  async reattach(timeoutMs = 30_000): Promise<void> {
+  async reattach(timeoutMs = BOOT_TIMEOUT_MS): Promise<void> {
     if (this.serial.closed) {
       this.serial = await SerialConsole.connect(this.serial.socketPath, { timeoutMs });
     }
@@ -249,6 +250,7 @@ export class TinyGuest {
     try {
       const disk = join(dir, 'vda.qcow2');
       await copyFile(images.baseDisk, disk);
+      await chmod(disk, GUEST_FILE_MODE);
       const serialSocket = join(dir, 'console.sock');
       domain = await conn.defineDomain(
         guestDomainXml({
@@ -265,7 +267,7 @@ export class TinyGuest {
       await domain.start();
       console = await SerialConsole.connect(serialSocket, { timeoutMs: 10_000 });
       await untilAborted(
-        console.waitFor(READY_MARKER, options.bootTimeoutMs ?? 60_000),
+        console.waitFor(READY_MARKER, options.bootTimeoutMs ?? BOOT_TIMEOUT_MS),
         options.signal,
       );
       return new TinyGuest(domain, console, dir);

@@ -183,7 +183,7 @@ export class Demo {
           newStoredBytes: backup.newStoredBytes,
           seconds: backup.seconds,
         });
-        await guest.reattach(120_000);
+        await guest.reattach(); // up to BOOT_TIMEOUT_MS: a TCG boot on a loaded host
 
         this.emit({ kind: 'part', part: 'disaster' });
         const disk = readDomainXml(await vm.xml()).disks[0]!.source!;
@@ -203,7 +203,7 @@ export class Demo {
         // The forced restore also drops libvirt's record of the snapshot that died with the disk.
         await restoreBackup(this.conn, repo, id, { force: true, start: true });
         this.emit({ kind: 'restored', id, seconds: (Date.now() - t) / 1000 });
-        await guest.reattach(120_000);
+        await guest.reattach(); // up to BOOT_TIMEOUT_MS: a TCG boot on a loaded host
         const after = await guest.console.run(`md5sum ${FILES.join(' ')}`);
         const same = after === checksums;
         this.emit({ kind: 'files-compared', checksums: after, same });

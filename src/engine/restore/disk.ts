@@ -3,15 +3,18 @@
  * file, nothing defined (to attach it elsewhere, inspect it, or replace one
  * disk of a VM by hand). The file is staged like a full restore's: an
  * existing one is replaced only with --force, and only once the new image is
- * complete.
+ * complete. A file system error at the path is RESTORE_PATH_UNUSABLE.
  */
 import { existsSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Repository } from '../../repo/repository.js';
+import type { DamagedBackup } from '../catalog.js';
 import { EngineError } from '../errors.js';
 import { resolveBackup } from './restore.js';
-import { Staging } from './staging.js';
+import { pathError } from './fs-errors.js';
+import { checkManifestDiskName, checkRestoreName } from './names.js';
+import { cleanLeftovers, removeCreatedDirs, Staging } from './staging.js';
 import { checkSpace } from './space.js';
 import { isBootFile, writeDisk, type RestoreProgressFn } from './write.js';
 
@@ -22,6 +25,10 @@ export interface RestoreDiskOptions {
   force?: boolean;
   /** Skip the free-space check made before writing (see RestoreOptions). */
   noSpaceCheck?: boolean;
+  /** When the VM's newest backup is damaged, restore from the newest intact one (else refuse). */
+  skipDamaged?: boolean;
+  /** Told which damaged backups were passed over (with skipDamaged). */
+  onSkippedDamaged?: (skipped: DamagedBackup[]) => void;
   /** Stops the restore; what it wrote is removed. */
   signal?: AbortSignal;
   onProgress?: RestoreProgressFn;
@@ -35,6 +42,8 @@ export interface RestoreDiskResult {
   format: 'qcow2' | 'raw';
   dataBytes: number;
   seconds: number;
+  /** Partial files of restores into the same directory whose process had died, removed. */
+  cleanedLeftovers: string[];
 }
 
 /**
@@ -49,8 +58,22 @@ export async function restoreDisk(
   to: string,
   o: RestoreDiskOptions = {},
 ): Promise<RestoreDiskResult> {
+  try {
+    return await restoreDiskChecked(repo, ref, diskName, to, o);
+  } catch (err) {
+    throw pathError(err, to);
+  }
+}
+
+async function restoreDiskChecked(
+  repo: Repository,
+  ref: string,
+  diskName: string,
+  to: string,
+  o: RestoreDiskOptions,
+): Promise<RestoreDiskResult> {
   const started = Date.now();
-  const m = await resolveBackup(repo, ref);
+  const m = await resolveBackup(repo, ref, o);
   const disks = m.disks.filter((d) => !isBootFile(d));
   const disk = disks.find((d) => d.name === diskName);
   if (!disk) {
@@ -62,9 +85,13 @@ export async function restoreDisk(
     );
   }
   const format = o.format ?? (disk.format === 'raw' ? 'raw' : 'qcow2');
-  const path = statSync(to, { throwIfNoEntry: false })?.isDirectory()
-    ? join(to, `${m.vm.name}-${disk.name}.${format}`)
-    : to;
+  const intoDir = statSync(to, { throwIfNoEntry: false })?.isDirectory() === true;
+  if (intoDir) {
+    // The file name comes from the manifest: it must stay a name in that directory.
+    checkRestoreName(m.vm.name);
+    checkManifestDiskName(disk.name, m.id);
+  }
+  const path = intoDir ? join(to, `${m.vm.name}-${disk.name}.${format}`) : to;
   if (existsSync(path) && !o.force) {
     throw new EngineError(
       'RESTORE_FILE_EXISTS',
@@ -73,9 +100,10 @@ export async function restoreDisk(
     );
   }
   if (o.noSpaceCheck !== true) await checkSpace([{ disk, path, format }], m.id);
-  await mkdir(dirname(path), { recursive: true });
+  const createdDir = await mkdir(dirname(path), { recursive: true });
   const staging = new Staging(o.force === true);
   try {
+    const cleanedLeftovers = await cleanLeftovers(dirname(path));
     const dataBytes = await writeDisk(
       repo,
       m.id,
@@ -94,9 +122,11 @@ export async function restoreDisk(
       format,
       dataBytes,
       seconds: (Date.now() - started) / 1000,
+      cleanedLeftovers,
     };
   } catch (err) {
     await staging.rollback();
+    await removeCreatedDirs(createdDir, dirname(path));
     throw err;
   }
 }

@@ -8,10 +8,14 @@
  * has succeeded. On failure, every file written and any domain newly defined
  * are removed and whatever was replaced is put back, so a half-restored VM
  * is never left behind.
+ *
+ * A restore never gives a VM more than the VM it comes from had: the new
+ * name must be a safe file name (names.ts), and the XML to define is made and
+ * checked before anything is written (definition.ts).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import {
   DomainXml,
   isNotFound,
@@ -20,12 +24,18 @@ import {
   type Domain,
 } from '../../libvirt/index.js';
 import type { Repository } from '../../repo/repository.js';
+import { errorCode } from '../../util/errors.js';
 import type { Manifest, ManifestDisk } from '../../repo/manifest.js';
+import { chooseBackup, type ChooseOptions, type DamagedBackup } from '../catalog.js';
 import { EngineError } from '../errors.js';
+import { hostAccessRefused, planDefinition } from './definition.js';
+import { pathError } from './fs-errors.js';
+import type { GraphicsDecision } from './graphics.js';
+import type { HostAccess } from './host-access.js';
+import { checkManifestDiskName, checkRestoreName } from './names.js';
 import { checkSpace } from './space.js';
-import { Staging } from './staging.js';
+import { cleanLeftovers, removeCreatedDirs, Staging } from './staging.js';
 import { isBootFile, writeBootFile, writeDisk, type RestoreProgressFn } from './write.js';
-import { rewriteDomainXml } from './xml.js';
 
 export interface RestoreOptions {
   /** A new name: the copy gets a new UUID and new MAC addresses and runs beside the original. */
@@ -52,6 +62,28 @@ export interface RestoreOptions {
    * compress or deduplicate, where statfs understates what fits).
    */
   noSpaceCheck?: boolean;
+  /** When the VM's newest backup is damaged, restore the newest intact one (else refuse). */
+  skipDamaged?: boolean;
+  /** Told which damaged backups were passed over (with skipDamaged). */
+  onSkippedDamaged?: (skipped: DamagedBackup[]) => void;
+  /**
+   * Define host access the reference VM (the one replaced, or the original
+   * of a copy) does not have: filesystem passthrough, host devices, host
+   * paths, files outside the restore's target. Refused (RESTORE_HOST_ACCESS)
+   * without it.
+   */
+  allowHostAccess?: boolean;
+  /**
+   * A password for the graphical consoles (VNC, SPICE), which the backup
+   * does not hold; without one they keep the reference VM's, or else listen
+   * on a local unix socket only.
+   */
+  graphicsPassword?: string;
+  /**
+   * Plan only: check everything, write and define nothing, and return what
+   * would be done (the XML, the consoles, the host access it would need).
+   */
+  dryRun?: boolean;
   /** Stops the restore; what it wrote is removed, what it replaced put back. */
   signal?: AbortSignal;
   onProgress?: RestoreProgressFn;
@@ -67,27 +99,33 @@ export interface RestoreResult {
   /** Snapshot records of the VM a forced restore replaced, removed (metadata only). */
   droppedSnapshots: string[];
   seconds: number;
-  /** The domain XML it was defined (or started) with. */
+  /** The domain XML it was defined (or started) with; console passwords included. */
   xml: string;
+  /** What became of each graphical console (graphics.ts). */
+  graphics: GraphicsDecision[];
+  /**
+   * Host access the reference VM does not have: granted with allowHostAccess
+   * (empty without); in a dry run, what would need it.
+   */
+  hostAccess: HostAccess[];
+  /** Partial files of restores into the same directories whose process had died, removed. */
+  cleanedLeftovers: string[];
+  /** Planned only (dryRun): `disks` carry the backup's data bytes, nothing was written. */
+  dryRun: boolean;
 }
 
-/** A backup by id, or a VM name meaning that VM's latest backup. */
-export async function resolveBackup(repo: Repository, ref: string): Promise<Manifest> {
-  const { backups } = await repo.listBackups();
-  // Listed oldest first, manifests read and checked.
-  const byId = backups.find((b) => b.id === ref);
-  if (byId) return byId.manifest;
-  const latest = backups.filter((b) => b.manifest.vm.name === ref).at(-1);
-  if (!latest) {
-    throw new EngineError(
-      'BACKUP_NOT_FOUND',
-      `no backup with id '${ref}' and no backup of a VM named '${ref}'`,
-      {
-        details: { backup: ref },
-      },
-    );
-  }
-  return latest.manifest;
+/**
+ * A backup by id, or a VM name meaning that VM's latest backup; refuses when that one is
+ * damaged unless `skipDamaged` (catalog.ts), and tells `onSkippedDamaged` what it passed over.
+ */
+export async function resolveBackup(
+  repo: Repository,
+  ref: string,
+  o: ChooseOptions & { onSkippedDamaged?: (skipped: DamagedBackup[]) => void } = {},
+): Promise<Manifest> {
+  const { manifest, skippedDamaged } = await chooseBackup(repo, ref, o);
+  if (skippedDamaged.length) o.onSkippedDamaged?.(skippedDamaged);
+  return manifest;
 }
 
 async function lookup(conn: Connection, name: string): Promise<Domain | undefined> {
@@ -99,18 +137,62 @@ async function lookup(conn: Connection, name: string): Promise<Domain | undefine
   }
 }
 
+async function lookupByUuid(conn: Connection, uuid: string | null): Promise<Domain | undefined> {
+  if (!uuid) return undefined;
+  try {
+    return await conn.lookupDomainByUuid(uuid);
+  } catch (err) {
+    if (isNotFound(err) || errorCode(err) === 'LIBVIRT_INVALID_ARGUMENT') return undefined;
+    throw err;
+  }
+}
+
 export async function restoreBackup(
   conn: Connection,
   repo: Repository,
   ref: string,
   o: RestoreOptions = {},
 ): Promise<RestoreResult> {
+  try {
+    // Paths go into the domain XML, which libvirt reads from its own working directory.
+    return await restoreChecked(conn, repo, ref, {
+      ...o,
+      ...(o.toDir !== undefined ? { toDir: resolve(o.toDir) } : {}),
+      ...(o.socketDir !== undefined ? { socketDir: resolve(o.socketDir) } : {}),
+    });
+  } catch (err) {
+    throw pathError(err);
+  }
+}
+
+interface PlannedFile {
+  disk: ManifestDisk;
+  path: string;
+  format: string;
+}
+
+async function restoreChecked(
+  conn: Connection,
+  repo: Repository,
+  ref: string,
+  o: RestoreOptions,
+): Promise<RestoreResult> {
   const started = Date.now();
-  const m = await resolveBackup(repo, ref);
+  if (o.as !== undefined) checkRestoreName(o.as);
+  const m = await resolveBackup(repo, ref, o);
   if (!m.domainXml) {
     throw new EngineError('RESTORE_NO_XML', `backup ${m.id} has no domain XML to define`, {
       details: { backup: m.id },
     });
+  }
+  for (const d of m.disks) checkManifestDiskName(d.name, m.id);
+  if (o.toDir !== undefined) {
+    const st = statSync(o.toDir, { throwIfNoEntry: false });
+    if (st && !st.isDirectory()) {
+      throw pathError(
+        Object.assign(new Error('not a directory'), { code: 'ENOTDIR', path: o.toDir }),
+      );
+    }
   }
   const name = o.as ?? m.vm.name;
   const existing = await lookup(conn, name);
@@ -133,7 +215,7 @@ export async function restoreBackup(
   }
 
   // Plan every target path first: nothing is written until all are known to be free.
-  const plan: { disk: ManifestDisk; path: string; format: string }[] = [];
+  const plan: PlannedFile[] = [];
   for (const d of m.disks) {
     const opts = (d.formatOptions ?? {}) as { source?: string; path?: string };
     const original = isBootFile(d) ? opts.path : opts.source;
@@ -159,15 +241,75 @@ export async function restoreBackup(
     plan.push({ disk: d, path, format });
   }
 
-  if (o.noSpaceCheck !== true) await checkSpace(plan, m.id);
+  // The XML to define is known before anything is written, and checked.
+  const disksPlanned = plan.filter((p) => !isBootFile(p.disk));
+  const { xml, graphics, hostAccess, reference } = await planDefinition(
+    conn,
+    m.domainXml,
+    plan.map((p) => ({ ...p, boot: isBootFile(p.disk) })),
+    existing ?? (await lookupByUuid(conn, m.vm.uuid)),
+    o,
+  );
+  if (o.dryRun) {
+    // The plan: what would be written and defined, and what it would need allowing.
+    return {
+      backup: m.id,
+      vm: name,
+      disks: disksPlanned.map((p) => ({
+        disk: p.disk.name,
+        path: p.path,
+        format: p.format,
+        dataBytes: p.disk.dataBytes,
+      })),
+      bootFiles: plan
+        .filter((p) => isBootFile(p.disk))
+        .map((p) => ({ kind: p.disk.name.slice('boot-'.length), path: p.path })),
+      started: false,
+      droppedSnapshots: [],
+      seconds: (Date.now() - started) / 1000,
+      xml,
+      graphics,
+      hostAccess,
+      cleanedLeftovers: [],
+      dryRun: true,
+    };
+  }
+  if (hostAccess.length > 0 && o.allowHostAccess !== true) {
+    throw hostAccessRefused(m.id, name, reference, hostAccess, xml);
+  }
 
+  if (o.noSpaceCheck !== true) await checkSpace(plan, m.id);
+  return execute(conn, repo, m, plan, xml, existing, o, {
+    started,
+    name,
+    graphics,
+    hostAccess,
+  });
+}
+
+async function execute(
+  conn: Connection,
+  repo: Repository,
+  m: Manifest,
+  plan: PlannedFile[],
+  xml: string,
+  existing: Domain | undefined,
+  o: RestoreOptions,
+  facts: { started: number; name: string; graphics: GraphicsDecision[]; hostAccess: HostAccess[] },
+): Promise<RestoreResult> {
   const staging = new Staging(o.force === true);
   let defined: Domain | undefined;
   // The definition a forced restore replaces, put back if the restore then fails.
   let replacedXml: string | undefined;
   let droppedSnapshots: string[] = [];
+  // The first directory this restore created for --to, removed again if it fails.
+  let createdDir: string | undefined;
   try {
-    if (o.toDir) await mkdir(o.toDir, { recursive: true });
+    if (o.toDir) createdDir = await mkdir(o.toDir, { recursive: true });
+    const cleanedLeftovers: string[] = [];
+    for (const dir of new Set(plan.map((p) => dirname(p.path)))) {
+      cleanedLeftovers.push(...(await cleanLeftovers(dir)));
+    }
     const disks: RestoreResult['disks'] = [];
     const bootFiles: RestoreResult['bootFiles'] = [];
     // Every file is complete and synced under a temporary name before any takes its place.
@@ -187,18 +329,9 @@ export async function restoreBackup(
       disks.push({ disk: p.disk.name, path: p.path, format, dataBytes });
       o.onDisk?.({ disk: p.disk.name, path: p.path, dataBytes });
     }
-    const xml = rewriteDomainXml(m.domainXml, {
-      disks: new Map(disks.map((d) => [d.disk, { path: d.path, format: d.format }])),
-      bootFiles: new Map(bootFiles.map((b) => [b.kind, b.path])),
-      newName: o.as,
-      socketDir: o.as
-        ? (o.socketDir ?? o.toDir ?? (disks[0] ? dirname(disks[0].path) : undefined))
-        : undefined,
-      dropInterfaces: o.dropInterfaces ?? false,
-    });
     o.signal?.throwIfAborted();
     await staging.commit();
-    let vmName = name;
+    let vmName = facts.name;
     if (!o.filesOnly) {
       if (existing) replacedXml = await existing.xml(DomainXml.INACTIVE | DomainXml.SECURE);
       const domain = await conn.defineDomain(xml);
@@ -217,14 +350,19 @@ export async function restoreBackup(
       bootFiles,
       started: o.start === true && !o.filesOnly,
       droppedSnapshots,
-      seconds: (Date.now() - started) / 1000,
+      seconds: (Date.now() - facts.started) / 1000,
       xml,
+      graphics: facts.graphics,
+      hostAccess: facts.hostAccess,
+      cleanedLeftovers,
+      dryRun: false,
     };
   } catch (err) {
     // Never a half-restored VM: remove what this restore created, put back what it replaced.
     if (defined) await defined.undefine().catch(() => undefined);
     if (replacedXml) await conn.defineDomain(replacedXml).catch(() => undefined);
     await staging.rollback();
+    if (o.toDir) await removeCreatedDirs(createdDir, o.toDir);
     throw err;
   }
 }

@@ -6,11 +6,18 @@
  * kept under a second hidden name until the caller says the restore
  * succeeded, so a failure at any point puts the originals back. Block
  * devices cannot be renamed over: they are written in place.
+ *
+ * The hidden names carry the writing process's pid, so a later restore into
+ * the same directory can tell the leftovers of a process that died (killed,
+ * or the host lost power) from a restore still running, and clean them
+ * (`cleanLeftovers`): a partial new file goes; a set-aside original comes
+ * back when its final path is empty, and is never deleted otherwise unless
+ * it is the very same file.
  */
 import { randomBytes } from 'node:crypto';
 import { lstatSync } from 'node:fs';
-import { link, open, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { link, lstat, open, readdir, rename, rmdir, unlink } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { errorCode } from '../../util/errors.js';
 import { EngineError } from '../errors.js';
 
@@ -24,11 +31,64 @@ interface Entry {
   placed: boolean;
 }
 
-function hiddenName(final: string, what: string): string {
+function hiddenName(final: string, what: 'new' | 'old'): string {
   return join(
     dirname(final),
-    `.${basename(final)}.brankas-${what}-${randomBytes(4).toString('hex')}`,
+    `.${basename(final)}.brankas-${what}-${process.pid}-${randomBytes(4).toString('hex')}`,
   );
+}
+
+const HIDDEN = /^\.(.+)\.brankas-(new|old)-(\d+)-[0-9a-f]{8}$/;
+
+/** The final path a hidden staging name stands for (for messages), or the path itself. */
+export function finalPathOf(path: string): string {
+  const m = HIDDEN.exec(basename(path));
+  return m ? join(dirname(path), m[1]!) : path;
+}
+
+/** Whether a process with this pid exists (EPERM: it does, as another user). */
+function alive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errorCode(err) === 'EPERM';
+  }
+}
+
+/**
+ * Removes what restores into `dir` left behind when their process died: its
+ * partial new files are deleted; an original it had set aside is put back
+ * when nothing is at its final path, deleted when it is the same file as
+ * the one there (a second name only), and otherwise kept. Files of live
+ * processes are untouched. Returns the paths removed or put back.
+ */
+export async function cleanLeftovers(dir: string): Promise<string[]> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const cleaned: string[] = [];
+  for (const name of names) {
+    const m = HIDDEN.exec(name);
+    if (!m || alive(Number(m[3]))) continue;
+    const path = join(dir, name);
+    const final = join(dir, m[1]!);
+    if (m[2] === 'new') {
+      await unlink(path).catch(() => undefined);
+      cleaned.push(path);
+      continue;
+    }
+    const now = await lstat(final).catch(() => undefined);
+    const old = await lstat(path).catch(() => undefined);
+    if (!old) continue;
+    if (!now) {
+      await rename(path, final);
+      cleaned.push(path);
+    } else if (now.ino === old.ino && now.dev === old.dev) {
+      await unlink(path);
+      cleaned.push(path);
+    }
+  }
+  return cleaned;
 }
 
 async function syncDir(dir: string): Promise<void> {
@@ -133,5 +193,23 @@ export class Staging {
         await unlink(e.final).catch(() => undefined);
       }
     }
+  }
+}
+
+/**
+ * Removes the directories a failed restore created (`first`, what a
+ * recursive mkdir returned, down to `deepest`), deepest first; never one
+ * that is not empty.
+ */
+export async function removeCreatedDirs(first: string | undefined, deepest: string): Promise<void> {
+  if (first === undefined) return;
+  const top = resolve(first);
+  for (let d = resolve(deepest); ; d = dirname(d)) {
+    try {
+      await rmdir(d);
+    } catch {
+      return;
+    }
+    if (d === top || dirname(d) === d) return;
   }
 }

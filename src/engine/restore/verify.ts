@@ -6,7 +6,9 @@
  * running and, through its QEMU guest agent or else a shell on its serial
  * console (probe.ts), that the guest answers; then
  * compare the restored files with the backup, remove everything, and record
- * the result in the backup's manifest.
+ * the result in the backup's manifest. A test that cannot run as asked (an
+ * unusable or full scratch directory, host access the original VM does not
+ * have) throws and records nothing: it says nothing about the backup.
  */
 import { createHash } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
@@ -17,8 +19,11 @@ import { openImage } from '../../image/index.js';
 import type { Repository } from '../../repo/repository.js';
 import { BackupDisk } from '../../repo/reader.js';
 import { blake3, prepareBlake3 } from '../../util/blake3.js';
-import { errorMessage } from '../../util/errors.js';
+import { errorCode, errorMessage } from '../../util/errors.js';
+import { GUEST_DIR_MODE } from '../guest/work-dir.js';
+import { pathError } from './fs-errors.js';
 import { hasAgentChannel, pingAgent, probeSerial, serialSocket } from './probe.js';
+import type { DamagedBackup } from '../catalog.js';
 import { resolveBackup, restoreBackup } from './restore.js';
 
 export interface VerifyResult {
@@ -47,14 +52,30 @@ export interface VerifyOptions {
   /** Where the restored disks go while the test runs (default /var/tmp); removed after. */
   scratchDir?: string;
   /**
+   * Boot the test VM even with host access its original does not have (see
+   * RestoreOptions.allowHostAccess); refused, and nothing recorded, without.
+   */
+  allowHostAccess?: boolean;
+  /**
    * Stops the test: the scratch VM and files are removed, nothing is recorded,
    * and the call rejects with the signal's reason.
    */
   signal?: AbortSignal;
   onStep?: (step: string) => void;
+  /** When the VM's newest backup is damaged, test the newest intact one (else refuse). */
+  skipDamaged?: boolean;
+  /** Told which damaged backups were passed over (with skipDamaged). */
+  onSkippedDamaged?: (skipped: DamagedBackup[]) => void;
 }
 
 const STEP = 4 * 1024 * 1024;
+
+/**
+ * Errors that stop a test before it says anything about the backup: the
+ * scratch directory is unusable or too small, or the test VM would need host
+ * access its original does not have.
+ */
+const NOT_A_RESULT = new Set(['RESTORE_PATH_UNUSABLE', 'RESTORE_NO_SPACE', 'RESTORE_HOST_ACCESS']);
 
 async function hashOf(
   r: {
@@ -80,7 +101,7 @@ export async function verifyBackup(
   o: VerifyOptions = {},
 ): Promise<VerifyResult> {
   const started = Date.now();
-  const m = await resolveBackup(repo, ref);
+  const m = await resolveBackup(repo, ref, o);
   const result: VerifyResult = {
     backup: m.id,
     vm: m.vm.name,
@@ -113,14 +134,17 @@ export async function verifyBackup(
       }
     }
     if (o.boot) {
-      // QEMU runs as another user: it must reach the disks and create its sockets.
-      scratch = await mkdtemp(
-        join(o.scratchDir ?? '/var/tmp', `brankas-verify-${m.id.slice(-8)}-`),
+      // QEMU runs as another user: it must pass through to the disks (libvirt gives it the
+      // files and creates the sockets), but nothing here is world-writable (guest/work-dir.ts).
+      const under = o.scratchDir ?? '/var/tmp';
+      const made = await mkdtemp(join(under, `brankas-verify-${m.id.slice(-8)}-`)).catch(
+        (err: unknown) => Promise.reject(pathError(err, under)),
       );
-      await chmod(scratch, 0o1777);
+      scratch = made;
+      await chmod(made, GUEST_DIR_MODE);
       // Unix socket paths must fit in 107 bytes, so they get a short directory of their own.
       sockets = await mkdtemp(join(tmpdir(), 'brankas-'));
-      await chmod(sockets, 0o1777);
+      await chmod(sockets, GUEST_DIR_MODE);
       o.onStep?.(`restoring into ${scratch}`);
       const restored = await restoreBackup(conn, repo, m.id, {
         as: `brankas-verify-${m.id.slice(-8)}`,
@@ -129,6 +153,7 @@ export async function verifyBackup(
         ...(o.signal ? { signal: o.signal } : {}),
         filesOnly: true,
         dropInterfaces: true,
+        ...(o.allowHostAccess ? { allowHostAccess: true } : {}),
       });
       // The restored files must equal the backup before the guest writes to them.
       for (const d of restored.disks) {
@@ -171,6 +196,8 @@ export async function verifyBackup(
     result.passed = result.reason === null;
   } catch (err) {
     if (o.signal?.aborted) throw o.signal.reason;
+    // Not a verdict on the backup: the test could not run as asked. Nothing is recorded.
+    if (NOT_A_RESULT.has(errorCode(err) ?? '')) throw err;
     result.passed = false;
     result.reason = errorMessage(err);
   } finally {

@@ -107,7 +107,10 @@ export async function writeBootFile(
   const backed = await BackupDisk.open(repo, backupId, disk.name);
   try {
     const data = await backed.read(0, backed.virtualSize);
-    const mode = (disk.formatOptions as { mode?: number } | null)?.mode ?? 0o644;
+    // Permission bits only: a recorded set-user-ID bit (a forged manifest) would make a
+    // root-owned file that runs as root.
+    const recorded = (disk.formatOptions as { mode?: unknown } | null)?.mode;
+    const mode = typeof recorded === 'number' ? recorded & 0o777 : 0o644;
     const handle = await open(target.path, 'wx', mode);
     try {
       await handle.writeFile(data);

@@ -95,3 +95,16 @@ export function rewriteDomainXml(xml: string, r: XmlRewrite): string {
   }
   return serializeXml(doc);
 }
+
+/** The unix socket paths of a domain XML's serial ports, consoles and channels. */
+export function unixSocketPaths(xml: string): string[] {
+  const devices = child(parseXml(xml, 'domain XML').documentElement!, 'devices');
+  const out: string[] = [];
+  for (const tag of ['serial', 'console', 'channel']) {
+    for (const dev of devices ? children(devices, tag) : []) {
+      const path = attr(child(dev, 'source'), 'path');
+      if (path && attr(dev, 'type') === 'unix') out.push(path);
+    }
+  }
+  return out;
+}

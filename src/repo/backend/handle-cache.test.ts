@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { waitUntil } from '../../util/testing/index.js';
 import { HandleCache, type HandleCacheOptions } from './handle-cache.js';
 
 /** Fake handles that record every open and close. */
@@ -130,7 +131,8 @@ describe('HandleCache', () => {
     const { cache, closed } = counted({ idleMs: 20 });
     await cache.use('a', async () => {});
     await cache.use('b', async () => {});
-    await sleep(100);
+    // The idle timers fire on their own; how soon after 20 ms depends on the machine.
+    await waitUntil(() => closed.length === 2, 'both idle handles closed');
     assert.deepEqual(closed.sort(), ['a', 'b']);
     assert.equal(cache.size, 0);
     await cache.close();

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, rename, rm, unlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { isObjectNotFound } from '../errors.js';
-import { withTempDir } from '../test-support.js';
+import { waitUntil } from '../../util/testing/index.js';
+import { withTempDir } from '../testing/support.js';
 import { needsProcFd, openFilesUnder } from '../testing/open-files.js';
-import { backendConformance } from './conformance.js';
+import { backendConformance } from './testing/conformance.js';
 import { LocalBackend } from './local.js';
 
 backendConformance('local directory', async () => {
@@ -32,6 +33,46 @@ it('local backend: temporary files are hidden from list and removed once old', a
     assert.equal(await b.removeTemporaries(60_000), 1);
     assert.deepEqual(await readdir(join(dir, 'data/00')), ['a']);
   } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+it("local backend: a killed process's unfinished upload is removed at the next run, a live one's stays", async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'brankas-test-backend-'));
+  const local = new URL('./local.js', import.meta.url).href;
+  // A child that starts an upload and is killed before it commits (kill -9: nothing cleans up).
+  const child = spawn(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `const { LocalBackend } = await import(${JSON.stringify(local)});
+       const up = await new LocalBackend(process.argv[1]).upload('data/00/pack');
+       await up.write(Buffer.alloc(65536, 7));
+       process.stdout.write('ready\\n');
+       setInterval(() => {}, 1000);`,
+      dir,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', () => resolve());
+      child.on('exit', () => reject(new Error('the child ended before its upload was started')));
+    });
+    const b = new LocalBackend(dir);
+    const mine = await b.upload('data/00/other');
+    await mine.write(Buffer.from('in progress'));
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+    assert.equal((await readdir(join(dir, 'data/00'))).length, 2);
+    // Young files, so age alone would keep both: the dead writer's goes, the live one's stays.
+    assert.equal(await b.removeTemporaries(24 * 3600 * 1000), 1);
+    await mine.commit();
+    assert.deepEqual(await readdir(join(dir, 'data/00')), ['other']);
+  } finally {
+    child.kill('SIGKILL');
     await rm(dir, { recursive: true, force: true });
   }
 });
@@ -95,7 +136,9 @@ it(
   needsProcFd,
   async () =>
     withTempDir(async (dir) => {
-      const b = new LocalBackend(dir, { idleMs: 300 });
+      // Long enough that the handles are surely still open when looked at below, however
+      // loaded the machine; short enough to wait for.
+      const b = new LocalBackend(dir, { idleMs: 3000 });
       try {
         await b.put('data/00/a', Buffer.from('pack a, first'));
         await b.put('data/00/b', Buffer.from('pack b, first'));
@@ -110,8 +153,10 @@ it(
         assert.equal((await b.getRange('data/00/b', 5, 100)).toString(), 'b, first');
         assert.equal((await openFilesUnder(dir)).filter((f) => f.endsWith(' (deleted)')).length, 2);
         // Unused for idleMs, the handles go, and with them the deleted file's space.
-        await sleep(1000);
-        assert.equal(b.openReadHandles, 0);
+        await waitUntil(
+          async () => b.openReadHandles === 0 && (await openFilesUnder(dir)).length === 0,
+          'the idle handles closed',
+        );
         assert.equal((await openFilesUnder(dir)).length, 0);
         await assert.rejects(b.getRange('data/00/a', 0, 1), (e) => isObjectNotFound(e));
         assert.equal((await b.getRange('data/00/b', 0, 100)).toString(), 'pack b, second!');

@@ -1,11 +1,14 @@
 /**
  * The local directory backend, the default. Every write is atomic and
- * durable: a temporary file `.tmp-*` in the target directory, fsync, rename
+ * durable: a temporary file `.tmp-*` in the target directory (its name says
+ * which host and process write it, so that what a killed process left is
+ * removed at the next run), fsync, rename
  * over the name, fsync of the directory (and of a parent that gained a new
  * directory). Object names map to relative paths. Ranges are read through a
  * small cache of open handles (handle-cache.ts), closed by close().
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { RepoError } from '../errors.js';
@@ -63,7 +66,7 @@ export class LocalBackend implements Backend {
     const target = this.path(name);
     const dir = dirname(target);
     await this.ensureDir(dir);
-    const temp = join(dir, `.tmp-${randomBytes(8).toString('hex')}`);
+    const temp = join(dir, `.tmp-${HOST_TAG}-${process.pid}-${randomBytes(8).toString('hex')}`);
     const fh = await open(temp, 'wx', 0o600).catch((err: unknown) => {
       throw io(`cannot create ${temp}`, err);
     });
@@ -158,7 +161,10 @@ export class LocalBackend implements Backend {
     }
   }
 
-  /** Removes the temporary files of writes that never finished (crashes), older than maxAgeMs. */
+  /**
+   * Removes the temporary files of writes that never finished: those of processes of this host
+   * that are gone (at once), and any older than maxAgeMs (another host's, or an older release's).
+   */
   async removeTemporaries(maxAgeMs: number): Promise<number> {
     let removed = 0;
     const now = Date.now();
@@ -169,7 +175,7 @@ export class LocalBackend implements Backend {
         if (e.isDirectory()) await visit(p);
         else if (e.name.startsWith('.tmp-')) {
           const s = await stat(p).catch(() => undefined);
-          if (s && now - s.mtimeMs > maxAgeMs) {
+          if (s && (writerGone(e.name) || now - s.mtimeMs > maxAgeMs)) {
             await rm(p, { force: true });
             removed++;
           }
@@ -265,6 +271,21 @@ class LocalUpload implements ObjectUpload {
     this.done = true;
     await this.fh.close().catch(() => undefined);
     await rm(this.temp, { force: true }).catch(() => undefined);
+  }
+}
+
+/** This host, in temporary file names: the start of its name's SHA-256 (any host name fits). */
+const HOST_TAG = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+
+/** Whether a temporary file was written by a process of this host that no longer exists. */
+function writerGone(name: string): boolean {
+  const m = /^\.tmp-([0-9a-f]{8})-(\d+)-/.exec(name);
+  if (!m || m[1] !== HOST_TAG) return false;
+  try {
+    process.kill(Number(m[2]), 0); // signal 0: only asks whether the process exists
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }
 

@@ -1,4 +1,4 @@
-import { backendConformance } from './conformance.js';
+import { backendConformance } from './testing/conformance.js';
 import { MemoryBackend } from './memory.js';
 
 backendConformance('memory', async () => ({

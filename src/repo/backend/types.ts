@@ -42,6 +42,11 @@ export interface Backend {
   list(prefix: string): AsyncIterable<ObjectInfo>;
   /** Removes an object; a missing object is not an error. */
   delete(name: string): Promise<void>;
+  /**
+   * Optional: removes what unfinished writes left (the local backend's temporary files): at
+   * once when their process is known to be gone, else when older than maxAgeMs.
+   */
+  removeTemporaries?(maxAgeMs: number): Promise<number>;
   close(): Promise<void>;
 }
 

@@ -8,7 +8,7 @@
 import { LocalBackend } from '../backend/local.js';
 import { Repository } from '../repository.js';
 import { bufferSource } from '../source.js';
-import { realisticBytes } from '../test-support.js';
+import { realisticBytes } from './support.js';
 import { BackupWriter } from '../writer.js';
 
 const [dir, seedArg, sizeArg] = process.argv.slice(2);

@@ -1,8 +1,32 @@
 /**
  * Helpers for byte-level unit tests of protocol code: a seeded PRNG for
- * repeatable random chunkings, and an in-memory socket pair. Tests only.
+ * repeatable random chunkings, an in-memory socket pair, and waiting without
+ * letting the machine's speed decide the outcome. Tests only.
  */
 import { Duplex } from 'node:stream';
+
+/**
+ * How long a test waits for something that happens at once (an in-memory peer's answer, a
+ * handle closed on a timer) before calling it a hang. Far longer than it ever takes: a bound a
+ * slow or loaded machine could reach would make the outcome depend on its speed.
+ */
+export const HANG_MS = 60_000;
+
+/**
+ * Polls `check` until it holds, instead of sleeping a fixed time and hoping it does; only a hang
+ * (ms, default HANG_MS) fails.
+ */
+export async function waitUntil(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  ms = HANG_MS,
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`still waiting after ${ms} ms for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 
 /** A small seeded PRNG (mulberry32): the same seed gives the same sequence. */
 export function prng(seed: number): () => number {

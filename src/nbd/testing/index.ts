@@ -24,9 +24,10 @@ import {
   ReplyType,
   TransmissionFlag,
   HandshakeFlag,
-} from './constants.js';
+} from '../constants.js';
 
-export { socketPair } from '../util/testing.js';
+import { HANG_MS } from '../../util/testing/index.js';
+export { socketPair } from '../../util/testing/index.js';
 
 export interface PeerRequest {
   flags: number;
@@ -93,7 +94,7 @@ export class NbdPeer {
   }
 
   /** The next request the client sent (not served automatically). */
-  async next(ms = 2000): Promise<PeerRequest> {
+  async next(ms = HANG_MS): Promise<PeerRequest> {
     const deadline = Date.now() + ms;
     while (this.requests.length === 0) {
       const left = deadline - Date.now();

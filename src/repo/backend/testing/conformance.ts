@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isObjectNotFound } from '../errors.js';
-import type { Backend } from './types.js';
+import { isObjectNotFound } from '../../errors.js';
+import type { Backend } from '../types.js';
 
 export interface BackendFixture {
   backend: Backend;

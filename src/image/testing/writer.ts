@@ -4,7 +4,7 @@
  * (`qemu-img check`, `compare`, `info`). Not part of the library.
  */
 import { stat } from 'node:fs/promises';
-import { createQcow2, KiB, MiB, qemuImg, qemuIo, run } from './test-support.js';
+import { createQcow2, KiB, MiB, qemuImg, qemuIo, run } from './support.js';
 
 /**
  * A qcow2 of `size` bytes holding unaligned patterns, a pattern crossing

@@ -9,8 +9,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { mergeExtents } from './extents.js';
-import type { DiskReader, Extent, ExtentKind } from './types.js';
+import { mergeExtents } from '../extents.js';
+import type { DiskReader, Extent, ExtentKind } from '../types.js';
 
 const exec = promisify(execFile);
 

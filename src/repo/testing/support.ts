@@ -6,13 +6,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalBackend } from './backend/local.js';
-import type { ChunkHash } from './config.js';
-import { TEST_KDF } from './keys.js';
-import { Repository } from './repository.js';
-import { BackupDisk } from './reader.js';
-import { bufferSource, type ExtentSource, type SourceExtent } from './source.js';
-import { BackupWriter } from './writer.js';
+import { LocalBackend } from '../backend/local.js';
+import type { ChunkHash } from '../config.js';
+import { TEST_KDF } from '../keys.js';
+import { Repository } from '../repository.js';
+import { BackupDisk } from '../reader.js';
+import { bufferSource, type ExtentSource, type SourceExtent } from '../source.js';
+import { BackupWriter } from '../writer.js';
 
 export const TEST_PASSWORD = 'correct horse battery staple';
 

@@ -1,0 +1,205 @@
+/**
+ * Every error code of the registry (src/util/error-registry.ts) in Indonesian, in the seed
+ * tutorial's own terms. The compiler checks the catalogue against the registry: a code missing
+ * here, a parameter of the English text dropped, or a parameter the English text does not have
+ * is a compile error (see `checked` below). `{message}` is the thrower's English detail, kept
+ * where the text varies (I/O, protocol, bugs).
+ */
+import type {
+  ERROR_FAMILIES,
+  ERRORS,
+  RegisteredCode,
+  TemplateParams,
+} from '../util/error-registry.js';
+
+type Missing<S extends string, P extends string> = P extends unknown
+  ? S extends `${string}{${P}}${string}`
+    ? never
+    : P
+  : never;
+
+type Extra<S extends string, Allowed extends string> = Exclude<TemplateParams<S>, Allowed>;
+
+/** Each entry as written, or a type that names the parameter it lost or invented. */
+type Checked<T, Source extends Record<string, string>> = {
+  [K in keyof Source]: K extends keyof T
+    ? T[K] extends string
+      ? [Missing<T[K], TemplateParams<Source[K]>>] extends [never]
+        ? [Extra<T[K], TemplateParams<Source[K]> | 'message'>] extends [never]
+          ? T[K]
+          : `has a parameter the English text lacks: {${Extra<T[K], TemplateParams<Source[K]>>}}`
+        : `lost the parameter {${Missing<T[K], TemplateParams<Source[K]>>}}`
+      : never
+    : never;
+};
+
+export const ERRORS_ID = {
+  XML_INVALID: 'XML tidak valid: {message}',
+  BLAKE3_BAD_KEY: 'kunci BLAKE3 tidak valid: {message}',
+  BLAKE3_NOT_READY: 'BLAKE3 belum siap: {message}',
+  INTERNAL: 'kesalahan internal brankas (bug, mohon laporkan): {message}',
+
+  LIBVIRT_CONNECTION_CLOSED: 'koneksi ke libvirt terputus: {message}',
+  LIBVIRT_CONNECT_FAILED: 'tidak bisa terhubung ke libvirt: {message}',
+  LIBVIRT_TIMEOUT: 'libvirt tidak menjawab tepat waktu: {message}',
+  LIBVIRT_KEEPALIVE_TIMEOUT: 'koneksi ke libvirt tidak lagi menjawab (keepalive): {message}',
+  LIBVIRT_BAD_URI: 'URI libvirt tidak valid: {message}',
+  LIBVIRT_AUTH_UNSUPPORTED: 'cara autentikasi libvirt ini tidak didukung: {message}',
+  LIBVIRT_INVALID_ARGUMENT: 'argumen tidak valid untuk libvirt: {message}',
+  LIBVIRT_PROTOCOL: 'pelanggaran protokol RPC libvirt: {message}',
+  XDR_MALFORMED: 'data XDR dari libvirt rusak: {message}',
+  RPC_MALFORMED_FRAME: 'frame RPC dari libvirt rusak: {message}',
+
+  NBD_CONNECT_FAILED: 'tidak bisa terhubung ke server NBD: {message}',
+  NBD_CONNECTION_CLOSED: 'koneksi NBD terputus: {message}',
+  NBD_TIMEOUT: 'server NBD tidak menjawab tepat waktu: {message}',
+  NBD_PROTOCOL: 'pelanggaran protokol NBD: {message}',
+  NBD_UNSUPPORTED: 'server NBD tidak mendukung ini: {message}',
+  NBD_READ_ONLY: 'export NBD hanya-baca: {message}',
+  NBD_META_CONTEXT_UNAVAILABLE: 'konteks metadata NBD tidak tersedia: {message}',
+  NBD_INVALID_ARGUMENT: 'argumen NBD tidak valid: {message}',
+  QEMU_NBD_NOT_INSTALLED: 'qemu-nbd tidak terpasang: {message}',
+  QEMU_NBD_IMAGE_NOT_FOUND: 'image disk tidak ditemukan: {message}',
+  QEMU_NBD_IMAGE_LOCKED: 'image disk sedang dipakai proses lain (terkunci): {message}',
+  QEMU_NBD_START_FAILED: 'qemu-nbd gagal dijalankan: {message}',
+  QEMU_NBD_START_TIMEOUT: 'qemu-nbd tidak siap tepat waktu: {message}',
+
+  IMAGE_UNSUPPORTED: '{path}: fitur image tidak didukung: {feature}',
+  IMAGE_CORRUPT: '{path}: image rusak: {problem}',
+  IMAGE_NOT_FOUND: 'file image tidak ditemukan: {message}',
+  IMAGE_IO: 'gagal membaca atau menulis image: {message}',
+  IMAGE_RANGE: 'rentang di luar disk: {message}',
+  IMAGE_CLOSED: 'image sudah ditutup: {message}',
+  IMAGE_WRITER_OPTIONS: 'opsi penulis image tidak valid: {message}',
+  IMAGE_WRITER_BUSY: 'penulis image sedang sibuk: {message}',
+  EXTENTS_NOT_CONTIGUOUS: 'peta extent tidak berurutan: {message}',
+  ZSTD_FRAME_INVALID: 'frame zstd rusak: {message}',
+
+  REPO_NOT_FOUND: 'tidak ada repositori di {location}',
+  REPO_EXISTS: 'sudah ada repositori di {location}',
+  REPO_BAD_FORMAT: 'isi repositori tidak berformat brankas: {message}',
+  REPO_UNSUPPORTED_VERSION: 'versi format repositori tidak didukung: {message}',
+  REPO_INVALID_ARGUMENT: 'argumen tidak valid untuk repositori: {message}',
+  REPO_OBJECT_NOT_FOUND: 'objek tidak ada di repositori: {message}',
+  REPO_IO: 'I/O repositori gagal: {message}',
+  REPO_LOCKED: 'repositori sedang dikunci oleh proses lain: {message}',
+  REPO_BACKUP_NOT_FOUND: "tidak ada backup '{backup}' di repositori",
+  REPO_DISK_NOT_FOUND: "backup {backup} tidak punya disk '{disk}'",
+  REPO_POLICY_EMPTY: 'kebijakan tanpa aturan keep akan menghapus semua backup',
+  REPO_CLOSED: 'repositori sudah ditutup: {message}',
+  REPO_INTERNAL:
+    'pemeriksaan internal brankas gagal, jadi ia berhenti sebelum menulis data yang salah (ini bug: mohon laporkan beserta pesan ini): {message}',
+  REPO_WRONG_PASSWORD: 'password salah: {message}',
+  REPO_PASSWORD_REQUIRED: 'perlu password repositori: {message}',
+  REPO_KEY_NOT_FOUND: 'kunci tidak ditemukan: {message}',
+  REPO_LAST_KEY: 'kunci terakhir tidak boleh dihapus: datanya akan hilang',
+  REPO_AUTH_KEY_REQUIRED:
+    'ini memerlukan kunci autentikasi repositori di {location}: isi BRANKAS_AUTH_KEY_FILE dengan berkas kuncinya',
+  REPO_AUTH_FAILED:
+    'kunci autentikasi di {file} tidak mengautentikasi repositori di {location}: kunci itu milik repositori lain, atau repositori diganti atau diubah oleh orang yang tidak memegang kunci',
+  REPO_CHUNK_CORRUPT: 'chunk rusak: {message}',
+  REPO_CHUNK_MISSING: 'chunk hilang: {message}',
+  REPO_PACK_CORRUPT: 'pack rusak: {message}',
+  REPO_INDEX_CORRUPT: 'indeks rusak: {message}',
+  REPO_FIXED_INDEX_CORRUPT: 'indeks disk sebuah backup rusak: {message}',
+  REPO_MANIFEST_CORRUPT: 'manifest backup rusak: {message}',
+  REPO_CONFIG_CORRUPT: 'konfigurasi repositori rusak: {message}',
+  REPO_BAD_CHUNK_SIZE: 'ukuran chunk harus pangkat dua dari {min} sampai {max}, bukan {value} byte',
+  REPO_BAD_SUBSET:
+    "--subset '{subset}' bukan n/t (1 <= n <= t: kelompok ke-n dari t kelompok pack) atau x% (0 < x <= 100)",
+  REPO_BAD_LEVEL: 'level kompresi harus bilangan bulat dari {min} sampai {max}, bukan {value}',
+  REPO_PASSWORD_FILE: '{variable} menunjuk ke {path}, yang tidak bisa dibaca ({errno})',
+  REPO_PASSWORD_COMMAND_FAILED: 'perintah password ({variable}) gagal: {reason}',
+  REPO_PASSWORD_COMMAND_TIMEOUT:
+    'perintah password ({variable}) tidak selesai dalam {seconds} dtk; perintahnya dihentikan (BRANKAS_PASSWORD_TIMEOUT mengatur batasnya)',
+
+  VM_NOT_FOUND: "tidak ada VM bernama '{vm}'",
+  SNAPSHOT_NOT_FOUND: "VM '{vm}' tidak punya snapshot bernama '{snapshot}'",
+  SNAPSHOT_EXISTS: "VM '{vm}' sudah punya snapshot bernama '{snapshot}'",
+  SNAPSHOT_INVALID_NAME: "'{snapshot}' tidak bisa dipakai sebagai nama snapshot: {reason}",
+  SNAPSHOT_RAW_DISK:
+    "VM '{vm}' tidak bisa diambil snapshot internal: disk {disk} ({source}) berformat '{format}'. Snapshot hanya berfungsi jika Anda menggunakan format disk 'qcow2'; format 'raw' tidak mendukung snapshot internal. Jalan keluar: konversi disk ke qcow2 (matikan VM, 'qemu-img convert -O qcow2 {source} BARU.qcow2', arahkan VM ke BARU.qcow2), atau ambil snapshot eksternal dengan --disk-only.",
+  SNAPSHOT_HAS_CHILDREN:
+    "snapshot '{snapshot}' dari VM '{vm}' punya snapshot turunan ({children}); hapus sekaligus dengan --children, atau hapus turunannya dulu",
+  SNAPSHOT_EXTERNAL_UNSUPPORTED: 'snapshot eksternal tidak bisa diproses di sini: {message}',
+  CONFIRMATION_REQUIRED:
+    '{warning} Ini bukan terminal: tambahkan --yes untuk revert tanpa ditanya.',
+  GUEST_UNAVAILABLE: 'guest tidak bisa dihubungi: {message}',
+  GUEST_COMMAND_FAILED: 'perintah di dalam guest gagal: {message}',
+  GUEST_IMAGES_MISSING: 'image guest kecil tidak tersedia: {message}',
+  LAB_CHECK_FAILED: 'pemeriksaan eksperimen gagal: {message}',
+  BACKUP_SHUTDOWN_TIMEOUT:
+    "VM '{vm}' tidak mati dalam {timeoutSeconds} dtk; VM dibiarkan berjalan dan tidak ada yang di-backup. Pastikan guest menanggapi shutdown ACPI (atau menjalankan QEMU guest agent), beri waktu lebih dengan --shutdown-timeout, atau pakai --force-off-after-timeout.",
+  BACKUP_UNSUPPORTED_DISK:
+    "VM '{vm}' punya disk yang tidak bisa dibaca brankas secara offline (disk jaringan atau volume)",
+  BACKUP_INTERRUPTED: 'backup dihentikan: {message}',
+  BACKUP_NOT_FOUND:
+    "tidak ada backup ber-id '{backup}' dan tidak ada backup dari VM bernama '{backup}'",
+  BACKUP_LIVE_NOT_RUNNING:
+    "VM '{vm}' sedang {state}: live backup butuh VM yang berjalan. Pakai --mode cold (atau auto, bawaannya) untuk mem-backup VM yang mati.",
+  BACKUP_LIVE_VM_STOPPED:
+    "VM '{vm}' berhenti selama live backup-nya ({event}); tidak ada yang tercatat.",
+  BACKUP_LIVE_JOB_FAILED:
+    "job backup VM '{vm}' berakhir sebelum brankas selesai membacanya ({reason}); tidak ada yang tercatat.",
+  RESTORE_NO_XML: 'backup {backup} tidak punya XML domain untuk didefinisikan',
+  RESTORE_VM_EXISTS:
+    "VM bernama '{vm}' sudah terdefinisi; restore dengan --as NAMABARU di sampingnya, atau dengan --force untuk menggantikan definisi dan filenya (kasus bencana: disknya hilang)",
+  RESTORE_VM_RUNNING: "VM '{vm}' sedang berjalan: matikan dulu sebelum me-restore di atasnya",
+  RESTORE_FILE_EXISTS:
+    '{path} sudah ada; brankas tidak menimpa file tanpa --force (atau restore dengan --to ke direktori lain)',
+  RESTORE_SOCKET_PATH_TOO_LONG:
+    'socket {path} milik VM hasil restore lebih panjang dari {max} byte yang boleh dimiliki path socket unix; restore ke direktori yang lebih pendek (--to)',
+  RESTORE_NO_SPACE:
+    'ruang di {dir} tidak cukup untuk me-restore {disk} dari backup {backup}; tidak ada yang tertinggal. Kosongkan sebagian ruang atau restore --to ke direktori lain.',
+  RESTORE_DISK_NOT_FOUND:
+    "backup {backup} dari {vm} tidak punya disk bernama '{disk}'; disk yang ada: {disks}",
+  GUEST_WORKDIR_UNSAFE:
+    '{path} tidak bisa dipakai untuk guest sementara ({problem}). Harus berupa direktori milik pengguna ini, bukan symbolic link, dan tidak bisa ditulis orang lain; hapus (setelah memeriksa siapa yang membuatnya) lalu coba lagi.',
+  BACKUP_DAMAGED: 'backup {backup} rusak dan tidak bisa di-restore: {reason}',
+  BACKUP_LATEST_DAMAGED:
+    "backup terbaru VM '{vm}' rusak ({damaged}); backup utuh terbaru adalah {previous}: sebutkan ID-nya, atau tambahkan --skip-damaged untuk memakainya",
+  REPO_NEEDS_REPAIR:
+    "repositori punya kerusakan yang tidak bisa dilewati perintah ini ({count} run indeks rusak); jalankan 'brankas repo repair' dulu",
+  RESTORE_INVALID_NAME: "'{name}' tidak bisa menjadi nama VM hasil restore: {reason}",
+  RESTORE_HOST_ACCESS:
+    "restore backup {backup} sebagai VM '{vm}' akan memberinya akses ke host yang tidak dimiliki VM asalnya: {parts}. Tidak ada yang ditulis. Periksa XML yang akan di-define (--dry-run menampilkannya); restore --to ke direktori tersendiri, atau dengan --allow-host-access untuk mengizinkannya",
+  RESTORE_PATH_UNUSABLE: '{path} tidak bisa dipakai: {reason} ({errno})',
+  VM_BUSY:
+    "VM '{vm}' sedang dipakai: {job} (proses {pid}) mengerjakannya sejak {since}; coba lagi setelah selesai, atau tambahkan --wait",
+  STATE_DIR_UNUSABLE:
+    'direktori state {dir} tidak bisa dipakai ({reason}); arahkan BRANKAS_STATE_DIR ke direktori yang boleh ditulis brankas',
+
+  POOL_NOT_FOUND: "tidak ada storage pool bernama '{pool}'",
+  POOL_INACTIVE: "storage pool '{pool}' tidak aktif: jalankan dulu (virsh pool-start {pool})",
+  VOLUME_NOT_FOUND: "storage pool '{pool}' tidak punya volume bernama '{volume}'",
+  VOLUME_EXISTS: "storage pool '{pool}' sudah punya volume bernama '{volume}'",
+  VOLUME_BAD_SIZE:
+    "'{size}' bukan ukuran: pakai byte, atau angka dengan K, M, G, T (biner, seperti virsh: 10G = 10 GiB) atau KB, MB, GB, TB (desimal)",
+  VOLUME_BAD_FORMAT: "format volume '{format}' tidak didukung; pilih salah satu: {formats}",
+  VOLUME_BAD_NAME: "'{volume}' tidak bisa dipakai sebagai nama volume",
+  VOLUME_CONFIRMATION_REQUIRED:
+    "menghapus volume '{volume}' dari pool {pool} akan menghapus seluruh isinya. Ini bukan terminal: tambahkan --yes untuk menghapus tanpa ditanya.",
+  DISK_NO_DISKS: "VM '{vm}' tidak punya disk",
+  LAB_TOOL_FAILED: 'perintah {tool} gagal: {message}',
+  LAB_INTERRUPTED: 'eksperimen dihentikan dan semua yang dibuatnya sudah dihapus',
+
+  USAGE: '{message}',
+  FILE_NOT_FOUND: '{path} tidak ada',
+  FILE_NOT_DIRECTORY: '{path}: salah satu bagian path ini bukan direktori',
+  FILE_IS_DIRECTORY: '{path} adalah direktori, bukan file',
+  FILE_PERMISSION: 'akses ditolak: {path}',
+  FILE_READ_ONLY: '{path} berada di filesystem hanya-baca',
+  FILE_NO_SPACE: 'ruang di filesystem {path} habis',
+  FILE_ACCESS: 'tidak bisa memakai {path}: {message}',
+} as const satisfies Record<RegisteredCode, string>;
+
+export const FAMILIES_ID = {
+  LIBVIRT_: 'libvirt: {message}',
+  NBD_E: 'server NBD melaporkan galat: {message}',
+  NBD_REP_ERR_: 'server NBD menolak: {message}',
+} as const satisfies Record<keyof typeof ERROR_FAMILIES, string>;
+
+// The compile-time check: an entry that lost or invented a parameter fails to compile here,
+// naming the code and the parameter.
+export const checkedErrors: Checked<typeof ERRORS_ID, typeof ERRORS> = ERRORS_ID;
+export const checkedFamilies: Checked<typeof FAMILIES_ID, typeof ERROR_FAMILIES> = FAMILIES_ID;

@@ -1,0 +1,11 @@
+/**
+ * The service layer: between the engine (single operations) and the faces
+ * (CLI, later `brankas serve`, the API and dashboard). Jobs, the per-VM lock
+ * and the job journal, kept in the state directory (docs/state-format.md).
+ */
+export * from './errors.js';
+export { VmJob, type VmJobEvent, type VmJobOptions, type Recovery } from './job.js';
+export { VmLock, lockHolder, type JobKind, type LockHolder } from './lock.js';
+export { readJournal, type JournalChange, type JournalFile, type PoweredOff } from './journal.js';
+export { DEFAULT_STATE_DIR, jobsState, stateDirFrom, type JobsState } from './state.js';
+export { isAlive, selfIdentity, type ProcessIdentity } from './process-identity.js';

@@ -1,0 +1,235 @@
+/**
+ * The one registry of error codes. Every code a brankas error can carry is declared here once,
+ * with its English text: a template whose `{name}` parameters the thrower must supply in the
+ * error's `details` (the compiler checks it at every `new ...Error(code, ...)`). `{message}` is the
+ * thrower's own English message, for codes whose text varies (I/O failures, protocol violations,
+ * bugs): a translation words what kind of failure it is and keeps that detail.
+ *
+ * The faces render errors from here: the CLI in English or, with the catalogue checked against
+ * this registry at compile time (`src/cli/i18n/errors-id.ts`), Indonesian; the HTTP API returns
+ * the code and details. A code is stable: renaming one breaks scripts that match on it.
+ *
+ * Families are codes made from another system's names (libvirt's VIR_ERR_*, NBD's errno values
+ * and option replies): declared once as a prefix, their text is the daemon's or server's own.
+ */
+
+export const ERRORS = {
+  // util
+  XML_INVALID: '{message}',
+  BLAKE3_BAD_KEY: '{message}',
+  BLAKE3_NOT_READY: '{message}',
+  INTERNAL: '{message}',
+
+  // libvirt client (the daemon's own errors are the LIBVIRT_ family)
+  LIBVIRT_CONNECTION_CLOSED: '{message}',
+  LIBVIRT_CONNECT_FAILED: '{message}',
+  LIBVIRT_TIMEOUT: '{message}',
+  LIBVIRT_KEEPALIVE_TIMEOUT: '{message}',
+  LIBVIRT_BAD_URI: '{message}',
+  LIBVIRT_AUTH_UNSUPPORTED: '{message}',
+  LIBVIRT_INVALID_ARGUMENT: '{message}',
+  LIBVIRT_PROTOCOL: '{message}',
+  XDR_MALFORMED: '{message}',
+  RPC_MALFORMED_FRAME: '{message}',
+
+  // NBD client and qemu-nbd (the server's errors are the NBD_E... and NBD_REP_ERR_ families)
+  NBD_CONNECT_FAILED: '{message}',
+  NBD_CONNECTION_CLOSED: '{message}',
+  NBD_TIMEOUT: '{message}',
+  NBD_PROTOCOL: '{message}',
+  NBD_UNSUPPORTED: '{message}',
+  NBD_READ_ONLY: '{message}',
+  NBD_META_CONTEXT_UNAVAILABLE: '{message}',
+  NBD_INVALID_ARGUMENT: '{message}',
+  QEMU_NBD_NOT_INSTALLED: '{message}',
+  QEMU_NBD_IMAGE_NOT_FOUND: '{message}',
+  QEMU_NBD_IMAGE_LOCKED: '{message}',
+  QEMU_NBD_START_FAILED: '{message}',
+  QEMU_NBD_START_TIMEOUT: '{message}',
+
+  // image readers and writers
+  IMAGE_UNSUPPORTED: '{path}: unsupported image feature: {feature}',
+  IMAGE_CORRUPT: '{path}: corrupt image: {problem}',
+  IMAGE_NOT_FOUND: '{message}',
+  IMAGE_IO: '{message}',
+  IMAGE_RANGE: '{message}',
+  IMAGE_CLOSED: '{message}',
+  IMAGE_WRITER_OPTIONS: '{message}',
+  IMAGE_WRITER_BUSY: '{message}',
+  EXTENTS_NOT_CONTIGUOUS: '{message}',
+  ZSTD_FRAME_INVALID: '{message}',
+
+  // repository
+  REPO_NOT_FOUND: 'no repository at {location}',
+  REPO_EXISTS: 'a repository already exists at {location}',
+  REPO_BAD_FORMAT: '{message}',
+  REPO_UNSUPPORTED_VERSION: '{message}',
+  REPO_INVALID_ARGUMENT: '{message}',
+  REPO_OBJECT_NOT_FOUND: '{message}',
+  REPO_IO: '{message}',
+  REPO_LOCKED: '{message}',
+  REPO_BACKUP_NOT_FOUND: "no backup '{backup}' in the repository",
+  REPO_DISK_NOT_FOUND: "backup {backup} has no disk '{disk}'",
+  REPO_POLICY_EMPTY: 'a policy with no keep rule would remove every backup',
+  REPO_CLOSED: '{message}',
+  REPO_INTERNAL: '{message}',
+  REPO_WRONG_PASSWORD: '{message}',
+  REPO_PASSWORD_REQUIRED: '{message}',
+  REPO_KEY_NOT_FOUND: '{message}',
+  REPO_LAST_KEY: 'refusing to remove the last key: the data would be lost',
+  REPO_AUTH_KEY_REQUIRED:
+    'this needs the auth key of the repository at {location}: set BRANKAS_AUTH_KEY_FILE to its key file',
+  REPO_AUTH_FAILED:
+    'the auth key in {file} does not authenticate the repository at {location}: the key belongs to another repository, or the repository was replaced or changed by someone without the key',
+  REPO_CHUNK_CORRUPT: '{message}',
+  REPO_CHUNK_MISSING: '{message}',
+  REPO_PACK_CORRUPT: '{message}',
+  REPO_INDEX_CORRUPT: '{message}',
+  REPO_FIXED_INDEX_CORRUPT: '{message}',
+  REPO_MANIFEST_CORRUPT: '{message}',
+  REPO_CONFIG_CORRUPT: '{message}',
+  REPO_BAD_CHUNK_SIZE: 'chunk size must be a power of two from {min} to {max}, not {value} bytes',
+  REPO_BAD_SUBSET:
+    "--subset '{subset}' is not n/t (1 <= n <= t: the n-th of t groups of packs) or x% (0 < x <= 100)",
+  REPO_BAD_LEVEL: 'compression level must be an integer from {min} to {max}, not {value}',
+  REPO_PASSWORD_FILE: '{variable} names {path}, which cannot be read ({errno})',
+  REPO_PASSWORD_COMMAND_FAILED: 'the password command ({variable}) failed: {reason}',
+  REPO_PASSWORD_COMMAND_TIMEOUT:
+    'the password command ({variable}) did not finish within {seconds} s; it was stopped (BRANKAS_PASSWORD_TIMEOUT sets the limit)',
+
+  // engine
+  VM_NOT_FOUND: "no VM named '{vm}'",
+  SNAPSHOT_NOT_FOUND: "VM '{vm}' has no snapshot named '{snapshot}'",
+  SNAPSHOT_EXISTS: "VM '{vm}' already has a snapshot named '{snapshot}'",
+  SNAPSHOT_INVALID_NAME: "'{snapshot}' cannot be a snapshot name: {reason}",
+  SNAPSHOT_RAW_DISK:
+    "VM '{vm}' cannot take an internal snapshot: disk {disk} ({source}) is in {format} format, and only qcow2 can hold snapshots inside the image. Ways out: convert the disk to qcow2 (shut the VM down, 'qemu-img convert -O qcow2 {source} NEW.qcow2', point the VM at NEW.qcow2), or take an external snapshot with --disk-only.",
+  SNAPSHOT_HAS_CHILDREN:
+    "snapshot '{snapshot}' of VM '{vm}' has child snapshots ({children}); delete them with it using --children, or delete them first",
+  SNAPSHOT_EXTERNAL_UNSUPPORTED: '{message}',
+  CONFIRMATION_REQUIRED:
+    '{warning} This is not a terminal: add --yes to revert without being asked.',
+  GUEST_UNAVAILABLE: '{message}',
+  GUEST_COMMAND_FAILED: '{message}',
+  GUEST_IMAGES_MISSING: '{message}',
+  LAB_CHECK_FAILED: '{message}',
+  BACKUP_SHUTDOWN_TIMEOUT:
+    "VM '{vm}' did not shut down within {timeoutSeconds} s; it is left running and nothing was backed up. Check that the guest reacts to ACPI shutdown (or runs the QEMU guest agent), give it longer with --shutdown-timeout, or use --force-off-after-timeout.",
+  BACKUP_UNSUPPORTED_DISK:
+    "VM '{vm}' has a disk brankas cannot read offline (network or volume disks)",
+  BACKUP_INTERRUPTED: '{message}',
+  BACKUP_NOT_FOUND: "no backup with id '{backup}' and no backup of a VM named '{backup}'",
+  BACKUP_LIVE_NOT_RUNNING:
+    "VM '{vm}' is {state}: a live backup needs it running. Use --mode cold (or auto, the default) to back up a VM that is off.",
+  BACKUP_LIVE_VM_STOPPED:
+    "VM '{vm}' stopped during its live backup ({event}); nothing was recorded.",
+  BACKUP_LIVE_JOB_FAILED:
+    "the backup job of VM '{vm}' ended before brankas had read it all ({reason}); nothing was recorded.",
+  RESTORE_NO_XML: 'backup {backup} has no domain XML to define',
+  RESTORE_VM_EXISTS:
+    "a VM named '{vm}' is already defined; restore with --as NEWNAME beside it, or with --force to replace its definition and files (the disaster case: its disk is gone)",
+  RESTORE_VM_RUNNING: "VM '{vm}' is running: shut it down before restoring over it",
+  RESTORE_FILE_EXISTS:
+    '{path} exists; brankas does not overwrite files without --force (or restore --to another directory)',
+  RESTORE_SOCKET_PATH_TOO_LONG:
+    "the restored VM's socket {path} is longer than the {max} bytes a unix socket path may have; restore into a shorter --to directory",
+  RESTORE_NO_SPACE:
+    'not enough space in {dir} to restore {disk} of backup {backup}; nothing was left behind. Free some space or restore --to another directory.',
+  RESTORE_DISK_NOT_FOUND: "backup {backup} of {vm} has no disk named '{disk}'; its disks: {disks}",
+
+  GUEST_WORKDIR_UNSAFE:
+    '{path} cannot hold throwaway guests: {problem}. It must be a directory of this user, not a symbolic link, that no one else may write to; remove it (after checking who made it) and try again.',
+  BACKUP_DAMAGED: 'backup {backup} is damaged and cannot be restored: {reason}',
+  BACKUP_LATEST_DAMAGED:
+    "the newest backup of VM '{vm}' is damaged ({damaged}); the newest intact one is {previous}: name it, or pass --skip-damaged to take it",
+  REPO_NEEDS_REPAIR:
+    "the repository has damage this command cannot work around ({count} damaged index run(s)); run 'brankas repo repair' first",
+  RESTORE_INVALID_NAME: "'{name}' cannot be the name of a restored VM: {reason}",
+  RESTORE_HOST_ACCESS:
+    "restoring backup {backup} as VM '{vm}' would give it host access that the VM it was backed up from does not have: {parts}. Nothing was written. Check the XML it would define (--dry-run shows it); restore --to a directory of its own, or with --allow-host-access to grant it",
+  RESTORE_PATH_UNUSABLE: 'cannot use {path}: {reason} ({errno})',
+  VM_BUSY:
+    "VM '{vm}' is busy: a {job} (process {pid}) has worked on it since {since}; try again when it has finished, or add --wait",
+  STATE_DIR_UNUSABLE:
+    'cannot use the state directory {dir} ({reason}); set BRANKAS_STATE_DIR to a directory brankas may write',
+  // disk engines and the thin-provisioning lab
+  POOL_NOT_FOUND: "no storage pool named '{pool}'",
+  POOL_INACTIVE: "storage pool '{pool}' is not active: start it first (virsh pool-start {pool})",
+  VOLUME_NOT_FOUND: "storage pool '{pool}' has no volume named '{volume}'",
+  VOLUME_EXISTS: "storage pool '{pool}' already has a volume named '{volume}'",
+  VOLUME_BAD_SIZE:
+    "'{size}' is not a size: use bytes, or a number with K, M, G, T (binary, as virsh reads them: 10G = 10 GiB) or KB, MB, GB, TB (decimal)",
+  VOLUME_BAD_FORMAT: "volume format '{format}' is not one of {formats}",
+  VOLUME_BAD_NAME: "'{volume}' cannot be a volume name",
+  VOLUME_CONFIRMATION_REQUIRED:
+    "deleting volume '{volume}' of pool {pool} removes everything in it. This is not a terminal: add --yes to delete without being asked.",
+  DISK_NO_DISKS: "VM '{vm}' has no disks",
+  LAB_TOOL_FAILED: '{tool} failed: {message}',
+  LAB_INTERRUPTED: 'the experiment was interrupted and everything it made was removed',
+
+  // faces
+  USAGE: '{message}',
+
+  // files named by the user (src/util/file-errors.ts)
+  FILE_NOT_FOUND: '{path} does not exist',
+  FILE_NOT_DIRECTORY: '{path}: a part of this path is not a directory',
+  FILE_IS_DIRECTORY: '{path} is a directory, not a file',
+  FILE_PERMISSION: 'permission denied: {path}',
+  FILE_READ_ONLY: '{path} is on a read-only file system',
+  FILE_NO_SPACE: 'no space left on the file system of {path}',
+  FILE_ACCESS: 'cannot use {path}: {message}',
+} as const;
+
+/** Codes whose text comes from another system: libvirt's daemon and an NBD server. */
+export const ERROR_FAMILIES = {
+  /** libvirt's VIR_ERR_* names (LIBVIRT_NO_DOMAIN...): the daemon's own message. */
+  LIBVIRT_: 'libvirt: {message}',
+  /** An NBD server's error value (NBD_EIO, NBD_ENOSPC...). */
+  NBD_E: '{message}',
+  /** An NBD server's reply to a handshake option (NBD_REP_ERR_UNKNOWN...). */
+  NBD_REP_ERR_: '{message}',
+} as const;
+
+export type RegisteredCode = keyof typeof ERRORS;
+export type FamilyCode = `${keyof typeof ERROR_FAMILIES}${string}`;
+export type ErrorCode = RegisteredCode | FamilyCode;
+
+/** The `{name}` parameters of a template, as a union of names. */
+export type TemplateParams<S extends string> = S extends `${string}{${infer P}}${infer Rest}`
+  ? P | TemplateParams<Rest>
+  : never;
+
+/** The parameters a thrower must put in `details` for `code` (`message` is the error's own). */
+export type ErrorParams<C extends string> = C extends RegisteredCode
+  ? Exclude<TemplateParams<(typeof ERRORS)[C]>, 'message'>
+  : never;
+
+/** The English template of any code, families included; undefined for a code not declared. */
+export function errorTemplate(code: string): string | undefined {
+  if (Object.hasOwn(ERRORS, code)) return ERRORS[code as RegisteredCode];
+  for (const [prefix, template] of Object.entries(ERROR_FAMILIES)) {
+    if (code.startsWith(prefix)) return template;
+  }
+  return undefined;
+}
+
+/**
+ * Fills a template from an error's details (`message` = its own message). Arrays are joined with
+ * commas. Undefined when a parameter is missing: the caller then falls back to the message.
+ */
+export function fillTemplate(
+  template: string,
+  details: Record<string, unknown>,
+  message: string,
+): string | undefined {
+  let missing = false;
+  const text = template.replace(/\{(\w+)\}/g, (_m, name: string) => {
+    const v = name === 'message' ? message : details[name];
+    if (v === undefined || v === null) {
+      missing = true;
+      return '';
+    }
+    return Array.isArray(v) ? v.join(', ') : String(v);
+  });
+  return missing ? undefined : text;
+}
