@@ -112,7 +112,7 @@ const state = async (): Promise<string> => (await guest.domain.state()).state;
 /** A backup through the proxy, held at its first libvirt call once it has asked the VM to stop. */
 async function backupHeldAtShutdown(extra: string[] = []): Promise<Child> {
   let held = false;
-  const c = spawnCli(['backup', vm, ...viaProxy(), ...extra], (err) => {
+  const c = spawnCli(['backup', vm, '--mode', 'cold', ...viaProxy(), ...extra], (err) => {
     if (!held && /Shutting \S+ down/.test(err)) {
       held = true;
       proxy.holdRequests();
@@ -151,7 +151,7 @@ describe('a killed backup', () => {
       [[vm, 'running']],
     );
 
-    const next = await cli(['backup', vm, '--json'], env());
+    const next = await cli(['backup', vm, '--mode', 'cold', '--json'], env());
     assert.equal(next.code, 0, next.stderr);
     assert.match(
       next.stderr,
@@ -170,13 +170,13 @@ describe('a killed backup', () => {
 describe('one job per VM', () => {
   test('a second backup of a VM being backed up is refused, or with --wait waits; they never overlap', async () => {
     const first = await backupHeldAtShutdown();
-    const busy = await cli(['backup', vm, '--json'], env());
+    const busy = await cli(['backup', vm, '--mode', 'cold', '--json'], env());
     assert.equal(busy.code, 1, busy.stdout + busy.stderr);
     const error = JSON.parse(busy.stdout).error;
     assert.equal(error.code, 'VM_BUSY');
     assert.equal(error.pid, first.child.pid);
     assert.equal(error.job, 'backup');
-    const id = await cli(['backup', vm, '--lang', 'id'], env());
+    const id = await cli(['backup', vm, '--mode', 'cold', '--lang', 'id'], env());
     assert.match(id.stderr, /sedang dipakai: backup \(proses \d+\)/);
     const status = await cli(['status', vm], env());
     assert.match(
@@ -192,7 +192,7 @@ describe('one job per VM', () => {
     stdout.on('data', (d: Buffer) => (out += d.toString()));
     const stdin = new PassThrough();
     stdin.end();
-    const waiting = run(['backup', vm, '--wait', '--json'], {
+    const waiting = run(['backup', vm, '--mode', 'cold', '--wait', '--json'], {
       stdout,
       stderr,
       stdin,
@@ -211,7 +211,7 @@ describe('one job per VM', () => {
 describe('one job per VM: restore and the restore test', () => {
   test('restore over the VM and verify --boot of its backup are refused while a job holds it', async () => {
     if ((await backupIds()).length === 0) {
-      assert.equal((await cli(['backup', vm], env())).code, 0);
+      assert.equal((await cli(['backup', vm, '--mode', 'cold'], env())).code, 0);
       await guest.reattach(120_000);
     }
     const held = await VmLock.tryTake(stateDir, vm, 'backup');
@@ -297,7 +297,10 @@ describe('a signal while the guest shuts down', () => {
     const before = await backupIds();
     const firstRun = (await conn.lookupDomain(vm)).id;
     let asked = false;
-    const c = spawnCli(['backup', vm], (err) => (asked ||= /Shutting \S+ down/.test(err)));
+    const c = spawnCli(
+      ['backup', vm, '--mode', 'cold'],
+      (err) => (asked ||= /Shutting \S+ down/.test(err)),
+    );
     await until('the backup asks the VM to stop', () => asked || c.child.exitCode !== null);
     assert.ok(asked, c.stderr());
     c.child.kill('SIGTERM');
