@@ -135,12 +135,6 @@ export const ERRORS_ID = {
   BACKUP_INTERRUPTED: 'backup dihentikan: {message}',
   BACKUP_NOT_FOUND:
     "tidak ada backup ber-id '{backup}' dan tidak ada backup dari VM bernama '{backup}'",
-  BACKUP_LIVE_NOT_RUNNING:
-    "VM '{vm}' sedang {state}: live backup butuh VM yang berjalan. Pakai --mode cold (atau auto, bawaannya) untuk mem-backup VM yang mati.",
-  BACKUP_LIVE_VM_STOPPED:
-    "VM '{vm}' berhenti selama live backup-nya ({event}); tidak ada yang tercatat.",
-  BACKUP_LIVE_JOB_FAILED:
-    "job backup VM '{vm}' berakhir sebelum brankas selesai membacanya ({reason}); tidak ada yang tercatat.",
   RESTORE_NO_XML: 'backup {backup} tidak punya XML domain untuk didefinisikan',
   RESTORE_VM_EXISTS:
     "VM bernama '{vm}' sudah terdefinisi; restore dengan --as NAMABARU di sampingnya, atau dengan --force untuk menggantikan definisi dan filenya (kasus bencana: disknya hilang)",
@@ -168,6 +162,12 @@ export const ERRORS_ID = {
     "VM '{vm}' sedang dipakai: {job} (proses {pid}) mengerjakannya sejak {since}; coba lagi setelah selesai, atau tambahkan --wait",
   STATE_DIR_UNUSABLE:
     'direktori state {dir} tidak bisa dipakai ({reason}); arahkan BRANKAS_STATE_DIR ke direktori yang boleh ditulis brankas',
+  BACKUP_LIVE_NOT_RUNNING:
+    "VM '{vm}' sedang {state}: live backup butuh VM yang berjalan. Pakai --mode cold (atau auto, bawaannya) untuk mem-backup VM yang mati.",
+  BACKUP_LIVE_VM_STOPPED:
+    "VM '{vm}' berhenti selama live backup-nya ({event}); tidak ada yang tercatat.",
+  BACKUP_LIVE_JOB_FAILED:
+    "job backup VM '{vm}' berakhir sebelum brankas selesai membacanya ({reason}); tidak ada yang tercatat.",
 
   POOL_NOT_FOUND: "tidak ada storage pool bernama '{pool}'",
   POOL_INACTIVE: "storage pool '{pool}' tidak aktif: jalankan dulu (virsh pool-start {pool})",

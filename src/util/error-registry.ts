@@ -119,12 +119,6 @@ export const ERRORS = {
     "VM '{vm}' has a disk brankas cannot read offline (network or volume disks)",
   BACKUP_INTERRUPTED: '{message}',
   BACKUP_NOT_FOUND: "no backup with id '{backup}' and no backup of a VM named '{backup}'",
-  BACKUP_LIVE_NOT_RUNNING:
-    "VM '{vm}' is {state}: a live backup needs it running. Use --mode cold (or auto, the default) to back up a VM that is off.",
-  BACKUP_LIVE_VM_STOPPED:
-    "VM '{vm}' stopped during its live backup ({event}); nothing was recorded.",
-  BACKUP_LIVE_JOB_FAILED:
-    "the backup job of VM '{vm}' ended before brankas had read it all ({reason}); nothing was recorded.",
   RESTORE_NO_XML: 'backup {backup} has no domain XML to define',
   RESTORE_VM_EXISTS:
     "a VM named '{vm}' is already defined; restore with --as NEWNAME beside it, or with --force to replace its definition and files (the disaster case: its disk is gone)",
@@ -152,6 +146,12 @@ export const ERRORS = {
     "VM '{vm}' is busy: a {job} (process {pid}) has worked on it since {since}; try again when it has finished, or add --wait",
   STATE_DIR_UNUSABLE:
     'cannot use the state directory {dir} ({reason}); set BRANKAS_STATE_DIR to a directory brankas may write',
+  BACKUP_LIVE_NOT_RUNNING:
+    "VM '{vm}' is {state}: a live backup needs it running. Use --mode cold (or auto, the default) to back up a VM that is off.",
+  BACKUP_LIVE_VM_STOPPED:
+    "VM '{vm}' stopped during its live backup ({event}); nothing was recorded.",
+  BACKUP_LIVE_JOB_FAILED:
+    "the backup job of VM '{vm}' ended before brankas had read it all ({reason}); nothing was recorded.",
   // disk engines and the thin-provisioning lab
   POOL_NOT_FOUND: "no storage pool named '{pool}'",
   POOL_INACTIVE: "storage pool '{pool}' is not active: start it first (virsh pool-start {pool})",

@@ -58,8 +58,8 @@ export const backupCommand: Command = {
     'shut off is started again first.',
   options: {
     ...repoOption,
-    ...modeOption,
     ...waitOption,
+    ...modeOption,
     'shutdown-timeout': { type: 'string' },
     'force-off-after-timeout': { type: 'boolean' },
     reread: { type: 'boolean' },
