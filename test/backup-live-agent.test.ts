@@ -25,15 +25,18 @@ const env = (): NodeJS.ProcessEnv => ({ BRANKAS_REPO: repoDir });
 
 /**
  * A guest agent stand-in that also answers guest-fsfreeze-freeze and -thaw by
- * freezing and thawing /data for real, logging each to /tmp/agent.log.
+ * freezing and thawing /data for real, logging each to /tmp/agent.log. It keeps
+ * the port open across end-of-file (no host side yet): closing and reopening it
+ * at once, as the stock stand-in does, can race libvirt's reconnection forever.
  */
 const FREEZING_AGENT = `#!/bin/sh
 dev=
 for p in /sys/class/virtio-ports/*; do
   [ "$(cat "$p/name" 2>/dev/null)" = org.qemu.guest_agent.0 ] && dev=/dev/\${p##*/}
 done
+exec 3<>"$dev"
 while true; do
-  while IFS= read -r line; do
+  while IFS= read -r line <&3; do
     id=$(printf '%s\\n' "$line" | sed -n 's/.*"id"[^0-9]*\\([0-9][0-9]*\\).*/\\1/p')
     case "$line" in
       *guest-sync-delimited*) printf '\\377{"return": %s}\\n' "$id" ;;
@@ -45,8 +48,8 @@ while true; do
       *guest-fsfreeze-thaw*)
         fsfreeze --unfreeze /data; echo thaw >>/tmp/agent.log; printf '{"return": 1}\\n' ;;
       *) printf '{"error": {"class": "CommandNotFound", "desc": "no"}}\\n' ;;
-    esac
-  done <>"$dev" >&0
+    esac >&3
+  done
   sleep 0.2
 done
 `;
@@ -55,13 +58,13 @@ done
  * libvirt learns that the guest opened the agent's port from a QEMU event: until then it
  * says the agent is not connected. Polled (a wait for readiness, not a decision).
  */
-async function agentConnected(): Promise<void> {
-  for (let i = 0; ; i++) {
+async function agentConnected(tries = 300): Promise<void> {
+  for (let i = 1; ; i++) {
     try {
       await guest.domain.agentCommand(JSON.stringify({ execute: 'guest-ping' }), 5);
       return;
     } catch (err) {
-      if (i >= 300) throw err;
+      if (i >= tries) throw err;
       await sleep(100);
     }
   }
@@ -77,6 +80,36 @@ async function agentGone(): Promise<void> {
     }
     if (i >= 300) throw new Error('the guest agent still answers after it was stopped');
     await sleep(100);
+  }
+}
+
+/**
+ * Replaces the guest's agent stand-in with FREEZING_AGENT. libvirt reconnects to the agent when
+ * QEMU reports the guest opened its port; a reopening it misses leaves the agent "not
+ * connected", so the swap is tried again (up to three times) before the test gives up.
+ */
+async function startFreezingAgent(): Promise<void> {
+  const c = guest.console;
+  await c.run(
+    `echo ${Buffer.from(FREEZING_AGENT).toString('base64')} | base64 -d > /tmp/agent2.sh`,
+  );
+  for (let attempt = 1; ; attempt++) {
+    await c.run(
+      'for p in /proc/[0-9]*; do grep -qE "agent2?\\.sh" $p/cmdline 2>/dev/null && kill ${p#/proc/}; done; true',
+    );
+    // libvirt must see the port closed before it is opened again.
+    await agentGone();
+    await c.run('(sh /tmp/agent2.sh </dev/null >/dev/null 2>&1 &); true');
+    try {
+      await agentConnected(100);
+      return;
+    } catch (err) {
+      if (attempt >= 3) {
+        throw new Error(`the freezing agent never connected; guest: ${await c.run('ps; true')}`, {
+          cause: err,
+        });
+      }
+    }
   }
 }
 
@@ -106,16 +139,7 @@ describe('live backup with a guest agent', () => {
   test('an agent that freezes: frozen only around the backup point, application-consistent', async () => {
     const c = guest.console;
     // The stock stand-in gives way to one that freezes (both are this test's own guest's).
-    await c.run(
-      'for p in /proc/[0-9]*; do grep -q agent.sh $p/cmdline 2>/dev/null && kill ${p#/proc/}; done; true',
-    );
-    // libvirt must see the port closed before it is opened again, or it may miss the reopening.
-    await agentGone();
-    await c.run(
-      `echo ${Buffer.from(FREEZING_AGENT).toString('base64')} | base64 -d > /tmp/agent2.sh; ` +
-        '(sh /tmp/agent2.sh </dev/null >/dev/null 2>&1 &); true',
-    );
-    await agentConnected();
+    await startFreezingAgent();
     const r = await cli(['backup', guest.domain.name, '--json'], env());
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const result = JSON.parse(r.stdout);
