@@ -157,6 +157,7 @@ describe('live backup with a guest agent', () => {
   test('the guest is thawed when taking the backup point fails', async () => {
     const c = guest.console;
     await c.run('rm -f /tmp/agent.log');
+    await agentConnected();
     const freeze = await planFreeze(guest.domain, await guest.domain.xml());
     // No disk vdz: libvirt refuses the job after the freeze.
     await assert.rejects(
