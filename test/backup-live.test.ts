@@ -18,6 +18,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Connection, DomainUndefine, isNotFound, type Domain } from '../src/libvirt/index.js';
 import { LiveExport } from '../src/engine/backup/live/export.js';
+import { liveBackup as liveBackupOf } from '../src/engine/backup/live/live.js';
+import { LocalBackend, Repository } from '../src/repo/index.js';
 import {
   ensureGuestImages,
   guestDomainXml,
@@ -282,6 +284,30 @@ describe('live backup', () => {
       [disk(r, 'vda').read, disk(r, 'vda').reason],
       ['full', 'parent-index-unreadable'],
     );
+    const next = await liveBackup();
+    assert.equal(disk(next, 'vda').read, 'incremental');
+  });
+
+  test('an interrupted live backup records nothing, ends the job and keeps the line', async () => {
+    const before = await checkpoints();
+    const count = async (): Promise<number> =>
+      JSON.parse((await cli(['backups', vm.name, '--json'], env())).stdout).backups.length;
+    const n = await count();
+    const repo = await Repository.open(new LocalBackend(repoDir));
+    try {
+      const ac = new AbortController();
+      await assert.rejects(
+        liveBackupOf(conn, repo, vm.name, { signal: ac.signal, onProgress: () => ac.abort() }),
+        (err: Error) => ac.signal.aborted && err === ac.signal.reason,
+      );
+    } finally {
+      await repo.close();
+    }
+    assert.equal(await count(), n);
+    assert.deepEqual(await checkpoints(), before);
+    assert.equal((await vm.jobInfo()).type, 0);
+    assert.equal((await vm.state()).state, 'running');
+    await write('g', 1, 9);
     const next = await liveBackup();
     assert.equal(disk(next, 'vda').read, 'incremental');
   });

@@ -192,6 +192,8 @@ export const backupsCommand: Command = {
           ctx.t('backup.damagedRow'),
           '-',
           '-',
+          '-',
+          '-',
         ]),
       ]),
     );

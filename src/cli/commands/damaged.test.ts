@@ -73,6 +73,10 @@ describe('damaged backups are named, never passed over in silence', () => {
       );
       const t = await cli(['backups'], env);
       assert.match(t.stdout, new RegExp(`${ids[1]}\\s+web01.*DAMAGED`));
+      // The damaged row fills every column of the table (mode, consistency, read, data, verified).
+      const lines = t.stdout.split('\n');
+      const cells = (l: string): number => l.trim().split(/\s{2,}/).length;
+      assert.equal(cells(lines.find((l) => l.startsWith(ids[1]!))!), cells(lines[0]!));
       assert.match(t.stderr, new RegExp(`backup ${ids[1]} \\(web01\\) is damaged`));
     }));
 
