@@ -221,6 +221,15 @@ export async function openRepo(
   const encrypted = config.encryption !== 'none' || keys.length > 0;
   const ask = encrypted && (needKeys || passwordAvailable(ctx));
   const password = ask ? await readPassword(ctx) : undefined;
+  return openRepoAt(ctx, location, password);
+}
+
+/** Opens the repository at `location` with a password already read (or none). */
+export async function openRepoAt(
+  ctx: CliContext,
+  location: string,
+  password: string | undefined,
+): Promise<Repository> {
   // The repository closes its backend; until it exists, that is ours to do.
   const backend = backendFor(ctx, location);
   try {

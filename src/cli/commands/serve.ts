@@ -18,14 +18,7 @@ import { Repository } from '../../repo/repository.js';
 import { JobHistory, JobQueue } from '../../service/index.js';
 import { BrankasError, errorMessage } from '../../util/errors.js';
 import { UsageError, type Command } from '../command.js';
-import {
-  backendFor,
-  readPassword,
-  repoLocation,
-  repoOption,
-  warn,
-  withBackend,
-} from './repo-common.js';
+import { openRepoAt, readPassword, repoLocation, repoOption, withBackend } from './repo-common.js';
 import { eventLine, stateDir } from '../vm-job.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8765';
@@ -90,19 +83,7 @@ export const serveCommand: Command = {
     const { config, keys } = await withBackend(ctx, location, (b) => Repository.peek(b));
     const encrypted = config.encryption !== 'none' || keys.length > 0;
     const password = encrypted ? await readPassword(ctx) : undefined;
-    const openRepo = async (): Promise<Repository> => {
-      const backend = backendFor(ctx, location);
-      try {
-        return await Repository.open(backend, {
-          password,
-          authKeyFile: ctx.io.env['BRANKAS_AUTH_KEY_FILE'] || undefined,
-          onWarning: (w) => warn(ctx, w),
-        });
-      } catch (err) {
-        await backend.close();
-        throw err;
-      }
-    };
+    const openRepo = (): Promise<Repository> => openRepoAt(ctx, location, password);
 
     const signal = ctx.signal();
     const conn = await ctx.connect();
