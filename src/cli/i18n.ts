@@ -5,6 +5,8 @@
  * language is a compile error.
  */
 
+import * as serve from './messages/serve.js';
+
 export type Lang = 'en' | 'id';
 
 const en = {
@@ -377,18 +379,13 @@ const en = {
     'The request to stop came after the backup was committed: backup {id} is recorded and complete.',
   'backup.waitsForOff':
     'Stopping: {vm} was asked to shut down; waiting until it is off to start it again (a second Ctrl-C stops at once, and the next brankas command starts it).',
-  // brankas serve (src/cli/commands/serve.ts).
-  'serve.listening':
-    'brankas serve: the API listens on {url} (token: brankas serve --print-token). Ctrl-C stops it; running jobs are cancelled and put their VMs back.',
-  'serve.stopping': 'Stopping: cancelling the jobs and waiting until their VMs are back...',
-  'serve.stopped': 'Stopped.',
 } as const;
-
-export type MessageKey = keyof typeof en;
 
 // Every English key must exist in Indonesian. Errors are worded apart, from the registry of
 // codes (src/util/error-registry.ts, errors-id.ts, error-text.ts).
-const id: Record<MessageKey, string> = {
+type BaseKey = keyof typeof en;
+
+const id: Record<BaseKey, string> = {
   'usage.error': 'kesalahan penggunaan: {message}',
   'usage.hint': "Jalankan 'brankas {command} --help' untuk cara pakai.",
   'usage.unknownCommand':
@@ -758,13 +755,20 @@ const id: Record<MessageKey, string> = {
     'Permintaan berhenti datang setelah backup tersimpan: backup {id} tercatat dan lengkap.',
   'backup.waitsForOff':
     'Berhenti: {vm} sudah diminta mati; menunggu sampai mati untuk menyalakannya kembali (Ctrl-C kedua langsung berhenti, dan perintah brankas berikutnya akan menyalakannya).',
-  'serve.listening':
-    'brankas serve: API mendengarkan di {url} (token: brankas serve --print-token). Ctrl-C menghentikannya; job yang berjalan dibatalkan dan mengembalikan VM-nya.',
-  'serve.stopping': 'Berhenti: membatalkan job dan menunggu VM-nya kembali...',
-  'serve.stopped': 'Berhenti.',
 };
 
-const catalogs: Record<Lang, Partial<Record<string, string>>> = { en, id };
+// Each command group's messages in a file of its own (src/cli/messages/), one line each here:
+// a key missing in Indonesian is a compile error in that file.
+const groups = [serve] as const;
+type KeysOf<G> = G extends { en: infer E } ? keyof E : never;
+type GroupKey = KeysOf<(typeof groups)[number]>;
+
+export type MessageKey = BaseKey | GroupKey;
+
+const catalogs: Record<Lang, Partial<Record<string, string>>> = {
+  en: Object.assign({}, en, ...groups.map((g) => g.en)),
+  id: Object.assign({}, id, ...groups.map((g) => g.id)),
+};
 
 export type Translate = (key: MessageKey, params?: Record<string, string | number>) => string;
 
