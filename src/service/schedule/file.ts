@@ -101,7 +101,7 @@ export class ScheduleFile {
 
   private async write(text: string): Promise<void> {
     const dir = dirname(this.path);
-    const tmp = join(dir, `.${basename(this.path)}.${randomBytes(6).toString('hex')}.tmp`);
+    const tmp = join(dir, `.${basename(this.path)}.${randomBytes(8).toString('hex')}.tmp`);
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       const fh = await open(tmp, 'wx', 0o600);
