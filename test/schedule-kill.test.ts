@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { Connection } from '../src/libvirt/index.js';
 import { TinyGuest } from '../src/engine/guest/tiny-guest.js';
 import { readJournal, ScheduleRuns } from '../src/service/index.js';
-import { initPlainRepo } from './support/cli.js';
+import { cli, initPlainRepo } from './support/cli.js';
 import { repoPath, testName } from './support/guest.js';
 import { DaemonProxy } from './support/proxy.js';
 
@@ -112,7 +112,10 @@ describe('a killed service', () => {
   test('SIGKILL during a scheduled cold backup: on restart the VM runs again and the job is interrupted', async () => {
     await writeFile(
       join(stateDir, 'schedules.conf'),
-      `[policy yearly]\nvms = ${vm}\nwhen = 0 0 1 1 *\nmode = cold\ntimezone = UTC\n`,
+      `[policy yearly]\nvms = ${vm}\nwhen = 0 0 1 1 *\nmode = cold\ntimezone = UTC\n\n` +
+        // Never run by serve (new to it, next due on 1 January): run by hand below.
+        `[policy tested]\nvms = brankas-test-nomatch ${vm.slice(0, -2)}??\nwhen = 0 0 1 1 *\n` +
+        `mode = cold\nkeep-last = 1\nrestore-test-days = 7\n`,
     );
     // Its last run a year and a half back: this year's run was missed, so it runs at the start.
     const runs = ScheduleRuns.open(stateDir);
@@ -165,5 +168,51 @@ describe('a killed service', () => {
       second.child.kill('SIGTERM');
       await second.exited;
     }
+  });
+
+  test('schedule run: a backup, the retention of that VM, and the restore test with boot when it is due', async () => {
+    // Off: a cold backup copies at once (no shutdown to wait for) and leaves it off.
+    if ((await state()) !== 'shutoff') await guest.domain.destroy();
+    const env = { BRANKAS_STATE_DIR: stateDir, BRANKAS_REPO: repoDir };
+    const first = await cli(['schedule', 'run', 'tested', '--json'], env);
+    assert.equal(first.code, 0, first.stderr + first.stdout);
+    const one = JSON.parse(first.stdout) as {
+      vms: string[];
+      jobs: { kind: string; state: string; result: Record<string, unknown> }[];
+    };
+    assert.deepEqual(one.vms, [vm]);
+    assert.deepEqual(
+      one.jobs.map((j) => [j.kind, j.state]),
+      [
+        ['backup', 'succeeded'],
+        ['verify', 'succeeded'],
+      ],
+    );
+    const backupA = one.jobs[0]!.result['backup'] as string;
+    assert.deepEqual(one.jobs[0]!.result['retention'], {
+      removed: [],
+      deletedPacks: 0,
+      deletedBytes: 0,
+    });
+    assert.equal(one.jobs[1]!.result['backup'], backupA);
+    assert.equal(one.jobs[1]!.result['how'], 'boot');
+    assert.equal(one.jobs[1]!.result['passed'], true, JSON.stringify(one.jobs[1]!.result));
+
+    // Again: the test is not due for 7 days; keep-last 1 forgets the first backup.
+    const second = await cli(['schedule', 'run', 'tested', '--json'], env);
+    assert.equal(second.code, 0, second.stderr + second.stdout);
+    const two = JSON.parse(second.stdout) as typeof one;
+    assert.deepEqual(
+      two.jobs.map((j) => [j.kind, j.state]),
+      [['backup', 'succeeded']],
+    );
+    assert.deepEqual((two.jobs[0]!.result['retention'] as { removed: string[] }).removed, [
+      backupA,
+    ]);
+    const backups = await cli(['backups', vm, '--json'], env);
+    assert.deepEqual(
+      (JSON.parse(backups.stdout).backups as { id: string }[]).map((b) => b.id),
+      [two.jobs[0]!.result['backup']],
+    );
   });
 });
