@@ -39,6 +39,8 @@ export interface ScheduleDeps {
   /** Runs a policy now through the job queue (as its time would). */
   run: (policy: Policy) => Promise<PolicyRun>;
   nextRun: (policy: Policy) => Date | undefined;
+  /** When it last ran (or was first seen); undefined before the scheduler has seen it. */
+  lastRun?: (policy: Policy) => Date | undefined;
   /** Told after the file changed: the scheduler looks again at once. */
   changed: () => void;
 }

@@ -25,6 +25,7 @@ export const POLICY_SCHEMA = {
     keep: { type: 'object', additionalProperties: { type: 'integer' } },
     restoreTestDays: { type: 'integer', nullable: true },
     timezone: { type: 'string', nullable: true },
+    lastRun: { type: 'string', format: 'date-time', nullable: true },
     nextRun: { type: 'string', format: 'date-time', nullable: true },
   },
 } as const;

@@ -27,7 +27,11 @@ function policyId(v: string | undefined): string {
 }
 
 function row(s: ScheduleDeps, p: Policy) {
-  return { ...policyJson(p), nextRun: s.nextRun(p)?.toISOString() ?? null };
+  return {
+    ...policyJson(p),
+    lastRun: s.lastRun?.(p)?.toISOString() ?? null,
+    nextRun: s.nextRun(p)?.toISOString() ?? null,
+  };
 }
 
 /** The body of POST /schedules: the file's keys, as strings or numbers (`vms` also a list). */

@@ -63,6 +63,7 @@ before(async () => {
       file,
       run: (p) => runPolicy(deps, p),
       nextRun: (p) => scheduler.nextRun(p),
+      lastRun: (p) => runs.lastRun(p.id),
       changed: () => changes++,
     },
   });
@@ -158,6 +159,8 @@ describe('schedule routes', () => {
     // Its outcome on the test driver does not matter here; it must end before the queue closes.
     await queue.settled(r.body.jobs[0].id);
     assert.ok(runs.lastRun('web'), 'the run is recorded as the last');
+    const listed = (await call('/api/v1/schedules')).body.policies[0];
+    assert.equal(listed.lastRun, runs.lastRun('web')!.toISOString());
     const none = await call('/api/v1/schedules/nope/run', 'POST');
     assert.equal(none.status, 404);
     assert.equal(none.body.error.code, 'SCHEDULE_NOT_FOUND');

@@ -134,6 +134,7 @@ export const serveCommand: Command = {
           file: schedules,
           run: (p) => runPolicy(runDeps, p),
           nextRun: (p) => scheduler.nextRun(p),
+          lastRun: (p) => runs.lastRun(p.id),
           changed: () => void scheduler.tick(),
         },
         connect: async () => conn,
