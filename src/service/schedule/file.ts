@@ -29,6 +29,8 @@ function unusable(path: string, err: unknown): ScheduleError {
 
 export class ScheduleFile {
   readonly path: string;
+  /** Changes through this object, one at a time (two API calls at once must not lose one). */
+  private changing: Promise<unknown> = Promise.resolve();
 
   constructor(stateDir: string) {
     this.path = join(stateDir, SCHEDULE_FILE);
@@ -56,7 +58,22 @@ export class ScheduleFile {
   }
 
   /** Adds a policy at the end; its text is checked alone first, so its errors name its own lines. */
-  async add(id: string, fields: PolicyFields): Promise<Policy> {
+  add(id: string, fields: PolicyFields): Promise<Policy> {
+    return this.serially(() => this.addNow(id, fields));
+  }
+
+  /** Removes a policy's lines (header to its last key); the rest stays as written. */
+  remove(id: string): Promise<Policy> {
+    return this.serially(() => this.removeNow(id));
+  }
+
+  private serially<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.changing.then(fn, fn);
+    this.changing = next.catch(() => undefined);
+    return next;
+  }
+
+  private async addNow(id: string, fields: PolicyFields): Promise<Policy> {
     if (!ID.test(id)) {
       throw new ScheduleError(
         'SCHEDULE_BAD_ID',
@@ -84,8 +101,7 @@ export class ScheduleFile {
     return added;
   }
 
-  /** Removes a policy's lines (header to its last key); the rest stays as written. */
-  async remove(id: string): Promise<Policy> {
+  private async removeNow(id: string): Promise<Policy> {
     const text = await this.text();
     const policy = parseSchedule(text, this.path).find((p) => p.id === id);
     if (!policy) throw notFound(id);

@@ -179,6 +179,13 @@ describe('schedule file on disk', () => {
     );
   });
 
+  test('policies added at once through one file are all kept', async () => {
+    const f = new ScheduleFile(join(dir, 'many'));
+    const ids = Array.from({ length: 8 }, (_, i) => `p${i}`);
+    await Promise.all(ids.map((id) => f.add(id, { vms: 'a', when: '@daily' })));
+    assert.deepEqual((await f.read()).map((p) => p.id).sort(), ids);
+  });
+
   test('a bad policy, a second one of the same id or an unknown id changes nothing', async () => {
     const f = new ScheduleFile(dir);
     const before = await readFile(f.path, 'utf8');
