@@ -8,12 +8,13 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Connection } from '../libvirt/index.js';
 import type { Repository } from '../repo/repository.js';
-import type { JobQueue } from '../service/index.js';
+import type { JobQueue, Policy, PolicyRun, ScheduleFile } from '../service/index.js';
 import { bearerAuth, hostCheck, LOOPBACK_HOSTS } from './auth.js';
 import { ApiError, errorBody, statusOf } from './errors.js';
 import { json } from './json.js';
 import { jobRoutes } from './routes-jobs.js';
 import { vmRoutes } from './routes-vms.js';
+import { scheduleRoutes } from './routes-schedules.js';
 import { OPENAPI } from './openapi.js';
 
 export interface ApiDeps {
@@ -27,8 +28,21 @@ export interface ApiDeps {
   allowedHosts?: readonly string[];
   /** Largest request body in bytes (default 64 KiB). */
   bodyLimit?: number;
+  /** The scheduler's file and runs (`brankas serve`); without it /schedules is 404. */
+  schedules?: ScheduleDeps;
   /** Where errors that are not ours (bugs) are told: the server's log. */
   onInternalError?: (err: unknown) => void;
+}
+
+export interface ScheduleDeps {
+  file: ScheduleFile;
+  /** Runs a policy now through the job queue (as its time would). */
+  run: (policy: Policy) => Promise<PolicyRun>;
+  nextRun: (policy: Policy) => Date | undefined;
+  /** When it last ran (or was first seen); undefined before the scheduler has seen it. */
+  lastRun?: (policy: Policy) => Date | undefined;
+  /** Told after the file changed: the scheduler looks again at once. */
+  changed: () => void;
 }
 
 export type ApiApp = Hono;
@@ -63,5 +77,6 @@ export function createApi(deps: ApiDeps): ApiApp {
   app.get('/api/v1/openapi.json', () => json(OPENAPI));
   vmRoutes(app, deps);
   jobRoutes(app, deps);
+  scheduleRoutes(app, deps);
   return app;
 }

@@ -6,6 +6,7 @@
  */
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { errorTemplate, fillTemplate } from '../util/error-registry.js';
+import { INVALID_SCHEDULE_CODES, type ScheduleErrorCode } from '../service/index.js';
 import { BrankasError, type ErrorOptionsFor } from '../util/errors.js';
 
 export type ApiErrorCode =
@@ -35,6 +36,7 @@ const STATUS: Record<string, ContentfulStatusCode> = {
   VM_BUSY: 409,
   LIBVIRT_NO_DOMAIN: 404,
   REPO_PASSWORD_REQUIRED: 503,
+  SCHEDULE_EXISTS: 409,
 };
 
 /** The HTTP status of an error: by its code, then by the code's kind. */
@@ -42,6 +44,8 @@ export function statusOf(err: unknown): ContentfulStatusCode {
   if (!(err instanceof BrankasError)) return 500;
   const known = STATUS[err.code];
   if (known !== undefined) return known;
+  // A schedule the request would make invalid (the scheduler's codes, docs/schedule-format.md).
+  if (INVALID_SCHEDULE_CODES.includes(err.code as ScheduleErrorCode)) return 400;
   if (err.code.endsWith('_NOT_FOUND')) return 404;
   if (err.code.endsWith('_BUSY') || err.code.endsWith('_LOCKED')) return 409;
   return 500;

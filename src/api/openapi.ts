@@ -2,6 +2,8 @@
  * The OpenAPI 3 description of the API, written by hand beside the routes; a test holds it to
  * them (every route the app serves is described here, and nothing else).
  */
+import { SCHEDULE_PATHS } from './openapi-schedules.js';
+
 const error = { $ref: '#/components/responses/Error' };
 const vmParam = { name: 'name', in: 'path', required: true, schema: { type: 'string' } };
 const jobParam = {
@@ -28,6 +30,7 @@ export const OPENAPI = {
   },
   security: [{ bearer: [] }],
   paths: {
+    ...SCHEDULE_PATHS,
     '/api/v1/openapi.json': {
       get: { summary: 'This document', responses: { 200: ok('OpenAPI 3') } },
     },

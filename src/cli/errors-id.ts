@@ -196,6 +196,24 @@ export const ERRORS_ID = {
   LAB_TOOL_FAILED: 'perintah {tool} gagal: {message}',
   LAB_INTERRUPTED: 'eksperimen dihentikan dan semua yang dibuatnya sudah dihapus',
 
+  // the scheduler (src/service/schedule/)
+  SCHEDULE_SYNTAX:
+    '{file}:{line}: bukan komentar, header "[policy ID]", atau baris "kunci = nilai"',
+  SCHEDULE_OUTSIDE_POLICY: '{file}:{line}: \'{key}\' muncul sebelum baris "[policy ID]" mana pun',
+  SCHEDULE_BAD_ID:
+    "{file}:{line}: '{id}' bukan id kebijakan: 1 sampai 64 karakter a-z 0-9 - _, diawali huruf atau angka",
+  SCHEDULE_DUPLICATE_POLICY: "{file}:{line}: kebijakan '{id}' sudah didefinisikan di baris {first}",
+  SCHEDULE_DUPLICATE_KEY:
+    "{file}:{line}: '{key}' diisi dua kali di kebijakan '{id}' (pertama di baris {first})",
+  SCHEDULE_UNKNOWN_KEY: "{file}:{line}: kunci '{key}' tidak dikenal; kunci yang ada: {known}",
+  SCHEDULE_MISSING_KEY: "{file}:{line}: kebijakan '{id}' tidak punya '{key}'",
+  SCHEDULE_BAD_VALUE: "{file}:{line}: '{key}' tidak boleh '{value}'; yang boleh: {allowed}",
+  SCHEDULE_BAD_CRON: "{file}:{line}: '{value}' bukan ekspresi cron lima kolom: {message}",
+  SCHEDULE_BAD_PATTERN:
+    "{file}:{line}: '{pattern}' bukan nama atau pola VM (huruf, angka, _.+:- dan wildcard * dan ?)",
+  SCHEDULE_NOT_FOUND: "tidak ada kebijakan jadwal '{id}'",
+  SCHEDULE_EXISTS: "kebijakan jadwal '{id}' sudah ada; hapus dulu",
+  SCHEDULE_FILE_UNUSABLE: 'file jadwal {path} tidak bisa dipakai: {message}',
   USAGE: '{message}',
   API_UNAUTHORIZED:
     'token yang sah diperlukan: kirim header "Authorization: Bearer TOKEN" (brankas serve --print-token menampilkannya)',

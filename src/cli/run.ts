@@ -36,6 +36,8 @@ const GROUPS: Record<string, () => Promise<Command[]>> = {
   repo: async () => (await import('./commands/repo.js')).repoCommands,
   demo: async () => [(await import('./commands/demo.js')).demoCommand],
   serve: async () => [(await import('./commands/serve.js')).serveCommand],
+  schedule: async () => (await import('./commands/schedule.js')).scheduleCommands,
+  service: async () => [(await import('./commands/service.js')).serviceInstall],
 };
 
 async function allCommands(): Promise<Command[]> {

@@ -18,12 +18,19 @@ export interface ForgetResult {
 export async function forget(
   repo: Repository,
   policy: KeepPolicy,
-  o: { dryRun?: boolean } = {},
+  o: {
+    dryRun?: boolean;
+    /** Only the backups of these VMs (by name) are judged; the others are left alone. */
+    vms?: readonly string[];
+  } = {},
 ): Promise<ForgetResult> {
   repo.requireKeys(); // manifests must be authenticated before anything is deleted
   const lock = await repo.lock('exclusive', 'forget');
   try {
-    const { backups, damaged } = await repo.listBackups();
+    const listed = await repo.listBackups();
+    const backups = listed.backups.filter((b) => !o.vms || o.vms.includes(b.manifest.vm.name));
+    // A damaged manifest names no VM: it is reported whatever the filter.
+    const damaged = listed.damaged;
     const decisions = planForget(
       backups.map((b) => ({ id: b.id, vm: b.manifest.vm, startedAt: b.manifest.startedAt })),
       policy,

@@ -140,4 +140,17 @@ describe('forget, gc, stats, verify', () => {
       await assert.rejects(repo.addPassword('x'), { code: 'REPO_KEY_NOT_FOUND' });
       assert.equal(repo.encrypted, false);
     }));
+
+  it("forget with vms judges only those VMs' backups and leaves the others alone", () =>
+    withRepo({ packSize: 64 * KiB }, async (repo) => {
+      const web1 = await backupBytes(repo, realisticBytes(64 * KiB, 3), 'web');
+      const db1 = await backupBytes(repo, realisticBytes(64 * KiB, 4), 'db');
+      const web2 = await backupBytes(repo, realisticBytes(64 * KiB, 5), 'web', web1);
+      const db2 = await backupBytes(repo, realisticBytes(64 * KiB, 6), 'db', db1);
+      const f = await forget(repo, { last: 1 }, { vms: ['web'] });
+      assert.deepEqual(f.removed, [web1]);
+      assert.deepEqual(f.decisions.map((d) => d.vm).sort(), ['web', 'web']);
+      const left = (await repo.listBackups()).backups.map((b) => b.id).sort();
+      assert.deepEqual(left, [db1, db2, web2].sort());
+    }));
 });

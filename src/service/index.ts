@@ -24,3 +24,4 @@ export {
   type JobRecord,
   type JobState,
 } from './job-history.js';
+export * from './schedule/index.js';

@@ -87,18 +87,23 @@ function fromRow(r: Row): JobRecord {
 export class JobHistory {
   private constructor(private readonly db: Database.Database) {}
 
-  /** Opens (or makes) `jobs.sqlite` in the state directory; left-over live jobs become interrupted. */
-  static open(stateDir: string, now = new Date()): JobHistory {
+  /**
+   * Opens (or makes) `jobs.sqlite` in the state directory; left-over live jobs become interrupted,
+   * unless `shared` (a CLI command beside a running service, whose live jobs are not left over).
+   */
+  static open(stateDir: string, now = new Date(), o: { shared?: boolean } = {}): JobHistory {
     const path = join(stateDir, 'jobs.sqlite');
     let db: Database.Database | undefined;
     try {
       mkdirSync(stateDir, { recursive: true, mode: 0o700 });
       db = new Database(path);
       db.pragma('journal_mode = WAL');
+      db.pragma('busy_timeout = 10000');
       db.exec(SCHEMA);
-      db.prepare(
-        `UPDATE jobs SET state = 'interrupted', ended_at = ? WHERE state IN ('queued', 'running')`,
-      ).run(now.toISOString());
+      if (!o.shared)
+        db.prepare(
+          `UPDATE jobs SET state = 'interrupted', ended_at = ? WHERE state IN ('queued', 'running')`,
+        ).run(now.toISOString());
       return new JobHistory(db);
     } catch (err) {
       db?.close();

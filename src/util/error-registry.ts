@@ -180,6 +180,24 @@ export const ERRORS = {
   LAB_TOOL_FAILED: '{tool} failed: {message}',
   LAB_INTERRUPTED: 'the experiment was interrupted and everything it made was removed',
 
+  // the scheduler (src/service/schedule/, docs/schedule-format.md)
+  SCHEDULE_SYNTAX: '{file}:{line}: not a comment, a "[policy ID]" header or a "key = value" line',
+  SCHEDULE_OUTSIDE_POLICY: '{file}:{line}: \'{key}\' comes before any "[policy ID]" line',
+  SCHEDULE_BAD_ID:
+    "{file}:{line}: '{id}' is not a policy id: 1 to 64 of a-z 0-9 - _, starting with a letter or digit",
+  SCHEDULE_DUPLICATE_POLICY: "{file}:{line}: policy '{id}' is defined already at line {first}",
+  SCHEDULE_DUPLICATE_KEY:
+    "{file}:{line}: '{key}' is set twice in policy '{id}' (first at line {first})",
+  SCHEDULE_UNKNOWN_KEY: "{file}:{line}: unknown key '{key}'; the keys are: {known}",
+  SCHEDULE_MISSING_KEY: "{file}:{line}: policy '{id}' has no '{key}'",
+  SCHEDULE_BAD_VALUE: "{file}:{line}: '{key}' cannot be '{value}'; allowed: {allowed}",
+  SCHEDULE_BAD_CRON: "{file}:{line}: '{value}' is not a cron expression of five fields: {message}",
+  SCHEDULE_BAD_PATTERN:
+    "{file}:{line}: '{pattern}' is not a VM name or pattern (letters, digits, _.+:- and the wildcards * and ?)",
+  SCHEDULE_NOT_FOUND: "no schedule policy '{id}'",
+  SCHEDULE_EXISTS: "a schedule policy '{id}' exists already; remove it first",
+  SCHEDULE_FILE_UNUSABLE: 'cannot use the schedule file {path}: {message}',
+
   // faces
   USAGE: '{message}',
   API_UNAUTHORIZED:

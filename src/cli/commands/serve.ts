@@ -15,7 +15,17 @@ import {
   type Tls,
 } from '../../api/index.js';
 import { Repository } from '../../repo/repository.js';
-import { JobHistory, JobQueue } from '../../service/index.js';
+import {
+  JobHistory,
+  JobQueue,
+  runPolicy,
+  ScheduleFile,
+  ScheduleRuns,
+  Scheduler,
+  type SchedulerEvent,
+} from '../../service/index.js';
+import type { CliContext } from '../context.js';
+import { errorText } from '../error-text.js';
 import { BrankasError, errorMessage } from '../../util/errors.js';
 import { UsageError, type Command } from '../command.js';
 import { openRepoAt, readPassword, repoLocation, repoOption, withBackend } from './repo-common.js';
@@ -34,7 +44,9 @@ export const serveCommand: Command = {
     'made at the first start in $BRANKAS_STATE_DIR/api-token (0600), and --print-token prints it.\n' +
     'Jobs run at most --jobs at a time (default 2), one per VM; their history is kept in\n' +
     '$BRANKAS_STATE_DIR/jobs.sqlite. The password of an encrypted repository is read once at the\n' +
-    'start. The API is described at /api/v1/openapi.json.',
+    'start. The API is described at /api/v1/openapi.json.\n' +
+    'It runs the policies of $BRANKAS_STATE_DIR/schedules.conf (brankas schedule, docs/schedule-format.md)\n' +
+    'into that repository; a run missed while it was down runs once at the start.',
   options: {
     ...repoOption,
     listen: { type: 'string' },
@@ -94,6 +106,21 @@ export const serveCommand: Command = {
       connect: async () => conn,
       limit: Number(jobsText),
     });
+    const schedules = new ScheduleFile(dir);
+    const runs = ScheduleRuns.open(dir);
+    const runDeps = {
+      queue,
+      connect: async () => conn,
+      openRepo,
+      runs,
+      onError: (err: unknown) => ctx.note(errorText(ctx.lang, err)),
+    };
+    const scheduler = new Scheduler({
+      runs,
+      load: () => schedules.read(),
+      fire: (p) => runPolicy(runDeps, p),
+      onEvent: (e) => ctx.note(schedulerLine(ctx, e)),
+    });
     try {
       // A VM a killed brankas left off is started again now, not at its next job.
       await queue.recoverLeftUndone((e) => {
@@ -103,6 +130,13 @@ export const serveCommand: Command = {
       const app = createApi({
         token,
         queue,
+        schedules: {
+          file: schedules,
+          run: (p) => runPolicy(runDeps, p),
+          nextRun: (p) => scheduler.nextRun(p),
+          lastRun: (p) => runs.lastRun(p.id),
+          changed: () => void scheduler.tick(),
+        },
         connect: async () => conn,
         openRepo,
         allowedHosts: loopback
@@ -116,18 +150,36 @@ export const serveCommand: Command = {
         throw err instanceof BrankasError ? UsageError.from(err) : err;
       });
       ctx.note(ctx.t('serve.listening', { url: server.url }));
+      // After the recovery above: a missed run must not find its VM still off from a killed job.
+      await scheduler.start();
       if (ctx.json) ctx.printJson({ url: server.url });
       await new Promise<void>((resolve) => {
         if (signal.aborted) resolve();
         signal.addEventListener('abort', () => resolve(), { once: true });
       });
       ctx.note(ctx.t('serve.stopping'));
+      await scheduler.stop();
       await queue.close();
       await server.close();
       ctx.note(ctx.t('serve.stopped'));
     } finally {
+      await scheduler.stop();
       await queue.close();
+      runs.close();
       history.close();
     }
   },
 };
+
+function schedulerLine(ctx: CliContext, e: SchedulerEvent): string {
+  if (e.kind === 'fired') {
+    return ctx.t(e.missed ? 'schedule.firedMissed' : 'schedule.fired', {
+      policy: e.policy,
+      at: e.at,
+    });
+  }
+  return ctx.t('schedule.error', {
+    policy: e.policy ?? '-',
+    message: errorText(ctx.lang, e.error),
+  });
+}
