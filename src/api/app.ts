@@ -12,7 +12,10 @@ import type { JobQueue } from '../service/index.js';
 import { bearerAuth, hostCheck, LOOPBACK_HOSTS } from './auth.js';
 import { ApiError, errorBody, statusOf } from './errors.js';
 import { json } from './json.js';
+import { backupRoutes } from './routes-backups.js';
 import { jobRoutes } from './routes-jobs.js';
+import { repoRoutes } from './routes-repo.js';
+import { snapshotRoutes } from './routes-snapshots.js';
 import { vmRoutes } from './routes-vms.js';
 import { OPENAPI } from './openapi.js';
 
@@ -63,5 +66,8 @@ export function createApi(deps: ApiDeps): ApiApp {
   app.get('/api/v1/openapi.json', () => json(OPENAPI));
   vmRoutes(app, deps);
   jobRoutes(app, deps);
+  snapshotRoutes(app, deps);
+  backupRoutes(app, deps);
+  repoRoutes(app, deps);
   return app;
 }

@@ -64,3 +64,5 @@ export { Demo, type DemoEvent, type DemoOptions, type DemoResult } from './lab/d
 export { AgentShell } from './guest/agent-shell.js';
 export { SerialConsole } from './guest/serial-console.js';
 export * from './mount/index.js';
+export { repoBackupCatalog, verificationOf, type BackupVerification } from './backup-catalog.js';
+export { repoOverview, type GrowthPoint, type RepoOverview } from './repo-overview.js';
