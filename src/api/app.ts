@@ -18,6 +18,7 @@ import { repoRoutes } from './routes-repo.js';
 import { snapshotRoutes } from './routes-snapshots.js';
 import { vmRoutes } from './routes-vms.js';
 import { OPENAPI } from './openapi.js';
+import { webRoutes } from '../web/assets.js';
 
 export interface ApiDeps {
   token: string;
@@ -51,7 +52,8 @@ export function createApi(deps: ApiDeps): ApiApp {
     return json(errorBody(err), 404);
   });
   app.use('*', hostCheck(deps.allowedHosts ?? LOOPBACK_HOSTS));
-  app.use('*', bearerAuth(deps.token));
+  // The dashboard's page and scripts are public; every call of the API needs the token.
+  app.use('/api/*', bearerAuth(deps.token));
   app.use(
     '*',
     bodyLimit({
@@ -69,5 +71,6 @@ export function createApi(deps: ApiDeps): ApiApp {
   snapshotRoutes(app, deps);
   backupRoutes(app, deps);
   repoRoutes(app, deps);
+  webRoutes(app);
   return app;
 }

@@ -1,0 +1,88 @@
+/// <reference lib="dom" />
+/**
+ * The repository: logical against stored bytes, the deduplication and compression ratios, and
+ * its growth over time as an SVG chart (two lines: what the backups hold, what is stored).
+ */
+import { api } from './api.js';
+import { bytes, h, svg } from './dom.js';
+import { t } from './i18n.js';
+
+interface Overview {
+  stats: {
+    backups: number;
+    logicalBytes: number;
+    dataBytes: number;
+    totalBytes: number;
+    dedupRatio: number;
+    compressionRatio: number;
+    overallRatio: number;
+  };
+  growth: { at: string; logicalBytes: number; storedBytes: number }[];
+}
+
+const W = 600;
+const H = 220;
+const PAD = 36;
+
+function chart(growth: Overview['growth']): Element {
+  if (growth.length === 0) return h('p', {}, t('repo.noGrowth'));
+  const t0 = Date.parse(growth[0]!.at);
+  const t1 = Math.max(t0 + 1, Date.parse(growth.at(-1)!.at));
+  const top = Math.max(1, ...growth.map((g) => g.logicalBytes));
+  const x = (at: string) => PAD + ((Date.parse(at) - t0) / (t1 - t0)) * (W - 2 * PAD);
+  const y = (v: number) => H - PAD - (v / top) * (H - 2 * PAD);
+  const line = (key: 'logicalBytes' | 'storedBytes', cls: string) =>
+    svg('polyline', {
+      class: cls,
+      fill: 'none',
+      points: growth.map((g) => `${x(g.at).toFixed(1)},${y(g[key]).toFixed(1)}`).join(' '),
+    });
+  const label = (text: string, yy: number, cls: string) => {
+    const el = svg('text', { x: PAD + 4, y: yy, class: cls });
+    el.textContent = text;
+    return el;
+  };
+  const title = svg('title', {});
+  title.textContent = t('repo.growth');
+  return svg(
+    'svg',
+    { viewBox: `0 0 ${W} ${H}`, role: 'img', class: 'chart', id: 'growth-chart' },
+    title,
+    svg('line', { x1: PAD, y1: H - PAD, x2: W - PAD, y2: H - PAD, class: 'axis' }),
+    svg('line', { x1: PAD, y1: PAD, x2: PAD, y2: H - PAD, class: 'axis' }),
+    line('logicalBytes', 'logical'),
+    line('storedBytes', 'stored'),
+    label(`${t('repo.logical')}: ${bytes(growth.at(-1)!.logicalBytes)}`, 16, 'logical'),
+    label(`${t('repo.stored')}: ${bytes(growth.at(-1)!.storedBytes)}`, 30, 'stored'),
+  );
+}
+
+export async function repoPage(): Promise<HTMLElement> {
+  const o = await api<Overview>('/repo');
+  const s = o.stats;
+  const ratio = (r: number) => `${r.toFixed(2)}×`;
+  const rows: [string, string][] = [
+    [t('repo.backups'), String(s.backups)],
+    [t('repo.logical'), bytes(s.logicalBytes)],
+    [t('repo.data'), bytes(s.dataBytes)],
+    [t('repo.stored'), bytes(s.totalBytes)],
+    [t('repo.dedup'), ratio(s.dedupRatio)],
+    [t('repo.compression'), ratio(s.compressionRatio)],
+    [t('repo.overall'), ratio(s.overallRatio)],
+  ];
+  return h(
+    'div',
+    {},
+    h(
+      'table',
+      { id: 'repo-stats' },
+      h(
+        'tbody',
+        {},
+        rows.map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, k), h('td', {}, v))),
+      ),
+    ),
+    h('h2', {}, t('repo.growth')),
+    chart(o.growth),
+  );
+}

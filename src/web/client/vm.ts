@@ -1,0 +1,237 @@
+/// <reference lib="dom" />
+/**
+ * A VM's page: its disks (virtual, allocated, what its last backup read), the snapshot tree
+ * with create, revert (showing what will be lost, asking first) and delete, its backups as a
+ * timeline with their restore-test badges, and the actions: back up, restore test, restore as
+ * a copy. Jobs started here are shown live below the actions.
+ */
+import { api } from './api.js';
+import { ask } from './ask.js';
+import { age, bytes, h } from './dom.js';
+import { t } from './i18n.js';
+import { jobView, type Job } from './job-view.js';
+import { badge, stateText, type BackupRow } from './overview.js';
+
+interface Disk {
+  target: string;
+  virtualSize: string | null;
+  allocation: string | null;
+}
+interface Vm {
+  name: string;
+  state: string;
+  disks: Disk[];
+}
+interface Snapshot {
+  name: string;
+  depth: number;
+  current: boolean;
+  creationTime: number;
+  description?: string;
+  children: string[];
+}
+
+/** The job list of each VM's page, kept across re-renders so a finished job stays in view. */
+const jobLists = new Map<string, HTMLElement>();
+
+export async function vmPage(name: string, rerender: () => void): Promise<HTMLElement> {
+  const path = `/vms/${encodeURIComponent(name)}`;
+  const [vm, { snapshots }, { backups }] = await Promise.all([
+    api<Vm>(path),
+    api<{ snapshots: Snapshot[] }>(`${path}/snapshots`),
+    api<{ backups: BackupRow[] }>(`/backups?vm=${encodeURIComponent(name)}`),
+  ]);
+  const jobs = jobLists.get(name) ?? h('div', { class: 'jobs', id: 'vm-jobs' });
+  jobLists.set(name, jobs);
+  const message = h('p', { class: 'error', role: 'alert' });
+  const started = (job: Job): void => {
+    jobs.prepend(jobView(job, () => rerender()));
+  };
+  const run = async (fn: () => Promise<void>): Promise<void> => {
+    message.textContent = '';
+    try {
+      await fn();
+    } catch (err) {
+      message.textContent = t('error', { message: (err as Error).message });
+    }
+  };
+  const last = backups.at(-1);
+
+  const disks = h(
+    'table',
+    {},
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        ...(['col.disk', 'col.virtual', 'col.allocated', 'col.backupReads'] as const).map((k) =>
+          h('th', { scope: 'col' }, t(k)),
+        ),
+      ),
+    ),
+    h(
+      'tbody',
+      {},
+      vm.disks.map((d) =>
+        h(
+          'tr',
+          {},
+          h('th', { scope: 'row' }, d.target),
+          h('td', {}, bytes(d.virtualSize)),
+          h('td', {}, bytes(d.allocation)),
+          h('td', {}, last && last.disks.includes(d.target) ? bytes(last.dataBytes) : '–'),
+        ),
+      ),
+    ),
+  );
+
+  const snapName = h('input', {
+    id: 'snapshot-name',
+    name: 'snapshot',
+    required: true,
+    pattern: '[A-Za-z0-9_][A-Za-z0-9_.+:\\-]*',
+    maxlength: 128,
+  });
+  const snapForm = h(
+    'form',
+    {
+      class: 'inline',
+      onsubmit: (e: Event) => {
+        e.preventDefault();
+        void run(async () => {
+          started(await api<Job>(`${path}/snapshots`, 'POST', { name: snapName.value }));
+          snapName.value = '';
+        });
+      },
+    },
+    h('label', { for: 'snapshot-name' }, t('vm.snapshotName')),
+    snapName,
+    h('button', { type: 'submit' }, t('vm.takeSnapshot')),
+  );
+  const revert = (s: Snapshot) =>
+    run(async () => {
+      const url = `${path}/snapshots/${encodeURIComponent(s.name)}/revert`;
+      const { plan } = await api<{
+        plan: { loseChangesSince: number; losesRunningMemory: boolean };
+      }>(url, 'POST', { dryRun: true });
+      const since = new Date(plan.loseChangesSince * 1000).toLocaleString();
+      const lines = [t('confirm.revert', { vm: name, snapshot: s.name, since })];
+      if (plan.losesRunningMemory) lines.push(t('confirm.revertMemory'));
+      if (await ask(lines)) started(await api<Job>(url, 'POST', { confirm: true }));
+    });
+  const remove = (s: Snapshot) =>
+    run(async () => {
+      const url = `${path}/snapshots/${encodeURIComponent(s.name)}`;
+      const children = s.children.length > 0;
+      const { plan } = await api<{ plan: { removes: string[] } }>(url, 'DELETE', {
+        dryRun: true,
+        children,
+      });
+      if (await ask([t('confirm.delete', { vm: name, names: plan.removes.join(', ') })])) {
+        started(await api<Job>(url, 'DELETE', { confirm: true, children }));
+      }
+    });
+  const tree = snapshots.length
+    ? h(
+        'ul',
+        { class: 'tree', id: 'snapshot-tree' },
+        snapshots.map((s) =>
+          h(
+            'li',
+            { 'data-snapshot': s.name, class: `depth-${Math.min(s.depth, 8)}` },
+            h('strong', {}, s.name),
+            s.current ? h('span', { class: 'badge current' }, t('vm.current')) : '',
+            h('time', {}, new Date(s.creationTime * 1000).toLocaleString()),
+            s.description ? h('span', { class: 'muted' }, s.description) : '',
+            h('button', { type: 'button', onclick: () => void revert(s) }, t('vm.revert')),
+            h(
+              'button',
+              { type: 'button', class: 'danger', onclick: () => void remove(s) },
+              t('vm.delete'),
+            ),
+          ),
+        ),
+      )
+    : h('p', { id: 'snapshot-tree' }, t('vm.noSnapshots'));
+
+  const timeline = backups.length
+    ? h(
+        'ol',
+        { class: 'timeline', id: 'backup-timeline' },
+        [...backups].reverse().map((b) => {
+          const copyName = h('input', {
+            'aria-label': t('vm.restoreAsName'),
+            placeholder: t('vm.restoreAsName'),
+            value: `${name}-restored`,
+          });
+          return h(
+            'li',
+            { 'data-backup': b.id },
+            h('time', { datetime: b.time, title: b.time }, t('ago', { age: age(b.time) })),
+            h('code', {}, b.id),
+            h('span', {}, `${b.method}, ${bytes(b.dataBytes)} / ${bytes(b.logicalBytes)}`),
+            badge(b.verification),
+            h(
+              'button',
+              {
+                type: 'button',
+                class: 'restore-test',
+                onclick: () =>
+                  void run(async () =>
+                    started(await api<Job>(`/backups/${b.id}/verify`, 'POST', { boot: true })),
+                  ),
+              },
+              t('vm.restoreTest'),
+            ),
+            h(
+              'form',
+              {
+                class: 'inline',
+                onsubmit: (e: Event) => {
+                  e.preventDefault();
+                  void run(async () =>
+                    started(
+                      await api<Job>(`/backups/${b.id}/restore`, 'POST', { as: copyName.value }),
+                    ),
+                  );
+                },
+              },
+              copyName,
+              h('button', { type: 'submit' }, t('vm.restoreAs')),
+            ),
+          );
+        }),
+      )
+    : h('p', { id: 'backup-timeline' }, t('vm.noBackups'));
+
+  return h(
+    'div',
+    {},
+    h('p', {}, h('span', { 'data-state': vm.state, id: 'vm-state' }, stateText(vm.state))),
+    h(
+      'div',
+      { class: 'actions' },
+      h(
+        'button',
+        {
+          type: 'button',
+          id: 'backup-now',
+          onclick: () =>
+            void run(async () => started(await api<Job>(`${path}/backup`, 'POST', {}))),
+        },
+        t('vm.backupNow'),
+      ),
+    ),
+    message,
+    jobs,
+    h('h2', {}, t('vm.disks')),
+    h('div', { class: 'scroll' }, disks),
+    h('h2', {}, t('vm.snapshots')),
+    snapForm,
+    tree,
+    h('h2', {}, t('vm.backups')),
+    timeline,
+  );
+}
