@@ -198,9 +198,9 @@ export function lang(): 'en' | 'id' {
   return localStorage.getItem(LANG_KEY) === 'id' ? 'id' : 'en';
 }
 
+/** Kept for the next render, which sets <html lang> when it shows the page in it. */
 export function setLang(l: 'en' | 'id'): void {
   localStorage.setItem(LANG_KEY, l);
-  document.documentElement.lang = l;
 }
 
 export function t(key: Key, params: Record<string, string | number> = {}): string {

@@ -83,6 +83,8 @@ export function jobView(job: Job, onEnd?: (j: Job) => void): HTMLElement {
         const p = data as { doneBytes?: number; totalBytes?: number; disk?: string };
         if (typeof p.doneBytes !== 'number' || !p.totalBytes) return;
         bar.value = p.doneBytes / p.totalBytes;
+        // What the engine last said, apart from the full bar an ended job shows anyway.
+        el.dataset['progress'] = String(bar.value);
         const now = performance.now();
         first ??= { at: now, done: p.doneBytes };
         const perS = ((p.doneBytes - first.done) * 1000) / Math.max(1, now - first.at);

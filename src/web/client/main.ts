@@ -85,8 +85,8 @@ let rendering = 0;
 
 async function render(): Promise<void> {
   const mine = ++rendering;
-  document.documentElement.lang = lang();
   if (!getToken()) {
+    document.documentElement.lang = lang();
     root.replaceChildren(signIn(false));
     return;
   }
@@ -120,6 +120,7 @@ async function render(): Promise<void> {
   } catch (err) {
     if (err instanceof ApiFailure && err.status === 401) {
       forgetToken();
+      document.documentElement.lang = lang();
       root.replaceChildren(signIn(true));
       return;
     }
@@ -132,6 +133,7 @@ async function render(): Promise<void> {
   if (mine !== rendering) return; // a newer render won
   const main = h('main', { id: 'main', 'data-page': vm ? 'vm' : hash.slice(2) || 'overview' });
   main.append(h('h1', {}, title), page);
+  document.documentElement.lang = lang();
   root.replaceChildren(nav(vm ? '' : hash), main);
 }
 

@@ -37,6 +37,9 @@ function chart(growth: Overview['growth']): Element {
       fill: 'none',
       points: growth.map((g) => `${x(g.at).toFixed(1)},${y(g[key]).toFixed(1)}`).join(' '),
     });
+  // Each backup a dot, so that one backup alone shows too.
+  const dots = (key: 'logicalBytes' | 'storedBytes', cls: string) =>
+    growth.map((g) => svg('circle', { class: cls, r: 3.5, cx: x(g.at), cy: y(g[key]) }));
   const label = (text: string, yy: number, cls: string) => {
     const el = svg('text', { x: PAD + 4, y: yy, class: cls });
     el.textContent = text;
@@ -52,6 +55,8 @@ function chart(growth: Overview['growth']): Element {
     svg('line', { x1: PAD, y1: PAD, x2: PAD, y2: H - PAD, class: 'axis' }),
     line('logicalBytes', 'logical'),
     line('storedBytes', 'stored'),
+    ...dots('logicalBytes', 'logical'),
+    ...dots('storedBytes', 'stored'),
     label(`${t('repo.logical')}: ${bytes(growth.at(-1)!.logicalBytes)}`, 16, 'logical'),
     label(`${t('repo.stored')}: ${bytes(growth.at(-1)!.storedBytes)}`, 30, 'stored'),
   );

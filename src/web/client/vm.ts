@@ -9,7 +9,7 @@ import { api } from './api.js';
 import { ask } from './ask.js';
 import { age, bytes, h } from './dom.js';
 import { t } from './i18n.js';
-import { jobView, type Job } from './job-view.js';
+import { isFinal, jobView, type Job } from './job-view.js';
 import { badge, stateText, type BackupRow } from './overview.js';
 
 interface Disk {
@@ -31,8 +31,11 @@ interface Snapshot {
   children: string[];
 }
 
-/** The job list of each VM's page, kept across re-renders so a finished job stays in view. */
-const jobLists = new Map<string, HTMLElement>();
+/**
+ * The jobs started on each VM's page, kept across re-renders so a finished job stays in view:
+ * a running one keeps its live element, an ended one is drawn again (in the language now).
+ */
+const started = new Map<string, { job: Job; el: HTMLElement; progress?: string }[]>();
 
 export async function vmPage(name: string, rerender: () => void): Promise<HTMLElement> {
   const path = `/vms/${encodeURIComponent(name)}`;
@@ -41,11 +44,26 @@ export async function vmPage(name: string, rerender: () => void): Promise<HTMLEl
     api<{ snapshots: Snapshot[] }>(`${path}/snapshots`),
     api<{ backups: BackupRow[] }>(`/backups?vm=${encodeURIComponent(name)}`),
   ]);
-  const jobs = jobLists.get(name) ?? h('div', { class: 'jobs', id: 'vm-jobs' });
-  jobLists.set(name, jobs);
+  const mine = started.get(name) ?? [];
+  started.set(name, mine);
+  for (const entry of mine) {
+    if (!isFinal(entry.job)) continue;
+    entry.el = jobView(entry.job);
+    if (entry.progress !== undefined) entry.el.dataset['progress'] = entry.progress;
+  }
+  const jobs = h('div', { class: 'jobs', id: 'vm-jobs' }, ...mine.map((e) => e.el));
   const message = h('p', { class: 'error', role: 'alert' });
-  const started = (job: Job): void => {
-    jobs.prepend(jobView(job, () => rerender()));
+  const follow = (job: Job): void => {
+    const entry: { job: Job; el: HTMLElement; progress?: string } = {
+      job,
+      el: jobView(job, (ended) => {
+        entry.job = ended;
+        entry.progress = entry.el.dataset['progress'];
+        rerender();
+      }),
+    };
+    mine.unshift(entry);
+    jobs.prepend(entry.el);
   };
   const run = async (fn: () => Promise<void>): Promise<void> => {
     message.textContent = '';
@@ -101,7 +119,7 @@ export async function vmPage(name: string, rerender: () => void): Promise<HTMLEl
       onsubmit: (e: Event) => {
         e.preventDefault();
         void run(async () => {
-          started(await api<Job>(`${path}/snapshots`, 'POST', { name: snapName.value }));
+          follow(await api<Job>(`${path}/snapshots`, 'POST', { name: snapName.value }));
           snapName.value = '';
         });
       },
@@ -119,7 +137,7 @@ export async function vmPage(name: string, rerender: () => void): Promise<HTMLEl
       const since = new Date(plan.loseChangesSince * 1000).toLocaleString();
       const lines = [t('confirm.revert', { vm: name, snapshot: s.name, since })];
       if (plan.losesRunningMemory) lines.push(t('confirm.revertMemory'));
-      if (await ask(lines)) started(await api<Job>(url, 'POST', { confirm: true }));
+      if (await ask(lines)) follow(await api<Job>(url, 'POST', { confirm: true }));
     });
   const remove = (s: Snapshot) =>
     run(async () => {
@@ -130,7 +148,7 @@ export async function vmPage(name: string, rerender: () => void): Promise<HTMLEl
         children,
       });
       if (await ask([t('confirm.delete', { vm: name, names: plan.removes.join(', ') })])) {
-        started(await api<Job>(url, 'DELETE', { confirm: true, children }));
+        follow(await api<Job>(url, 'DELETE', { confirm: true, children }));
       }
     });
   const tree = snapshots.length
@@ -180,7 +198,7 @@ export async function vmPage(name: string, rerender: () => void): Promise<HTMLEl
                 class: 'restore-test',
                 onclick: () =>
                   void run(async () =>
-                    started(await api<Job>(`/backups/${b.id}/verify`, 'POST', { boot: true })),
+                    follow(await api<Job>(`/backups/${b.id}/verify`, 'POST', { boot: true })),
                   ),
               },
               t('vm.restoreTest'),
@@ -192,7 +210,7 @@ export async function vmPage(name: string, rerender: () => void): Promise<HTMLEl
                 onsubmit: (e: Event) => {
                   e.preventDefault();
                   void run(async () =>
-                    started(
+                    follow(
                       await api<Job>(`/backups/${b.id}/restore`, 'POST', { as: copyName.value }),
                     ),
                   );
@@ -218,8 +236,7 @@ export async function vmPage(name: string, rerender: () => void): Promise<HTMLEl
         {
           type: 'button',
           id: 'backup-now',
-          onclick: () =>
-            void run(async () => started(await api<Job>(`${path}/backup`, 'POST', {}))),
+          onclick: () => void run(async () => follow(await api<Job>(`${path}/backup`, 'POST', {}))),
         },
         t('vm.backupNow'),
       ),
