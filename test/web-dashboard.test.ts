@@ -3,7 +3,8 @@
  * a browser) against `brankas serve`'s app on a loopback port, a real tiny guest on
  * qemu:///system and a fresh repository: sign in with the token, see the VM, take a snapshot,
  * back it up and watch the job's progress bar reach the end, see the backup in the timeline,
- * run a restore test and see its badge, look at jobs and the repository, switch to Indonesian.
+ * run a restore test and see its badge, a revert that asks first (cancelled from the keyboard),
+ * look at jobs and check the repository, switch to Indonesian.
  * Every wait is for a state, with a deadline; screenshots of each page go to .artifacts/
  * (git-ignored).
  */
@@ -153,6 +154,19 @@ describe('web dashboard in Chromium', () => {
       .waitFor({ timeout: JOB_DEADLINE_MS });
     await shot('4-vm-restore-test');
 
+    // A revert asks first, saying what will be lost; from the keyboard, Escape cancels it.
+    const jobs = await page.locator('#vm-jobs .job').count();
+    await page.locator('[data-snapshot="sebelum-backup"] button').first().focus();
+    await page.keyboard.press('Enter');
+    const dialog = page.locator('dialog.ask');
+    await dialog.waitFor();
+    assert.match((await dialog.textContent()) ?? '', /will be LOST/);
+    assert.match((await dialog.textContent()) ?? '', /running memory/);
+    await shot('4b-vm-revert-asks');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    assert.equal(await page.locator('#vm-jobs .job').count(), jobs, 'nothing was started');
+
     // The overview now shows the backup's age and the passed test; the jobs and the repository.
     await page.goto(`${server.url}/#/`);
     await row.locator('[data-badge="passed"]').waitFor();
@@ -164,6 +178,8 @@ describe('web dashboard in Chromium', () => {
     await page.goto(`${server.url}/#/repo`);
     await page.locator('#growth-chart circle.stored').waitFor();
     assert.match((await page.locator('#repo-stats').textContent()) ?? '', /Deduplication/);
+    await page.click('#repo-verify');
+    await page.locator('#repo-said', { hasText: 'sound' }).waitFor({ timeout: JOB_DEADLINE_MS });
     await shot('6-repo');
 
     // Indonesian, kept across pages; and at phone width.

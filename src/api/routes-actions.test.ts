@@ -168,12 +168,15 @@ describe('backup and repository routes', () => {
     assert.equal(none.status, 404, JSON.stringify(none.body));
   });
 
-  test('GET repo gives logical and stored bytes, ratios, and one growth point per backup', async () => {
+  test('GET repo gives logical and stored bytes, ratios, free space, and one growth point per backup', async () => {
     const r = await call('/api/v1/repo');
     assert.equal(r.status, 200);
     assert.equal(r.body.stats.backups, 2);
     assert.equal(r.body.stats.logicalBytes, 6 * 1024 * 1024);
     assert.ok(r.body.stats.dedupRatio > 1.5, JSON.stringify(r.body.stats));
+    // A local repository says how much room its file system has left.
+    assert.ok(r.body.space.totalBytes >= r.body.space.freeBytes, JSON.stringify(r.body.space));
+    assert.equal(r.body.space.nearlyFull, r.body.space.freeBytes < r.body.space.totalBytes / 10);
     assert.deepEqual(
       r.body.growth.map((g: { backup: string }) => g.backup),
       backups,

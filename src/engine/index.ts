@@ -65,4 +65,11 @@ export { AgentShell } from './guest/agent-shell.js';
 export { SerialConsole } from './guest/serial-console.js';
 export * from './mount/index.js';
 export { repoBackupCatalog, verificationOf, type BackupVerification } from './backup-catalog.js';
-export { repoOverview, type GrowthPoint, type RepoOverview } from './repo-overview.js';
+export {
+  NEARLY_FULL,
+  repoOverview,
+  repoSpace,
+  type GrowthPoint,
+  type RepoOverview,
+  type RepoSpace,
+} from './repo-overview.js';

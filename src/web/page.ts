@@ -62,9 +62,11 @@ ${[1, 2, 3, 4, 5, 6, 7, 8].map((d) => `.tree .depth-${d} { padding-left: ${d * 1
 .chart { width: 100%; max-width: 640px; height: auto; }
 .chart .axis { stroke: var(--muted); }
 .chart polyline { stroke-width: 2.5; }
-.chart .logical { stroke: var(--accent); fill: var(--accent); }
-.chart .stored { stroke: var(--ok); fill: var(--ok); }
-.chart text { font-size: 12px; stroke: none; }
+.chart polyline.logical { stroke: var(--accent); }
+.chart polyline.stored { stroke: var(--ok); }
+.chart circle.logical, .chart text.logical { fill: var(--accent); }
+.chart circle.stored, .chart text.stored { fill: var(--ok); }
+.chart text { font-size: 12px; fill: var(--muted); }
 dialog.ask { max-width: min(520px, 92vw); border: 1px solid var(--line); border-radius: 8px; }
 dialog.ask .buttons { display: flex; gap: 8px; justify-content: flex-end; }
 @media (max-width: 600px) {

@@ -113,7 +113,7 @@ async function render(): Promise<void> {
       : hash === '#/jobs'
         ? await jobsPage(rerender)
         : hash === '#/repo'
-          ? await repoPage()
+          ? await repoPage(rerender)
           : hash === '#/schedules'
             ? await schedulesPage(rerender)
             : await overviewPage();

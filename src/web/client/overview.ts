@@ -5,7 +5,7 @@
  * older than the policy, a failed last job).
  */
 import { api } from './api.js';
-import { age, h } from './dom.js';
+import { age, bytes, h } from './dom.js';
 import { t, type Key } from './i18n.js';
 import type { Job } from './job-view.js';
 import { kindText } from './job-view.js';
@@ -58,11 +58,22 @@ export function stateText(s: string): string {
 }
 
 export async function overviewPage(): Promise<HTMLElement> {
-  const [{ vms }, { jobs }, { backups }] = await Promise.all([
+  const [{ vms }, { jobs }, { backups }, repo] = await Promise.all([
     api<{ vms: VmRow[] }>('/vms'),
     api<{ jobs: Job[] }>('/jobs?limit=200'),
     api<{ backups: BackupRow[] }>('/backups'),
+    api<{ space: { freeBytes: number; totalBytes: number; nearlyFull: boolean } | null }>('/repo'),
   ]);
+  const full = repo.space?.nearlyFull
+    ? h(
+        'p',
+        { class: 'warnings', role: 'alert', id: 'repo-full' },
+        t('warn.repoFullText', {
+          free: bytes(repo.space.freeBytes),
+          total: bytes(repo.space.totalBytes),
+        }),
+      )
+    : '';
   if (vms.length === 0) return h('p', {}, t('overview.noVms'));
   const policy = `${POLICY_HOURS} h`;
   const rows = vms.map((vm) => {
@@ -107,6 +118,7 @@ export async function overviewPage(): Promise<HTMLElement> {
   return h(
     'div',
     {},
+    full,
     h('p', {}, t('overview.policy', { policy })),
     h(
       'div',

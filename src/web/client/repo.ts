@@ -4,6 +4,7 @@
  * its growth over time as an SVG chart (two lines: what the backups hold, what is stored).
  */
 import { api } from './api.js';
+import { ask } from './ask.js';
 import { bytes, h, svg } from './dom.js';
 import { t } from './i18n.js';
 
@@ -18,6 +19,14 @@ interface Overview {
     overallRatio: number;
   };
   growth: { at: string; logicalBytes: number; storedBytes: number }[];
+  space: { freeBytes: number; totalBytes: number; nearlyFull: boolean } | null;
+}
+
+interface Gc {
+  deadPacks: number;
+  deadBytes: number;
+  deletedPacks: number;
+  deletedBytes: number;
 }
 
 const W = 600;
@@ -45,6 +54,11 @@ function chart(growth: Overview['growth']): Element {
     el.textContent = text;
     return el;
   };
+  const date = (at: string, xx: number, anchor: string) => {
+    const el = svg('text', { x: xx, y: H - PAD + 16, 'text-anchor': anchor });
+    el.textContent = new Date(at).toLocaleDateString();
+    return el;
+  };
   const title = svg('title', {});
   title.textContent = t('repo.growth');
   return svg(
@@ -57,12 +71,52 @@ function chart(growth: Overview['growth']): Element {
     line('storedBytes', 'stored'),
     ...dots('logicalBytes', 'logical'),
     ...dots('storedBytes', 'stored'),
+    date(growth[0]!.at, PAD, 'start'),
+    date(growth.at(-1)!.at, W - PAD, 'end'),
     label(`${t('repo.logical')}: ${bytes(growth.at(-1)!.logicalBytes)}`, 16, 'logical'),
     label(`${t('repo.stored')}: ${bytes(growth.at(-1)!.storedBytes)}`, 30, 'stored'),
   );
 }
 
-export async function repoPage(): Promise<HTMLElement> {
+/** The actions: a structure check, and garbage collection planned, asked, then done. */
+function actions(rerender: () => void): HTMLElement {
+  const said = h('p', { id: 'repo-said', role: 'status' });
+  const run = (fn: () => Promise<string | undefined>) => async () => {
+    said.textContent = '';
+    try {
+      const text = await fn();
+      if (text !== undefined) said.textContent = text;
+    } catch (err) {
+      said.textContent = t('error', { message: (err as Error).message });
+    }
+  };
+  const verify = run(async () => {
+    const r = await api<{ ok: boolean }>('/repo/verify', 'POST', {});
+    return t(r.ok ? 'repo.verifyOk' : 'repo.verifyDamaged');
+  });
+  const gc = run(async () => {
+    const plan = await api<Gc>('/repo/gc', 'POST', { dryRun: true });
+    const asked = t('confirm.gc', { packs: plan.deadPacks, bytes: bytes(plan.deadBytes) });
+    if (!(await ask([asked]))) return undefined;
+    const done = await api<Gc>('/repo/gc', 'POST', { confirm: true });
+    rerender();
+    return t('repo.gcDone', { packs: done.deletedPacks, bytes: bytes(done.deletedBytes) });
+  });
+  return h(
+    'div',
+    { class: 'actions' },
+    h(
+      'button',
+      { type: 'button', id: 'repo-verify', onclick: () => void verify() },
+      t('repo.verify'),
+    ),
+    ' ',
+    h('button', { type: 'button', class: 'secondary', onclick: () => void gc() }, t('repo.gc')),
+    said,
+  );
+}
+
+export async function repoPage(rerender: () => void): Promise<HTMLElement> {
   const o = await api<Overview>('/repo');
   const s = o.stats;
   const ratio = (r: number) => `${r.toFixed(2)}×`;
@@ -75,9 +129,13 @@ export async function repoPage(): Promise<HTMLElement> {
     [t('repo.compression'), ratio(s.compressionRatio)],
     [t('repo.overall'), ratio(s.overallRatio)],
   ];
+  if (o.space) {
+    rows.push([t('repo.free'), `${bytes(o.space.freeBytes)} / ${bytes(o.space.totalBytes)}`]);
+  }
   return h(
     'div',
     {},
+    actions(rerender),
     h(
       'table',
       { id: 'repo-stats' },

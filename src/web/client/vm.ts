@@ -151,6 +151,20 @@ export async function vmPage(name: string, rerender: () => void): Promise<HTMLEl
         follow(await api<Job>(url, 'DELETE', { confirm: true, children }));
       }
     });
+  const restoreOver = (b: BackupRow) =>
+    run(async () => {
+      const url = `/backups/${b.id}/restore`;
+      // The engine plans it first: a running VM or a missing backup is said before asking.
+      const { plan } = await api<{ plan: { droppedSnapshots: string[] } }>(url, 'POST', {
+        force: true,
+        dryRun: true,
+      });
+      const lines = [t('confirm.restoreOver', { vm: name, backup: b.id })];
+      if (plan.droppedSnapshots.length > 0) {
+        lines.push(t('confirm.restoreSnapshots', { names: plan.droppedSnapshots.join(', ') }));
+      }
+      if (await ask(lines)) follow(await api<Job>(url, 'POST', { force: true, confirm: true }));
+    });
   const tree = snapshots.length
     ? h(
         'ul',
@@ -218,6 +232,11 @@ export async function vmPage(name: string, rerender: () => void): Promise<HTMLEl
               },
               copyName,
               h('button', { type: 'submit' }, t('vm.restoreAs')),
+            ),
+            h(
+              'button',
+              { type: 'button', class: 'danger', onclick: () => void restoreOver(b) },
+              t('vm.restoreOver'),
             ),
           );
         }),
