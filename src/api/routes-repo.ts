@@ -5,8 +5,8 @@
  * it. They run in the request: the repository's own locks keep them safe beside backups.
  */
 import type { Hono } from 'hono';
-import { repoOverview } from '../engine/index.js';
-import { collectGarbage, forget, verifyRepository, type KeepPolicy } from '../repo/index.js';
+import { pruneRepository, repoOverview } from '../engine/index.js';
+import { collectGarbage, verifyRepository, type KeepPolicy } from '../repo/index.js';
 import type { Repository } from '../repo/repository.js';
 import type { ApiDeps } from './app.js';
 import { badRequest } from './errors.js';
@@ -56,13 +56,7 @@ export function repoRoutes(app: Hono, deps: ApiDeps): void {
     ]);
     const policy = policyOf(body);
     const dryRun = confirmation(body, 'prune') === 'plan';
-    return json(
-      await withRepo(deps, async (repo) => {
-        const f = await forget(repo, policy, { dryRun });
-        const gc = await collectGarbage(repo, { dryRun });
-        return { forget: f, gc };
-      }),
-    );
+    return json(await withRepo(deps, (repo) => pruneRepository(repo, policy, { dryRun })));
   });
 
   app.post('/api/v1/repo/gc', async (c) => {

@@ -73,3 +73,4 @@ export {
   type RepoOverview,
   type RepoSpace,
 } from './repo-overview.js';
+export { pruneRepository, type PruneResult } from './repo-prune.js';
