@@ -144,6 +144,8 @@ describe('web dashboard in Chromium', () => {
     assert.equal(await entry.count(), 1);
     assert.equal(await entry.locator('[data-badge]').getAttribute('data-badge'), 'untested');
     assert.equal((await guest.domain.state()).state, 'running', 'the VM is put back');
+    // What the backup read of the disk is on the disk's row.
+    assert.match((await page.locator('table tr', { hasText: 'vda' }).textContent()) ?? '', /MiB$/);
     await shot('3-vm-backup');
 
     // The restore test boots a copy; its badge then says passed.

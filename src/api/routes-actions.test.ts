@@ -158,6 +158,9 @@ describe('backup and repository routes', () => {
     assert.equal(after.body.backups[1].verification.passed, true);
     assert.equal(after.body.backups[1].verification.how, 'data');
     assert.equal(after.body.backups[0].verification, null);
+    assert.deepEqual(after.body.backups[0].diskBytes, [
+      { name: 'vda', virtualSize: 3 * 1024 * 1024, dataBytes: 3 * 1024 * 1024 },
+    ]);
   });
 
   test('a restore over the VM needs confirm; an unknown backup is 404', async () => {

@@ -31,6 +31,12 @@ function backupRow(b: BackupCatalogue['backups'][number]) {
     time: b.manifest.startedAt,
     method: b.manifest.method,
     disks: b.manifest.disks.map((d) => d.name),
+    /** Per disk: what the guest sees and what the backup read (data, not zeros or holes). */
+    diskBytes: b.manifest.disks.map((d) => ({
+      name: d.name,
+      virtualSize: d.virtualSize,
+      dataBytes: d.dataBytes,
+    })),
     logicalBytes: b.manifest.disks.reduce((n, d) => n + d.virtualSize, 0),
     dataBytes: b.manifest.disks.reduce((n, d) => n + d.dataBytes, 0),
     verified: b.verified,

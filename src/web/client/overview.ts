@@ -23,6 +23,7 @@ export interface BackupRow {
   time: string;
   method: string;
   disks: string[];
+  diskBytes: { name: string; virtualSize: number; dataBytes: number }[];
   logicalBytes: number;
   dataBytes: number;
   verification: Verification | null;

@@ -99,7 +99,7 @@ export async function vmPage(name: string, rerender: () => void): Promise<HTMLEl
           h('th', { scope: 'row' }, d.target),
           h('td', {}, bytes(d.virtualSize)),
           h('td', {}, bytes(d.allocation)),
-          h('td', {}, last && last.disks.includes(d.target) ? bytes(last.dataBytes) : '–'),
+          h('td', {}, bytes(last?.diskBytes.find((x) => x.name === d.target)?.dataBytes)),
         ),
       ),
     ),
