@@ -42,6 +42,7 @@ let server: RunningServer;
 let browser: BrowserContext;
 let page: Page;
 let vm: string;
+const problems: string[] = [];
 
 before(async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: scripts/setup.sh installs chromium`);
@@ -77,6 +78,13 @@ before(async () => {
   });
   page = browser.pages()[0] ?? (await browser.newPage());
   page.setDefaultTimeout(PAGE_DEADLINE_MS);
+  // The page's own errors, and anything the CSP refused, fail the scenario.
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Refused to|Content Security Policy/.test(m.text())) {
+      problems.push(`CSP: ${m.text()}`);
+    }
+  });
 });
 
 after(async () => {
@@ -195,5 +203,6 @@ describe('web dashboard in Chromium', () => {
     await shot('7-vm-id-phone');
     const wide = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(wide <= 390, `the page fits a phone's width (${wide} px)`);
+    assert.deepEqual(problems, []);
   });
 });

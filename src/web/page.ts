@@ -59,6 +59,7 @@ ${[1, 2, 3, 4, 5, 6, 7, 8].map((d) => `.tree .depth-${d} { padding-left: ${d * 1
 .job h3 { margin: 0 0 6px; font-size: 1rem; }
 .job progress { width: 100%; height: 14px; }
 .state-succeeded { color: var(--ok); } .state-failed { color: var(--bad); }
+pre { white-space: pre-wrap; word-break: break-all; font-size: .8rem; margin: 4px 0; }
 .chart { width: 100%; max-width: 640px; height: auto; }
 .chart .axis { stroke: var(--muted); }
 .chart polyline { stroke-width: 2.5; }

@@ -46,8 +46,8 @@ export async function jobsPage(rerender: () => void): Promise<HTMLElement> {
           h(
             'tr',
             {},
-            ...(['col.kind', 'col.vm', 'col.state', 'col.started'] as const).map((k) =>
-              h('th', { scope: 'col' }, t(k)),
+            ...(['col.kind', 'col.vm', 'col.state', 'col.started', 'col.outcome'] as const).map(
+              (k) => h('th', { scope: 'col' }, t(k)),
             ),
           ),
         ),
@@ -68,6 +68,20 @@ export async function jobsPage(rerender: () => void): Promise<HTMLElement> {
                   t(`job.state.${j.state}` as Key),
                 ),
                 h('td', {}, new Date(j.startedAt ?? j.createdAt).toLocaleString()),
+                h(
+                  'td',
+                  {},
+                  j.error
+                    ? h('span', { class: 'error' }, j.error.message)
+                    : j.result !== null
+                      ? h(
+                          'details',
+                          {},
+                          h('summary', {}, t('job.result')),
+                          h('pre', {}, JSON.stringify(j.result, null, 2)),
+                        )
+                      : '',
+                ),
               ),
             ),
         ),
