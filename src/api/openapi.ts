@@ -187,6 +187,13 @@ export const OPENAPI = {
         responses: { 200: ok('Stats and growth'), default: error },
       },
     },
+    '/api/v1/repo/space': {
+      get: {
+        summary:
+          "Free space of a local repository's file system and whether it is nearly full (null for object stores)",
+        responses: { 200: ok('The space'), default: error },
+      },
+    },
     '/api/v1/repo/verify': {
       post: {
         summary: 'Check the repository: its structure, or every byte (readData)',

@@ -163,10 +163,15 @@ describe('backup and repository routes', () => {
     ]);
   });
 
-  test('a restore over the VM needs confirm; an unknown backup is 404', async () => {
+  test('a restore over the VM needs confirm, a copy a VM name; an unknown backup is 404', async () => {
     const r = await call(`/api/v1/backups/${backups[0]}/restore`, 'POST', { force: true });
     assert.equal(r.status, 400);
     assert.equal(r.body.error.code, 'API_CONFIRM_REQUIRED');
+    for (const as of [42, '../x', '']) {
+      const bad = await call(`/api/v1/backups/${backups[0]}/restore`, 'POST', { as });
+      assert.equal(bad.status, 400, JSON.stringify(as));
+      assert.equal(bad.body.error.code, 'API_BAD_REQUEST');
+    }
     const none = await call('/api/v1/backups/20200101T000000Z-00000000/verify', 'POST', {});
     assert.equal(none.status, 404, JSON.stringify(none.body));
   });
@@ -180,6 +185,8 @@ describe('backup and repository routes', () => {
     // A local repository says how much room its file system has left.
     assert.ok(r.body.space.totalBytes >= r.body.space.freeBytes, JSON.stringify(r.body.space));
     assert.equal(r.body.space.nearlyFull, r.body.space.freeBytes < r.body.space.totalBytes / 10);
+    const space = await call('/api/v1/repo/space');
+    assert.equal(space.body.space.totalBytes, r.body.space.totalBytes);
     assert.deepEqual(
       r.body.growth.map((g: { backup: string }) => g.backup),
       backups,

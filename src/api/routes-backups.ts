@@ -8,6 +8,7 @@
 import type { Hono } from 'hono';
 import { resolveBackup, restoreBackup, verifyBackup, type RestoreResult } from '../engine/index.js';
 import type { ApiDeps } from './app.js';
+import { badRequest } from './errors.js';
 import { json } from './json.js';
 import {
   backupId,
@@ -74,7 +75,10 @@ export function backupRoutes(app: Hono, deps: ApiDeps): void {
   app.post('/api/v1/backups/:id/restore', async (c) => {
     const id = backupId(c.req.param('id'));
     const body = await jsonObject(c.req, ['as', 'start', 'force', 'confirm', 'dryRun', 'wait']);
-    const as = body['as'] === undefined ? undefined : vmName(body['as'] as string);
+    const asText = body['as'];
+    if (asText !== undefined && typeof asText !== 'string')
+      throw badRequest("'as' must be a VM name");
+    const as = asText === undefined ? undefined : vmName(asText);
     const start = optionalBoolean(body, 'start');
     const force = optionalBoolean(body, 'force');
     // Only replacing a VM is destructive; a copy under a new name or a VM that is gone is not.

@@ -5,7 +5,7 @@
  * it. They run in the request: the repository's own locks keep them safe beside backups.
  */
 import type { Hono } from 'hono';
-import { pruneRepository, repoOverview } from '../engine/index.js';
+import { pruneRepository, repoOverview, repoSpace } from '../engine/index.js';
 import { collectGarbage, verifyRepository, type KeepPolicy } from '../repo/index.js';
 import type { Repository } from '../repo/repository.js';
 import type { ApiDeps } from './app.js';
@@ -41,6 +41,11 @@ function policyOf(body: Record<string, unknown>): KeepPolicy {
 
 export function repoRoutes(app: Hono, deps: ApiDeps): void {
   app.get('/api/v1/repo', async () => json(await withRepo(deps, (repo) => repoOverview(repo))));
+
+  // Cheap (no listing of the repository's objects): what the overview asks on every visit.
+  app.get('/api/v1/repo/space', async () =>
+    json({ space: await withRepo(deps, (repo) => repoSpace(repo)) }),
+  );
 
   app.post('/api/v1/repo/verify', async (c) => {
     const body = await jsonObject(c.req, ['readData']);

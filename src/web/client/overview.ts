@@ -63,7 +63,9 @@ export async function overviewPage(): Promise<HTMLElement> {
     api<{ vms: VmRow[] }>('/vms'),
     api<{ jobs: Job[] }>('/jobs?limit=200'),
     api<{ backups: BackupRow[] }>('/backups'),
-    api<{ space: { freeBytes: number; totalBytes: number; nearlyFull: boolean } | null }>('/repo'),
+    api<{ space: { freeBytes: number; totalBytes: number; nearlyFull: boolean } | null }>(
+      '/repo/space',
+    ),
   ]);
   const full = repo.space?.nearlyFull
     ? h(
