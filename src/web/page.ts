@@ -38,7 +38,7 @@ button { font: inherit; padding: 6px 12px; border: 1px solid var(--accent); back
   color: #fff; border-radius: 4px; cursor: pointer; min-height: 36px; }
 button.secondary { background: var(--bg); color: var(--accent); }
 button.danger { background: var(--bad); border-color: var(--bad); }
-input { font: inherit; padding: 6px; border: 1px solid var(--line); border-radius: 4px; min-height: 36px; }
+input, select { font: inherit; padding: 6px; border: 1px solid var(--line); border-radius: 4px; min-height: 36px; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }

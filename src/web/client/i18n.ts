@@ -107,6 +107,18 @@ export const en = {
   'schedules.none': 'No scheduler on this server.',
   'schedules.add': 'Add schedule',
   'schedules.delete': 'Delete',
+  'schedules.run': 'Run now',
+  'schedules.id': 'Policy',
+  'schedules.vms': 'VMs',
+  'schedules.when': 'When (cron)',
+  'schedules.mode': 'Mode',
+  'schedules.keep': 'Keep',
+  'schedules.keepDaily': 'Keep daily',
+  'schedules.keepLast': 'Keep last',
+  'schedules.restoreTestDays': 'Restore test every (days)',
+  'schedules.next': 'Next run',
+  'schedules.actions': 'Actions',
+  'confirm.schedule': 'Delete the schedule "{id}"? Backups already made stay.',
 } as const;
 
 export type Key = keyof typeof en;
@@ -216,6 +228,18 @@ export const id: Record<Key, string> = {
   'schedules.none': 'Server ini tidak punya penjadwal.',
   'schedules.add': 'Tambah jadwal',
   'schedules.delete': 'Hapus',
+  'schedules.run': 'Jalankan sekarang',
+  'schedules.id': 'Kebijakan',
+  'schedules.vms': 'VM',
+  'schedules.when': 'Kapan (cron)',
+  'schedules.mode': 'Mode',
+  'schedules.keep': 'Simpan',
+  'schedules.keepDaily': 'Simpan harian',
+  'schedules.keepLast': 'Simpan terakhir',
+  'schedules.restoreTestDays': 'Uji pemulihan setiap (hari)',
+  'schedules.next': 'Berikutnya',
+  'schedules.actions': 'Tindakan',
+  'confirm.schedule': 'Hapus jadwal "{id}"? Backup yang sudah ada tetap disimpan.',
 };
 
 const LANG_KEY = 'brankas.lang';
