@@ -14,6 +14,7 @@ PACKAGES=(
   busybox-static cpio e2fsprogs kmod zstd xz-utils
   openssh-client openssh-server netcat-openbsd
   b3sum libnbd-bin
+  chromium
 )
 
 missing=()

@@ -12,10 +12,14 @@ import type { JobQueue, Policy, PolicyRun, ScheduleFile } from '../service/index
 import { bearerAuth, hostCheck, LOOPBACK_HOSTS } from './auth.js';
 import { ApiError, errorBody, statusOf } from './errors.js';
 import { json } from './json.js';
+import { backupRoutes } from './routes-backups.js';
 import { jobRoutes } from './routes-jobs.js';
+import { repoRoutes } from './routes-repo.js';
+import { snapshotRoutes } from './routes-snapshots.js';
 import { vmRoutes } from './routes-vms.js';
 import { scheduleRoutes } from './routes-schedules.js';
 import { OPENAPI } from './openapi.js';
+import { webRoutes } from '../web/assets.js';
 
 export interface ApiDeps {
   token: string;
@@ -62,7 +66,8 @@ export function createApi(deps: ApiDeps): ApiApp {
     return json(errorBody(err), 404);
   });
   app.use('*', hostCheck(deps.allowedHosts ?? LOOPBACK_HOSTS));
-  app.use('*', bearerAuth(deps.token));
+  // The dashboard's page and scripts are public; every call of the API needs the token.
+  app.use('/api/*', bearerAuth(deps.token));
   app.use(
     '*',
     bodyLimit({
@@ -78,5 +83,9 @@ export function createApi(deps: ApiDeps): ApiApp {
   vmRoutes(app, deps);
   jobRoutes(app, deps);
   scheduleRoutes(app, deps);
+  snapshotRoutes(app, deps);
+  backupRoutes(app, deps);
+  repoRoutes(app, deps);
+  webRoutes(app);
   return app;
 }

@@ -14,7 +14,8 @@ export type ApiErrorCode =
   | 'API_HOST_REFUSED'
   | 'API_BAD_REQUEST'
   | 'API_NOT_FOUND'
-  | 'API_BODY_TOO_LARGE';
+  | 'API_BODY_TOO_LARGE'
+  | 'API_CONFIRM_REQUIRED';
 
 export class ApiError<C extends ApiErrorCode = ApiErrorCode> extends BrankasError<C> {
   override readonly name = 'ApiError';
@@ -33,6 +34,7 @@ const STATUS: Record<string, ContentfulStatusCode> = {
   API_BAD_REQUEST: 400,
   API_NOT_FOUND: 404,
   API_BODY_TOO_LARGE: 413,
+  API_CONFIRM_REQUIRED: 400,
   VM_BUSY: 409,
   LIBVIRT_NO_DOMAIN: 404,
   REPO_PASSWORD_REQUIRED: 503,

@@ -18,6 +18,30 @@ const ok = (description: string, schema: object = { type: 'object' }) => ({
   content: { 'application/json': { schema } },
 });
 const job = { $ref: '#/components/schemas/Job' };
+const snapParam = { name: 'snapshot', in: 'path', required: true, schema: { type: 'string' } };
+const backupParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
+const body = (properties: object) => ({
+  required: false,
+  content: {
+    'application/json': { schema: { type: 'object', additionalProperties: false, properties } },
+  },
+});
+const bool = (description: string) => ({ type: 'boolean', description });
+const wait = bool('Wait in line when the VM is busy (else 409)');
+/** The fields of every destructive call: without either, 400 API_CONFIRM_REQUIRED. */
+const destructive = {
+  confirm: bool('Do it (as the CLI needs --yes)'),
+  dryRun: bool('Return the plan (what would change or be lost) and change nothing'),
+};
+const planOrJob = {
+  200: ok('The plan (dryRun)'),
+  202: ok('The job, queued', job),
+  400: error,
+  404: error,
+  409: error,
+  default: error,
+};
+const keep = (unit: string) => ({ type: 'integer', minimum: 0, description: `Keep ${unit}` });
 
 export const OPENAPI = {
   openapi: '3.0.3',
@@ -83,6 +107,127 @@ export const OPENAPI = {
           },
         },
         responses: { 202: ok('The job, queued', job), 409: error, default: error },
+      },
+    },
+    '/api/v1/vms/{name}/snapshots': {
+      get: {
+        summary: "The VM's snapshots as a tree (depth, children, current) and chain warnings",
+        parameters: [vmParam],
+        responses: { 200: ok('The snapshots'), 404: error, default: error },
+      },
+      post: {
+        summary: 'Take a snapshot (a job)',
+        parameters: [vmParam],
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['name'],
+                properties: { name: { type: 'string' }, description: { type: 'string' }, wait },
+              },
+            },
+          },
+        },
+        responses: { 202: ok('The job, queued', job), 400: error, 409: error, default: error },
+      },
+    },
+    '/api/v1/vms/{name}/snapshots/{snapshot}/revert': {
+      post: {
+        summary:
+          'Revert to the snapshot (a job): every change since it is lost. dryRun returns what is lost',
+        parameters: [vmParam, snapParam],
+        requestBody: body({
+          ...destructive,
+          safetySnapshot: bool('Take a snapshot of the present state first'),
+          wait,
+        }),
+        responses: planOrJob,
+      },
+    },
+    '/api/v1/vms/{name}/snapshots/{snapshot}': {
+      delete: {
+        summary: 'Delete the snapshot (a job); with children, its descendants too',
+        parameters: [vmParam, snapParam],
+        requestBody: body({ ...destructive, children: bool('Delete its children too'), wait }),
+        responses: planOrJob,
+      },
+    },
+    '/api/v1/backups/{id}/verify': {
+      post: {
+        summary:
+          'Restore test (a job): read every chunk back; with boot, restore an isolated copy and boot it. Recorded in the backup',
+        parameters: [backupParam],
+        requestBody: body({
+          boot: bool('Restore and boot an isolated copy'),
+          bootTimeoutSeconds: { type: 'integer', minimum: 10, maximum: 3600, default: 300 },
+          wait,
+        }),
+        responses: { 202: ok('The job, queued', job), 404: error, 409: error, default: error },
+      },
+    },
+    '/api/v1/backups/{id}/restore': {
+      post: {
+        summary:
+          'Restore the backup (a job): as a new VM (as), or over the VM (force, which needs confirm)',
+        parameters: [backupParam],
+        requestBody: body({
+          as: { type: 'string', description: 'A new name: a copy beside the original' },
+          start: bool('Start the VM once defined'),
+          force: bool('Replace the VM and its files (needs confirm)'),
+          ...destructive,
+          wait,
+        }),
+        responses: planOrJob,
+      },
+    },
+    '/api/v1/repo': {
+      get: {
+        summary:
+          'Repository figures (logical, stored, deduplication and compression ratios) and growth per backup',
+        responses: { 200: ok('Stats and growth'), default: error },
+      },
+    },
+    '/api/v1/repo/space': {
+      get: {
+        summary:
+          "Free space of a local repository's file system and whether it is nearly full (null for object stores)",
+        responses: { 200: ok('The space'), default: error },
+      },
+    },
+    '/api/v1/repo/verify': {
+      post: {
+        summary: 'Check the repository: its structure, or every byte (readData)',
+        requestBody: body({ readData: bool('Read and re-hash every record') }),
+        responses: { 200: ok('The report'), default: error },
+      },
+    },
+    '/api/v1/repo/prune': {
+      post: {
+        summary: 'Forget backups by a keep policy (per VM), then collect garbage',
+        requestBody: body({
+          ...destructive,
+          keepLast: keep('the newest N'),
+          keepHourly: keep('the newest of N hours'),
+          keepDaily: keep('the newest of N days'),
+          keepWeekly: keep('the newest of N weeks'),
+          keepMonthly: keep('the newest of N months'),
+          keepYearly: keep('the newest of N years'),
+        }),
+        responses: {
+          200: ok('What was (or would be) forgotten and collected'),
+          400: error,
+          default: error,
+        },
+      },
+    },
+    '/api/v1/repo/gc': {
+      post: {
+        summary: 'Delete data no backup refers to',
+        requestBody: body(destructive),
+        responses: { 200: ok('What was (or would be) deleted'), 400: error, default: error },
       },
     },
     '/api/v1/backups': {

@@ -3,7 +3,13 @@
  * backup) and the backups in the repository. Reads only.
  */
 import type { Hono } from 'hono';
-import { findVm, inventory, listBackupCatalogue, summarizeVm } from '../engine/index.js';
+import {
+  findVm,
+  inventory,
+  listBackupCatalogue,
+  summarizeVm,
+  verificationOf,
+} from '../engine/index.js';
 import type { BackupCatalogue } from '../engine/index.js';
 import type { ApiDeps } from './app.js';
 import { json } from './json.js';
@@ -25,9 +31,17 @@ function backupRow(b: BackupCatalogue['backups'][number]) {
     time: b.manifest.startedAt,
     method: b.manifest.method,
     disks: b.manifest.disks.map((d) => d.name),
+    /** Per disk: what the guest sees and what the backup read (data, not zeros or holes). */
+    diskBytes: b.manifest.disks.map((d) => ({
+      name: d.name,
+      virtualSize: d.virtualSize,
+      dataBytes: d.dataBytes,
+    })),
     logicalBytes: b.manifest.disks.reduce((n, d) => n + d.virtualSize, 0),
     dataBytes: b.manifest.disks.reduce((n, d) => n + d.dataBytes, 0),
     verified: b.verified,
+    /** The last restore test recorded in the backup, or null. */
+    verification: verificationOf(b.manifest),
   };
 }
 

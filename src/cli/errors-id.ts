@@ -228,6 +228,9 @@ export const ERRORS_ID = {
   FILE_READ_ONLY: '{path} berada di filesystem hanya-baca',
   FILE_NO_SPACE: 'ruang di filesystem {path} habis',
   FILE_ACCESS: 'tidak bisa memakai {path}: {message}',
+  // the API's destructive calls (dashboard, task D)
+  API_CONFIRM_REQUIRED:
+    '{action} mengubah atau menghapus sesuatu yang tidak bisa dikembalikan: kirim "confirm": true (atau "dryRun": true untuk melihat rencananya dulu)',
 } as const satisfies Record<RegisteredCode, string>;
 
 export const FAMILIES_ID = {

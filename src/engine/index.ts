@@ -64,3 +64,13 @@ export { Demo, type DemoEvent, type DemoOptions, type DemoResult } from './lab/d
 export { AgentShell } from './guest/agent-shell.js';
 export { SerialConsole } from './guest/serial-console.js';
 export * from './mount/index.js';
+export { repoBackupCatalog, verificationOf, type BackupVerification } from './backup-catalog.js';
+export {
+  NEARLY_FULL,
+  repoOverview,
+  repoSpace,
+  type GrowthPoint,
+  type RepoOverview,
+  type RepoSpace,
+} from './repo-overview.js';
+export { pruneRepository, type PruneResult } from './repo-prune.js';

@@ -215,6 +215,10 @@ export const ERRORS = {
   FILE_READ_ONLY: '{path} is on a read-only file system',
   FILE_NO_SPACE: 'no space left on the file system of {path}',
   FILE_ACCESS: 'cannot use {path}: {message}',
+
+  // the API's destructive calls (dashboard, task D)
+  API_CONFIRM_REQUIRED:
+    '{action} changes or removes what cannot be brought back: send "confirm": true (or "dryRun": true to see the plan first)',
 } as const;
 
 /** Codes whose text comes from another system: libvirt's daemon and an NBD server. */

@@ -3,6 +3,7 @@
  * `brankas backups [VM]` (what the repository holds).
  */
 import { backupVm, type BackupMode } from '../../engine/backup/backup.js';
+import { verificationOf, type BackupVerification } from '../../engine/backup-catalog.js';
 import { damagedOf, listBackupCatalogue } from '../../engine/catalog.js';
 import type { PowerEvent } from '../../engine/backup/power.js';
 import type { WriteProgress } from '../../repo/writer.js';
@@ -156,6 +157,9 @@ export const backupsCommand: Command = {
         verify: b.manifest.verify ?? null,
         verified: b.verified,
       }));
+    const verification = new Map(
+      catalogue.backups.map((b) => [b.id, verificationOf(b.manifest)] as const),
+    );
     if (ctx.json) return ctx.printJson({ backups: rows, damaged });
     if (rows.length === 0 && damaged.length === 0) {
       ctx.print(ctx.t('backup.none'));
@@ -181,9 +185,7 @@ export const backupsCommand: Command = {
           r.consistency ?? '-',
           readSummary(r.live),
           formatBytes(r.dataBytes),
-          r.verify === null
-            ? ctx.t('backup.neverVerified')
-            : `${(r.verify as { passed?: boolean }).passed ? 'passed' : 'FAILED'} (${(r.verify as { how?: string }).how ?? '?'}, ${(r.verify as { at?: string }).at ?? ''})`,
+          verifyText(ctx, verification.get(r.id) ?? null),
         ]),
         ...damaged.map((d) => [
           d.id,
@@ -204,3 +206,9 @@ export const backupsCommand: Command = {
 };
 
 export const backupCommands = [backupCommand, backupsCommand];
+
+/** A backup's last restore test as the table shows it (the engine reads the record). */
+function verifyText(ctx: CliContext, v: BackupVerification | null): string {
+  if (v === null) return ctx.t('backup.neverVerified');
+  return `${v.passed ? 'passed' : 'FAILED'} (${v.how ?? '?'}, ${v.at ?? ''})`;
+}

@@ -3,7 +3,7 @@
  * (src/repo/, docs/repository-format.md). Thin: parse, call, render.
  */
 import { parseSize } from './repo-size.js';
-import { forget } from '../../repo/forget.js';
+import { pruneRepository } from '../../engine/repo-prune.js';
 import { collectGarbage, type GcResult } from '../../repo/gc.js';
 import type { KeepPolicy } from '../../repo/policy.js';
 import {
@@ -382,8 +382,7 @@ export const repoPrune: Command = {
     const policy = policyFrom(args.values);
     const dryRun = args.values['dry-run'] === true;
     await withRepo(ctx, args, async (repo) => {
-      const f = await forget(repo, policy, { dryRun });
-      const gc = await collectGarbage(repo, { dryRun });
+      const { forget: f, gc } = await pruneRepository(repo, policy, { dryRun });
       if (ctx.json) return ctx.printJson({ forget: f, gc });
       ctx.print(
         table(

@@ -44,7 +44,8 @@ export const serveCommand: Command = {
     'made at the first start in $BRANKAS_STATE_DIR/api-token (0600), and --print-token prints it.\n' +
     'Jobs run at most --jobs at a time (default 2), one per VM; their history is kept in\n' +
     '$BRANKAS_STATE_DIR/jobs.sqlite. The password of an encrypted repository is read once at the\n' +
-    'start. The API is described at /api/v1/openapi.json.\n' +
+    'start. The API is described at /api/v1/openapi.json; the web dashboard is at / (paste the\n' +
+    'token once).\n' +
     'It runs the policies of $BRANKAS_STATE_DIR/schedules.conf (brankas schedule, docs/schedule-format.md)\n' +
     'into that repository; a run missed while it was down runs once at the start.',
   options: {

@@ -5,7 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { hostStatus, type BackupCatalog, type StatusWarning } from '../../engine/status.js';
+import { repoBackupCatalog } from '../../engine/backup-catalog.js';
+import { hostStatus, type StatusWarning } from '../../engine/status.js';
 import type { Repository } from '../../repo/repository.js';
 import { jobsState, type JobsState } from '../../service/index.js';
 import { repoLocation, repoOption } from './repo-location.js';
@@ -31,7 +32,11 @@ export const statusCommand: Command = {
       : undefined;
     let status;
     try {
-      status = await hostStatus(await ctx.connect(), positionals[0], repo && catalogOf(repo));
+      status = await hostStatus(
+        await ctx.connect(),
+        positionals[0],
+        repo && repoBackupCatalog(repo),
+      );
     } finally {
       await repo?.close();
     }
@@ -86,23 +91,4 @@ function warningText(ctx: CliContext, w: StatusWarning): string {
     case 'backup-never-verified':
       return ctx.t('status.warnUnverified', { vm: w.vm, backup: w.backup });
   }
-}
-
-function catalogOf(repo: Repository): BackupCatalog {
-  let listing: ReturnType<Repository['listBackups']> | undefined;
-  return {
-    async backupsOf(vm) {
-      listing ??= repo.listBackups();
-      return (await listing).backups
-        .filter((b) => b.manifest.vm.uuid === vm.uuid || b.manifest.vm.name === vm.name)
-        .map((b) => ({
-          id: b.id,
-          time: b.manifest.startedAt,
-          verified:
-            b.manifest.verify === null || b.manifest.verify === undefined
-              ? undefined
-              : Boolean((b.manifest.verify as { passed?: boolean }).passed),
-        }));
-    },
-  };
 }

@@ -1,0 +1,72 @@
+/**
+ * The repository: its figures and growth (engine's repoOverview), the check of its structure or
+ * of every byte, and forgetting by a keep policy (prune) and collecting garbage (gc). Prune and
+ * gc are destructive: `{"dryRun": true}` returns what they would do, `{"confirm": true}` does
+ * it. They run in the request: the repository's own locks keep them safe beside backups.
+ */
+import type { Hono } from 'hono';
+import { pruneRepository, repoOverview, repoSpace } from '../engine/index.js';
+import { collectGarbage, verifyRepository, type KeepPolicy } from '../repo/index.js';
+import type { Repository } from '../repo/repository.js';
+import type { ApiDeps } from './app.js';
+import { badRequest } from './errors.js';
+import { json } from './json.js';
+import { confirmation, jsonObject, optionalBoolean, optionalInteger } from './validate.js';
+
+const KEEP = ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
+
+async function withRepo<T>(deps: ApiDeps, fn: (repo: Repository) => Promise<T>): Promise<T> {
+  const repo = await deps.openRepo();
+  try {
+    return await fn(repo);
+  } finally {
+    await repo.close();
+  }
+}
+
+function policyOf(body: Record<string, unknown>): KeepPolicy {
+  const policy: Record<string, number> = {};
+  for (const k of KEEP) {
+    const name = `keep${k[0]!.toUpperCase()}${k.slice(1)}`;
+    const v = optionalInteger(body, name, 0, 100_000, -1);
+    if (v >= 0) policy[k] = v;
+  }
+  if (Object.keys(policy).length === 0) {
+    throw badRequest(
+      `prune needs a keep policy: one of ${KEEP.map((k) => `keep${k[0]!.toUpperCase()}${k.slice(1)}`).join(', ')}`,
+    );
+  }
+  return policy as KeepPolicy;
+}
+
+export function repoRoutes(app: Hono, deps: ApiDeps): void {
+  app.get('/api/v1/repo', async () => json(await withRepo(deps, (repo) => repoOverview(repo))));
+
+  // Cheap (no listing of the repository's objects): what the overview asks on every visit.
+  app.get('/api/v1/repo/space', async () =>
+    json({ space: await withRepo(deps, (repo) => repoSpace(repo)) }),
+  );
+
+  app.post('/api/v1/repo/verify', async (c) => {
+    const body = await jsonObject(c.req, ['readData']);
+    const readData = optionalBoolean(body, 'readData');
+    return json(await withRepo(deps, (repo) => verifyRepository(repo, { readData })));
+  });
+
+  app.post('/api/v1/repo/prune', async (c) => {
+    const body = await jsonObject(c.req, [
+      'confirm',
+      'dryRun',
+      ...KEEP.map((k) => `keep${k[0]!.toUpperCase()}${k.slice(1)}`),
+    ]);
+    const policy = policyOf(body);
+    const dryRun = confirmation(body, 'prune') === 'plan';
+    return json(await withRepo(deps, (repo) => pruneRepository(repo, policy, { dryRun })));
+  });
+
+  app.post('/api/v1/repo/gc', async (c) => {
+    const body = await jsonObject(c.req, ['confirm', 'dryRun']);
+    const dryRun = confirmation(body, 'gc') === 'plan';
+    return json(await withRepo(deps, (repo) => collectGarbage(repo, { dryRun })));
+  });
+}

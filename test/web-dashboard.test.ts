@@ -1,0 +1,211 @@
+/**
+ * The web dashboard in a real Chromium (Debian's, driven by playwright-core; nothing downloads
+ * a browser) against `brankas serve`'s app on a loopback port, a real tiny guest on
+ * qemu:///system and a fresh repository: sign in with the token, see the VM, take a snapshot,
+ * back it up and watch the job's progress bar reach the end, see the backup in the timeline,
+ * run a restore test and see its badge, a revert that asks first (cancelled from the keyboard),
+ * look at jobs and check the repository, switch to Indonesian.
+ * Every wait is for a state, with a deadline; screenshots of each page go to .artifacts/
+ * (git-ignored).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { createApi, startServer, type RunningServer } from '../src/api/index.js';
+import { TinyGuest } from '../src/engine/guest/tiny-guest.js';
+import { Connection } from '../src/libvirt/index.js';
+import { LocalBackend } from '../src/repo/backend/local.js';
+import { Repository } from '../src/repo/repository.js';
+import { JobHistory, JobQueue } from '../src/service/index.js';
+import { initPlainRepo } from './support/cli.js';
+import { repoPath, testName } from './support/guest.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const TOKEN = 'web-dashboard-test-token';
+/** Deadlines for jobs on the guest under TCG on a loaded host (states are waited for, not time). */
+const JOB_DEADLINE_MS = 600_000;
+const PAGE_DEADLINE_MS = 60_000;
+const ARTIFACTS = repoPath('.artifacts', 'web-dashboard');
+
+let conn: Connection;
+let repoDir: string;
+let stateDir: string;
+let profileDir: string;
+let guest: TinyGuest;
+let history: JobHistory;
+let queue: JobQueue;
+let server: RunningServer;
+let browser: BrowserContext;
+let page: Page;
+let vm: string;
+const problems: string[] = [];
+
+before(async () => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: scripts/setup.sh installs chromium`);
+  await mkdir(ARTIFACTS, { recursive: true });
+  conn = await Connection.open('qemu:///system');
+  repoDir = await initPlainRepo();
+  stateDir = await mkdtemp(join(tmpdir(), 'brankas-test-web-state-'));
+  profileDir = await mkdtemp(join(tmpdir(), 'brankas-test-web-profile-'));
+  history = JobHistory.open(stateDir);
+  queue = new JobQueue({ stateDir, history, connect: async () => conn });
+  const app = createApi({
+    token: TOKEN,
+    queue,
+    connect: async () => conn,
+    openRepo: () => Repository.open(new LocalBackend(repoDir)),
+  });
+  server = await startServer(app, { kind: 'tcp', host: '127.0.0.1', port: 0 });
+  guest = await TinyGuest.launch(conn, { name: testName('web') });
+  vm = guest.domain.name;
+  browser = await chromium.launchPersistentContext(profileDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    viewport: { width: 1200, height: 900 },
+  });
+  page = browser.pages()[0] ?? (await browser.newPage());
+  page.setDefaultTimeout(PAGE_DEADLINE_MS);
+  // The page's own errors, and anything the CSP refused, fail the scenario.
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Refused to|Content Security Policy/.test(m.text())) {
+      problems.push(`CSP: ${m.text()}`);
+    }
+  });
+});
+
+after(async () => {
+  await browser?.close().catch(() => undefined);
+  await queue?.close();
+  await server?.close();
+  history?.close();
+  await guest?.dispose();
+  await conn?.close();
+  for (const d of [repoDir, stateDir, profileDir]) {
+    if (d) await rm(d, { recursive: true, force: true });
+  }
+});
+
+async function shot(name: string): Promise<void> {
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+/** The job element of the given kind on the VM page (the newest first). */
+const jobOf = (kind: string) => page.locator(`#vm-jobs .job[data-kind="${kind}"]`).first();
+
+async function jobSucceeded(kind: string): Promise<void> {
+  const job = jobOf(kind);
+  await job.locator('[data-state="succeeded"], [data-state="failed"]').first().waitFor({
+    timeout: JOB_DEADLINE_MS,
+  });
+  assert.equal(await job.getAttribute('data-state'), 'succeeded', (await job.textContent()) ?? '');
+}
+
+describe('web dashboard in Chromium', () => {
+  test('the scenario: sign in, the VM, a snapshot, a backup with its progress, a restore test badge, Indonesian', async () => {
+    // Signing in: the page asks for the token once and keeps it in sessionStorage.
+    await page.goto(`${server.url}/`);
+    await page.fill('#token', TOKEN);
+    await page.click('#sign-in button[type="submit"]');
+    const row = page.locator(`tr[data-vm="${vm}"]`);
+    await row.waitFor();
+    assert.equal(await row.locator('[data-state]').getAttribute('data-state'), 'running');
+    assert.match((await row.textContent()) ?? '', /never/);
+    await shot('1-overview');
+
+    // The VM page: its disk, no snapshots yet; take one.
+    await row.locator('a').click();
+    await page.locator('main[data-page="vm"] #snapshot-tree').waitFor();
+    assert.match((await page.locator('table').first().textContent()) ?? '', /vda/);
+    await page.fill('#snapshot-name', 'sebelum-backup');
+    await page.click('form.inline button[type="submit"]');
+    await jobSucceeded('snapshot');
+    await page.locator('[data-snapshot="sebelum-backup"]').waitFor();
+    assert.deepEqual(
+      (await guest.domain.listSnapshots()).map((s) => s.name),
+      ['sebelum-backup'],
+    );
+    await shot('2-vm-snapshot');
+
+    // A backup: its job's progress bar ends full, and it is in the timeline, not yet tested.
+    await page.click('#backup-now');
+    await jobSucceeded('backup');
+    // The engine's progress came through the event stream to its end, and the bar is full.
+    assert.equal(await jobOf('backup').getAttribute('data-progress'), '1');
+    const bar = jobOf('backup').locator('progress');
+    assert.equal(await bar.evaluate((p) => (p as HTMLProgressElement).value), 1);
+    const entry = page.locator('#backup-timeline li[data-backup]');
+    await entry.first().waitFor();
+    assert.equal(await entry.count(), 1);
+    assert.equal(await entry.locator('[data-badge]').getAttribute('data-badge'), 'untested');
+    assert.equal((await guest.domain.state()).state, 'running', 'the VM is put back');
+    // What the backup read of the disk is on the disk's row.
+    assert.match((await page.locator('table tr', { hasText: 'vda' }).textContent()) ?? '', /MiB$/);
+    await shot('3-vm-backup');
+
+    // The restore test boots a copy; its badge then says passed.
+    await entry.locator('button.restore-test').click();
+    await jobSucceeded('verify');
+    await page
+      .locator('#backup-timeline li[data-backup] [data-badge="passed"]')
+      .waitFor({ timeout: JOB_DEADLINE_MS });
+    await shot('4-vm-restore-test');
+
+    // A revert asks first, saying what will be lost; from the keyboard, Escape cancels it.
+    const jobs = await page.locator('#vm-jobs .job').count();
+    await page.locator('[data-snapshot="sebelum-backup"] button').first().focus();
+    await page.keyboard.press('Enter');
+    const dialog = page.locator('dialog.ask');
+    await dialog.waitFor();
+    assert.match((await dialog.textContent()) ?? '', /will be LOST/);
+    assert.match((await dialog.textContent()) ?? '', /running memory/);
+    await shot('4b-vm-revert-asks');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    assert.equal(await page.locator('#vm-jobs .job').count(), jobs, 'nothing was started');
+
+    // The overview now shows the backup's age and the passed test; the jobs and the repository.
+    await page.goto(`${server.url}/#/`);
+    await row.locator('[data-badge="passed"]').waitFor();
+    await page.goto(`${server.url}/#/jobs`);
+    const history = page.locator('#job-history tbody tr');
+    await history.nth(2).waitFor();
+    assert.equal(await history.count(), 3);
+    await shot('5-jobs');
+    // This server has no scheduler: the schedules page says so instead of failing.
+    await page.goto(`${server.url}/#/schedules`);
+    await page.locator('#no-scheduler').waitFor();
+    await page.goto(`${server.url}/#/repo`);
+    await page.locator('#growth-chart circle.stored').waitFor();
+    assert.match((await page.locator('#repo-stats').textContent()) ?? '', /Deduplication/);
+    await page.click('#repo-verify');
+    await page.locator('#repo-said', { hasText: 'sound' }).waitFor({ timeout: JOB_DEADLINE_MS });
+    await shot('6-repo');
+
+    // Indonesian, kept across pages; and at phone width.
+    await page.click('#lang-switch');
+    await page.locator('html[lang="id"] #repo-stats').waitFor();
+    assert.match((await page.locator('#repo-stats').textContent()) ?? '', /Deduplikasi/);
+    await page.goto(`${server.url}/#/vm/${vm}`);
+    await page.locator('#backup-timeline [data-badge="passed"]').waitFor();
+    assert.match((await page.locator('#backup-timeline').textContent()) ?? '', /lulus/);
+    await page.setViewportSize({ width: 390, height: 844 });
+    await shot('7-vm-id-phone');
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(wide <= 390, `the page fits a phone's width (${wide} px)`);
+    assert.deepEqual(problems, []);
+  });
+});
