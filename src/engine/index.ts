@@ -64,3 +64,9 @@ export { Demo, type DemoEvent, type DemoOptions, type DemoResult } from './lab/d
 export { AgentShell } from './guest/agent-shell.js';
 export { SerialConsole } from './guest/serial-console.js';
 export * from './mount/index.js';
+export {
+  copyRepository,
+  type RepoCopyEvent,
+  type RepoCopyOptions,
+  type RepoCopyResult,
+} from './copy/repo-copy.js';
