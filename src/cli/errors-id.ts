@@ -105,6 +105,8 @@ export const ERRORS_ID = {
   REPO_S3_NO_BUCKET: 'tidak ada bucket {bucket} di {endpoint}; buat dulu bucket itu',
   REPO_S3_UNREACHABLE: 'server S3 di {endpoint} tidak dapat dihubungi: {reason}',
   REPO_S3_REQUEST: 'server S3 di {endpoint} gagal {operation} {object}: {reason}',
+  REPO_S3_WRITE_DENIED:
+    'server S3 di {endpoint} menolak penulisan ke bucket {bucket} ({reason}): kredensialnya boleh membaca tetapi tidak menulis',
   // repo copy (src/repo/copy/, docs/repo-copy.md)
   REPO_COPY_CONFLICT:
     'target {location} sudah memiliki backup {backup} yang bukan salinan backup sumber dengan id itu ({reason}); tidak ada yang disalin',

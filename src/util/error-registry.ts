@@ -104,6 +104,8 @@ export const ERRORS = {
   REPO_S3_NO_BUCKET: 'there is no bucket {bucket} at {endpoint}; create it first',
   REPO_S3_UNREACHABLE: 'cannot reach the S3 server at {endpoint}: {reason}',
   REPO_S3_REQUEST: 'the S3 server at {endpoint} failed to {operation} {object}: {reason}',
+  REPO_S3_WRITE_DENIED:
+    'the S3 server at {endpoint} refuses writes to bucket {bucket} ({reason}): the credentials may read it but not write it',
   // repo copy (src/repo/copy/, docs/repo-copy.md)
   REPO_COPY_CONFLICT:
     'the target {location} already has a backup {backup} that is not a copy of the source backup of that id ({reason}); nothing was copied',

@@ -20,7 +20,7 @@ import {
 
 export type RepoCopyEvent =
   | { type: 'adopted'; adopted: Adopted }
-  | { type: 'backup'; id: string; index: number; total: number }
+  | { type: 'backup'; id: string; vm: string; index: number; total: number }
   | ({ type: 'progress' } & CopyProgress)
   | { type: 'copied'; result: CopiedBackup }
   | { type: 'skipped'; id: string; reason: 'present' };
@@ -88,7 +88,13 @@ export async function copyRepository(
           o.onEvent?.({ type: 'skipped', id: item.id, reason: 'present' });
           continue;
         }
-        o.onEvent?.({ type: 'backup', id: item.id, index: n, total: todo.length });
+        o.onEvent?.({
+          type: 'backup',
+          id: item.id,
+          vm: item.vm.name,
+          index: n,
+          total: todo.length,
+        });
         const r = await copyBackup(from, to, m, {
           sharedIds: plan.sharedIds,
           readBack: o.readBack !== false,

@@ -15,6 +15,8 @@ export interface S3FaultFront {
   endpoint: string;
   /** The next requests of this method get these answers, one each, in order. */
   fail(method: string, ...faults: Fault[]): void;
+  /** Forgets the answers still queued for this method. */
+  clear(method: string): void;
   /** Requests seen, by method (failed ones included). */
   readonly seen: Map<string, number>;
   close(): Promise<void>;
@@ -60,6 +62,7 @@ export async function startS3FaultFront(target: string): Promise<S3FaultFront> {
   return {
     endpoint: `http://127.0.0.1:${port}`,
     fail: (method, ...faults) => queued.set(method, [...(queued.get(method) ?? []), ...faults]),
+    clear: (method) => queued.delete(method),
     seen,
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
