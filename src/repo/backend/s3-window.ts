@@ -19,8 +19,11 @@ interface Window {
 export class ReadAhead {
   /** Windows fetched or being fetched, oldest first (LRU by re-insertion). */
   private readonly windows = new Map<string, Window>();
-  /** Per object, where its last read ended. */
-  private readonly ends = new Map<string, number>();
+  /**
+   * Per object, where its last reads ended (several: a restore has several reads in flight,
+   * whose records interleave in one pack).
+   */
+  private readonly ends = new Map<string, number[]>();
 
   constructor(
     private readonly fetch: RangeFetch,
@@ -30,9 +33,12 @@ export class ReadAhead {
 
   async read(name: string, offset: number, length: number): Promise<Buffer> {
     if (!name.startsWith('data/') || length >= this.window) return this.fetch(name, offset, length);
-    const sequential = this.ends.get(name) === offset;
+    const ends = this.ends.get(name) ?? [];
+    const sequential = ends.includes(offset);
+    ends.push(offset + length);
+    if (ends.length > 16) ends.shift();
     this.ends.delete(name);
-    this.ends.set(name, offset + length);
+    this.ends.set(name, ends);
     while (this.ends.size > 64) this.ends.delete(this.ends.keys().next().value!);
     for (const [key, w] of this.windows) {
       if (!key.startsWith(`${name}@`)) continue;
