@@ -38,7 +38,7 @@ export interface CopiedBackup {
   newStoredBytes: number;
   /** Plaintext read from the source (slots not known in the target). */
   readBytes: number;
-  /** Data slots taken without reading (their id known in the target). */
+  /** Data slots whose target id was known (taken unread where the target holds that id). */
   knownSlots: number;
   /** The backup whose copy in the target gave the known ids, when ids are not shared. */
   reference: string | null;
