@@ -64,6 +64,13 @@ import {
 import { prng as rng } from '../src/util/testing/index.js';
 import { TextSource } from './mixed-data.js';
 import { formatSize, markdownTable, median, parseSize } from './stats.js';
+import { startDechunker, type Dechunker } from './s3-dechunk.js';
+import { S3Backend } from '../src/repo/backend/s3.js';
+import {
+  S3_TEST_CREDENTIALS,
+  startS3Server,
+  type S3TestServer,
+} from '../src/repo/backend/testing/s3-server.js';
 
 const USAGE = `usage: node dist/bench/cold-backup.js [options]
 
@@ -75,8 +82,10 @@ const USAGE = `usage: node dist/bench/cold-backup.js [options]
   --encrypted-reps N repetitions that also back up into an encrypted repository
                      (default 1, $BENCH_ENCRYPTED_REPS)
   --formats LIST     disk formats, comma separated      (default qcow2,raw, $BENCH_FORMATS)
-  --tools LIST       backup tools, comma separated      (default all, $BENCH_TOOLS):
-                     ${'brankas,brankas-aes,cp,cp-sparse,qemu-img-c,virtnbdbackup,virtnbdbackup-z'}
+  --tools LIST       backup tools, comma separated      ($BENCH_TOOLS; default all but the S3 ones):
+                     ${'brankas,brankas-aes,cp,cp-sparse,qemu-img-c,virtnbdbackup,virtnbdbackup-z'},
+                     ${'brankas-s3,restic-s3'} (into a bucket of s3rver, the S3-protocol server of the
+                     tests, started by the benchmark on 127.0.0.1; restic is installed if missing)
   --compression C    the repositories' compression for brankas: none or a zstd level
                      (default: brankas's own, zstd level 1; $BENCH_COMPRESSION)
   --drop-caches      drop the page cache before every timed command (cold reads)
@@ -90,6 +99,10 @@ const USAGE = `usage: node dist/bench/cold-backup.js [options]
                      (e.g. --cpu-prof --cpu-prof-dir=DIR)
 `;
 
+// As the executable does (s3Size loads the AWS SDK here): its notice about Node versions is not
+// a result.
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const ALIGN = 64 * KiB;
@@ -102,8 +115,14 @@ const BACKUP_TOOLS = [
   'qemu-img-c',
   'virtnbdbackup',
   'virtnbdbackup-z',
+  'brankas-s3',
+  'restic-s3',
 ] as const;
 type BackupTool = (typeof BACKUP_TOOLS)[number];
+/** Backup tools run when --tools is not given: all but those that need the S3 server. */
+const DEFAULT_TOOLS = BACKUP_TOOLS.filter((t) => !t.endsWith('-s3'));
+/** Tools whose output is a location in the S3 server's bucket. */
+const isS3 = (tool: string): boolean => tool.endsWith('-s3');
 
 const RESTORE_TOOLS = [
   'brankas',
@@ -111,6 +130,8 @@ const RESTORE_TOOLS = [
   'virtnbdrestore',
   'cp-back',
   'qemu-img-back',
+  'brankas-s3',
+  'restic-s3',
 ] as const;
 type RestoreTool = (typeof RESTORE_TOOLS)[number];
 /** The backup each restore reads. */
@@ -120,6 +141,8 @@ const RESTORE_FROM: Record<RestoreTool, BackupTool> = {
   virtnbdrestore: 'virtnbdbackup',
   'cp-back': 'cp',
   'qemu-img-back': 'qemu-img-c',
+  'brankas-s3': 'brankas-s3',
+  'restic-s3': 'restic-s3',
 };
 
 const LABEL: Record<string, string> = {
@@ -133,6 +156,8 @@ const LABEL: Record<string, string> = {
   virtnbdrestore: 'virtnbdrestore',
   'cp-back': '`cp` back (informative)',
   'qemu-img-back': '`qemu-img convert` back (informative)',
+  'brankas-s3': 'brankas into S3 (s3rver, plain repo)',
+  'restic-s3': 'restic into S3 (s3rver)',
 };
 
 type Format = 'qcow2' | 'raw';
@@ -226,7 +251,7 @@ function readConfig(): Config | null {
       'qcow2',
       'raw',
     ] as const),
-    tools: list('--tools', values.tools ?? env['BENCH_TOOLS'] ?? BACKUP_TOOLS.join(','), [
+    tools: list('--tools', values.tools ?? env['BENCH_TOOLS'] ?? DEFAULT_TOOLS.join(','), [
       ...BACKUP_TOOLS,
     ]),
     dropCaches: values['drop-caches'] === true,
@@ -609,6 +634,11 @@ function rotate<T>(items: readonly T[], by: number): T[] {
 
 interface RunContext {
   cfg: Config;
+  /**
+   * The S3 server for the -s3 tools, the front both tools reach it through (it decodes
+   * restic's chunk-signed uploads for s3rver: bench/s3-dechunk.ts), and their environment.
+   */
+  s3?: { server: S3TestServer; front: Dechunker; env: NodeJS.ProcessEnv };
   runId: string;
   tmp: string;
   passwordFile: string;
@@ -649,6 +679,25 @@ function backupCommand(
         ],
         env: tool === 'brankas-aes' ? { BRANKAS_PASSWORD_FILE: ctx.passwordFile } : {},
       };
+    case 'brankas-s3':
+      return {
+        cmd: process.execPath,
+        args: [
+          ...brankasNode(),
+          cliPath(),
+          'backup',
+          vm,
+          '--repo',
+          out,
+          '--json',
+          '-c',
+          ctx.cfg.uri,
+        ],
+        env: ctx.s3!.env,
+      };
+    case 'restic-s3':
+      // restic reads the image file as it is (the whole virtual size of a raw one).
+      return { cmd: 'restic', args: ['-r', out, 'backup', '--json', image], env: ctx.s3!.env };
     case 'cp':
       return { cmd: 'cp', args: [image, out] };
     case 'cp-sparse':
@@ -710,7 +759,27 @@ async function prepareBackup(tool: BackupTool, ctx: RunContext, out: string): Pr
       ...process.env,
       BRANKAS_PASSWORD_FILE: ctx.passwordFile,
     });
+  } else if (tool === 'brankas-s3') {
+    await run(
+      process.execPath,
+      [cliPath(), 'repo', 'init', '--no-encryption', ...how, '--repo', out],
+      { ...process.env, ...ctx.s3!.env },
+    );
+  } else if (tool === 'restic-s3') {
+    await run('restic', ['-r', out, 'init'], { ...process.env, ...ctx.s3!.env });
   }
+}
+
+/** The bytes stored under an S3 location (listed), as `du` gives them for files. */
+async function s3Size(location: string): Promise<{ allocated: number; apparent: number }> {
+  const b = new S3Backend(location, { credentials: S3_TEST_CREDENTIALS });
+  let n = 0;
+  try {
+    for await (const o of b.list('')) n += o.size;
+  } finally {
+    await b.close();
+  }
+  return { allocated: n, apparent: n };
 }
 
 interface BackupOutput {
@@ -762,8 +831,9 @@ async function measureFormat(
       rep,
     );
     for (const [position, tool] of order.entries()) {
-      const out =
-        tool === 'cp' || tool === 'cp-sparse'
+      const out = isS3(tool)
+        ? `s3:${ctx.s3!.front.endpoint}/${ctx.s3!.server.bucket}/${format}-rep${rep}-${tool}`
+        : tool === 'cp' || tool === 'cp-sparse'
           ? join(repDir, `${tool}.${format}`)
           : tool === 'qemu-img-c'
             ? join(repDir, `${tool}.qcow2`)
@@ -774,8 +844,9 @@ async function measureFormat(
       await beforeTimed(ctx);
       log(`${format} rep ${rep + 1}/${cfg.reps}: backup with ${tool}…`);
       const t = await timed(c.cmd, c.args, c.env);
-      const syncSeconds = await syncPaths(out);
-      const size = await du(out);
+      // What the S3 server acknowledged is stored (s3rver writes files it does not fsync).
+      const syncSeconds = isS3(tool) ? 0 : await syncPaths(out);
+      const size = isS3(tool) ? await s3Size(out) : await du(out);
       const sample: Sample = {
         rep,
         position,
@@ -786,7 +857,14 @@ async function measureFormat(
         ...size,
       };
       const output: BackupOutput = { path: out };
-      if (tool === 'brankas' || tool === 'brankas-aes') {
+      if (tool === 'restic-s3') {
+        const summary = t.stdout
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { message_type?: string; snapshot_id?: string })
+          .find((m) => m.message_type === 'summary');
+        output.id = summary?.snapshot_id ?? 'latest';
+      } else if (tool === 'brankas' || tool === 'brankas-aes' || tool === 'brankas-s3') {
         const j = JSON.parse(t.stdout) as {
           manifest: { id: string };
           readBytes: number;
@@ -795,7 +873,7 @@ async function measureFormat(
         sample.readBytes = j.readBytes;
         sample.newStoredBytes = j.newStoredBytes;
         output.id = j.manifest.id;
-      } else if (tool !== 'virtnbdbackup' && tool !== 'virtnbdbackup-z') {
+      } else if (tool !== 'virtnbdbackup' && tool !== 'virtnbdbackup-z' && !isS3(tool)) {
         output.file = out;
       }
       outputs.set(tool, output);
@@ -848,8 +926,18 @@ async function measureFormat(
       let c: { cmd: string; args: string[]; env?: NodeJS.ProcessEnv };
       let restored = '';
       switch (tool) {
+        case 'restic-s3':
+          await mkdir(dest);
+          restored = join(dest, image);
+          c = {
+            cmd: 'restic',
+            args: ['-r', from.path, 'restore', from.id as string, '--target', dest],
+            env: ctx.s3!.env,
+          };
+          break;
         case 'brankas':
         case 'brankas-aes':
+        case 'brankas-s3':
           c = {
             cmd: process.execPath,
             args: [
@@ -867,7 +955,12 @@ async function measureFormat(
               '-c',
               cfg.uri,
             ],
-            env: tool === 'brankas-aes' ? { BRANKAS_PASSWORD_FILE: ctx.passwordFile } : {},
+            env:
+              tool === 'brankas-aes'
+                ? { BRANKAS_PASSWORD_FILE: ctx.passwordFile }
+                : tool === 'brankas-s3'
+                  ? ctx.s3!.env
+                  : {},
           };
           break;
         case 'virtnbdrestore':
@@ -910,13 +1003,14 @@ async function measureFormat(
       const defines =
         tool === 'brankas' ||
         tool === 'brankas-aes' ||
+        tool === 'brankas-s3' ||
         (tool === 'virtnbdrestore' && format !== 'raw');
       if (defines) created.domains.push(name);
       await beforeTimed(ctx);
       log(`${format} rep ${rep + 1}/${cfg.reps}: restore with ${tool}…`);
       const t = await timed(c.cmd, c.args, c.env);
       const syncSeconds = await syncPaths(dest);
-      if (tool === 'brankas' || tool === 'brankas-aes') {
+      if (tool === 'brankas' || tool === 'brankas-aes' || tool === 'brankas-s3') {
         const j = JSON.parse(t.stdout) as { disks: { path: string }[] };
         restored = j.disks[0]?.path ?? '';
       }
@@ -1130,6 +1224,21 @@ function formatReport(cfg: Config, r: FormatResult, targets: TargetLine[]): stri
     );
   }
 
+  // Target (issue #15): brankas into S3 at least twice restic's speed into the same server.
+  for (const [mine, peer, what] of [
+    [r.backups['brankas-s3'], r.backups['restic-s3'], 'backup'],
+    [r.restores['brankas-s3'], r.restores['restic-s3'], 'restore'],
+  ] as const) {
+    if (!mine || !peer) continue;
+    const mt = med(mine.map((s) => s.seconds));
+    const pt = med(peer.map((s) => s.seconds));
+    targets.push({
+      target: `${r.format}: brankas ${what} into S3 at least 2x restic's speed (same s3rver)`,
+      met: pt / mt >= 2,
+      detail: `${secs(mt)} s vs ${secs(pt)} s (${ratio(pt / mt)})`,
+    });
+  }
+
   // Targets (issue #4), for each brankas repository kind.
   for (const b of ['brankas', 'brankas-aes'] as const) {
     const mine = r.backups[b];
@@ -1209,12 +1318,30 @@ async function main(): Promise<number> {
         DEBIAN_FRONTEND: 'noninteractive',
       });
     }
+    if (cfg.tools.includes('restic-s3') && !(await commandExists('restic'))) {
+      log('restic is missing: apt-get install -y restic…');
+      await run('apt-get', ['install', '-y', 'restic'], {
+        ...process.env,
+        DEBIAN_FRONTEND: 'noninteractive',
+      });
+    }
+    if (cfg.tools.some(isS3)) {
+      s3Server = await startS3Server();
+      s3Front = await startDechunker(s3Server.endpoint);
+      log(
+        `s3rver on ${s3Server.endpoint} (through ${s3Front.endpoint}), bucket ${s3Server.bucket}`,
+      );
+    }
     const conn = await created.connect(cfg.uri);
     const machine: Machine = await describeMachine(conn, { qemuImg: true });
     const versions = {
       brankas: await brankasRevision(),
       virtnbdbackup: await version('virtnbdbackup', ['-V'], /(\d+\.\d+\.\d+)/),
       coreutils: await version('cp', ['--version'], /(\d+\.\d+)/),
+      restic: cfg.tools.includes('restic-s3')
+        ? await version('restic', ['version'], /restic (\d+\.\d+\.\d+)/)
+        : null,
+      s3rver: s3Server ? await s3rverVersion() : null,
     };
     const runId = randomBytes(4).toString('hex');
     created.tmpDir = await mkdtemp(join(cfg.dir, `${PREFIX}cold-${runId}-`));
@@ -1223,6 +1350,17 @@ async function main(): Promise<number> {
     const passwordFile = join(tmp, 'password');
     await writeFile(passwordFile, 'brankas-bench-password\n', { mode: 0o600 });
     const ctx: RunContext = { cfg, runId, tmp, passwordFile, checks: [], dropsPermitted: null };
+    if (s3Server && s3Front) {
+      ctx.s3 = {
+        server: s3Server,
+        front: s3Front,
+        env: {
+          AWS_ACCESS_KEY_ID: S3_TEST_CREDENTIALS.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: S3_TEST_CREDENTIALS.secretAccessKey,
+          RESTIC_PASSWORD: 'brankas-bench-password',
+        },
+      };
+    }
 
     const rawImage = join(tmp, `${PREFIX}${runId}-raw.raw`);
     log(
@@ -1245,7 +1383,7 @@ async function main(): Promise<number> {
       '## Cold backup of a shut-off VM: brankas vs cp, qemu-img and virtnbdbackup',
       '',
       ...machineLines(machine, date),
-      `- brankas ${versions.brankas} (the compiled dist/ is what runs), libvirt ${machine.libvirtDaemon}, ${machine.hypervisor}, qemu-img ${machine.qemuImg ?? '?'}, virtnbdbackup ${versions.virtnbdbackup}, coreutils ${versions.coreutils}`,
+      `- brankas ${versions.brankas} (the compiled dist/ is what runs), libvirt ${machine.libvirtDaemon}, ${machine.hypervisor}, qemu-img ${machine.qemuImg ?? '?'}, virtnbdbackup ${versions.virtnbdbackup}, coreutils ${versions.coreutils}${versions.restic ? `, restic ${versions.restic}` : ''}${versions.s3rver ? `, s3rver ${versions.s3rver} (in the benchmark's process, on 127.0.0.1: a JavaScript server, far slower than a real object store; compare ratios)` : ''}`,
       loadAverageLine(machine),
       `- data: ${formatSize(cfg.dataSize)} in a ${formatSize(cfg.virtualSize)} disk: ${formatSize(data.randomBytes)} random (AES-CTR keystream), ${formatSize(data.textBytes)} text-like log lines, in ${data.pieces} pieces of 64 KiB–4 MiB at 64 KiB-aligned offsets (gaps ${formatSize(data.smallestGap)}–${formatSize(data.largestGap)}); sha256 of the data ${data.sha256.slice(0, 16)}…`,
       `- brankas repositories: ${cfg.compression === null ? 'zstd level 1 (the default)' : cfg.compression === 'none' ? 'uncompressed (`repo init --compression none`)' : `zstd level ${cfg.compression} (\`repo init --compression-level ${cfg.compression}\`)`}`,
@@ -1287,7 +1425,18 @@ async function main(): Promise<number> {
     return ctx.checks.some((c) => !c.ok) ? 1 : 0;
   } finally {
     await created.cleanup(cfg.uri);
+    await s3Front?.close();
+    await s3Server?.cleanup();
   }
 }
+
+async function s3rverVersion(): Promise<string> {
+  const pkg = join(repoRoot(), 'node_modules', 's3rver', 'package.json');
+  return (JSON.parse(await readFile(pkg, 'utf8')) as { version?: string }).version ?? '?';
+}
+
+/** The S3 server of the -s3 tools, when they run. */
+let s3Server: S3TestServer | undefined;
+let s3Front: Dechunker | undefined;
 
 runMain(main);

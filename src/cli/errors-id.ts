@@ -105,6 +105,14 @@ export const ERRORS_ID = {
   REPO_S3_NO_BUCKET: 'tidak ada bucket {bucket} di {endpoint}; buat dulu bucket itu',
   REPO_S3_UNREACHABLE: 'server S3 di {endpoint} tidak dapat dihubungi: {reason}',
   REPO_S3_REQUEST: 'server S3 di {endpoint} gagal {operation} {object}: {reason}',
+  REPO_S3_WRITE_DENIED:
+    'server S3 di {endpoint} menolak penulisan ke bucket {bucket} ({reason}): kredensialnya boleh membaca tetapi tidak menulis',
+  // repo copy (src/repo/copy/, docs/repo-copy.md)
+  REPO_COPY_CONFLICT:
+    'target {location} sudah memiliki backup {backup} yang bukan salinan backup sumber dengan id itu ({reason}); tidak ada yang disalin',
+  REPO_COPY_VERIFY:
+    'membaca kembali salinan backup {backup} di {location} gagal: {reason}; backup itu tidak dicantumkan di sana (repo gc menghapus yang sudah ditulis)',
+  REPO_COPY_NOTHING: "sumber {location} tidak memiliki backup maupun VM bernama '{name}'",
   REPO_CHUNK_MISSING: 'chunk hilang: {message}',
   REPO_PACK_CORRUPT: 'pack rusak: {message}',
   REPO_INDEX_CORRUPT: 'indeks rusak: {message}',

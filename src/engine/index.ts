@@ -74,3 +74,9 @@ export {
   type RepoSpace,
 } from './repo-overview.js';
 export { pruneRepository, type PruneResult } from './repo-prune.js';
+export {
+  copyRepository,
+  type RepoCopyEvent,
+  type RepoCopyOptions,
+  type RepoCopyResult,
+} from './copy/repo-copy.js';

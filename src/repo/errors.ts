@@ -30,7 +30,13 @@ export type RepoErrorCode =
   | 'REPO_S3_AUTH'
   | 'REPO_S3_NO_BUCKET'
   | 'REPO_S3_UNREACHABLE'
-  | 'REPO_S3_REQUEST';
+  | 'REPO_S3_REQUEST'
+  /** The credentials may read the bucket but not write it (AccessDenied on a write). */
+  | 'REPO_S3_WRITE_DENIED'
+  /** repo copy: the target holds another backup under the id; read-back failed; no such name. */
+  | 'REPO_COPY_CONFLICT'
+  | 'REPO_COPY_VERIFY'
+  | 'REPO_COPY_NOTHING';
 
 /** Misuse, a missing repository, a backend failure: anything that is not damage. */
 export class RepoError<C extends AnyRepoErrorCode = AnyRepoErrorCode> extends BrankasError<C> {

@@ -55,3 +55,18 @@ export {
   type WriteProgress,
   type WriterOptions,
 } from './writer.js';
+export { adoptUnindexedPacks, type Adopted } from './copy/adopt.js';
+export {
+  copyBackup,
+  type CopiedBackup,
+  type CopyBackupOptions,
+  type CopyProgress,
+} from './copy/backup.js';
+export {
+  planCopy,
+  sharesIds,
+  targetHas,
+  type CopyItem,
+  type CopyPlan,
+  type CopyState,
+} from './copy/plan.js';

@@ -45,7 +45,15 @@ export function unwritableCause(err: unknown): string | undefined {
   return undefined;
 }
 
-const UNWRITABLE = new Set(['EROFS', 'ENOSPC', 'EDQUOT', 'EACCES', 'EPERM']);
+const UNWRITABLE = new Set([
+  'EROFS',
+  'ENOSPC',
+  'EDQUOT',
+  'EACCES',
+  'EPERM',
+  // A bucket whose credentials may read but not write.
+  'REPO_S3_WRITE_DENIED',
+]);
 
 /** What a reader holds while it reads: a lock, or nothing when none could be written. */
 export interface ReadHold {

@@ -50,6 +50,13 @@ export interface DiskInput {
    * slot whose parent id names a chunk known lost or damaged is read after all.
    */
   changedRanges?: { offset: number; length: number }[];
+  /**
+   * An id the caller knows a slot's bytes have in this repository (a copy from another
+   * repository: docs/repo-copy.md), or undefined. A slot whose known id the index holds (in a
+   * pack no GC plan lists and no damage record names) is taken without being read; any other
+   * is read as usual.
+   */
+  known?: (slot: number) => Promise<Buffer | undefined>;
 }
 
 export interface WriteProgress {
@@ -69,7 +76,7 @@ export interface WriterOptions {
 }
 
 /** A slot's fate: all zero, the parent's id, or read (its bytes in an arena slot) and hashed. */
-type Decision = { zero: true } | { parent: true } | ReadSlot;
+type Decision = { zero: true } | { parent: true } | { known: Buffer } | ReadSlot;
 type ReadSlot = { slot: Slot; id: Buffer | undefined };
 
 export class BackupWriter {
@@ -227,8 +234,27 @@ export class BackupWriter {
       }
     };
 
+    // A known id the repository holds is the slot's; else the slot is read.
+    const known = input.known;
+    const tryKnown = async (slot: number, offset: number, len: number): Promise<Decision> => {
+      const id = await known!(slot);
+      if (
+        id !== undefined &&
+        !id.equals(ZERO_ID) &&
+        (sink.has(id) || (await repo.index.lookup(id, avoid)) !== undefined)
+      ) {
+        return { known: id };
+      }
+      return readSlot(offset, len);
+    };
+
     const decide = async (slot: number, decision: Decision): Promise<void> => {
       const len = Math.min(cs, size - slot * cs);
+      if ('known' in decision) {
+        stats.dataBytes += len;
+        await fidx.add(decision.known);
+        return;
+      }
       if ('zero' in decision) {
         stats.zeroBytes += len;
         await fidx.add(ZERO_ID);
@@ -284,6 +310,8 @@ export class BackupWriter {
           ahead(Promise.resolve({ parent: true }));
         } else if (kind === 'zero') {
           ahead(Promise.resolve({ zero: true }));
+        } else if (known) {
+          ahead(tryKnown(slot, offset, len));
         } else {
           ahead(readSlot(offset, len));
         }
@@ -381,7 +409,15 @@ export class BackupWriter {
    * `consistency`, `live`); they never replace the fields the writer sets.
    */
   async commit(
-    extra: { verify?: unknown; fields?: Record<string, unknown> } = {},
+    extra: {
+      verify?: unknown;
+      fields?: Record<string, unknown>;
+      /**
+       * The source manifest of a copied backup (docs/repo-copy.md): every field of it is kept
+       * but those that describe this repository (its id, chunk size and the disks written).
+       */
+      copyOf?: Manifest;
+    } = {},
   ): Promise<Manifest> {
     if (this.finished) throw new RepoError('REPO_CLOSED', 'backup already committed or aborted');
     this.finished = true;
@@ -402,6 +438,11 @@ export class BackupWriter {
         verify: extra.verify ?? null,
         labels: this.meta.labels ?? {},
       };
+      if (extra.copyOf) {
+        // eslint-disable-next-line @typescript-eslint/no-unused-vars
+        const { id, repository, chunkSize, disks, ...kept } = extra.copyOf;
+        Object.assign(m, kept);
+      }
       await this.repo.backend.put(manifestObjectName(this.id), sealManifest(m, this.repo.macKey));
       return m;
     } finally {

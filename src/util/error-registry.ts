@@ -104,6 +104,14 @@ export const ERRORS = {
   REPO_S3_NO_BUCKET: 'there is no bucket {bucket} at {endpoint}; create it first',
   REPO_S3_UNREACHABLE: 'cannot reach the S3 server at {endpoint}: {reason}',
   REPO_S3_REQUEST: 'the S3 server at {endpoint} failed to {operation} {object}: {reason}',
+  REPO_S3_WRITE_DENIED:
+    'the S3 server at {endpoint} refuses writes to bucket {bucket} ({reason}): the credentials may read it but not write it',
+  // repo copy (src/repo/copy/, docs/repo-copy.md)
+  REPO_COPY_CONFLICT:
+    'the target {location} already has a backup {backup} that is not a copy of the source backup of that id ({reason}); nothing was copied',
+  REPO_COPY_VERIFY:
+    'reading back what was copied of backup {backup} into {location} failed: {reason}; the backup was not listed there (repo gc removes what was written)',
+  REPO_COPY_NOTHING: "the source {location} has no backup and no VM named '{name}'",
 
   // engine
   VM_NOT_FOUND: "no VM named '{vm}'",

@@ -135,7 +135,7 @@ function failed(variable: string, reason: string): RepoKeyError {
 }
 
 /** The password file's contents; a file that cannot be read is one clear error. */
-async function readPasswordFile(variable: string, path: string): Promise<string> {
+export async function readPasswordFile(variable: string, path: string): Promise<string> {
   try {
     return stripNewline(await readFile(path, 'utf8'));
   } catch (err) {
@@ -167,12 +167,16 @@ function interactive(ctx: CliContext): boolean {
 }
 
 /** The password that opens the repository. */
-export async function readPassword(ctx: CliContext, prefix = 'BRANKAS'): Promise<string> {
+export async function readPassword(
+  ctx: CliContext,
+  prefix = 'BRANKAS',
+  question: string = ctx.t('repo.passwordPrompt'),
+): Promise<string> {
   const file = ctx.io.env[`${prefix}_PASSWORD_FILE`];
   if (file) return readPasswordFile(`${prefix}_PASSWORD_FILE`, file);
   const cmd = ctx.io.env[`${prefix}_PASSWORD_COMMAND`];
   if (cmd) return runCommand(ctx, `${prefix}_PASSWORD_COMMAND`, cmd);
-  if (interactive(ctx)) return prompt(ctx, ctx.t('repo.passwordPrompt'));
+  if (interactive(ctx)) return prompt(ctx, question);
   throw new RepoKeyError(
     'REPO_PASSWORD_REQUIRED',
     `no password: set ${prefix}_PASSWORD_FILE or ${prefix}_PASSWORD_COMMAND, or run on a terminal`,

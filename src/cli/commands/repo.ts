@@ -27,6 +27,7 @@ import {
   withBackend,
   withRepo,
 } from './repo-common.js';
+import { repoCopyCommand } from './repo-copy.js';
 import { repoKeyCommand } from './repo-key.js';
 import { repoRepairCommand } from './repo-repair.js';
 import { repoUpgrade } from './repo-upgrade.js';
@@ -488,6 +489,7 @@ export const repoCommands: Command[] = [
   repoRepairCommand,
   repoKeyCommand,
   repoUpgrade,
+  repoCopyCommand,
 ];
 
 function compressionText(c: RepoConfig): string {

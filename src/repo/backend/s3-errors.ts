@@ -24,6 +24,9 @@ const AUTH = new Set([
   'CredentialsProviderError',
 ]);
 
+/** Operations that write (the backend's names for them). */
+const WRITES = new Set(['write', 'delete']);
+
 const NETWORK = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -69,6 +72,20 @@ export function s3Error(err: unknown, ctx: S3ErrorContext): RepoError {
   const name = e.name ?? '';
   const status = e.$metadata?.httpStatusCode;
   const { endpoint, bucket } = ctx;
+  // The bucket was opened with these credentials (HeadBucket), so a write refused with
+  // AccessDenied is a permission the credentials lack, not wrong credentials: read-only keys,
+  // or a bucket policy or object lock that refuses writes.
+  if (
+    WRITES.has(ctx.operation) &&
+    (name === 'AccessDenied' || (status === 403 && !AUTH.has(name)))
+  ) {
+    const reason = name && name !== 'Error' ? name : `HTTP ${status ?? '?'}`;
+    return new RepoError(
+      'REPO_S3_WRITE_DENIED',
+      `the S3 server at ${endpoint} refuses writes to bucket ${bucket} (${reason})`,
+      { cause: err, details: { endpoint, bucket, reason } },
+    );
+  }
   if (AUTH.has(name) || status === 403) {
     const reason = name && name !== 'Error' ? name : `HTTP ${status ?? '?'}`;
     return new RepoError(

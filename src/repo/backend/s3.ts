@@ -20,6 +20,7 @@ import {
   type ObjectInfo,
   type ObjectUpload,
 } from './types.js';
+import { ReadAhead } from './s3-window.js';
 
 export interface S3BackendOptions {
   /** The region to sign for (default: the SDK's, from AWS_REGION or the profile, else us-east-1). */
@@ -158,7 +159,16 @@ export class S3Backend implements Backend {
     }
   }
 
-  async getRange(name: string, offset: number, length: number): Promise<Buffer> {
+  /** Range reads of packs, read ahead when sequential (s3-window.ts). */
+  private readonly ahead = new ReadAhead((name, offset, length) =>
+    this.fetchRange(name, offset, length),
+  );
+
+  getRange(name: string, offset: number, length: number): Promise<Buffer> {
+    return this.ahead.read(name, offset, length);
+  }
+
+  private async fetchRange(name: string, offset: number, length: number): Promise<Buffer> {
     const Key = this.key(name);
     const { sdk, client } = await this.load();
     if (length <= 0) {

@@ -15,8 +15,12 @@ export interface S3FaultFront {
   endpoint: string;
   /** The next requests of this method get these answers, one each, in order. */
   fail(method: string, ...faults: Fault[]): void;
+  /** Forgets the answers still queued for this method. */
+  clear(method: string): void;
   /** Requests seen, by method (failed ones included). */
   readonly seen: Map<string, number>;
+  /** Bytes of request bodies (sent to the server) and of answers (received), so far. */
+  readonly bytes: { sent: number; received: number };
   close(): Promise<void>;
 }
 
@@ -24,9 +28,11 @@ export async function startS3FaultFront(target: string): Promise<S3FaultFront> {
   const upstream = new URL(target);
   const queued = new Map<string, Fault[]>();
   const seen = new Map<string, number>();
+  const bytes = { sent: 0, received: 0 };
   const server: Server = createServer((req: IncomingMessage, res) => {
     const method = req.method ?? 'GET';
     seen.set(method, (seen.get(method) ?? 0) + 1);
+    req.on('data', (c: Buffer) => (bytes.sent += c.length));
     const fault = queued.get(method)?.shift();
     if (fault) {
       req.resume();
@@ -49,6 +55,7 @@ export async function startS3FaultFront(target: string): Promise<S3FaultFront> {
       },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.on('data', (c: Buffer) => (bytes.received += c.length));
         answer.pipe(res);
       },
     );
@@ -60,7 +67,9 @@ export async function startS3FaultFront(target: string): Promise<S3FaultFront> {
   return {
     endpoint: `http://127.0.0.1:${port}`,
     fail: (method, ...faults) => queued.set(method, [...(queued.get(method) ?? []), ...faults]),
+    clear: (method) => queued.delete(method),
     seen,
+    bytes,
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
