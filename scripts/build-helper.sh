@@ -207,7 +207,6 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 exec </dev/null >/dev/ttyS0 2>&1
-set -f
 say() { echo "brankas-helper: \$*"; }
 stop() { sync; poweroff -f; sleep 60; }
 for m in \$(cat /etc/modules); do insmod /lib/modules/\$m.ko || say "insmod \$m failed"; done
@@ -225,13 +224,20 @@ done
 [ -n "\$port" ] || { say "no port $PORT_NAME"; stop; }
 while [ ! -c "\$port" ]; do sleep 0.1; done
 exec 3<>"\$port"
+say "waiting for a request on \$port"
 
-# One request line; reading gives end-of-file while the host is not connected yet.
+# One request line; reading gives end-of-file while the host is not connected yet. A host
+# that never comes (it died between start and connect) must not leave the VM running: a
+# watchdog powers it off after 10 minutes without a request.
+( sleep 600; say "no request: powering off"; stop ) &
+watchdog=\$!
 req=
 while [ -z "\$req" ]; do
   IFS= read -r req <&3 || true
   [ -n "\$req" ] || sleep 0.1
 done
+kill \$watchdog
+say "request received"
 set -- \$req
 [ \$# -ge 7 ] && [ "\$1" = BRANKAS-FILES ] && [ "\$2" = 1 ] || { say "bad request"; stop; }
 end=\$3 sep=\$4 op=\$5 dev=\$6 fs=\$7
@@ -269,7 +275,7 @@ entry() {
   stat -c "\${sep}E %f %u %g %s %Y %n" -- "\$1"
   if [ -L "\$1" ]; then
     printf '%sL ' "\$sep"
-    readlink -- "\$1"
+    readlink "./\$1"
   fi
 }
 
@@ -278,19 +284,17 @@ case "\$op" in
     h=\${hexpaths%% *}
     p=\$(unhex "\$h")
     p=\${p%X}
-    r=\$(realpath -- "/mnt/v/\$p" && echo X) || reply ERR NOT_FOUND "\$h"
+    r=\$(realpath "/mnt/v/\$p" && echo X) || reply ERR NOT_FOUND "\$h"
     r=\${r%X}
     r=\${r%?}
     inside "\$r" || reply ERR OUTSIDE "\$h"
     [ -e "\$r" ] || reply ERR NOT_FOUND "\$h"
     if [ -d "\$r" ]; then
       cd "\$r" || reply ERR NOT_FOUND "\$h"
-      set +f
       for f in * .[!.]* ..?*; do
         [ -e "\$f" ] || [ -L "\$f" ] || continue
         entry "\$f" >&3
       done
-      set -f
     else
       cd "\${r%/*}/" && entry "\${r##*/}" >&3
     fi
@@ -302,7 +306,7 @@ case "\$op" in
       p=\$(unhex "\$h")
       p=\${p%X}
       case "\$p" in */*) parent=\${p%/*} ;; *) parent=. ;; esac
-      r=\$(realpath -- "/mnt/v/\$parent" && echo X) || reply ERR NOT_FOUND "\$h"
+      r=\$(realpath "/mnt/v/\$parent" && echo X) || reply ERR NOT_FOUND "\$h"
       r=\${r%X}
       r=\${r%?}
       inside "\$r" || reply ERR OUTSIDE "\$h"
