@@ -263,7 +263,7 @@ case "\$fs" in
   ext4) opts=ro,noload ;;
   xfs) opts=ro,norecovery ;;
   btrfs) opts=ro,rescue=nologreplay ;;
-  vfat) opts=ro,utf8 ;;
+  vfat) opts=ro,iocharset=utf8 ;;
   *) opts=ro ;;
 esac
 mkdir -p /mnt/v
