@@ -28,6 +28,8 @@ import {
 /** How long one helper may take, boot to last byte, by default (a deadline for a hang). */
 export const HELPER_TIMEOUT_MS = 15 * 60_000;
 const CONSOLE_TAIL = 1500;
+/** The tiny guest's, and a panic (a broken initramfs) reboots, which ends the transient VM. */
+const HELPER_CMDLINE = `${GUEST_CMDLINE} panic=-1`;
 
 export interface HelperImages {
   kernel: string;
@@ -99,7 +101,7 @@ export function helperDomainXml(o: HelperDomainOptions): string {
     <type arch='x86_64' machine='pc'>hvm</type>
     <kernel>${e(o.images.kernel)}</kernel>
     <initrd>${e(o.images.initrd)}</initrd>
-    <cmdline>${e(GUEST_CMDLINE)}</cmdline>
+    <cmdline>${e(HELPER_CMDLINE)}</cmdline>
   </os>
   <features>
     <acpi/>
@@ -172,11 +174,13 @@ export interface HelperCall {
   onPayload: (chunk: Buffer) => Promise<void>;
   signal?: AbortSignal;
   timeoutMs?: number;
+  /** The boot files (default ensureHelperImages()'s). */
+  images?: HelperImages;
 }
 
 /** Boots the helper, sends the request, streams the payload, returns the guest's status. */
 export async function runHelper(c: HelperCall): Promise<HelperStatus> {
-  const images = await ensureHelperImages();
+  const images = c.images ?? (await ensureHelperImages());
   const timeout = AbortSignal.timeout(c.timeoutMs ?? HELPER_TIMEOUT_MS);
   const signal = c.signal ? AbortSignal.any([c.signal, timeout]) : timeout;
   const portSocket = join(c.dir, 'files.sock');
@@ -201,14 +205,19 @@ export async function runHelper(c: HelperCall): Promise<HelperStatus> {
       throw helperFailed(`it could not start (${(err as Error).message})`, '');
     }
     const deadline = Date.now() + 60_000;
-    const console = await connectUnix(consoleSocket, deadline, signal);
-    sockets.push(console);
-    console.on('data', (d: Buffer) => {
-      consoleText = (consoleText + d.toString('utf8')).slice(-8 * CONSOLE_TAIL);
-    });
-    console.on('error', () => undefined);
-    const port = await connectUnix(portSocket, deadline, signal);
-    sockets.push(port);
+    let port: Socket;
+    try {
+      const console = await connectUnix(consoleSocket, deadline, signal);
+      sockets.push(console);
+      console.on('data', (d: Buffer) => {
+        consoleText = (consoleText + d.toString('utf8')).slice(-8 * CONSOLE_TAIL);
+      });
+      console.on('error', () => undefined);
+      port = await connectUnix(portSocket, deadline, signal);
+      sockets.push(port);
+    } catch (err) {
+      throw helperFailed(`it could not be reached (${(err as Error).message})`, consoleText);
+    }
     const tokens = c.tokens ?? newTokens();
     const scanner = new ReplyScanner(tokens.end);
     port.write(requestLine(c.request, tokens));
@@ -224,6 +233,11 @@ export async function runHelper(c: HelperCall): Promise<HelperStatus> {
           timeout.aborted ? 'it did not answer before its deadline' : 'interrupted',
           consoleText,
         );
+      }
+      // QEMU closing the port's socket as the VM ends shows as a reset, not an end.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ECONNRESET' || code === 'EPIPE') {
+        throw helperFailed('it stopped without answering', consoleText);
       }
       throw helperFailed(`its port failed (${(err as Error).message})`, consoleText);
     }
