@@ -53,6 +53,7 @@ function writeTree(root: string, label: string, ext4: boolean): string {
     ...(ext4
       ? [
           `ln -s hello.txt ${d}/link`,
+          `ln -s /etc ${d}/out`,
           `chmod 0640 ${d}/hello.txt`,
           `chown 1234:2345 ${d}/hello.txt`,
           `printf 'x' > "${d}/$(printf 'new\\nline')"`,
@@ -203,6 +204,7 @@ describe('brankas files on ext4 (whole disk)', () => {
         ['hello.txt', 'file'],
         ['link', 'symlink'],
         ['new\nline', 'file'],
+        ['out', 'symlink'],
         ['sub', 'dir'],
       ],
     );
@@ -235,6 +237,12 @@ describe('brankas files on ext4 (whole disk)', () => {
     assert.equal(r.code, 1);
     assert.equal((r.json['error'] as { code: string }).code, 'FILES_PATH_NOT_FOUND');
     await assert.rejects(lstat(to));
+  });
+  test('a path through a symlink that leads out of the filesystem is FILES_PATH_OUTSIDE', async () => {
+    const r = await files(['get', '/docs/out/passwd', '--tar', join(scratch.path, 'out.tar')]);
+    assert.equal(r.code, 1);
+    assert.equal((r.json['error'] as { code: string }).code, 'FILES_PATH_OUTSIDE');
+    await assert.rejects(lstat(join(scratch.path, 'out.tar')));
   });
 });
 
