@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 bash scripts/build-guest.sh
+bash scripts/build-helper.sh
 
 echo "== type-check"
 npx tsc -p tsconfig.json --noEmit

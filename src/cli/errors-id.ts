@@ -239,6 +239,24 @@ export const ERRORS_ID = {
   // the API's destructive calls (dashboard, task D)
   API_CONFIRM_REQUIRED:
     '{action} mengubah atau menghapus sesuatu yang tidak bisa dikembalikan: kirim "confirm": true (atau "dryRun": true untuk melihat rencananya dulu)',
+  // file-level restore (brankas files; docs/file-restore.md)
+  FILES_PATH_NOT_FOUND: "tidak ada '{path}' di {volume} pada disk {disk} dari backup {backup}",
+  FILES_PATH_OUTSIDE:
+    "'{path}' mengarah ke luar filesystem ({reason}); sebutkan path di dalamnya, tanpa '..' atau link ke luar",
+  FILES_VOLUME_NOT_FOUND:
+    "disk {disk} dari backup {backup} tidak punya volume '{volume}'; volume yang ada: {volumes}",
+  FILES_ONE_VOLUME:
+    "'{path}' tidak berada di dalam satu partisi: pada disk berpartisi sebutkan path di bawah salah satu dari {volumes}, satu partisi per perintah",
+  FILES_NO_FILESYSTEM:
+    'disk {disk} dari backup {backup} tidak berisi tabel partisi maupun filesystem yang dikenali brankas',
+  FILES_FS_UNSUPPORTED:
+    'filesystem {volume} pada disk {disk} adalah {fs}, yang tidak bisa dibaca VM pembantu (ia membaca {readable}); restore disk itu utuh saja',
+  FILES_ENCRYPTED:
+    '{volume} pada disk {disk} adalah volume terenkripsi (LUKS): brankas files tidak bisa membukanya; restore disk itu utuh dan buka kuncinya di dalam VM',
+  FILES_MOUNT_FAILED: 'VM pembantu tidak bisa me-mount {volume} ({fs}) pada disk {disk}: {message}',
+  FILES_DEST_EXISTS: '{path} sudah ada: pilih tujuan lain, atau tambahkan --force',
+  FILES_UNSAFE_ENTRY: "entri arsip '{name}' ditolak: {reason}",
+  FILES_HELPER_FAILED: 'VM pembantu pemulihan file gagal: {reason}. Konsolnya berkata: {console}',
 } as const satisfies Record<RegisteredCode, string>;
 
 export const FAMILIES_ID = {

@@ -6,6 +6,7 @@
  */
 
 import * as repoCopy from './messages/repo-copy.js';
+import * as files from './messages/files.js';
 import * as serve from './messages/serve.js';
 import * as schedule from './messages/schedule.js';
 import * as service from './messages/service.js';
@@ -762,7 +763,7 @@ const id: Record<BaseKey, string> = {
 
 // Each command group's messages in a file of its own (src/cli/messages/), one line each here:
 // a key missing in Indonesian is a compile error in that file.
-const groups = [serve, schedule, service, repoCopy] as const;
+const groups = [serve, schedule, service, repoCopy, files] as const;
 type KeysOf<G> = G extends { en: infer E } ? keyof E : never;
 type GroupKey = KeysOf<(typeof groups)[number]>;
 

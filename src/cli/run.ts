@@ -33,6 +33,7 @@ const GROUPS: Record<string, () => Promise<Command[]>> = {
   restore: async () => [(await import('./commands/restore.js')).restoreCommand],
   verify: async () => [(await import('./commands/verify.js')).verifyCommand],
   mount: async () => [(await import('./commands/mount.js')).mountCommand],
+  files: async () => [(await import('./commands/files.js')).filesCommand],
   repo: async () => (await import('./commands/repo.js')).repoCommands,
   demo: async () => [(await import('./commands/demo.js')).demoCommand],
   serve: async () => [(await import('./commands/serve.js')).serveCommand],

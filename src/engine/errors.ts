@@ -39,7 +39,19 @@ export type EngineErrorCode =
   | 'RESTORE_HOST_ACCESS'
   | 'RESTORE_PATH_UNUSABLE'
   | 'MOUNT_DISK_NOT_FOUND'
-  | 'MOUNT_NOT_LOOPBACK';
+  | 'MOUNT_NOT_LOOPBACK'
+  // file-level restore (src/engine/files/)
+  | 'FILES_PATH_NOT_FOUND'
+  | 'FILES_PATH_OUTSIDE'
+  | 'FILES_VOLUME_NOT_FOUND'
+  | 'FILES_ONE_VOLUME'
+  | 'FILES_NO_FILESYSTEM'
+  | 'FILES_FS_UNSUPPORTED'
+  | 'FILES_ENCRYPTED'
+  | 'FILES_MOUNT_FAILED'
+  | 'FILES_DEST_EXISTS'
+  | 'FILES_UNSAFE_ENTRY'
+  | 'FILES_HELPER_FAILED';
 
 export class EngineError<C extends EngineErrorCode = EngineErrorCode> extends BrankasError<C> {
   override readonly name = 'EngineError';

@@ -80,3 +80,4 @@ export {
   type RepoCopyOptions,
   type RepoCopyResult,
 } from './copy/repo-copy.js';
+export * from './files/index.js';

@@ -227,6 +227,24 @@ export const ERRORS = {
   // the API's destructive calls (dashboard, task D)
   API_CONFIRM_REQUIRED:
     '{action} changes or removes what cannot be brought back: send "confirm": true (or "dryRun": true to see the plan first)',
+  // file-level restore (brankas files; docs/file-restore.md)
+  FILES_PATH_NOT_FOUND: "no '{path}' in {volume} of disk {disk} of backup {backup}",
+  FILES_PATH_OUTSIDE:
+    "'{path}' leads outside the filesystem ({reason}); name a path within it, without '..' or a link out",
+  FILES_VOLUME_NOT_FOUND:
+    "disk {disk} of backup {backup} has no volume '{volume}'; its volumes: {volumes}",
+  FILES_ONE_VOLUME:
+    "'{path}' is not within one partition: on a partitioned disk name a path under one of {volumes}, and one partition per command",
+  FILES_NO_FILESYSTEM:
+    'disk {disk} of backup {backup} holds no partition table and no filesystem brankas recognises',
+  FILES_FS_UNSUPPORTED:
+    'the filesystem of {volume} of disk {disk} is {fs}, which the file-restore helper cannot read (it reads {readable}); restore the disk whole instead',
+  FILES_ENCRYPTED:
+    '{volume} of disk {disk} is an encrypted (LUKS) volume: brankas files cannot open it; restore the disk whole and unlock it in the VM',
+  FILES_MOUNT_FAILED: 'the helper VM could not mount {volume} ({fs}) of disk {disk}: {message}',
+  FILES_DEST_EXISTS: '{path} already exists: choose another destination, or add --force',
+  FILES_UNSAFE_ENTRY: "the archive's entry '{name}' was refused: {reason}",
+  FILES_HELPER_FAILED: 'the file-restore helper VM failed: {reason}. Its console said: {console}',
 } as const;
 
 /** Codes whose text comes from another system: libvirt's daemon and an NBD server. */

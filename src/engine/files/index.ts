@@ -1,0 +1,21 @@
+/** File-level restore through a helper VM: see files.ts and docs/file-restore.md. */
+export {
+  getFiles,
+  listFiles,
+  resolvePath,
+  type FilesOptions,
+  type FilesTarget,
+  type GetOptions,
+  type GetResult,
+  type Listing,
+} from './files.js';
+export {
+  readLayout,
+  fsOf,
+  READABLE_FS,
+  type DiskLayout,
+  type Volume,
+  type FsKind,
+} from './layout.js';
+export type { FileEntry, EntryType } from './protocol.js';
+export type { ExtractSummary } from './tar-extract.js';
