@@ -39,7 +39,12 @@ export type EngineErrorCode =
   | 'RESTORE_HOST_ACCESS'
   | 'RESTORE_PATH_UNUSABLE'
   | 'MOUNT_DISK_NOT_FOUND'
-  | 'MOUNT_NOT_LOOPBACK';
+  | 'MOUNT_NOT_LOOPBACK'
+  | 'RUN_VM_DEPENDS'
+  | 'RUN_SERVER_FAILED'
+  | 'RUN_SERVER_ALIVE'
+  | 'RUN_PERSIST_FAILED'
+  | 'RUN_ALREADY_PERSISTED';
 
 export class EngineError<C extends EngineErrorCode = EngineErrorCode> extends BrankasError<C> {
   override readonly name = 'EngineError';

@@ -64,3 +64,4 @@ export { Demo, type DemoEvent, type DemoOptions, type DemoResult } from './lab/d
 export { AgentShell } from './guest/agent-shell.js';
 export { SerialConsole } from './guest/serial-console.js';
 export * from './mount/index.js';
+export * from './instant/index.js';
