@@ -11,7 +11,15 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { Connection, DomainUndefine, isNotFound, type Domain } from '../src/libvirt/index.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import {
+  Connection,
+  DomainUndefine,
+  DomainXml,
+  isNotFound,
+  type Domain,
+} from '../src/libvirt/index.js';
 import { SerialConsole } from '../src/engine/guest/serial-console.js';
 import { TinyGuest } from '../src/engine/guest/tiny-guest.js';
 import { isAlive, type ProcessIdentity } from '../src/service/index.js';
@@ -27,6 +35,7 @@ const copyName = testName('run');
 let copy: Domain | undefined;
 let copyConsole: SerialConsole | undefined;
 let server: ProcessIdentity | undefined;
+const run = promisify(execFile);
 const env = (): NodeJS.ProcessEnv => ({ BRANKAS_REPO: repoDir });
 
 /** Waits, by a deadline, until the VM's state satisfies `ok`. */
@@ -150,5 +159,40 @@ describe('brankas run', () => {
     assert.equal(out.exitCode, 0, out.output);
     assert.match(out.output, /read-ok/);
     assert.equal(await copyConsole!.run('cat /data/testfile_awal.txt'), 'penting\n');
+  });
+
+  test('--persist moves the running VM onto a local disk equal to the backup plus its writes, and stops serving', async () => {
+    await copyConsole!.run('echo sesudah > /data/after.txt; sync');
+    const r = await cli(['run', '--persist', copyName, '--json'], env());
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const result = JSON.parse(r.stdout);
+    assert.equal(result.live, true);
+    const local = result.disks[0].path as string;
+    assert.equal((await copy!.state()).state, 'running', 'the VM ran on through the copy');
+    for (const xml of [await copy!.xml(), await copy!.xml(DomainXml.INACTIVE)]) {
+      assert.ok(xml.includes(`<source file='${local}'`), xml);
+      assert.doesNotMatch(xml, /protocol='nbd'/);
+    }
+    const info = JSON.parse(
+      (await run('qemu-img', ['info', '-U', '--output=json', local])).stdout,
+    ) as Record<string, unknown>;
+    assert.equal(info['backing-filename'], undefined, 'the local disk stands alone');
+    const deadline = Date.now() + 60_000;
+    while (isAlive(server!) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(isAlive(server!), false, 'the serving process has stopped');
+    // With the export gone, everything the guest reads comes from the local disk.
+    await copyConsole!.run('echo 3 > /proc/sys/vm/drop_caches');
+    assert.equal(await copyConsole!.run('md5sum /data/testfile_awal.txt /data/blob'), sums);
+    assert.equal(await copyConsole!.run('cat /data/after.txt'), 'sesudah\n');
+    assert.match(
+      await copyConsole!.run(
+        'dd if=/dev/vda of=/dev/null bs=64k count=16 skip=700 iflag=direct 2>/dev/null && echo read-ok',
+      ),
+      /read-ok/,
+    );
+    const l = JSON.parse((await cli(['run', '--list', '--json'], env())).stdout);
+    assert.equal(l.find((x: { vm: string }) => x.vm === copyName).state, 'persisted');
+    const s = await cli(['run', '--stop', copyName], env());
+    assert.equal(s.code, 0, s.stderr);
   });
 });

@@ -6,12 +6,14 @@
  * directory. The engine plans and defines; this face owns the serving
  * process (run-server.ts).
  */
+import { unlink } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import {
   checkStoppable,
   defineRun,
   EngineError,
   inspectRun,
+  persistRun,
   planRun,
   resumeAfterIoError,
   qemuOwner,
@@ -226,12 +228,58 @@ async function resume(ctx: CliContext, vm: string): Promise<number> {
   return 0;
 }
 
+async function persist(ctx: CliContext, vm: string): Promise<number> {
+  const dir = stateDir(ctx);
+  const record = await readRunRecord(dir, vm);
+  if (record.persisted) {
+    const disks = record.persisted.disks.map((d) => d.path).join(', ');
+    throw new EngineError(
+      'RUN_ALREADY_PERSISTED',
+      `VM '${vm}' already runs from local disks: ${disks}`,
+      {
+        details: { vm, disks },
+      },
+    );
+  }
+  if (!serverRunning(record.server)) {
+    const message = `its serving process (${record.server.pid}) is gone: brankas run --resume ${vm} first`;
+    throw new EngineError(
+      'RUN_PERSIST_FAILED',
+      `VM '${vm}' could not be moved onto local disks (disk -: ${message}); it goes on running over backup ${record.backup}`,
+      { details: { vm, disk: '-', message, backup: record.backup } },
+    );
+  }
+  const result = await persistRun(await ctx.connect(), vm, record.disks, {
+    backup: record.backup,
+    signal: ctx.signal(),
+  });
+  await writeRunRecord(dir, {
+    ...record,
+    persisted: { at: new Date().toISOString(), disks: result.disks },
+  });
+  // Nothing reads the export or the overlays any more.
+  await stopServer(record.server);
+  for (const d of record.disks) await unlink(d.overlay).catch(() => undefined);
+  if (ctx.json) ctx.printJson({ backup: record.backup, ...result });
+  else {
+    ctx.print(
+      ctx.t('run.persisted', {
+        vm,
+        disks: result.disks.map((d) => d.path).join(', '),
+        seconds: result.seconds.toFixed(1),
+        backup: record.backup,
+      }),
+    );
+  }
+  return 0;
+}
+
 export const runCommand: Command = {
   name: 'run',
   summary: 'Run a VM straight from a backup (instant recovery), then make it local while it runs',
   usage:
     'brankas run BACKUP --as NAME [--start] [--to DIR] [--allow-host-access] [--skip-damaged] [--dry-run] [--repo PATH] [--json]\n' +
-    '       brankas run --list | --stop NAME [--force] | --resume NAME [--json]',
+    '       brankas run --list | --stop NAME [--force] | --resume NAME | --persist NAME [--json]',
   help:
     'BACKUP is a backup id, or a VM name for its latest backup. The new VM NAME gets a local qcow2\n' +
     "overlay per disk (beside the original's disk, or in --to DIR) whose backing file is the backup's\n" +
@@ -253,11 +301,12 @@ export const runCommand: Command = {
     stop: { type: 'string' },
     force: { type: 'boolean' },
     resume: { type: 'string' },
+    persist: { type: 'string' },
   },
   positionals: { min: 0, max: 1, names: 'BACKUP' },
   async run(ctx, args) {
     const v = args.values;
-    const modes = ['list', 'stop', 'resume'].filter((m) => v[m] !== undefined);
+    const modes = ['list', 'stop', 'resume', 'persist'].filter((m) => v[m] !== undefined);
     if (modes.length > 1) throw new UsageError(`--${modes.join(' and --')} exclude each other`);
     if (modes.length === 1 && args.positionals.length > 0) {
       throw new UsageError(`--${modes[0]} takes no BACKUP`);
@@ -265,6 +314,7 @@ export const runCommand: Command = {
     if (v['list'] === true) return list(ctx);
     if (typeof v['stop'] === 'string') return stop(ctx, v['stop'], v['force'] === true);
     if (typeof v['resume'] === 'string') return resume(ctx, v['resume']);
+    if (typeof v['persist'] === 'string') return persist(ctx, v['persist']);
     if (args.positionals.length === 0)
       throw new UsageError('brankas run needs a BACKUP, or --list');
     return runBackup(ctx, args);

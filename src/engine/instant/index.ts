@@ -16,3 +16,10 @@ export {
 } from './state.js';
 export { nbdSockets, overlayXml, qemuOwner } from './xml.js';
 export { PAUSED_IOERROR, resumeAfterIoError } from './resume.js';
+export {
+  localPath,
+  persistRun,
+  type PersistDisk,
+  type PersistOptions,
+  type PersistResult,
+} from './persist.js';

@@ -81,3 +81,28 @@ export function qemuOwner(capabilities: string): { uid: number; gid: number } | 
     );
   return m ? { uid: Number(m[1]), gid: Number(m[2]) } : undefined;
 }
+
+/**
+ * The XML with each named disk a plain local qcow2 (`path`): no backing store, and the
+ * `error_policy` the run set removed (a local disk reports its errors as any disk does).
+ */
+export function localDisksXml(xml: string, disks: { disk: string; path: string }[]): string {
+  const doc = parseXml(xml, 'domain XML');
+  const devices = child(doc.documentElement!, 'devices');
+  const byTarget = new Map(disks.map((d) => [d.disk, d.path]));
+  for (const disk of devices ? children(devices, 'disk') : []) {
+    const path = byTarget.get(attr(child(disk, 'target'), 'dev') ?? '');
+    if (path === undefined) continue;
+    disk.setAttribute('type', 'file');
+    const driver = child(disk, 'driver');
+    driver?.setAttribute('type', 'qcow2');
+    driver?.removeAttribute('error_policy');
+    const source = child(disk, 'source');
+    for (const a of source ? Array.from(source.attributes).map((x) => x.name) : []) {
+      source!.removeAttribute(a);
+    }
+    source?.setAttribute('file', path);
+    for (const b of children(disk, 'backingStore')) disk.removeChild(b);
+  }
+  return serializeXml(doc);
+}
