@@ -140,7 +140,9 @@ async function main(): Promise<number> {
             const command = (performance.now() - t0) / 1000;
             await consoleReady(await conn.lookupDomain(copy));
             const seconds = (performance.now() - t0) / 1000;
-            log(`  ${command.toFixed(1)} s to the VM started, ${seconds.toFixed(1)} s to its shell`);
+            log(
+              `  ${command.toFixed(1)} s to the VM started, ${seconds.toFixed(1)} s to its shell`,
+            );
             rows.push([`${size.text}`, how, command.toFixed(1), seconds.toFixed(1)]);
             await removeVm(conn, copy);
             if (how === 'run') await brankas(['run', '--stop', copy], env);
@@ -155,10 +157,12 @@ async function main(): Promise<number> {
   } finally {
     await conn.close();
   }
+  console.log(numbersTable(['backup holds', 'how', 'command (s)', 'to console ready (s)'], rows));
   console.log(
-    numbersTable(['backup holds', 'how', 'command (s)', 'to console ready (s)'], rows),
+    `\nload average at the end: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
   );
-  console.log(`\nload average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   return 0;
 }
 

@@ -70,6 +70,8 @@ export async function startServer(s: ServerSpec): Promise<ProcessIdentity> {
     { detached: true, stdio: ['pipe', log, log, 'ipc'], env: { ...process.env, ...s.env } },
   );
   closeSync(log);
+  // A child that dies before reading its password must not crash this process (EPIPE).
+  child.stdin!.on('error', () => undefined);
   child.stdin!.end(s.password ?? '');
   const failed = (message: string): EngineError =>
     new EngineError(
