@@ -193,29 +193,34 @@ async function stop(ctx: CliContext, vm: string, force: boolean): Promise<number
 async function resume(ctx: CliContext, vm: string): Promise<number> {
   const dir = stateDir(ctx);
   const record = await readRunRecord(dir, vm);
-  if (serverRunning(record.server)) {
+  const conn = await ctx.connect();
+  let server = record.server;
+  const restart = !serverRunning(server);
+  if (restart) {
+    const access = await repoAccess(ctx, record.repo);
+    server = await startServer({
+      stateDir: dir,
+      vm,
+      backup: record.backup,
+      location: access.location,
+      password: access.password,
+      disks: record.disks,
+      owner: qemuOwner(await conn.capabilities()),
+      env: ctx.io.env,
+    });
+    await writeRunRecord(dir, { ...record, server });
+  }
+  const resumedVm = await resumeAfterIoError(conn, vm, ctx.signal());
+  if (!restart && !resumedVm) {
     throw new EngineError(
       'RUN_SERVER_ALIVE',
-      `backup ${record.backup} is still served for VM '${vm}' (process ${record.server.pid}): nothing to resume`,
-      { details: { vm, backup: record.backup, pid: record.server.pid } },
+      `backup ${record.backup} is still served for VM '${vm}' (process ${server.pid}): nothing to resume`,
+      { details: { vm, backup: record.backup, pid: server.pid } },
     );
   }
-  const access = await repoAccess(ctx, record.repo);
-  const conn = await ctx.connect();
-  const server = await startServer({
-    stateDir: dir,
-    vm,
-    backup: record.backup,
-    location: access.location,
-    password: access.password,
-    disks: record.disks,
-    owner: qemuOwner(await conn.capabilities()),
-    env: ctx.io.env,
-  });
-  await writeRunRecord(dir, { ...record, server });
-  const resumedVm = await resumeAfterIoError(conn, vm, ctx.signal());
-  if (ctx.json) ctx.printJson({ vm, backup: record.backup, pid: server.pid, resumedVm });
-  else {
+  if (ctx.json) {
+    ctx.printJson({ vm, backup: record.backup, pid: server.pid, restarted: restart, resumedVm });
+  } else {
     ctx.print(
       ctx.t('run.resumed', {
         vm,

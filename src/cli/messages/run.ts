@@ -21,7 +21,7 @@ export const en = {
   'run.stopped': "Stopped serving backup {backup} for VM '{vm}'.",
   'run.stoppedForced':
     "Stopped serving backup {backup} for VM '{vm}' although it still reads from it (--force): the VM pauses at its next read of the backup.",
-  'run.resumed': "Serving backup {backup} for VM '{vm}' again (process {pid}){resumedVm}.",
+  'run.resumed': "Backup {backup} is served for VM '{vm}' (process {pid}){resumedVm}.",
   'run.resumedVmSuffix': '; the VM was paused at a read and runs again',
   'run.persisted':
     "VM '{vm}' now runs from local disks ({disks}) in {seconds} s; backup {backup} is no longer served.",
@@ -46,7 +46,7 @@ export const id: Record<keyof typeof en, string> = {
   'run.stopped': "Berhenti melayani backup {backup} untuk VM '{vm}'.",
   'run.stoppedForced':
     "Berhenti melayani backup {backup} untuk VM '{vm}' walau VM masih membaca darinya (--force): VM berhenti sejenak pada pembacaan backup berikutnya.",
-  'run.resumed': "Melayani lagi backup {backup} untuk VM '{vm}' (proses {pid}){resumedVm}.",
+  'run.resumed': "Backup {backup} dilayani untuk VM '{vm}' (proses {pid}){resumedVm}.",
   'run.resumedVmSuffix': '; VM yang tadi berhenti pada pembacaan berjalan lagi',
   'run.persisted':
     "VM '{vm}' kini berjalan dari disk lokal ({disks}) dalam {seconds} dtk; backup {backup} tidak dilayani lagi.",
