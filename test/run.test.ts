@@ -87,6 +87,23 @@ after(async () => {
 });
 
 describe('brankas run', () => {
+  test('--dry-run shows the overlay XML and creates nothing; a name in use is refused', async () => {
+    const d = await cli(['run', guest.domain.name, '--as', copyName, '--dry-run', '--json'], env());
+    assert.equal(d.code, 0, d.stdout + d.stderr);
+    const plan = JSON.parse(d.stdout);
+    assert.equal(plan.vm, copyName);
+    assert.match(plan.xml, /<source protocol="nbd"><host transport="unix" socket="[^"]+-vda.sock"/);
+    assert.match(plan.xml, /error_policy="stop"/);
+    assert.equal(existsSync(plan.disks[0].overlay), false);
+    assert.equal(existsSync(plan.disks[0].socket), false);
+    assert.deepEqual(JSON.parse((await cli(['run', '--list', '--json'], env())).stdout), []);
+    await assert.rejects(conn.lookupDomain(copyName), (e: unknown) => isNotFound(e));
+
+    const taken = await cli(['run', guest.domain.name, '--as', guest.domain.name, '--json'], env());
+    assert.equal(taken.code, 1);
+    assert.equal(JSON.parse(taken.stdout).error.code, 'RESTORE_VM_EXISTS');
+  });
+
   test('boots a new VM straight from the backup and the guest reads the files written before it', async () => {
     const r = await cli(['run', guest.domain.name, '--as', copyName, '--start', '--json'], env());
     assert.equal(r.code, 0, r.stdout + r.stderr);
