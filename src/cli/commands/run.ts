@@ -6,8 +6,8 @@
  * directory. The engine plans and defines; this face owns the serving
  * process (run-server.ts).
  */
-import { unlink } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { mkdir, unlink } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import {
   checkStoppable,
   defineRun,
@@ -84,6 +84,9 @@ async function runBackup(ctx: CliContext, args: ParsedArgs): Promise<number> {
     }
     const dir = stateDir(ctx);
     const disks = plan.disks.map((d) => ({ disk: d.disk, socket: d.socket, overlay: d.overlay }));
+    // --to DIR may not exist yet: the server binds its sockets there before the overlays are made.
+    for (const d of new Set(disks.map((x) => dirname(x.socket))))
+      await mkdir(d, { recursive: true });
     const server = await startServer({
       stateDir: dir,
       vm: plan.vm,
