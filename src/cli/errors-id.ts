@@ -189,6 +189,18 @@ export const ERRORS_ID = {
     "job backup VM '{vm}' berakhir sebelum brankas selesai membacanya ({reason}); tidak ada yang tercatat.",
   JOB_NOT_FOUND: "tidak ada job dengan id '{job}'",
   JOB_HISTORY_UNUSABLE: 'riwayat job {path} tidak bisa dipakai: {message}',
+  // instant recovery (brankas run)
+  RUN_NOT_FOUND:
+    "tidak ada VM bernama '{vm}' yang berjalan dari backup di sini (brankas run --list menampilkan yang ada)",
+  RUN_VM_DEPENDS:
+    "VM '{vm}' masih membaca disknya dari backup {backup}, dilayani proses {pid}: tanpanya VM berhenti sejenak pada pembacaan berikutnya. Jadikan lokal dulu (brankas run --persist {vm}) atau hapus VM-nya, atau hentikan dengan --force",
+  RUN_SERVER_FAILED:
+    "proses untuk melayani backup {backup} bagi VM '{vm}' gagal dimulai: {message}",
+  RUN_SERVER_ALIVE:
+    "backup {backup} masih dilayani untuk VM '{vm}' (proses {pid}): tidak ada yang perlu dilanjutkan",
+  RUN_PERSIST_FAILED:
+    "VM '{vm}' tidak bisa dipindahkan ke disk lokal (disk {disk}: {message}); VM tetap berjalan di atas backup {backup}",
+  RUN_ALREADY_PERSISTED: "VM '{vm}' sudah berjalan dari disk lokal: {disks}",
 
   POOL_NOT_FOUND: "tidak ada storage pool bernama '{pool}'",
   POOL_INACTIVE: "storage pool '{pool}' tidak aktif: jalankan dulu (virsh pool-start {pool})",

@@ -10,6 +10,7 @@ import * as files from './messages/files.js';
 import * as serve from './messages/serve.js';
 import * as schedule from './messages/schedule.js';
 import * as service from './messages/service.js';
+import * as runMessages from './messages/run.js';
 
 export type Lang = 'en' | 'id';
 
@@ -763,7 +764,7 @@ const id: Record<BaseKey, string> = {
 
 // Each command group's messages in a file of its own (src/cli/messages/), one line each here:
 // a key missing in Indonesian is a compile error in that file.
-const groups = [serve, schedule, service, repoCopy, files] as const;
+const groups = [serve, schedule, service, repoCopy, files, runMessages] as const;
 type KeysOf<G> = G extends { en: infer E } ? keyof E : never;
 type GroupKey = KeysOf<(typeof groups)[number]>;
 

@@ -34,6 +34,8 @@ const GROUPS: Record<string, () => Promise<Command[]>> = {
   verify: async () => [(await import('./commands/verify.js')).verifyCommand],
   mount: async () => [(await import('./commands/mount.js')).mountCommand],
   files: async () => [(await import('./commands/files.js')).filesCommand],
+  run: async () => [(await import('./commands/run.js')).runCommand],
+  'serve-export': async () => [(await import('./commands/serve-export.js')).serveExportCommand],
   repo: async () => (await import('./commands/repo.js')).repoCommands,
   demo: async () => [(await import('./commands/demo.js')).demoCommand],
   serve: async () => [(await import('./commands/serve.js')).serveCommand],

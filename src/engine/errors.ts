@@ -51,7 +51,12 @@ export type EngineErrorCode =
   | 'FILES_MOUNT_FAILED'
   | 'FILES_DEST_EXISTS'
   | 'FILES_UNSAFE_ENTRY'
-  | 'FILES_HELPER_FAILED';
+  | 'FILES_HELPER_FAILED'
+  | 'RUN_VM_DEPENDS'
+  | 'RUN_SERVER_FAILED'
+  | 'RUN_SERVER_ALIVE'
+  | 'RUN_PERSIST_FAILED'
+  | 'RUN_ALREADY_PERSISTED';
 
 export class EngineError<C extends EngineErrorCode = EngineErrorCode> extends BrankasError<C> {
   override readonly name = 'EngineError';

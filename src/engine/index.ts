@@ -81,3 +81,4 @@ export {
   type RepoCopyResult,
 } from './copy/repo-copy.js';
 export * from './files/index.js';
+export * from './instant/index.js';

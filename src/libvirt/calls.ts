@@ -131,6 +131,11 @@ export const DOMAIN_BLOCK_JOB_ABORT = remote(
   struct({ dom: domainRef, path: str, flags: uint }),
   none,
 );
+export const DOMAIN_BLOCK_COPY = remote(
+  'DOMAIN_BLOCK_COPY',
+  struct({ dom: domainRef, path: str, destxml: str, params: typedParams, flags: uint }),
+  none,
+);
 export const DOMAIN_BLOCK_RESIZE = remote(
   'DOMAIN_BLOCK_RESIZE',
   struct({ dom: domainRef, disk: str, size: uhyper, flags: uint }),

@@ -147,6 +147,21 @@ export class Domain {
     });
   }
 
+  /**
+   * Starts copying a disk (its whole chain, unless BlockCopy.SHALLOW) to the destination of
+   * `destXml` (a `<disk>` element) while the domain runs (virDomainBlockCopy); the job is then
+   * ended with blockJobAbort, BlockJobAbort.PIVOT to switch the domain onto the copy.
+   */
+  async blockCopy(disk: string, destXml: string, flags = 0): Promise<void> {
+    await this.conn.call(C.DOMAIN_BLOCK_COPY, {
+      dom: this.ref,
+      path: disk,
+      destxml: destXml,
+      params: [],
+      flags,
+    });
+  }
+
   async blockJobAbort(disk: string, flags = 0): Promise<void> {
     await this.conn.call(C.DOMAIN_BLOCK_JOB_ABORT, { dom: this.ref, path: disk, flags });
   }

@@ -114,6 +114,15 @@ export const CheckpointXml = { SECURE: 1, NO_DOMAIN: 2, SIZE: 4 } as const;
 export const BackupBegin = { REUSE_EXTERNAL: 1 } as const;
 /** virDomainBlockResizeFlags: without BYTES, the size is in KiB. */
 export const BlockResize = { BYTES: 1 } as const;
+/** virDomainBlockCopyFlags. */
+export const BlockCopy = {
+  SHALLOW: 1,
+  REUSE_EXT: 2,
+  TRANSIENT_JOB: 4,
+  SYNCHRONOUS_WRITES: 8,
+} as const;
+/** virDomainBlockJobAbortFlags. */
+export const BlockJobAbort = { ASYNC: 1, PIVOT: 2 } as const;
 export const JobStats = { COMPLETED: 1, KEEP_COMPLETED: 2 } as const;
 
 export const DomainEventId = {

@@ -8,7 +8,17 @@ export { VmJob, type VmJobEvent, type VmJobOptions, type Recovery } from './job.
 export { VmLock, lockHolder, type JobKind, type LockHolder } from './lock.js';
 export { readJournal, type JournalChange, type JournalFile, type PoweredOff } from './journal.js';
 export { DEFAULT_STATE_DIR, jobsState, stateDirFrom, type JobsState } from './state.js';
-export { isAlive, selfIdentity, type ProcessIdentity } from './process-identity.js';
+export { identityOf, isAlive, selfIdentity, type ProcessIdentity } from './process-identity.js';
+export {
+  listRunRecords,
+  readRunRecord,
+  removeRunRecord,
+  runLogPath,
+  runsDir,
+  writeRunRecord,
+  type RunDisk,
+  type RunRecord,
+} from './runs.js';
 export {
   JobQueue,
   type JobEvent,

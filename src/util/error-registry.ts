@@ -172,6 +172,17 @@ export const ERRORS = {
   BACKUP_LIVE_JOB_FAILED:
     "the backup job of VM '{vm}' ended before brankas had read it all ({reason}); nothing was recorded.",
   JOB_NOT_FOUND: "no job with id '{job}'",
+  // instant recovery (brankas run)
+  RUN_NOT_FOUND:
+    "no VM named '{vm}' runs from a backup here (brankas run --list shows those that do)",
+  RUN_VM_DEPENDS:
+    "VM '{vm}' still reads its disks from backup {backup}, served by process {pid}: without it the VM pauses at its next read. Persist it first (brankas run --persist {vm}) or remove the VM, or stop with --force",
+  RUN_SERVER_FAILED: "the process to serve backup {backup} for VM '{vm}' did not start: {message}",
+  RUN_SERVER_ALIVE:
+    "backup {backup} is still served for VM '{vm}' (process {pid}): nothing to resume",
+  RUN_PERSIST_FAILED:
+    "VM '{vm}' could not be moved onto local disks (disk {disk}: {message}); it goes on running over backup {backup}",
+  RUN_ALREADY_PERSISTED: "VM '{vm}' already runs from local disks: {disks}",
   JOB_HISTORY_UNUSABLE: 'cannot use the job history {path}: {message}',
   // disk engines and the thin-provisioning lab
   POOL_NOT_FOUND: "no storage pool named '{pool}'",

@@ -128,7 +128,7 @@ export async function resolveBackup(
   return manifest;
 }
 
-async function lookup(conn: Connection, name: string): Promise<Domain | undefined> {
+export async function lookup(conn: Connection, name: string): Promise<Domain | undefined> {
   try {
     return await conn.lookupDomain(name);
   } catch (err) {
@@ -137,7 +137,10 @@ async function lookup(conn: Connection, name: string): Promise<Domain | undefine
   }
 }
 
-async function lookupByUuid(conn: Connection, uuid: string | null): Promise<Domain | undefined> {
+export async function lookupByUuid(
+  conn: Connection,
+  uuid: string | null,
+): Promise<Domain | undefined> {
   if (!uuid) return undefined;
   try {
     return await conn.lookupDomainByUuid(uuid);

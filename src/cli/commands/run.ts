@@ -1,0 +1,330 @@
+/**
+ * `brankas run`: instant recovery (docs/instant-recovery.md). A VM defined
+ * over a backup's disks served by a detached brankas process, so it boots in
+ * seconds whatever the backup's size; `--list`, `--stop`, `--resume` and
+ * `--persist` manage it across CLI calls through its record in the state
+ * directory. The engine plans and defines; this face owns the serving
+ * process (run-server.ts).
+ */
+import { mkdir, unlink } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import {
+  checkStoppable,
+  defineRun,
+  EngineError,
+  inspectRun,
+  persistRun,
+  planRun,
+  resumeAfterIoError,
+  qemuOwner,
+  type RunFacts,
+} from '../../engine/index.js';
+import { isS3Location } from '../../repo/backend/s3-location.js';
+import { Repository } from '../../repo/repository.js';
+import {
+  listRunRecords,
+  readRunRecord,
+  removeRunRecord,
+  writeRunRecord,
+  type RunRecord,
+} from '../../service/index.js';
+import { UsageError, type Command, type ParsedArgs } from '../command.js';
+import type { CliContext } from '../context.js';
+import { formatBytes } from '../format.js';
+import { stateDir } from '../vm-job.js';
+import { serverRunning, startServer, stopServer } from './run-server.js';
+import { openRepoAt, readPassword, repoLocation, repoOption, withBackend } from './repo-common.js';
+
+/** The repository's location (absolute: a later --resume may run elsewhere) and password. */
+async function repoAccess(
+  ctx: CliContext,
+  location: string,
+): Promise<{ location: string; password: string | undefined }> {
+  const where = isS3Location(location) ? location : resolve(location);
+  const { config, keys } = await withBackend(ctx, where, (b) => Repository.peek(b));
+  const encrypted = config.encryption !== 'none' || keys.length > 0;
+  return { location: where, password: encrypted ? await readPassword(ctx) : undefined };
+}
+
+export function factsOf(r: RunRecord): RunFacts {
+  return {
+    vm: r.vm,
+    backup: r.backup,
+    sockets: r.disks.map((d) => d.socket),
+    serverAlive: serverRunning(r.server),
+    serverPid: r.server.pid,
+    persisted: r.persisted !== null,
+  };
+}
+
+async function runBackup(ctx: CliContext, args: ParsedArgs): Promise<number> {
+  const as = args.values['as'] as string | undefined;
+  if (as === undefined) throw new UsageError('brankas run BACKUP needs --as NAME');
+  const access = await repoAccess(ctx, repoLocation(ctx, args));
+  const conn = await ctx.connect();
+  const repo = await openRepoAt(ctx, access.location, access.password);
+  const toDir = args.values['to'] as string | undefined;
+  let plan;
+  try {
+    plan = await planRun(conn, repo, args.positionals[0]!, {
+      as,
+      ...(toDir !== undefined ? { toDir } : {}),
+      allowHostAccess: args.values['allow-host-access'] === true,
+      skipDamaged: args.values['skip-damaged'] === true,
+    });
+    if (args.values['dry-run'] === true) {
+      if (ctx.json) ctx.printJson({ dryRun: true, ...plan });
+      else {
+        ctx.print(ctx.t('run.plan', { vm: plan.vm, backup: plan.backup, source: plan.source }));
+        for (const d of plan.disks) {
+          ctx.print(ctx.t('run.disk', { ...d, size: formatBytes(d.virtualSize) }));
+        }
+      }
+      return 0;
+    }
+    const dir = stateDir(ctx);
+    const disks = plan.disks.map((d) => ({ disk: d.disk, socket: d.socket, overlay: d.overlay }));
+    // --to DIR may not exist yet: the server binds its sockets there before the overlays are made.
+    for (const d of new Set(disks.map((x) => dirname(x.socket))))
+      await mkdir(d, { recursive: true });
+    const server = await startServer({
+      stateDir: dir,
+      vm: plan.vm,
+      backup: plan.backup,
+      location: access.location,
+      password: access.password,
+      disks,
+      owner: qemuOwner(await conn.capabilities()),
+      env: ctx.io.env,
+    });
+    const record: RunRecord = {
+      version: 1,
+      vm: plan.vm,
+      backup: plan.backup,
+      repo: access.location,
+      disks,
+      server,
+      since: new Date().toISOString(),
+      persisted: null,
+    };
+    let started;
+    try {
+      // Written before the VM exists: a VM over an export always has a record naming its server.
+      await writeRunRecord(dir, record);
+      started = await defineRun(conn, repo, plan, {
+        start: args.values['start'] === true,
+        signal: ctx.signal(),
+      });
+    } catch (err) {
+      await stopServer(server);
+      await removeRunRecord(dir, plan.vm);
+      throw err;
+    }
+    if (ctx.json) {
+      ctx.printJson({ ...record, uuid: started.uuid, started: started.started, xml: plan.xml });
+    } else {
+      ctx.print(
+        ctx.t('run.defined', {
+          vm: plan.vm,
+          backup: plan.backup,
+          source: plan.source,
+          started: started.started ? ctx.t('run.startedSuffix') : '',
+          pid: server.pid,
+        }),
+      );
+      for (const d of plan.disks) {
+        ctx.print(ctx.t('run.disk', { ...d, size: formatBytes(d.virtualSize) }));
+      }
+      ctx.print(ctx.t('run.next', { vm: plan.vm }));
+    }
+    return 0;
+  } finally {
+    await repo.close();
+  }
+}
+
+async function list(ctx: CliContext): Promise<number> {
+  const records = await listRunRecords(stateDir(ctx));
+  const conn = records.length > 0 ? await ctx.connect() : undefined;
+  const rows = [];
+  for (const r of records) {
+    const facts = factsOf(r);
+    rows.push({ record: r, facts, inspection: await inspectRun(conn!, facts) });
+  }
+  if (ctx.json) {
+    ctx.printJson(
+      rows.map(({ record, facts, inspection }) => ({
+        ...record,
+        serverAlive: facts.serverAlive,
+        ...inspection,
+      })),
+    );
+    return 0;
+  }
+  if (rows.length === 0) ctx.print(ctx.t('run.none'));
+  for (const { record, facts, inspection: i } of rows) {
+    ctx.print(
+      ctx.t('run.row', {
+        vm: record.vm,
+        state: i.state,
+        backup: record.backup,
+        pid: record.server.pid,
+        alive: ctx.t(facts.serverAlive ? 'run.alive' : 'run.gone'),
+        vmState: i.vmState ?? '-',
+        paused: i.pausedForIoError ? ctx.t('run.pausedIo') : '',
+      }),
+    );
+    if (i.state === 'broken') ctx.print(ctx.t('run.brokenHint', { vm: record.vm }));
+  }
+  return 0;
+}
+
+async function stop(ctx: CliContext, vm: string, force: boolean): Promise<number> {
+  const dir = stateDir(ctx);
+  const record = await readRunRecord(dir, vm);
+  const facts = factsOf(record);
+  const i = await checkStoppable(await ctx.connect(), facts, force);
+  await stopServer(record.server);
+  await removeRunRecord(dir, vm);
+  const forced = i.dependsOnExport && facts.serverAlive;
+  if (ctx.json) ctx.printJson({ vm, backup: record.backup, stopped: true, forced });
+  else
+    ctx.print(ctx.t(forced ? 'run.stoppedForced' : 'run.stopped', { vm, backup: record.backup }));
+  return 0;
+}
+
+async function resume(ctx: CliContext, vm: string): Promise<number> {
+  const dir = stateDir(ctx);
+  const record = await readRunRecord(dir, vm);
+  const conn = await ctx.connect();
+  let server = record.server;
+  const restart = !serverRunning(server);
+  if (restart) {
+    const access = await repoAccess(ctx, record.repo);
+    server = await startServer({
+      stateDir: dir,
+      vm,
+      backup: record.backup,
+      location: access.location,
+      password: access.password,
+      disks: record.disks,
+      owner: qemuOwner(await conn.capabilities()),
+      env: ctx.io.env,
+    });
+    await writeRunRecord(dir, { ...record, server });
+  }
+  const resumedVm = await resumeAfterIoError(conn, vm, ctx.signal());
+  if (!restart && !resumedVm) {
+    throw new EngineError(
+      'RUN_SERVER_ALIVE',
+      `backup ${record.backup} is still served for VM '${vm}' (process ${server.pid}): nothing to resume`,
+      { details: { vm, backup: record.backup, pid: server.pid } },
+    );
+  }
+  if (ctx.json) {
+    ctx.printJson({ vm, backup: record.backup, pid: server.pid, restarted: restart, resumedVm });
+  } else {
+    ctx.print(
+      ctx.t('run.resumed', {
+        vm,
+        backup: record.backup,
+        pid: server.pid,
+        resumedVm: resumedVm ? ctx.t('run.resumedVmSuffix') : '',
+      }),
+    );
+  }
+  return 0;
+}
+
+async function persist(ctx: CliContext, vm: string): Promise<number> {
+  const dir = stateDir(ctx);
+  const record = await readRunRecord(dir, vm);
+  if (record.persisted) {
+    const disks = record.persisted.disks.map((d) => d.path).join(', ');
+    throw new EngineError(
+      'RUN_ALREADY_PERSISTED',
+      `VM '${vm}' already runs from local disks: ${disks}`,
+      {
+        details: { vm, disks },
+      },
+    );
+  }
+  if (!serverRunning(record.server)) {
+    const message = `its serving process (${record.server.pid}) is gone: brankas run --resume ${vm} first`;
+    throw new EngineError(
+      'RUN_PERSIST_FAILED',
+      `VM '${vm}' could not be moved onto local disks (disk -: ${message}); it goes on running over backup ${record.backup}`,
+      { details: { vm, disk: '-', message, backup: record.backup } },
+    );
+  }
+  const result = await persistRun(await ctx.connect(), vm, record.disks, {
+    backup: record.backup,
+    signal: ctx.signal(),
+  });
+  await writeRunRecord(dir, {
+    ...record,
+    persisted: { at: new Date().toISOString(), disks: result.disks },
+  });
+  // Nothing reads the export or the overlays any more.
+  await stopServer(record.server);
+  for (const d of record.disks) await unlink(d.overlay).catch(() => undefined);
+  if (ctx.json) ctx.printJson({ backup: record.backup, ...result });
+  else {
+    ctx.print(
+      ctx.t('run.persisted', {
+        vm,
+        disks: result.disks.map((d) => d.path).join(', '),
+        seconds: result.seconds.toFixed(1),
+        backup: record.backup,
+      }),
+    );
+  }
+  return 0;
+}
+
+export const runCommand: Command = {
+  name: 'run',
+  summary: 'Run a VM straight from a backup (instant recovery), then make it local while it runs',
+  usage:
+    'brankas run BACKUP --as NAME [--start] [--to DIR] [--allow-host-access] [--skip-damaged] [--dry-run] [--repo PATH] [--json]\n' +
+    '       brankas run --list | --stop NAME [--force] | --resume NAME | --persist NAME [--json]',
+  help:
+    'BACKUP is a backup id, or a VM name for its latest backup. The new VM NAME gets a local qcow2\n' +
+    "overlay per disk (beside the original's disk, or in --to DIR) whose backing file is the backup's\n" +
+    'disk, served read-only over NBD by a brankas process that runs on after this command: it boots\n' +
+    'in seconds whatever the backup size, and its writes go to the overlays. Should that process die,\n' +
+    'the VM pauses at its next read of the backup (never an I/O error in the guest); --resume serves\n' +
+    'it again and lets the VM go on. --persist copies the disks to local files while the VM runs and\n' +
+    'moves it onto them; --stop then ends the serving process (refused while the VM depends on it,\n' +
+    'unless --force). --list shows every VM run this way.',
+  options: {
+    ...repoOption,
+    as: { type: 'string' },
+    start: { type: 'boolean' },
+    to: { type: 'string' },
+    'allow-host-access': { type: 'boolean' },
+    'skip-damaged': { type: 'boolean' },
+    'dry-run': { type: 'boolean' },
+    list: { type: 'boolean' },
+    stop: { type: 'string' },
+    force: { type: 'boolean' },
+    resume: { type: 'string' },
+    persist: { type: 'string' },
+  },
+  positionals: { min: 0, max: 1, names: 'BACKUP' },
+  async run(ctx, args) {
+    const v = args.values;
+    const modes = ['list', 'stop', 'resume', 'persist'].filter((m) => v[m] !== undefined);
+    if (modes.length > 1) throw new UsageError(`--${modes.join(' and --')} exclude each other`);
+    if (modes.length === 1 && args.positionals.length > 0) {
+      throw new UsageError(`--${modes[0]} takes no BACKUP`);
+    }
+    if (v['list'] === true) return list(ctx);
+    if (typeof v['stop'] === 'string') return stop(ctx, v['stop'], v['force'] === true);
+    if (typeof v['resume'] === 'string') return resume(ctx, v['resume']);
+    if (typeof v['persist'] === 'string') return persist(ctx, v['persist']);
+    if (args.positionals.length === 0)
+      throw new UsageError('brankas run needs a BACKUP, or --list');
+    return runBackup(ctx, args);
+  },
+};
