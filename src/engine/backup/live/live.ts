@@ -25,6 +25,7 @@ import { findVm } from '../../snapshot/tree.js';
 import { addBootFiles } from '../boot-files.js';
 import { previousBackup } from '../unchanged.js';
 import { LiveExport } from './export.js';
+import { clearLeftovers, findLeftovers, isEmpty, type LiveLeftovers } from './leftovers.js';
 import { planFreeze, type Consistency, type FreezePlan } from './freeze.js';
 import {
   planLine,
@@ -68,6 +69,8 @@ export interface LiveBackupResult {
   newStoredBytes: number;
   /** The line's older checkpoints deleted after the commit. */
   deletedCheckpoints: string[];
+  /** What a killed live backup had left on the VM and was removed first (null: nothing). */
+  clearedLeftovers: LiveLeftovers | null;
   seconds: number;
 }
 
@@ -126,6 +129,9 @@ export async function liveBackup(
       { details: { vm: vm.name, state } },
     );
   }
+  // Run under the VM's job lock: a brankas job or directory of this VM is a killed one's.
+  const leftovers = await findLeftovers(vm, o.workRoot);
+  if (!isEmpty(leftovers)) await clearLeftovers(vm, leftovers);
   const domainXml = await vm.xml(DomainXml.INACTIVE);
   const liveXml = await vm.xml();
   const disks = await liveDisks(vm, liveXml);
@@ -227,6 +233,7 @@ export async function liveBackup(
       dedupBytes: Math.max(0, readBytes - newPlainBytes - files.newPlainBytes),
       newStoredBytes: newStoredBytes + files.newStoredBytes,
       deletedCheckpoints: deleted,
+      clearedLeftovers: isEmpty(leftovers) ? null : leftovers,
       seconds: (Date.now() - started) / 1000,
     };
   } finally {
