@@ -32,6 +32,7 @@ const GROUPS: Record<string, () => Promise<Command[]>> = {
   backups: async () => [(await import('./commands/backup.js')).backupsCommand],
   restore: async () => [(await import('./commands/restore.js')).restoreCommand],
   verify: async () => [(await import('./commands/verify.js')).verifyCommand],
+  doctor: async () => [(await import('./commands/doctor.js')).doctorCommand],
   mount: async () => [(await import('./commands/mount.js')).mountCommand],
   repo: async () => (await import('./commands/repo.js')).repoCommands,
   demo: async () => [(await import('./commands/demo.js')).demoCommand],

@@ -1,0 +1,318 @@
+/**
+ * What killed live backups leave, and its removal, on one real running TCG
+ * guest. A live backup killed at any moment: the real
+ * CLI (`node dist/src/cli/main.js backup VM`) is SIGKILLed at 20+ points
+ * spread from its start to its measured duration (starting up, planning, the
+ * backup job begun, reading, committing, deleting old checkpoints). After
+ * each kill: no partial backup is listed, the next backup aborts the leftover
+ * job, removes the job's directory and succeeds, and leaves nothing behind.
+ * At the end every backup verifies and the last one restores identical to
+ * the disk as it was at its backup point. `brankas doctor`: a killed job's
+ * leftovers made on purpose (the backup job left running, its directory, its
+ * checkpoint; a directory of a VM that is gone; a VM an interrupted cold
+ * backup left off) are shown without being changed, and repaired with --fix.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Connection } from '../src/libvirt/index.js';
+import { TinyGuest } from '../src/engine/guest/tiny-guest.js';
+import { LiveExport } from '../src/engine/backup/live/export.js';
+import {
+  DEFAULT_WORK_ROOT,
+  WORK_DIR_PREFIX,
+  workDirs,
+  writeMarker,
+} from '../src/engine/backup/live/leftovers.js';
+import { fixFindings, type DoctorFinding } from '../src/engine/doctor/index.js';
+import { writeJournal } from '../src/service/journal.js';
+import { repoPath, testName } from './support/guest.js';
+import { cli, initPlainRepo, TEST_STATE_DIR } from './support/cli.js';
+
+const run = promisify(execFile);
+const KILLS = 20;
+
+let conn: Connection;
+let repoDir: string;
+let guest: TinyGuest;
+let vm: string;
+const children = new Set<ChildProcess>();
+const env = (): NodeJS.ProcessEnv => ({ BRANKAS_REPO: repoDir });
+
+before(async () => {
+  conn = await Connection.open('qemu:///system');
+  repoDir = await initPlainRepo();
+  vm = testName('live-kill');
+  guest = await TinyGuest.launch(conn, { name: vm });
+});
+
+after(async () => {
+  for (const c of children) c.kill('SIGKILL');
+  // A failed run may leave a killed job's directory: only this guest's are removed.
+  for (const d of await workDirs()) {
+    if (guest && d.marker?.uuid === guest.domain.uuid) await rm(d.path, { recursive: true });
+  }
+  await guest?.dispose();
+  await conn?.close();
+  if (repoDir) await rm(repoDir, { recursive: true, force: true });
+});
+
+/** The real CLI backing the guest up, as a child process; resolves when it has exited. */
+function spawnBackup(extra: string[] = []): { child: ChildProcess; exited: Promise<unknown> } {
+  const child = spawn(
+    process.execPath,
+    [repoPath('dist/src/cli/main.js'), 'backup', vm, '--mode', 'live', '--json', ...extra],
+    { env: { ...process.env, ...env(), LANG: 'C' }, stdio: 'ignore' },
+  );
+  children.add(child);
+  const exited = new Promise((resolve) =>
+    child.on('exit', () => {
+      children.delete(child);
+      resolve(undefined);
+    }),
+  );
+  return { child, exited };
+}
+
+async function backupIds(): Promise<string[]> {
+  const r = await cli(['backups', vm, '--json'], env());
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { backups: { id: string }[]; damaged: unknown[] };
+  // A killed writer never leaves a manifest that reads as damaged either.
+  assert.deepEqual(out.damaged, []);
+  return out.backups.map((b) => b.id);
+}
+
+async function liveBackup(): Promise<{
+  manifest: { id: string };
+  checkpoint: string;
+  clearedLeftovers: { job: string | null; dirs: string[] } | null;
+}> {
+  const r = await cli(['backup', vm, '--mode', 'live', '--json'], env());
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+/** Nothing of a live job is left on the VM or on the host. */
+async function nothingLeft(checkpoint: string): Promise<void> {
+  assert.equal((await guest.domain.jobInfo()).type, 0);
+  const dirs = (await workDirs()).filter((d) => d.marker?.uuid === guest.domain.uuid);
+  assert.deepEqual(dirs, []);
+  assert.deepEqual(
+    (await guest.domain.listCheckpoints()).map((c) => c.name),
+    [checkpoint],
+  );
+}
+
+describe('a live backup killed at any moment', () => {
+  test(`SIGKILL at ${KILLS} points: nothing partial is listed, the next backup cleans up and succeeds, all verify and restore`, async (t) => {
+    const first = await liveBackup();
+    // The duration of a whole run of the CLI (process start included), to spread the kills over.
+    const t0 = Date.now();
+    const whole = spawnBackup(['--reread']);
+    await whole.exited;
+    const duration = Date.now() - t0;
+    assert.equal(whole.child.exitCode, 0);
+    t.diagnostic(`a whole live backup run takes ${duration} ms`);
+    let ids = await backupIds();
+    assert.equal(ids.length, 2);
+
+    let cleared = 0;
+    for (let i = 0; i < KILLS; i++) {
+      // Every other run reads the disk whole, so more of the kills land in the reading.
+      const c = spawnBackup(i % 2 === 0 ? ['--reread'] : []);
+      const at = Math.round((duration * (i + 0.5)) / KILLS);
+      // The offset only chooses where the kill lands; every outcome below must hold wherever.
+      await new Promise((r) => setTimeout(r, at));
+      c.child.kill('SIGKILL');
+      await c.exited;
+      const now = await backupIds();
+      // Nothing partial: the killed run either committed its backup whole, or recorded nothing.
+      assert.deepEqual(now.slice(0, ids.length), ids);
+      assert.ok(now.length - ids.length <= 1, `kill ${i} at ${at} ms: ${now.length - ids.length}`);
+      const next = await liveBackup();
+      if (next.clearedLeftovers) cleared++;
+      await nothingLeft(next.checkpoint);
+      ids = await backupIds();
+      assert.equal(ids.at(-1), next.manifest.id);
+      // Some fresh data for the next incremental.
+      await guest.console.run(`echo ${i} > /data/kill-${i}; sync`);
+    }
+    t.diagnostic(`${cleared} of ${KILLS} kills left a job or directory the next backup removed`);
+    // Spread from start to end, some kills must land while the job runs.
+    assert.ok(cleared > 0);
+
+    for (const id of [first.manifest.id, ...ids.slice(-3)]) {
+      const v = await cli(['verify', id, '--json'], env());
+      assert.equal(v.code, 0, v.stdout + v.stderr);
+    }
+    // Paused, so the disk stays as it is at the last backup point to compare with.
+    await guest.domain.suspend();
+    try {
+      const last = await liveBackup();
+      const to = join(guest.dir, 'restored.qcow2');
+      const res = await cli(
+        ['restore', last.manifest.id, '--disk', 'vda', '--to', to, '--format', 'qcow2', '--json'],
+        env(),
+      );
+      assert.equal(res.code, 0, res.stdout + res.stderr);
+      await run('qemu-img', [
+        'compare',
+        '-U',
+        '-f',
+        'qcow2',
+        '-F',
+        'qcow2',
+        to,
+        join(guest.dir, 'vda.qcow2'),
+      ]);
+    } finally {
+      await guest.domain.resume();
+    }
+  });
+});
+
+interface DoctorJson {
+  findings: DoctorFinding[];
+  busy: string[];
+  checkpointsChecked: boolean;
+  fixed: boolean;
+  results: { finding: DoctorFinding; outcome: string; message?: string }[] | null;
+}
+
+async function doctor(...args: string[]): Promise<DoctorJson> {
+  const r = await cli(['doctor', ...args, '--json'], env());
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  return JSON.parse(r.stdout) as DoctorJson;
+}
+
+const kinds = (fs: DoctorFinding[]): string[] => fs.map((f) => f.kind).sort();
+
+describe('brankas doctor', () => {
+  test('shows what a killed live backup left without changing it; --fix repairs it and the line goes on', async () => {
+    const last = await liveBackup();
+    const sequence = Number(/\d+$/.exec(last.checkpoint)![0]);
+    const orphan = last.checkpoint.replace(/\d+$/, String(sequence + 1));
+    // As a SIGKILL leaves it: the job running with its export, its directory, its checkpoint.
+    const ex = await LiveExport.begin(guest.domain, {
+      disks: [{ target: 'vda', incremental: last.checkpoint }],
+      checkpoint: { name: orphan, description: 'killed', bitmapDisks: ['vda'] },
+    });
+    const left = async (): Promise<[boolean, boolean, string[]]> => [
+      (await guest.domain.jobInfo()).type !== 0,
+      existsSync(ex.dir),
+      (await guest.domain.listCheckpoints()).map((c) => c.name).sort(),
+    ];
+    const plan = await doctor(vm);
+    assert.deepEqual(kinds(plan.findings), ['backup-job', 'orphan-checkpoint', 'work-dir']);
+    assert.deepEqual(
+      plan.findings.find((f) => f.kind === 'orphan-checkpoint'),
+      { kind: 'orphan-checkpoint', vm, checkpoint: orphan, reason: 'not-in-repository' },
+    );
+    assert.equal(plan.findings.find((f) => f.kind === 'work-dir' && f.path === ex.dir)?.vm, vm);
+    assert.equal(plan.results, null);
+    const text = await cli(['doctor', vm], env());
+    assert.match(text.stdout, /Found 3 thing\(s\) left behind/);
+    assert.match(text.stdout, /a brankas backup job is still running with no brankas behind it/);
+    assert.match(text.stdout, /Nothing was changed/);
+    const id = await cli(['doctor', vm, '--lang', 'id'], env());
+    assert.match(id.stdout, /job backup brankas masih berjalan/);
+    const dry = await doctor(vm, '--fix', '--dry-run');
+    assert.equal(dry.fixed, false);
+    assert.deepEqual(await left(), [true, true, [last.checkpoint, orphan].sort()]);
+
+    const fixed = await doctor(vm, '--fix');
+    assert.deepEqual(
+      fixed.results!.map((r) => [r.finding.kind, r.outcome]),
+      [
+        ['backup-job', 'fixed'],
+        ['work-dir', 'fixed'],
+        ['orphan-checkpoint', 'fixed'],
+      ],
+    );
+    assert.deepEqual(await left(), [false, false, [last.checkpoint]]);
+    assert.deepEqual((await doctor(vm)).findings, []);
+    assert.match((await cli(['doctor', vm], env())).stdout, /Nothing left behind/);
+    const next = await liveBackup();
+    assert.equal(next.clearedLeftovers, null);
+    const r = await cli(['backups', vm, '--json'], env());
+    const row = (
+      JSON.parse(r.stdout).backups as {
+        id: string;
+        live: { disks: Record<string, { read: string }> };
+      }[]
+    ).at(-1)!;
+    assert.equal(row.id, next.manifest.id);
+    assert.equal(row.live.disks['vda']!.read, 'incremental');
+  });
+
+  test('a directory of a live backup whose VM is gone is found host-wide and removed', async () => {
+    const path = await mkdtemp(join(DEFAULT_WORK_ROOT, WORK_DIR_PREFIX));
+    try {
+      await writeMarker(path, {
+        vm: 'brankas-test-gone',
+        uuid: randomUUID(),
+        pid: 999_999_999,
+        checkpoint: null,
+        startedAt: new Date().toISOString(),
+      });
+      // The host-wide plan (it changes nothing); only this test's own finding is then fixed.
+      const plan = await doctor();
+      const mine = plan.findings.filter((f) => f.kind === 'work-dir' && f.path === path);
+      assert.deepEqual(mine, [
+        { kind: 'work-dir', vm: 'brankas-test-gone', path, reason: 'vm-gone' },
+      ]);
+      assert.ok(existsSync(path));
+      const results = await fixFindings(conn, mine);
+      assert.deepEqual(
+        results.map((r) => r.outcome),
+        ['fixed'],
+      );
+      assert.ok(!existsSync(path));
+    } finally {
+      await rm(path, { recursive: true, force: true });
+    }
+  });
+
+  test('a VM an interrupted cold backup left shut off is shown, and started again with --fix', async () => {
+    guest.console.close();
+    await guest.domain.destroy();
+    await writeJournal(TEST_STATE_DIR, {
+      version: 1,
+      vm,
+      // This host, a pid that is not running: a gone owner.
+      owner: { pid: 999_999_999, start: '1', boot: null, host: hostname(), job: 'backup' },
+      changes: [
+        {
+          kind: 'powered-off',
+          vm,
+          uuid: guest.domain.uuid,
+          initial: 'running',
+          at: '2026-12-06T04:00:00.000Z',
+          job: 'backup',
+          pid: 999_999_999,
+        },
+      ],
+    });
+    const plan = await doctor(vm);
+    assert.deepEqual(kinds(plan.findings), ['left-shut-off']);
+    assert.match(
+      (await cli(['doctor', vm], env())).stdout,
+      /shut off by a backup that was interrupted \(process 999999999/,
+    );
+    assert.equal((await guest.domain.state()).state, 'shutoff');
+    const fixed = await doctor(vm, '--fix');
+    assert.deepEqual(
+      fixed.results!.map((r) => [r.finding.kind, r.outcome]),
+      [['left-shut-off', 'fixed']],
+    );
+    assert.equal((await guest.domain.state()).state, 'running');
+    assert.deepEqual((await doctor(vm)).findings, []);
+  });
+});
