@@ -5,6 +5,7 @@
  * language is a compile error.
  */
 
+import * as backupDryRun from './messages/backup-dry-run.js';
 import * as doctor from './messages/doctor.js';
 import * as serve from './messages/serve.js';
 
@@ -760,7 +761,7 @@ const id: Record<BaseKey, string> = {
 
 // Each command group's messages in a file of its own (src/cli/messages/), one line each here:
 // a key missing in Indonesian is a compile error in that file.
-const groups = [serve, doctor] as const;
+const groups = [serve, doctor, backupDryRun] as const;
 type KeysOf<G> = G extends { en: infer E } ? keyof E : never;
 type GroupKey = KeysOf<(typeof groups)[number]>;
 

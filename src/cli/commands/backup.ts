@@ -13,6 +13,7 @@ import { ProgressMeter } from '../progress.js';
 import { waitOption, withVmJob } from '../vm-job.js';
 import { repoOption, withRepo } from './repo-common.js';
 import { backupModeOf, modeOption, printLive, readSummary } from './backup-live.js';
+import { backupDryRun } from './backup-dry-run.js';
 
 function parseDuration(v: string | undefined, fallbackMs: number): number {
   if (v === undefined) return fallbackMs;
@@ -41,7 +42,7 @@ export const backupCommand: Command = {
   name: 'backup',
   summary: 'Back a VM up into the repository (live while it runs, cold when it is off)',
   usage:
-    'brankas backup VM [--mode auto|live|cold] [--repo PATH] [--shutdown-timeout 120s] [--force-off-after-timeout] [--reread] [--wait] [--json]',
+    'brankas backup VM [--mode auto|live|cold] [--repo PATH] [--shutdown-timeout 120s] [--force-off-after-timeout] [--reread] [--wait] [--dry-run] [--json]',
   help:
     '--mode auto (the default) backs a running VM up live and a shut-off one cold. live: the VM\n' +
     'keeps running; its filesystems are frozen for the instant the backup point is taken when its\n' +
@@ -55,7 +56,9 @@ export const backupCommand: Command = {
     'encrypted repository comes from $BRANKAS_PASSWORD_FILE, $BRANKAS_PASSWORD_COMMAND or a prompt.\n' +
     'One job per VM at a time: while another backup, restore, restore test or snapshot operation\n' +
     'works on the VM this fails, or with --wait waits for it. A VM an interrupted brankas left\n' +
-    'shut off is started again first.',
+    'shut off is started again first. --dry-run changes nothing: it says what would be read\n' +
+    '(allocation maps, dirty bitmaps), the consistency available, estimates of the new data and\n' +
+    "time from the VM's earlier backups, and the repository's free space.",
   options: {
     ...repoOption,
     ...waitOption,
@@ -63,6 +66,7 @@ export const backupCommand: Command = {
     'shutdown-timeout': { type: 'string' },
     'force-off-after-timeout': { type: 'boolean' },
     reread: { type: 'boolean' },
+    'dry-run': { type: 'boolean' },
   },
   positionals: { min: 1, max: 1, names: 'VM' },
   async run(ctx, args) {
@@ -70,6 +74,9 @@ export const backupCommand: Command = {
     const mode = (args.values['mode'] as string | undefined) ?? 'auto';
     if (mode !== 'auto' && mode !== 'live' && mode !== 'cold') {
       throw new UsageError(`--mode must be auto, live or cold, not '${mode}'`);
+    }
+    if (args.values['dry-run'] === true) {
+      return backupDryRun(ctx, args, args.positionals[0]!, mode as BackupMode);
     }
     const conn = await ctx.connect();
     const signal = ctx.signal();

@@ -11,6 +11,7 @@
  * leftovers made on purpose (the backup job left running, its directory, its
  * checkpoint; a directory of a VM that is gone; a VM an interrupted cold
  * backup left off) are shown without being changed, and repaired with --fix.
+ * `backup --dry-run` says what would be read and changes nothing.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +19,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Connection } from '../src/libvirt/index.js';
@@ -192,7 +193,74 @@ async function doctor(...args: string[]): Promise<DoctorJson> {
   return JSON.parse(r.stdout) as DoctorJson;
 }
 
+const MiB = 1 << 20;
+
+/** What a dry run must not change: the VM's state and job, its checkpoints, directories, repository files. */
+async function snapshotOfState(): Promise<unknown> {
+  const files = async (dir: string): Promise<string[]> => {
+    const out: string[] = [];
+    for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+      if (!e.isFile()) continue;
+      const path = join(e.parentPath, e.name);
+      const st = await stat(path);
+      out.push(`${path} ${st.size} ${st.mtimeMs}`);
+    }
+    return out.sort();
+  };
+  return {
+    state: (await guest.domain.state()).state,
+    job: (await guest.domain.jobInfo()).type,
+    checkpoints: (await guest.domain.listCheckpoints()).map((c) => c.name).sort(),
+    dirs: (await workDirs()).filter((d) => d.marker?.uuid === guest.domain.uuid),
+    repo: await files(repoDir),
+  };
+}
+
 const kinds = (fs: DoctorFinding[]): string[] => fs.map((f) => f.kind).sort();
+
+describe('backup --dry-run', () => {
+  test('backup --dry-run says what would be read, the consistency and estimates, and changes nothing', async () => {
+    await liveBackup();
+    await guest.console.run(
+      'dd if=/dev/urandom of=/data/dry bs=1M count=2 2>/dev/null; sync',
+      60_000,
+    );
+    const before = await snapshotOfState();
+    const r = await cli(['backup', vm, '--dry-run', '--json'], env());
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const p = JSON.parse(r.stdout);
+    assert.equal(p.dryRun, true);
+    assert.equal(p.mode, 'live');
+    assert.equal(p.consistency, 'crash-consistent');
+    assert.equal(p.consistencyReason, 'no-agent-channel');
+    const cps = (await guest.domain.listCheckpoints()).map((c) => c.name);
+    assert.deepEqual([p.parentCheckpoint], cps);
+    const vda = p.disks.find((d: { target: string }) => d.target === 'vda');
+    assert.equal(vda.read, 'incremental');
+    // libvirt's size of the dirty bitmap: at least what was written, far less than the disk.
+    assert.ok(vda.readBytes >= 2 * MiB && vda.readBytes < vda.capacity / 4, String(vda.readBytes));
+    assert.ok(p.estimate.basedOn > 0);
+    assert.equal(typeof p.estimate.newStoredBytes, 'number');
+    assert.ok(p.repository.freeBytes > 0);
+    const whole = JSON.parse(
+      (await cli(['backup', vm, '--dry-run', '--reread', '--json'], env())).stdout,
+    );
+    const wholeVda = whole.disks.find((d: { target: string }) => d.target === 'vda');
+    assert.deepEqual([wholeVda.read, wholeVda.reason], ['full', 'reread']);
+    assert.ok(wholeVda.readBytes > vda.readBytes);
+    const cold = JSON.parse(
+      (await cli(['backup', vm, '--dry-run', '--mode', 'cold', '--json'], env())).stdout,
+    );
+    assert.deepEqual([cold.mode, cold.shutdown, cold.consistency], ['cold', true, 'shutdown']);
+    const text = await cli(['backup', vm, '--dry-run', '--lang', 'id'], env());
+    assert.match(text.stdout, /Uji coba: tidak ada yang diubah/);
+    assert.match(text.stdout, /vda: incremental \(incremental\): membaca/);
+    // Nothing touched: the VM, its checkpoints, no job, no directory, the repository's files.
+    assert.deepEqual(await snapshotOfState(), before);
+    const real = await liveBackup();
+    assert.equal(real.checkpoint, p.checkpoint);
+  });
+});
 
 describe('brankas doctor', () => {
   test('shows what a killed live backup left without changing it; --fix repairs it and the line goes on', async () => {
