@@ -177,6 +177,42 @@ describe('a live backup killed at any moment', () => {
       await guest.domain.resume();
     }
   });
+  test('SIGTERM and SIGINT in the middle of a live backup end it cleanly: nothing recorded, nothing left', async (t) => {
+    // Enough data that reading the disk whole takes a while after the job has begun.
+    await guest.console.run(
+      'dd if=/dev/urandom of=/data/big bs=1M count=24 2>/dev/null; sync',
+      60_000,
+    );
+    const last = await liveBackup();
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+      const ids = await backupIds();
+      const c = spawnBackup(['--reread']);
+      // A wait for a state (its job directory made), by a deadline that only reports a hang.
+      const deadline = Date.now() + 120_000;
+      while (c.child.exitCode === null && Date.now() < deadline) {
+        const dirs = await workDirs();
+        if (dirs.some((d) => d.marker?.pid === c.child.pid)) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      c.child.kill(sig);
+      await c.exited;
+      const now = await backupIds();
+      t.diagnostic(`${sig}: exit ${c.child.exitCode}`);
+      if (c.child.exitCode === 130) assert.deepEqual(now, ids);
+      else {
+        // It had committed before the signal came: whole, and listed.
+        assert.equal(c.child.exitCode, 0);
+        assert.deepEqual(now.slice(0, -1), ids);
+      }
+      assert.equal((await guest.domain.jobInfo()).type, 0);
+      assert.deepEqual(
+        (await workDirs()).filter((d) => d.marker?.uuid === guest.domain.uuid),
+        [],
+      );
+      const cps = (await guest.domain.listCheckpoints()).map((c) => c.name);
+      if (c.child.exitCode === 130) assert.deepEqual(cps, [last.checkpoint]);
+    }
+  });
 });
 
 interface DoctorJson {
