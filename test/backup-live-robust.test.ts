@@ -254,6 +254,36 @@ async function snapshotOfState(): Promise<unknown> {
 
 const kinds = (fs: DoctorFinding[]): string[] => fs.map((f) => f.kind).sort();
 
+describe('faults during a live backup', () => {
+  test('the NBD export vanishing mid-read (the job aborted from outside) is a clear error', async () => {
+    const ex = await LiveExport.begin(guest.domain, {
+      disks: [{ target: 'vda' }],
+      checkpoint: null,
+    });
+    try {
+      const reader = await ex.open('vda');
+      try {
+        const src = ex.source(reader);
+        assert.equal((await src.read(0, 65536)).length, 65536);
+        // As `virsh domjobabort` would: the export and its socket go away under the reader.
+        await guest.domain.abortJob();
+        // libvirt tears the export down after the abort returns (until then reads still succeed).
+        const deadline = Date.now() + 60_000;
+        while ((await guest.domain.jobInfo()).type !== 0 && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        await assert.rejects(src.read(65536, 65536), { code: 'BACKUP_LIVE_JOB_FAILED' });
+      } finally {
+        await reader.close().catch(() => undefined);
+      }
+    } finally {
+      await ex.end();
+    }
+    assert.equal((await guest.domain.state()).state, 'running');
+    assert.equal((await guest.domain.jobInfo()).type, 0);
+  });
+});
+
 describe('backup --dry-run', () => {
   test('backup --dry-run says what would be read, the consistency and estimates, and changes nothing', async () => {
     await liveBackup();

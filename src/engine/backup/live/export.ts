@@ -115,14 +115,7 @@ export class LiveExport {
             // event: say which.
             void ex!.jobGone().then(async (gone) => {
               if (!gone) return;
-              ex!.fail(
-                (await ex!.stopped()) ??
-                  new EngineError(
-                    'BACKUP_LIVE_JOB_FAILED',
-                    `the backup job of VM '${domain.name}' ended before brankas had read it (${why}); nothing was recorded`,
-                    { details: { vm: domain.name, reason: why } },
-                  ),
-              );
+              ex!.fail((await ex!.stopped()) ?? jobEndedError(domain, why));
             });
           },
           domain,
@@ -211,6 +204,11 @@ export class LiveExport {
         this.check();
         const stopped = await this.stopped();
         if (stopped) this.fail(stopped);
+        // The job ended under the read (aborted from outside): said as such even before its
+        // event has been handled.
+        else if (this.running && !this.ending && (await this.jobGone())) {
+          this.fail(jobEndedError(this.domain, 'its NBD export went away'));
+        }
         this.check();
         throw err;
       }
@@ -241,6 +239,14 @@ export class LiveExport {
     this.unsubscribe = [];
     await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+function jobEndedError(domain: Domain, why: string): EngineError {
+  return new EngineError(
+    'BACKUP_LIVE_JOB_FAILED',
+    `the backup job of VM '${domain.name}' ended before brankas had read it (${why}); nothing was recorded`,
+    { details: { vm: domain.name, reason: why } },
+  );
 }
 
 function stoppedError(domain: Domain, how: string): EngineError {
