@@ -17,7 +17,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -281,6 +281,46 @@ describe('faults during a live backup', () => {
     }
     assert.equal((await guest.domain.state()).state, 'running');
     assert.equal((await guest.domain.jobInfo()).type, 0);
+  });
+
+  test('a full repository: one clear error, nothing recorded, the VM as it was', async () => {
+    await guest.console.run(
+      'dd if=/dev/urandom of=/data/full bs=1M count=16 2>/dev/null; sync',
+      60_000,
+    );
+    const mnt = await mkdtemp(join(tmpdir(), 'brankas-test-full-'));
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=6m', 'tmpfs', mnt]);
+    try {
+      const small = join(mnt, 'repo');
+      const init = await cli(['repo', 'init', '--no-encryption'], { BRANKAS_REPO: small });
+      assert.equal(init.code, 0, init.stderr);
+      const before = (await guest.domain.listCheckpoints()).map((c) => c.name).sort();
+      const r = await cli(['backup', vm, '--mode', 'live', '--json'], { BRANKAS_REPO: small });
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      const error = JSON.parse(r.stdout).error as { code: string; message: string };
+      assert.equal(error.code, 'REPO_FULL', error.message);
+      const text = await cli(['backup', vm, '--mode', 'live'], { BRANKAS_REPO: small });
+      assert.match(
+        text.stderr,
+        /^error: the repository is full \(no space left on its file system\): cannot write .*\n$/,
+      );
+      const id = await cli(['backup', vm, '--mode', 'live', '--lang', 'id'], {
+        BRANKAS_REPO: small,
+      });
+      assert.match(id.stderr, /repositori penuh \(ruang di filesystem-nya habis\)/);
+      const listed = await cli(['backups', vm, '--json'], { BRANKAS_REPO: small });
+      assert.deepEqual(JSON.parse(listed.stdout).backups, []);
+      assert.equal((await guest.domain.state()).state, 'running');
+      assert.equal((await guest.domain.jobInfo()).type, 0);
+      assert.deepEqual((await guest.domain.listCheckpoints()).map((c) => c.name).sort(), before);
+      assert.deepEqual(
+        (await workDirs()).filter((d) => d.marker?.uuid === guest.domain.uuid),
+        [],
+      );
+    } finally {
+      await run('umount', [mnt]).catch(() => undefined);
+      await rm(mnt, { recursive: true, force: true });
+    }
   });
 });
 

@@ -105,6 +105,8 @@ export const ERRORS_ID = {
   REPO_S3_NO_BUCKET: 'tidak ada bucket {bucket} di {endpoint}; buat dulu bucket itu',
   REPO_S3_UNREACHABLE: 'server S3 di {endpoint} tidak dapat dihubungi: {reason}',
   REPO_S3_REQUEST: 'server S3 di {endpoint} gagal {operation} {object}: {reason}',
+  // live backups, robustness (task A: faults, doctor)
+  REPO_FULL: 'repositori penuh (ruang di filesystem-nya habis): {message}',
   REPO_CHUNK_MISSING: 'chunk hilang: {message}',
   REPO_PACK_CORRUPT: 'pack rusak: {message}',
   REPO_INDEX_CORRUPT: 'indeks rusak: {message}',

@@ -30,7 +30,9 @@ export type RepoErrorCode =
   | 'REPO_S3_AUTH'
   | 'REPO_S3_NO_BUCKET'
   | 'REPO_S3_UNREACHABLE'
-  | 'REPO_S3_REQUEST';
+  | 'REPO_S3_REQUEST'
+  /** The repository's file system is full (ENOSPC, EDQUOT) while writing. */
+  | 'REPO_FULL';
 
 /** Misuse, a missing repository, a backend failure: anything that is not damage. */
 export class RepoError<C extends AnyRepoErrorCode = AnyRepoErrorCode> extends BrankasError<C> {

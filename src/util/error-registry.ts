@@ -105,6 +105,9 @@ export const ERRORS = {
   REPO_S3_UNREACHABLE: 'cannot reach the S3 server at {endpoint}: {reason}',
   REPO_S3_REQUEST: 'the S3 server at {endpoint} failed to {operation} {object}: {reason}',
 
+  // live backups, robustness (task A: faults, doctor)
+  REPO_FULL: 'the repository is full (no space left on its file system): {message}',
+
   // engine
   VM_NOT_FOUND: "no VM named '{vm}'",
   SNAPSHOT_NOT_FOUND: "VM '{vm}' has no snapshot named '{snapshot}'",
