@@ -322,6 +322,26 @@ describe('faults during a live backup', () => {
       await rm(mnt, { recursive: true, force: true });
     }
   });
+
+  test('--consistency application without a guest agent is refused at once, in English and Indonesian', async () => {
+    const before = await snapshotOfState();
+    const r = await cli(['backup', vm, '--consistency', 'application', '--json'], env());
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    const error = JSON.parse(r.stdout).error;
+    assert.deepEqual([error.code, error.reason], ['BACKUP_LIVE_NO_AGENT', 'no-agent-channel']);
+    const en = await cli(['backup', vm, '--consistency', 'application'], env());
+    assert.match(
+      en.stderr,
+      new RegExp(
+        `^error: VM '${vm}' cannot be backed up application-consistent \\(no-agent-channel: .*\n$`,
+      ),
+    );
+    const id = await cli(['backup', vm, '--consistency', 'application', '--lang', 'id'], env());
+    assert.match(id.stderr, /tidak bisa di-backup application-consistent/);
+    assert.deepEqual(await snapshotOfState(), before);
+    const bad = await cli(['backup', vm, '--consistency', 'perfect'], env());
+    assert.equal(bad.code, 2);
+  });
 });
 
 describe('backup --dry-run', () => {

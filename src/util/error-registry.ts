@@ -107,6 +107,10 @@ export const ERRORS = {
 
   // live backups, robustness (task A: faults, doctor)
   REPO_FULL: 'the repository is full (no space left on its file system): {message}',
+  BACKUP_LIVE_NO_AGENT:
+    "VM '{vm}' cannot be backed up application-consistent ({reason}: no guest agent answers to freeze its filesystems); nothing was done. Without --consistency application the backup is crash-consistent.",
+  BACKUP_LIVE_FREEZE_FAILED:
+    "the guest agent of VM '{vm}' could not freeze its filesystems ({reason}): --consistency application cannot be met; nothing was recorded",
 
   // engine
   VM_NOT_FOUND: "no VM named '{vm}'",

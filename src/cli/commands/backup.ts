@@ -42,7 +42,7 @@ export const backupCommand: Command = {
   name: 'backup',
   summary: 'Back a VM up into the repository (live while it runs, cold when it is off)',
   usage:
-    'brankas backup VM [--mode auto|live|cold] [--repo PATH] [--shutdown-timeout 120s] [--force-off-after-timeout] [--reread] [--wait] [--dry-run] [--json]',
+    'brankas backup VM [--mode auto|live|cold] [--repo PATH] [--shutdown-timeout 120s] [--force-off-after-timeout] [--reread] [--consistency auto|application] [--wait] [--dry-run] [--json]',
   help:
     '--mode auto (the default) backs a running VM up live and a shut-off one cold. live: the VM\n' +
     'keeps running; its filesystems are frozen for the instant the backup point is taken when its\n' +
@@ -56,7 +56,9 @@ export const backupCommand: Command = {
     'encrypted repository comes from $BRANKAS_PASSWORD_FILE, $BRANKAS_PASSWORD_COMMAND or a prompt.\n' +
     'One job per VM at a time: while another backup, restore, restore test or snapshot operation\n' +
     'works on the VM this fails, or with --wait waits for it. A VM an interrupted brankas left\n' +
-    'shut off is started again first. --dry-run changes nothing: it says what would be read\n' +
+    'shut off is started again first. --consistency application fails instead of backing up\n' +
+    'crash-consistent when no guest agent answers or the freeze fails (nothing recorded).\n' +
+    '--dry-run changes nothing: it says what would be read\n' +
     '(allocation maps, dirty bitmaps), the consistency available, estimates of the new data and\n' +
     "time from the VM's earlier backups, and the repository's free space.",
   options: {
@@ -67,6 +69,7 @@ export const backupCommand: Command = {
     'force-off-after-timeout': { type: 'boolean' },
     reread: { type: 'boolean' },
     'dry-run': { type: 'boolean' },
+    consistency: { type: 'string' },
   },
   positionals: { min: 1, max: 1, names: 'VM' },
   async run(ctx, args) {
@@ -74,6 +77,10 @@ export const backupCommand: Command = {
     const mode = (args.values['mode'] as string | undefined) ?? 'auto';
     if (mode !== 'auto' && mode !== 'live' && mode !== 'cold') {
       throw new UsageError(`--mode must be auto, live or cold, not '${mode}'`);
+    }
+    const consistency = (args.values['consistency'] as string | undefined) ?? 'auto';
+    if (consistency !== 'auto' && consistency !== 'application') {
+      throw new UsageError(`--consistency must be auto or application, not '${consistency}'`);
     }
     if (args.values['dry-run'] === true) {
       return backupDryRun(ctx, args, args.positionals[0]!, mode as BackupMode);
@@ -94,6 +101,7 @@ export const backupCommand: Command = {
             shutdownTimeoutMs: timeoutMs,
             forceOffAfterTimeout: args.values['force-off-after-timeout'] === true,
             reread: args.values['reread'] === true,
+            consistency,
             signal,
             onPower: (e) => !ctx.json && ctx.note(powerLine(ctx, e)),
             onPowerChange: job.powerChange,
