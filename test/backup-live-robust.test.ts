@@ -115,12 +115,26 @@ describe('a live backup killed at any moment', () => {
   test(`SIGKILL at ${KILLS} points: nothing partial is listed, the next backup cleans up and succeeds, all verify and restore`, async (t) => {
     const first = await liveBackup();
     // The duration of a whole run of the CLI (process start included), to spread the kills over.
+    // The duration of a whole run of the CLI, and when its job directory appears (the process
+    // started and the VM looked at: the job is about to begin).
     const t0 = Date.now();
     const whole = spawnBackup(['--reread']);
-    await whole.exited;
+    let exited = false;
+    void whole.exited.then(() => (exited = true));
+    let begins: number | undefined;
+    while (!exited) {
+      if (
+        begins === undefined &&
+        (await workDirs()).some((d) => d.marker?.pid === whole.child.pid)
+      ) {
+        begins = Date.now() - t0;
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
     const duration = Date.now() - t0;
+    begins ??= duration / 2;
     assert.equal(whole.child.exitCode, 0);
-    t.diagnostic(`a whole live backup run takes ${duration} ms`);
+    t.diagnostic(`a whole live backup run takes ${duration} ms, its job begins at ${begins} ms`);
     let ids = await backupIds();
     assert.equal(ids.length, 2);
 
@@ -128,7 +142,13 @@ describe('a live backup killed at any moment', () => {
     for (let i = 0; i < KILLS; i++) {
       // Every other run reads the disk whole, so more of the kills land in the reading.
       const c = spawnBackup(i % 2 === 0 ? ['--reread'] : []);
-      const at = Math.round((duration * (i + 0.5)) / KILLS);
+      // A quarter of the kills spread over starting up, the rest over the job and the commit.
+      const early = Math.floor(KILLS / 4);
+      const at = Math.round(
+        i < early
+          ? (begins * (i + 0.5)) / early
+          : begins + ((duration - begins) * (i - early + 0.5)) / (KILLS - early),
+      );
       // The offset only chooses where the kill lands; every outcome below must hold wherever.
       await new Promise((r) => setTimeout(r, at));
       c.child.kill('SIGKILL');
