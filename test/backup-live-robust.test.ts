@@ -362,6 +362,29 @@ describe('faults during a live backup', () => {
     const bad = await cli(['backup', vm, '--consistency', 'perfect'], env());
     assert.equal(bad.code, 2);
   });
+
+  test('a scratch directory without space: one clear error, nothing recorded, nothing left', async () => {
+    const mnt = await mkdtemp(join(tmpdir(), 'brankas-test-scratch-'));
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mnt]);
+    try {
+      await run('dd', ['if=/dev/zero', `of=${join(mnt, 'filler')}`, 'bs=64k']).catch(
+        () => undefined,
+      );
+      const before = await snapshotOfState();
+      const r = await cli(['backup', vm, '--mode', 'live', '--scratch', mnt, '--json'], env());
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      const error = JSON.parse(r.stdout).error as { code: string; path: string };
+      assert.equal(error.code, 'FILE_NO_SPACE', JSON.stringify(error));
+      assert.ok(error.path.startsWith(mnt), error.path);
+      const id = await cli(['backup', vm, '--scratch', mnt, '--lang', 'id'], env());
+      assert.match(id.stderr, /^galat: ruang di filesystem .* habis\n$/);
+      assert.deepEqual(await snapshotOfState(), before);
+      assert.deepEqual(await readdir(mnt), ['filler']);
+    } finally {
+      await run('umount', [mnt]).catch(() => undefined);
+      await rm(mnt, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('backup --dry-run', () => {

@@ -42,7 +42,7 @@ export const backupCommand: Command = {
   name: 'backup',
   summary: 'Back a VM up into the repository (live while it runs, cold when it is off)',
   usage:
-    'brankas backup VM [--mode auto|live|cold] [--repo PATH] [--shutdown-timeout 120s] [--force-off-after-timeout] [--reread] [--consistency auto|application] [--wait] [--dry-run] [--json]',
+    'brankas backup VM [--mode auto|live|cold] [--repo PATH] [--shutdown-timeout 120s] [--force-off-after-timeout] [--reread] [--consistency auto|application] [--scratch DIR] [--wait] [--dry-run] [--json]',
   help:
     '--mode auto (the default) backs a running VM up live and a shut-off one cold. live: the VM\n' +
     'keeps running; its filesystems are frozen for the instant the backup point is taken when its\n' +
@@ -58,6 +58,8 @@ export const backupCommand: Command = {
     'works on the VM this fails, or with --wait waits for it. A VM an interrupted brankas left\n' +
     'shut off is started again first. --consistency application fails instead of backing up\n' +
     'crash-consistent when no guest agent answers or the freeze fails (nothing recorded).\n' +
+    "--scratch DIR: where a live backup's job directory (NBD socket, scratch files for the data\n" +
+    'the guest overwrites while it runs) is made; default /var/tmp. QEMU must be able to reach it.\n' +
     '--dry-run changes nothing: it says what would be read\n' +
     '(allocation maps, dirty bitmaps), the consistency available, estimates of the new data and\n' +
     "time from the VM's earlier backups, and the repository's free space.",
@@ -70,6 +72,7 @@ export const backupCommand: Command = {
     reread: { type: 'boolean' },
     'dry-run': { type: 'boolean' },
     consistency: { type: 'string' },
+    scratch: { type: 'string' },
   },
   positionals: { min: 1, max: 1, names: 'VM' },
   async run(ctx, args) {
@@ -102,6 +105,9 @@ export const backupCommand: Command = {
             forceOffAfterTimeout: args.values['force-off-after-timeout'] === true,
             reread: args.values['reread'] === true,
             consistency,
+            ...(typeof args.values['scratch'] === 'string'
+              ? { workRoot: args.values['scratch'] }
+              : {}),
             signal,
             onPower: (e) => !ctx.json && ctx.note(powerLine(ctx, e)),
             onPowerChange: job.powerChange,

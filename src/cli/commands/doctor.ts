@@ -48,7 +48,7 @@ export function findingLine(ctx: CliContext, f: DoctorFinding): string {
 export const doctorCommand: Command = {
   name: 'doctor',
   summary: 'Find, and with --fix repair, what crashes and killed jobs left behind',
-  usage: 'brankas doctor [VM] [--fix] [--dry-run] [--repo PATH] [--json]',
+  usage: 'brankas doctor [VM] [--fix] [--dry-run] [--scratch DIR] [--repo PATH] [--json]',
   help:
     'Looks at every VM (or only VM) for what a crash, a killed brankas or a hand edit left:\n' +
     'a brankas backup job still running with no brankas behind it (and its NBD export), a guest\n' +
@@ -56,8 +56,14 @@ export const doctorCommand: Command = {
     "repository's incremental line that no backup counts from, and VMs an interrupted cold\n" +
     'backup left shut off. The plan is always shown first; nothing is changed without --fix\n' +
     '(--dry-run shows the plan only, also with --fix). A VM another job works on is skipped.\n' +
-    'Without a repository the checkpoints are not checked.',
-  options: { ...repoOption, fix: { type: 'boolean' }, 'dry-run': { type: 'boolean' } },
+    'Without a repository the checkpoints are not checked. --scratch DIR looks for job\n' +
+    'directories there instead of /var/tmp (as given to backup --scratch).',
+  options: {
+    ...repoOption,
+    fix: { type: 'boolean' },
+    'dry-run': { type: 'boolean' },
+    scratch: { type: 'string' },
+  },
   positionals: { min: 0, max: 1, names: 'VM' },
   async run(ctx, args) {
     const vm = args.positionals[0];
@@ -65,6 +71,8 @@ export const doctorCommand: Command = {
     const conn = await ctx.connect();
     const signal = ctx.signal();
     const dir = stateDir(ctx);
+    const workRoot = args.values['scratch'] as string | undefined;
+    const where = workRoot !== undefined ? { workRoot } : {};
     let repo: Repository | undefined;
     let repoError: string | null = null;
     try {
@@ -88,9 +96,10 @@ export const doctorCommand: Command = {
         ...(vm !== undefined ? { vm } : {}),
         busy,
         leftOff,
+        ...where,
       });
       let results: DoctorFixResult[] | null = null;
-      if (fix) results = await repair(ctx, plan.findings, repo, signal);
+      if (fix) results = await repair(ctx, plan.findings, repo, signal, workRoot);
       const failed = results?.some((r) => r.outcome === 'failed') === true;
       if (ctx.json) {
         ctx.printJson({ ...plan, repositoryError: repoError, fixed: fix, results });
@@ -138,6 +147,7 @@ async function repair(
   findings: DoctorFinding[],
   repo: Repository | undefined,
   signal: AbortSignal,
+  workRoot: string | undefined,
 ): Promise<DoctorFixResult[]> {
   const conn = await ctx.connect();
   const results: DoctorFixResult[] = [];
@@ -173,7 +183,10 @@ async function repair(
       continue;
     }
     try {
-      const again = await planDoctor(conn, repo, { vm: name });
+      const again = await planDoctor(conn, repo, {
+        vm: name,
+        ...(workRoot !== undefined ? { workRoot } : {}),
+      });
       results.push(...(await fixFindings(conn, again.findings, signal)));
     } finally {
       await job.end();

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import type { Domain } from '../../../libvirt/index.js';
 import { NbdDiskReader } from '../../../nbd/index.js';
 import type { ExtentSource } from '../../../repo/index.js';
+import { atPath } from '../../../util/file-errors.js';
 import { EngineError } from '../../errors.js';
 import { DEFAULT_WORK_ROOT, WORK_DIR_PREFIX, writeMarker } from './leftovers.js';
 import { backupXml, bitmapContext, checkpointXml, dacOwner } from './xml.js';
@@ -71,18 +72,22 @@ export class LiveExport {
   }
 
   static async begin(domain: Domain, o: BeginOptions): Promise<LiveExport> {
-    const dir = await mkdtemp(join(o.workRoot ?? DEFAULT_WORK_ROOT, WORK_DIR_PREFIX));
+    const root = o.workRoot ?? DEFAULT_WORK_ROOT;
+    // A scratch directory that is full, read-only or missing is said as such, naming it.
+    const dir = await atPath(root, () => mkdtemp(join(root, WORK_DIR_PREFIX)));
     const unsubscribe: Array<() => Promise<void>> = [];
     let ex: LiveExport | undefined;
     try {
       // Names the VM, for the next backup or `brankas doctor` should this process be killed.
-      await writeMarker(dir, {
-        vm: domain.name,
-        uuid: domain.uuid,
-        pid: process.pid,
-        checkpoint: o.checkpoint?.name ?? null,
-        startedAt: new Date().toISOString(),
-      });
+      await atPath(dir, () =>
+        writeMarker(dir, {
+          vm: domain.name,
+          uuid: domain.uuid,
+          pid: process.pid,
+          checkpoint: o.checkpoint?.name ?? null,
+          startedAt: new Date().toISOString(),
+        }),
+      );
       // Private to root and to the user QEMU runs as (it creates the socket here; libvirt
       // labels the scratch files itself).
       const owner = dacOwner(await domain.xml());
