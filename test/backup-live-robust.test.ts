@@ -19,19 +19,14 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { hostname, tmpdir } from 'node:os';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Connection } from '../src/libvirt/index.js';
 import { TinyGuest } from '../src/engine/guest/tiny-guest.js';
 import { LiveExport } from '../src/engine/backup/live/export.js';
-import {
-  DEFAULT_WORK_ROOT,
-  WORK_DIR_PREFIX,
-  workDirs,
-  writeMarker,
-} from '../src/engine/backup/live/leftovers.js';
-import { fixFindings, type DoctorFinding } from '../src/engine/doctor/index.js';
+import { WORK_DIR_PREFIX, workDirs, writeMarker } from '../src/engine/backup/live/leftovers.js';
+import type { DoctorFinding } from '../src/engine/doctor/index.js';
 import { writeJournal } from '../src/service/journal.js';
 import { repoPath, testName } from './support/guest.js';
 import { cli, initPlainRepo, TEST_STATE_DIR } from './support/cli.js';
@@ -489,31 +484,48 @@ describe('brankas doctor', () => {
     assert.equal(row.live.disks['vda']!.read, 'incremental');
   });
 
-  test('a directory of a live backup whose VM is gone is found host-wide and removed', async () => {
-    const path = await mkdtemp(join(DEFAULT_WORK_ROOT, WORK_DIR_PREFIX));
+  test('host-wide: directories of a VM that is gone, or of no job and old, are found and removed', async () => {
+    // A scratch directory and a test-driver host of this test's own: no other VM is looked at.
+    const root = await mkdtemp(join(tmpdir(), 'brankas-test-doctor-'));
+    const host = [
+      '-c',
+      `test://${repoPath('test', 'fixtures', 'test-host.xml')}`,
+      '--scratch',
+      root,
+    ];
     try {
-      await writeMarker(path, {
+      const gone = await mkdtemp(join(root, WORK_DIR_PREFIX));
+      await writeMarker(gone, {
         vm: 'brankas-test-gone',
         uuid: randomUUID(),
         pid: 999_999_999,
         checkpoint: null,
         startedAt: new Date().toISOString(),
       });
-      // The host-wide plan (it changes nothing); only this test's own finding is then fixed.
-      const plan = await doctor();
-      const mine = plan.findings.filter((f) => f.kind === 'work-dir' && f.path === path);
-      assert.deepEqual(mine, [
-        { kind: 'work-dir', vm: 'brankas-test-gone', path, reason: 'vm-gone' },
-      ]);
-      assert.ok(existsSync(path));
-      const results = await fixFindings(conn, mine);
+      // Without a marker: old enough to be a dead job's, or so young it may be one being made.
+      const old = await mkdtemp(join(root, WORK_DIR_PREFIX));
+      const hour = new Date(Date.now() - 3600_000);
+      await utimes(old, hour, hour);
+      await mkdtemp(join(root, WORK_DIR_PREFIX));
+      const plan = await doctor(...host);
       assert.deepEqual(
-        results.map((r) => r.outcome),
-        ['fixed'],
+        plan.findings.sort((a, b) =>
+          a.kind === 'work-dir' && b.kind === 'work-dir' ? a.reason.localeCompare(b.reason) : 0,
+        ),
+        [
+          { kind: 'work-dir', vm: null, path: old, reason: 'unknown-job' },
+          { kind: 'work-dir', vm: 'brankas-test-gone', path: gone, reason: 'vm-gone' },
+        ],
       );
-      assert.ok(!existsSync(path));
+      const fixed = await doctor(...host, '--fix');
+      assert.deepEqual(
+        fixed.results!.map((r) => r.outcome),
+        ['fixed', 'fixed'],
+      );
+      assert.ok(!existsSync(gone) && !existsSync(old));
+      assert.equal((await readdir(root)).length, 1);
     } finally {
-      await rm(path, { recursive: true, force: true });
+      await rm(root, { recursive: true, force: true });
     }
   });
 
