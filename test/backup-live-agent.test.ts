@@ -139,6 +139,33 @@ describe('live backup with a guest agent', () => {
     assert.equal(result.consistency, 'crash-consistent');
     assert.equal(result.consistencyReason, 'freeze-failed');
     assert.equal(result.manifest.consistency, 'crash-consistent');
+
+    // Asked for application consistency, the failed freeze fails the backup: nothing recorded.
+    const cps = (await guest.domain.listCheckpoints()).map((c) => c.name);
+    const count = async (): Promise<number> =>
+      JSON.parse((await cli(['backups', guest.domain.name, '--json'], env())).stdout).backups
+        .length;
+    const n = await count();
+    const strict = await cli(
+      ['backup', guest.domain.name, '--consistency', 'application', '--json'],
+      env(),
+    );
+    assert.equal(strict.code, 1, strict.stdout + strict.stderr);
+    const error = JSON.parse(strict.stdout).error;
+    assert.equal(error.code, 'BACKUP_LIVE_FREEZE_FAILED');
+    assert.equal(error.reason, 'freeze-failed');
+    const id = await cli(
+      ['backup', guest.domain.name, '--consistency', 'application', '--lang', 'id'],
+      env(),
+    );
+    assert.match(id.stderr, /tidak bisa membekukan filesystem-nya \(freeze-failed\)/);
+    assert.equal(await count(), n);
+    assert.deepEqual(
+      (await guest.domain.listCheckpoints()).map((c) => c.name),
+      cps,
+    );
+    assert.equal((await guest.domain.jobInfo()).type, 0);
+    assert.equal((await guest.domain.state()).state, 'running');
   });
 
   test('an agent that freezes: frozen only around the backup point, application-consistent', async () => {

@@ -113,6 +113,12 @@ export const ERRORS_ID = {
   REPO_COPY_VERIFY:
     'membaca kembali salinan backup {backup} di {location} gagal: {reason}; backup itu tidak dicantumkan di sana (repo gc menghapus yang sudah ditulis)',
   REPO_COPY_NOTHING: "sumber {location} tidak memiliki backup maupun VM bernama '{name}'",
+  // live backups, robustness (task A: faults, doctor)
+  REPO_FULL: 'repositori penuh (ruang di filesystem-nya habis): {message}',
+  BACKUP_LIVE_NO_AGENT:
+    "VM '{vm}' tidak bisa di-backup application-consistent ({reason}: tidak ada guest agent yang menjawab untuk membekukan filesystem-nya); tidak ada yang dilakukan. Tanpa --consistency application backup-nya crash-consistent.",
+  BACKUP_LIVE_FREEZE_FAILED:
+    "guest agent VM '{vm}' tidak bisa membekukan filesystem-nya ({reason}): --consistency application tidak terpenuhi; tidak ada yang dicatat",
   REPO_CHUNK_MISSING: 'chunk hilang: {message}',
   REPO_PACK_CORRUPT: 'pack rusak: {message}',
   REPO_INDEX_CORRUPT: 'indeks rusak: {message}',

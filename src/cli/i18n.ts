@@ -7,6 +7,8 @@
 
 import * as repoCopy from './messages/repo-copy.js';
 import * as files from './messages/files.js';
+import * as backupDryRun from './messages/backup-dry-run.js';
+import * as doctor from './messages/doctor.js';
 import * as serve from './messages/serve.js';
 import * as schedule from './messages/schedule.js';
 import * as service from './messages/service.js';
@@ -764,7 +766,16 @@ const id: Record<BaseKey, string> = {
 
 // Each command group's messages in a file of its own (src/cli/messages/), one line each here:
 // a key missing in Indonesian is a compile error in that file.
-const groups = [serve, schedule, service, repoCopy, files, runMessages] as const;
+const groups = [
+  serve,
+  schedule,
+  service,
+  repoCopy,
+  files,
+  runMessages,
+  doctor,
+  backupDryRun,
+] as const;
 type KeysOf<G> = G extends { en: infer E } ? keyof E : never;
 type GroupKey = KeysOf<(typeof groups)[number]>;
 

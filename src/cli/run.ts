@@ -32,6 +32,7 @@ const GROUPS: Record<string, () => Promise<Command[]>> = {
   backups: async () => [(await import('./commands/backup.js')).backupsCommand],
   restore: async () => [(await import('./commands/restore.js')).restoreCommand],
   verify: async () => [(await import('./commands/verify.js')).verifyCommand],
+  doctor: async () => [(await import('./commands/doctor.js')).doctorCommand],
   mount: async () => [(await import('./commands/mount.js')).mountCommand],
   files: async () => [(await import('./commands/files.js')).filesCommand],
   run: async () => [(await import('./commands/run.js')).runCommand],

@@ -31,6 +31,7 @@ export {
   type LiveDiskReport,
 } from './backup/live/live.js';
 export type { Consistency } from './backup/live/freeze.js';
+export * from './doctor/index.js';
 export type { ReadReason } from './backup/live/line.js';
 export {
   resolveBackup,

@@ -36,7 +36,9 @@ export type RepoErrorCode =
   /** repo copy: the target holds another backup under the id; read-back failed; no such name. */
   | 'REPO_COPY_CONFLICT'
   | 'REPO_COPY_VERIFY'
-  | 'REPO_COPY_NOTHING';
+  | 'REPO_COPY_NOTHING'
+  /** The repository's file system is full (ENOSPC, EDQUOT) while writing. */
+  | 'REPO_FULL';
 
 /** Misuse, a missing repository, a backend failure: anything that is not damage. */
 export class RepoError<C extends AnyRepoErrorCode = AnyRepoErrorCode> extends BrankasError<C> {

@@ -113,6 +113,13 @@ export const ERRORS = {
     'reading back what was copied of backup {backup} into {location} failed: {reason}; the backup was not listed there (repo gc removes what was written)',
   REPO_COPY_NOTHING: "the source {location} has no backup and no VM named '{name}'",
 
+  // live backups, robustness (task A: faults, doctor)
+  REPO_FULL: 'the repository is full (no space left on its file system): {message}',
+  BACKUP_LIVE_NO_AGENT:
+    "VM '{vm}' cannot be backed up application-consistent ({reason}: no guest agent answers to freeze its filesystems); nothing was done. Without --consistency application the backup is crash-consistent.",
+  BACKUP_LIVE_FREEZE_FAILED:
+    "the guest agent of VM '{vm}' could not freeze its filesystems ({reason}): --consistency application cannot be met; nothing was recorded",
+
   // engine
   VM_NOT_FOUND: "no VM named '{vm}'",
   SNAPSHOT_NOT_FOUND: "VM '{vm}' has no snapshot named '{snapshot}'",

@@ -14,6 +14,7 @@ import { ProgressMeter } from '../progress.js';
 import { waitOption, withVmJob } from '../vm-job.js';
 import { repoOption, withRepo } from './repo-common.js';
 import { backupModeOf, modeOption, printLive, readSummary } from './backup-live.js';
+import { backupDryRun } from './backup-dry-run.js';
 
 function parseDuration(v: string | undefined, fallbackMs: number): number {
   if (v === undefined) return fallbackMs;
@@ -42,7 +43,7 @@ export const backupCommand: Command = {
   name: 'backup',
   summary: 'Back a VM up into the repository (live while it runs, cold when it is off)',
   usage:
-    'brankas backup VM [--mode auto|live|cold] [--repo PATH] [--shutdown-timeout 120s] [--force-off-after-timeout] [--reread] [--wait] [--json]',
+    'brankas backup VM [--mode auto|live|cold] [--repo PATH] [--shutdown-timeout 120s] [--force-off-after-timeout] [--reread] [--consistency auto|application] [--scratch DIR] [--wait] [--dry-run] [--json]',
   help:
     '--mode auto (the default) backs a running VM up live and a shut-off one cold. live: the VM\n' +
     'keeps running; its filesystems are frozen for the instant the backup point is taken when its\n' +
@@ -56,7 +57,13 @@ export const backupCommand: Command = {
     'encrypted repository comes from $BRANKAS_PASSWORD_FILE, $BRANKAS_PASSWORD_COMMAND or a prompt.\n' +
     'One job per VM at a time: while another backup, restore, restore test or snapshot operation\n' +
     'works on the VM this fails, or with --wait waits for it. A VM an interrupted brankas left\n' +
-    'shut off is started again first.',
+    'shut off is started again first. --consistency application fails instead of backing up\n' +
+    'crash-consistent when no guest agent answers or the freeze fails (nothing recorded).\n' +
+    "--scratch DIR: where a live backup's job directory (NBD socket, scratch files for the data\n" +
+    'the guest overwrites while it runs) is made; default /var/tmp. QEMU must be able to reach it.\n' +
+    '--dry-run changes nothing: it says what would be read\n' +
+    '(allocation maps, dirty bitmaps), the consistency available, estimates of the new data and\n' +
+    "time from the VM's earlier backups, and the repository's free space.",
   options: {
     ...repoOption,
     ...waitOption,
@@ -64,6 +71,9 @@ export const backupCommand: Command = {
     'shutdown-timeout': { type: 'string' },
     'force-off-after-timeout': { type: 'boolean' },
     reread: { type: 'boolean' },
+    'dry-run': { type: 'boolean' },
+    consistency: { type: 'string' },
+    scratch: { type: 'string' },
   },
   positionals: { min: 1, max: 1, names: 'VM' },
   async run(ctx, args) {
@@ -71,6 +81,13 @@ export const backupCommand: Command = {
     const mode = (args.values['mode'] as string | undefined) ?? 'auto';
     if (mode !== 'auto' && mode !== 'live' && mode !== 'cold') {
       throw new UsageError(`--mode must be auto, live or cold, not '${mode}'`);
+    }
+    const consistency = (args.values['consistency'] as string | undefined) ?? 'auto';
+    if (consistency !== 'auto' && consistency !== 'application') {
+      throw new UsageError(`--consistency must be auto or application, not '${consistency}'`);
+    }
+    if (args.values['dry-run'] === true) {
+      return backupDryRun(ctx, args, args.positionals[0]!, mode as BackupMode);
     }
     const conn = await ctx.connect();
     const signal = ctx.signal();
@@ -88,6 +105,10 @@ export const backupCommand: Command = {
             shutdownTimeoutMs: timeoutMs,
             forceOffAfterTimeout: args.values['force-off-after-timeout'] === true,
             reread: args.values['reread'] === true,
+            consistency,
+            ...(typeof args.values['scratch'] === 'string'
+              ? { workRoot: args.values['scratch'] }
+              : {}),
             signal,
             onPower: (e) => !ctx.json && ctx.note(powerLine(ctx, e)),
             onPowerChange: job.powerChange,

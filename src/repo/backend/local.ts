@@ -310,5 +310,9 @@ function isEnoent(err: unknown): boolean {
 }
 
 function io(message: string, cause: unknown): RepoError {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new RepoError('REPO_FULL', `${message}: ${(cause as Error).message}`, { cause });
+  }
   return new RepoError('REPO_IO', `${message}: ${(cause as Error)?.message ?? cause}`, { cause });
 }

@@ -13,7 +13,9 @@ import { join } from 'node:path';
 import type { Domain } from '../../../libvirt/index.js';
 import { NbdDiskReader } from '../../../nbd/index.js';
 import type { ExtentSource } from '../../../repo/index.js';
+import { atPath } from '../../../util/file-errors.js';
 import { EngineError } from '../../errors.js';
+import { DEFAULT_WORK_ROOT, WORK_DIR_PREFIX, writeMarker } from './leftovers.js';
 import { backupXml, bitmapContext, checkpointXml, dacOwner } from './xml.js';
 
 /** A safety net only: the job-completed event normally ends the wait at once. */
@@ -70,10 +72,22 @@ export class LiveExport {
   }
 
   static async begin(domain: Domain, o: BeginOptions): Promise<LiveExport> {
-    const dir = await mkdtemp(join(o.workRoot ?? '/var/tmp', 'brankas-live-'));
+    const root = o.workRoot ?? DEFAULT_WORK_ROOT;
+    // A scratch directory that is full, read-only or missing is said as such, naming it.
+    const dir = await atPath(root, () => mkdtemp(join(root, WORK_DIR_PREFIX)));
     const unsubscribe: Array<() => Promise<void>> = [];
     let ex: LiveExport | undefined;
     try {
+      // Names the VM, for the next backup or `brankas doctor` should this process be killed.
+      await atPath(dir, () =>
+        writeMarker(dir, {
+          vm: domain.name,
+          uuid: domain.uuid,
+          pid: process.pid,
+          checkpoint: o.checkpoint?.name ?? null,
+          startedAt: new Date().toISOString(),
+        }),
+      );
       // Private to root and to the user QEMU runs as (it creates the socket here; libvirt
       // labels the scratch files itself).
       const owner = dacOwner(await domain.xml());
@@ -106,14 +120,7 @@ export class LiveExport {
             // event: say which.
             void ex!.jobGone().then(async (gone) => {
               if (!gone) return;
-              ex!.fail(
-                (await ex!.stopped()) ??
-                  new EngineError(
-                    'BACKUP_LIVE_JOB_FAILED',
-                    `the backup job of VM '${domain.name}' ended before brankas had read it (${why}); nothing was recorded`,
-                    { details: { vm: domain.name, reason: why } },
-                  ),
-              );
+              ex!.fail((await ex!.stopped()) ?? jobEndedError(domain, why));
             });
           },
           domain,
@@ -202,6 +209,11 @@ export class LiveExport {
         this.check();
         const stopped = await this.stopped();
         if (stopped) this.fail(stopped);
+        // The job ended under the read (aborted from outside): said as such even before its
+        // event has been handled.
+        else if (this.running && !this.ending && (await this.jobGone())) {
+          this.fail(jobEndedError(this.domain, 'its NBD export went away'));
+        }
         this.check();
         throw err;
       }
@@ -232,6 +244,14 @@ export class LiveExport {
     this.unsubscribe = [];
     await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+function jobEndedError(domain: Domain, why: string): EngineError {
+  return new EngineError(
+    'BACKUP_LIVE_JOB_FAILED',
+    `the backup job of VM '${domain.name}' ended before brankas had read it (${why}); nothing was recorded`,
+    { details: { vm: domain.name, reason: why } },
+  );
 }
 
 function stoppedError(domain: Domain, how: string): EngineError {

@@ -25,6 +25,7 @@ import { findVm } from '../../snapshot/tree.js';
 import { addBootFiles } from '../boot-files.js';
 import { previousBackup } from '../unchanged.js';
 import { LiveExport } from './export.js';
+import { clearLeftovers, findLeftovers, isEmpty, type LiveLeftovers } from './leftovers.js';
 import { planFreeze, type Consistency, type FreezePlan } from './freeze.js';
 import {
   planLine,
@@ -42,6 +43,11 @@ export interface LiveBackupOptions {
   workRoot?: string;
   /** Read every disk whole (a fresh checkpoint is still made). */
   reread?: boolean;
+  /**
+   * 'application': fail rather than back up crash-consistent (no agent, or the freeze fails);
+   * 'auto' (the default): application-consistent when the guest agent can freeze.
+   */
+  consistency?: 'auto' | 'application';
 }
 
 export interface LiveDiskReport extends DiskDecision {
@@ -68,6 +74,8 @@ export interface LiveBackupResult {
   newStoredBytes: number;
   /** The line's older checkpoints deleted after the commit. */
   deletedCheckpoints: string[];
+  /** What a killed live backup had left on the VM and was removed first (null: nothing). */
+  clearedLeftovers: LiveLeftovers | null;
   seconds: number;
 }
 
@@ -126,12 +134,16 @@ export async function liveBackup(
       { details: { vm: vm.name, state } },
     );
   }
-  const domainXml = await vm.xml(DomainXml.INACTIVE);
   const liveXml = await vm.xml();
+  const freeze = await planFreeze(vm, liveXml);
+  if (o.consistency === 'application') requireFreeze(vm.name, freeze);
+  // Run under the VM's job lock: a brankas job or directory of this VM is a killed one's.
+  const leftovers = await findLeftovers(vm, o.workRoot);
+  if (!isEmpty(leftovers)) await clearLeftovers(vm, leftovers);
+  const domainXml = await vm.xml(DomainXml.INACTIVE);
   const disks = await liveDisks(vm, liveXml);
   let line = await planLine(vm, repo, disks);
   if (o.reread) line = { ...line, disks: line.disks.map((d) => asFull(d, 'reread')) };
-  const freeze = await planFreeze(vm, liveXml);
 
   let ex: LiveExport;
   try {
@@ -140,6 +152,7 @@ export async function liveBackup(
     // libvirt checks the bitmaps itself when it starts an incremental job: when it refuses
     // them, every disk is read whole instead (the reason is recorded).
     if (!line.disks.some((d) => d.read === 'incremental')) throw err;
+    if (err instanceof EngineError && err.code === 'BACKUP_LIVE_FREEZE_FAILED') throw err;
     line = {
       ...line,
       disks: line.disks.map((d) => (d.read === 'incremental' ? asFull(d, 'bitmap-refused') : d)),
@@ -227,6 +240,7 @@ export async function liveBackup(
       dedupBytes: Math.max(0, readBytes - newPlainBytes - files.newPlainBytes),
       newStoredBytes: newStoredBytes + files.newStoredBytes,
       deletedCheckpoints: deleted,
+      clearedLeftovers: isEmpty(leftovers) ? null : leftovers,
       seconds: (Date.now() - started) / 1000,
     };
   } finally {
@@ -240,6 +254,32 @@ export async function liveBackup(
         .catch(() => undefined);
     }
   }
+}
+
+/**
+ * --consistency application: refused at once without an agent that answers; when the freeze
+ * itself fails, taking the backup point fails (nothing frozen to thaw, nothing recorded).
+ */
+function requireFreeze(vm: string, freeze: FreezePlan): void {
+  if (freeze.reason) {
+    throw new EngineError(
+      'BACKUP_LIVE_NO_AGENT',
+      `VM '${vm}' cannot be backed up application-consistent (${freeze.reason}: no guest agent answers to freeze its filesystems); nothing was done`,
+      { details: { vm, reason: freeze.reason } },
+    );
+  }
+  const before = freeze.around.before;
+  freeze.around.before = async () => {
+    await before();
+    if (freeze.consistency !== 'application-consistent') {
+      const reason = freeze.reason ?? 'freeze-failed';
+      throw new EngineError(
+        'BACKUP_LIVE_FREEZE_FAILED',
+        `the guest agent of VM '${vm}' could not freeze its filesystems (${reason}): --consistency application cannot be met; nothing was recorded`,
+        { details: { vm, reason } },
+      );
+    }
+  };
 }
 
 /** The disk read whole for `reason`; one already read whole keeps its own reason. */
