@@ -130,7 +130,7 @@ describe('snapshots and checkpoints on libvirt 9.0 / QEMU 7.2', () => {
     }
   });
 
-  test('a shut-off VM with checkpoints: no checkpoint delete, no snapshot create, no revert', async () => {
+  test('a shut-off VM with checkpoints: no checkpoint delete, no snapshot create, revert or delete', async () => {
     const [c] = await vm.listCheckpoints();
     await assert.rejects(c!.delete(), /cannot delete checkpoint for inactive domain/);
     await assert.rejects(
@@ -138,6 +138,10 @@ describe('snapshots and checkpoints on libvirt 9.0 / QEMU 7.2', () => {
       /cannot perform block operations while checkpoint exists/,
     );
     await assert.rejects(revert('s2'));
+    await assert.rejects(
+      (await vm.lookupSnapshot('s2')).delete(),
+      /cannot perform block operations while checkpoint exists/,
+    );
     assert.equal((await vm.state()).state, 'shutoff');
   });
 
