@@ -4,9 +4,12 @@
  * incremental; a revert retires brankas's checkpoints, says the next backup
  * reads whole, and that backup does so with its reason; a shut-off VM's
  * snapshots are taken and deleted the same way; another tool's checkpoint is
- * refused before anything changes, and `brankas status` says so. Each backup
- * taken here is restored and compared with the VM's disk at its backup point
- * (the VM paused across the backup, qemu-img compare against the disk).
+ * refused before anything changes, and `brankas status` says so. Then the
+ * line after its checkpoints were touched by hand: a checkpoint deleted
+ * (read whole), the VM undefined and defined again (checkpoint metadata gone,
+ * bitmaps kept: redefined, still incremental). Each backup taken here is
+ * restored and compared with the VM's disk at its backup point (the VM paused
+ * across the backup, qemu-img compare against the disk).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +17,7 @@ import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Connection, type Domain } from '../src/libvirt/index.js';
+import { Connection, DomainUndefine, DomainXml, type Domain } from '../src/libvirt/index.js';
 import { TinyGuest } from '../src/engine/guest/tiny-guest.js';
 import { testName } from './support/guest.js';
 import { cli, initPlainRepo } from './support/cli.js';
@@ -161,5 +164,36 @@ describe('snapshots on a VM backed up live', () => {
     } finally {
       await (await vm.lookupCheckpoint('other-tool')).delete();
     }
+  });
+});
+
+describe('the line after its checkpoints were touched by hand', () => {
+  test('a checkpoint deleted by hand: read whole with the reason, exact; then incremental again', async () => {
+    await write('e');
+    const before = await backupAndCompare();
+    await (await vm.lookupCheckpoint(before.backup.checkpoint)).delete();
+    await write('f');
+    const r = await backupAndCompare();
+    assert.deepEqual(r.vda, ['full', 'checkpoint-missing']);
+    await write('g');
+    assert.deepEqual((await backupAndCompare()).vda, ['incremental', 'incremental']);
+  });
+
+  test('undefined and defined again: the checkpoint is redefined from its bitmap, incremental and exact', async () => {
+    const [cp] = await checkpoints();
+    const xml = await vm.xml(DomainXml.INACTIVE);
+    // Stopped (SIGTERM: QEMU stores its bitmaps), undefined with its checkpoints' metadata,
+    // defined and started again: libvirt knows no checkpoint, the qcow2 file keeps the bitmap.
+    await vm.destroy();
+    await vm.undefine(DomainUndefine.CHECKPOINTS_METADATA | DomainUndefine.SNAPSHOTS_METADATA);
+    await conn.defineDomain(xml);
+    assert.deepEqual(await checkpoints(), []);
+    await vm.start();
+    await guest.reattach();
+    await write('h');
+    const r = await backupAndCompare();
+    assert.deepEqual(r.vda, ['incremental', 'incremental']);
+    assert.equal((r.backup as unknown as { parentCheckpoint: string }).parentCheckpoint, cp);
+    assert.deepEqual(await checkpoints(), [r.backup.checkpoint]);
   });
 });

@@ -7,6 +7,7 @@
  */
 import { CheckpointXml, type Domain, type DomainCheckpoint } from '../../../libvirt/index.js';
 import { BackupDisk, type Manifest, type Repository } from '../../../repo/index.js';
+import { redefineFromBitmaps } from './redefine.js';
 import { readCheckpointXml } from './xml.js';
 
 /** Why a disk was read as it was. */
@@ -144,6 +145,11 @@ export async function planLine(
   if (!parent || !record) common = 'first';
   else {
     parentCheckpoint = older.find((c) => c.name === record.checkpoint);
+    if (!parentCheckpoint) {
+      // Metadata lost, bitmaps perhaps still there (the VM undefined and defined again).
+      parentCheckpoint = await redefineFromBitmaps(domain, parent, record, disks);
+      if (parentCheckpoint) older.push(parentCheckpoint);
+    }
     if (!parentCheckpoint) common = 'checkpoint-missing';
     else {
       try {
