@@ -7,6 +7,7 @@
 
 import * as serve from './messages/serve.js';
 import * as snapcp from './messages/snapshot-checkpoints.js';
+import * as consistency from './messages/consistency.js';
 
 export type Lang = 'en' | 'id';
 
@@ -760,7 +761,7 @@ const id: Record<BaseKey, string> = {
 
 // Each command group's messages in a file of its own (src/cli/messages/), one line each here:
 // a key missing in Indonesian is a compile error in that file.
-const groups = [serve, snapcp] as const;
+const groups = [serve, snapcp, consistency] as const;
 type KeysOf<G> = G extends { en: infer E } ? keyof E : never;
 type GroupKey = KeysOf<(typeof groups)[number]>;
 

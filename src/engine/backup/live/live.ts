@@ -42,6 +42,11 @@ export interface LiveBackupOptions {
   workRoot?: string;
   /** Read every disk whole (a fresh checkpoint is still made). */
   reread?: boolean;
+  /**
+   * The VM was shut down cleanly and started paused (shutdown-point.ts): the point is
+   * `shut-down` consistent, and `taken` resumes the VM once it is.
+   */
+  shutdownPoint?: { taken(): Promise<void> };
 }
 
 export interface LiveDiskReport extends DiskDecision {
@@ -131,7 +136,9 @@ export async function liveBackup(
   const disks = await liveDisks(vm, liveXml);
   let line = await planLine(vm, repo, disks);
   if (o.reread) line = { ...line, disks: line.disks.map((d) => asFull(d, 'reread')) };
-  const freeze = await planFreeze(vm, liveXml);
+  const freeze: FreezePlan = o.shutdownPoint
+    ? { consistency: 'shut-down', around: { before: async () => {}, after: async () => {} } }
+    : await planFreeze(vm, liveXml);
 
   let ex: LiveExport;
   try {
@@ -150,6 +157,7 @@ export async function liveBackup(
   let writer: BackupWriter | undefined;
   let committed = false;
   try {
+    await o.shutdownPoint?.taken();
     const useParent = line.disks.some((d) => d.read === 'incremental');
     // The parent of the writer is the one whose checkpoint the bitmaps count from; without
     // an incremental disk, the latest backup of the VM (its ids still speed up dedup).
