@@ -144,6 +144,24 @@ describe('snapshots on a VM backed up live', () => {
     assert.deepEqual(next.vda, ['full', 'checkpoint-missing']);
   });
 
+  test('a shut-off VM with a saved memory state: refused, the saved state kept', async () => {
+    const cp = await checkpoints();
+    assert.equal(cp.length, 1);
+    await run('virsh', ['-c', 'qemu:///system', 'managedsave', vm.name]);
+    try {
+      const r = await cli(['snapshot', 'create', vm.name, 'saved1', '--json'], env());
+      assert.equal(r.code, 1);
+      assert.equal(JSON.parse(r.stdout).error.code, 'SNAPSHOT_CHECKPOINTS_MANAGED_SAVE');
+      assert.equal(await vm.hasManagedSaveImage(), true);
+      assert.deepEqual(await checkpoints(), cp);
+    } finally {
+      await vm.start();
+    }
+    // Resumed from the saved state: the same shell, no boot.
+    await guest.reattach();
+    assert.equal(await guest.console.run('echo resumed'), 'resumed\n');
+  });
+
   test("another tool's checkpoint: the revert is refused before anything changes, and status says so", async () => {
     await vm.createCheckpoint(
       `<domaincheckpoint><name>other-tool</name><disks><disk name='vda' checkpoint='bitmap'/></disks></domaincheckpoint>`,

@@ -41,6 +41,17 @@ export async function planRetire(vm: Domain, operation: string): Promise<string[
       { details: { vm: vm.name, operation, checkpoints: foreign } },
     );
   }
+  if (brankas.length > 0 && !(await vm.isActive()) && (await vm.hasManagedSaveImage())) {
+    // Started paused to delete them, it would resume the saved state, which destroy then loses.
+    throw new EngineError(
+      'SNAPSHOT_CHECKPOINTS_MANAGED_SAVE',
+      `VM '${vm.name}' is shut off with a saved memory state (managed save) and has brankas ` +
+        `checkpoints (${brankas.join(', ')}): libvirt refuses a snapshot ${operation} while ` +
+        `they exist, and deleting them needs the VM started, which would consume the saved ` +
+        `state. Start the VM (it resumes from the saved state), then try again.`,
+      { details: { vm: vm.name, operation, checkpoints: brankas } },
+    );
+  }
   return brankas;
 }
 
