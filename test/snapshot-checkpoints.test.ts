@@ -183,6 +183,17 @@ describe('snapshots on a VM backed up live', () => {
       await (await vm.lookupCheckpoint('other-tool')).delete();
     }
   });
+
+  test("a running VM's snapshot is listed and deleted beside its checkpoint, which stays", async () => {
+    const cp = await checkpoints();
+    assert.equal(cp.length, 1);
+    const list = await brankas(['snapshot', 'list', vm.name]);
+    assert.match(list.stdout, /s1/);
+    const del = await brankas(['snapshot', 'delete', vm.name, 's1', '--json']);
+    assert.deepEqual(JSON.parse(del.stdout).retiresCheckpoints, []);
+    assert.deepEqual(await checkpoints(), cp);
+    assert.equal(await vm.snapshotCount(), 0);
+  });
 });
 
 describe('the line after its checkpoints were touched by hand', () => {
