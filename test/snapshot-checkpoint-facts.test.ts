@@ -21,6 +21,7 @@ import {
 } from '../src/libvirt/index.js';
 import { LiveExport } from '../src/engine/backup/live/export.js';
 import { TinyGuest } from '../src/engine/guest/tiny-guest.js';
+import { vmStatus } from '../src/engine/status.js';
 import { testName } from './support/guest.js';
 
 const run = promisify(execFile);
@@ -89,6 +90,7 @@ describe('snapshots and checkpoints on libvirt 9.0 / QEMU 7.2', () => {
 
   test('a live backup, full and incremental, runs while an internal snapshot exists', async () => {
     await snapshot('s2');
+    await snapshot('s3');
     const full = await LiveExport.begin(vm, {
       disks: [{ target: 'vda' }],
       checkpoint: { name: 'b1', description: 'fact', bitmapDisks: ['vda'] },
@@ -130,7 +132,7 @@ describe('snapshots and checkpoints on libvirt 9.0 / QEMU 7.2', () => {
     }
   });
 
-  test('a shut-off VM with checkpoints: no checkpoint delete, no snapshot create, revert or delete', async () => {
+  test('a shut-off VM with checkpoints: no checkpoint delete, no snapshot create or revert; a snapshot delete, yes', async () => {
     const [c] = await vm.listCheckpoints();
     await assert.rejects(c!.delete(), /cannot delete checkpoint for inactive domain/);
     await assert.rejects(
@@ -138,11 +140,13 @@ describe('snapshots and checkpoints on libvirt 9.0 / QEMU 7.2', () => {
       /cannot perform block operations while checkpoint exists/,
     );
     await assert.rejects(revert('s2'));
-    await assert.rejects(
-      (await vm.lookupSnapshot('s2')).delete(),
-      /cannot perform block operations while checkpoint exists/,
-    );
     assert.equal((await vm.state()).state, 'shutoff');
+    // Deleting an internal snapshot is allowed, though.
+    await (await vm.lookupSnapshot('s3')).delete();
+    assert.deepEqual(
+      (await vm.listSnapshots()).map((s) => s.name),
+      ['s2'],
+    );
   });
 
   test('started paused, its checkpoints delete with their bitmaps, and then the revert works', async () => {
@@ -163,7 +167,7 @@ describe('snapshots and checkpoints on libvirt 9.0 / QEMU 7.2', () => {
     await guest.reattach();
   });
 
-  test('an external disk-only snapshot keeps the checkpoint usable; its revert is unsupported', async () => {
+  test('an external disk-only snapshot keeps the checkpoint usable; its revert is unsupported, and status says so', async () => {
     await checkpoint('c4');
     await snapshot(
       'ext1',
@@ -173,6 +177,12 @@ describe('snapshots and checkpoints on libvirt 9.0 / QEMU 7.2', () => {
     const xml = await (await vm.lookupCheckpoint('c4')).xml(CheckpointXml.SIZE);
     assert.match(xml, /bitmap='c4' size='\d+'/);
     await assert.rejects(revert('ext1'), /revert to external snapshot not supported/);
+    // brankas status says so before anyone tries.
+    const status = await vmStatus(vm);
+    assert.deepEqual(
+      status.warnings.find((w) => w.kind === 'external-snapshots'),
+      { kind: 'external-snapshots', vm: vm.name, snapshots: ['ext1'] },
+    );
     assert.equal((await vm.state()).state, 'running');
     await deleteCheckpoints();
   });

@@ -189,8 +189,7 @@ describe('snapshots on a VM backed up live', () => {
     assert.equal(cp.length, 1);
     const list = await brankas(['snapshot', 'list', vm.name]);
     assert.match(list.stdout, /s1/);
-    const del = await brankas(['snapshot', 'delete', vm.name, 's1', '--json']);
-    assert.deepEqual(JSON.parse(del.stdout).retiresCheckpoints, []);
+    await brankas(['snapshot', 'delete', vm.name, 's1']);
     assert.deepEqual(await checkpoints(), cp);
     assert.equal(await vm.snapshotCount(), 0);
   });

@@ -268,11 +268,6 @@ export const snapshotDelete: Command = {
       await withVmJob(ctx, args, vm.name, { kind: 'snapshot' }, () => executeDelete(vm, plan));
     }
     if (ctx.json) return ctx.printJson({ ...plan, dryRun: values['dry-run'] === true });
-    if (values['dry-run'] && plan.retiresCheckpoints.length > 0) {
-      ctx.note(
-        ctx.t('snapcp.willRetire', { vm: vm.name, names: plan.retiresCheckpoints.join(', ') }),
-      );
-    } else printRetired(ctx, vm.name, plan.retiresCheckpoints);
     ctx.print(
       ctx.t(values['dry-run'] ? 'snapshot.wouldDelete' : 'snapshot.deleted', {
         vm: vm.name,

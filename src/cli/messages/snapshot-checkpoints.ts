@@ -10,7 +10,7 @@ export const en = {
   'snapcp.retired':
     "Checkpoints retired: {names}. The next backup of '{vm}' reads its disks whole; incremental backups go on from it.",
   'snapcp.warnForeign':
-    "VM '{vm}' has checkpoints that brankas did not make ({names}): a snapshot revert (and any snapshot change while it is shut off) is refused until they are deleted with the tool that made them.",
+    "VM '{vm}' has checkpoints that brankas did not make ({names}): a snapshot revert (and a new snapshot while it is shut off) is refused until they are deleted with the tool that made them.",
   'snapcp.warnExternal':
     "VM '{vm}' has external snapshots ({names}): reverting to them is refused (libvirt 9.0 cannot); restore a backup instead.",
 } as const;
@@ -21,7 +21,7 @@ export const id: Record<keyof typeof en, string> = {
   'snapcp.retired':
     "Checkpoint dipensiunkan: {names}. Backup berikutnya dari '{vm}' membaca disknya utuh; backup inkremental berlanjut dari situ.",
   'snapcp.warnForeign':
-    "VM '{vm}' punya checkpoint yang bukan buatan brankas ({names}): revert snapshot (dan perubahan snapshot apa pun selagi VM mati) ditolak sampai checkpoint itu dihapus dengan alat pembuatnya.",
+    "VM '{vm}' punya checkpoint yang bukan buatan brankas ({names}): revert snapshot (dan snapshot baru selagi VM mati) ditolak sampai checkpoint itu dihapus dengan alat pembuatnya.",
   'snapcp.warnExternal':
     "VM '{vm}' punya snapshot eksternal ({names}): revert ke snapshot itu ditolak (libvirt 9.0 tidak bisa); pulihkan dari backup saja.",
 };

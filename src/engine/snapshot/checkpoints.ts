@@ -1,6 +1,6 @@
 /**
  * Snapshots beside live backups' checkpoints. libvirt 9.0 / QEMU 7.2 refuse
- * a snapshot revert (and any snapshot operation on a shut-off VM) while the
+ * a snapshot revert (and a new snapshot of a shut-off VM) while the
  * VM has checkpoints (docs/live-backups.md, "Snapshots and backups
  * together"). So a snapshot command first retires brankas's checkpoints
  * (libvirt deletes each with its bitmaps) and says that the next backup

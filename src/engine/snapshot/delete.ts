@@ -8,7 +8,6 @@
 import { SnapshotDelete, type Domain } from '../../libvirt/index.js';
 import { EngineError } from '../errors.js';
 import type { SnapshotNode } from './model.js';
-import { planRetire, retireCheckpoints } from './checkpoints.js';
 import { descendants, findSnapshot, snapshotTree } from './tree.js';
 
 export interface DeletePlan {
@@ -17,8 +16,6 @@ export interface DeletePlan {
   /** Every snapshot that will be gone, deepest first. */
   removes: string[];
   metadataOnly: boolean;
-  /** brankas checkpoints deleted first (a shut-off VM): the next backup reads whole. */
-  retiresCheckpoints: string[];
 }
 
 export interface DeleteOptions {
@@ -57,16 +54,7 @@ export async function planDelete(
       { details: { vm: vm.name, snapshots: external } },
     );
   }
-  // libvirt changes no shut-off VM's qcow2 while it has checkpoints; metadata alone, yes.
-  const retiresCheckpoints =
-    options.metadataOnly || (await vm.isActive()) ? [] : await planRetire(vm, 'delete');
-  return {
-    vm: vm.name,
-    snapshot: name,
-    removes,
-    metadataOnly: options.metadataOnly ?? false,
-    retiresCheckpoints,
-  };
+  return { vm: vm.name, snapshot: name, removes, metadataOnly: options.metadataOnly ?? false };
 }
 
 export async function executeDelete(vm: Domain, plan: DeletePlan): Promise<DeletePlan> {
@@ -74,7 +62,6 @@ export async function executeDelete(vm: Domain, plan: DeletePlan): Promise<Delet
   if (plan.removes.length > 1) flags |= SnapshotDelete.CHILDREN;
   if (plan.metadataOnly) flags |= SnapshotDelete.METADATA_ONLY;
   const snap = await findSnapshot(vm, plan.snapshot);
-  await retireCheckpoints(vm, plan.retiresCheckpoints);
   await snap.delete(flags);
   return plan;
 }
