@@ -4,7 +4,8 @@
  * started again paused, backup point taken, resumed, read while it runs.
  * The restore equals the disk at the point (copied while QEMU waited paused,
  * before any guest code ran); the manifest and `brankas backups` say
- * `shut-down`. Interrupted once started paused, or while reading, the VM
+ * `shut-down`; through the CLI it says so and leaves no journal behind.
+ * Interrupted once started paused, or while reading, the VM
  * ends running and nothing is recorded. (Interrupted during the shutdown is
  * the cold path's ensureShutOff, tested in backup-cold.test.ts; a process
  * killed while the VM is paused: src/service/job.test.ts.)
@@ -19,9 +20,10 @@ import { Connection } from '../src/libvirt/index.js';
 import { backupVm } from '../src/engine/backup/backup.js';
 import type { PowerEvent } from '../src/engine/backup/power.js';
 import { TinyGuest } from '../src/engine/guest/tiny-guest.js';
+import { readJournal } from '../src/service/journal.js';
 import { LocalBackend, Repository } from '../src/repo/index.js';
 import { testName } from './support/guest.js';
-import { cli, initPlainRepo } from './support/cli.js';
+import { cli, initPlainRepo, TEST_STATE_DIR } from './support/cli.js';
 
 const run = promisify(execFile);
 
@@ -126,6 +128,20 @@ describe('backup --consistency shutdown', () => {
       assert.equal(await guest.console.run('echo alive'), 'alive\n');
     });
   }
+
+  test('through the CLI: says how the point was taken, the journal empty and the VM running after', async () => {
+    const r = await cli(['backup', guest.domain.name, '--consistency', 'shutdown'], env());
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stderr, /started again paused: the backup point is taken before the guest runs/);
+    assert.match(
+      r.stdout,
+      /backup point taken, shut-down consistent \(the guest shut down cleanly/,
+    );
+    assert.match(r.stdout, /vda: incremental since checkpoint/);
+    assert.equal((await guest.domain.state()).state, 'running');
+    assert.equal(await readJournal(TEST_STATE_DIR, guest.domain.name), undefined);
+    await guest.reattach();
+  });
 
   test('the CLI refuses what makes no sense, as a usage error', async () => {
     const bad = await cli(['backup', guest.domain.name, '--consistency', 'warm'], env());
