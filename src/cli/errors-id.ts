@@ -143,6 +143,11 @@ export const ERRORS_ID = {
   SNAPSHOT_HAS_CHILDREN:
     "snapshot '{snapshot}' dari VM '{vm}' punya snapshot turunan ({children}); hapus sekaligus dengan --children, atau hapus turunannya dulu",
   SNAPSHOT_EXTERNAL_UNSUPPORTED: 'snapshot eksternal tidak bisa diproses di sini: {message}',
+  // snapshots beside live backups' checkpoints (docs/live-backups.md)
+  SNAPSHOT_FOREIGN_CHECKPOINTS:
+    "VM '{vm}' punya checkpoint yang bukan buatan brankas ({checkpoints}): libvirt menolak snapshot {operation} selama checkpoint itu ada, dan backup inkremental alat lain bergantung padanya. Hapus dengan alat itu (atau 'virsh checkpoint-delete'), lalu coba lagi.",
+  SNAPSHOT_CHECKPOINTS_MANAGED_SAVE:
+    "VM '{vm}' mati dengan state memori tersimpan (managed save) dan punya checkpoint brankas ({checkpoints}): libvirt menolak snapshot {operation} selama checkpoint ada, dan menghapusnya butuh VM dinyalakan, yang akan memakai state tersimpan itu. Nyalakan VM (ia melanjutkan dari state tersimpan), lalu coba lagi.",
   CONFIRMATION_REQUIRED:
     '{warning} Ini bukan terminal: tambahkan --yes untuk revert tanpa ditanya.',
   GUEST_UNAVAILABLE: 'guest tidak bisa dihubungi: {message}',

@@ -13,6 +13,8 @@ import * as serve from './messages/serve.js';
 import * as schedule from './messages/schedule.js';
 import * as service from './messages/service.js';
 import * as runMessages from './messages/run.js';
+import * as snapcp from './messages/snapshot-checkpoints.js';
+import * as consistency from './messages/consistency.js';
 
 export type Lang = 'en' | 'id';
 
@@ -775,6 +777,8 @@ const groups = [
   runMessages,
   doctor,
   backupDryRun,
+  snapcp,
+  consistency,
 ] as const;
 type KeysOf<G> = G extends { en: infer E } ? keyof E : never;
 type GroupKey = KeysOf<(typeof groups)[number]>;

@@ -6,6 +6,7 @@
 import type { Connection, Domain, DomainStateInfo, DomainStateName } from '../libvirt/index.js';
 import { snapshotTree } from './snapshot/tree.js';
 import { findVm } from './snapshot/tree.js';
+import { checkpointsOn } from './snapshot/checkpoints.js';
 
 /** What status needs to know of backups; the repository provides it once it exists. */
 export interface BackupCatalog {
@@ -20,7 +21,11 @@ export interface BackupSummary {
 
 export type StatusWarning =
   | { kind: 'snapshots-without-backup'; vm: string; snapshots: number }
-  | { kind: 'backup-never-verified'; vm: string; backup: string };
+  | { kind: 'backup-never-verified'; vm: string; backup: string }
+  /** Checkpoints of another tool: brankas refuses a snapshot revert (docs/live-backups.md). */
+  | { kind: 'foreign-checkpoints'; vm: string; checkpoints: string[] }
+  /** External snapshots: a revert to them is refused (libvirt 9.0 cannot). */
+  | { kind: 'external-snapshots'; vm: string; snapshots: string[] };
 
 export interface VmStatus {
   name: string;
@@ -37,14 +42,27 @@ export async function vmStatus(
   catalog?: BackupCatalog,
   known?: DomainStateInfo,
 ): Promise<VmStatus> {
-  const [state, nodes, backups] = await Promise.all([
+  const [state, nodes, backups, checkpoints] = await Promise.all([
     known ?? vm.state(),
     snapshotTree(vm),
     catalog?.backupsOf({ name: vm.name, uuid: vm.uuid }),
+    checkpointsOn(vm),
   ]);
   const warnings: StatusWarning[] = [];
   if (nodes.length > 0 && (backups ?? []).length === 0) {
     warnings.push({ kind: 'snapshots-without-backup', vm: vm.name, snapshots: nodes.length });
+  }
+  // What brankas refuses to do with this VM's snapshots, said before anyone tries.
+  if (checkpoints.foreign.length > 0) {
+    warnings.push({ kind: 'foreign-checkpoints', vm: vm.name, checkpoints: checkpoints.foreign });
+  }
+  const external = nodes.filter((n) => n.location === 'external' || n.location === 'mixed');
+  if (external.length > 0) {
+    warnings.push({
+      kind: 'external-snapshots',
+      vm: vm.name,
+      snapshots: external.map((n) => n.name),
+    });
   }
   for (const b of backups ?? []) {
     if (b.verified === undefined) {

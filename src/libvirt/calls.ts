@@ -106,6 +106,11 @@ export const DOMAIN_SUSPEND = remote('DOMAIN_SUSPEND', dom, none);
 export const DOMAIN_RESUME = remote('DOMAIN_RESUME', dom, none);
 export const DOMAIN_IS_ACTIVE = remote('DOMAIN_IS_ACTIVE', dom, retInt);
 export const DOMAIN_IS_PERSISTENT = remote('DOMAIN_IS_PERSISTENT', dom, retInt);
+export const DOMAIN_HAS_MANAGED_SAVE_IMAGE = remote(
+  'DOMAIN_HAS_MANAGED_SAVE_IMAGE',
+  domFlags,
+  retInt,
+);
 export const DOMAIN_GET_STATE = remote(
   'DOMAIN_GET_STATE',
   domFlags,

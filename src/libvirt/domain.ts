@@ -89,6 +89,12 @@ export class Domain {
     return (await this.conn.call(C.DOMAIN_IS_ACTIVE, { dom: this.ref })).value !== 0;
   }
 
+  /** A saved memory state (virsh managedsave) that the next start resumes from. */
+  async hasManagedSaveImage(): Promise<boolean> {
+    const r = await this.conn.call(C.DOMAIN_HAS_MANAGED_SAVE_IMAGE, { dom: this.ref, flags: 0 });
+    return r.value !== 0;
+  }
+
   async isPersistent(): Promise<boolean> {
     return (await this.conn.call(C.DOMAIN_IS_PERSISTENT, { dom: this.ref })).value !== 0;
   }

@@ -175,6 +175,39 @@ describe('a job on a VM', () => {
     await next.end();
   });
 
+  test('a VM a killed job left paused after starting it paused is resumed by the next job', async () => {
+    // backup --consistency shutdown: shut down, started paused, killed before the resume.
+    const job = await VmJob.begin(conn, { stateDir: dir, vm: VM, kind: 'backup' });
+    await job.powerChange({ kind: 'stopping', vm: VM, uuid: vm.uuid, initial: 'running' });
+    await vm.destroy();
+    await job.powerChange({ kind: 'starting-paused', vm: VM, uuid: vm.uuid });
+    assert.equal((await readJournal(dir, VM))?.changes[0]?.startedPaused, true);
+    await vm.start();
+    await vm.suspend();
+    await job.end();
+    const events: VmJobEvent[] = [];
+    const next = await VmJob.begin(conn, {
+      stateDir: dir,
+      vm: VM,
+      kind: 'backup',
+      onEvent: (e) => events.push(e),
+    });
+    assert.equal((await vm.state()).state, 'running');
+    assert.equal(events[0]!.kind === 'recovered' && events[0]!.recovery.outcome, 'started');
+    await next.end();
+    assert.equal(await readJournal(dir, VM), undefined);
+  });
+
+  test('a VM found paused that the job did not start paused is left paused', async () => {
+    const job = await VmJob.begin(conn, { stateDir: dir, vm: VM, kind: 'backup' });
+    await job.powerChange({ kind: 'stopping', vm: VM, uuid: vm.uuid, initial: 'running' });
+    await vm.suspend();
+    await job.end();
+    const next = await VmJob.begin(conn, { stateDir: dir, vm: VM, kind: 'backup' });
+    assert.equal((await vm.state()).state, 'paused');
+    await next.end();
+  });
+
   test('a change undone is dropped from the journal', async () => {
     const job = await VmJob.begin(conn, { stateDir: dir, vm: VM, kind: 'backup' });
     await job.powerChange({ kind: 'stopping', vm: VM, uuid: vm.uuid, initial: 'running' });

@@ -98,6 +98,12 @@ export class VmJob {
 
   /** For the engine's onPowerChange: written before the VM stops, dropped once it is back. */
   readonly powerChange = async (c: PowerChange): Promise<void> => {
+    if (c.kind === 'starting-paused') {
+      // The same change, now also to be resumed when found paused.
+      for (const x of this.journal.changes) if (x.uuid === c.uuid) x.startedPaused = true;
+      await writeJournal(this.stateDir, this.journal);
+      return;
+    }
     const others = this.journal.changes.filter((x) => x.uuid !== c.uuid);
     if (c.kind === 'stopping') {
       others.push({

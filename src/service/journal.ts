@@ -22,6 +22,11 @@ export interface PoweredOff {
   /** Who did: kept when a later job takes the change over. */
   job: JobKind;
   pid: number;
+  /**
+   * Started again paused by the job (`backup --consistency shutdown`, before its backup point):
+   * found paused, it is resumed.
+   */
+  startedPaused?: boolean;
 }
 
 export type JournalChange = PoweredOff;

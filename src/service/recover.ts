@@ -1,7 +1,7 @@
 /**
  * Putting right what a gone job left undone: a VM it powered off and never
  * started again is started again (and paused again when it was found
- * paused), unless it is running again already, is gone, or is another VM
+ * paused; one it started paused and left so is resumed), unless it is running again already, is gone, or is another VM
  * by now (same name, other UUID).
  */
 import { isNotFound, type Connection, type Domain } from '../libvirt/index.js';
@@ -31,7 +31,12 @@ export async function recoverChange(conn: DomainLookup, change: JournalChange): 
     const vm = await lookup(conn, change.vm);
     if (!vm) return { outcome: 'not-needed', reason: 'gone' };
     if (vm.uuid !== change.uuid) return { outcome: 'not-needed', reason: 'replaced' };
-    if ((await vm.state()).state !== 'shutoff') return { outcome: 'not-needed', reason: 'running' };
+    const { state } = await vm.state();
+    if (state === 'paused' && change.startedPaused && change.initial !== 'paused') {
+      await vm.resume();
+      return { outcome: 'started' };
+    }
+    if (state !== 'shutoff') return { outcome: 'not-needed', reason: 'running' };
     await vm.start();
     if (change.initial === 'paused') await vm.suspend();
     return { outcome: 'started' };

@@ -130,6 +130,11 @@ export const ERRORS = {
   SNAPSHOT_HAS_CHILDREN:
     "snapshot '{snapshot}' of VM '{vm}' has child snapshots ({children}); delete them with it using --children, or delete them first",
   SNAPSHOT_EXTERNAL_UNSUPPORTED: '{message}',
+  // snapshots beside live backups' checkpoints (docs/live-backups.md)
+  SNAPSHOT_FOREIGN_CHECKPOINTS:
+    "VM '{vm}' has checkpoints that brankas did not make ({checkpoints}): libvirt refuses a snapshot {operation} while they exist, and another tool's incremental backups depend on them. Delete them with that tool (or 'virsh checkpoint-delete'), then try again.",
+  SNAPSHOT_CHECKPOINTS_MANAGED_SAVE:
+    "VM '{vm}' is shut off with a saved memory state (managed save) and has brankas checkpoints ({checkpoints}): libvirt refuses a snapshot {operation} while they exist, and deleting them needs the VM started, which would consume the saved state. Start the VM (it resumes from the saved state), then try again.",
   CONFIRMATION_REQUIRED:
     '{warning} This is not a terminal: add --yes to revert without being asked.',
   GUEST_UNAVAILABLE: '{message}',

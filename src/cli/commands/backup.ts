@@ -36,6 +36,8 @@ export function powerLine(ctx: CliContext, e: PowerEvent): string {
       return ctx.t('backup.waitsForOff', { vm: e.vm });
     case 'started':
       return ctx.t('backup.started', { vm: e.vm });
+    case 'started-paused':
+      return ctx.t('consistency.startedPaused', { vm: e.vm });
   }
 }
 
@@ -43,14 +45,16 @@ export const backupCommand: Command = {
   name: 'backup',
   summary: 'Back a VM up into the repository (live while it runs, cold when it is off)',
   usage:
-    'brankas backup VM [--mode auto|live|cold] [--repo PATH] [--shutdown-timeout 120s] [--force-off-after-timeout] [--reread] [--consistency auto|application] [--scratch DIR] [--wait] [--dry-run] [--json]',
+    'brankas backup VM [--mode auto|live|cold] [--consistency auto|application|shutdown] [--repo PATH] [--shutdown-timeout 120s] [--force-off-after-timeout] [--reread] [--scratch DIR] [--wait] [--dry-run] [--json]',
   help:
     '--mode auto (the default) backs a running VM up live and a shut-off one cold. live: the VM\n' +
     'keeps running; its filesystems are frozen for the instant the backup point is taken when its\n' +
     'guest agent answers (application-consistent), otherwise the backup is crash-consistent. Each\n' +
     'live backup leaves a checkpoint; the next reads only what changed since (qcow2 disks; raw\n' +
     'disks are always read whole), and any doubt about a dirty bitmap reads the disk whole and\n' +
-    'says why. cold: the VM is shut down gracefully and started again afterwards if it was running, also when\n' +
+    "says why. --consistency shutdown gives a running VM a cold backup's consistency with one\n" +
+    'reboot of downtime: shut down gracefully, started again paused, backup point taken, resumed,\n' +
+    'read while it runs (the backup is listed as shut-down consistent). cold: the VM is shut down gracefully and started again afterwards if it was running, also when\n' +
     'the backup fails or is interrupted. Only allocated data is read, and a disk whose files are\n' +
     'unchanged since the previous backup (same inode, size, modification and change time) is not\n' +
     'read at all: its data is taken over from that backup; --reread reads every disk. The password of an\n' +
@@ -68,11 +72,11 @@ export const backupCommand: Command = {
     ...repoOption,
     ...waitOption,
     ...modeOption,
+    consistency: { type: 'string' },
     'shutdown-timeout': { type: 'string' },
     'force-off-after-timeout': { type: 'boolean' },
     reread: { type: 'boolean' },
     'dry-run': { type: 'boolean' },
-    consistency: { type: 'string' },
     scratch: { type: 'string' },
   },
   positionals: { min: 1, max: 1, names: 'VM' },
@@ -83,8 +87,15 @@ export const backupCommand: Command = {
       throw new UsageError(`--mode must be auto, live or cold, not '${mode}'`);
     }
     const consistency = (args.values['consistency'] as string | undefined) ?? 'auto';
-    if (consistency !== 'auto' && consistency !== 'application') {
-      throw new UsageError(`--consistency must be auto or application, not '${consistency}'`);
+    if (consistency !== 'auto' && consistency !== 'application' && consistency !== 'shutdown') {
+      throw new UsageError(
+        `--consistency must be auto, application or shutdown, not '${consistency}'`,
+      );
+    }
+    if (consistency === 'shutdown' && mode === 'cold') {
+      throw new UsageError(
+        '--consistency shutdown is for live backups: a cold backup is one already',
+      );
     }
     if (args.values['dry-run'] === true) {
       return backupDryRun(ctx, args, args.positionals[0]!, mode as BackupMode);
@@ -102,10 +113,10 @@ export const backupCommand: Command = {
         withRepo(ctx, args, (repo) =>
           backupVm(conn, repo, vm, {
             mode: mode as BackupMode,
+            consistency,
             shutdownTimeoutMs: timeoutMs,
             forceOffAfterTimeout: args.values['force-off-after-timeout'] === true,
             reread: args.values['reread'] === true,
-            consistency,
             ...(typeof args.values['scratch'] === 'string'
               ? { workRoot: args.values['scratch'] }
               : {}),

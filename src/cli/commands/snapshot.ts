@@ -53,6 +53,11 @@ export function printWarnings(ctx: CliContext, warnings: ChainWarning[]): void {
   }
 }
 
+/** Says which checkpoints a snapshot command deleted, and what it means for the next backup. */
+function printRetired(ctx: CliContext, vm: string, names: string[]): void {
+  if (names.length > 0) ctx.note(ctx.t('snapcp.retired', { vm, names: names.join(', ') }));
+}
+
 export const snapshotCreate: Command = {
   name: 'snapshot create',
   summary: 'Take a snapshot (a save point) of a VM',
@@ -84,6 +89,7 @@ export const snapshotCreate: Command = {
       }),
     );
     if (ctx.json) return ctx.printJson(result);
+    printRetired(ctx, vm.name, result.retiredCheckpoints);
     ctx.print(
       ctx.t('snapshot.created', {
         vm: vm.name,
@@ -196,6 +202,14 @@ export const snapshotRevert: Command = {
       ctx.t('snapshot.revertLoses', { vm: vm.name, time: formatTime(ctx, plan.loseChangesSince) }),
       ...(plan.losesRunningMemory ? [ctx.t('snapshot.revertLosesMemory', { vm: vm.name })] : []),
       ...(values['safety-snapshot'] ? [ctx.t('snapshot.revertSafety')] : []),
+      ...(plan.retiresCheckpoints.length > 0
+        ? [
+            ctx.t('snapcp.willRetire', {
+              vm: vm.name,
+              names: plan.retiresCheckpoints.join(', '),
+            }),
+          ]
+        : []),
     ];
     if (!values['yes']) {
       if (!isInteractive(ctx)) {
@@ -218,6 +232,7 @@ export const snapshotRevert: Command = {
       executeRevert(vm, plan, { safetySnapshot: values['safety-snapshot'] === true, target }),
     );
     if (ctx.json) return ctx.printJson(result);
+    printRetired(ctx, vm.name, result.retiredCheckpoints);
     if (result.safetySnapshot)
       ctx.print(ctx.t('snapshot.safetyTaken', { name: result.safetySnapshot }));
     ctx.print(

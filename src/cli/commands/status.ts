@@ -90,5 +90,9 @@ function warningText(ctx: CliContext, w: StatusWarning): string {
       return ctx.t('status.warnNoBackup', { vm: w.vm, count: w.snapshots });
     case 'backup-never-verified':
       return ctx.t('status.warnUnverified', { vm: w.vm, backup: w.backup });
+    case 'foreign-checkpoints':
+      return ctx.t('snapcp.warnForeign', { vm: w.vm, names: w.checkpoints.join(', ') });
+    case 'external-snapshots':
+      return ctx.t('snapcp.warnExternal', { vm: w.vm, names: w.snapshots.join(', ') });
   }
 }

@@ -23,6 +23,8 @@ export interface ShutdownOptions {
  */
 export type PowerChange =
   | { kind: 'stopping'; vm: string; uuid: string; initial: DomainStateName }
+  /** Started paused after the shutdown (--consistency shutdown): resumed when found paused. */
+  | { kind: 'starting-paused'; vm: string; uuid: string }
   | { kind: 'restored'; vm: string; uuid: string };
 
 export type PowerChangeFn = (change: PowerChange) => Promise<void>;
@@ -38,7 +40,9 @@ export type PowerEvent =
   | { kind: 'forced-off'; vm: string }
   /** Stopped while the guest shuts down: waiting for it to be off, to start it again. */
   | { kind: 'stopping-waits-for-off'; vm: string }
-  | { kind: 'started'; vm: string };
+  | { kind: 'started'; vm: string }
+  /** Started paused for the backup point (--consistency shutdown): no guest code runs yet. */
+  | { kind: 'started-paused'; vm: string };
 
 export interface PowerPlan {
   /** The state the VM was found in. */

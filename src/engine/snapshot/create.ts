@@ -17,6 +17,7 @@ import {
   chainWarnings,
   type ChainWarning,
 } from './guards.js';
+import { planRetire, retireCheckpoints } from './checkpoints.js';
 import { snapshotTree } from './tree.js';
 
 export interface CreateSnapshotOptions {
@@ -32,6 +33,8 @@ export interface CreateSnapshotOptions {
 export interface CreateSnapshotResult {
   snapshot: SnapshotFacts;
   warnings: ChainWarning[];
+  /** brankas checkpoints deleted first (a shut-off VM's snapshot): the next backup reads whole. */
+  retiredCheckpoints: string[];
 }
 
 export async function createSnapshot(
@@ -49,6 +52,9 @@ export async function createSnapshot(
       { details: { vm: vm.name, snapshot: options.name } },
     );
   }
+  // libvirt takes no snapshot of a shut-off VM while it has checkpoints (a running one, yes).
+  const retire = (await vm.isActive()) ? [] : await planRetire(vm, 'create');
+  const retiredCheckpoints = await retireCheckpoints(vm, retire);
   const xml =
     `<domainsnapshot><name>${escapeXml(options.name)}</name>` +
     (options.description ? `<description>${escapeXml(options.description)}</description>` : '') +
@@ -79,5 +85,6 @@ export async function createSnapshot(
   return {
     snapshot,
     warnings: chainWarnings(vm.name, nodes, after.disks, options.chainThreshold),
+    retiredCheckpoints,
   };
 }

@@ -9,3 +9,4 @@ export * from './guards.js';
 export * from './create.js';
 export * from './revert.js';
 export * from './delete.js';
+export * from './checkpoints.js';

@@ -8,6 +8,7 @@ import { SnapshotRevert, type Domain, type DomainStateName } from '../../libvirt
 import { EngineError } from '../errors.js';
 import type { SnapshotFacts } from './model.js';
 import { parseSnapshotXml } from './model.js';
+import { planRetire, retireCheckpoints } from './checkpoints.js';
 import { createSnapshot } from './create.js';
 import { findSnapshot } from './tree.js';
 
@@ -24,6 +25,11 @@ export interface RevertPlan {
   losesRunningMemory: boolean;
   /** The state the VM ends in. */
   finalState: 'running' | 'paused' | 'shutoff';
+  /**
+   * brankas checkpoints deleted first (libvirt reverts no snapshot while checkpoints exist):
+   * the next backup of the VM reads its disks whole.
+   */
+  retiresCheckpoints: string[];
 }
 
 export async function planRevert(
@@ -42,6 +48,7 @@ export async function planRevert(
       { details: { vm: vm.name, snapshot: name } },
     );
   }
+  const retiresCheckpoints = await planRetire(vm, 'revert');
   const { state } = await vm.state();
   const snapshotState =
     facts.state === 'running' ? 'running' : facts.state === 'paused' ? 'paused' : 'shutoff';
@@ -52,6 +59,7 @@ export async function planRevert(
     loseChangesSince: facts.creationTime,
     losesRunningMemory: state === 'running' || state === 'paused',
     finalState: target === 'snapshot' ? snapshotState : target,
+    retiresCheckpoints,
   };
 }
 
@@ -68,6 +76,8 @@ export interface RevertResult {
   plan: RevertPlan;
   safetySnapshot: string | undefined;
   finalState: DomainStateName;
+  /** The checkpoints deleted before the revert. */
+  retiredCheckpoints: string[];
 }
 
 export async function executeRevert(
@@ -75,6 +85,8 @@ export async function executeRevert(
   plan: RevertPlan,
   options: RevertOptions = {},
 ): Promise<RevertResult> {
+  // First: a shut-off VM with checkpoints takes no safety snapshot either.
+  const retired = await retireCheckpoints(vm, plan.retiresCheckpoints);
   let safety: string | undefined;
   if (options.safetySnapshot) {
     safety =
@@ -91,5 +103,10 @@ export async function executeRevert(
   const snap = await findSnapshot(vm, plan.snapshot.name);
   // Loading a memory state under emulation can take a while.
   await snap.revert(flags, 300_000);
-  return { plan, safetySnapshot: safety, finalState: (await vm.state()).state };
+  return {
+    plan,
+    safetySnapshot: safety,
+    finalState: (await vm.state()).state,
+    retiredCheckpoints: retired,
+  };
 }

@@ -8,7 +8,8 @@
 import type { Domain } from '../../../libvirt/index.js';
 import { AGENT_CHANNEL } from '../../guest/agent-shell.js';
 
-export type Consistency = 'crash-consistent' | 'application-consistent';
+/** `shut-down`: the point taken after a clean shutdown, before the guest ran again (--consistency shutdown). */
+export type Consistency = 'crash-consistent' | 'application-consistent' | 'shut-down';
 
 export interface FreezePlan {
   consistency: Consistency;

@@ -7,6 +7,7 @@
  */
 import { CheckpointXml, type Domain, type DomainCheckpoint } from '../../../libvirt/index.js';
 import { BackupDisk, type Manifest, type Repository } from '../../../repo/index.js';
+import { redefineFromBitmaps } from './redefine.js';
 import { readCheckpointXml } from './xml.js';
 
 /** Why a disk was read as it was. */
@@ -31,7 +32,11 @@ export type ReadReason =
   | 'image-changed'
   /** The disk's size differs from the parent backup's. */
   | 'resized'
-  /** The VM has snapshots: a revert since the checkpoint cannot be ruled out. */
+  /**
+   * Recorded by earlier versions when the VM had snapshots. No longer decided: QEMU loads no
+   * internal snapshot while a bitmap exists (docs/live-backups.md), so a surviving checkpoint
+   * proves no revert happened since it.
+   */
   | 'snapshots-present'
   /** The parent backup's index of this disk is damaged or gone. */
   | 'parent-index-unreadable'
@@ -116,8 +121,9 @@ export interface LinePlan {
  * Decides, disk by disk, whether the parent's checkpoint can be trusted.
  * Checks: the checkpoint exists and QEMU accounts for its bitmaps; each disk
  * has a bitmap in it; the disk was in the parent backup with the same image
- * file and size; the VM has no snapshots; the parent's index is readable; no
- * garbage collection plan is pending.
+ * file and size; the parent's index is readable; no garbage collection plan
+ * is pending. Snapshots are no reason: a revert needs the checkpoints gone
+ * first (docs/live-backups.md), which the `checkpoint-missing` check catches.
  */
 export async function planLine(
   domain: Domain,
@@ -139,6 +145,11 @@ export async function planLine(
   if (!parent || !record) common = 'first';
   else {
     parentCheckpoint = older.find((c) => c.name === record.checkpoint);
+    if (!parentCheckpoint) {
+      // Metadata lost, bitmaps perhaps still there (the VM undefined and defined again).
+      parentCheckpoint = await redefineFromBitmaps(domain, parent, record, disks);
+      if (parentCheckpoint) older.push(parentCheckpoint);
+    }
     if (!parentCheckpoint) common = 'checkpoint-missing';
     else {
       try {
@@ -149,7 +160,6 @@ export async function planLine(
         common = 'bitmap-invalid';
       }
     }
-    if (!common && (await domain.snapshotCount()) > 0) common = 'snapshots-present';
     if (!common && (await repo.doomedPacks()).size > 0) common = 'gc-pending';
   }
 

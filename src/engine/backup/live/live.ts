@@ -48,6 +48,11 @@ export interface LiveBackupOptions {
    * 'auto' (the default): application-consistent when the guest agent can freeze.
    */
   consistency?: 'auto' | 'application';
+  /**
+   * The VM was shut down cleanly and started paused (shutdown-point.ts): the point is
+   * `shut-down` consistent, and `taken` resumes the VM once it is.
+   */
+  shutdownPoint?: { taken(): Promise<void> };
 }
 
 export interface LiveDiskReport extends DiskDecision {
@@ -135,7 +140,9 @@ export async function liveBackup(
     );
   }
   const liveXml = await vm.xml();
-  const freeze = await planFreeze(vm, liveXml);
+  const freeze: FreezePlan = o.shutdownPoint
+    ? { consistency: 'shut-down', around: { before: async () => {}, after: async () => {} } }
+    : await planFreeze(vm, liveXml);
   if (o.consistency === 'application') requireFreeze(vm.name, freeze);
   // Run under the VM's job lock: a brankas job or directory of this VM is a killed one's.
   const leftovers = await findLeftovers(vm, o.workRoot);
@@ -163,6 +170,7 @@ export async function liveBackup(
   let writer: BackupWriter | undefined;
   let committed = false;
   try {
+    await o.shutdownPoint?.taken();
     const useParent = line.disks.some((d) => d.read === 'incremental');
     // The parent of the writer is the one whose checkpoint the bitmaps count from; without
     // an incremental disk, the latest backup of the VM (its ids still speed up dedup).
