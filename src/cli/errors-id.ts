@@ -210,6 +210,12 @@ export const ERRORS_ID = {
   FILE_READ_ONLY: '{path} berada di filesystem hanya-baca',
   FILE_NO_SPACE: 'ruang di filesystem {path} habis',
   FILE_ACCESS: 'tidak bisa memakai {path}: {message}',
+
+  // remote hosts: the data path over ssh
+  SSH_FAILED: 'ssh ke host lain gagal: {message}',
+  REMOTE_NO_DATA_PATH:
+    'disk VM yang dijangkau lewat {uri} tidak bisa dibaca dari sini: hanya qemu+ssh:// yang membawa data disk dari host lain (atau jalankan brankas di host itu)',
+  REMOTE_COMMAND_FAILED: 'perintah di host lain gagal: {message}',
 } as const satisfies Record<RegisteredCode, string>;
 
 export const FAMILIES_ID = {

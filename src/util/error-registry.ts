@@ -197,6 +197,12 @@ export const ERRORS = {
   FILE_READ_ONLY: '{path} is on a read-only file system',
   FILE_NO_SPACE: 'no space left on the file system of {path}',
   FILE_ACCESS: 'cannot use {path}: {message}',
+
+  // remote hosts: the data path over ssh (src/util/ssh.ts, src/nbd/remote-qemu-nbd.ts, src/engine/remote/)
+  SSH_FAILED: '{message}',
+  REMOTE_NO_DATA_PATH:
+    'the disks of VMs reached through {uri} cannot be read from here: only qemu+ssh:// carries disk data from another host (or run brankas on that host)',
+  REMOTE_COMMAND_FAILED: '{message}',
 } as const;
 
 /** Codes whose text comes from another system: libvirt's daemon and an NBD server. */
