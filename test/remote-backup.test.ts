@@ -7,16 +7,18 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, chmod, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { copyFile, chmod, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Connection, DomainUndefine, type Domain } from '../src/libvirt/index.js';
 import { LocalBackend } from '../src/repo/backend/local.js';
 import { Repository } from '../src/repo/repository.js';
 import { BackupDisk } from '../src/repo/reader.js';
+import { openImage } from '../src/image/index.js';
 import {
   ensureGuestImages,
   guestDomainXml,
   makeScratchDir,
+  testName,
   type ScratchDir,
 } from './support/guest.js';
 import { cli, initPlainRepo } from './support/cli.js';
@@ -29,9 +31,24 @@ let repoDir: string;
 let scratch: ScratchDir;
 let domain: Domain | undefined;
 let disk: string;
+let remoteBackupId: string | undefined;
+const copyName = testName('remote-copy');
 const env = (): NodeJS.ProcessEnv => ({ BRANKAS_REPO: repoDir });
+/**
+ * The ssh the URIs run (`command=`): the real one, each remote command line also logged, the
+ * witness that work happened over ssh and not here (host and "remote" are the same machine).
+ */
+let sshLog: string;
+let sshWrapper: string;
 const sshUri = (key = sshd.clientKey): string =>
-  `qemu+ssh://root@127.0.0.1:${sshd.port}/system?keyfile=${key}&known_hosts=${sshd.knownHosts}`;
+  `qemu+ssh://root@127.0.0.1:${sshd.port}/system?keyfile=${key}&known_hosts=${sshd.knownHosts}&command=${sshWrapper}`;
+
+/** The remote command lines run since the last call. */
+async function sshCommands(): Promise<string> {
+  const text = await readFile(sshLog, 'utf8').catch(() => '');
+  await writeFile(sshLog, '');
+  return text;
+}
 
 interface DiskRecord {
   name: string;
@@ -49,16 +66,29 @@ async function backup(uri: string): Promise<{ id: string; disks: DiskRecord[] }>
   return { id: m.id, disks: m.disks };
 }
 
+async function imageHash(path: string): Promise<string> {
+  const img = await openImage(path);
+  try {
+    return await hashOf(img);
+  } finally {
+    await img.close();
+  }
+}
+
+async function hashOf(d: { virtualSize: number; read(o: number, n: number): Promise<Buffer> }) {
+  const h = createHash('sha256');
+  for (let off = 0; off < d.virtualSize; off += 4 << 20) {
+    h.update(await d.read(off, Math.min(4 << 20, d.virtualSize - off)));
+  }
+  return h.digest('hex');
+}
+
 async function contentHash(id: string, name: string): Promise<string> {
   const repo = await Repository.open(new LocalBackend(repoDir));
   try {
     const d = await BackupDisk.open(repo, id, name);
     try {
-      const h = createHash('sha256');
-      for (let off = 0; off < d.virtualSize; off += 4 << 20) {
-        h.update(await d.read(off, Math.min(4 << 20, d.virtualSize - off)));
-      }
-      return h.digest('hex');
+      return await hashOf(d);
     } finally {
       await d.close();
     }
@@ -86,6 +116,11 @@ async function qemuNbdsOf(path: string): Promise<string[]> {
 
 before(async () => {
   sshd = await TestSshd.start();
+  sshLog = join(sshd.dir, 'commands.log');
+  sshWrapper = join(sshd.dir, 'ssh-logged');
+  await writeFile(sshWrapper, `#!/bin/sh\nprintf '%s\\n' "$*" >> '${sshLog}'\nexec ssh "$@"\n`, {
+    mode: 0o755,
+  });
   conn = await Connection.open('qemu:///system');
   repoDir = await initPlainRepo();
   const images = await ensureGuestImages();
@@ -101,12 +136,17 @@ before(async () => {
       initrd: images.initrd,
       disks: [{ path: disk, format: 'qcow2', target: 'vda' }],
       serialSocket: join(scratch.path, 'console.sock'),
+      // verify --boot asks a remote guest through its agent (its serial socket is over there).
+      agent: true,
     }),
   );
 });
 
 after(async () => {
   try {
+    const copy = await conn.lookupDomain(copyName).catch(() => undefined);
+    if (copy && (await copy.isActive())) await copy.destroy();
+    await copy?.undefine(DomainUndefine.SNAPSHOTS_METADATA).catch(() => undefined);
     await domain?.undefine(DomainUndefine.SNAPSHOTS_METADATA).catch(() => undefined);
     await conn?.close();
   } finally {
@@ -119,6 +159,7 @@ after(async () => {
 describe('remote cold backup over ssh', () => {
   test('a cold backup through qemu+ssh:// stores the same disk and boot files as a local one', async () => {
     const remote = await backup(sshUri());
+    remoteBackupId = remote.id;
     // The remote qemu-nbd and its directory went with the session.
     assert.deepEqual(await remoteExports(), []);
     assert.deepEqual(await qemuNbdsOf(disk), []);
@@ -177,5 +218,67 @@ describe('remote cold backup over ssh', () => {
     } finally {
       await rename(moved, disk);
     }
+  });
+
+  test('a restore as a new VM through qemu+ssh:// writes the disk there; it reads as the local restore does', async () => {
+    assert.ok(remoteBackupId, 'the backup test ran first');
+    const r = await cli(
+      ['restore', remoteBackupId, '--as', copyName, '-c', sshUri(), '--json'],
+      env(),
+    );
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const restored = JSON.parse(r.stdout);
+    const commands = await sshCommands();
+    assert.match(commands, /qemu-img create -q -f qcow2 -o 'cluster_size=65536/, 'made over ssh');
+    assert.match(commands, /qemu-nbd .*--discard=unmap/, 'written through a remote qemu-nbd');
+    const path = join(scratch.path, `${copyName}-vda.qcow2`);
+    assert.deepEqual(
+      restored.disks.map((d: { path: string }) => d.path),
+      [path],
+    );
+    // Defined on the connection's host, pointing at the file written there.
+    const copy = await conn.lookupDomain(copyName);
+    assert.match(await copy.xml(), new RegExp(`<source file='${path}'/>`));
+    // The same content as a local restore of the same backup (the files differ: two writers).
+    const localDir = await makeScratchDir('remote-local');
+    try {
+      const l = await cli(
+        [
+          'restore',
+          remoteBackupId,
+          '--disk',
+          'vda',
+          '--to',
+          join(localDir.path, 'vda.qcow2'),
+          '--json',
+        ],
+        env(),
+      );
+      assert.equal(l.code, 0, l.stderr + l.stdout);
+      assert.equal(await imageHash(path), await imageHash(join(localDir.path, 'vda.qcow2')));
+      assert.equal(await imageHash(path), await contentHash(remoteBackupId, 'vda'));
+    } finally {
+      await localDir.remove();
+    }
+    assert.deepEqual(await remoteExports(), []);
+  });
+
+  test('verify --boot through qemu+ssh:// boots the restore on that host and its agent answers', async () => {
+    assert.ok(remoteBackupId, 'the backup test ran first');
+    await sshCommands();
+    const r = await cli(['verify', remoteBackupId, '--boot', '-c', sshUri(), '--json'], env());
+    const commands = await sshCommands();
+    assert.match(commands, /mktemp -d '\/var\/tmp\/brankas-verify-/, 'its scratch directory there');
+    assert.match(commands, /qemu-nbd .*--read-only/, 'the restored disk read back over ssh');
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const v = JSON.parse(r.stdout);
+    assert.equal(v.passed, true, v.reason);
+    assert.equal(v.booted, true);
+    assert.equal(v.probe, 'agent');
+    assert.equal(v.guestAnswered, true);
+    assert.ok(
+      v.disks.every((d: { restoredMatches: boolean | null }) => d.restoredMatches !== false),
+    );
+    assert.equal(v.disks.find((d: { disk: string }) => d.disk === 'vda').restoredMatches, true);
   });
 });

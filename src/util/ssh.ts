@@ -85,25 +85,29 @@ export interface SshExecResult {
 }
 
 /**
- * Runs `command` (a shell command line) on the host and collects its output. Rejects with
+ * Runs `command` (a shell command line) on the host, with `input` on its stdin (else none), and
+ * collects its output. Rejects with
  * SSH_FAILED when ssh itself fails; the command's own exit code is the caller's to judge.
  */
 export function sshExec(
   t: SshTarget,
   command: string,
-  o: { signal?: AbortSignal | undefined } = {},
+  o: { signal?: AbortSignal | undefined; input?: Uint8Array } = {},
 ): Promise<SshExecResult> {
   return new Promise((resolve, reject) => {
     o.signal?.throwIfAborted();
     const child = spawn(t.command, [...sshOptions(t), '--', t.host, command], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [o.input ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       ...(o.signal ? { signal: o.signal } : {}),
     });
+    // A command that exits without reading all of it closes the pipe: its exit code tells.
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(o.input);
     const out: Buffer[] = [];
     let stderr = '';
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (s: string) => {
+    child.stdout!.on('data', (b: Buffer) => out.push(b));
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (s: string) => {
       if (stderr.length < 16384) stderr += s;
     });
     child.once('error', (err) => {
