@@ -6,6 +6,7 @@
  */
 
 import * as serve from './messages/serve.js';
+import * as host from './messages/host.js';
 
 export type Lang = 'en' | 'id';
 
@@ -759,7 +760,7 @@ const id: Record<BaseKey, string> = {
 
 // Each command group's messages in a file of its own (src/cli/messages/), one line each here:
 // a key missing in Indonesian is a compile error in that file.
-const groups = [serve] as const;
+const groups = [serve, host] as const;
 type KeysOf<G> = G extends { en: infer E } ? keyof E : never;
 type GroupKey = KeysOf<(typeof groups)[number]>;
 

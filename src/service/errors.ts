@@ -5,7 +5,13 @@
 import { BrankasError, type ErrorOptionsFor } from '../util/errors.js';
 
 export type ServiceErrorCode =
-  'VM_BUSY' | 'STATE_DIR_UNUSABLE' | 'JOB_NOT_FOUND' | 'JOB_HISTORY_UNUSABLE';
+  | 'VM_BUSY'
+  | 'STATE_DIR_UNUSABLE'
+  | 'JOB_NOT_FOUND'
+  | 'JOB_HISTORY_UNUSABLE'
+  | 'HOST_NOT_FOUND'
+  | 'HOST_EXISTS'
+  | 'HOST_INVALID_NAME';
 
 export class ServiceError<C extends ServiceErrorCode = ServiceErrorCode> extends BrankasError<C> {
   override readonly name = 'ServiceError';

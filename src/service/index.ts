@@ -24,3 +24,11 @@ export {
   type JobRecord,
   type JobState,
 } from './job-history.js';
+export {
+  addHost,
+  isHostName,
+  readHosts,
+  removeHost,
+  resolveConnectTarget,
+  type RegisteredHost,
+} from './hosts.js';
