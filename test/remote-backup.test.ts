@@ -7,7 +7,19 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, chmod, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import {
+  copyFile,
+  chmod,
+  mkdir,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { Connection, DomainUndefine, type Domain } from '../src/libvirt/index.js';
 import { LocalBackend } from '../src/repo/backend/local.js';
@@ -25,6 +37,7 @@ import { cli, initPlainRepo } from './support/cli.js';
 import { TestSshd } from './support/sshd.js';
 import { createHash } from 'node:crypto';
 
+const run = promisify(execFile);
 let conn: Connection;
 let sshd: TestSshd;
 let repoDir: string;
@@ -280,5 +293,46 @@ describe('remote cold backup over ssh', () => {
       v.disks.every((d: { restoredMatches: boolean | null }) => d.restoredMatches !== false),
     );
     assert.equal(v.disks.find((d: { disk: string }) => d.disk === 'vda').restoredMatches, true);
+  });
+
+  test('a running VM through qemu+ssh:// is refused a live backup (REMOTE_UNSUPPORTED), not read here', async () => {
+    const r = await cli(
+      ['backup', scratch.name, '-c', sshUri(), '--mode', 'live', '--json'],
+      env(),
+    );
+    assert.equal(r.code, 1, r.stdout);
+    assert.equal(JSON.parse(r.stdout).error.code, 'REMOTE_UNSUPPORTED');
+  });
+
+  test('a host without qemu-nbd is QEMU_NBD_NOT_INSTALLED naming the host, and the VM is as it was', async () => {
+    // A second sshd whose sessions find every tool the remote side uses but qemu-nbd.
+    const bin = join(sshd.dir, 'bin-without-qemu-nbd');
+    await mkdir(bin);
+    for (const tool of [
+      'sh',
+      'mkdir',
+      'rm',
+      'cat',
+      'sleep',
+      'qemu-img',
+      'stat',
+      'nc',
+      'virt-ssh-helper',
+    ]) {
+      const { stdout } = await run('sh', ['-c', `command -v ${tool}`]);
+      await symlink(stdout.trim(), join(bin, tool));
+    }
+    const bare = await TestSshd.start({ extraConfig: [`SetEnv PATH=${bin}`] });
+    try {
+      const uri = `qemu+ssh://root@127.0.0.1:${bare.port}/system?keyfile=${bare.clientKey}&known_hosts=${bare.knownHosts}`;
+      const r = await cli(['backup', scratch.name, '-c', uri, '--mode', 'cold', '--json'], env());
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      const e = JSON.parse(r.stdout).error;
+      assert.equal(e.code, 'QEMU_NBD_NOT_INSTALLED');
+      assert.match(e.message, /^qemu-nbd is not installed on root@127\.0\.0\.1:\d+/);
+      assert.equal((await domain!.state()).state, 'shutoff');
+    } finally {
+      await bare.stop();
+    }
   });
 });
