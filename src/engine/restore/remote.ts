@@ -36,10 +36,14 @@ export async function remoteExists(
   return r.code === 0;
 }
 
+/**
+ * A hidden name beside `final`. Not staging.ts's `brankas-new-PID-…`: a pid of this machine
+ * means nothing on the host, and a brankas there must not take this file for a dead one's.
+ */
 function hiddenName(final: string): string {
   return join(
     dirname(final),
-    `.${basename(final)}.brankas-new-${process.pid}-${randomBytes(4).toString('hex')}`,
+    `.${basename(final)}.brankas-remote-${randomBytes(8).toString('hex')}`,
   );
 }
 
