@@ -58,11 +58,25 @@ export class CliContext {
     return () => signal.removeEventListener('abort', onAbort);
   }
 
-  /** The libvirt connection (opened on first use; the client is loaded only then). */
+  /**
+   * The libvirt connection (opened on first use; the client is loaded only then). `-c` takes a
+   * URI or the name of a registered host (`brankas host add`).
+   */
   connect(): Promise<Connection> {
-    this.connection ??= import('../libvirt/index.js').then(({ Connection }) =>
-      Connection.open(this.uri),
-    );
+    this.connection ??= (async () => {
+      const { Connection } = await import('../libvirt/index.js');
+      let uri = this.uri;
+      if (uri !== undefined && !uri.includes(':')) {
+        // A name: looked up in the hosts file (only then loaded; the service's front door
+        // would load the job history's SQLite too).
+        const [{ resolveConnectTarget }, { stateDirFrom }] = await Promise.all([
+          import('../service/hosts.js'),
+          import('../service/state.js'),
+        ]);
+        uri = await resolveConnectTarget(stateDirFrom(this.io.env), uri);
+      }
+      return Connection.open(uri);
+    })();
     return this.connection;
   }
 

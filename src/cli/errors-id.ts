@@ -280,6 +280,18 @@ export const ERRORS_ID = {
   FILES_DEST_EXISTS: '{path} sudah ada: pilih tujuan lain, atau tambahkan --force',
   FILES_UNSAFE_ENTRY: "entri arsip '{name}' ditolak: {reason}",
   FILES_HELPER_FAILED: 'VM pembantu pemulihan file gagal: {reason}. Konsolnya berkata: {console}',
+
+  // remote hosts: the data path over ssh
+  SSH_FAILED: 'ssh ke host lain gagal: {message}',
+  REMOTE_NO_DATA_PATH:
+    'disk VM yang dijangkau lewat {uri} tidak bisa dibaca dari sini: hanya qemu+ssh:// yang membawa data disk dari host lain (atau jalankan brankas di host itu)',
+  REMOTE_COMMAND_FAILED: 'perintah di host lain gagal: {message}',
+  REMOTE_UNSUPPORTED: '{what} belum didukung untuk VM di host lain',
+  HOST_NOT_FOUND:
+    "tidak ada host bernama '{host}' yang terdaftar (brankas host list menampilkannya; -c juga menerima URI)",
+  HOST_EXISTS: "host bernama '{host}' sudah terdaftar",
+  HOST_INVALID_NAME:
+    "'{host}' tidak bisa menjadi nama host: hanya huruf, angka, '.', '_' dan '-' (paling panjang 63), diawali huruf atau angka",
 } as const satisfies Record<RegisteredCode, string>;
 
 export const FAMILIES_ID = {

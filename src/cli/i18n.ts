@@ -15,6 +15,7 @@ import * as service from './messages/service.js';
 import * as runMessages from './messages/run.js';
 import * as snapcp from './messages/snapshot-checkpoints.js';
 import * as consistency from './messages/consistency.js';
+import * as host from './messages/host.js';
 
 export type Lang = 'en' | 'id';
 
@@ -779,6 +780,7 @@ const groups = [
   backupDryRun,
   snapcp,
   consistency,
+  host,
 ] as const;
 type KeysOf<G> = G extends { en: infer E } ? keyof E : never;
 type GroupKey = KeysOf<(typeof groups)[number]>;

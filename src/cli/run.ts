@@ -42,6 +42,7 @@ const GROUPS: Record<string, () => Promise<Command[]>> = {
   serve: async () => [(await import('./commands/serve.js')).serveCommand],
   schedule: async () => (await import('./commands/schedule.js')).scheduleCommands,
   service: async () => [(await import('./commands/service.js')).serviceInstall],
+  host: async () => (await import('./commands/host.js')).hostCommands,
 };
 
 async function allCommands(): Promise<Command[]> {
@@ -68,7 +69,8 @@ function mainHelp(COMMANDS: Command[]): string {
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'Global options:',
-    '  -c, --connect URI  libvirt connection URI (default: $LIBVIRT_DEFAULT_URI or qemu:///system)',
+    '  -c, --connect URI  libvirt connection URI, or a host registered with brankas host add\n' +
+      '                     (default: $LIBVIRT_DEFAULT_URI or qemu:///system)',
     '  --json             machine-readable output',
     '  --lang en|id       language of messages (default from $LANG)',
     '  -h, --help         help for brankas or a command',

@@ -42,6 +42,9 @@ export type EngineErrorCode =
   | 'RESTORE_INVALID_NAME'
   | 'RESTORE_HOST_ACCESS'
   | 'RESTORE_PATH_UNUSABLE'
+  | 'REMOTE_NO_DATA_PATH'
+  | 'REMOTE_COMMAND_FAILED'
+  | 'REMOTE_UNSUPPORTED'
   | 'MOUNT_DISK_NOT_FOUND'
   | 'MOUNT_NOT_LOOPBACK'
   // file-level restore (src/engine/files/)

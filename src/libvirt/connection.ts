@@ -12,6 +12,7 @@ import { decode, encode } from './xdr.js';
 import { LibvirtClientError, naming } from './errors.js';
 import { AuthType, DrvFeature } from './procedures.js';
 import { parseUri, DEFAULT_URI, type ParsedUri } from './uri.js';
+import { SshError } from '../util/ssh.js';
 import { openTransport } from './transport.js';
 import { Domain, type DomainStateInfo } from './domain.js';
 import { DomainStats, domainStateName } from './flags.js';
@@ -79,7 +80,8 @@ export class Connection {
       await conn.handshake(timeoutMs, options);
     } catch (err) {
       rpc.destroy();
-      throw err;
+      // ssh's own failure (a refused key...) says more than the closed connection it caused.
+      throw sshFailureIn(err) ?? err;
     }
     return conn;
   }
@@ -303,4 +305,9 @@ export function uuidBytes(uuid: string | Buffer): Buffer {
 export function uuidString(bytes: Buffer): string {
   const h = bytes.toString('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+function sshFailureIn(err: unknown): SshError | undefined {
+  for (let e = err; e instanceof Error; e = e.cause) if (e instanceof SshError) return e;
+  return undefined;
 }

@@ -6,7 +6,8 @@
  */
 import * as net from 'node:net';
 import { spawn } from 'node:child_process';
-import { Duplex } from 'node:stream';
+import { Duplex, PassThrough } from 'node:stream';
+import { shellQuote, sshFailed, sshOptions, SSH_OWN_FAILURE } from '../util/ssh.js';
 import { LibvirtClientError } from './errors.js';
 import { SYSTEM_SOCKET, SYSTEM_SOCKET_RO, type ParsedUri } from './uri.js';
 
@@ -68,10 +69,6 @@ function hint(err: NodeJS.ErrnoException): string {
   }
 }
 
-function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
 /** The command run on the remote host to reach its daemon. */
 export function sshRemoteCommand(parsed: ParsedUri): string {
   const t = parsed.transport;
@@ -95,14 +92,7 @@ export function sshRemoteCommand(parsed: ParsedUri): string {
 export function sshArgs(parsed: ParsedUri): string[] {
   const t = parsed.transport;
   if (t.kind !== 'ssh') throw new Error('not an ssh transport');
-  const args = ['-T', '-e', 'none', '-o', 'BatchMode=yes'];
-  if (t.port) args.push('-p', String(t.port));
-  if (t.user) args.push('-l', t.user);
-  if (t.keyfile) args.push('-i', t.keyfile);
-  if (t.knownHosts) args.push('-o', `UserKnownHostsFile=${t.knownHosts}`);
-  if (t.noVerify) args.push('-o', 'StrictHostKeyChecking=no');
-  args.push('--', t.host, sshRemoteCommand(parsed));
-  return args;
+  return [...sshOptions(t), '--', t.host, sshRemoteCommand(parsed)];
 }
 
 function spawnSsh(parsed: ParsedUri, timeoutMs: number): Promise<Duplex> {
@@ -116,7 +106,11 @@ function spawnSsh(parsed: ParsedUri, timeoutMs: number): Promise<Duplex> {
     child.stderr.on('data', (s: string) => {
       if (stderr.length < 4096) stderr += s;
     });
-    const duplex = Duplex.from({ readable: child.stdout, writable: child.stdin });
+    // The daemon's bytes end only once ssh has exited, so a session ssh itself ended (a refused
+    // key, a lost host) fails the connection with ssh's reason instead of a bare end of stream.
+    const readable = new PassThrough();
+    child.stdout.pipe(readable, { end: false });
+    const duplex = Duplex.from({ readable, writable: child.stdin });
     // Ending the connection ends the ssh process too.
     duplex.on('close', () => {
       if (child.exitCode === null) child.kill('SIGTERM');
@@ -134,11 +128,10 @@ function spawnSsh(parsed: ParsedUri, timeoutMs: number): Promise<Duplex> {
     };
     const timer = setTimeout(() => fail(`no answer within ${timeoutMs} ms`), timeoutMs);
     child.once('error', (err) => fail(err.message, err));
-    child.once('exit', (code) => {
+    child.once('close', (code) => {
       if (settled) {
-        duplex.destroy(
-          new Error(`ssh exited with code ${code}${stderr ? `: ${stderr.trim()}` : ''}`),
-        );
+        if (code === SSH_OWN_FAILURE) readable.destroy(sshFailed(t, stderr));
+        else readable.end();
         return;
       }
       fail(`ssh exited with code ${code}${stderr ? `: ${stderr.trim()}` : ''}`);

@@ -254,7 +254,7 @@ export function qemuNbdArgs(options: QemuNbdOptions, socketPath: string): string
 }
 
 /** Whether an NBD server greets on the socket now. */
-async function probe(socketPath: string, timeoutMs: number): Promise<boolean> {
+export async function probe(socketPath: string, timeoutMs: number): Promise<boolean> {
   let wire: Wire;
   try {
     wire = await Wire.connect({ socketPath }, timeoutMs);

@@ -5,7 +5,14 @@
 import { BrankasError, type ErrorOptionsFor } from '../util/errors.js';
 
 export type ServiceErrorCode =
-  'VM_BUSY' | 'STATE_DIR_UNUSABLE' | 'JOB_NOT_FOUND' | 'JOB_HISTORY_UNUSABLE' | 'RUN_NOT_FOUND';
+  | 'VM_BUSY'
+  | 'STATE_DIR_UNUSABLE'
+  | 'JOB_NOT_FOUND'
+  | 'JOB_HISTORY_UNUSABLE'
+  | 'HOST_NOT_FOUND'
+  | 'HOST_EXISTS'
+  | 'HOST_INVALID_NAME'
+  | 'RUN_NOT_FOUND';
 
 export class ServiceError<C extends ServiceErrorCode = ServiceErrorCode> extends BrankasError<C> {
   override readonly name = 'ServiceError';

@@ -35,3 +35,11 @@ export {
   type JobState,
 } from './job-history.js';
 export * from './schedule/index.js';
+export {
+  addHost,
+  isHostName,
+  readHosts,
+  removeHost,
+  resolveConnectTarget,
+  type RegisteredHost,
+} from './hosts.js';

@@ -268,6 +268,17 @@ export const ERRORS = {
   FILES_DEST_EXISTS: '{path} already exists: choose another destination, or add --force',
   FILES_UNSAFE_ENTRY: "the archive's entry '{name}' was refused: {reason}",
   FILES_HELPER_FAILED: 'the file-restore helper VM failed: {reason}. Its console said: {console}',
+  // remote hosts: the data path over ssh (src/util/ssh.ts, src/nbd/remote-qemu-nbd.ts, src/engine/remote/)
+  SSH_FAILED: '{message}',
+  REMOTE_NO_DATA_PATH:
+    'the disks of VMs reached through {uri} cannot be read from here: only qemu+ssh:// carries disk data from another host (or run brankas on that host)',
+  REMOTE_COMMAND_FAILED: '{message}',
+  REMOTE_UNSUPPORTED: '{what} is not supported for a VM on a remote host yet',
+  HOST_NOT_FOUND:
+    "no host named '{host}' is registered (brankas host list shows them; -c also takes a URI)",
+  HOST_EXISTS: "a host named '{host}' is already registered",
+  HOST_INVALID_NAME:
+    "'{host}' cannot name a host: letters, digits, '.', '_' and '-' only (up to 63), starting with a letter or digit",
 } as const;
 
 /** Codes whose text comes from another system: libvirt's daemon and an NBD server. */

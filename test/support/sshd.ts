@@ -19,7 +19,8 @@ export class TestSshd {
     readonly knownHosts: string,
   ) {}
 
-  static async start(): Promise<TestSshd> {
+  /** `extraConfig`: more sshd_config lines (e.g. `SetEnv PATH=...` for a host without a tool). */
+  static async start(o: { extraConfig?: string[] } = {}): Promise<TestSshd> {
     const dir = mkdtempSync(join(tmpdir(), 'brankas-test-sshd-'));
     const keygen = (file: string): void => {
       execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', file]);
@@ -45,6 +46,7 @@ export class TestSshd {
         'UsePAM no',
         'StrictModes no',
         'LogLevel ERROR',
+        ...(o.extraConfig ?? []),
       ].join('\n') + '\n',
     );
     mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });

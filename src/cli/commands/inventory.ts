@@ -3,6 +3,7 @@
  * snapshot count.
  */
 import { inventory, type HostInventory } from '../../engine/inventory.js';
+import { acrossHosts, allHostsOption, exitCodeOf, printHostHeading } from '../all-hosts.js';
 import type { Command } from '../command.js';
 import type { CliContext } from '../context.js';
 import { formatBytes, table } from '../format.js';
@@ -11,8 +12,30 @@ import type { MessageKey } from '../i18n.js';
 export const inventoryCommand: Command = {
   name: 'inventory',
   summary: 'Show the host and every VM: state, disks (format, virtual size), snapshots',
-  usage: 'brankas inventory [--json] [-c URI]',
-  async run(ctx) {
+  usage: 'brankas inventory [--all-hosts] [--json] [-c URI|HOST]',
+  help:
+    'With --all-hosts: this connection and every host registered with brankas host add, one\n' +
+    'after the other (exit 1 when one cannot be reached; the others are still shown).',
+  options: { ...allHostsOption },
+  async run(ctx, args) {
+    if (args.values['all-hosts'] === true) {
+      const entries = await acrossHosts(ctx, inventory);
+      if (ctx.json) {
+        ctx.printJson({
+          hosts: entries.map(({ result, ...e }) => ({
+            ...e,
+            ...(result ? { inventory: result } : {}),
+          })),
+        });
+      } else {
+        for (const [i, e] of entries.entries()) {
+          if (i > 0) ctx.print();
+          printHostHeading(ctx, e);
+          if (e.result) render(ctx, e.result);
+        }
+      }
+      return exitCodeOf(entries);
+    }
     const inv = await inventory(await ctx.connect());
     if (ctx.json) ctx.printJson(inv);
     else render(ctx, inv);

@@ -1,7 +1,8 @@
 /**
  * The boot files a domain's XML names (kernel, initrd, NVRAM...) travel with
  * every backup, cold or live, as `boot-<kind>` entries; a file unchanged since
- * the parent backup is taken over unread (unchanged.ts).
+ * the parent backup is taken over unread (unchanged.ts). The files of a
+ * remote host are read over ssh, always whole (remote/files.ts).
  */
 import { readFile, stat } from 'node:fs/promises';
 import type { DomainXmlFacts } from '../../libvirt/index.js';
@@ -9,6 +10,8 @@ import type { Manifest } from '../../repo/manifest.js';
 import { bufferSource, type ExtentSource } from '../../repo/source.js';
 import type { BackupWriter } from '../../repo/writer.js';
 import { fileStates, unchangedSince } from './unchanged.js';
+import { LOCAL, type DataHost } from '../remote/host.js';
+import { readRemoteFile } from '../remote/files.js';
 
 export interface AddedFiles {
   unchanged: string[];
@@ -42,6 +45,7 @@ export async function addBootFiles(
   files: DomainXmlFacts['bootFiles'],
   previous: Manifest | undefined,
   signal?: AbortSignal,
+  host: DataHost = LOCAL,
 ): Promise<AddedFiles> {
   const r: AddedFiles = {
     unchanged: [],
@@ -52,6 +56,20 @@ export async function addBootFiles(
   };
   for (const f of files) {
     signal?.throwIfAborted();
+    if (host.kind === 'ssh') {
+      const remote = await readRemoteFile(host.ssh, f.path, signal);
+      if (!remote) continue;
+      const m = await writer.addDisk({
+        name: `boot-${f.kind}`,
+        source: bufferSource(remote.data),
+        format: 'file',
+        formatOptions: { path: f.path, kind: f.kind, mode: remote.mode & 0o7777 },
+      });
+      r.readBytes += m.dataBytes;
+      r.newPlainBytes += m.newPlainBytes;
+      r.newStoredBytes += m.newStoredBytes;
+      continue;
+    }
     const st = await stat(f.path).catch(() => undefined);
     if (!st?.isFile()) continue;
     const name = `boot-${f.kind}`;

@@ -8,7 +8,6 @@
  * modified since the VM's previous backup are not read again (unchanged.ts).
  */
 import { DomainXml, readDomainXml, type Connection } from '../../libvirt/index.js';
-import { imageInfo } from '../../image/index.js';
 import type { Repository } from '../../repo/repository.js';
 import { BackupWriter, type WriteProgress } from '../../repo/writer.js';
 import type { Manifest } from '../../repo/manifest.js';
@@ -22,8 +21,9 @@ import {
   type PowerEvent,
   type PowerPlan,
 } from './power.js';
-import { openDiskForBackup } from './disk-source.js';
-import { fileStates, previousBackup, unchangedSince } from './unchanged.js';
+import { diskFacts, openDiskForBackup } from './disk-source.js';
+import { previousBackup, unchangedSince } from './unchanged.js';
+import { dataHostOf } from '../remote/host.js';
 import { addBootFiles } from './boot-files.js';
 
 export interface ColdBackupOptions {
@@ -91,6 +91,8 @@ export async function coldBackup(
   // The XML of the VM as it is defined (not the running instance), without secrets.
   const domainXml = await vm.xml(DomainXml.INACTIVE);
   const facts = readDomainXml(domainXml);
+  // Where the disks are read: here, or on the connection's host over ssh (never guessed from paths).
+  const host = dataHostOf(conn);
   const disks = facts.disks.filter((d) => d.device === 'disk' && d.source !== undefined);
   if (disks.some((d) => d.type !== 'file' && d.type !== 'block')) {
     throw new EngineError(
@@ -128,26 +130,20 @@ export async function coldBackup(
     let newStoredBytes = 0;
     for (const d of disks) {
       o.signal?.throwIfAborted();
-      const info = await imageInfo(
-        d.source!,
-        d.format === 'raw' || d.format === 'qcow2' ? { format: d.format } : {},
-      ).catch(() => undefined);
-      // Stated before reading; without the backing chain known, always read.
-      const chain = info?.backingChain.map((l) => l.path) ?? [];
-      const states = info ? await fileStates([d.source!, ...chain]) : undefined;
-      const same = unchangedSince(previous, d.target, states);
-      const { reader, via } = await openDiskForBackup(d.source!, d.format, o.signal);
+      const info = await diskFacts(d.source!, d.format, host, o.signal);
+      const same = unchangedSince(previous, d.target, info.states);
+      const { reader, via } = await openDiskForBackup(d.source!, d.format, o.signal, host);
       try {
         const unchanged = same !== undefined && same.virtualSize === reader.virtualSize;
         const m = await writer.addDisk({
           name: d.target,
           source: abortable(reader, o.signal),
           ...(unchanged ? { changedRanges: [] } : {}),
-          format: d.format ?? info?.format ?? null,
+          format: d.format ?? info.format ?? null,
           formatOptions: {
             source: d.source,
             reader: via,
-            ...(info?.qcow2
+            ...(info.qcow2
               ? {
                   clusterSize: info.qcow2.clusterSize,
                   compat: info.qcow2.compat,
@@ -155,8 +151,8 @@ export async function coldBackup(
                   lazyRefcounts: info.qcow2.lazyRefcounts,
                 }
               : {}),
-            backingChain: chain,
-            ...(states ? { fileState: states } : {}),
+            backingChain: info.chain,
+            ...(info.states ? { fileState: info.states } : {}),
           },
         });
         if (unchanged) {
@@ -170,7 +166,7 @@ export async function coldBackup(
       }
     }
     // Boot files the XML names (kernel, initrd, NVRAM...) travel with the backup.
-    const files = await addBootFiles(writer, facts.bootFiles, previous, o.signal);
+    const files = await addBootFiles(writer, facts.bootFiles, previous, o.signal, host);
     unchangedDisks.push(...files.unchanged);
     unchangedBytes += files.unchangedBytes;
     readBytes += files.readBytes;

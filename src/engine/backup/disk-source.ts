@@ -1,20 +1,34 @@
 /**
  * Opens a VM disk for reading: the native reader for raw and qcow2 (straight
  * from the file), qemu-nbd for anything the native reader declines. The
- * signal, when it fires, stops such a qemu-nbd at once.
+ * signal, when it fires, stops such a qemu-nbd at once. A disk of a remote
+ * host (the connection's data host, remote/host.ts) is read through qemu-nbd
+ * on that host, over ssh; its path is never opened here.
  */
-import { isImageUnsupported, openImage, type DiskReader } from '../../image/index.js';
+import { imageInfo, isImageUnsupported, openImage, type DiskReader } from '../../image/index.js';
+import { LOCAL, type DataHost } from '../remote/host.js';
+import { remoteImageInfo } from '../remote/files.js';
+import { fileStates, type FileState } from './unchanged.js';
 
 export interface OpenedDisk {
   reader: DiskReader;
-  via: 'native' | 'qemu-nbd';
+  via: 'native' | 'qemu-nbd' | 'qemu-nbd-ssh';
 }
 
 export async function openDiskForBackup(
   path: string,
   format: string | undefined,
   signal?: AbortSignal,
+  host: DataHost = LOCAL,
 ): Promise<OpenedDisk> {
+  if (host.kind === 'ssh') {
+    const { openRemoteImageOverNbd } = await import('../../nbd/index.js');
+    const reader = await openRemoteImageOverNbd(host.ssh, path, {
+      ...(format ? { format } : {}),
+      signal,
+    });
+    return { reader, via: 'qemu-nbd-ssh' };
+  }
   const native = format === undefined || format === 'raw' || format === 'qcow2';
   if (native) {
     try {
@@ -28,4 +42,43 @@ export async function openDiskForBackup(
   const { openImageOverNbd } = await import('../../nbd/index.js');
   const reader = await openImageOverNbd(path, { ...(format ? { format } : {}), signal });
   return { reader, via: 'qemu-nbd' };
+}
+
+/** What a backup records about a disk's files, stated before they are read. */
+export interface DiskFacts {
+  format: string | undefined;
+  /** The backing files, nearest first. */
+  chain: string[];
+  qcow2:
+    | { clusterSize: number; compat: string; compressionType: unknown; lazyRefcounts: boolean }
+    | undefined;
+  /** For the unchanged-file check (local regular files only: a remote disk is always read). */
+  states: FileState[] | undefined;
+}
+
+export async function diskFacts(
+  path: string,
+  format: string | undefined,
+  host: DataHost,
+  signal?: AbortSignal,
+): Promise<DiskFacts> {
+  const known = format === 'raw' || format === 'qcow2' ? format : undefined;
+  if (host.kind === 'ssh') {
+    const info = await remoteImageInfo(host.ssh, path, format, signal);
+    return {
+      format: info?.format,
+      chain: info?.backingChain ?? [],
+      qcow2: info?.qcow2,
+      states: undefined,
+    };
+  }
+  const info = await imageInfo(path, known ? { format: known } : {}).catch(() => undefined);
+  // Without the backing chain known, always read.
+  const chain = info?.backingChain.map((l) => l.path) ?? [];
+  return {
+    format: info?.format,
+    chain,
+    qcow2: info?.qcow2,
+    states: info ? await fileStates([path, ...chain]) : undefined,
+  };
 }

@@ -31,6 +31,8 @@ export interface PlannedPath {
   format: string;
   /** A boot file (kernel, initrd...), named `boot-KIND`. */
   boot: boolean;
+  /** Whether a file is there now, when the caller knows (a remote host's files); else looked up here. */
+  exists?: boolean;
 }
 
 export interface DefinitionOptions {
@@ -105,7 +107,7 @@ export async function planDefinition(
     xml,
     reference: refXml,
     written: [...new Set([...plan.map((p) => p.path), ...sockets])],
-    replaced: plan.map((p) => p.path).filter((p) => existsSync(p)),
+    replaced: plan.filter((p) => p.exists ?? existsSync(p.path)).map((p) => p.path),
     writeDirs: [...(refXml ? fileDirs(refXml) : []), ...(await poolDirs(conn))],
     ownDirs: [o.toDir, o.socketDir].filter((d): d is string => d !== undefined),
     emulators: capabilityEmulators(await conn.capabilities()),

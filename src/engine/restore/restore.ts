@@ -36,6 +36,8 @@ import { checkManifestDiskName, checkRestoreName } from './names.js';
 import { checkSpace } from './space.js';
 import { cleanLeftovers, removeCreatedDirs, Staging } from './staging.js';
 import { isBootFile, writeBootFile, writeDisk, type RestoreProgressFn } from './write.js';
+import { dataHostOf } from '../remote/host.js';
+import { executeRemote, remoteExists } from './remote.js';
 
 export interface RestoreOptions {
   /** A new name: the copy gets a new UUID and new MAC addresses and runs beside the original. */
@@ -168,10 +170,11 @@ export async function restoreBackup(
   }
 }
 
-interface PlannedFile {
+export interface PlannedFile {
   disk: ManifestDisk;
   path: string;
   format: string;
+  exists: boolean;
 }
 
 async function restoreChecked(
@@ -189,7 +192,20 @@ async function restoreChecked(
     });
   }
   for (const d of m.disks) checkManifestDiskName(d.name, m.id);
-  if (o.toDir !== undefined) {
+  // The files go where the connection's VMs live: here, or on its host over ssh (remote.ts).
+  const host = dataHostOf(conn);
+  if (host.kind === 'ssh' && o.force) {
+    throw new EngineError(
+      'REMOTE_UNSUPPORTED',
+      `restoring over an existing VM or file (--force) is not supported on a remote host yet`,
+      { details: { what: 'restoring over an existing VM or file (--force)' } },
+    );
+  }
+  const exists = (path: string): Promise<boolean> =>
+    host.kind === 'ssh'
+      ? remoteExists(host.ssh, path, o.signal)
+      : Promise.resolve(existsSync(path));
+  if (o.toDir !== undefined && host.kind === 'local') {
     const st = statSync(o.toDir, { throwIfNoEntry: false });
     if (st && !st.isDirectory()) {
       throw pathError(
@@ -232,16 +248,17 @@ async function restoreChecked(
       );
     else if (o.as && !isBootFile(d)) path = join(dirname(original), `${o.as}-${d.name}.${format}`);
     else path = original;
+    const there = await exists(path);
     // Boot files shared with a still-present original are left as they are.
-    if (isBootFile(d) && path === original && existsSync(path)) continue;
-    if (existsSync(path) && !o.force) {
+    if (isBootFile(d) && path === original && there) continue;
+    if (there && !o.force) {
       throw new EngineError(
         'RESTORE_FILE_EXISTS',
         `${path} exists; brankas does not overwrite files without --force (or restore --to another directory)`,
         { details: { path, backup: m.id } },
       );
     }
-    plan.push({ disk: d, path, format });
+    plan.push({ disk: d, path, format, exists: there });
   }
 
   // The XML to define is known before anything is written, and checked.
@@ -281,6 +298,15 @@ async function restoreChecked(
     throw hostAccessRefused(m.id, name, reference, hostAccess, xml);
   }
 
+  if (host.kind === 'ssh') {
+    // No free-space check there yet: a full disk fails the write, and the restore is undone.
+    return executeRemote(conn, repo, m, plan, xml, o, host.ssh, {
+      started,
+      name,
+      graphics,
+      hostAccess,
+    });
+  }
   if (o.noSpaceCheck !== true) await checkSpace(plan, m.id);
   return execute(conn, repo, m, plan, xml, existing, o, {
     started,

@@ -25,6 +25,8 @@ import { pathError } from './fs-errors.js';
 import { hasAgentChannel, pingAgent, probeSerial, serialSocket } from './probe.js';
 import type { DamagedBackup } from '../catalog.js';
 import { resolveBackup, restoreBackup } from './restore.js';
+import { dataHostOf } from '../remote/host.js';
+import { remoteTempDir, removeRemoteDir } from '../remote/disk-sink.js';
 
 export interface VerifyResult {
   backup: string;
@@ -115,6 +117,8 @@ export async function verifyBackup(
     guestAnswered: null,
     seconds: 0,
   };
+  // Where the scratch VM's files go: here, or on the connection's host over ssh.
+  const host = dataHostOf(conn);
   let scratch: string | undefined;
   let sockets: string | undefined;
   let domain: Domain | undefined;
@@ -137,14 +141,20 @@ export async function verifyBackup(
       // QEMU runs as another user: it must pass through to the disks (libvirt gives it the
       // files and creates the sockets), but nothing here is world-writable (guest/work-dir.ts).
       const under = o.scratchDir ?? '/var/tmp';
-      const made = await mkdtemp(join(under, `brankas-verify-${m.id.slice(-8)}-`)).catch(
-        (err: unknown) => Promise.reject(pathError(err, under)),
-      );
-      scratch = made;
-      await chmod(made, GUEST_DIR_MODE);
-      // Unix socket paths must fit in 107 bytes, so they get a short directory of their own.
-      sockets = await mkdtemp(join(tmpdir(), 'brankas-'));
-      await chmod(sockets, GUEST_DIR_MODE);
+      if (host.kind === 'ssh') {
+        // On the VM's host: the scratch VM boots there (docs/remote-hosts.md).
+        scratch = await remoteTempDir(host.ssh, `${under}/brankas-verify-${m.id.slice(-8)}-`);
+        sockets = await remoteTempDir(host.ssh, '/tmp/brankas-');
+      } else {
+        const made = await mkdtemp(join(under, `brankas-verify-${m.id.slice(-8)}-`)).catch(
+          (err: unknown) => Promise.reject(pathError(err, under)),
+        );
+        scratch = made;
+        await chmod(made, GUEST_DIR_MODE);
+        // Unix socket paths must fit in 107 bytes, so they get a short directory of their own.
+        sockets = await mkdtemp(join(tmpdir(), 'brankas-'));
+        await chmod(sockets, GUEST_DIR_MODE);
+      }
       o.onStep?.(`restoring into ${scratch}`);
       const restored = await restoreBackup(conn, repo, m.id, {
         as: `brankas-verify-${m.id.slice(-8)}`,
@@ -158,7 +168,12 @@ export async function verifyBackup(
       // The restored files must equal the backup before the guest writes to them.
       for (const d of restored.disks) {
         const entry = result.disks.find((x) => x.disk === d.disk)!;
-        const img = await openImage(d.path, { format: d.format as 'raw' | 'qcow2' });
+        const img =
+          host.kind === 'ssh'
+            ? await (
+                await import('../../nbd/index.js')
+              ).openRemoteImageOverNbd(host.ssh, d.path, { format: d.format })
+            : await openImage(d.path, { format: d.format as 'raw' | 'qcow2' });
         try {
           entry.restoredMatches = (await hashOf(img, o.signal)) === entry.contentHash;
         } finally {
@@ -174,7 +189,8 @@ export async function verifyBackup(
       const timeoutMs = o.bootTimeoutMs ?? 300_000;
       const socket = serialSocket(restored.xml);
       if (hasAgentChannel(restored.xml)) result.probe = 'agent';
-      else if (socket) result.probe = 'serial';
+      // A remote guest's serial socket is on its host: only its agent can be asked from here.
+      else if (socket && host.kind === 'local') result.probe = 'serial';
       if (result.probe !== null) {
         o.onStep?.(
           `waiting for ${result.probe === 'agent' ? 'the guest agent' : 'the serial console'}`,
@@ -205,7 +221,9 @@ export async function verifyBackup(
   } finally {
     if (domain) await domain.destroy().catch(() => undefined);
     for (const dir of [scratch, sockets]) {
-      if (dir) await rm(dir, { recursive: true, force: true });
+      if (!dir) continue;
+      if (host.kind === 'ssh') await removeRemoteDir(host.ssh, dir);
+      else await rm(dir, { recursive: true, force: true });
     }
   }
   result.seconds = (Date.now() - started) / 1000;

@@ -1,0 +1,290 @@
+/**
+ * qemu-nbd on another host, reached over ssh: one ssh session runs a small
+ * POSIX shell script there that exports the image on a unix socket in a
+ * fresh mode-0700 directory (`/tmp/brankas-nbd-<random>`), and the same
+ * session forwards a local unix socket (in a private local directory) to it
+ * (`ssh -L LOCAL:REMOTE`, unix to unix). The NBD client then reads the local
+ * socket as if qemu-nbd ran here. Nothing of brankas is installed remotely:
+ * sh, qemu-nbd, cat and sleep are all the script uses.
+ *
+ * Lifetime: the script waits on its stdin (`cat`); when brankas closes it,
+ * or the ssh session dies for any reason (the sshd closes the channel), the
+ * script stops qemu-nbd and removes its directory (an EXIT trap). So no
+ * remote qemu-nbd outlives the reader that needed it.
+ *
+ * Faults become the errors the local qemu-nbd manager raises, naming the
+ * host: ssh refusing the login (SSH_FAILED), no qemu-nbd there
+ * (QEMU_NBD_NOT_INSTALLED), the image missing there (QEMU_NBD_IMAGE_NOT_FOUND),
+ * qemu-nbd failing (QEMU_NBD_IMAGE_LOCKED, QEMU_NBD_START_FAILED).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  describeSshTarget,
+  shellQuote,
+  sshFailed,
+  sshOptions,
+  SSH_OWN_FAILURE,
+  type SshTarget,
+} from '../util/ssh.js';
+import { CONTEXT_ALLOCATION_DEPTH } from './constants.js';
+import { QemuNbdError } from './errors.js';
+import { probe, qemuNbdArgs, type QemuNbdOptions } from './qemu-nbd.js';
+import { NbdDiskReader, type NbdDiskReaderOptions } from './reader.js';
+
+export interface RemoteQemuNbdOptions extends Pick<
+  QemuNbdOptions,
+  'format' | 'readOnly' | 'allocationDepth' | 'bitmaps' | 'cache' | 'discard' | 'signal'
+> {
+  ssh: SshTarget;
+  /** The image's path on the remote host. */
+  image: string;
+  /** How long ssh and qemu-nbd together may take to answer (default 60 s). */
+  startTimeoutMs?: number;
+  /** Grace period between closing the session and killing ssh (default 10 s). */
+  stopTimeoutMs?: number;
+}
+
+// Exit codes of the remote script for the faults it tells apart.
+const EXIT_NO_DIR = 90;
+const EXIT_NO_QEMU_NBD = 91;
+const EXIT_NO_IMAGE = 92;
+const EXIT_QEMU_NBD_DIED = 93;
+const READY = 'brankas-nbd-ready';
+
+/** The script run (by `sh -c`) on the remote host. */
+export function remoteScript(remoteDir: string, args: string[], image: string): string {
+  const d = shellQuote(remoteDir);
+  return [
+    'umask 077',
+    `mkdir ${d} || exit ${EXIT_NO_DIR}`,
+    `trap 'rm -rf ${remoteDir}' EXIT`,
+    `command -v qemu-nbd >/dev/null 2>&1 || exit ${EXIT_NO_QEMU_NBD}`,
+    `[ -e ${shellQuote(image)} ] || exit ${EXIT_NO_IMAGE}`,
+    `qemu-nbd ${args.map(shellQuote).join(' ')} </dev/null &`,
+    'pid=$!',
+    `until [ -S ${d}/nbd.sock ]; do`,
+    `  kill -0 $pid 2>/dev/null || { wait $pid; exit ${EXIT_QEMU_NBD_DIED}; }`,
+    '  sleep 0.05',
+    'done',
+    `echo ${READY}`,
+    // Until brankas closes the session (or it dies): then qemu-nbd goes, and the directory.
+    'cat >/dev/null',
+    'kill $pid 2>/dev/null',
+    'wait $pid',
+    'exit 0',
+  ].join('\n');
+}
+
+export class RemoteQemuNbd {
+  private stopping: Promise<void> | undefined;
+  private readonly exited: Promise<void>;
+  private readonly onAbort = (): void => this.stopNow();
+
+  private constructor(
+    private readonly child: ChildProcess,
+    /** The local private directory holding the forwarded socket. */
+    readonly dir: string,
+    readonly socketPath: string,
+    private readonly options: RemoteQemuNbdOptions,
+  ) {
+    this.exited = new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve();
+      child.once('close', () => resolve());
+      child.once('error', () => resolve());
+    });
+  }
+
+  /** Starts qemu-nbd on the host and waits until it answers through the forwarded socket. */
+  static async start(options: RemoteQemuNbdOptions): Promise<RemoteQemuNbd> {
+    const { signal, ssh } = options;
+    signal?.throwIfAborted();
+    const dir = await mkdtemp(join(tmpdir(), 'brankas-rnbd-'));
+    await chmod(dir, 0o700);
+    const socketPath = join(dir, 'nbd.sock');
+    const remoteDir = `/tmp/brankas-nbd-${randomBytes(8).toString('hex')}`;
+    const args = qemuNbdArgs(
+      { ...options, image: options.image, shared: 8 },
+      `${remoteDir}/nbd.sock`,
+    );
+    const child = spawn(
+      ssh.command,
+      [
+        ...sshOptions(ssh),
+        '-o',
+        'ExitOnForwardFailure=yes',
+        '-L',
+        `${socketPath}:${remoteDir}/nbd.sock`,
+        '--',
+        ssh.host,
+        `sh -c ${shellQuote(remoteScript(remoteDir, args, options.image))}`,
+      ],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    const server = new RemoteQemuNbd(child, dir, socketPath, options);
+    signal?.addEventListener('abort', server.onAbort, { once: true });
+    try {
+      await server.waitReady(options.startTimeoutMs ?? 60_000);
+    } catch (err) {
+      await server.stop();
+      throw signal?.aborted ? signal.reason : err;
+    }
+    return server;
+  }
+
+  get target(): { socketPath: string; exportName: string } {
+    return { socketPath: this.socketPath, exportName: '' };
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Ends the session (the remote qemu-nbd with it) and removes the local socket. Never throws. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      try {
+        if (this.running) {
+          // Closing stdin ends the remote `cat`: the script stops qemu-nbd and cleans up.
+          this.child.stdin?.end();
+          if (!(await within(this.exited, this.options.stopTimeoutMs ?? 10_000)) && this.running) {
+            this.child.kill('SIGTERM');
+            await this.exited;
+          }
+        }
+      } finally {
+        this.options.signal?.removeEventListener('abort', this.onAbort);
+        await rm(this.dir, { recursive: true, force: true });
+      }
+    })();
+    return this.stopping;
+  }
+
+  /** At once, synchronously (an abort): ssh is ended, which ends the remote script's stdin. */
+  stopNow(): void {
+    this.options.signal?.removeEventListener('abort', this.onAbort);
+    if (this.running) this.child.kill('SIGTERM');
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private async waitReady(timeoutMs: number): Promise<void> {
+    const child = this.child;
+    let stdout = '';
+    let stderr = '';
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (s: string) => {
+      stderr = (stderr + s).slice(-16384);
+    });
+    child.stdout!.setEncoding('utf8');
+    const ready = new Promise<void>((resolve, reject) => {
+      child.stdout!.on('data', (s: string) => {
+        stdout += s;
+        if (stdout.includes(READY)) resolve();
+      });
+      child.once('error', (err) => reject(sshFailed(this.options.ssh, err.message, err)));
+      child.once('close', (code) => reject(this.startFailure(code, stderr)));
+    });
+    // The script's own output ends at the marker; what follows is never read.
+    ready.catch(() => undefined);
+    const deadline = Date.now() + timeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new QemuNbdError(
+              'QEMU_NBD_START_TIMEOUT',
+              `qemu-nbd on ${describeSshTarget(this.options.ssh)} did not answer within ${timeoutMs} ms` +
+                (stderr ? `: ${stderr.trim()}` : ''),
+              { details: { image: this.options.image, stderr } },
+            ),
+          ),
+        timeoutMs,
+      );
+    });
+    try {
+      await Promise.race([ready, timeout]);
+      // The socket exists there; it may take a moment more to accept, and the forward with it.
+      while (!(await probe(this.socketPath, Math.max(1, deadline - Date.now())))) {
+        this.options.signal?.throwIfAborted();
+        if (!this.running) throw this.startFailure(child.exitCode, stderr);
+        await Promise.race([timeout, new Promise((r) => setTimeout(r, 20))]);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private startFailure(code: number | null, stderr: string): Error {
+    const host = describeSshTarget(this.options.ssh);
+    const image = this.options.image;
+    const text = stderr.trim();
+    const details = { image, host: this.options.ssh.host, stderr: text, exitCode: code };
+    switch (code) {
+      case SSH_OWN_FAILURE:
+        return sshFailed(this.options.ssh, stderr);
+      case EXIT_NO_QEMU_NBD:
+        return new QemuNbdError(
+          'QEMU_NBD_NOT_INSTALLED',
+          `qemu-nbd is not installed on ${host} (it comes with QEMU: the qemu-utils or qemu-img package)`,
+          { details },
+        );
+      case EXIT_NO_IMAGE:
+        return new QemuNbdError('QEMU_NBD_IMAGE_NOT_FOUND', `image ${image} not found on ${host}`, {
+          details,
+        });
+      default: {
+        const locked = /\block\b/i.test(text);
+        return new QemuNbdError(
+          locked ? 'QEMU_NBD_IMAGE_LOCKED' : 'QEMU_NBD_START_FAILED',
+          `qemu-nbd on ${host} could not export ${image}${locked ? ' (is a VM or another tool using it?)' : ''}: ${text || `exit code ${code}`}`,
+          { details },
+        );
+      }
+    }
+  }
+}
+
+/**
+ * A remote image read over NBD through ssh, as openImageOverNbd() reads a local one; the
+ * reader's close() ends the remote qemu-nbd.
+ */
+export async function openRemoteImageOverNbd(
+  ssh: SshTarget,
+  image: string,
+  options: Omit<RemoteQemuNbdOptions, 'ssh' | 'image' | 'readOnly' | 'allocationDepth'> & {
+    reader?: Omit<NbdDiskReaderOptions, 'onClose' | 'ownsClient'>;
+  } = {},
+): Promise<NbdDiskReader> {
+  const server = await RemoteQemuNbd.start({
+    ...options,
+    ssh,
+    image,
+    readOnly: true,
+    allocationDepth: true,
+  });
+  try {
+    return await NbdDiskReader.open(
+      { ...server.target, metaContexts: [CONTEXT_ALLOCATION_DEPTH] },
+      { format: options.format ?? 'raw', ...options.reader, onClose: () => server.stop() },
+    );
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+}
+
+/** Whether `p` settled within `ms`. */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
