@@ -120,8 +120,15 @@ describe('API routes on the test driver', () => {
     );
     assert.ok(app01.snapshotCount > 0);
     assert.equal(app01.lastBackup, null);
+    assert.equal(app01.schedule, null, 'no scheduler: no VM has a schedule');
     assert.ok(Array.isArray(app01.disks));
     assert.equal((await call(`/api/v1/vms/${VM}`)).body.name, VM);
+  });
+
+  test('a server without a scheduler answers 404 on /schedules (the dashboard says "no scheduler")', async () => {
+    const r = await call('/api/v1/schedules');
+    assert.equal(r.status, 404);
+    assert.equal(r.body.error.code, 'API_NOT_FOUND');
   });
 
   test('an unknown VM is 404 VM_NOT_FOUND with the English text of the registry', async () => {
@@ -150,6 +157,12 @@ describe('API routes on the test driver', () => {
       assert.equal(r.status, 400, JSON.stringify(r.body));
       assert.equal(r.body.error.code, 'API_BAD_REQUEST');
     }
+    const mode = await call(`/api/v1/vms/${VM}/backup`, {
+      method: 'POST',
+      body: '{"mode":"hot"}',
+    });
+    assert.equal(mode.status, 400);
+    assert.equal(mode.body.error.message, "'mode' is one of auto, live, cold");
   });
 
   test('a backup request for a VM another job holds is 409 VM_BUSY', async () => {

@@ -66,7 +66,8 @@ export const OPENAPI = {
     },
     '/api/v1/vms': {
       get: {
-        summary: 'Every VM: power state, disks, snapshot count, last backup',
+        summary:
+          'Every VM: power state, disks, snapshot count, last backup, and its schedule (null: no policy)',
         responses: { 200: ok('The VMs'), default: error },
       },
     },
@@ -79,7 +80,7 @@ export const OPENAPI = {
     },
     '/api/v1/vms/{name}/backup': {
       post: {
-        summary: 'Start a cold backup of the VM (a job)',
+        summary: 'Start a backup of the VM (a job): live, cold, or auto (live when it runs)',
         parameters: [vmParam],
         requestBody: {
           required: false,
@@ -92,6 +93,12 @@ export const OPENAPI = {
                   wait: {
                     type: 'boolean',
                     description: 'Wait in line when the VM is busy (else 409)',
+                  },
+                  mode: {
+                    type: 'string',
+                    enum: ['auto', 'live', 'cold'],
+                    default: 'auto',
+                    description: 'auto: live when the VM is running or paused, cold when shut off',
                   },
                   shutdownTimeoutSeconds: {
                     type: 'integer',
