@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * One job as the dashboard shows it: its state, a progress bar (with the rate and the time
  * left, from the engine's done/total bytes over time), and its log (the notes it sent),

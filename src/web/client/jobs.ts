@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * Jobs: those running or queued, each with its live progress and log, then the history
  * (the server's SQLite job history), newest first.

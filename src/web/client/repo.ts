@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The repository: logical against stored bytes, the deduplication and compression ratios, and
  * its growth over time as an SVG chart (two lines: what the backups hold, what is stored).
