@@ -6,7 +6,7 @@
  * and watch the job's progress bar reach the end, see the backup in the timeline, run a restore
  * test and see its badge, a revert that asks first (cancelled from the keyboard), add a schedule
  * for the VM and see its next run (also on the overview), run it now and watch its job, delete
- * it, look at jobs and check the repository, switch to Indonesian.
+ * it, look at jobs and check the repository (a job), switch to Indonesian.
  * Every wait is for a state, with a deadline; screenshots of each page go to .artifacts/
  * (git-ignored).
  */
@@ -256,7 +256,9 @@ describe('web dashboard in Chromium', () => {
     await page.goto(`${server.url}/#/repo`);
     await page.locator('#growth-chart circle.stored').first().waitFor();
     assert.match((await page.locator('#repo-stats').textContent()) ?? '', /Deduplication/);
+    // The check is a job on the repository, followed on the page to its end.
     await page.click('#repo-verify');
+    await jobSucceeded('repo-verify', '#repo-jobs');
     await page.locator('#repo-said', { hasText: 'sound' }).waitFor({ timeout: JOB_DEADLINE_MS });
     await shot('7-repo');
 

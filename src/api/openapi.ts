@@ -206,14 +206,16 @@ export const OPENAPI = {
     },
     '/api/v1/repo/verify': {
       post: {
-        summary: 'Check the repository: its structure, or every byte (readData)',
+        summary:
+          'Check the repository: its structure, or every byte (readData); a job on the repository (its result is the report)',
         requestBody: body({ readData: bool('Read and re-hash every record') }),
-        responses: { 200: ok('The report'), default: error },
+        responses: { 202: ok('The job, queued', job), default: error },
       },
     },
     '/api/v1/repo/prune': {
       post: {
-        summary: 'Forget backups by a keep policy (per VM), then collect garbage',
+        summary:
+          'Forget backups by a keep policy (per VM), then collect garbage: the plan (dryRun), or a job on the repository (confirm)',
         requestBody: body({
           ...destructive,
           keepLast: keep('the newest N'),
@@ -224,7 +226,8 @@ export const OPENAPI = {
           keepYearly: keep('the newest of N years'),
         }),
         responses: {
-          200: ok('What was (or would be) forgotten and collected'),
+          200: ok('What would be forgotten and collected (dryRun)'),
+          202: ok('The job, queued (confirm); its result is what was done', job),
           400: error,
           default: error,
         },
@@ -232,9 +235,15 @@ export const OPENAPI = {
     },
     '/api/v1/repo/gc': {
       post: {
-        summary: 'Delete data no backup refers to',
+        summary:
+          'Delete data no backup refers to: the plan (dryRun), or a job on the repository (confirm)',
         requestBody: body(destructive),
-        responses: { 200: ok('What was (or would be) deleted'), 400: error, default: error },
+        responses: {
+          200: ok('What would be deleted (dryRun)'),
+          202: ok('The job, queued (confirm)', job),
+          400: error,
+          default: error,
+        },
       },
     },
     '/api/v1/backups': {
@@ -316,8 +325,11 @@ export const OPENAPI = {
         type: 'object',
         properties: {
           id: { type: 'string', format: 'uuid' },
-          vm: { type: 'string' },
-          kind: { type: 'string', enum: ['backup', 'restore', 'verify', 'snapshot'] },
+          vm: { type: 'string', nullable: true, description: 'null: a job on the repository' },
+          kind: {
+            type: 'string',
+            enum: ['backup', 'restore', 'verify', 'snapshot', 'repo-verify', 'prune', 'gc'],
+          },
           state: {
             type: 'string',
             enum: ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'],

@@ -15,11 +15,16 @@ export {
   type JobQueueOptions,
   type JobRequest,
   type JobWork,
+  type RepoJobRequest,
+  type RepoJobWork,
+  type VmJobRequest,
 } from './job-queue.js';
 export {
   FINAL_STATES,
   JobHistory,
   jsonText,
+  REPO_JOB_KINDS,
+  type RepoJobKind,
   type JobError,
   type JobRecord,
   type JobState,

@@ -2,7 +2,8 @@
  * The job history of `brankas serve`: every job the queue took, its state and its outcome, in
  * an embedded SQLite database (`jobs.sqlite` in the state directory), so it outlives the
  * process. A service started after a kill finds the jobs that were queued or running then and
- * marks them "interrupted": nothing runs them any more.
+ * marks them "interrupted": nothing runs them any more. A job on the repository rather than a
+ * VM (verify, prune, gc) has no VM: `vm` is null (the empty name in the table).
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,10 +26,16 @@ export interface JobError {
   details: Record<string, unknown>;
 }
 
+/** Jobs on the repository as a whole: no VM, one at a time (the queue's repository key). */
+export type RepoJobKind = 'repo-verify' | 'prune' | 'gc';
+
+export const REPO_JOB_KINDS: readonly RepoJobKind[] = ['repo-verify', 'prune', 'gc'];
+
 export interface JobRecord {
   id: string;
-  vm: string;
-  kind: JobKind;
+  /** The VM it works on; null for a job on the repository. */
+  vm: string | null;
+  kind: JobKind | RepoJobKind;
   state: JobState;
   createdAt: string;
   startedAt: string | null;
@@ -73,8 +80,8 @@ export function jsonText(value: unknown): string {
 function fromRow(r: Row): JobRecord {
   return {
     id: r.id,
-    vm: r.vm,
-    kind: r.kind as JobKind,
+    vm: r.vm === '' ? null : r.vm,
+    kind: r.kind as JobKind | RepoJobKind,
     state: r.state as JobState,
     createdAt: r.created_at,
     startedAt: r.started_at,
@@ -128,6 +135,8 @@ export class JobHistory {
       )
       .run({
         ...job,
+        // The column predates jobs without a VM: NOT NULL, so the empty name (never a VM's).
+        vm: job.vm ?? '',
         result: job.result === null || job.result === undefined ? null : jsonText(job.result),
         error: job.error === null ? null : jsonText(job.error),
       });

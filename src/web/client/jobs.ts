@@ -60,7 +60,13 @@ export async function jobsPage(rerender: () => void): Promise<HTMLElement> {
                 'tr',
                 { 'data-job': j.id },
                 h('td', {}, kindText(j.kind)),
-                h('td', {}, h('a', { href: `#/vm/${encodeURIComponent(j.vm)}` }, j.vm)),
+                h(
+                  'td',
+                  {},
+                  j.vm === null
+                    ? h('a', { href: '#/repo' }, t('job.repository'))
+                    : h('a', { href: `#/vm/${encodeURIComponent(j.vm)}` }, j.vm),
+                ),
                 h(
                   'td',
                   { class: `state-${j.state}`, title: j.error?.message ?? '' },
