@@ -6,7 +6,8 @@
  * and watch the job's progress bar reach the end, see the backup in the timeline, run a restore
  * test and see its badge, a revert that asks first (cancelled from the keyboard), add a schedule
  * for the VM and see its next run (also on the overview), run it now and watch its job, delete
- * it, look at jobs and check the repository (a job), switch to Indonesian.
+ * it, look at jobs (a finished job's kept log) and check the repository (a job), switch to
+ * Indonesian.
  * Every wait is for a state, with a deadline; screenshots of each page go to .artifacts/
  * (git-ignored).
  */
@@ -252,6 +253,11 @@ describe('web dashboard in Chromium', () => {
     const history = page.locator('#job-history tbody tr');
     await history.nth(3).waitFor();
     assert.equal(await history.count(), 4);
+    // A finished job's log is kept by the server: the restore test's steps and states.
+    const kept = page.locator('#job-history tr[data-kind="verify"] details.job-log');
+    await kept.locator('summary').click();
+    await kept.locator('li[data-type="state"]', { hasText: 'succeeded' }).waitFor();
+    assert.ok((await kept.locator('li[data-type="note"]').count()) > 0, 'the steps it sent');
     await shot('6-jobs');
     await page.goto(`${server.url}/#/repo`);
     await page.locator('#growth-chart circle.stored').first().waitFor();

@@ -207,6 +207,30 @@ describe('API routes on the test driver', () => {
     assert.equal(list.body.jobs[0].id, job.id);
     assert.deepEqual((await call(`/api/v1/jobs/${job.id}`)).body.result, { ok: true });
   });
+
+  test("a finished job's log (its states and notes) is kept and served; an unknown job's is 404", async () => {
+    const job = await queue.submit({
+      vm: 'brankas-test-db01',
+      kind: 'verify',
+      work: async ({ note }) => {
+        note({ step: 'reading the disks' });
+        return { ok: true };
+      },
+    });
+    await queue.settled(job.id);
+    const r = await call(`/api/v1/jobs/${job.id}/log`);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const lines = r.body.log.map((l: { type: string; data: unknown }) =>
+      l.type === 'state' ? l.data : (l.data as { step?: string }).step,
+    );
+    assert.ok(lines.includes('reading the disks'), JSON.stringify(r.body.log));
+    assert.deepEqual(
+      lines.filter((l: unknown) => ['queued', 'running', 'succeeded'].includes(l as string)),
+      ['queued', 'running', 'succeeded'],
+    );
+    const none = await call('/api/v1/jobs/00000000-0000-4000-8000-000000000000/log');
+    assert.equal(none.body.error.code, 'JOB_NOT_FOUND');
+  });
 });
 
 describe('OpenAPI', () => {

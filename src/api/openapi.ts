@@ -288,6 +288,14 @@ export const OPENAPI = {
         },
       },
     },
+    '/api/v1/jobs/{id}/log': {
+      get: {
+        summary:
+          "The job's log as kept in the history: its changes of state and notes ({at, type, data}), the newest 200, also after it ended",
+        parameters: [jobParam],
+        responses: { 200: ok('The log'), 404: error, default: error },
+      },
+    },
     '/api/v1/jobs/{id}/cancel': {
       post: {
         summary: 'Cancel the job (a running one puts its VM back)',

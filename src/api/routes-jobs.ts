@@ -1,7 +1,8 @@
 /**
  * Jobs: starting a backup (live, cold, or auto like the CLI: live when the VM runs), through
- * the service's job queue (the VM's lock and journal, one job per VM, a limit on jobs at once), the job list and history, a job's events as
- * Server-Sent Events (its state now, the engine's progress, then its end), and cancel.
+ * the service's job queue (the VM's lock and journal, one job per VM, a limit on jobs at once),
+ * the job list and history, a job's events as Server-Sent Events (its state now, the engine's
+ * progress, then its end), its kept log (notes and states, also after it ended), and cancel.
  */
 import type { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
@@ -98,6 +99,11 @@ export function jobRoutes(app: Hono, deps: ApiDeps): void {
   });
 
   app.get('/api/v1/jobs/:id', (c) => json(deps.queue.get(jobId(c.req.param('id')))));
+
+  app.get('/api/v1/jobs/:id/log', (c) => {
+    const id = jobId(c.req.param('id'));
+    return json({ job: id, log: deps.queue.log(id) });
+  });
 
   app.post('/api/v1/jobs/:id/cancel', (c) => json(deps.queue.cancel(jobId(c.req.param('id')))));
 

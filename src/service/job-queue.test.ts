@@ -230,6 +230,43 @@ describe('JobQueue', () => {
     }
   });
 
+  test("a job's log keeps its states and notes after it ended, the newest up to the limit, and outlives the process", async () => {
+    const small = JobHistory.open(join(dir, 'small'), new Date(), { logLimit: 4 });
+    const q = new JobQueue({ stateDir: dir, history: small, connect: async () => conn });
+    let open = true;
+    try {
+      const job = await q.submit({
+        vm: VM1,
+        kind: 'verify',
+        work: async ({ note, progress }) => {
+          for (let i = 1; i <= 5; i++) note({ step: `step ${i}` });
+          progress({ done: 1, total: 1 }); // live only
+          return null;
+        },
+      });
+      await q.settled(job.id);
+      const log = q.log(job.id);
+      // queued, running, five notes, succeeded: the newest four.
+      assert.deepEqual(
+        log.map((l) => (l.type === 'state' ? l.data : (l.data as { step: string }).step)),
+        ['step 3', 'step 4', 'step 5', 'succeeded'],
+      );
+      assert.ok(log.every((l) => !Number.isNaN(Date.parse(l.at))));
+      await q.close();
+      small.close();
+      open = false;
+      const again = JobHistory.open(join(dir, 'small'));
+      try {
+        assert.deepEqual(again.log(job.id), log);
+      } finally {
+        again.close();
+      }
+    } finally {
+      await q.close();
+      if (open) small.close();
+    }
+  });
+
   test('an unknown job id is JOB_NOT_FOUND', () => {
     assert.throws(
       () => queue.get('00000000-0000-0000-0000-000000000000'),

@@ -5,12 +5,19 @@
  * Jobs on the repository (verify, prune, gc) have a key of their own: one at a time, each
  * waiting in line behind the other; beside backups they are kept safe by the repository's locks.
  * A job is cancelled through its AbortSignal (the engine puts the VM back), its progress goes
- * to whoever subscribed, and every change of state is written to the job history (SQLite).
+ * to whoever subscribed, and every change of state is written to the job history (SQLite), with
+ * the job's notes and states in its bounded log there.
  */
 import { randomUUID } from 'node:crypto';
 import { errorCode, errorMessage, isBrankasError } from '../util/errors.js';
 import { ServiceError } from './errors.js';
-import { FINAL_STATES, type JobHistory, type JobRecord, type RepoJobKind } from './job-history.js';
+import {
+  FINAL_STATES,
+  type JobHistory,
+  type JobLogEntry,
+  type JobRecord,
+  type RepoJobKind,
+} from './job-history.js';
 import { VmJob, type DomainLookup, type VmJobEvent } from './job.js';
 import { lockHolder, type JobKind } from './lock.js';
 import { jobsState } from './state.js';
@@ -126,6 +133,7 @@ export class JobQueue {
     };
     this.entries.set(entry.record.id, entry);
     this.o.history.put(entry.record);
+    this.o.history.appendLog(entry.record.id, 'state', 'queued');
     this.waiting.push(entry);
     this.pump();
     return { ...entry.record };
@@ -210,7 +218,21 @@ export class JobQueue {
     await Promise.all([...this.running].map((e) => e.done));
   }
 
+  /** The job's log as kept in the history (its notes and changes of state, bounded). */
+  log(id: string): JobLogEntry[] {
+    this.get(id); // JOB_NOT_FOUND for an unknown id
+    return this.o.history.log(id);
+  }
+
   private emit(entry: Entry, e: JobEvent): void {
+    // Progress is live only (many a second); notes and states are kept in the job's log. A log
+    // that cannot be written (a busy database) loses a line, never the job.
+    try {
+      if (e.type === 'note') this.o.history.appendLog(entry.record.id, 'note', e.note);
+      if (e.type === 'state') this.o.history.appendLog(entry.record.id, 'state', e.job.state);
+    } catch {
+      // The live subscribers below still get it.
+    }
     for (const fn of entry.listeners) {
       try {
         fn(e);

@@ -29,7 +29,7 @@ export function kindText(kind: string): string {
   return t(`job.kind.${kind}` as Key);
 }
 
-function noteText(n: unknown): string {
+export function noteText(n: unknown): string {
   if (n && typeof n === 'object') {
     const o = n as Record<string, unknown>;
     if (typeof o['step'] === 'string') return o['step'];
