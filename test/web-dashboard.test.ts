@@ -184,7 +184,10 @@ describe('web dashboard in Chromium', () => {
     await entry.first().waitFor();
     assert.equal(await entry.count(), 1);
     assert.equal(await entry.locator('[data-badge]').getAttribute('data-badge'), 'untested');
-    assert.equal((await guest.domain.state()).state, 'running', 'the VM is put back');
+    // Backed up live (the API's default, auto, like the CLI's): the guest was never shut down.
+    const done = queue.list({ vm }).find((j) => j.kind === 'backup');
+    assert.equal((done?.result as { mode?: string } | null)?.mode, 'live', JSON.stringify(done));
+    assert.equal((await guest.domain.state()).state, 'running', 'the VM is still running');
     // What the backup read of the disk is on the disk's row.
     assert.match((await page.locator('table tr', { hasText: 'vda' }).textContent()) ?? '', /MiB$/);
     await shot('3-vm-backup');
