@@ -233,5 +233,13 @@ describe('backup and repository routes', () => {
     const listed = (await call('/api/v1/jobs')).body.jobs.map((j: { kind: string }) => j.kind);
     assert.ok(listed.includes('repo-verify') && listed.includes('gc'), listed.join(' '));
     assert.equal((await call('/api/v1/repo')).body.stats.backups, 2);
+    // A confirmed prune is a repository job too; its result is what it forgot and collected.
+    const pruned = await job('/api/v1/repo/prune', 'POST', { confirm: true, keepLast: 1 });
+    assert.equal(pruned.state, 'succeeded', JSON.stringify(pruned.error));
+    assert.equal(pruned.vm, null);
+    assert.deepEqual((pruned.result as { forget: { removed: string[] } }).forget.removed, [
+      backups[0],
+    ]);
+    assert.equal((await call('/api/v1/repo')).body.stats.backups, 1);
   });
 });
