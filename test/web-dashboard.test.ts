@@ -243,6 +243,13 @@ describe('web dashboard in Chromium', () => {
     assert.match((await row.locator('.next-run').textContent()) ?? '', /next/);
     assert.doesNotMatch((await row.textContent()) ?? '', /no schedule/);
     await shot('5b-overview-scheduled');
+    // When the overview calls a backup late: after its schedule's period and half of it more
+    // (the page's own module, asked in the page; a daily schedule, so after 36 h).
+    const late = await page.evaluate(
+      `import('/assets/overview.js').then((m) => ['2026-01-02T11:59:59Z', '2026-01-02T12:00:01Z']
+        .map((now) => m.isLate('2026-01-01T00:00:00Z', 86400, Date.parse(now))))`,
+    );
+    assert.deepEqual(late, [false, true]);
 
     // Deleting the schedule asks first; then it is gone.
     await page.goto(`${server.url}/#/schedules`);
