@@ -1,10 +1,13 @@
 /**
  * The web dashboard in a real Chromium (Debian's, driven by playwright-core; nothing downloads
  * a browser) against `brankas serve`'s app on a loopback port, a real tiny guest on
- * qemu:///system and a fresh repository: sign in with the token, see the VM, take a snapshot,
- * back it up and watch the job's progress bar reach the end, see the backup in the timeline,
- * run a restore test and see its badge, a revert that asks first (cancelled from the keyboard),
- * look at jobs and check the repository, switch to Indonesian.
+ * qemu:///system, a fresh repository and the real scheduler: sign in with the token, see the VM
+ * (with no schedule, a warning), take a snapshot, back it up (live, the default for a running VM)
+ * and watch the job's progress bar reach the end, see the backup in the timeline, run a restore
+ * test and see its badge, a revert that asks first (cancelled from the keyboard), add a schedule
+ * for the VM and see its next run (also on the overview), run it now and watch its job, delete
+ * it, look at jobs (a finished job's kept log) and check the repository (a job), switch to
+ * Indonesian.
  * Every wait is for a state, with a deadline; screenshots of each page go to .artifacts/
  * (git-ignored).
  */
@@ -20,7 +23,14 @@ import { TinyGuest } from '../src/engine/guest/tiny-guest.js';
 import { Connection } from '../src/libvirt/index.js';
 import { LocalBackend } from '../src/repo/backend/local.js';
 import { Repository } from '../src/repo/repository.js';
-import { JobHistory, JobQueue } from '../src/service/index.js';
+import {
+  JobHistory,
+  JobQueue,
+  runPolicy,
+  ScheduleFile,
+  ScheduleRuns,
+  Scheduler,
+} from '../src/service/index.js';
 import { initPlainRepo } from './support/cli.js';
 import { repoPath, testName } from './support/guest.js';
 
@@ -38,6 +48,8 @@ let profileDir: string;
 let guest: TinyGuest;
 let history: JobHistory;
 let queue: JobQueue;
+let runs: ScheduleRuns;
+let scheduler: Scheduler;
 let server: RunningServer;
 let browser: BrowserContext;
 let page: Page;
@@ -53,11 +65,25 @@ before(async () => {
   profileDir = await mkdtemp(join(tmpdir(), 'brankas-test-web-profile-'));
   history = JobHistory.open(stateDir);
   queue = new JobQueue({ stateDir, history, connect: async () => conn });
+  const openRepo = () => Repository.open(new LocalBackend(repoDir));
+  // The scheduler as `brankas serve` wires it (its file and runs in the state directory).
+  const file = new ScheduleFile(stateDir);
+  runs = ScheduleRuns.open(stateDir);
+  const runDeps = { queue, connect: async () => conn, openRepo, runs };
+  scheduler = new Scheduler({ runs, load: () => file.read(), fire: (p) => runPolicy(runDeps, p) });
+  await scheduler.start();
   const app = createApi({
     token: TOKEN,
     queue,
     connect: async () => conn,
-    openRepo: () => Repository.open(new LocalBackend(repoDir)),
+    openRepo,
+    schedules: {
+      file,
+      run: (p) => runPolicy(runDeps, p),
+      nextRun: (p) => scheduler.nextRun(p),
+      lastRun: (p) => runs.lastRun(p.id),
+      changed: () => void scheduler.tick(),
+    },
   });
   server = await startServer(app, { kind: 'tcp', host: '127.0.0.1', port: 0 });
   guest = await TinyGuest.launch(conn, { name: testName('web') });
@@ -89,7 +115,9 @@ before(async () => {
 
 after(async () => {
   await browser?.close().catch(() => undefined);
+  await scheduler?.stop();
   await queue?.close();
+  runs?.close();
   await server?.close();
   history?.close();
   await guest?.dispose();
@@ -104,10 +132,11 @@ async function shot(name: string): Promise<void> {
 }
 
 /** The job element of the given kind on the VM page (the newest first). */
-const jobOf = (kind: string) => page.locator(`#vm-jobs .job[data-kind="${kind}"]`).first();
+const jobOf = (kind: string, within = '#vm-jobs') =>
+  page.locator(`${within} .job[data-kind="${kind}"]`).first();
 
-async function jobSucceeded(kind: string): Promise<void> {
-  const job = jobOf(kind);
+async function jobSucceeded(kind: string, within?: string): Promise<void> {
+  const job = jobOf(kind, within);
   await job.locator('[data-state="succeeded"], [data-state="failed"]').first().waitFor({
     timeout: JOB_DEADLINE_MS,
   });
@@ -124,6 +153,9 @@ describe('web dashboard in Chromium', () => {
     await row.waitFor();
     assert.equal(await row.locator('[data-state]').getAttribute('data-state'), 'running');
     assert.match((await row.textContent()) ?? '', /never/);
+    // No policy covers it yet: a warning, as a VM nothing backs up is not safe.
+    assert.equal(await row.locator('[data-schedule]').getAttribute('data-schedule'), '');
+    assert.match((await row.locator('ul.warnings').textContent()) ?? '', /no schedule/);
     await shot('1-overview');
 
     // The VM page: its disk, no snapshots yet; take one.
@@ -146,12 +178,16 @@ describe('web dashboard in Chromium', () => {
     // The engine's progress came through the event stream to its end, and the bar is full.
     assert.equal(await jobOf('backup').getAttribute('data-progress'), '1');
     const bar = jobOf('backup').locator('progress');
-    assert.equal(await bar.evaluate((p) => (p as HTMLProgressElement).value), 1);
+    // The element's property, not its attribute (the test's own types have no DOM).
+    assert.equal(await bar.evaluate((p) => (p as unknown as { value: number }).value), 1);
     const entry = page.locator('#backup-timeline li[data-backup]');
     await entry.first().waitFor();
     assert.equal(await entry.count(), 1);
     assert.equal(await entry.locator('[data-badge]').getAttribute('data-badge'), 'untested');
-    assert.equal((await guest.domain.state()).state, 'running', 'the VM is put back');
+    // Backed up live (the API's default, auto, like the CLI's): the guest was never shut down.
+    const done = queue.list({ vm }).find((j) => j.kind === 'backup');
+    assert.equal((done?.result as { mode?: string } | null)?.mode, 'live', JSON.stringify(done));
+    assert.equal((await guest.domain.state()).state, 'running', 'the VM is still running');
     // What the backup read of the disk is on the disk's row.
     assert.match((await page.locator('table tr', { hasText: 'vda' }).textContent()) ?? '', /MiB$/);
     await shot('3-vm-backup');
@@ -177,23 +213,70 @@ describe('web dashboard in Chromium', () => {
     await dialog.waitFor({ state: 'detached' });
     assert.equal(await page.locator('#vm-jobs .job').count(), jobs, 'nothing was started');
 
-    // The overview now shows the backup's age and the passed test; the jobs and the repository.
+    // A schedule for the VM, through the real scheduler: added, its next run shown.
+    await page.goto(`${server.url}/#/schedules`);
+    await page.locator('#schedule-add').waitFor();
+    await page.fill('#policy-id', 'harian');
+    await page.fill('#policy-vms', vm);
+    await page.fill('#policy-when', '0 3 * * *');
+    await page.selectOption('#policy-mode', 'live');
+    // keep-last only: a keep-daily would forget the restore-tested backup of today.
+    await page.fill('#policy-keep-daily', '');
+    await page.fill('#policy-keep-last', '5');
+    await page.click('#schedule-add button[type="submit"]');
+    const policy = page.locator('tr[data-policy="harian"]');
+    await policy.waitFor();
+    const next = await policy.locator('[data-next-run]').getAttribute('data-next-run');
+    assert.ok(next && Date.parse(next) > Date.now(), `a next run in the future: ${next}`);
+    assert.equal(new Date(next).getMinutes(), 0);
+    // Run now: its backup job is shown here and followed to its end.
+    await policy.locator('button.run-now').click();
+    await jobSucceeded('backup', '#schedule-jobs');
+    assert.match((await page.locator('#schedule-started').textContent()) ?? '', new RegExp(vm));
+    await shot('5-schedules');
+
+    // The overview: the backup's age, the passed test, the schedule and its next run, and no
+    // "no schedule" warning any more.
     await page.goto(`${server.url}/#/`);
     await row.locator('[data-badge="passed"]').waitFor();
+    assert.equal(await row.locator('[data-schedule]').getAttribute('data-schedule'), 'harian');
+    assert.match((await row.locator('.next-run').textContent()) ?? '', /next/);
+    assert.doesNotMatch((await row.textContent()) ?? '', /no schedule/);
+    await shot('5b-overview-scheduled');
+    // When the overview calls a backup late: after its schedule's period and half of it more
+    // (the page's own module, asked in the page; a daily schedule, so after 36 h).
+    const late = await page.evaluate(
+      `import('/assets/overview.js').then((m) => ['2026-01-02T11:59:59Z', '2026-01-02T12:00:01Z']
+        .map((now) => m.isLate('2026-01-01T00:00:00Z', 86400, Date.parse(now))))`,
+    );
+    assert.deepEqual(late, [false, true]);
+
+    // Deleting the schedule asks first; then it is gone.
+    await page.goto(`${server.url}/#/schedules`);
+    await policy.locator('button.delete').click();
+    await page.locator('dialog.ask button.danger').click();
+    await policy.waitFor({ state: 'detached' });
+    assert.equal(await page.locator('#schedules tbody tr').count(), 0);
+
+    // The jobs (snapshot, backup, restore test, the schedule's backup) and the repository.
     await page.goto(`${server.url}/#/jobs`);
     const history = page.locator('#job-history tbody tr');
-    await history.nth(2).waitFor();
-    assert.equal(await history.count(), 3);
-    await shot('5-jobs');
-    // This server has no scheduler: the schedules page says so instead of failing.
-    await page.goto(`${server.url}/#/schedules`);
-    await page.locator('#no-scheduler').waitFor();
+    await history.nth(3).waitFor();
+    assert.equal(await history.count(), 4);
+    // A finished job's log is kept by the server: the restore test's steps and states.
+    const kept = page.locator('#job-history tr[data-kind="verify"] details.job-log');
+    await kept.locator('summary').click();
+    await kept.locator('li[data-type="state"]', { hasText: 'succeeded' }).waitFor();
+    assert.ok((await kept.locator('li[data-type="note"]').count()) > 0, 'the steps it sent');
+    await shot('6-jobs');
     await page.goto(`${server.url}/#/repo`);
-    await page.locator('#growth-chart circle.stored').waitFor();
+    await page.locator('#growth-chart circle.stored').first().waitFor();
     assert.match((await page.locator('#repo-stats').textContent()) ?? '', /Deduplication/);
+    // The check is a job on the repository, followed on the page to its end.
     await page.click('#repo-verify');
+    await jobSucceeded('repo-verify', '#repo-jobs');
     await page.locator('#repo-said', { hasText: 'sound' }).waitFor({ timeout: JOB_DEADLINE_MS });
-    await shot('6-repo');
+    await shot('7-repo');
 
     // Indonesian, kept across pages; and at phone width.
     await page.click('#lang-switch');
@@ -203,8 +286,8 @@ describe('web dashboard in Chromium', () => {
     await page.locator('#backup-timeline [data-badge="passed"]').waitFor();
     assert.match((await page.locator('#backup-timeline').textContent()) ?? '', /lulus/);
     await page.setViewportSize({ width: 390, height: 844 });
-    await shot('7-vm-id-phone');
-    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    await shot('8-vm-id-phone');
+    const wide = (await page.evaluate('document.documentElement.scrollWidth')) as number;
     assert.ok(wide <= 390, `the page fits a phone's width (${wide} px)`);
     assert.deepEqual(problems, []);
   });

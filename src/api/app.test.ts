@@ -120,8 +120,15 @@ describe('API routes on the test driver', () => {
     );
     assert.ok(app01.snapshotCount > 0);
     assert.equal(app01.lastBackup, null);
+    assert.equal(app01.schedule, null, 'no scheduler: no VM has a schedule');
     assert.ok(Array.isArray(app01.disks));
     assert.equal((await call(`/api/v1/vms/${VM}`)).body.name, VM);
+  });
+
+  test('a server without a scheduler answers 404 on /schedules (the dashboard says "no scheduler")', async () => {
+    const r = await call('/api/v1/schedules');
+    assert.equal(r.status, 404);
+    assert.equal(r.body.error.code, 'API_NOT_FOUND');
   });
 
   test('an unknown VM is 404 VM_NOT_FOUND with the English text of the registry', async () => {
@@ -150,6 +157,12 @@ describe('API routes on the test driver', () => {
       assert.equal(r.status, 400, JSON.stringify(r.body));
       assert.equal(r.body.error.code, 'API_BAD_REQUEST');
     }
+    const mode = await call(`/api/v1/vms/${VM}/backup`, {
+      method: 'POST',
+      body: '{"mode":"hot"}',
+    });
+    assert.equal(mode.status, 400);
+    assert.equal(mode.body.error.message, "'mode' is one of auto, live, cold");
   });
 
   test('a backup request for a VM another job holds is 409 VM_BUSY', async () => {
@@ -193,6 +206,30 @@ describe('API routes on the test driver', () => {
     const list = await call('/api/v1/jobs?vm=brankas-test-db01');
     assert.equal(list.body.jobs[0].id, job.id);
     assert.deepEqual((await call(`/api/v1/jobs/${job.id}`)).body.result, { ok: true });
+  });
+
+  test("a finished job's log (its states and notes) is kept and served; an unknown job's is 404", async () => {
+    const job = await queue.submit({
+      vm: 'brankas-test-db01',
+      kind: 'verify',
+      work: async ({ note }) => {
+        note({ step: 'reading the disks' });
+        return { ok: true };
+      },
+    });
+    await queue.settled(job.id);
+    const r = await call(`/api/v1/jobs/${job.id}/log`);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const lines = r.body.log.map((l: { type: string; data: unknown }) =>
+      l.type === 'state' ? l.data : (l.data as { step?: string }).step,
+    );
+    assert.ok(lines.includes('reading the disks'), JSON.stringify(r.body.log));
+    assert.deepEqual(
+      lines.filter((l: unknown) => ['queued', 'running', 'succeeded'].includes(l as string)),
+      ['queued', 'running', 'succeeded'],
+    );
+    const none = await call('/api/v1/jobs/00000000-0000-4000-8000-000000000000/log');
+    assert.equal(none.body.error.code, 'JOB_NOT_FOUND');
   });
 });
 

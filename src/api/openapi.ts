@@ -66,7 +66,8 @@ export const OPENAPI = {
     },
     '/api/v1/vms': {
       get: {
-        summary: 'Every VM: power state, disks, snapshot count, last backup',
+        summary:
+          'Every VM: power state, disks, snapshot count, last backup, and its schedule (null: no policy)',
         responses: { 200: ok('The VMs'), default: error },
       },
     },
@@ -79,7 +80,7 @@ export const OPENAPI = {
     },
     '/api/v1/vms/{name}/backup': {
       post: {
-        summary: 'Start a cold backup of the VM (a job)',
+        summary: 'Start a backup of the VM (a job): live, cold, or auto (live when it runs)',
         parameters: [vmParam],
         requestBody: {
           required: false,
@@ -92,6 +93,12 @@ export const OPENAPI = {
                   wait: {
                     type: 'boolean',
                     description: 'Wait in line when the VM is busy (else 409)',
+                  },
+                  mode: {
+                    type: 'string',
+                    enum: ['auto', 'live', 'cold'],
+                    default: 'auto',
+                    description: 'auto: live when the VM is running or paused, cold when shut off',
                   },
                   shutdownTimeoutSeconds: {
                     type: 'integer',
@@ -199,14 +206,16 @@ export const OPENAPI = {
     },
     '/api/v1/repo/verify': {
       post: {
-        summary: 'Check the repository: its structure, or every byte (readData)',
+        summary:
+          'Check the repository: its structure, or every byte (readData); a job on the repository (its result is the report)',
         requestBody: body({ readData: bool('Read and re-hash every record') }),
-        responses: { 200: ok('The report'), default: error },
+        responses: { 202: ok('The job, queued', job), default: error },
       },
     },
     '/api/v1/repo/prune': {
       post: {
-        summary: 'Forget backups by a keep policy (per VM), then collect garbage',
+        summary:
+          'Forget backups by a keep policy (per VM), then collect garbage: the plan (dryRun), or a job on the repository (confirm)',
         requestBody: body({
           ...destructive,
           keepLast: keep('the newest N'),
@@ -217,7 +226,8 @@ export const OPENAPI = {
           keepYearly: keep('the newest of N years'),
         }),
         responses: {
-          200: ok('What was (or would be) forgotten and collected'),
+          200: ok('What would be forgotten and collected (dryRun)'),
+          202: ok('The job, queued (confirm); its result is what was done', job),
           400: error,
           default: error,
         },
@@ -225,9 +235,15 @@ export const OPENAPI = {
     },
     '/api/v1/repo/gc': {
       post: {
-        summary: 'Delete data no backup refers to',
+        summary:
+          'Delete data no backup refers to: the plan (dryRun), or a job on the repository (confirm)',
         requestBody: body(destructive),
-        responses: { 200: ok('What was (or would be) deleted'), 400: error, default: error },
+        responses: {
+          200: ok('What would be deleted (dryRun)'),
+          202: ok('The job, queued (confirm)', job),
+          400: error,
+          default: error,
+        },
       },
     },
     '/api/v1/backups': {
@@ -272,6 +288,14 @@ export const OPENAPI = {
         },
       },
     },
+    '/api/v1/jobs/{id}/log': {
+      get: {
+        summary:
+          "The job's log as kept in the history: its changes of state and notes ({at, type, data}), the newest 200, also after it ended",
+        parameters: [jobParam],
+        responses: { 200: ok('The log'), 404: error, default: error },
+      },
+    },
     '/api/v1/jobs/{id}/cancel': {
       post: {
         summary: 'Cancel the job (a running one puts its VM back)',
@@ -309,8 +333,11 @@ export const OPENAPI = {
         type: 'object',
         properties: {
           id: { type: 'string', format: 'uuid' },
-          vm: { type: 'string' },
-          kind: { type: 'string', enum: ['backup', 'restore', 'verify', 'snapshot'] },
+          vm: { type: 'string', nullable: true, description: 'null: a job on the repository' },
+          kind: {
+            type: 'string',
+            enum: ['backup', 'restore', 'verify', 'snapshot', 'repo-verify', 'prune', 'gc'],
+          },
           state: {
             type: 'string',
             enum: ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'],

@@ -197,7 +197,7 @@ describe('backup and repository routes', () => {
     assert.ok(second.storedBytes - first.storedBytes < first.storedBytes / 2);
   });
 
-  test('gc and prune need confirm, dryRun plans, and verify reports a sound repository', async () => {
+  test('gc and prune need confirm, dryRun plans in the request, and verify and gc run as repository jobs', async () => {
     assert.equal(
       (await call('/api/v1/repo/gc', 'POST', {})).body.error.code,
       'API_CONFIRM_REQUIRED',
@@ -213,8 +213,33 @@ describe('backup and repository routes', () => {
       [backups[0]],
     );
     assert.equal((await call('/api/v1/repo/prune', 'POST', { confirm: true })).status, 400);
-    const v = await call('/api/v1/repo/verify', 'POST', {});
-    assert.equal(v.body.ok, true);
+    // The check and a confirmed gc are jobs on the repository: no VM, one after the other.
+    const v = await call('/api/v1/repo/verify', 'POST', { readData: true });
+    assert.equal(v.status, 202, JSON.stringify(v.body));
+    assert.equal(v.body.vm, null);
+    assert.equal(v.body.kind, 'repo-verify');
+    const events: string[] = [];
+    queue.subscribe(v.body.id, (e) => events.push(e.type));
+    const g = await call('/api/v1/repo/gc', 'POST', { confirm: true });
+    assert.equal(g.status, 202, JSON.stringify(g.body));
+    const verified = await queue.settled(v.body.id);
+    assert.equal(verified.state, 'succeeded', JSON.stringify(verified.error));
+    assert.equal((verified.result as { ok: boolean }).ok, true);
+    assert.ok(events.includes('progress'), `the check's progress is sent: ${events.join(' ')}`);
+    const collected = await queue.settled(g.body.id);
+    assert.equal(collected.state, 'succeeded', JSON.stringify(collected.error));
+    assert.ok(Date.parse(collected.startedAt!) >= Date.parse(verified.endedAt!), 'one at a time');
+    assert.equal((collected.result as { deletedPacks: number }).deletedPacks, 0);
+    const listed = (await call('/api/v1/jobs')).body.jobs.map((j: { kind: string }) => j.kind);
+    assert.ok(listed.includes('repo-verify') && listed.includes('gc'), listed.join(' '));
     assert.equal((await call('/api/v1/repo')).body.stats.backups, 2);
+    // A confirmed prune is a repository job too; its result is what it forgot and collected.
+    const pruned = await job('/api/v1/repo/prune', 'POST', { confirm: true, keepLast: 1 });
+    assert.equal(pruned.state, 'succeeded', JSON.stringify(pruned.error));
+    assert.equal(pruned.vm, null);
+    assert.deepEqual((pruned.result as { forget: { removed: string[] } }).forget.removed, [
+      backups[0],
+    ]);
+    assert.equal((await call('/api/v1/repo')).body.stats.backups, 1);
   });
 });

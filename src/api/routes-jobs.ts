@@ -1,11 +1,12 @@
 /**
- * Jobs: starting a cold backup (through the service's job queue: the VM's lock and journal,
- * one job per VM, a limit on jobs at once), the job list and history, a job's events as
- * Server-Sent Events (its state now, the engine's progress, then its end), and cancel.
+ * Jobs: starting a backup (live, cold, or auto like the CLI: live when the VM runs), through
+ * the service's job queue (the VM's lock and journal, one job per VM, a limit on jobs at once),
+ * the job list and history, a job's events as Server-Sent Events (its state now, the engine's
+ * progress, then its end), its kept log (notes and states, also after it ended), and cancel.
  */
 import type { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { coldBackup, type ColdBackupResult } from '../engine/index.js';
+import { backupVm, type BackupMode, type BackupResult } from '../engine/index.js';
 import { FINAL_STATES, jsonText, type JobEvent } from '../service/index.js';
 import type { ApiDeps } from './app.js';
 import { json } from './json.js';
@@ -21,20 +22,38 @@ function jobId(v: string | undefined): string {
 }
 
 /** What a finished backup job reports (the manifest stays in the repository). */
-function backupSummary(r: ColdBackupResult) {
+function backupSummary(r: BackupResult) {
   return {
     backup: r.manifest.id,
     vm: r.manifest.vm.name,
+    mode: r.mode,
+    consistency: r.mode === 'live' ? r.consistency : null,
     parent: r.parent,
     readBytes: r.readBytes,
     dedupBytes: r.dedupBytes,
     newStoredBytes: r.newStoredBytes,
-    unchangedDisks: r.unchangedDisks,
+    unchangedDisks: r.mode === 'cold' ? r.unchangedDisks : undefined,
     seconds: r.seconds,
   };
 }
 
-const BACKUP_FIELDS = ['wait', 'shutdownTimeoutSeconds', 'forceOffAfterTimeout', 'reread'] as const;
+const BACKUP_FIELDS = [
+  'wait',
+  'mode',
+  'shutdownTimeoutSeconds',
+  'forceOffAfterTimeout',
+  'reread',
+] as const;
+
+const MODES: readonly BackupMode[] = ['auto', 'live', 'cold'];
+
+function backupMode(v: unknown): BackupMode {
+  if (v === undefined) return 'auto';
+  if (typeof v !== 'string' || !MODES.includes(v as BackupMode)) {
+    throw badRequest(`'mode' is one of ${MODES.join(', ')}`);
+  }
+  return v as BackupMode;
+}
 
 export function jobRoutes(app: Hono, deps: ApiDeps): void {
   app.post('/api/v1/vms/:name/backup', async (c) => {
@@ -44,6 +63,7 @@ export function jobRoutes(app: Hono, deps: ApiDeps): void {
     const timeoutS = optionalInteger(body, 'shutdownTimeoutSeconds', 1, 3600, 120);
     const forceOff = optionalBoolean(body, 'forceOffAfterTimeout');
     const reread = optionalBoolean(body, 'reread');
+    const mode = backupMode(body['mode']);
     const job = await deps.queue.submit({
       vm,
       kind: 'backup',
@@ -52,7 +72,8 @@ export function jobRoutes(app: Hono, deps: ApiDeps): void {
         const conn = await deps.connect();
         const repo = await deps.openRepo();
         try {
-          const r = await coldBackup(conn, repo, vm, {
+          const r = await backupVm(conn, repo, vm, {
+            mode,
             shutdownTimeoutMs: timeoutS * 1000,
             forceOffAfterTimeout: forceOff,
             reread,
@@ -78,6 +99,11 @@ export function jobRoutes(app: Hono, deps: ApiDeps): void {
   });
 
   app.get('/api/v1/jobs/:id', (c) => json(deps.queue.get(jobId(c.req.param('id')))));
+
+  app.get('/api/v1/jobs/:id/log', (c) => {
+    const id = jobId(c.req.param('id'));
+    return json({ job: id, log: deps.queue.log(id) });
+  });
 
   app.post('/api/v1/jobs/:id/cancel', (c) => json(deps.queue.cancel(jobId(c.req.param('id')))));
 

@@ -1,13 +1,17 @@
 /**
  * The repository: its figures and growth (engine's repoOverview), the check of its structure or
  * of every byte, and forgetting by a keep policy (prune) and collecting garbage (gc). Prune and
- * gc are destructive: `{"dryRun": true}` returns what they would do, `{"confirm": true}` does
- * it. They run in the request: the repository's own locks keep them safe beside backups.
+ * gc are destructive: `{"dryRun": true}` returns what they would do (in the request),
+ * `{"confirm": true}` does it. The check, prune and gc run as jobs on the queue's repository key
+ * (202 with the job; progress, cancel and history like any job), one at a time; beside backups
+ * the repository's own locks keep them safe. A running check stops at its next pack when
+ * cancelled; prune and gc take no signal, so a running one finishes (a queued one never starts).
  */
 import type { Hono } from 'hono';
 import { pruneRepository, repoOverview, repoSpace } from '../engine/index.js';
 import { collectGarbage, verifyRepository, type KeepPolicy } from '../repo/index.js';
 import type { Repository } from '../repo/repository.js';
+import type { RepoJobKind, RepoJobWork } from '../service/index.js';
 import type { ApiDeps } from './app.js';
 import { badRequest } from './errors.js';
 import { json } from './json.js';
@@ -39,6 +43,11 @@ function policyOf(body: Record<string, unknown>): KeepPolicy {
   return policy as KeepPolicy;
 }
 
+/** Queues work on the repository as a job: 202 with the job. */
+async function repoJob(deps: ApiDeps, kind: RepoJobKind, work: RepoJobWork): Promise<Response> {
+  return json(await deps.queue.submit({ repo: true, kind, work }), 202);
+}
+
 export function repoRoutes(app: Hono, deps: ApiDeps): void {
   app.get('/api/v1/repo', async () => json(await withRepo(deps, (repo) => repoOverview(repo))));
 
@@ -50,7 +59,18 @@ export function repoRoutes(app: Hono, deps: ApiDeps): void {
   app.post('/api/v1/repo/verify', async (c) => {
     const body = await jsonObject(c.req, ['readData']);
     const readData = optionalBoolean(body, 'readData');
-    return json(await withRepo(deps, (repo) => verifyRepository(repo, { readData })));
+    return repoJob(deps, 'repo-verify', ({ signal, progress }) =>
+      withRepo(deps, (repo) =>
+        verifyRepository(repo, {
+          readData,
+          onProgress: (p) => {
+            progress(p);
+            // Between packs only: verify releases its lock on the way out and writes nothing.
+            if (p.phase === 'data') signal.throwIfAborted();
+          },
+        }),
+      ),
+    );
   });
 
   app.post('/api/v1/repo/prune', async (c) => {
@@ -60,13 +80,17 @@ export function repoRoutes(app: Hono, deps: ApiDeps): void {
       ...KEEP.map((k) => `keep${k[0]!.toUpperCase()}${k.slice(1)}`),
     ]);
     const policy = policyOf(body);
-    const dryRun = confirmation(body, 'prune') === 'plan';
-    return json(await withRepo(deps, (repo) => pruneRepository(repo, policy, { dryRun })));
+    if (confirmation(body, 'prune') === 'plan') {
+      return json(await withRepo(deps, (repo) => pruneRepository(repo, policy, { dryRun: true })));
+    }
+    return repoJob(deps, 'prune', () => withRepo(deps, (repo) => pruneRepository(repo, policy)));
   });
 
   app.post('/api/v1/repo/gc', async (c) => {
     const body = await jsonObject(c.req, ['confirm', 'dryRun']);
-    const dryRun = confirmation(body, 'gc') === 'plan';
-    return json(await withRepo(deps, (repo) => collectGarbage(repo, { dryRun })));
+    if (confirmation(body, 'gc') === 'plan') {
+      return json(await withRepo(deps, (repo) => collectGarbage(repo, { dryRun: true })));
+    }
+    return repoJob(deps, 'gc', () => withRepo(deps, (repo) => collectGarbage(repo)));
   });
 }

@@ -166,6 +166,19 @@ describe('schedule routes', () => {
     assert.equal(none.body.error.code, 'SCHEDULE_NOT_FOUND');
   });
 
+  test('each VM carries the schedule that covers it (its policies, next run and period); a VM no policy matches has none', async () => {
+    const r = await call('/api/v1/vms');
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const of = (name: string) => r.body.vms.find((v: { name: string }) => v.name === name).schedule;
+    const web = of('brankas-test-web01');
+    assert.deepEqual(web.policies, ['web']);
+    assert.match(web.nextRun, /T02:30:00\.000Z$/);
+    assert.equal(web.everySeconds, 86_400);
+    assert.equal(of('brankas-test-db01'), null);
+    const one = await call('/api/v1/vms/brankas-test-web01');
+    assert.deepEqual(one.body.schedule, web);
+  });
+
   test('a policy removed is gone; an unknown one is 404', async () => {
     const r = await call('/api/v1/schedules/web', 'DELETE');
     assert.equal(r.status, 200);

@@ -25,11 +25,18 @@ export {
   type JobQueueOptions,
   type JobRequest,
   type JobWork,
+  type RepoJobRequest,
+  type RepoJobWork,
+  type VmJobRequest,
 } from './job-queue.js';
 export {
   FINAL_STATES,
   JobHistory,
   jsonText,
+  LOG_LIMIT,
+  REPO_JOB_KINDS,
+  type JobLogEntry,
+  type RepoJobKind,
   type JobError,
   type JobRecord,
   type JobState,

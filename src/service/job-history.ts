@@ -2,7 +2,10 @@
  * The job history of `brankas serve`: every job the queue took, its state and its outcome, in
  * an embedded SQLite database (`jobs.sqlite` in the state directory), so it outlives the
  * process. A service started after a kill finds the jobs that were queued or running then and
- * marks them "interrupted": nothing runs them any more.
+ * marks them "interrupted": nothing runs them any more. A job on the repository rather than a
+ * VM (verify, prune, gc) has no VM: `vm` is null (the empty name in the table). Each job keeps
+ * a bounded log (its changes of state and the notes it sent, the newest `logLimit`), so what a
+ * finished job said can still be read.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,10 +28,16 @@ export interface JobError {
   details: Record<string, unknown>;
 }
 
+/** Jobs on the repository as a whole: no VM, one at a time (the queue's repository key). */
+export type RepoJobKind = 'repo-verify' | 'prune' | 'gc';
+
+export const REPO_JOB_KINDS: readonly RepoJobKind[] = ['repo-verify', 'prune', 'gc'];
+
 export interface JobRecord {
   id: string;
-  vm: string;
-  kind: JobKind;
+  /** The VM it works on; null for a job on the repository. */
+  vm: string | null;
+  kind: JobKind | RepoJobKind;
   state: JobState;
   createdAt: string;
   startedAt: string | null;
@@ -63,7 +72,26 @@ CREATE TABLE IF NOT EXISTS jobs (
   error TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_vm ON jobs (vm, created_at);
+CREATE TABLE IF NOT EXISTS job_log (
+  job TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  at TEXT NOT NULL,
+  type TEXT NOT NULL,
+  data TEXT NOT NULL,
+  PRIMARY KEY (job, seq)
+);
 `;
+
+/** Entries a job's log keeps (the newest), and the longest text of one entry's data. */
+export const LOG_LIMIT = 200;
+const LOG_DATA_CHARS = 4000;
+
+/** One line of a job's log: a change of state (its new state) or a note the job sent. */
+export interface JobLogEntry {
+  at: string;
+  type: 'state' | 'note';
+  data: unknown;
+}
 
 /** JSON text of a value the engine returned (bigints as decimal strings). */
 export function jsonText(value: unknown): string {
@@ -73,8 +101,8 @@ export function jsonText(value: unknown): string {
 function fromRow(r: Row): JobRecord {
   return {
     id: r.id,
-    vm: r.vm,
-    kind: r.kind as JobKind,
+    vm: r.vm === '' ? null : r.vm,
+    kind: r.kind as JobKind | RepoJobKind,
     state: r.state as JobState,
     createdAt: r.created_at,
     startedAt: r.started_at,
@@ -85,13 +113,20 @@ function fromRow(r: Row): JobRecord {
 }
 
 export class JobHistory {
-  private constructor(private readonly db: Database.Database) {}
+  private constructor(
+    private readonly db: Database.Database,
+    private readonly logLimit: number,
+  ) {}
 
   /**
    * Opens (or makes) `jobs.sqlite` in the state directory; left-over live jobs become interrupted,
    * unless `shared` (a CLI command beside a running service, whose live jobs are not left over).
    */
-  static open(stateDir: string, now = new Date(), o: { shared?: boolean } = {}): JobHistory {
+  static open(
+    stateDir: string,
+    now = new Date(),
+    o: { shared?: boolean; logLimit?: number } = {},
+  ): JobHistory {
     const path = join(stateDir, 'jobs.sqlite');
     let db: Database.Database | undefined;
     try {
@@ -104,7 +139,7 @@ export class JobHistory {
         db.prepare(
           `UPDATE jobs SET state = 'interrupted', ended_at = ? WHERE state IN ('queued', 'running')`,
         ).run(now.toISOString());
-      return new JobHistory(db);
+      return new JobHistory(db, o.logLimit ?? LOG_LIMIT);
     } catch (err) {
       db?.close();
       const message = (err as Error).message;
@@ -128,9 +163,36 @@ export class JobHistory {
       )
       .run({
         ...job,
+        // The column predates jobs without a VM: NOT NULL, so the empty name (never a VM's).
+        vm: job.vm ?? '',
         result: job.result === null || job.result === undefined ? null : jsonText(job.result),
         error: job.error === null ? null : jsonText(job.error),
       });
+  }
+
+  /** Adds a line to the job's log, dropping the oldest beyond the limit. */
+  appendLog(id: string, type: JobLogEntry['type'], data: unknown, at = new Date()): void {
+    let text = jsonText(data ?? null);
+    if (text.length > LOG_DATA_CHARS) text = jsonText(`${text.slice(0, LOG_DATA_CHARS)}…`);
+    this.db.transaction(() => {
+      const { seq } = this.db
+        .prepare('SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM job_log WHERE job = ?')
+        .get(id) as { seq: number };
+      this.db
+        .prepare('INSERT INTO job_log (job, seq, at, type, data) VALUES (?, ?, ?, ?, ?)')
+        .run(id, seq, at.toISOString(), type, text);
+      this.db
+        .prepare('DELETE FROM job_log WHERE job = ? AND seq <= ?')
+        .run(id, seq - this.logLimit);
+    })();
+  }
+
+  /** The job's log, oldest first (empty for a job that has none or is unknown). */
+  log(id: string): JobLogEntry[] {
+    const rows = this.db
+      .prepare('SELECT at, type, data FROM job_log WHERE job = ? ORDER BY seq')
+      .all(id) as { at: string; type: JobLogEntry['type']; data: string }[];
+    return rows.map((r) => ({ at: r.at, type: r.type, data: JSON.parse(r.data) as unknown }));
   }
 
   get(id: string): JobRecord | undefined {

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Connection } from '../libvirt/index.js';
 import { isBrankasError } from '../util/errors.js';
 import { JobHistory } from './job-history.js';
-import { JobQueue, type JobEvent } from './job-queue.js';
+import { JobQueue, type JobEvent, type RepoJobWork } from './job-queue.js';
 import { writeJournal, readJournal } from './journal.js';
 import { lockHolder } from './lock.js';
 
@@ -30,7 +30,7 @@ let queue: JobQueue;
 function gate(): {
   release: (v?: unknown) => void;
   started: Promise<void>;
-  work: Parameters<JobQueue['submit']>[0]['work'];
+  work: RepoJobWork;
 } {
   let release!: (v?: unknown) => void;
   let markStarted!: () => void;
@@ -192,6 +192,79 @@ describe('JobQueue', () => {
     assert.deepEqual(seen, ['started']);
     assert.equal((await vm.state()).state, 'running');
     assert.equal(await readJournal(dir, VM2), undefined);
+  });
+
+  test('jobs on the repository have no VM and run one at a time, beside a VM job; a queued one cancelled never starts', async () => {
+    const wide = new JobQueue({ stateDir: dir, history, connect: async () => conn, limit: 3 });
+    try {
+      const onVm = gate();
+      const vmJob = await wide.submit({ vm: VM1, kind: 'backup', work: onVm.work });
+      const a = gate();
+      const verify = await wide.submit({ repo: true, kind: 'repo-verify', work: a.work });
+      const b = gate();
+      const gc = await wide.submit({ repo: true, kind: 'gc', work: b.work });
+      const c = gate();
+      const prune = await wide.submit({ repo: true, kind: 'prune', work: c.work });
+      await Promise.all([onVm.started, a.started]);
+      assert.equal(verify.vm, null);
+      assert.equal(wide.get(verify.id).state, 'running', 'beside the VM job');
+      assert.equal(wide.get(gc.id).state, 'queued', 'behind the other repository job');
+      wide.cancel(prune.id);
+      a.release({ ok: true });
+      await b.started;
+      b.release();
+      onVm.release();
+      assert.equal((await wide.settled(gc.id)).state, 'succeeded');
+      assert.equal((await wide.settled(prune.id)).state, 'cancelled');
+      assert.equal((await wide.settled(vmJob.id)).state, 'succeeded');
+      const stored = history.get(verify.id)!;
+      assert.equal(stored.vm, null, 'null again from the history');
+      assert.deepEqual(stored.result, { ok: true });
+      assert.equal(stored.kind, 'repo-verify');
+      assert.ok(
+        history.list({ vm: VM1 }).every((j) => j.vm === VM1),
+        'a VM filter leaves them out',
+      );
+    } finally {
+      await wide.close();
+    }
+  });
+
+  test("a job's log keeps its states and notes after it ended, the newest up to the limit, and outlives the process", async () => {
+    const small = JobHistory.open(join(dir, 'small'), new Date(), { logLimit: 4 });
+    const q = new JobQueue({ stateDir: dir, history: small, connect: async () => conn });
+    let open = true;
+    try {
+      const job = await q.submit({
+        vm: VM1,
+        kind: 'verify',
+        work: async ({ note, progress }) => {
+          for (let i = 1; i <= 5; i++) note({ step: `step ${i}` });
+          progress({ done: 1, total: 1 }); // live only
+          return null;
+        },
+      });
+      await q.settled(job.id);
+      const log = q.log(job.id);
+      // queued, running, five notes, succeeded: the newest four.
+      assert.deepEqual(
+        log.map((l) => (l.type === 'state' ? l.data : (l.data as { step: string }).step)),
+        ['step 3', 'step 4', 'step 5', 'succeeded'],
+      );
+      assert.ok(log.every((l) => !Number.isNaN(Date.parse(l.at))));
+      await q.close();
+      small.close();
+      open = false;
+      const again = JobHistory.open(join(dir, 'small'));
+      try {
+        assert.deepEqual(again.log(job.id), log);
+      } finally {
+        again.close();
+      }
+    } finally {
+      await q.close();
+      if (open) small.close();
+    }
   });
 
   test('an unknown job id is JOB_NOT_FOUND', () => {

@@ -2,13 +2,22 @@
  * The job queue of `brankas serve`: jobs on VMs run at most `limit` at a time and one at a time
  * per VM (in this process by the queue, against other processes by the VM's lock: each job runs
  * inside a VmJob). A request for a busy VM is refused with VM_BUSY, or waits in line when asked.
+ * Jobs on the repository (verify, prune, gc) have a key of their own: one at a time, each
+ * waiting in line behind the other; beside backups they are kept safe by the repository's locks.
  * A job is cancelled through its AbortSignal (the engine puts the VM back), its progress goes
- * to whoever subscribed, and every change of state is written to the job history (SQLite).
+ * to whoever subscribed, and every change of state is written to the job history (SQLite), with
+ * the job's notes and states in its bounded log there.
  */
 import { randomUUID } from 'node:crypto';
 import { errorCode, errorMessage, isBrankasError } from '../util/errors.js';
 import { ServiceError } from './errors.js';
-import { FINAL_STATES, type JobHistory, type JobRecord } from './job-history.js';
+import {
+  FINAL_STATES,
+  type JobHistory,
+  type JobLogEntry,
+  type JobRecord,
+  type RepoJobKind,
+} from './job-history.js';
 import { VmJob, type DomainLookup, type VmJobEvent } from './job.js';
 import { lockHolder, type JobKind } from './lock.js';
 import { jobsState } from './state.js';
@@ -21,13 +30,32 @@ export type JobWork = (ctx: {
   note: (e: unknown) => void;
 }) => Promise<unknown>;
 
-export interface JobRequest {
+export interface VmJobRequest {
   vm: string;
   kind: JobKind;
   /** Wait in line behind a job on the same VM instead of VM_BUSY. */
   wait?: boolean;
   work: JobWork;
 }
+
+/** Work on the repository: no VM, so no VmJob (and nothing to put back). */
+export type RepoJobWork = (ctx: {
+  signal: AbortSignal;
+  progress: (p: unknown) => void;
+  note: (e: unknown) => void;
+}) => Promise<unknown>;
+
+/** A job on the repository; it always waits in line behind another such job. */
+export interface RepoJobRequest {
+  repo: true;
+  kind: RepoJobKind;
+  work: RepoJobWork;
+}
+
+export type JobRequest = VmJobRequest | RepoJobRequest;
+
+/** The key jobs run one at a time on: the VM's name, or the repository's (never a VM name). */
+const keyOf = (r: JobRecord): string => (r.vm === null ? 'repository' : `vm:${r.vm}`);
 
 export type JobEvent =
   | { type: 'state'; job: JobRecord }
@@ -67,18 +95,19 @@ export class JobQueue {
   /** Queues a job; VM_BUSY at once when the VM is busy and the request does not wait. */
   async submit(request: JobRequest): Promise<JobRecord> {
     if (this.closed) throw new Error('the job queue is closed');
-    if (!request.wait) {
-      const mine = [...this.running, ...this.waiting].find((e) => e.record.vm === request.vm);
-      const holder = mine ? undefined : await lockHolder(this.o.stateDir, request.vm);
+    const vm = 'repo' in request ? null : request.vm;
+    if (vm !== null && !('repo' in request) && !request.wait) {
+      const mine = [...this.running, ...this.waiting].find((e) => e.record.vm === vm);
+      const holder = mine ? undefined : await lockHolder(this.o.stateDir, vm);
       if (mine || holder) {
         const job = mine?.record.kind ?? holder!.job;
         const pid = mine ? process.pid : holder!.pid;
         const since = mine ? (mine.record.startedAt ?? mine.record.createdAt) : holder!.since;
         throw new ServiceError(
           'VM_BUSY',
-          `VM '${request.vm}' is busy: a ${job} (process ${pid}) has worked on it since ` +
+          `VM '${vm}' is busy: a ${job} (process ${pid}) has worked on it since ` +
             `${since}; try again when it has finished, or add --wait`,
-          { details: { vm: request.vm, job, pid, since } },
+          { details: { vm, job, pid, since } },
         );
       }
     }
@@ -87,7 +116,7 @@ export class JobQueue {
     const entry: Entry = {
       record: {
         id: randomUUID(),
-        vm: request.vm,
+        vm,
         kind: request.kind,
         state: 'queued',
         createdAt: new Date().toISOString(),
@@ -104,6 +133,7 @@ export class JobQueue {
     };
     this.entries.set(entry.record.id, entry);
     this.o.history.put(entry.record);
+    this.o.history.appendLog(entry.record.id, 'state', 'queued');
     this.waiting.push(entry);
     this.pump();
     return { ...entry.record };
@@ -188,7 +218,21 @@ export class JobQueue {
     await Promise.all([...this.running].map((e) => e.done));
   }
 
+  /** The job's log as kept in the history (its notes and changes of state, bounded). */
+  log(id: string): JobLogEntry[] {
+    this.get(id); // JOB_NOT_FOUND for an unknown id
+    return this.o.history.log(id);
+  }
+
   private emit(entry: Entry, e: JobEvent): void {
+    // Progress is live only (many a second); notes and states are kept in the job's log. A log
+    // that cannot be written (a busy database) loses a line, never the job.
+    try {
+      if (e.type === 'note') this.o.history.appendLog(entry.record.id, 'note', e.note);
+      if (e.type === 'state') this.o.history.appendLog(entry.record.id, 'state', e.job.state);
+    } catch {
+      // The live subscribers below still get it.
+    }
     for (const fn of entry.listeners) {
       try {
         fn(e);
@@ -208,7 +252,8 @@ export class JobQueue {
   private pump(): void {
     for (let i = 0; i < this.waiting.length && this.running.size < this.limit;) {
       const entry = this.waiting[i]!;
-      const busy = [...this.running].some((r) => r.record.vm === entry.record.vm);
+      const key = keyOf(entry.record);
+      const busy = [...this.running].some((r) => keyOf(r.record) === key);
       if (busy) {
         i++;
         continue;
@@ -222,25 +267,31 @@ export class JobQueue {
   private async run(entry: Entry): Promise<void> {
     const signal = entry.abort.signal;
     this.setState(entry, { state: 'running', startedAt: new Date().toISOString() });
+    const { request } = entry;
+    const reporters = {
+      signal,
+      progress: (p: unknown) => this.emit(entry, { type: 'progress', progress: p }),
+      note: (n: unknown) => this.emit(entry, { type: 'note', note: n }),
+    };
     try {
+      if ('repo' in request) {
+        const result = await request.work(reporters);
+        this.end(entry, 'succeeded', result ?? null, null);
+        return;
+      }
       const vmJob = await VmJob.begin(await this.o.connect(), {
         stateDir: this.o.stateDir,
-        vm: entry.record.vm,
-        kind: entry.record.kind,
+        vm: request.vm,
+        kind: request.kind,
         // Another process may hold the VM: a request that waits waits for it too.
-        wait: entry.request.wait === true,
+        wait: request.wait === true,
         signal,
         recovery: 'restart',
         onEvent: (e: VmJobEvent) => this.emit(entry, { type: 'note', note: e }),
       });
       let result: unknown;
       try {
-        result = await entry.request.work({
-          job: vmJob,
-          signal,
-          progress: (p) => this.emit(entry, { type: 'progress', progress: p }),
-          note: (n) => this.emit(entry, { type: 'note', note: n }),
-        });
+        result = await request.work({ job: vmJob, ...reporters });
       } finally {
         await vmJob.end();
       }

@@ -12,6 +12,7 @@ import {
   ScheduleFile,
   ScheduleRuns,
   Scheduler,
+  type JobKind,
   type JobRecord,
   type Policy,
   type PolicyFields,
@@ -197,8 +198,9 @@ function jobLine(ctx: CliContext, j: JobRecord): string {
         ? `: ${j.error.message}`
         : '';
   return ctx.t('schedule.jobEnded', {
-    kind: jobName(ctx, j.kind),
-    vm: j.vm,
+    // A policy's run has only jobs on VMs (backups, restore tests), never repository jobs.
+    kind: jobName(ctx, j.kind as JobKind),
+    vm: j.vm ?? '',
     state: j.state,
     detail,
   });

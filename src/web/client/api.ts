@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The dashboard's only way to the server: the API, with the token the user pasted (kept in
  * sessionStorage, or localStorage when asked to remember it) sent as the Bearer header. A job's

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * Asking before a destructive step: a modal <dialog> (focus moves into it, Escape cancels)
  * that shows what will be lost and resolves true only on the explicit "yes".

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * Small DOM helpers of the dashboard: elements built from data (text is always set as text,
  * never parsed as HTML), and the formats of bytes, ages and rates.

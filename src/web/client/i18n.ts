@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The dashboard's words in English and Indonesian (`id` is typed against `en`, so a missing
  * one is a compile error). The choice is kept in localStorage and set on <html lang>.
@@ -24,6 +23,7 @@ export const en = {
   'col.lastBackup': 'Last backup',
   'col.restoreTest': 'Restore test',
   'col.warnings': 'Warnings',
+  'col.schedule': 'Schedule',
   'col.disk': 'Disk',
   'col.virtual': 'Virtual size',
   'col.allocated': 'Allocated',
@@ -44,7 +44,8 @@ export const en = {
   'badge.boot': 'booted',
   'badge.data': 'data read',
   'warn.noBackup': 'has {count} snapshot(s) but no backup: a snapshot is not a backup',
-  'warn.old': 'the last backup is older than {policy}',
+  'warn.old': 'the last backup is older than its schedule allows (every {every})',
+  'warn.noSchedule': 'no schedule: no policy backs it up',
   'warn.failedJob': 'the last {kind} failed: {message}',
   'warn.repoFullText': 'The repository is nearly full: {free} free of {total}.',
   'repo.free': 'Free space on its file system',
@@ -59,7 +60,7 @@ export const en = {
     'Replace {vm} with backup {backup}? Its disks are overwritten with the backup; everything written since is LOST.',
   'confirm.restoreSnapshots': 'Its snapshots are dropped: {names}.',
   'overview.noVms': 'No VMs on this host.',
-  'overview.policy': 'Backups are expected at least every {policy}.',
+  'overview.next': 'next {at}',
   'vm.disks': 'Disks',
   'vm.snapshots': 'Snapshots',
   'vm.backups': 'Backups',
@@ -83,6 +84,10 @@ export const en = {
   'job.kind.restore': 'restore',
   'job.kind.verify': 'restore test',
   'job.kind.snapshot': 'snapshot',
+  'job.kind.repo-verify': 'repository check',
+  'job.kind.prune': 'prune',
+  'job.kind.gc': 'garbage collection',
+  'job.repository': 'the repository',
   'job.state.queued': 'queued',
   'job.state.running': 'running',
   'job.state.succeeded': 'succeeded',
@@ -118,6 +123,7 @@ export const en = {
   'schedules.restoreTestDays': 'Restore test every (days)',
   'schedules.next': 'Next run',
   'schedules.actions': 'Actions',
+  'schedules.started': 'Started {count} job(s): {vms}',
   'confirm.schedule': 'Delete the schedule "{id}"? Backups already made stay.',
 } as const;
 
@@ -144,6 +150,7 @@ export const id: Record<Key, string> = {
   'col.lastBackup': 'Backup terakhir',
   'col.restoreTest': 'Uji pemulihan',
   'col.warnings': 'Peringatan',
+  'col.schedule': 'Jadwal',
   'col.disk': 'Disk',
   'col.virtual': 'Ukuran virtual',
   'col.allocated': 'Teralokasi',
@@ -164,7 +171,8 @@ export const id: Record<Key, string> = {
   'badge.boot': 'di-boot',
   'badge.data': 'data dibaca',
   'warn.noBackup': 'punya {count} snapshot tetapi tidak ada backup: snapshot bukan backup',
-  'warn.old': 'backup terakhir lebih lama dari {policy}',
+  'warn.old': 'backup terakhir lebih lama dari yang diizinkan jadwalnya (setiap {every})',
+  'warn.noSchedule': 'tidak ada jadwal: tidak ada kebijakan yang mem-backup-nya',
   'warn.failedJob': '{kind} terakhir gagal: {message}',
   'warn.repoFullText': 'Repositori hampir penuh: sisa {free} dari {total}.',
   'repo.free': 'Ruang kosong di filesystem-nya',
@@ -179,7 +187,7 @@ export const id: Record<Key, string> = {
     'Ganti {vm} dengan backup {backup}? Disknya ditimpa dengan isi backup; semua yang ditulis sejak itu HILANG.',
   'confirm.restoreSnapshots': 'Snapshot-nya dibuang: {names}.',
   'overview.noVms': 'Tidak ada VM di host ini.',
-  'overview.policy': 'Backup diharapkan paling lambat setiap {policy}.',
+  'overview.next': 'berikutnya {at}',
   'vm.disks': 'Disk',
   'vm.snapshots': 'Snapshot',
   'vm.backups': 'Backup',
@@ -204,6 +212,10 @@ export const id: Record<Key, string> = {
   'job.kind.restore': 'pemulihan',
   'job.kind.verify': 'uji pemulihan',
   'job.kind.snapshot': 'snapshot',
+  'job.kind.repo-verify': 'pemeriksaan repositori',
+  'job.kind.prune': 'pemangkasan',
+  'job.kind.gc': 'pembersihan sampah',
+  'job.repository': 'repositori',
   'job.state.queued': 'menunggu',
   'job.state.running': 'berjalan',
   'job.state.succeeded': 'berhasil',
@@ -239,6 +251,7 @@ export const id: Record<Key, string> = {
   'schedules.restoreTestDays': 'Uji pemulihan setiap (hari)',
   'schedules.next': 'Berikutnya',
   'schedules.actions': 'Tindakan',
+  'schedules.started': '{count} pekerjaan dimulai: {vms}',
   'confirm.schedule': 'Hapus jadwal "{id}"? Backup yang sudah ada tetap disimpan.',
 };
 

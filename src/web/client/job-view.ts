@@ -1,7 +1,7 @@
-/// <reference lib="dom" />
 /**
  * One job as the dashboard shows it: its state, a progress bar (with the rate and the time
- * left, from the engine's done/total bytes over time), and its log (the notes it sent),
+ * left, from the engine's done/total bytes over time; a repository check reports packs, as
+ * done/total, without a rate), and its log (the notes it sent),
  * followed live through the job's event stream until it ends.
  */
 import { followJob } from './api.js';
@@ -10,7 +10,8 @@ import { t, type Key } from './i18n.js';
 
 export interface Job {
   id: string;
-  vm: string;
+  /** Null for a job on the repository (a check, prune, gc). */
+  vm: string | null;
   kind: string;
   state: string;
   createdAt: string;
@@ -28,7 +29,7 @@ export function kindText(kind: string): string {
   return t(`job.kind.${kind}` as Key);
 }
 
-function noteText(n: unknown): string {
+export function noteText(n: unknown): string {
   if (n && typeof n === 'object') {
     const o = n as Record<string, unknown>;
     if (typeof o['step'] === 'string') return o['step'];
@@ -48,7 +49,7 @@ export function jobView(job: Job, onEnd?: (j: Job) => void): HTMLElement {
   const el = h(
     'section',
     { class: 'job', 'data-job': job.id, 'data-kind': job.kind, 'aria-live': 'polite' },
-    h('h3', {}, `${kindText(job.kind)} · ${job.vm} `, state),
+    h('h3', {}, `${kindText(job.kind)} · ${job.vm ?? t('job.repository')} `, state),
     bar,
     rate,
     error,
@@ -80,7 +81,17 @@ export function jobView(job: Job, onEnd?: (j: Job) => void): HTMLElement {
           onEnd?.(j);
         }
       } else if (type === 'progress') {
-        const p = data as { doneBytes?: number; totalBytes?: number; disk?: string };
+        const p = data as {
+          doneBytes?: number;
+          totalBytes?: number;
+          done?: number;
+          total?: number;
+        };
+        if (typeof p.done === 'number' && p.total) {
+          bar.value = p.done / p.total;
+          el.dataset['progress'] = String(bar.value);
+          return;
+        }
         if (typeof p.doneBytes !== 'number' || !p.totalBytes) return;
         bar.value = p.doneBytes / p.totalBytes;
         // What the engine last said, apart from the full bar an ended job shows anyway.

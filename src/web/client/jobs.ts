@@ -1,12 +1,51 @@
-/// <reference lib="dom" />
 /**
  * Jobs: those running or queued, each with its live progress and log, then the history
- * (the server's SQLite job history), newest first.
+ * (the server's SQLite job history), newest first, each with the log the server kept of it
+ * (its states and notes), read when opened.
  */
 import { api } from './api.js';
 import { h } from './dom.js';
 import { t, type Key } from './i18n.js';
-import { isFinal, jobView, kindText, type Job } from './job-view.js';
+import { isFinal, jobView, kindText, noteText, type Job } from './job-view.js';
+
+interface LogEntry {
+  at: string;
+  type: 'state' | 'note';
+  data: unknown;
+}
+
+/** A finished job's kept log, fetched the first time it is opened. */
+function keptLog(j: Job): HTMLElement {
+  const list = h('ol', { class: 'log' });
+  const el = h(
+    'details',
+    {
+      class: 'job-log',
+      ontoggle: () => {
+        if (!el.open || el.dataset['loaded'] !== undefined) return;
+        el.dataset['loaded'] = '';
+        void api<{ log: LogEntry[] }>(`/jobs/${j.id}/log`).then(
+          ({ log }) =>
+            list.replaceChildren(
+              ...log.map((l) =>
+                h(
+                  'li',
+                  { 'data-type': l.type },
+                  h('time', { datetime: l.at }, new Date(l.at).toLocaleTimeString()),
+                  ' ',
+                  l.type === 'state' ? t(`job.state.${String(l.data)}` as Key) : noteText(l.data),
+                ),
+              ),
+            ),
+          (err: Error) => list.replaceChildren(h('li', { class: 'error' }, err.message)),
+        );
+      },
+    },
+    h('summary', {}, t('job.log')),
+    list,
+  );
+  return el;
+}
 
 export async function jobsPage(rerender: () => void): Promise<HTMLElement> {
   const { jobs } = await api<{ jobs: Job[] }>('/jobs?limit=200');
@@ -46,9 +85,9 @@ export async function jobsPage(rerender: () => void): Promise<HTMLElement> {
           h(
             'tr',
             {},
-            ...(['col.kind', 'col.vm', 'col.state', 'col.started', 'col.outcome'] as const).map(
-              (k) => h('th', { scope: 'col' }, t(k)),
-            ),
+            ...(
+              ['col.kind', 'col.vm', 'col.state', 'col.started', 'col.outcome', 'job.log'] as const
+            ).map((k) => h('th', { scope: 'col' }, t(k))),
           ),
         ),
         h(
@@ -59,9 +98,15 @@ export async function jobsPage(rerender: () => void): Promise<HTMLElement> {
             .map((j) =>
               h(
                 'tr',
-                { 'data-job': j.id },
+                { 'data-job': j.id, 'data-kind': j.kind },
                 h('td', {}, kindText(j.kind)),
-                h('td', {}, h('a', { href: `#/vm/${encodeURIComponent(j.vm)}` }, j.vm)),
+                h(
+                  'td',
+                  {},
+                  j.vm === null
+                    ? h('a', { href: '#/repo' }, t('job.repository'))
+                    : h('a', { href: `#/vm/${encodeURIComponent(j.vm)}` }, j.vm),
+                ),
                 h(
                   'td',
                   { class: `state-${j.state}`, title: j.error?.message ?? '' },
@@ -82,6 +127,7 @@ export async function jobsPage(rerender: () => void): Promise<HTMLElement> {
                         )
                       : '',
                 ),
+                h('td', {}, keptLog(j)),
               ),
             ),
         ),

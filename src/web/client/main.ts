@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The dashboard's shell: the sign-in form (the token is pasted once), the navigation, the
  * language switch, and a hash router that renders one page at a time from the API. It only

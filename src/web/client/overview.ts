@@ -1,11 +1,11 @@
-/// <reference lib="dom" />
 /**
- * The overview: every VM with its power state, the age of its last backup against the policy,
- * the result of its last restore test, and its warnings (snapshots but no backup, a backup
- * older than the policy, a failed last job).
+ * The overview: every VM with its power state, the age of its last backup, its schedule (the
+ * policies covering it and the next run), the result of its last restore test, and its warnings:
+ * no schedule, snapshots but no backup, a backup older than its schedule allows, a failed last
+ * job. "Which VMs are not safe" at a glance.
  */
 import { api } from './api.js';
-import { age, bytes, h } from './dom.js';
+import { age, bytes, h, seconds } from './dom.js';
 import { t, type Key } from './i18n.js';
 import type { Job } from './job-view.js';
 import { kindText } from './job-view.js';
@@ -29,15 +29,34 @@ export interface BackupRow {
   verification: Verification | null;
 }
 
+interface VmSchedule {
+  policies: string[];
+  nextRun: string | null;
+  everySeconds: number | null;
+}
+
 interface VmRow {
   name: string;
   state: string;
   snapshotCount: number;
   lastBackup: BackupRow | null;
+  schedule: VmSchedule | null;
 }
 
-/** How old a backup may be before the overview warns (until schedules set a policy per VM). */
-const POLICY_HOURS = 24;
+/**
+ * A backup is late once its schedule's period has passed and half a period more: one run
+ * missed, with room for a run that is still under way.
+ */
+export function isLate(lastBackup: string, everySeconds: number, now = Date.now()): boolean {
+  return now - Date.parse(lastBackup) > everySeconds * 1500;
+}
+
+/** "1 d", "6 h", "15 min": a schedule's period. */
+function every(s: number): string {
+  if (s % 86_400 === 0) return `${s / 86_400} d`;
+  if (s % 3600 === 0) return `${s / 3600} h`;
+  return seconds(s);
+}
 
 export function badge(v: Verification | null): HTMLElement {
   if (!v)
@@ -78,7 +97,6 @@ export async function overviewPage(): Promise<HTMLElement> {
       )
     : '';
   if (vms.length === 0) return h('p', {}, t('overview.noVms'));
-  const policy = `${POLICY_HOURS} h`;
   const rows = vms.map((vm) => {
     const last = vm.lastBackup;
     // The last restore test of any of the VM's backups, newest backup first.
@@ -86,8 +104,10 @@ export async function overviewPage(): Promise<HTMLElement> {
     const warnings: string[] = [];
     if (vm.snapshotCount > 0 && !last)
       warnings.push(t('warn.noBackup', { count: vm.snapshotCount }));
-    if (last && Date.now() - Date.parse(last.time) > POLICY_HOURS * 3600_000) {
-      warnings.push(t('warn.old', { policy }));
+    const sched = vm.schedule;
+    if (!sched) warnings.push(t('warn.noSchedule'));
+    if (last && sched?.everySeconds && isLate(last.time, sched.everySeconds)) {
+      warnings.push(t('warn.old', { every: every(sched.everySeconds) }));
     }
     const lastJob = jobs.find((j) => j.vm === vm.name && j.endedAt !== null);
     if (lastJob?.state === 'failed') {
@@ -104,6 +124,23 @@ export async function overviewPage(): Promise<HTMLElement> {
       h('th', { scope: 'row' }, h('a', { href: `#/vm/${encodeURIComponent(vm.name)}` }, vm.name)),
       h('td', { 'data-state': vm.state }, stateText(vm.state)),
       h('td', {}, last ? t('ago', { age: age(last.time) }) : t('never')),
+      h(
+        'td',
+        { 'data-schedule': sched ? sched.policies.join(' ') : '' },
+        sched
+          ? [
+              sched.policies.join(', '),
+              sched.nextRun
+                ? h(
+                    'small',
+                    { class: 'next-run' },
+                    ' · ',
+                    t('overview.next', { at: new Date(sched.nextRun).toLocaleString() }),
+                  )
+                : '',
+            ]
+          : '–',
+      ),
       h('td', {}, tested ? badge(tested.verification) : badge(null)),
       h(
         'td',
@@ -122,7 +159,6 @@ export async function overviewPage(): Promise<HTMLElement> {
     'div',
     {},
     full,
-    h('p', {}, t('overview.policy', { policy })),
     h(
       'div',
       { class: 'scroll' },
@@ -136,7 +172,14 @@ export async function overviewPage(): Promise<HTMLElement> {
             'tr',
             {},
             ...(
-              ['col.vm', 'col.state', 'col.lastBackup', 'col.restoreTest', 'col.warnings'] as const
+              [
+                'col.vm',
+                'col.state',
+                'col.lastBackup',
+                'col.schedule',
+                'col.restoreTest',
+                'col.warnings',
+              ] as const
             ).map((k) => h('th', { scope: 'col' }, t(k))),
           ),
         ),

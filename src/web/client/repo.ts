@@ -1,12 +1,13 @@
-/// <reference lib="dom" />
 /**
  * The repository: logical against stored bytes, the deduplication and compression ratios, and
- * its growth over time as an SVG chart (two lines: what the backups hold, what is stored).
+ * its growth over time as an SVG chart (two lines: what the backups hold, what is stored). The
+ * check and garbage collection are jobs of the server (one at a time): shown and followed here.
  */
 import { api } from './api.js';
 import { ask } from './ask.js';
 import { bytes, h, svg } from './dom.js';
 import { t } from './i18n.js';
+import { jobView, type Job } from './job-view.js';
 
 interface Overview {
   stats: {
@@ -81,6 +82,14 @@ function chart(growth: Overview['growth']): Element {
 /** The actions: a structure check, and garbage collection planned, asked, then done. */
 function actions(rerender: () => void): HTMLElement {
   const said = h('p', { id: 'repo-said', role: 'status' });
+  const jobs = h('div', { class: 'jobs', id: 'repo-jobs' });
+  /** Starts a repository job, follows it here, and resolves with its end. */
+  const follow = async (path: string, body: unknown): Promise<Job> => {
+    const job = await api<Job>(path, 'POST', body);
+    return new Promise((resolve) => jobs.replaceChildren(jobView(job, resolve)));
+  };
+  const outcome = (j: Job, ok: () => string): string | undefined =>
+    j.state === 'succeeded' ? ok() : j.error ? t('error', { message: j.error.message }) : undefined;
   const run = (fn: () => Promise<string | undefined>) => async () => {
     said.textContent = '';
     try {
@@ -91,16 +100,21 @@ function actions(rerender: () => void): HTMLElement {
     }
   };
   const verify = run(async () => {
-    const r = await api<{ ok: boolean }>('/repo/verify', 'POST', {});
-    return t(r.ok ? 'repo.verifyOk' : 'repo.verifyDamaged');
+    const j = await follow('/repo/verify', {});
+    return outcome(j, () =>
+      t((j.result as { ok: boolean }).ok ? 'repo.verifyOk' : 'repo.verifyDamaged'),
+    );
   });
   const gc = run(async () => {
     const plan = await api<Gc>('/repo/gc', 'POST', { dryRun: true });
     const asked = t('confirm.gc', { packs: plan.deadPacks, bytes: bytes(plan.deadBytes) });
     if (!(await ask([asked]))) return undefined;
-    const done = await api<Gc>('/repo/gc', 'POST', { confirm: true });
-    rerender();
-    return t('repo.gcDone', { packs: done.deletedPacks, bytes: bytes(done.deletedBytes) });
+    const j = await follow('/repo/gc', { confirm: true });
+    if (j.state === 'succeeded') rerender();
+    return outcome(j, () => {
+      const done = j.result as Gc;
+      return t('repo.gcDone', { packs: done.deletedPacks, bytes: bytes(done.deletedBytes) });
+    });
   });
   return h(
     'div',
@@ -113,6 +127,7 @@ function actions(rerender: () => void): HTMLElement {
     ' ',
     h('button', { type: 'button', class: 'secondary', onclick: () => void gc() }, t('repo.gc')),
     said,
+    jobs,
   );
 }
 

@@ -1,14 +1,14 @@
-/// <reference lib="dom" />
 /**
  * The schedules editor, against the scheduler's API (GET/POST /api/v1/schedules, DELETE
  * /api/v1/schedules/:id, POST .../:id/run): the policies with their next run, adding one,
- * running one now, deleting one (asked first). A server without a scheduler answers 404,
- * shown as "no scheduler".
+ * running one now (its jobs are shown and followed live here), deleting one (asked first). A
+ * server without a scheduler answers 404, shown as "no scheduler".
  */
 import { api, ApiFailure } from './api.js';
 import { ask } from './ask.js';
 import { h } from './dom.js';
 import { t, type Key } from './i18n.js';
+import { jobView, type Job } from './job-view.js';
 
 interface Policy {
   id: string;
@@ -88,6 +88,26 @@ export async function schedulesPage(rerender: () => void): Promise<HTMLElement> 
     throw err;
   }
   const said = h('p', { role: 'status', class: 'error' });
+  // The jobs of a run started here, followed until they end (a rerender would drop them).
+  const started = h('p', { role: 'status', id: 'schedule-started' });
+  const runJobs = h('div', { class: 'jobs', id: 'schedule-jobs' });
+  const runNow = (p: Policy) => async () => {
+    said.textContent = '';
+    try {
+      const run = await api<{ vms: string[]; jobs: Job[] }>(
+        `/schedules/${encodeURIComponent(p.id)}/run`,
+        'POST',
+        {},
+      );
+      started.textContent = t('schedules.started', {
+        count: run.jobs.length,
+        vms: run.vms.join(', '),
+      });
+      runJobs.replaceChildren(...run.jobs.map((j) => jobView(j)));
+    } catch (err) {
+      said.textContent = t('error', { message: (err as Error).message });
+    }
+  };
   const act = (fn: () => Promise<unknown>) => () =>
     void fn().then(rerender, (err: Error) => {
       said.textContent = t('error', { message: err.message });
@@ -106,16 +126,17 @@ export async function schedulesPage(rerender: () => void): Promise<HTMLElement> 
       h('td', {}, p.mode),
       h('td', {}, keepText(p.keep)),
       h('td', {}, p.restoreTestDays === null ? '–' : String(p.restoreTestDays)),
-      h('td', {}, p.nextRun ? new Date(p.nextRun).toLocaleString() : '–'),
+      h(
+        'td',
+        { class: 'next-run', 'data-next-run': p.nextRun ?? '' },
+        p.nextRun ? new Date(p.nextRun).toLocaleString() : '–',
+      ),
       h(
         'td',
         {},
         h(
           'button',
-          {
-            type: 'button',
-            onclick: act(() => api(`/schedules/${encodeURIComponent(p.id)}/run`, 'POST', {})),
-          },
+          { type: 'button', class: 'run-now', onclick: () => void runNow(p)() },
           t('schedules.run'),
         ),
         ' ',
@@ -123,7 +144,7 @@ export async function schedulesPage(rerender: () => void): Promise<HTMLElement> 
           'button',
           {
             type: 'button',
-            class: 'danger',
+            class: 'danger delete',
             onclick: act(async () => {
               if (await ask([t('confirm.schedule', { id: p.id })])) {
                 await api(`/schedules/${encodeURIComponent(p.id)}`, 'DELETE');
@@ -149,6 +170,8 @@ export async function schedulesPage(rerender: () => void): Promise<HTMLElement> 
     'div',
     {},
     said,
+    started,
+    runJobs,
     h(
       'div',
       { class: 'scroll' },

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * A VM's page: its disks (virtual, allocated, what its last backup read), the snapshot tree
  * with create, revert (showing what will be lost, asking first) and delete, its backups as a
