@@ -72,7 +72,8 @@ async function agentGone(guest: TinyGuest): Promise<void> {
     } catch {
       return;
     }
-    if (Date.now() > deadline) throw new Error('the guest agent still answers after it was stopped');
+    if (Date.now() > deadline)
+      throw new Error('the guest agent still answers after it was stopped');
     await sleep(100);
   }
 }
