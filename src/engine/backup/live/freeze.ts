@@ -124,8 +124,8 @@ export async function planFreeze(
 }
 
 /**
- * Thaws, retrying: a guest left frozen is worse than a slow backup. After a freeze that
- * failed or timed out a thaw that fails is only an error when the agent says it is frozen.
+ * Thaws, retrying: a guest left frozen is worse than a slow backup. After a freeze that failed
+ * or timed out, a thaw that fails is only retried (and an error) when the agent says frozen.
  */
 async function thaw(
   domain: Domain,
@@ -142,8 +142,10 @@ async function thaw(
     } catch (err) {
       last = err;
     }
+    if (i === 0 && !frozen && !(await guestFrozen(domain, await domain.xml().catch(() => '')))) {
+      return;
+    }
   }
-  if (!frozen && !(await guestFrozen(domain, await domain.xml().catch(() => '')))) return;
   // A marked job directory: doctor and the next backup take the frozen guest for a leftover.
   const dir = await mkdtemp(join(workRoot ?? DEFAULT_WORK_ROOT, WORK_DIR_PREFIX)).catch(
     () => undefined,
