@@ -62,16 +62,14 @@ describe('a guest agent that never answers the freeze', () => {
     const d = guest.domain;
     try {
       await d.agentSetResponseTimeout(2);
-      const started = Date.now();
       await assert.rejects(
         d.fsFreeze([], { timeoutMs: 60_000 }),
         (err: Error & { code: string }) => {
+          // libvirt's own answer, not our call's timeout (which would be LIBVIRT_TIMEOUT).
           assert.equal(err.code, 'LIBVIRT_AGENT_UNRESPONSIVE', err.message);
           return true;
         },
       );
-      // Gave up on its own, well before our own 60 s bound of the call.
-      assert.ok(Date.now() - started < 55_000);
       assert.equal(await agentStatus(), 'frozen');
       assert.equal(await d.fsThaw([], { timeoutMs: 60_000 }), 1);
       assert.equal(await agentStatus(), 'thawed');
