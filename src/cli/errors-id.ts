@@ -119,6 +119,9 @@ export const ERRORS_ID = {
     "VM '{vm}' tidak bisa di-backup application-consistent ({reason}: tidak ada guest agent yang menjawab untuk membekukan filesystem-nya); tidak ada yang dilakukan. Tanpa --consistency application backup-nya crash-consistent.",
   BACKUP_LIVE_FREEZE_FAILED:
     "guest agent VM '{vm}' tidak bisa membekukan filesystem-nya ({reason}): --consistency application tidak terpenuhi; tidak ada yang dicatat",
+  // live backups, a guest agent that hangs or will not thaw (task N)
+  BACKUP_LIVE_THAW_FAILED:
+    "guest agent VM '{vm}' tidak mencairkan filesystem-nya setelah {attempts} percobaan ({agentError}): guest mungkin masih beku; tidak ada yang dicatat. Cairkan dengan 'brankas doctor {vm} --fix' (atau 'virsh domfsthaw {vm}') begitu agent-nya menjawab",
   REPO_CHUNK_MISSING: 'chunk hilang: {message}',
   REPO_PACK_CORRUPT: 'pack rusak: {message}',
   REPO_INDEX_CORRUPT: 'indeks rusak: {message}',

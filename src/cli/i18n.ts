@@ -16,6 +16,7 @@ import * as runMessages from './messages/run.js';
 import * as snapcp from './messages/snapshot-checkpoints.js';
 import * as consistency from './messages/consistency.js';
 import * as host from './messages/host.js';
+import * as freeze from './messages/freeze.js';
 
 export type Lang = 'en' | 'id';
 
@@ -781,6 +782,7 @@ const groups = [
   snapcp,
   consistency,
   host,
+  freeze,
 ] as const;
 type KeysOf<G> = G extends { en: infer E } ? keyof E : never;
 type GroupKey = KeysOf<(typeof groups)[number]>;

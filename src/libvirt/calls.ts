@@ -156,6 +156,11 @@ export const DOMAIN_FSTHAW = remote(
   struct({ dom: domainRef, mountpoints: array(str, 256), flags: uint }),
   struct({ filesystems: int }),
 );
+export const DOMAIN_AGENT_SET_RESPONSE_TIMEOUT = remote(
+  'DOMAIN_AGENT_SET_RESPONSE_TIMEOUT',
+  struct({ dom: domainRef, timeout: int, flags: uint }),
+  struct({ result: int }),
+);
 
 // Jobs and backups
 export const DOMAIN_GET_JOB_INFO = remote(

@@ -286,14 +286,42 @@ export class Domain {
 
   // Guest agent
 
-  async fsFreeze(mountpoints: string[] = []): Promise<number> {
-    return (await this.conn.call(C.DOMAIN_FSFREEZE, { dom: this.ref, mountpoints, flags: 0 }))
-      .filesystems;
+  /**
+   * Freezes the guest's filesystems through its agent. libvirt waits for the agent as long as
+   * the domain's agent response timeout says (by default for ever: set one with
+   * agentSetResponseTimeout); `timeoutMs` bounds our own wait for the daemon.
+   */
+  async fsFreeze(mountpoints: string[] = [], opts: { timeoutMs?: number } = {}): Promise<number> {
+    return (
+      await this.conn.call(
+        C.DOMAIN_FSFREEZE,
+        { dom: this.ref, mountpoints, flags: 0 },
+        { timeoutMs: opts.timeoutMs },
+      )
+    ).filesystems;
   }
 
-  async fsThaw(mountpoints: string[] = []): Promise<number> {
-    return (await this.conn.call(C.DOMAIN_FSTHAW, { dom: this.ref, mountpoints, flags: 0 }))
-      .filesystems;
+  async fsThaw(mountpoints: string[] = [], opts: { timeoutMs?: number } = {}): Promise<number> {
+    return (
+      await this.conn.call(
+        C.DOMAIN_FSTHAW,
+        { dom: this.ref, mountpoints, flags: 0 },
+        { timeoutMs: opts.timeoutMs },
+      )
+    ).filesystems;
+  }
+
+  /**
+   * How long libvirt waits for this domain's guest agent in the agent calls that take no
+   * timeout of their own (fsFreeze, fsThaw...): seconds, or AgentTimeout.BLOCK (libvirt's
+   * default: for ever), DEFAULT (5 s), NOWAIT. Kept by libvirt until changed or the domain stops.
+   */
+  async agentSetResponseTimeout(timeoutSec: number): Promise<void> {
+    await this.conn.call(C.DOMAIN_AGENT_SET_RESPONSE_TIMEOUT, {
+      dom: this.ref,
+      timeout: timeoutSec,
+      flags: 0,
+    });
   }
 
   /** Sends a raw guest-agent command (JSON text) and returns the raw JSON answer. */

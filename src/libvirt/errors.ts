@@ -248,3 +248,8 @@ export function isConnectionLost(err: unknown): boolean {
 export function isTimeout(err: unknown): boolean {
   return err instanceof LibvirtClientError && err.code === 'LIBVIRT_TIMEOUT';
 }
+
+/** The guest agent did not answer within the domain's agent response timeout. */
+export function isAgentUnresponsive(err: unknown): boolean {
+  return hasLibvirtCode(err, VirErr.AGENT_UNRESPONSIVE);
+}

@@ -120,6 +120,10 @@ export const ERRORS = {
   BACKUP_LIVE_FREEZE_FAILED:
     "the guest agent of VM '{vm}' could not freeze its filesystems ({reason}): --consistency application cannot be met; nothing was recorded",
 
+  // live backups, a guest agent that hangs or will not thaw (task N)
+  BACKUP_LIVE_THAW_FAILED:
+    "the guest agent of VM '{vm}' did not thaw its filesystems after {attempts} attempts ({agentError}): the guest may still be frozen; nothing was recorded. Thaw it with 'brankas doctor {vm} --fix' (or 'virsh domfsthaw {vm}') once its agent answers",
+
   // engine
   VM_NOT_FOUND: "no VM named '{vm}'",
   SNAPSHOT_NOT_FOUND: "VM '{vm}' has no snapshot named '{snapshot}'",

@@ -45,7 +45,7 @@ export const backupCommand: Command = {
   name: 'backup',
   summary: 'Back a VM up into the repository (live while it runs, cold when it is off)',
   usage:
-    'brankas backup VM [--mode auto|live|cold] [--consistency auto|application|shutdown] [--repo PATH] [--shutdown-timeout 120s] [--force-off-after-timeout] [--reread] [--scratch DIR] [--wait] [--dry-run] [--json]',
+    'brankas backup VM [--mode auto|live|cold] [--consistency auto|application|shutdown] [--repo PATH] [--shutdown-timeout 120s] [--force-off-after-timeout] [--freeze-timeout 10s] [--reread] [--scratch DIR] [--wait] [--dry-run] [--json]',
   help:
     '--mode auto (the default) backs a running VM up live and a shut-off one cold. live: the VM\n' +
     'keeps running; its filesystems are frozen for the instant the backup point is taken when its\n' +
@@ -63,6 +63,8 @@ export const backupCommand: Command = {
     'works on the VM this fails, or with --wait waits for it. A VM an interrupted brankas left\n' +
     'shut off is started again first. --consistency application fails instead of backing up\n' +
     'crash-consistent when no guest agent answers or the freeze fails (nothing recorded).\n' +
+    '--freeze-timeout: how long the guest agent gets to answer the freeze (and each thaw) before\n' +
+    'the backup goes on crash-consistent (freeze-timeout), thawing the guest all the same.\n' +
     "--scratch DIR: where a live backup's job directory (NBD socket, scratch files for the data\n" +
     'the guest overwrites while it runs) is made; default /var/tmp. QEMU must be able to reach it.\n' +
     '--dry-run changes nothing: it says what would be read\n' +
@@ -74,6 +76,7 @@ export const backupCommand: Command = {
     ...modeOption,
     consistency: { type: 'string' },
     'shutdown-timeout': { type: 'string' },
+    'freeze-timeout': { type: 'string' },
     'force-off-after-timeout': { type: 'boolean' },
     reread: { type: 'boolean' },
     'dry-run': { type: 'boolean' },
@@ -82,6 +85,8 @@ export const backupCommand: Command = {
   positionals: { min: 1, max: 1, names: 'VM' },
   async run(ctx, args) {
     const timeoutMs = parseDuration(args.values['shutdown-timeout'] as string | undefined, 120_000);
+    const freezeMs = parseDuration(args.values['freeze-timeout'] as string | undefined, 10_000);
+    if (freezeMs < 1000) throw new UsageError('--freeze-timeout must be at least 1s');
     const mode = (args.values['mode'] as string | undefined) ?? 'auto';
     if (mode !== 'auto' && mode !== 'live' && mode !== 'cold') {
       throw new UsageError(`--mode must be auto, live or cold, not '${mode}'`);
@@ -117,6 +122,7 @@ export const backupCommand: Command = {
             shutdownTimeoutMs: timeoutMs,
             forceOffAfterTimeout: args.values['force-off-after-timeout'] === true,
             reread: args.values['reread'] === true,
+            freezeTimeoutS: Math.ceil(freezeMs / 1000),
             ...(typeof args.values['scratch'] === 'string'
               ? { workRoot: args.values['scratch'] }
               : {}),

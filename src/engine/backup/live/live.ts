@@ -48,6 +48,8 @@ export interface LiveBackupOptions {
    * 'auto' (the default): application-consistent when the guest agent can freeze.
    */
   consistency?: 'auto' | 'application';
+  /** Seconds the guest agent gets to answer the freeze (and each thaw); default 10. */
+  freezeTimeoutS?: number;
   /**
    * The VM was shut down cleanly and started paused (shutdown-point.ts): the point is
    * `shut-down` consistent, and `taken` resumes the VM once it is.
@@ -142,7 +144,10 @@ export async function liveBackup(
   const liveXml = await vm.xml();
   const freeze: FreezePlan = o.shutdownPoint
     ? { consistency: 'shut-down', around: { before: async () => {}, after: async () => {} } }
-    : await planFreeze(vm, liveXml);
+    : await planFreeze(vm, liveXml, {
+        ...(o.freezeTimeoutS !== undefined ? { freezeTimeoutS: o.freezeTimeoutS } : {}),
+        ...(o.workRoot ? { workRoot: o.workRoot } : {}),
+      });
   if (o.consistency === 'application') requireFreeze(vm.name, freeze);
   // Run under the VM's job lock: a brankas job or directory of this VM is a killed one's.
   const leftovers = await findLeftovers(vm, o.workRoot);
@@ -159,7 +164,12 @@ export async function liveBackup(
     // libvirt checks the bitmaps itself when it starts an incremental job: when it refuses
     // them, every disk is read whole instead (the reason is recorded).
     if (!line.disks.some((d) => d.read === 'incremental')) throw err;
-    if (err instanceof EngineError && err.code === 'BACKUP_LIVE_FREEZE_FAILED') throw err;
+    if (
+      err instanceof EngineError &&
+      (err.code === 'BACKUP_LIVE_FREEZE_FAILED' || err.code === 'BACKUP_LIVE_THAW_FAILED')
+    ) {
+      throw err;
+    }
     line = {
       ...line,
       disks: line.disks.map((d) => (d.read === 'incremental' ? asFull(d, 'bitmap-refused') : d)),
@@ -266,7 +276,8 @@ export async function liveBackup(
 
 /**
  * --consistency application: refused at once without an agent that answers; when the freeze
- * itself fails, taking the backup point fails (nothing frozen to thaw, nothing recorded).
+ * itself fails or times out, taking the backup point fails (nothing recorded), after a thaw:
+ * an agent that timed out may have frozen late.
  */
 function requireFreeze(vm: string, freeze: FreezePlan): void {
   if (freeze.reason) {
@@ -280,6 +291,8 @@ function requireFreeze(vm: string, freeze: FreezePlan): void {
   freeze.around.before = async () => {
     await before();
     if (freeze.consistency !== 'application-consistent') {
+      // LiveExport calls `after` only once `before` returned; a thaw error wins (it says more).
+      await freeze.around.after();
       const reason = freeze.reason ?? 'freeze-failed';
       throw new EngineError(
         'BACKUP_LIVE_FREEZE_FAILED',
