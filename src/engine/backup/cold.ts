@@ -25,6 +25,7 @@ import {
 import { openDiskForBackup } from './disk-source.js';
 import { fileStates, previousBackup, unchangedSince } from './unchanged.js';
 import { addBootFiles } from './boot-files.js';
+import { leaveCheckpoint, offlineRecord, planOffline, type OfflineDecision } from './offline.js';
 
 export interface ColdBackupOptions {
   shutdownTimeoutMs?: number;
@@ -57,22 +58,41 @@ export interface ColdBackupResult {
   dedupBytes: number;
   newStoredBytes: number;
   seconds: number;
+  /** Offline incremental: how each disk was read and why (docs/offline-incremental.md). */
+  disks: ColdDiskReport[];
+  /** The checkpoint left for the next backup (null: none, see checkpointError). */
+  checkpoint: string | null;
+  /** Why no checkpoint could be left (the backup stands; the next one reads whole). */
+  checkpointError: string | null;
+  deletedCheckpoints: string[];
 }
 
-/** A disk source that stops reading once the signal fires. */
-function abortable(src: ExtentSource, signal: AbortSignal | undefined): ExtentSource {
-  if (!signal) return src;
+export interface ColdDiskReport extends Omit<OfflineDecision, 'ranges'> {
+  /** Bytes read from the image (0 when its file was unchanged). */
+  readBytes: number;
+  /** Bytes the bitmap marked dirty (incremental disks). */
+  dirtyBytes: number | null;
+}
+
+/** A disk source that stops reading once the signal fires, and counts the bytes read. */
+function abortable(
+  src: ExtentSource,
+  signal: AbortSignal | undefined,
+  count: { bytes: number },
+): ExtentSource {
   return {
     virtualSize: src.virtualSize,
     extents: () => src.extents(),
     read: (offset, length) => {
-      signal.throwIfAborted();
+      signal?.throwIfAborted();
+      count.bytes += length;
       return src.read(offset, length);
     },
     ...(src.readInto
       ? {
           readInto: (target: Buffer, at: number, offset: number, length: number) => {
-            signal.throwIfAborted();
+            signal?.throwIfAborted();
+            count.bytes += length;
             return src.readInto!(target, at, offset, length);
           },
         }
@@ -108,9 +128,15 @@ export async function coldBackup(
   });
   let writer: BackupWriter | undefined;
   try {
+    const offDisks = disks.map((d) => ({ target: d.target, format: d.format, source: d.source! }));
+    const line = await planOffline(vm, repo, offDisks, o.reread ?? false);
+    // Bitmaps count from the line parent's checkpoint: then it is the writer's parent.
     const previous = o.reread
       ? undefined
-      : await previousBackup(repo, { name: vm.name, uuid: vm.uuid });
+      : line.disks.some((d) => d.read === 'incremental')
+        ? line.parent
+        : await previousBackup(repo, { name: vm.name, uuid: vm.uuid });
+    const readByDisk = new Map<string, number>();
     writer = await BackupWriter.start(
       repo,
       {
@@ -139,10 +165,12 @@ export async function coldBackup(
       const { reader, via } = await openDiskForBackup(d.source!, d.format, o.signal);
       try {
         const unchanged = same !== undefined && same.virtualSize === reader.virtualSize;
+        const dirty = line.disks.find((x) => x.target === d.target)?.ranges;
+        const count = { bytes: 0 };
         const m = await writer.addDisk({
           name: d.target,
-          source: abortable(reader, o.signal),
-          ...(unchanged ? { changedRanges: [] } : {}),
+          source: abortable(reader, o.signal, count),
+          ...(unchanged ? { changedRanges: [] } : dirty ? { changedRanges: dirty } : {}),
           format: d.format ?? info?.format ?? null,
           formatOptions: {
             source: d.source,
@@ -159,10 +187,11 @@ export async function coldBackup(
             ...(states ? { fileState: states } : {}),
           },
         });
+        readByDisk.set(d.target, unchanged ? 0 : dirty ? count.bytes : m.dataBytes);
         if (unchanged) {
           unchangedDisks.push(d.target);
           unchangedBytes += m.dataBytes;
-        } else readBytes += m.dataBytes;
+        } else readBytes += readByDisk.get(d.target)!;
         newPlainBytes += m.newPlainBytes;
         newStoredBytes += m.newStoredBytes;
       } finally {
@@ -177,10 +206,25 @@ export async function coldBackup(
     newPlainBytes += files.newPlainBytes;
     newStoredBytes += files.newStoredBytes;
     o.signal?.throwIfAborted();
+    const withLine = line.disks.some((d) => d.bitmap);
     const manifest = await writer.commit({
-      fields: { mode: 'cold', consistency: 'shut-down' },
+      fields: {
+        mode: 'cold',
+        consistency: 'shut-down',
+        ...(withLine ? { live: offlineRecord(line, offDisks, readByDisk) } : {}),
+      },
     });
     writer = undefined;
+    // Before the VM may run again: the bitmaps must see every write from here on.
+    let checkpointError: string | null = null;
+    let deletedCheckpoints: string[] = [];
+    if (withLine) {
+      try {
+        deletedCheckpoints = await leaveCheckpoint(vm, line, offDisks);
+      } catch (err) {
+        checkpointError = err instanceof Error ? err.message : String(err);
+      }
+    }
     return {
       manifest,
       power,
@@ -191,6 +235,14 @@ export async function coldBackup(
       dedupBytes: Math.max(0, readBytes - newPlainBytes),
       newStoredBytes,
       seconds: (Date.now() - started) / 1000,
+      disks: line.disks.map(({ ranges, ...d }) => ({
+        ...d,
+        readBytes: readByDisk.get(d.target) ?? 0,
+        dirtyBytes: ranges ? ranges.reduce((n, r) => n + r.length, 0) : null,
+      })),
+      checkpoint: withLine && checkpointError === null ? line.checkpoint : null,
+      checkpointError,
+      deletedCheckpoints,
     };
   } finally {
     // Never a partial backup: without a manifest it does not exist.
