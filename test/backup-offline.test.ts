@@ -11,7 +11,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFile, readFile, rm } from 'node:fs/promises';
+import { copyFile, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Connection, DomainUndefine, type Domain } from '../src/libvirt/index.js';
@@ -195,10 +195,15 @@ describe('offline incremental', () => {
     );
   });
 
-  test('a second cold backup with nothing written reads nothing', async () => {
+  test('a second cold backup with nothing written reads nothing and leaves the image file alone', async () => {
+    const before = await stat(vda, { bigint: true });
     const again = await backup('cold');
     assert.equal(again.parent, cold.manifest.id);
     assert.deepEqual([vdaOf(again).read, vdaOf(again).readBytes], ['incremental', 0]);
+    // Its data is the parent's: it keeps the parent's checkpoint and bitmap as its own.
+    assert.equal(again.checkpoint, cold.checkpoint);
+    assert.deepEqual(await checkpoints(), [cold.checkpoint]);
+    assert.equal((await stat(vda, { bigint: true })).ctimeNs, before.ctimeNs);
     cold = again;
   });
 

@@ -25,7 +25,13 @@ import {
 import { openDiskForBackup } from './disk-source.js';
 import { fileStates, previousBackup, unchangedSince } from './unchanged.js';
 import { addBootFiles } from './boot-files.js';
-import { leaveCheckpoint, offlineRecord, planOffline, type OfflineDecision } from './offline.js';
+import {
+  keepParentCheckpoint,
+  leaveCheckpoint,
+  offlineRecord,
+  planOffline,
+  type OfflineDecision,
+} from './offline.js';
 
 export interface ColdBackupOptions {
   shutdownTimeoutMs?: number;
@@ -207,20 +213,21 @@ export async function coldBackup(
     newStoredBytes += files.newStoredBytes;
     o.signal?.throwIfAborted();
     const withLine = line.disks.some((d) => d.bitmap);
+    const next = keepParentCheckpoint(line);
     const manifest = await writer.commit({
       fields: {
         mode: 'cold',
         consistency: 'shut-down',
-        ...(withLine ? { live: offlineRecord(line, offDisks, readByDisk) } : {}),
+        ...(withLine ? { live: offlineRecord(next, offDisks, readByDisk) } : {}),
       },
     });
     writer = undefined;
     // Before the VM may run again: the bitmaps must see every write from here on.
     let checkpointError: string | null = null;
     let deletedCheckpoints: string[] = [];
-    if (withLine) {
+    if (withLine && !next.kept) {
       try {
-        deletedCheckpoints = await leaveCheckpoint(vm, line, offDisks);
+        deletedCheckpoints = await leaveCheckpoint(vm, next, offDisks);
       } catch (err) {
         checkpointError = err instanceof Error ? err.message : String(err);
       }
@@ -240,7 +247,7 @@ export async function coldBackup(
         readBytes: readByDisk.get(d.target) ?? 0,
         dirtyBytes: ranges ? ranges.reduce((n, r) => n + r.length, 0) : null,
       })),
-      checkpoint: withLine && checkpointError === null ? line.checkpoint : null,
+      checkpoint: withLine && checkpointError === null ? next.checkpoint : null,
       checkpointError,
       deletedCheckpoints,
     };

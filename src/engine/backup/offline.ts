@@ -47,6 +47,7 @@ export interface OfflinePlan {
   prefix: string;
   parent: Manifest | undefined;
   parentCheckpoint: string | null;
+  parentSequence: number | null;
   checkpoint: string;
   sequence: number;
   older: DomainCheckpoint[];
@@ -106,6 +107,7 @@ export async function planOffline(
     prefix,
     parent,
     parentCheckpoint: record?.checkpoint ?? null,
+    parentSequence: record?.sequence ?? null,
     checkpoint: `${prefix}${sequence}`,
     sequence,
     older,
@@ -145,6 +147,30 @@ async function diskDoubt(
   } catch {
     return 'bitmap-invalid';
   }
+}
+
+/**
+ * When every bitmap disk was read incrementally and nothing was dirty, the
+ * backup holds exactly the parent's data: it keeps the parent's checkpoint
+ * (and bitmaps) as its own and touches no image file, so the next backup can
+ * still find the files unmodified (unchanged.ts). Otherwise the plan as made.
+ */
+export function keepParentCheckpoint(plan: OfflinePlan): OfflinePlan & { kept: boolean } {
+  const withBitmap = plan.disks.filter((d) => d.bitmap);
+  const clean =
+    plan.parentCheckpoint !== null &&
+    plan.parentSequence !== null &&
+    withBitmap.length > 0 &&
+    withBitmap.every((d) => d.read === 'incremental' && d.ranges?.length === 0);
+  return clean
+    ? {
+        ...plan,
+        checkpoint: plan.parentCheckpoint!,
+        sequence: plan.parentSequence!,
+        older: [],
+        kept: true,
+      }
+    : { ...plan, kept: false };
 }
 
 /** The line record a cold backup writes into its manifest (the same as a live backup's). */
