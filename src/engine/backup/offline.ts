@@ -63,16 +63,17 @@ export async function planOffline(
 ): Promise<OfflinePlan> {
   const prefix = linePrefix(repo.config.id);
   const parent = await lineParent(repo, { name: domain.name, uuid: domain.uuid }, prefix);
-  const older = (await domain.listCheckpoints()).filter(
-    (c) => sequenceOf(prefix, c.name) !== undefined,
-  );
+  // A hypervisor without checkpoints (libvirt's test driver): no line, every disk read whole.
+  const listed = await domain.listCheckpoints().catch(() => undefined);
+  const older = (listed ?? []).filter((c) => sequenceOf(prefix, c.name) !== undefined);
   const record = parent ? liveRecord(parent) : undefined;
   const sequence =
     Math.max(0, record?.sequence ?? 0, ...older.map((c) => sequenceOf(prefix, c.name)!)) + 1;
 
   let common: ReadReason | undefined;
   let bitmaps = new Map<string, string>();
-  if (reread) common = 'reread';
+  if (!listed) common = 'checkpoint-missing';
+  else if (reread) common = 'reread';
   else if (!parent || !record) common = 'first';
   else {
     const cp = older.find((c) => c.name === record.checkpoint);
@@ -87,10 +88,11 @@ export async function planOffline(
 
   const decisions: OfflineDecision[] = [];
   for (const d of disks) {
-    const bitmap = d.format === 'qcow2';
-    const reason = bitmap
-      ? (common ?? (await diskDoubt(repo, parent!, record!, bitmaps, d)))
-      : 'raw-no-bitmap';
+    const bitmap = d.format === 'qcow2' && listed !== undefined;
+    const reason =
+      d.format !== 'qcow2'
+        ? 'raw-no-bitmap'
+        : (common ?? (await diskDoubt(repo, parent!, record!, bitmaps, d)));
     if (typeof reason === 'string') {
       decisions.push({ target: d.target, read: 'full', reason, bitmap });
     } else {
