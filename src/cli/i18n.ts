@@ -6,6 +6,7 @@
  */
 
 import * as serve from './messages/serve.js';
+import * as offline from './messages/offline.js';
 import * as schedule from './messages/schedule.js';
 import * as service from './messages/service.js';
 
@@ -761,7 +762,7 @@ const id: Record<BaseKey, string> = {
 
 // Each command group's messages in a file of its own (src/cli/messages/), one line each here:
 // a key missing in Indonesian is a compile error in that file.
-const groups = [serve, schedule, service] as const;
+const groups = [serve, schedule, service, offline] as const;
 type KeysOf<G> = G extends { en: infer E } ? keyof E : never;
 type GroupKey = KeysOf<(typeof groups)[number]>;
 

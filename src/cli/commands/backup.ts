@@ -13,6 +13,7 @@ import { ProgressMeter } from '../progress.js';
 import { waitOption, withVmJob } from '../vm-job.js';
 import { repoOption, withRepo } from './repo-common.js';
 import { backupModeOf, modeOption, printLive, readSummary } from './backup-live.js';
+import { printOffline, printOfflineCheckpoint } from './backup-offline.js';
 
 function parseDuration(v: string | undefined, fallbackMs: number): number {
   if (v === undefined) return fallbackMs;
@@ -108,6 +109,7 @@ export const backupCommand: Command = {
           }),
         );
       }
+      printOffline(ctx, result);
       ctx.print(
         ctx.t('backup.done', {
           id: result.manifest.id,
@@ -118,6 +120,7 @@ export const backupCommand: Command = {
           seconds: result.seconds.toFixed(1),
         }),
       );
+      printOfflineCheckpoint(ctx, result);
     } catch (err) {
       meter.end();
       if (signal.aborted) {

@@ -66,6 +66,10 @@ export interface ColdBackupResult {
   seconds: number;
   /** Offline incremental: how each disk was read and why (docs/offline-incremental.md). */
   disks: ColdDiskReport[];
+  /** The checkpoint the incremental disks' bitmaps counted from. */
+  parentCheckpoint: string | null;
+  /** The checkpoint was the parent's, kept (nothing written since). */
+  keptCheckpoint: boolean;
   /** The checkpoint left for the next backup (null: none, see checkpointError). */
   checkpoint: string | null;
   /** Why no checkpoint could be left (the backup stands; the next one reads whole). */
@@ -247,6 +251,10 @@ export async function coldBackup(
         readBytes: readByDisk.get(d.target) ?? 0,
         dirtyBytes: ranges ? ranges.reduce((n, r) => n + r.length, 0) : null,
       })),
+      parentCheckpoint: line.disks.some((d) => d.read === 'incremental')
+        ? line.parentCheckpoint
+        : null,
+      keptCheckpoint: withLine && next.kept,
       checkpoint: withLine && checkpointError === null ? next.checkpoint : null,
       checkpointError,
       deletedCheckpoints,
