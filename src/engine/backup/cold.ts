@@ -28,6 +28,7 @@ import { addBootFiles } from './boot-files.js';
 import {
   keepParentCheckpoint,
   leaveCheckpoint,
+  lineFacts,
   offlineRecord,
   planOffline,
   type OfflineDecision,
@@ -129,6 +130,8 @@ export async function coldBackup(
       { details: { vm: vm.name } },
     );
   }
+  // libvirt's side of the offline incremental, asked while nothing waits on it.
+  const lineState = await lineFacts(vm, repo);
   const power = await ensureShutOff(vm, {
     timeoutMs: o.shutdownTimeoutMs ?? 120_000,
     forceOffAfterTimeout: o.forceOffAfterTimeout ?? false,
@@ -139,7 +142,7 @@ export async function coldBackup(
   let writer: BackupWriter | undefined;
   try {
     const offDisks = disks.map((d) => ({ target: d.target, format: d.format, source: d.source! }));
-    const line = await planOffline(vm, repo, offDisks, o.reread ?? false);
+    const line = await planOffline(lineState, repo, offDisks, o.reread ?? false);
     // Bitmaps count from the line parent's checkpoint: then it is the writer's parent.
     const previous = o.reread
       ? undefined

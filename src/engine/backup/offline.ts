@@ -54,13 +54,24 @@ export interface OfflinePlan {
   disks: OfflineDecision[];
 }
 
-/** Decides, disk by disk, whether the line's latest bitmap can be trusted (see the docs' rules). */
-export async function planOffline(
-  domain: Domain,
-  repo: Repository,
-  disks: OfflineDisk[],
-  reread: boolean,
-): Promise<OfflinePlan> {
+/** What libvirt and the repository say about the line, gathered before the VM is stopped. */
+export interface LineFacts {
+  prefix: string;
+  parent: Manifest | undefined;
+  record: LiveRecord | undefined;
+  listed: boolean;
+  older: DomainCheckpoint[];
+  sequence: number;
+  common: ReadReason | undefined;
+  bitmaps: Map<string, string>;
+}
+
+/**
+ * The libvirt side of the plan: asked before the shutdown, so that between
+ * the VM going off and the commit only the image files are read (a backup
+ * interrupted there needs nothing from libvirt).
+ */
+export async function lineFacts(domain: Domain, repo: Repository): Promise<LineFacts> {
   const prefix = linePrefix(repo.config.id);
   const parent = await lineParent(repo, { name: domain.name, uuid: domain.uuid }, prefix);
   // A hypervisor without checkpoints (libvirt's test driver): no line, every disk read whole.
@@ -73,22 +84,43 @@ export async function planOffline(
   let common: ReadReason | undefined;
   let bitmaps = new Map<string, string>();
   if (!listed) common = 'checkpoint-missing';
-  else if (reread) common = 'reread';
   else if (!parent || !record) common = 'first';
   else {
     const cp = older.find((c) => c.name === record.checkpoint);
     if (!cp) common = 'checkpoint-missing';
     else {
-      // No SIZE: libvirt cannot ask a QEMU that is not running; the images are read below.
+      // No SIZE: libvirt cannot ask a QEMU that is not running; planOffline reads the images.
       bitmaps = readCheckpointXml(await cp.xml()).bitmaps;
     }
     if (!common && (await domain.snapshotCount()) > 0) common = 'snapshots-present';
     if (!common && (await repo.doomedPacks()).size > 0) common = 'gc-pending';
   }
+  return {
+    prefix,
+    parent,
+    record,
+    listed: listed !== undefined,
+    older,
+    sequence,
+    common,
+    bitmaps,
+  };
+}
+
+/** Decides, disk by disk, whether the line's latest bitmap can be trusted (see the docs' rules). */
+export async function planOffline(
+  facts: LineFacts,
+  repo: Repository,
+  disks: OfflineDisk[],
+  reread: boolean,
+): Promise<OfflinePlan> {
+  const { prefix, parent, record, older, sequence, bitmaps } = facts;
+  const listed = facts.listed;
+  const common: ReadReason | undefined = listed && reread ? 'reread' : facts.common;
 
   const decisions: OfflineDecision[] = [];
   for (const d of disks) {
-    const bitmap = d.format === 'qcow2' && listed !== undefined;
+    const bitmap = d.format === 'qcow2' && listed;
     const reason =
       d.format !== 'qcow2'
         ? 'raw-no-bitmap'
