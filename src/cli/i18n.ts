@@ -10,6 +10,7 @@ import * as files from './messages/files.js';
 import * as backupDryRun from './messages/backup-dry-run.js';
 import * as doctor from './messages/doctor.js';
 import * as serve from './messages/serve.js';
+import * as offline from './messages/offline.js';
 import * as schedule from './messages/schedule.js';
 import * as service from './messages/service.js';
 import * as runMessages from './messages/run.js';
@@ -783,6 +784,7 @@ const groups = [
   consistency,
   host,
   freeze,
+  offline,
 ] as const;
 type KeysOf<G> = G extends { en: infer E } ? keyof E : never;
 type GroupKey = KeysOf<(typeof groups)[number]>;

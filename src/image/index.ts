@@ -50,3 +50,10 @@ export { copyDisk, type CopyDiskOptions, type CopyDiskResult } from './writer-co
 export { RawWriter, type RawWriterOptions } from './raw-writer.js';
 export { Qcow2Writer, type Qcow2Compat, type Qcow2WriterOptions } from './qcow2-writer.js';
 export { IMAGE_WRITER_BUSY, ImageWriterBusyError } from './writer.js';
+export {
+  readDirtyRanges,
+  readQcow2Bitmaps,
+  type BitmapDirectory,
+  type DirtyRange,
+  type Qcow2Bitmap,
+} from './qcow2-bitmaps.js';

@@ -31,7 +31,7 @@ export const INCOMPAT_COMPRESSION = 3;
 export const INCOMPAT_EXTL2 = 4;
 /** Compatible feature bits (offset 80) and autoclear bits (offset 88). */
 const COMPAT_LAZY_REFCOUNTS = 0;
-const AUTOCLEAR_BITMAPS = 0;
+export const AUTOCLEAR_BITMAPS = 0;
 const AUTOCLEAR_DATA_FILE_RAW = 1;
 
 const KNOWN_INCOMPAT = [
@@ -74,6 +74,8 @@ export interface Qcow2Header {
   dataFile: string | undefined;
   hasCryptoHeader: boolean;
   hasBitmaps: boolean;
+  /** The bitmaps extension's fields, when present (qcow2-bitmaps.ts reads the directory). */
+  bitmapsExtension?: { nbBitmaps: number; directorySize: number; directoryOffset: number };
   featureNames: FeatureName[];
 }
 
@@ -184,6 +186,13 @@ function parseExtensions(path: string, buf: Buffer, start: number, end: number, 
         break;
       case EXT_BITMAPS:
         h.hasBitmaps = true;
+        if (body.length >= 24) {
+          h.bitmapsExtension = {
+            nbBitmaps: body.readUInt32BE(0),
+            directorySize: u64(body, 8, path, 'bitmap_directory_size'),
+            directoryOffset: u64(body, 16, path, 'bitmap_directory_offset'),
+          };
+        }
         break;
       case EXT_FEATURE_TABLE:
         for (let i = 0; i + 48 <= body.length; i += 48) {

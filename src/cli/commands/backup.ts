@@ -15,6 +15,7 @@ import { waitOption, withVmJob } from '../vm-job.js';
 import { repoOption, withRepo } from './repo-common.js';
 import { backupModeOf, modeOption, printLive, readSummary } from './backup-live.js';
 import { backupDryRun } from './backup-dry-run.js';
+import { printOffline, printOfflineCheckpoint } from './backup-offline.js';
 
 function parseDuration(v: string | undefined, fallbackMs: number): number {
   if (v === undefined) return fallbackMs;
@@ -147,6 +148,7 @@ export const backupCommand: Command = {
           }),
         );
       }
+      printOffline(ctx, result);
       ctx.print(
         ctx.t('backup.done', {
           id: result.manifest.id,
@@ -157,6 +159,7 @@ export const backupCommand: Command = {
           seconds: result.seconds.toFixed(1),
         }),
       );
+      printOfflineCheckpoint(ctx, result);
     } catch (err) {
       meter.end();
       if (signal.aborted) {

@@ -25,6 +25,14 @@ import { diskFacts, openDiskForBackup } from './disk-source.js';
 import { previousBackup, unchangedSince } from './unchanged.js';
 import { dataHostOf } from '../remote/host.js';
 import { addBootFiles } from './boot-files.js';
+import {
+  keepParentCheckpoint,
+  leaveCheckpoint,
+  lineFacts,
+  offlineRecord,
+  planOffline,
+  type OfflineDecision,
+} from './offline.js';
 
 export interface ColdBackupOptions {
   shutdownTimeoutMs?: number;
@@ -57,22 +65,45 @@ export interface ColdBackupResult {
   dedupBytes: number;
   newStoredBytes: number;
   seconds: number;
+  /** Offline incremental: how each disk was read and why (docs/offline-incremental.md). */
+  disks: ColdDiskReport[];
+  /** The checkpoint the incremental disks' bitmaps counted from. */
+  parentCheckpoint: string | null;
+  /** The checkpoint was the parent's, kept (nothing written since). */
+  keptCheckpoint: boolean;
+  /** The checkpoint left for the next backup (null: none, see checkpointError). */
+  checkpoint: string | null;
+  /** Why no checkpoint could be left (the backup stands; the next one reads whole). */
+  checkpointError: string | null;
+  deletedCheckpoints: string[];
 }
 
-/** A disk source that stops reading once the signal fires. */
-function abortable(src: ExtentSource, signal: AbortSignal | undefined): ExtentSource {
-  if (!signal) return src;
+export interface ColdDiskReport extends Omit<OfflineDecision, 'ranges'> {
+  /** Bytes read from the image (0 when its file was unchanged). */
+  readBytes: number;
+  /** Bytes the bitmap marked dirty (incremental disks). */
+  dirtyBytes: number | null;
+}
+
+/** A disk source that stops reading once the signal fires, and counts the bytes read. */
+function abortable(
+  src: ExtentSource,
+  signal: AbortSignal | undefined,
+  count: { bytes: number },
+): ExtentSource {
   return {
     virtualSize: src.virtualSize,
     extents: () => src.extents(),
     read: (offset, length) => {
-      signal.throwIfAborted();
+      signal?.throwIfAborted();
+      count.bytes += length;
       return src.read(offset, length);
     },
     ...(src.readInto
       ? {
           readInto: (target: Buffer, at: number, offset: number, length: number) => {
-            signal.throwIfAborted();
+            signal?.throwIfAborted();
+            count.bytes += length;
             return src.readInto!(target, at, offset, length);
           },
         }
@@ -101,6 +132,8 @@ export async function coldBackup(
       { details: { vm: vm.name } },
     );
   }
+  // libvirt's side of the offline incremental, asked while nothing waits on it.
+  const lineState = await lineFacts(vm, repo, host.kind === 'local' ? 'local' : 'remote');
   const power = await ensureShutOff(vm, {
     timeoutMs: o.shutdownTimeoutMs ?? 120_000,
     forceOffAfterTimeout: o.forceOffAfterTimeout ?? false,
@@ -110,9 +143,15 @@ export async function coldBackup(
   });
   let writer: BackupWriter | undefined;
   try {
+    const offDisks = disks.map((d) => ({ target: d.target, format: d.format, source: d.source! }));
+    const line = await planOffline(lineState, repo, offDisks, o.reread ?? false);
+    // Bitmaps count from the line parent's checkpoint: then it is the writer's parent.
     const previous = o.reread
       ? undefined
-      : await previousBackup(repo, { name: vm.name, uuid: vm.uuid });
+      : line.disks.some((d) => d.read === 'incremental')
+        ? line.parent
+        : await previousBackup(repo, { name: vm.name, uuid: vm.uuid });
+    const readByDisk = new Map<string, number>();
     writer = await BackupWriter.start(
       repo,
       {
@@ -135,10 +174,12 @@ export async function coldBackup(
       const { reader, via } = await openDiskForBackup(d.source!, d.format, o.signal, host);
       try {
         const unchanged = same !== undefined && same.virtualSize === reader.virtualSize;
+        const dirty = line.disks.find((x) => x.target === d.target)?.ranges;
+        const count = { bytes: 0 };
         const m = await writer.addDisk({
           name: d.target,
-          source: abortable(reader, o.signal),
-          ...(unchanged ? { changedRanges: [] } : {}),
+          source: abortable(reader, o.signal, count),
+          ...(unchanged ? { changedRanges: [] } : dirty ? { changedRanges: dirty } : {}),
           format: d.format ?? info.format ?? null,
           formatOptions: {
             source: d.source,
@@ -155,10 +196,11 @@ export async function coldBackup(
             ...(info.states ? { fileState: info.states } : {}),
           },
         });
+        readByDisk.set(d.target, unchanged ? 0 : dirty ? count.bytes : m.dataBytes);
         if (unchanged) {
           unchangedDisks.push(d.target);
           unchangedBytes += m.dataBytes;
-        } else readBytes += m.dataBytes;
+        } else readBytes += readByDisk.get(d.target)!;
         newPlainBytes += m.newPlainBytes;
         newStoredBytes += m.newStoredBytes;
       } finally {
@@ -173,10 +215,26 @@ export async function coldBackup(
     newPlainBytes += files.newPlainBytes;
     newStoredBytes += files.newStoredBytes;
     o.signal?.throwIfAborted();
+    const withLine = line.disks.some((d) => d.bitmap);
+    const next = keepParentCheckpoint(line);
     const manifest = await writer.commit({
-      fields: { mode: 'cold', consistency: 'shut-down' },
+      fields: {
+        mode: 'cold',
+        consistency: 'shut-down',
+        ...(withLine ? { live: offlineRecord(next, offDisks, readByDisk) } : {}),
+      },
     });
     writer = undefined;
+    // Before the VM may run again: the bitmaps must see every write from here on.
+    let checkpointError: string | null = null;
+    let deletedCheckpoints: string[] = [];
+    if (withLine && !next.kept) {
+      try {
+        deletedCheckpoints = await leaveCheckpoint(vm, next, offDisks);
+      } catch (err) {
+        checkpointError = err instanceof Error ? err.message : String(err);
+      }
+    }
     return {
       manifest,
       power,
@@ -187,6 +245,18 @@ export async function coldBackup(
       dedupBytes: Math.max(0, readBytes - newPlainBytes),
       newStoredBytes,
       seconds: (Date.now() - started) / 1000,
+      disks: line.disks.map(({ ranges, ...d }) => ({
+        ...d,
+        readBytes: readByDisk.get(d.target) ?? 0,
+        dirtyBytes: ranges ? ranges.reduce((n, r) => n + r.length, 0) : null,
+      })),
+      parentCheckpoint: line.disks.some((d) => d.read === 'incremental')
+        ? line.parentCheckpoint
+        : null,
+      keptCheckpoint: withLine && next.kept,
+      checkpoint: withLine && checkpointError === null ? next.checkpoint : null,
+      checkpointError,
+      deletedCheckpoints,
     };
   } finally {
     // Never a partial backup: without a manifest it does not exist.

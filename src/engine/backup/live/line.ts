@@ -43,7 +43,14 @@ export type ReadReason =
   /** A garbage collection plan is pending: every chunk must be looked up again. */
   | 'gc-pending'
   /** Asked for (--reread). */
-  | 'reread';
+  | 'reread'
+  // Offline incremental (a shut-off VM's bitmaps read natively: ../offline.ts).
+  /** The disk's image has no bitmap of the parent's checkpoint. */
+  | 'bitmap-missing'
+  /** The bitmap (or the image) was left in use: QEMU stopped uncleanly, writes may be missing. */
+  | 'bitmap-in-use'
+  /** The bitmap was not recording (disabled). */
+  | 'bitmap-disabled';
 
 export interface LiveDisk {
   target: string;
@@ -211,7 +218,11 @@ export async function planLine(
   };
 }
 
-async function parentIndexReadable(repo: Repository, id: string, disk: string): Promise<boolean> {
+export async function parentIndexReadable(
+  repo: Repository,
+  id: string,
+  disk: string,
+): Promise<boolean> {
   try {
     // Opening checks the whole fixed index against the manifest's hash.
     const r = await BackupDisk.open(repo, id, disk, { lock: false });
