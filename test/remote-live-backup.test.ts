@@ -9,7 +9,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { promisify } from 'node:util';
 import { copyFile, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -55,6 +56,7 @@ async function remoteJobDirs(): Promise<string[]> {
 interface LiveResult {
   mode: string;
   parent: string | null;
+  clearedLeftovers: { job: string | null; dirs: string[] } | null;
   disks: { target: string; read: string; reason: string; readBytes: number }[];
   manifest: { id: string; disks: { name: string; formatOptions: Record<string, unknown> }[] };
 }
@@ -173,6 +175,63 @@ describe('remote live backup over ssh', () => {
       await vm!.resume();
     }
     assert.match(await sshCommands(), /-L \S+:\/var\/tmp\/brankas-live-[0-9a-f]{16}\/nbd\.sock/);
+    assert.deepEqual(await remoteJobDirs(), []);
+  });
+
+  test('a live backup killed outright on that host: its directory goes with its ssh session, the next backup aborts the job it left', async () => {
+    // Another brankas process begins a job through the ssh path, then is killed (SIGKILL).
+    const exportJs = new URL('../src/engine/backup/live/export.js', import.meta.url).href;
+    const remoteJs = new URL('../src/engine/backup/live/remote.js', import.meta.url).href;
+    const hostJs = new URL('../src/engine/remote/host.js', import.meta.url).href;
+    const libvirtJs = new URL('../src/libvirt/index.js', import.meta.url).href;
+    const script = [
+      `import { LiveExport } from ${JSON.stringify(exportJs)};`,
+      `import { hostJobDir } from ${JSON.stringify(remoteJs)};`,
+      `import { dataHostOf } from ${JSON.stringify(hostJs)};`,
+      `import { Connection } from ${JSON.stringify(libvirtJs)};`,
+      `const conn = await Connection.open(${JSON.stringify(sshUri())});`,
+      `const vm = await conn.lookupDomain(${JSON.stringify(vm!.name)});`,
+      `const ex = await LiveExport.begin(vm, { disks: [{ target: 'vda' }], checkpoint: null, ...hostJobDir(dataHostOf(conn)) });`,
+      `console.log('begun ' + ex.dir);`,
+      'setInterval(() => {}, 1000);',
+    ].join('\n');
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    const begun = new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (s: string) => {
+        out += s;
+        const m = /begun (\S+)\n/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      child.once('exit', (code) => reject(new Error(`the job's process exited (${code}): ${out}`)));
+    });
+    let dir: string;
+    try {
+      dir = await begun;
+    } finally {
+      child.kill('SIGKILL');
+      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+    }
+    assert.match(dir, /^\/var\/tmp\/brankas-live-[0-9a-f]{16}$/);
+    // Its ssh session ends when its stdin's writer is gone: the script removes the directory
+    // (a deadline, not a measure of speed).
+    const deadline = Date.now() + 120_000;
+    while ((await remoteJobDirs()).length > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual(await remoteJobDirs(), []);
+    // The job itself is still running under libvirt there.
+    assert.notEqual((await vm!.jobInfo()).type, 0);
+    await sshCommands();
+    const r = await remoteLiveBackup();
+    assert.equal(r.clearedLeftovers?.job, dir);
+    // Its directory is removed on that host, over ssh (were its session to have left it).
+    assert.ok((await sshCommands()).includes(`rm -rf '${dir}'`));
+    assert.equal((await vm!.jobInfo()).type, 0);
+    assert.equal((await vm!.state()).state, 'running');
     assert.deepEqual(await remoteJobDirs(), []);
   });
 });
