@@ -295,15 +295,6 @@ describe('remote cold backup over ssh', () => {
     assert.equal(v.disks.find((d: { disk: string }) => d.disk === 'vda').restoredMatches, true);
   });
 
-  test('a running VM through qemu+ssh:// is refused a live backup (REMOTE_UNSUPPORTED), not read here', async () => {
-    const r = await cli(
-      ['backup', scratch.name, '-c', sshUri(), '--mode', 'live', '--json'],
-      env(),
-    );
-    assert.equal(r.code, 1, r.stdout);
-    assert.equal(JSON.parse(r.stdout).error.code, 'REMOTE_UNSUPPORTED');
-  });
-
   test('a host without qemu-nbd is QEMU_NBD_NOT_INSTALLED naming the host, and the VM is as it was', async () => {
     // A second sshd whose sessions find every tool the remote side uses but qemu-nbd.
     const bin = join(sshd.dir, 'bin-without-qemu-nbd');

@@ -8,8 +8,6 @@
 import type { Connection } from '../../libvirt/index.js';
 import type { Repository } from '../../repo/repository.js';
 import { findVm } from '../snapshot/tree.js';
-import { EngineError } from '../errors.js';
-import { dataHostOf } from '../remote/host.js';
 import { coldBackup, type ColdBackupOptions, type ColdBackupResult } from './cold.js';
 import { liveBackup, type LiveBackupOptions, type LiveBackupResult } from './live/live.js';
 import { shutdownConsistentBackup } from './shutdown-point.js';
@@ -40,19 +38,6 @@ export async function backupVm(
     mode = state === 'running' || state === 'paused' ? 'live' : 'cold';
   }
   const { consistency, ...rest } = o;
-  if (mode === 'live' && dataHostOf(conn).kind !== 'local') {
-    // The live path hands QEMU a local socket directory and reads it here: on a remote host it
-    // would be a path of this machine (docs/remote-hosts.md). Not yet over ssh.
-    throw new EngineError(
-      'REMOTE_UNSUPPORTED',
-      'a live backup (of a running VM) is not supported for a VM on a remote host yet; shut it down or use --mode cold',
-      {
-        details: {
-          what: 'a live backup (of a running VM; use --mode cold, which shuts it down and starts it again)',
-        },
-      },
-    );
-  }
   if (mode === 'live' && consistency === 'shutdown') {
     return shutdownConsistentBackup(conn, repo, vmName, rest);
   }

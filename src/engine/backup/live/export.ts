@@ -15,7 +15,8 @@ import { NbdDiskReader } from '../../../nbd/index.js';
 import type { ExtentSource } from '../../../repo/index.js';
 import { atPath } from '../../../util/file-errors.js';
 import { EngineError } from '../../errors.js';
-import { DEFAULT_WORK_ROOT, WORK_DIR_PREFIX, writeMarker } from './leftovers.js';
+import type { JobDirHandle } from '../../remote/job-dir.js';
+import { DEFAULT_WORK_ROOT, WORK_DIR_PREFIX, writeMarker, type JobMarker } from './leftovers.js';
 import { backupXml, bitmapContext, checkpointXml, dacOwner } from './xml.js';
 
 /** A safety net only: the job-completed event normally ends the wait at once. */
@@ -48,6 +49,40 @@ export interface BeginOptions {
   workRoot?: string;
   /** Runs right before and right after BackupBegin: the guest's filesystems freeze and thaw. */
   around?: { before(): Promise<void>; after(): Promise<void> };
+  /**
+   * Makes the job's directory elsewhere than here (on the VM's host, over ssh:
+   * remote/job-dir.ts); by default it is made in `workRoot` on this machine.
+   */
+  jobDir?: (
+    marker: JobMarker,
+    owner: { uid: number; gid: number } | undefined,
+  ) => Promise<JobDirHandle>;
+}
+
+/** The job's directory on this machine: private, with its marker (the VM's host is this one). */
+async function localJobDir(
+  root: string,
+  marker: JobMarker,
+  owner: { uid: number; gid: number } | undefined,
+): Promise<JobDirHandle> {
+  // A scratch directory that is full, read-only or missing is said as such, naming it.
+  const dir = await atPath(root, () => mkdtemp(join(root, WORK_DIR_PREFIX)));
+  try {
+    // Names the VM, for the next backup or `brankas doctor` should this process be killed.
+    await atPath(dir, () => writeMarker(dir, marker));
+    // Private to root and to the user QEMU runs as (it creates the socket here; libvirt
+    // labels the scratch files itself).
+    if (owner && process.getuid?.() === 0) await chown(dir, owner.uid, owner.gid);
+    await chmod(dir, 0o700);
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    dir,
+    socket: join(dir, 'nbd.sock'),
+    remove: () => rm(dir, { recursive: true, force: true }),
+  };
 }
 
 export class LiveExport {
@@ -60,11 +95,20 @@ export class LiveExport {
 
   private constructor(
     readonly domain: Domain,
-    readonly dir: string,
-    readonly socket: string,
+    private readonly jobDir: JobDirHandle,
     private readonly requests: ExportRequest[],
     private unsubscribe: Array<() => Promise<void>>,
   ) {}
+
+  /** The job's directory as QEMU sees it (on the VM's host). */
+  get dir(): string {
+    return this.jobDir.dir;
+  }
+
+  /** The socket this process reads the export through. */
+  get socket(): string {
+    return this.jobDir.socket;
+  }
 
   /** Fires when the job can no longer be read from (VM stopped, job gone). */
   get signal(): AbortSignal {
@@ -72,29 +116,21 @@ export class LiveExport {
   }
 
   static async begin(domain: Domain, o: BeginOptions): Promise<LiveExport> {
-    const root = o.workRoot ?? DEFAULT_WORK_ROOT;
-    // A scratch directory that is full, read-only or missing is said as such, naming it.
-    const dir = await atPath(root, () => mkdtemp(join(root, WORK_DIR_PREFIX)));
+    const marker: JobMarker = {
+      vm: domain.name,
+      uuid: domain.uuid,
+      pid: process.pid,
+      checkpoint: o.checkpoint?.name ?? null,
+      startedAt: new Date().toISOString(),
+    };
+    const owner = dacOwner(await domain.xml());
+    const jobDir = o.jobDir
+      ? await o.jobDir(marker, owner)
+      : await localJobDir(o.workRoot ?? DEFAULT_WORK_ROOT, marker, owner);
     const unsubscribe: Array<() => Promise<void>> = [];
     let ex: LiveExport | undefined;
     try {
-      // Names the VM, for the next backup or `brankas doctor` should this process be killed.
-      await atPath(dir, () =>
-        writeMarker(dir, {
-          vm: domain.name,
-          uuid: domain.uuid,
-          pid: process.pid,
-          checkpoint: o.checkpoint?.name ?? null,
-          startedAt: new Date().toISOString(),
-        }),
-      );
-      // Private to root and to the user QEMU runs as (it creates the socket here; libvirt
-      // labels the scratch files itself).
-      const owner = dacOwner(await domain.xml());
-      if (owner && process.getuid?.() === 0) await chown(dir, owner.uid, owner.gid);
-      await chmod(dir, 0o700);
-      const socket = join(dir, 'nbd.sock');
-      ex = new LiveExport(domain, dir, socket, o.disks, unsubscribe);
+      ex = new LiveExport(domain, jobDir, o.disks, unsubscribe);
       const hub = domain.conn.events;
       // Subscribed before the job starts, so no ending is missed.
       unsubscribe.push(
@@ -127,8 +163,8 @@ export class LiveExport {
         ),
       );
       const xml = backupXml(
-        socket,
-        o.disks.map((d) => ({ ...d, scratch: join(dir, `${d.target}.scratch`) })),
+        join(jobDir.dir, 'nbd.sock'),
+        o.disks.map((d) => ({ ...d, scratch: join(jobDir.dir, `${d.target}.scratch`) })),
       );
       const cp = o.checkpoint
         ? checkpointXml(
@@ -152,7 +188,7 @@ export class LiveExport {
       if (ex) await ex.end();
       else {
         for (const u of unsubscribe) await u().catch(() => undefined);
-        await rm(dir, { recursive: true, force: true });
+        await jobDir.remove();
       }
       throw err;
     }
@@ -242,7 +278,7 @@ export class LiveExport {
     }
     for (const u of this.unsubscribe) await u().catch(() => undefined);
     this.unsubscribe = [];
-    await rm(this.dir, { recursive: true, force: true });
+    await this.jobDir.remove();
   }
 }
 

@@ -11,7 +11,6 @@
  * removes the checkpoint it made.
  */
 import { DomainXml, readDomainXml, type Connection, type Domain } from '../../../libvirt/index.js';
-import { imageInfo } from '../../../image/index.js';
 import type { NbdDiskReader } from '../../../nbd/index.js';
 import {
   BackupWriter,
@@ -21,11 +20,13 @@ import {
   type WriteProgress,
 } from '../../../repo/index.js';
 import { EngineError } from '../../errors.js';
+import { dataHostOf, type DataHost } from '../../remote/host.js';
 import { findVm } from '../../snapshot/tree.js';
 import { addBootFiles } from '../boot-files.js';
 import { previousBackup } from '../unchanged.js';
 import { LiveExport } from './export.js';
-import { clearLeftovers, findLeftovers, isEmpty, type LiveLeftovers } from './leftovers.js';
+import { isEmpty, type LiveLeftovers } from './leftovers.js';
+import { clearHostLeftovers, diskFacts, findHostLeftovers, hostJobDir } from './remote.js';
 import { planFreeze, type Consistency, type FreezePlan } from './freeze.js';
 import {
   planLine,
@@ -150,8 +151,9 @@ export async function liveBackup(
       });
   if (o.consistency === 'application') requireFreeze(vm.name, freeze);
   // Run under the VM's job lock: a brankas job or directory of this VM is a killed one's.
-  const leftovers = await findLeftovers(vm, o.workRoot);
-  if (!isEmpty(leftovers)) await clearLeftovers(vm, leftovers);
+  const host = dataHostOf(conn);
+  const leftovers = await findHostLeftovers(host, vm, o.workRoot);
+  if (!isEmpty(leftovers)) await clearHostLeftovers(host, vm, leftovers);
   const domainXml = await vm.xml(DomainXml.INACTIVE);
   const disks = await liveDisks(vm, liveXml);
   let line = await planLine(vm, repo, disks);
@@ -159,7 +161,7 @@ export async function liveBackup(
 
   let ex: LiveExport;
   try {
-    ex = await begin(vm, line, freeze, o.workRoot);
+    ex = await begin(vm, line, freeze, o.workRoot, host);
   } catch (err) {
     // libvirt checks the bitmaps itself when it starts an incremental job: when it refuses
     // them, every disk is read whole instead (the reason is recorded).
@@ -174,7 +176,7 @@ export async function liveBackup(
       ...line,
       disks: line.disks.map((d) => (d.read === 'incremental' ? asFull(d, 'bitmap-refused') : d)),
     };
-    ex = await begin(vm, line, freeze, o.workRoot);
+    ex = await begin(vm, line, freeze, o.workRoot, host);
   }
 
   let writer: BackupWriter | undefined;
@@ -206,7 +208,7 @@ export async function liveBackup(
       const spec = disks.find((x) => x.target === d.target)!;
       const reader = await ex.open(d.target);
       try {
-        const report = await storeDisk(writer, ex, reader, spec, d, signal);
+        const report = await storeDisk(writer, ex, reader, spec, d, signal, host);
         reports.push(report.disk);
         newPlainBytes += report.newPlainBytes;
         newStoredBytes += report.newStoredBytes;
@@ -219,6 +221,7 @@ export async function liveBackup(
       readDomainXml(domainXml).bootFiles,
       parent ?? undefined,
       signal,
+      host,
     );
     ex.check();
     signal.throwIfAborted();
@@ -313,8 +316,10 @@ function begin(
   line: LinePlan,
   freeze: FreezePlan,
   workRoot: string | undefined,
+  host: DataHost,
 ): Promise<LiveExport> {
   return LiveExport.begin(vm, {
+    ...hostJobDir(host),
     disks: line.disks.map((d) => ({
       target: d.target,
       ...(d.read === 'incremental' ? { incremental: line.parentCheckpoint!.name } : {}),
@@ -336,6 +341,7 @@ async function storeDisk(
   spec: LiveDisk,
   d: DiskDecision,
   signal: AbortSignal,
+  host: DataHost,
 ): Promise<{ disk: LiveDiskReport; newPlainBytes: number; newStoredBytes: number }> {
   let changedRanges: { offset: number; length: number }[] | undefined;
   let dirtyBytes: number | null = null;
@@ -348,12 +354,7 @@ async function storeDisk(
     }
   }
   // The image's creation options, for a restore to recreate it (its header only is read).
-  const info = spec.source
-    ? await imageInfo(
-        spec.source,
-        spec.format === 'raw' || spec.format === 'qcow2' ? { format: spec.format } : {},
-      ).catch(() => undefined)
-    : undefined;
+  const info = spec.source ? await diskFacts(host, spec, signal) : undefined;
   const count = { bytes: 0 };
   const m = await writer.addDisk({
     name: d.target,
@@ -371,7 +372,7 @@ async function storeDisk(
             lazyRefcounts: info.qcow2.lazyRefcounts,
           }
         : {}),
-      backingChain: info?.backingChain.map((l) => l.path) ?? [],
+      backingChain: info?.backingChain ?? [],
     },
   });
   return {

@@ -1,0 +1,217 @@
+/**
+ * A live backup's private job directory on another host, reached over ssh:
+ * one ssh session runs a small POSIX shell script there that makes
+ * `/var/tmp/brankas-live-<random>` (mode 0700, owned by the user QEMU runs
+ * as when the login is root, with the job's marker, as the local path makes
+ * it: backup/live/export.ts), and the same session forwards a local unix
+ * socket (in a private local directory) to the NBD socket QEMU will create
+ * there (`ssh -L LOCAL:REMOTE`, unix to unix, as the cold path's remote
+ * qemu-nbd does: src/nbd/remote-qemu-nbd.ts). libvirt is handed the remote
+ * paths; the project's NBD client reads the local socket.
+ *
+ * Lifetime: the script waits on its stdin (`cat`); when brankas closes it,
+ * or the ssh session dies (brankas killed), it removes the directory (an
+ * EXIT trap), scratch files with it. The backup job a killed brankas left
+ * running is found by the next backup through libvirt (leftovers.ts).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { access, chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  describeSshTarget,
+  shellQuote,
+  sshExec,
+  sshFailed,
+  sshOptions,
+  SSH_OWN_FAILURE,
+  type SshTarget,
+} from '../../util/ssh.js';
+import { EngineError } from '../errors.js';
+
+/** Where the directory is made on the host (QEMU must reach it), and its name's prefix. */
+export const REMOTE_WORK_ROOT = '/var/tmp';
+export const REMOTE_DIR_PREFIX = 'brankas-live-';
+const READY = 'brankas-live-dir-ready';
+/** A deadline for ssh and the script together, never a measure of speed. */
+const START_DEADLINE_MS = 120_000;
+const STOP_DEADLINE_MS = 30_000;
+
+/** What a live export needs of its job directory, wherever it is. */
+export interface JobDirHandle {
+  /** The directory as QEMU sees it (scratch files and the NBD socket go here). */
+  dir: string;
+  /** The unix socket this process reads the NBD export through. */
+  socket: string;
+  /** Removes the directory (and ends whatever reaches it). Never throws. */
+  remove(): Promise<void>;
+}
+
+/** The script run (by `sh -c`) on the host. */
+export function jobDirScript(
+  remoteDir: string,
+  marker: string,
+  owner: { uid: number; gid: number } | undefined,
+): string {
+  const d = shellQuote(remoteDir);
+  return [
+    'umask 077',
+    `mkdir ${d} || exit 90`,
+    `trap 'rm -rf ${d}' EXIT`,
+    // A hang-up (the session gone) ends the script through its EXIT trap.
+    "trap 'exit 1' HUP INT TERM",
+    `printf '%s\\n' ${shellQuote(marker)} > ${d}/job.json || exit 91`,
+    // As the local path: private to root and to the user QEMU runs as (it creates the socket).
+    ...(owner
+      ? [`if [ "$(id -u)" = 0 ]; then chown ${owner.uid}:${owner.gid} ${d} || exit 92; fi`]
+      : []),
+    `chmod 700 ${d} || exit 92`,
+    `echo ${READY}`,
+    'cat >/dev/null',
+    'exit 0',
+  ].join('\n');
+}
+
+export class RemoteJobDir implements JobDirHandle {
+  private stopping: Promise<void> | undefined;
+  private readonly exited: Promise<void>;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly ssh: SshTarget,
+    private readonly localDir: string,
+    readonly dir: string,
+    readonly socket: string,
+  ) {
+    this.exited = new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve();
+      child.once('close', () => resolve());
+      child.once('error', () => resolve());
+    });
+  }
+
+  /** Makes the directory on the host and the forward to its socket; resolves once both stand. */
+  static async start(
+    ssh: SshTarget,
+    marker: object,
+    owner: { uid: number; gid: number } | undefined,
+  ): Promise<RemoteJobDir> {
+    const localDir = await mkdtemp(join(tmpdir(), 'brankas-rlive-'));
+    await chmod(localDir, 0o700);
+    const socket = join(localDir, 'nbd.sock');
+    const dir = `${REMOTE_WORK_ROOT}/${REMOTE_DIR_PREFIX}${randomBytes(8).toString('hex')}`;
+    const script = jobDirScript(dir, JSON.stringify(marker), owner);
+    const child = spawn(
+      ssh.command,
+      [
+        ...sshOptions(ssh),
+        '-o',
+        'ExitOnForwardFailure=yes',
+        '-L',
+        `${socket}:${dir}/nbd.sock`,
+        '--',
+        ssh.host,
+        `sh -c ${shellQuote(script)}`,
+      ],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    const jd = new RemoteJobDir(child, ssh, localDir, dir, socket);
+    try {
+      await jd.waitReady();
+    } catch (err) {
+      await jd.remove();
+      throw err;
+    }
+    return jd;
+  }
+
+  private get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  private async waitReady(): Promise<void> {
+    const child = this.child;
+    let stdout = '';
+    let stderr = '';
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (s: string) => {
+      stderr = (stderr + s).slice(-16384);
+    });
+    child.stdout!.setEncoding('utf8');
+    let timer: NodeJS.Timeout | undefined;
+    const ready = new Promise<void>((resolve, reject) => {
+      child.stdout!.on('data', (s: string) => {
+        stdout += s;
+        if (stdout.includes(READY)) resolve();
+      });
+      child.once('error', (err) => reject(sshFailed(this.ssh, err.message, err)));
+      child.once('close', (code) => reject(this.startFailure(code, stderr)));
+      timer = setTimeout(
+        () => reject(this.startFailure(null, stderr || 'no answer before the deadline')),
+        START_DEADLINE_MS,
+      );
+    });
+    try {
+      await ready;
+      // The local end of the forward is made before the session runs; checked, not assumed.
+      const deadline = Date.now() + START_DEADLINE_MS;
+      while (
+        !(await access(this.socket).then(
+          () => true,
+          () => false,
+        ))
+      ) {
+        if (!this.running) throw this.startFailure(child.exitCode, stderr);
+        if (Date.now() > deadline) throw this.startFailure(null, 'no forwarded socket');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private startFailure(code: number | null, stderr: string): Error {
+    if (code === SSH_OWN_FAILURE) return sshFailed(this.ssh, stderr);
+    const host = describeSshTarget(this.ssh);
+    const reason = stderr.trim() || `exit code ${code}`;
+    return new EngineError(
+      'REMOTE_COMMAND_FAILED',
+      `cannot make the live backup's directory ${this.dir} on ${host}: ${reason}`,
+      { details: { path: this.dir, host: this.ssh.host } },
+    );
+  }
+
+  /** Ends the session: the script removes the directory; the local socket goes too. */
+  remove(): Promise<void> {
+    this.stopping ??= (async () => {
+      try {
+        if (this.running) {
+          this.child.stdin?.end();
+          let timer: NodeJS.Timeout | undefined;
+          const late = new Promise<boolean>((r) => {
+            timer = setTimeout(() => r(true), STOP_DEADLINE_MS);
+          });
+          const tooLate = await Promise.race([this.exited.then(() => false), late]);
+          clearTimeout(timer);
+          if (tooLate && this.running) {
+            this.child.kill('SIGTERM');
+            await this.exited;
+          }
+        }
+      } finally {
+        await rm(this.localDir, { recursive: true, force: true });
+      }
+    })();
+    return this.stopping;
+  }
+}
+
+/** Removes job directories on the host (a killed backup's, should its session have left them). */
+export async function removeRemoteDirs(ssh: SshTarget, dirs: string[]): Promise<void> {
+  const ours = dirs.filter((d) =>
+    new RegExp(`^${REMOTE_WORK_ROOT}/${REMOTE_DIR_PREFIX}[A-Za-z0-9]+$`).test(d),
+  );
+  if (ours.length === 0) return;
+  await sshExec(ssh, `rm -rf ${ours.map(shellQuote).join(' ')}`).catch(() => undefined);
+}
