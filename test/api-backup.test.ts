@@ -72,7 +72,7 @@ describe('HTTP API with a real guest', () => {
     const started = await app.request(`/api/v1/vms/${vm}/backup`, {
       method: 'POST',
       headers: { ...HEADERS, 'content-type': 'application/json' },
-      body: JSON.stringify({ shutdownTimeoutSeconds: 120 }),
+      body: JSON.stringify({ mode: 'cold', shutdownTimeoutSeconds: 120 }),
     });
     assert.equal(started.status, 202);
     const job = (await started.json()) as { id: string; state: string };
@@ -143,7 +143,8 @@ describe('HTTP API with a real guest', () => {
     const before = (await queue.list({ vm })).length;
     const started = await app.request(`/api/v1/vms/${vm}/backup`, {
       method: 'POST',
-      headers: HEADERS,
+      headers: { ...HEADERS, 'content-type': 'application/json' },
+      body: JSON.stringify({ mode: 'cold' }),
     });
     assert.equal(started.status, 202);
     const job = (await started.json()) as { id: string };
