@@ -12,12 +12,13 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { promisify } from 'node:util';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Connection, Domain } from '../src/libvirt/index.js';
 import { READY_MARKER, SerialConsole, type ScratchDir } from './support/guest.js';
 import { cli } from './support/cli.js';
 import { defineGuestLab, type GuestLab } from './support/guest-lab.js';
+import { loggedSsh, type LoggedSsh } from './support/ssh-log.js';
 import { TestSshd } from './support/sshd.js';
 
 const run = promisify(execFile);
@@ -30,18 +31,11 @@ let scratch: ScratchDir;
 let vm: Domain | undefined;
 let serial: SerialConsole | undefined;
 let vda: string;
-let sshLog: string;
-let sshWrapper: string;
+let ssh: LoggedSsh;
 const env = (): NodeJS.ProcessEnv => ({ BRANKAS_REPO: repoDir });
-const sshUri = (): string =>
-  `qemu+ssh://root@127.0.0.1:${sshd.port}/system?keyfile=${sshd.clientKey}&known_hosts=${sshd.knownHosts}&command=${sshWrapper}`;
-
+const sshUri = (): string => ssh.uri();
 /** The ssh command lines run since the last call. */
-async function sshCommands(): Promise<string> {
-  const text = await readFile(sshLog, 'utf8').catch(() => '');
-  await writeFile(sshLog, '');
-  return text;
-}
+const sshCommands = (): Promise<string> => ssh.commands();
 
 /** Job directories the remote script makes (remote/job-dir.ts): `/var/tmp/brankas-live-<16 hex>`. */
 async function remoteJobDirs(): Promise<string[]> {
@@ -75,11 +69,7 @@ async function assertRestoresAsDisk(id: string, label: string): Promise<void> {
 
 before(async () => {
   sshd = await TestSshd.start();
-  sshLog = join(sshd.dir, 'commands.log');
-  sshWrapper = join(sshd.dir, 'ssh-logged');
-  await writeFile(sshWrapper, `#!/bin/sh\nprintf '%s\\n' "$*" >> '${sshLog}'\nexec ssh "$@"\n`, {
-    mode: 0o755,
-  });
+  ssh = await loggedSsh(sshd);
   lab = await defineGuestLab('remote-live');
   ({ conn, repoDir, scratch, vm, vda } = lab);
   await vm.start();
