@@ -13,27 +13,28 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFile, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Connection, DomainUndefine, isNotFound, type Domain } from '../src/libvirt/index.js';
+import { isNotFound, type Connection, type Domain } from '../src/libvirt/index.js';
 import { LiveExport } from '../src/engine/backup/live/export.js';
 import { liveBackup as liveBackupOf } from '../src/engine/backup/live/live.js';
 import { LocalBackend, Repository } from '../src/repo/index.js';
 import {
   ensureGuestImages,
   guestDomainXml,
-  makeScratchDir,
   READY_MARKER,
   SerialConsole,
   testName,
   type ScratchDir,
 } from './support/guest.js';
-import { cli, initPlainRepo } from './support/cli.js';
+import { cli } from './support/cli.js';
+import { defineGuestLab, removeDomain, type GuestLab } from './support/guest-lab.js';
 
 const run = promisify(execFile);
 const MiB = 1 << 20;
 
+let lab: GuestLab | undefined;
 let conn: Connection;
 let repoDir: string;
 let scratch: ScratchDir;
@@ -99,50 +100,30 @@ async function qemuImgCompare(a: string, fa: string, b: string, fb: string): Pro
 }
 
 before(async () => {
-  conn = await Connection.open('qemu:///system');
-  repoDir = await initPlainRepo();
-  scratch = await makeScratchDir('live');
-  const images = await ensureGuestImages();
-  vda = join(scratch.path, 'vda.qcow2');
-  vdb = join(scratch.path, 'vdb.raw');
-  await copyFile(images.baseDisk, vda);
-  await writeFile(vdb, '');
-  await truncate(vdb, 16 * MiB);
-  vm = await conn.defineDomain(
-    guestDomainXml({
-      name: scratch.name,
-      kernel: images.kernel,
-      initrd: images.initrd,
-      disks: [
-        { path: vda, format: 'qcow2', target: 'vda' },
-        { path: vdb, format: 'raw', target: 'vdb' },
-      ],
-      serialSocket: join(scratch.path, 'console.sock'),
-      memoryMiB: 128,
-    }),
-  );
+  lab = await defineGuestLab('live', {
+    moreDisks: async (scratch) => {
+      vdb = join(scratch.path, 'vdb.raw');
+      await writeFile(vdb, '');
+      await truncate(vdb, 16 * MiB);
+      return [{ path: vdb, format: 'raw', target: 'vdb' }];
+    },
+  });
+  ({ conn, repoDir, scratch, vm, vda } = lab);
   await boot();
 });
 
 after(async () => {
   try {
     serial?.close();
-    for (const name of [vm?.name, ...other]) {
-      if (!name) continue;
+    for (const name of other) {
       const d = await conn.lookupDomain(name).catch((e: unknown) => {
         if (isNotFound(e)) return undefined;
         throw e;
       });
-      if (!d) continue;
-      if (await d.isActive().catch(() => false)) await d.destroy().catch(() => undefined);
-      await d
-        .undefine(DomainUndefine.SNAPSHOTS_METADATA | DomainUndefine.CHECKPOINTS_METADATA)
-        .catch(() => undefined);
+      if (d) await removeDomain(d);
     }
   } finally {
-    await conn?.close();
-    await scratch?.remove();
-    if (repoDir) await rm(repoDir, { recursive: true, force: true });
+    await lab?.remove();
   }
 });
 

@@ -11,25 +11,19 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFile, readFile, rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Connection, DomainUndefine, type Domain } from '../src/libvirt/index.js';
+import type { Domain } from '../src/libvirt/index.js';
 import { readQcow2Bitmaps } from '../src/image/index.js';
-import {
-  ensureGuestImages,
-  guestDomainXml,
-  makeScratchDir,
-  READY_MARKER,
-  SerialConsole,
-  type ScratchDir,
-} from './support/guest.js';
-import { cli, initPlainRepo } from './support/cli.js';
+import { READY_MARKER, SerialConsole, type ScratchDir } from './support/guest.js';
+import { cli } from './support/cli.js';
+import { defineGuestLab, type GuestLab } from './support/guest-lab.js';
 
 const run = promisify(execFile);
 const MiB = 1 << 20;
 
-let conn: Connection;
+let lab: GuestLab | undefined;
 let repoDir: string;
 let scratch: ScratchDir;
 let vm: Domain;
@@ -113,39 +107,14 @@ async function kill(): Promise<void> {
 }
 
 before(async () => {
-  conn = await Connection.open('qemu:///system');
-  repoDir = await initPlainRepo();
-  scratch = await makeScratchDir('offline');
-  const images = await ensureGuestImages();
-  vda = join(scratch.path, 'vda.qcow2');
-  await copyFile(images.baseDisk, vda);
-  vm = await conn.defineDomain(
-    guestDomainXml({
-      name: scratch.name,
-      kernel: images.kernel,
-      initrd: images.initrd,
-      disks: [{ path: vda, format: 'qcow2', target: 'vda' }],
-      serialSocket: join(scratch.path, 'console.sock'),
-      memoryMiB: 128,
-    }),
-  );
+  lab = await defineGuestLab('offline');
+  ({ repoDir, scratch, vm, vda } = lab);
   await boot();
 });
 
 after(async () => {
-  try {
-    serial?.close();
-    if (vm) {
-      if (await vm.isActive().catch(() => false)) await vm.destroy().catch(() => undefined);
-      await vm
-        .undefine(DomainUndefine.SNAPSHOTS_METADATA | DomainUndefine.CHECKPOINTS_METADATA)
-        .catch(() => undefined);
-    }
-  } finally {
-    await conn?.close();
-    await scratch?.remove();
-    if (repoDir) await rm(repoDir, { recursive: true, force: true });
-  }
+  serial?.close();
+  await lab?.remove();
 });
 
 describe('offline incremental', () => {

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { lstat, mkdir, readFile, readlink, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Connection, DomainUndefine, type Domain } from '../src/libvirt/index.js';
+import { Connection, type Domain } from '../src/libvirt/index.js';
 import { ensureGuestImages, guestDomainXml } from '../src/engine/guest/tiny-guest.js';
 import { ensureHelperImages } from '../src/engine/files/helper-vm.js';
 import {
@@ -23,6 +23,7 @@ import {
   type ScratchDir,
 } from './support/guest.js';
 import { cli, initPlainRepo } from './support/cli.js';
+import { removeDomain } from './support/guest-lab.js';
 import { writeGpt } from '../src/engine/files/testing/gpt.js';
 
 const run = promisify(execFile);
@@ -160,10 +161,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (domain) {
-    await domain.destroy().catch(() => undefined);
-    await domain.undefine(DomainUndefine.SNAPSHOTS_METADATA).catch(() => undefined);
-  }
+  if (domain) await removeDomain(domain);
   await conn?.close();
   await scratch?.remove();
   if (repoDir) await rm(repoDir, { recursive: true, force: true });

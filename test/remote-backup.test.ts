@@ -9,17 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import {
-  copyFile,
-  chmod,
-  mkdir,
-  readdir,
-  readFile,
-  rename,
-  rm,
-  symlink,
-  writeFile,
-} from 'node:fs/promises';
+import { copyFile, chmod, mkdir, readdir, readFile, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Connection, DomainUndefine, type Domain } from '../src/libvirt/index.js';
 import { LocalBackend } from '../src/repo/backend/local.js';
@@ -34,6 +24,7 @@ import {
   type ScratchDir,
 } from './support/guest.js';
 import { cli, initPlainRepo } from './support/cli.js';
+import { loggedSsh, type LoggedSsh } from './support/ssh-log.js';
 import { TestSshd } from './support/sshd.js';
 import { createHash } from 'node:crypto';
 
@@ -51,17 +42,10 @@ const env = (): NodeJS.ProcessEnv => ({ BRANKAS_REPO: repoDir });
  * The ssh the URIs run (`command=`): the real one, each remote command line also logged, the
  * witness that work happened over ssh and not here (host and "remote" are the same machine).
  */
-let sshLog: string;
-let sshWrapper: string;
-const sshUri = (key = sshd.clientKey): string =>
-  `qemu+ssh://root@127.0.0.1:${sshd.port}/system?keyfile=${key}&known_hosts=${sshd.knownHosts}&command=${sshWrapper}`;
-
+let ssh: LoggedSsh;
+const sshUri = (key?: string): string => ssh.uri(key);
 /** The remote command lines run since the last call. */
-async function sshCommands(): Promise<string> {
-  const text = await readFile(sshLog, 'utf8').catch(() => '');
-  await writeFile(sshLog, '');
-  return text;
-}
+const sshCommands = (): Promise<string> => ssh.commands();
 
 interface DiskRecord {
   name: string;
@@ -129,11 +113,7 @@ async function qemuNbdsOf(path: string): Promise<string[]> {
 
 before(async () => {
   sshd = await TestSshd.start();
-  sshLog = join(sshd.dir, 'commands.log');
-  sshWrapper = join(sshd.dir, 'ssh-logged');
-  await writeFile(sshWrapper, `#!/bin/sh\nprintf '%s\\n' "$*" >> '${sshLog}'\nexec ssh "$@"\n`, {
-    mode: 0o755,
-  });
+  ssh = await loggedSsh(sshd);
   conn = await Connection.open('qemu:///system');
   repoDir = await initPlainRepo();
   const images = await ensureGuestImages();

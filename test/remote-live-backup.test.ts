@@ -12,22 +12,18 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { promisify } from 'node:util';
-import { copyFile, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Connection, DomainUndefine, type Domain } from '../src/libvirt/index.js';
-import {
-  ensureGuestImages,
-  guestDomainXml,
-  makeScratchDir,
-  READY_MARKER,
-  SerialConsole,
-  type ScratchDir,
-} from './support/guest.js';
-import { cli, initPlainRepo } from './support/cli.js';
+import type { Connection, Domain } from '../src/libvirt/index.js';
+import { READY_MARKER, SerialConsole, type ScratchDir } from './support/guest.js';
+import { cli } from './support/cli.js';
+import { defineGuestLab, type GuestLab } from './support/guest-lab.js';
+import { loggedSsh, type LoggedSsh } from './support/ssh-log.js';
 import { TestSshd } from './support/sshd.js';
 
 const run = promisify(execFile);
 const MiB = 1 << 20;
+let lab: GuestLab | undefined;
 let conn: Connection;
 let sshd: TestSshd;
 let repoDir: string;
@@ -35,18 +31,11 @@ let scratch: ScratchDir;
 let vm: Domain | undefined;
 let serial: SerialConsole | undefined;
 let vda: string;
-let sshLog: string;
-let sshWrapper: string;
+let ssh: LoggedSsh;
 const env = (): NodeJS.ProcessEnv => ({ BRANKAS_REPO: repoDir });
-const sshUri = (): string =>
-  `qemu+ssh://root@127.0.0.1:${sshd.port}/system?keyfile=${sshd.clientKey}&known_hosts=${sshd.knownHosts}&command=${sshWrapper}`;
-
+const sshUri = (): string => ssh.uri();
 /** The ssh command lines run since the last call. */
-async function sshCommands(): Promise<string> {
-  const text = await readFile(sshLog, 'utf8').catch(() => '');
-  await writeFile(sshLog, '');
-  return text;
-}
+const sshCommands = (): Promise<string> => ssh.commands();
 
 /** Job directories the remote script makes (remote/job-dir.ts): `/var/tmp/brankas-live-<16 hex>`. */
 async function remoteJobDirs(): Promise<string[]> {
@@ -80,27 +69,9 @@ async function assertRestoresAsDisk(id: string, label: string): Promise<void> {
 
 before(async () => {
   sshd = await TestSshd.start();
-  sshLog = join(sshd.dir, 'commands.log');
-  sshWrapper = join(sshd.dir, 'ssh-logged');
-  await writeFile(sshWrapper, `#!/bin/sh\nprintf '%s\\n' "$*" >> '${sshLog}'\nexec ssh "$@"\n`, {
-    mode: 0o755,
-  });
-  conn = await Connection.open('qemu:///system');
-  repoDir = await initPlainRepo();
-  const images = await ensureGuestImages();
-  scratch = await makeScratchDir('remote-live');
-  vda = join(scratch.path, 'vda.qcow2');
-  await copyFile(images.baseDisk, vda);
-  vm = await conn.defineDomain(
-    guestDomainXml({
-      name: scratch.name,
-      kernel: images.kernel,
-      initrd: images.initrd,
-      disks: [{ path: vda, format: 'qcow2', target: 'vda' }],
-      serialSocket: join(scratch.path, 'console.sock'),
-      memoryMiB: 128,
-    }),
-  );
+  ssh = await loggedSsh(sshd);
+  lab = await defineGuestLab('remote-live');
+  ({ conn, repoDir, scratch, vm, vda } = lab);
   await vm.start();
   serial = await SerialConsole.connect(join(scratch.path, 'console.sock'), { timeoutMs: 10_000 });
   await serial.waitFor(READY_MARKER, 120_000);
@@ -109,15 +80,9 @@ before(async () => {
 after(async () => {
   try {
     serial?.close();
-    if (vm && (await vm.isActive().catch(() => false))) await vm.destroy().catch(() => undefined);
-    await vm
-      ?.undefine(DomainUndefine.SNAPSHOTS_METADATA | DomainUndefine.CHECKPOINTS_METADATA)
-      .catch(() => undefined);
-    await conn?.close();
+    await lab?.remove();
   } finally {
-    await scratch?.remove();
     await sshd?.stop();
-    if (repoDir) await rm(repoDir, { recursive: true, force: true });
   }
 });
 

@@ -17,7 +17,6 @@
  * (QEMU_NBD_NOT_INSTALLED), the image missing there (QEMU_NBD_IMAGE_NOT_FOUND),
  * qemu-nbd failing (QEMU_NBD_IMAGE_LOCKED, QEMU_NBD_START_FAILED).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
@@ -27,10 +26,10 @@ import {
   describeSshTarget,
   shellQuote,
   sshFailed,
-  sshOptions,
   SSH_OWN_FAILURE,
   type SshTarget,
 } from '../util/ssh.js';
+import { ForwardedScriptSession } from '../util/ssh-session.js';
 import { CONTEXT_ALLOCATION_DEPTH } from './constants.js';
 import { QemuNbdError } from './errors.js';
 import { probe, qemuNbdArgs, type QemuNbdOptions } from './qemu-nbd.js';
@@ -82,22 +81,15 @@ export function remoteScript(remoteDir: string, args: string[], image: string): 
 
 export class RemoteQemuNbd {
   private stopping: Promise<void> | undefined;
-  private readonly exited: Promise<void>;
   private readonly onAbort = (): void => this.stopNow();
 
   private constructor(
-    private readonly child: ChildProcess,
+    private readonly session: ForwardedScriptSession,
     /** The local private directory holding the forwarded socket. */
     readonly dir: string,
     readonly socketPath: string,
     private readonly options: RemoteQemuNbdOptions,
-  ) {
-    this.exited = new Promise((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) resolve();
-      child.once('close', () => resolve());
-      child.once('error', () => resolve());
-    });
-  }
+  ) {}
 
   /** Starts qemu-nbd on the host and waits until it answers through the forwarded socket. */
   static async start(options: RemoteQemuNbdOptions): Promise<RemoteQemuNbd> {
@@ -111,21 +103,13 @@ export class RemoteQemuNbd {
       { ...options, image: options.image, shared: 8 },
       `${remoteDir}/nbd.sock`,
     );
-    const child = spawn(
-      ssh.command,
-      [
-        ...sshOptions(ssh),
-        '-o',
-        'ExitOnForwardFailure=yes',
-        '-L',
-        `${socketPath}:${remoteDir}/nbd.sock`,
-        '--',
-        ssh.host,
-        `sh -c ${shellQuote(remoteScript(remoteDir, args, options.image))}`,
-      ],
-      { stdio: ['pipe', 'pipe', 'pipe'] },
-    );
-    const server = new RemoteQemuNbd(child, dir, socketPath, options);
+    const session = ForwardedScriptSession.spawn({
+      ssh,
+      localSocket: socketPath,
+      remoteSocket: `${remoteDir}/nbd.sock`,
+      script: remoteScript(remoteDir, args, options.image),
+    });
+    const server = new RemoteQemuNbd(session, dir, socketPath, options);
     signal?.addEventListener('abort', server.onAbort, { once: true });
     try {
       await server.waitReady(options.startTimeoutMs ?? 60_000);
@@ -141,21 +125,15 @@ export class RemoteQemuNbd {
   }
 
   get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
+    return this.session.running;
   }
 
   /** Ends the session (the remote qemu-nbd with it) and removes the local socket. Never throws. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       try {
-        if (this.running) {
-          // Closing stdin ends the remote `cat`: the script stops qemu-nbd and cleans up.
-          this.child.stdin?.end();
-          if (!(await within(this.exited, this.options.stopTimeoutMs ?? 10_000)) && this.running) {
-            this.child.kill('SIGTERM');
-            await this.exited;
-          }
-        }
+        // Closing stdin ends the remote `cat`: the script stops qemu-nbd and cleans up.
+        await this.session.end(this.options.stopTimeoutMs ?? 10_000);
       } finally {
         this.options.signal?.removeEventListener('abort', this.onAbort);
         await rm(this.dir, { recursive: true, force: true });
@@ -167,55 +145,31 @@ export class RemoteQemuNbd {
   /** At once, synchronously (an abort): ssh is ended, which ends the remote script's stdin. */
   stopNow(): void {
     this.options.signal?.removeEventListener('abort', this.onAbort);
-    if (this.running) this.child.kill('SIGTERM');
+    this.session.kill();
     rmSync(this.dir, { recursive: true, force: true });
   }
 
   private async waitReady(timeoutMs: number): Promise<void> {
-    const child = this.child;
-    let stdout = '';
-    let stderr = '';
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (s: string) => {
-      stderr = (stderr + s).slice(-16384);
-    });
-    child.stdout!.setEncoding('utf8');
-    const ready = new Promise<void>((resolve, reject) => {
-      child.stdout!.on('data', (s: string) => {
-        stdout += s;
-        if (stdout.includes(READY)) resolve();
-      });
-      child.once('error', (err) => reject(sshFailed(this.options.ssh, err.message, err)));
-      child.once('close', (code) => reject(this.startFailure(code, stderr)));
-    });
-    // The script's own output ends at the marker; what follows is never read.
-    ready.catch(() => undefined);
     const deadline = Date.now() + timeoutMs;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new QemuNbdError(
-              'QEMU_NBD_START_TIMEOUT',
-              `qemu-nbd on ${describeSshTarget(this.options.ssh)} did not answer within ${timeoutMs} ms` +
-                (stderr ? `: ${stderr.trim()}` : ''),
-              { details: { image: this.options.image, stderr } },
-            ),
-          ),
-        timeoutMs,
+    const timedOut = (stderr: string): Error =>
+      new QemuNbdError(
+        'QEMU_NBD_START_TIMEOUT',
+        `qemu-nbd on ${describeSshTarget(this.options.ssh)} did not answer within ${timeoutMs} ms` +
+          (stderr ? `: ${stderr.trim()}` : ''),
+        { details: { image: this.options.image, stderr } },
       );
-    });
-    try {
-      await Promise.race([ready, timeout]);
-      // The socket exists there; it may take a moment more to accept, and the forward with it.
-      while (!(await probe(this.socketPath, Math.max(1, deadline - Date.now())))) {
-        this.options.signal?.throwIfAborted();
-        if (!this.running) throw this.startFailure(child.exitCode, stderr);
-        await Promise.race([timeout, new Promise((r) => setTimeout(r, 20))]);
-      }
-    } finally {
-      clearTimeout(timer);
+    await this.session.waitForMarker(
+      READY,
+      timeoutMs,
+      (code, stderr) => this.startFailure(code, stderr),
+      timedOut,
+    );
+    // The socket exists there; it may take a moment more to accept, and the forward with it.
+    while (!(await probe(this.socketPath, Math.max(1, deadline - Date.now())))) {
+      this.options.signal?.throwIfAborted();
+      if (!this.running) throw this.startFailure(this.session.child.exitCode, this.session.stderr);
+      if (Date.now() >= deadline) throw timedOut(this.session.stderr);
+      await new Promise((r) => setTimeout(r, 20));
     }
   }
 
@@ -275,16 +229,5 @@ export async function openRemoteImageOverNbd(
   } catch (err) {
     await server.stop();
     throw err;
-  }
-}
-
-/** Whether `p` settled within `ms`. */
-async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([p.then(() => true as const), timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }

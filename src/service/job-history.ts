@@ -127,31 +127,13 @@ export class JobHistory {
     now = new Date(),
     o: { shared?: boolean; logLimit?: number } = {},
   ): JobHistory {
-    const path = join(stateDir, 'jobs.sqlite');
-    let db: Database.Database | undefined;
-    try {
-      mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-      db = new Database(path);
-      db.pragma('journal_mode = WAL');
-      db.pragma('busy_timeout = 10000');
-      db.exec(SCHEMA);
+    return openJobsDb(stateDir, SCHEMA, (db) => {
       if (!o.shared)
         db.prepare(
           `UPDATE jobs SET state = 'interrupted', ended_at = ? WHERE state IN ('queued', 'running')`,
         ).run(now.toISOString());
       return new JobHistory(db, o.logLimit ?? LOG_LIMIT);
-    } catch (err) {
-      db?.close();
-      const message = (err as Error).message;
-      throw new ServiceError(
-        'JOB_HISTORY_UNUSABLE',
-        `cannot use the job history ${path}: ${message}`,
-        {
-          cause: err,
-          details: { path },
-        },
-      );
-    }
+    });
   }
 
   /** Writes the job as it is now (insert or replace). */
@@ -215,5 +197,38 @@ export class JobHistory {
 
   close(): void {
     this.db.close();
+  }
+}
+
+/**
+ * Opens (or makes) `jobs.sqlite` in the state directory with `schema` applied and hands it to
+ * `use`; the service and a CLI command may write at once, so a write waits for the other's.
+ * Any failure closes the database and is JOB_HISTORY_UNUSABLE naming the file.
+ */
+export function openJobsDb<T>(
+  stateDir: string,
+  schema: string,
+  use: (db: Database.Database) => T,
+): T {
+  const path = join(stateDir, 'jobs.sqlite');
+  let db: Database.Database | undefined;
+  try {
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma('busy_timeout = 10000');
+    db.exec(schema);
+    return use(db);
+  } catch (err) {
+    db?.close();
+    const message = (err as Error).message;
+    throw new ServiceError(
+      'JOB_HISTORY_UNUSABLE',
+      `cannot use the job history ${path}: ${message}`,
+      {
+        cause: err,
+        details: { path },
+      },
+    );
   }
 }

@@ -14,20 +14,27 @@ export const modeOption = {
   mode: { type: 'string' },
 } satisfies Command['options'];
 
-export function printLive(ctx: CliContext, r: LiveBackupResult): void {
-  const why = r.consistencyReason ? ctx.t(`live.why.${r.consistencyReason}` as MessageKey) : '';
-  ctx.print(
-    ctx.t('live.point', {
-      vm: r.manifest.vm.name,
-      consistency: ctx.t(`live.consistency.${r.consistency}` as MessageKey, { why }),
-    }),
-  );
-  for (const d of r.disks) {
+/** How a backup read one disk, as live and offline-incremental backups report it. */
+export interface DiskReadLine {
+  target: string;
+  read: 'incremental' | 'full';
+  reason?: string | null | undefined;
+  readBytes: number;
+  dirtyBytes: number | null;
+}
+
+/** One line per disk: read incrementally since `parentCheckpoint`, or whole and why. */
+export function printDiskReads(
+  ctx: CliContext,
+  disks: readonly DiskReadLine[],
+  parentCheckpoint: string | null,
+): void {
+  for (const d of disks) {
     ctx.print(
       d.read === 'incremental'
         ? ctx.t('live.disk.incremental', {
             disk: d.target,
-            checkpoint: r.parentCheckpoint ?? '',
+            checkpoint: parentCheckpoint ?? '',
             dirty: formatBytes(d.dirtyBytes ?? 0),
             read: formatBytes(d.readBytes),
           })
@@ -38,6 +45,17 @@ export function printLive(ctx: CliContext, r: LiveBackupResult): void {
           }),
     );
   }
+}
+
+export function printLive(ctx: CliContext, r: LiveBackupResult): void {
+  const why = r.consistencyReason ? ctx.t(`live.why.${r.consistencyReason}` as MessageKey) : '';
+  ctx.print(
+    ctx.t('live.point', {
+      vm: r.manifest.vm.name,
+      consistency: ctx.t(`live.consistency.${r.consistency}` as MessageKey, { why }),
+    }),
+  );
+  printDiskReads(ctx, r.disks, r.parentCheckpoint);
   ctx.print(
     ctx.t('backup.done', {
       id: r.manifest.id,

@@ -4,27 +4,12 @@
  */
 import type { ColdBackupResult } from '../../engine/backup/cold.js';
 import type { CliContext } from '../context.js';
-import { formatBytes } from '../format.js';
-import type { MessageKey } from '../i18n.js';
+import { printDiskReads } from './backup-live.js';
 
 export function printOffline(ctx: CliContext, r: ColdBackupResult): void {
-  for (const d of r.disks) {
-    if (r.unchangedDisks.includes(d.target)) continue; // said by backup.unchanged
-    ctx.print(
-      d.read === 'incremental'
-        ? ctx.t('live.disk.incremental', {
-            disk: d.target,
-            checkpoint: r.parentCheckpoint ?? '',
-            dirty: formatBytes(d.dirtyBytes ?? 0),
-            read: formatBytes(d.readBytes),
-          })
-        : ctx.t('live.disk.full', {
-            disk: d.target,
-            why: ctx.t(`live.reason.${d.reason}` as MessageKey),
-            read: formatBytes(d.readBytes),
-          }),
-    );
-  }
+  // Unchanged disks are said by backup.unchanged.
+  const read = r.disks.filter((d) => !r.unchangedDisks.includes(d.target));
+  printDiskReads(ctx, read, r.parentCheckpoint);
 }
 
 export function printOfflineCheckpoint(ctx: CliContext, r: ColdBackupResult): void {

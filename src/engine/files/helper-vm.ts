@@ -5,7 +5,6 @@
  * a virtio-serial port for one request and its reply. It is a transient
  * domain: started, asked, destroyed; nothing of it outlives the call.
  */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { connect as netConnect, type Socket } from 'node:net';
@@ -13,7 +12,12 @@ import { join } from 'node:path';
 import type { Connection, Domain } from '../../libvirt/index.js';
 import { escapeXml } from '../../util/xml.js';
 import { EngineError } from '../errors.js';
-import { ensureGuestImages, GUEST_CMDLINE, packageRoot } from '../guest/tiny-guest.js';
+import {
+  ensureGuestImages,
+  GUEST_CMDLINE,
+  packageRoot,
+  runBuildScript,
+} from '../guest/tiny-guest.js';
 import {
   FILES_PORT,
   newTokens,
@@ -50,24 +54,7 @@ export function ensureHelperImages(): Promise<HelperImages> {
 async function buildHelper(): Promise<HelperImages> {
   const guest = await ensureGuestImages();
   const root = packageRoot();
-  const script = join(root, 'scripts', 'build-helper.sh');
-  await new Promise<void>((resolve, reject) => {
-    execFile(
-      'bash',
-      [script],
-      { cwd: root, maxBuffer: 16 << 20, timeout: 15 * 60_000 },
-      (err, out, errOut) => {
-        if (err) {
-          reject(
-            new EngineError(
-              'GUEST_IMAGES_MISSING',
-              `files helper: ${script} failed (${err.message.split('\n')[0]})\n${out}${errOut}`,
-            ),
-          );
-        } else resolve();
-      },
-    );
-  });
+  const script = await runBuildScript('build-helper.sh', 'files helper');
   const initrd = join(root, '.cache', 'helper', 'initrd.img');
   if (!existsSync(initrd)) {
     throw new EngineError('GUEST_IMAGES_MISSING', `${script} succeeded but ${initrd} is missing`);

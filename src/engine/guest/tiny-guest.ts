@@ -77,9 +77,14 @@ export function ensureGuestImages(): Promise<GuestImages> {
   return imagesPromise;
 }
 
-async function buildGuestImages(): Promise<GuestImages> {
+/**
+ * Runs one of the image build scripts (scripts/<name>) from the package root; a failure is
+ * GUEST_IMAGES_MISSING with the script's output. The scripts return at once when their cache
+ * is complete and current. Returns the script's path.
+ */
+export async function runBuildScript(name: string, label: string): Promise<string> {
   const root = packageRoot();
-  const script = join(root, 'scripts', 'build-guest.sh');
+  const script = join(root, 'scripts', name);
   await new Promise<void>((resolvePromise, reject) => {
     execFile(
       'bash',
@@ -90,7 +95,7 @@ async function buildGuestImages(): Promise<GuestImages> {
           reject(
             new EngineError(
               'GUEST_IMAGES_MISSING',
-              `guest: ${script} failed (${err.message.split('\n')[0]})\n${stdout}${stderr}`,
+              `${label}: ${script} failed (${err.message.split('\n')[0]})\n${stdout}${stderr}`,
             ),
           );
         } else {
@@ -99,6 +104,12 @@ async function buildGuestImages(): Promise<GuestImages> {
       },
     );
   });
+  return script;
+}
+
+async function buildGuestImages(): Promise<GuestImages> {
+  const root = packageRoot();
+  const script = await runBuildScript('build-guest.sh', 'guest');
   const dir = join(root, '.cache', 'guest');
   // The stamp names the kernel to boot: the uncompressed vmlinux (PVH boot) when possible.
   const stamp = await readFile(join(dir, 'STAMP'), 'utf8');

@@ -6,7 +6,8 @@
  * it: backup/live/export.ts), and the same session forwards a local unix
  * socket (in a private local directory) to the NBD socket QEMU will create
  * there (`ssh -L LOCAL:REMOTE`, unix to unix, as the cold path's remote
- * qemu-nbd does: src/nbd/remote-qemu-nbd.ts). libvirt is handed the remote
+ * qemu-nbd does: src/nbd/remote-qemu-nbd.ts; both through
+ * src/util/ssh-session.ts). libvirt is handed the remote
  * paths; the project's NBD client reads the local socket.
  *
  * Lifetime: the script waits on its stdin (`cat`); when brankas closes it,
@@ -14,7 +15,6 @@
  * EXIT trap), scratch files with it. The backup job a killed brankas left
  * running is found by the next backup through libvirt (leftovers.ts).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { access, chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -24,10 +24,10 @@ import {
   shellQuote,
   sshExec,
   sshFailed,
-  sshOptions,
   SSH_OWN_FAILURE,
   type SshTarget,
 } from '../../util/ssh.js';
+import { ForwardedScriptSession } from '../../util/ssh-session.js';
 import { EngineError } from '../errors.js';
 
 /** Where the directory is made on the host (QEMU must reach it), and its name's prefix. */
@@ -75,21 +75,14 @@ export function jobDirScript(
 
 export class RemoteJobDir implements JobDirHandle {
   private stopping: Promise<void> | undefined;
-  private readonly exited: Promise<void>;
 
   private constructor(
-    private readonly child: ChildProcess,
+    private readonly session: ForwardedScriptSession,
     private readonly ssh: SshTarget,
     private readonly localDir: string,
     readonly dir: string,
     readonly socket: string,
-  ) {
-    this.exited = new Promise((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) resolve();
-      child.once('close', () => resolve());
-      child.once('error', () => resolve());
-    });
-  }
+  ) {}
 
   /** Makes the directory on the host and the forward to its socket; resolves once both stand. */
   static async start(
@@ -102,21 +95,13 @@ export class RemoteJobDir implements JobDirHandle {
     const socket = join(localDir, 'nbd.sock');
     const dir = `${REMOTE_WORK_ROOT}/${REMOTE_DIR_PREFIX}${randomBytes(8).toString('hex')}`;
     const script = jobDirScript(dir, JSON.stringify(marker), owner);
-    const child = spawn(
-      ssh.command,
-      [
-        ...sshOptions(ssh),
-        '-o',
-        'ExitOnForwardFailure=yes',
-        '-L',
-        `${socket}:${dir}/nbd.sock`,
-        '--',
-        ssh.host,
-        `sh -c ${shellQuote(script)}`,
-      ],
-      { stdio: ['pipe', 'pipe', 'pipe'] },
-    );
-    const jd = new RemoteJobDir(child, ssh, localDir, dir, socket);
+    const session = ForwardedScriptSession.spawn({
+      ssh,
+      localSocket: socket,
+      remoteSocket: `${dir}/nbd.sock`,
+      script,
+    });
+    const jd = new RemoteJobDir(session, ssh, localDir, dir, socket);
     try {
       await jd.waitReady();
     } catch (err) {
@@ -127,47 +112,27 @@ export class RemoteJobDir implements JobDirHandle {
   }
 
   private get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
+    return this.session.running;
   }
 
   private async waitReady(): Promise<void> {
-    const child = this.child;
-    let stdout = '';
-    let stderr = '';
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (s: string) => {
-      stderr = (stderr + s).slice(-16384);
-    });
-    child.stdout!.setEncoding('utf8');
-    let timer: NodeJS.Timeout | undefined;
-    const ready = new Promise<void>((resolve, reject) => {
-      child.stdout!.on('data', (s: string) => {
-        stdout += s;
-        if (stdout.includes(READY)) resolve();
-      });
-      child.once('error', (err) => reject(sshFailed(this.ssh, err.message, err)));
-      child.once('close', (code) => reject(this.startFailure(code, stderr)));
-      timer = setTimeout(
-        () => reject(this.startFailure(null, stderr || 'no answer before the deadline')),
-        START_DEADLINE_MS,
-      );
-    });
-    try {
-      await ready;
-      // The local end of the forward is made before the session runs; checked, not assumed.
-      const deadline = Date.now() + START_DEADLINE_MS;
-      while (
-        !(await access(this.socket).then(
-          () => true,
-          () => false,
-        ))
-      ) {
-        if (!this.running) throw this.startFailure(child.exitCode, stderr);
-        if (Date.now() > deadline) throw this.startFailure(null, 'no forwarded socket');
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    } finally {
-      clearTimeout(timer);
+    await this.session.waitForMarker(
+      READY,
+      START_DEADLINE_MS,
+      (code, stderr) => this.startFailure(code, stderr),
+      (stderr) => this.startFailure(null, stderr || 'no answer before the deadline'),
+    );
+    // The local end of the forward is made before the session runs; checked, not assumed.
+    const deadline = Date.now() + START_DEADLINE_MS;
+    while (
+      !(await access(this.socket).then(
+        () => true,
+        () => false,
+      ))
+    ) {
+      if (!this.running) throw this.startFailure(this.session.child.exitCode, this.session.stderr);
+      if (Date.now() > deadline) throw this.startFailure(null, 'no forwarded socket');
+      await new Promise((r) => setTimeout(r, 20));
     }
   }
 
@@ -186,19 +151,7 @@ export class RemoteJobDir implements JobDirHandle {
   remove(): Promise<void> {
     this.stopping ??= (async () => {
       try {
-        if (this.running) {
-          this.child.stdin?.end();
-          let timer: NodeJS.Timeout | undefined;
-          const late = new Promise<boolean>((r) => {
-            timer = setTimeout(() => r(true), STOP_DEADLINE_MS);
-          });
-          const tooLate = await Promise.race([this.exited.then(() => false), late]);
-          clearTimeout(timer);
-          if (tooLate && this.running) {
-            this.child.kill('SIGTERM');
-            await this.exited;
-          }
-        }
+        await this.session.end(STOP_DEADLINE_MS);
       } finally {
         await rm(this.localDir, { recursive: true, force: true });
       }

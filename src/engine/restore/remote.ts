@@ -13,7 +13,6 @@
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import type { Connection, Domain } from '../../libvirt/index.js';
-import { copyDisk } from '../../image/index.js';
 import type { Manifest, ManifestDisk } from '../../repo/manifest.js';
 import type { Repository } from '../../repo/repository.js';
 import { BackupDisk } from '../../repo/reader.js';
@@ -22,7 +21,7 @@ import { createRemoteDisk, remoteRun } from '../remote/disk-sink.js';
 import type { GraphicsDecision } from './graphics.js';
 import type { HostAccess } from './host-access.js';
 import type { PlannedFile, RestoreOptions, RestoreResult } from './restore.js';
-import { diskReader, isBootFile } from './write.js';
+import { bootFileMode, copyBackedDisk, isBootFile } from './write.js';
 
 /** Whether anything is at `path` on the host. */
 export async function remoteExists(
@@ -66,16 +65,7 @@ async function writeRemoteDisk(
       compat: fo.compat === '0.10' || fo.compat === '1.1' ? fo.compat : undefined,
       signal: o.signal,
     });
-    const total = backed.virtualSize;
-    const progress = o.onProgress;
-    return (
-      await copyDisk(diskReader(backed, format), writer, {
-        ...(o.signal ? { signal: o.signal } : {}),
-        ...(progress
-          ? { onProgress: (at) => progress({ disk: disk.name, doneBytes: at, totalBytes: total }) }
-          : {}),
-      })
-    ).dataBytes;
+    return await copyBackedDisk(backed, format, disk.name, writer, o);
   } finally {
     await backed.close();
   }
@@ -92,9 +82,7 @@ async function writeRemoteBootFile(
   const backed = await BackupDisk.open(repo, backupId, disk.name);
   try {
     const data = await backed.read(0, backed.virtualSize);
-    // Permission bits only, as locally (write.ts): never a set-user-ID file from a manifest.
-    const recorded = (disk.formatOptions as { mode?: unknown } | null)?.mode;
-    const mode = (typeof recorded === 'number' ? recorded & 0o777 : 0o644).toString(8);
+    const mode = bootFileMode(disk).toString(8);
     const p = shellQuote(path);
     await remoteRun(
       ssh,

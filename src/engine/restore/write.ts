@@ -6,7 +6,7 @@
  */
 import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { copyDisk, createWriter, type DiskReader } from '../../image/index.js';
+import { copyDisk, createWriter, type DiskReader, type DiskWriter } from '../../image/index.js';
 import type { Repository } from '../../repo/repository.js';
 import type { ManifestDisk } from '../../repo/manifest.js';
 import { BackupDisk } from '../../repo/reader.js';
@@ -24,6 +24,38 @@ export function diskReader(d: BackupDisk, format: string): DiskReader {
       d.readInto(target, targetOffset, offset, length),
     close: () => d.close(),
   };
+}
+
+/**
+ * Copies a backed disk into `writer` (any image writer, local or remote),
+ * reporting progress under the disk's name; returns the data bytes written.
+ */
+export async function copyBackedDisk(
+  backed: BackupDisk,
+  format: string,
+  diskName: string,
+  writer: DiskWriter,
+  o: { signal?: AbortSignal | undefined; onProgress?: RestoreProgressFn | undefined },
+): Promise<number> {
+  const total = backed.virtualSize;
+  const progress = o.onProgress;
+  return (
+    await copyDisk(diskReader(backed, format), writer, {
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(progress
+        ? { onProgress: (at) => progress({ disk: diskName, doneBytes: at, totalBytes: total }) }
+        : {}),
+    })
+  ).dataBytes;
+}
+
+/**
+ * The mode a boot file is restored with: permission bits only, since a recorded
+ * set-user-ID bit (a forged manifest) would make a root-owned file that runs as root.
+ */
+export function bootFileMode(disk: ManifestDisk): number {
+  const recorded = (disk.formatOptions as { mode?: unknown } | null)?.mode;
+  return typeof recorded === 'number' ? recorded & 0o777 : 0o644;
 }
 
 export function isBootFile(d: ManifestDisk): boolean {
@@ -80,16 +112,7 @@ export async function writeDisk(
           }
         : { format: 'raw', virtualSize: backed.virtualSize, mode },
     );
-    const total = backed.virtualSize;
-    const progress = o.onProgress;
-    return (
-      await copyDisk(diskReader(backed, format), writer, {
-        ...(o.signal ? { signal: o.signal } : {}),
-        ...(progress
-          ? { onProgress: (at) => progress({ disk: disk.name, doneBytes: at, totalBytes: total }) }
-          : {}),
-      })
-    ).dataBytes;
+    return await copyBackedDisk(backed, format, disk.name, writer, o);
   } catch (err) {
     throw noSpace(err, disk, backupId, target.final);
   } finally {
@@ -107,10 +130,7 @@ export async function writeBootFile(
   const backed = await BackupDisk.open(repo, backupId, disk.name);
   try {
     const data = await backed.read(0, backed.virtualSize);
-    // Permission bits only: a recorded set-user-ID bit (a forged manifest) would make a
-    // root-owned file that runs as root.
-    const recorded = (disk.formatOptions as { mode?: unknown } | null)?.mode;
-    const mode = typeof recorded === 'number' ? recorded & 0o777 : 0o644;
+    const mode = bootFileMode(disk);
     const handle = await open(target.path, 'wx', mode);
     try {
       await handle.writeFile(data);

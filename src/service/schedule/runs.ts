@@ -4,10 +4,8 @@
  * it (first seen, or its last run), so a run missed while the service was down runs once at
  * start; per policy and VM the last scheduled restore test.
  */
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { ServiceError } from '../errors.js';
+import { openJobsDb } from '../job-history.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS schedule_runs (
@@ -27,28 +25,7 @@ export class ScheduleRuns {
 
   /** Opens the tables in `jobs.sqlite` (beside the `jobs` table; it never touches that one). */
   static open(stateDir: string): ScheduleRuns {
-    const path = join(stateDir, 'jobs.sqlite');
-    let db: Database.Database | undefined;
-    try {
-      mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-      db = new Database(path);
-      db.pragma('journal_mode = WAL');
-      // The service and a CLI `schedule run` may write at once: wait for the other's write.
-      db.pragma('busy_timeout = 10000');
-      db.exec(SCHEMA);
-      return new ScheduleRuns(db);
-    } catch (err) {
-      db?.close();
-      const message = (err as Error).message;
-      throw new ServiceError(
-        'JOB_HISTORY_UNUSABLE',
-        `cannot use the job history ${path}: ${message}`,
-        {
-          cause: err,
-          details: { path },
-        },
-      );
-    }
+    return openJobsDb(stateDir, SCHEMA, (db) => new ScheduleRuns(db));
   }
 
   lastRun(policy: string): Date | undefined {
