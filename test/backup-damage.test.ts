@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { copyFile, mkdtemp, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Connection, type Domain } from '../src/libvirt/index.js';
+import { Connection, DomainUndefine, type Domain } from '../src/libvirt/index.js';
 import { ensureGuestImages, guestDomainXml, guestWorkDir } from '../src/engine/guest/tiny-guest.js';
 import { openImage } from '../src/image/index.js';
 import { testName } from './support/guest.js';
@@ -73,7 +73,9 @@ before(async () => {
 });
 
 after(async () => {
-  await domain?.undefine().catch(() => undefined);
+  await domain
+    ?.undefine(DomainUndefine.SNAPSHOTS_METADATA | DomainUndefine.CHECKPOINTS_METADATA)
+    .catch(() => undefined);
   await conn?.close();
   for (const d of [repoDir, outDir, workDir]) {
     if (d) await rm(d, { recursive: true, force: true });

@@ -100,7 +100,9 @@ describe('disk info on a shut-off domain', () => {
     ]);
   });
   after(async () => {
-    await vm?.undefine(DomainUndefine.SNAPSHOTS_METADATA).catch(() => undefined);
+    await vm
+      ?.undefine(DomainUndefine.SNAPSHOTS_METADATA | DomainUndefine.CHECKPOINTS_METADATA)
+      .catch(() => undefined);
     await broken?.undefine().catch(() => undefined);
   });
 

@@ -139,8 +139,12 @@ after(async () => {
   try {
     const copy = await conn.lookupDomain(copyName).catch(() => undefined);
     if (copy && (await copy.isActive())) await copy.destroy();
-    await copy?.undefine(DomainUndefine.SNAPSHOTS_METADATA).catch(() => undefined);
-    await domain?.undefine(DomainUndefine.SNAPSHOTS_METADATA).catch(() => undefined);
+    await copy
+      ?.undefine(DomainUndefine.SNAPSHOTS_METADATA | DomainUndefine.CHECKPOINTS_METADATA)
+      .catch(() => undefined);
+    await domain
+      ?.undefine(DomainUndefine.SNAPSHOTS_METADATA | DomainUndefine.CHECKPOINTS_METADATA)
+      .catch(() => undefined);
     await conn?.close();
   } finally {
     await scratch?.remove();

@@ -154,7 +154,9 @@ after(async () => {
       const d = await lookup(name).catch(() => undefined);
       if (!d) continue;
       if (await d.isActive().catch(() => false)) await d.destroy().catch(() => undefined);
-      await d.undefine(DomainUndefine.SNAPSHOTS_METADATA).catch(() => undefined);
+      await d
+        .undefine(DomainUndefine.SNAPSHOTS_METADATA | DomainUndefine.CHECKPOINTS_METADATA)
+        .catch(() => undefined);
     }
     for (const dir of mounts.reverse()) {
       await run('umount', [dir]).catch(() => run('umount', ['-l', dir]));

@@ -35,7 +35,7 @@ after(async () => {
       .catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
     if (copy) {
       if (await copy.isActive()) await copy.destroy();
-      await copy.undefine(DomainUndefine.SNAPSHOTS_METADATA);
+      await copy.undefine(DomainUndefine.SNAPSHOTS_METADATA | DomainUndefine.CHECKPOINTS_METADATA);
     }
   } finally {
     await guest?.dispose();

@@ -75,7 +75,7 @@ after(async () => {
       .catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
     if (vm) {
       if (await vm.isActive()) await vm.destroy();
-      await vm.undefine(DomainUndefine.SNAPSHOTS_METADATA);
+      await vm.undefine(DomainUndefine.SNAPSHOTS_METADATA | DomainUndefine.CHECKPOINTS_METADATA);
     }
     await cli(['run', '--stop', copyName, '--force'], env());
     if (server && isAlive(server)) process.kill(server.pid, 'SIGKILL');

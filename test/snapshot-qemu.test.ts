@@ -111,7 +111,9 @@ describe('a shut-off domain with a raw disk', () => {
     );
   });
   after(async () => {
-    await vm?.undefine(DomainUndefine.SNAPSHOTS_METADATA).catch(() => undefined);
+    await vm
+      ?.undefine(DomainUndefine.SNAPSHOTS_METADATA | DomainUndefine.CHECKPOINTS_METADATA)
+      .catch(() => undefined);
     await scratch?.remove();
   });
 
