@@ -82,7 +82,28 @@ function commandHelp(c: Command): string {
   return [`Usage: ${c.usage}`, '', c.summary, ...(c.help ? ['', c.help] : [])].join('\n');
 }
 
-export async function run(argv: string[], io: CliIO): Promise<number> {
+/**
+ * Global options may come before the command (`brankas --lang id status`): they are moved after
+ * it, where the command's parser reads them with its own.
+ */
+function commandFirst(argv: string[]): string[] {
+  const lead: string[] = [];
+  let i = 0;
+  while (i < argv.length) {
+    const a = argv[i]!;
+    if (a === '--json' || a.startsWith('--lang=') || a.startsWith('--connect=')) {
+      lead.push(a);
+      i += 1;
+    } else if ((a === '--lang' || a === '-c' || a === '--connect') && i + 1 < argv.length) {
+      lead.push(a, argv[i + 1]!);
+      i += 2;
+    } else break;
+  }
+  return i === 0 || i === argv.length ? argv : [...argv.slice(i), ...lead];
+}
+
+export async function run(givenArgv: string[], io: CliIO): Promise<number> {
+  const argv = commandFirst(givenArgv);
   const first = argv[0];
   if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
     io.stdout.write(mainHelp(await allCommands()) + '\n');
