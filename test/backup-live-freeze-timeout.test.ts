@@ -15,7 +15,7 @@ import { Connection } from '../src/libvirt/index.js';
 import { TinyGuest } from '../src/engine/guest/tiny-guest.js';
 import { testName } from './support/guest.js';
 import { cli, initPlainRepo } from './support/cli.js';
-import { startFaultyAgent } from './support/agent.js';
+import { startAgentStandIn } from './support/agent.js';
 
 let conn: Connection;
 let repoDir: string;
@@ -43,7 +43,7 @@ before(async () => {
   scratch = await mkdtemp('/var/tmp/brankas-test-freeze-');
   await chmod(scratch, 0o755);
   guest = await TinyGuest.launch(conn, { name: testName('freeze-timeout'), agent: true });
-  await startFaultyAgent(guest);
+  await startAgentStandIn(guest);
 });
 
 after(async () => {

@@ -79,10 +79,10 @@ async function agentGone(guest: TinyGuest): Promise<void> {
 }
 
 /**
- * Replaces the guest's agent with the faulty stand-in. A reopening of the port libvirt misses
+ * Replaces the guest's agent with this stand-in (healthy until a fault file is made). A reopening of the port libvirt misses
  * leaves the agent "not connected", so the swap is tried again (up to three times).
  */
-export async function startFaultyAgent(guest: TinyGuest): Promise<void> {
+export async function startAgentStandIn(guest: TinyGuest): Promise<void> {
   const c = guest.console;
   await c.run(`echo ${Buffer.from(FAULTY_AGENT).toString('base64')} | base64 -d > /tmp/agent3.sh`);
   for (let attempt = 1; ; attempt++) {
