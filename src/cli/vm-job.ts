@@ -3,13 +3,11 @@
  * VM (VM_BUSY, or `--wait`), and what a killed brankas left undone on the VM
  * is put right first, and said.
  */
-import {
-  stateDirFrom,
-  VmJob,
-  type JobKind,
-  type Recovery,
-  type VmJobEvent,
-} from '../service/index.js';
+// Straight from the modules, not the service's index: that one loads the job database
+// (better-sqlite3), the scheduler and the engine, which a one-VM command does not need.
+import { VmJob, type Recovery, type VmJobEvent } from '../service/job.js';
+import type { JobKind } from '../service/lock.js';
+import { stateDirFrom } from '../service/state.js';
 import type { ParsedArgs } from './command.js';
 import type { CliContext } from './context.js';
 import type { MessageKey } from './i18n.js';

@@ -13,7 +13,9 @@ import {
   type LeftOff,
 } from '../../engine/doctor/index.js';
 import type { Repository } from '../../repo/index.js';
-import { jobsState, lockHolder, VmJob } from '../../service/index.js';
+import { VmJob } from '../../service/job.js';
+import { lockHolder } from '../../service/lock.js';
+import { jobsState } from '../../service/state.js';
 import { errorMessage, isBrankasError } from '../../util/errors.js';
 import type { Command } from '../command.js';
 import type { CliContext } from '../context.js';

@@ -10,7 +10,7 @@ import { hostStatus, type StatusWarning, type VmStatus } from '../../engine/stat
 import type { Connection } from '../../libvirt/index.js';
 import { acrossHosts, allHostsOption, exitCodeOf, printHostHeading } from '../all-hosts.js';
 import type { Repository } from '../../repo/repository.js';
-import { jobsState, type JobsState } from '../../service/index.js';
+import { jobsState, type JobsState } from '../../service/state.js';
 import { repoLocation, repoOption } from './repo-location.js';
 import type { Command } from '../command.js';
 import type { CliContext } from '../context.js';
