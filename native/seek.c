@@ -20,6 +20,7 @@
 #include "blake3-napi.h"
 #include "crc32-napi.h"
 #include "copy-napi.h"
+#include "aligned-napi.h"
 
 #define MAX_SAFE 9007199254740991.0
 
@@ -130,6 +131,7 @@ static napi_value init(napi_env env, napi_value exports) {
   register_blake3(env, exports);
   register_crc32(env, exports);
   register_copy(env, exports);
+  register_aligned(env, exports);
   return exports;
 }
 

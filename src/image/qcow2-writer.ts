@@ -30,7 +30,7 @@ import {
   type Qcow2Compat,
   type Qcow2Geometry,
 } from './qcow2-writer-layout.js';
-import { writerSink, type FileSink } from './writer-sink.js';
+import { openWriterSink, type FileSink } from './writer-sink.js';
 import {
   commonOptions,
   WriterBase,
@@ -125,7 +125,7 @@ export class Qcow2Writer extends WriterBase implements DiskWriter {
     } catch (err) {
       throw new ImageIoError(path, 'create the qcow2 image', err);
     }
-    const sink = writerSink(path, handle, common);
+    const sink = await openWriterSink(path, handle, common);
     return new Qcow2Writer(
       path,
       common.virtualSize,
@@ -188,6 +188,7 @@ export class Qcow2Writer extends WriterBase implements DiskWriter {
       if (this.sync) await this.handle.datasync();
     });
     this.state = 'closed';
+    await this.sink.release();
     await this.handle.close();
   }
 
@@ -195,6 +196,7 @@ export class Qcow2Writer extends WriterBase implements DiskWriter {
     if (this.state === 'closed' || this.state === 'aborted') return;
     this.state = 'aborted';
     await this.sink.settle();
+    await this.sink.release();
     await this.handle.close().catch(() => undefined);
     await unlink(this.path).catch(() => undefined);
   }

@@ -10,7 +10,7 @@
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { ImageIoError } from './errors.js';
 import { nativeFileOps } from './native.js';
-import { writerSink, type FileSink } from './writer-sink.js';
+import { openWriterSink, type FileSink } from './writer-sink.js';
 import {
   commonOptions,
   WriterBase,
@@ -72,7 +72,7 @@ export class RawWriter extends WriterBase implements DiskWriter {
       }
       // Sized at once, as qemu-img does: writes then land inside the file, never extend it.
       if (!blockDevice && common.mode !== 'overwrite') await handle.truncate(common.virtualSize);
-      const sink = writerSink(path, handle, common);
+      const sink = await openWriterSink(path, handle, common);
       const created = common.mode !== 'overwrite';
       return new RawWriter(
         path,
@@ -137,6 +137,7 @@ export class RawWriter extends WriterBase implements DiskWriter {
       if (this.options.sync) await this.handle.datasync();
     });
     this.state = 'closed';
+    await this.sink.release();
     await this.handle.close();
   }
 
@@ -144,6 +145,7 @@ export class RawWriter extends WriterBase implements DiskWriter {
     if (this.state === 'closed' || this.state === 'aborted') return;
     this.state = 'aborted';
     await this.sink.settle();
+    await this.sink.release();
     await this.handle.close().catch(() => undefined);
     if (this.created) await unlink(this.path).catch(() => undefined);
   }

@@ -4,6 +4,7 @@
  * in pieces of `pieceSize`, `readAhead` reads in flight while the writer works,
  * zero and hole extents become writeZeroes. On failure the writer is aborted.
  */
+import { alignedBuffer } from '../util/aligned.js';
 import type { DiskReader } from './types.js';
 import type { DiskWriter } from './writer.js';
 
@@ -38,11 +39,12 @@ export async function copyDisk(
     [];
   let reading = 0; // data pieces in the queue
   // Readers with readInto (image readers, backups) fill reused buffers; others allocate per read.
+  // Page-aligned, so that a durable writer can send them out with O_DIRECT (writer-sink.ts).
   const into = reader.readInto ? (reader as Required<DiskReader>) : undefined;
   const free: Buffer[] = [];
   const read = (at: number, n: number): Promise<Buffer> => {
     if (into === undefined) return reader.read(at, n);
-    const buf = (free.pop() ?? Buffer.allocUnsafe(pieceSize)).subarray(0, n);
+    const buf = (free.pop() ?? alignedBuffer(pieceSize)).subarray(0, n);
     return into.readInto(buf, 0, at, n).then(() => buf);
   };
   // A read may fail while an earlier write is awaited: keep it from going unhandled.

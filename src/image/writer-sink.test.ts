@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { constants } from 'node:fs';
 import { open, readFile, type FileHandle } from 'node:fs/promises';
+import { alignedBuffer } from '../util/aligned.js';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { IMAGE_IO } from './errors.js';
@@ -31,6 +33,50 @@ describe('FileSink', () => {
     ({ dir, remove } = await tempDir());
   });
   after(async () => remove());
+
+  it('sends aligned pieces through the O_DIRECT handle and the rest through the buffered one', async (t) => {
+    const path = join(dir, 'direct');
+    const handle = await open(path, 'w+');
+    let direct: FileHandle;
+    try {
+      direct = await open(path, constants.O_WRONLY | constants.O_DIRECT);
+    } catch {
+      await handle.close();
+      t.skip('this file system refuses O_DIRECT');
+      return;
+    }
+    const directWrites: number[] = [];
+    const realWrite = direct.write.bind(direct) as (...a: unknown[]) => Promise<unknown>;
+    (direct as { write: unknown }).write = (...a: unknown[]) => {
+      directWrites.push(a[3] as number);
+      return realWrite(...a);
+    };
+    const sink = new FileSink(path, handle, MiB, 2, 0, direct);
+    assert.equal(sink.directIo, true);
+    const expected = Buffer.alloc(8 * MiB);
+    // An aligned 4 MiB piece from aligned memory, one from unaligned memory, and a 3 KiB tail.
+    const a = alignedBuffer(4 * MiB);
+    pattern(4 * MiB, 1).copy(a);
+    const b = Buffer.concat([Buffer.alloc(1), pattern(3 * MiB, 2)]).subarray(1);
+    const c = pattern(3 * 1024, 3);
+    await sink.write(0, a);
+    await sink.write(4 * MiB, b);
+    await sink.write(7 * MiB, c);
+    a.copy(expected, 0);
+    b.copy(expected, 4 * MiB);
+    c.copy(expected, 7 * MiB);
+    await sink.drain();
+    await sink.release();
+    assert.equal(sink.directIo, false);
+    await handle.close();
+    assert.ok(directWrites.length > 0, 'the aligned piece went out with O_DIRECT');
+    assert.ok(
+      directWrites.every((at) => at < 4 * MiB),
+      `only the aligned piece did: ${directWrites.join(', ')}`,
+    );
+    const got = await readFile(path);
+    assert.ok(got.subarray(0, 7 * MiB + 3 * 1024).equals(expected.subarray(0, 7 * MiB + 3 * 1024)));
+  });
 
   it('starts fdatasyncs while writing once writebackEvery bytes are written, one at a time', async () => {
     const path = join(dir, 'writeback');

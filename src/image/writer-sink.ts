@@ -16,7 +16,9 @@
  * was 14 % faster with it (medians of four alternating runs, 4.07 s against
  * 4.72 s, 2026-11-28).
  */
-import type { FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { alignedBuffer, directAligned } from '../util/aligned.js';
 import { ImageIoError } from './errors.js';
 import type { CommonWriterOptions } from './writer.js';
 
@@ -32,13 +34,32 @@ interface Pending {
   done: Promise<void>;
 }
 
-/** The sink of a writer with these (filled-in) options: early writeback when it is to be durable. */
-export function writerSink(
+/**
+ * The sink of a writer with these (filled-in) options. A durable writer (a restore) writes its
+ * aligned pieces with O_DIRECT, past the page cache, and the rest (metadata, unaligned tails)
+ * buffered with early writeback. Buffered, a 1 GiB restore's writes on this project's test host
+ * ran at 310-360 MB/s about half the time (the kernel's dirty-page throttling) and at 0.9-1.4
+ * GB/s otherwise; with O_DIRECT at 0.95-1.2 GB/s every time (`dd bs=8M count=128 conv=fsync`,
+ * with and without `oflag=direct`, four alternating pairs). It also leaves the host's page cache
+ * to the running VMs. A file system that refuses O_DIRECT (tmpfs) gets buffered writes.
+ */
+export async function openWriterSink(
   path: string,
   handle: FileHandle,
   o: Required<CommonWriterOptions>,
-): FileSink {
-  return new FileSink(path, handle, o.bufferSize, o.inFlight, o.sync ? WRITEBACK_BYTES : 0);
+): Promise<FileSink> {
+  const direct = o.sync ? await openDirect(path) : undefined;
+  return new FileSink(path, handle, o.bufferSize, o.inFlight, o.sync ? WRITEBACK_BYTES : 0, direct);
+}
+
+/** A second handle on path for O_DIRECT writes, or undefined where that is not possible. */
+async function openDirect(path: string): Promise<FileHandle | undefined> {
+  if (constants.O_DIRECT === undefined) return undefined;
+  try {
+    return await open(path, constants.O_WRONLY | constants.O_DIRECT);
+  } catch {
+    return undefined;
+  }
 }
 
 export class FileSink {
@@ -51,7 +72,9 @@ export class FileSink {
   private failure: unknown;
   /** Bytes handed to write(2) so far. */
   bytesWritten = 0;
-  /** bytesWritten when the last early fdatasync started. */
+  /** Bytes that went through the page cache (not O_DIRECT): early writeback counts these. */
+  private bufferedBytes = 0;
+  /** bufferedBytes when the last early fdatasync started. */
   private syncedMark = 0;
   private syncing: Promise<void> | undefined;
 
@@ -62,8 +85,27 @@ export class FileSink {
     private readonly inFlight: number,
     /** Start an fdatasync after this many more bytes (0: never; see the file's comment). */
     private readonly writebackEvery = 0,
+    /** The same file opened with O_DIRECT, for aligned pieces (see openWriterSink). */
+    private direct?: FileHandle,
   ) {
-    this.stage = Buffer.allocUnsafe(bufferSize);
+    this.stage = this.newStage();
+  }
+
+  /** Staging buffers are page-aligned when aligned pieces can go out with O_DIRECT. */
+  private newStage(): Buffer {
+    return this.direct ? alignedBuffer(this.bufferSize) : Buffer.allocUnsafe(this.bufferSize);
+  }
+
+  /** Whether aligned pieces go out with O_DIRECT (for tests and diagnostics). */
+  get directIo(): boolean {
+    return this.direct !== undefined;
+  }
+
+  /** Closes the O_DIRECT handle (the writer closes its own); after drain() or settle(). */
+  async release(): Promise<void> {
+    const direct = this.direct;
+    this.direct = undefined;
+    await direct?.close().catch(() => undefined);
   }
 
   /**
@@ -106,7 +148,7 @@ export class FileSink {
     const buffer = this.stage;
     this.issue(buffer, 0, this.stageLength, this.stagePosition, buffer);
     this.stageLength = 0;
-    this.stage = this.free.pop() ?? Buffer.allocUnsafe(this.bufferSize);
+    this.stage = this.free.pop() ?? this.newStage();
   }
 
   /** Flushes and waits for every write and early fdatasync; rethrows the first failure. */
@@ -177,16 +219,27 @@ export class FileSink {
     position: number,
   ): Promise<void> {
     let done = 0;
+    let buffered = 0;
     while (done < length) {
+      const direct =
+        this.direct !== undefined &&
+        directAligned(data, offset + done, length - done, position + done)
+          ? this.direct
+          : undefined;
       let n: number;
       try {
-        ({ bytesWritten: n } = await this.handle.write(
+        ({ bytesWritten: n } = await (direct ?? this.handle).write(
           data,
           offset + done,
           length - done,
           position + done,
         ));
       } catch (err) {
+        if (direct !== undefined && (err as NodeJS.ErrnoException).code === 'EINVAL') {
+          // The file system took the O_DIRECT open but not the write: buffered from here on.
+          void this.release();
+          continue;
+        }
         throw new ImageIoError(
           this.path,
           `write ${length - done} bytes at ${position + done}`,
@@ -197,15 +250,17 @@ export class FileSink {
         throw new ImageIoError(this.path, `write at ${position + done}`, new Error('no progress'));
       }
       done += n;
+      if (direct === undefined) buffered += n;
     }
     this.bytesWritten += length;
+    this.bufferedBytes += buffered;
     this.writeback();
   }
 
   private writeback(): void {
     if (this.writebackEvery <= 0 || this.syncing !== undefined) return;
-    if (this.bytesWritten - this.syncedMark < this.writebackEvery) return;
-    this.syncedMark = this.bytesWritten;
+    if (this.bufferedBytes - this.syncedMark < this.writebackEvery) return;
+    this.syncedMark = this.bufferedBytes;
     this.syncing = this.handle
       .datasync()
       .catch((err: unknown) => {
