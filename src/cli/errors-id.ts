@@ -242,7 +242,7 @@ export const ERRORS_ID = {
   SCHEDULE_UNKNOWN_KEY: "{file}:{line}: kunci '{key}' tidak dikenal; kunci yang ada: {known}",
   SCHEDULE_MISSING_KEY: "{file}:{line}: kebijakan '{id}' tidak punya '{key}'",
   SCHEDULE_BAD_VALUE: "{file}:{line}: '{key}' tidak boleh '{value}'; yang boleh: {allowed}",
-  SCHEDULE_BAD_CRON: "{file}:{line}: '{value}' bukan ekspresi cron lima kolom: {message}",
+  SCHEDULE_BAD_CRON: "{file}:{line}: '{value}' bukan ekspresi cron lima kolom: {reason}",
   SCHEDULE_BAD_PATTERN:
     "{file}:{line}: '{pattern}' bukan nama atau pola VM (huruf, angka, _.+:- dan wildcard * dan ?)",
   SCHEDULE_NOT_FOUND: "tidak ada kebijakan jadwal '{id}'",

@@ -226,7 +226,7 @@ export const ERRORS = {
   SCHEDULE_UNKNOWN_KEY: "{file}:{line}: unknown key '{key}'; the keys are: {known}",
   SCHEDULE_MISSING_KEY: "{file}:{line}: policy '{id}' has no '{key}'",
   SCHEDULE_BAD_VALUE: "{file}:{line}: '{key}' cannot be '{value}'; allowed: {allowed}",
-  SCHEDULE_BAD_CRON: "{file}:{line}: '{value}' is not a cron expression of five fields: {message}",
+  SCHEDULE_BAD_CRON: "{file}:{line}: '{value}' is not a cron expression of five fields: {reason}",
   SCHEDULE_BAD_PATTERN:
     "{file}:{line}: '{pattern}' is not a VM name or pattern (letters, digits, _.+:- and the wildcards * and ?)",
   SCHEDULE_NOT_FOUND: "no schedule policy '{id}'",

@@ -74,6 +74,17 @@ describe('brankas schedule', () => {
     const r = await cli(['schedule', 'add', 'x', '--vms', 'a', '--when', '* * *'], env);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /<new policy>:3: '\* \* \*' is not a cron expression of five fields/);
+    // In Indonesian it is said once, without the English sentence repeated after it.
+    const inId = await cli(
+      ['schedule', 'add', 'x', '--vms', 'a', '--when', '* * *', '--lang', 'id'],
+      env,
+    );
+    assert.equal(inId.code, 2);
+    assert.match(
+      inId.stderr,
+      /<new policy>:3: '\* \* \*' bukan ekspresi cron lima kolom: it has 3 field/,
+    );
+    assert.doesNotMatch(inId.stderr, /is not a cron expression/);
     const id = await cli(
       ['schedule', 'add', 'x', '--vms', 'a', '--when', '@daily', '--lang', 'id', '--mode', 'hot'],
       env,

@@ -130,7 +130,7 @@ function finish(file: string, d: Draft): Policy {
     throw new ScheduleError(
       'SCHEDULE_BAD_CRON',
       `${file}:${when.line}: '${when.value}' is not a cron expression of five fields: ${reason}`,
-      { details: { file, line: when.line, value: when.value, message: reason } },
+      { details: { file, line: when.line, value: when.value, reason } },
     );
   }
   const mode = d.values.get('mode')?.value ?? 'auto';
