@@ -5,6 +5,7 @@
 import type { ParseArgsConfig } from 'node:util';
 import { BrankasError } from '../util/errors.js';
 import type { CliContext } from './context.js';
+import { translator, type MessageKey } from './i18n.js';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
@@ -32,6 +33,9 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
   readonly code = 'USAGE';
   readonly typed: BrankasError | undefined;
+  /** The message as a catalogue key (src/cli/i18n.ts), said in the user's language. */
+  key: MessageKey | undefined;
+  params: Record<string, string | number> | undefined;
 
   constructor(message: string, typed?: BrankasError) {
     super(typed?.message ?? message);
@@ -41,5 +45,13 @@ export class UsageError extends Error {
   /** A typed error that means a bad value on the command line, as a usage error. */
   static from(err: unknown): unknown {
     return err instanceof BrankasError ? new UsageError(err.message, err) : err;
+  }
+
+  /** A usage error said from the message catalogue; its message is the English text. */
+  static say(key: MessageKey, params: Record<string, string | number> = {}): UsageError {
+    const e = new UsageError(translator('en')(key, params));
+    e.key = key;
+    e.params = params;
+    return e;
   }
 }

@@ -11,6 +11,7 @@ import * as backupDryRun from './messages/backup-dry-run.js';
 import * as doctor from './messages/doctor.js';
 import * as serve from './messages/serve.js';
 import * as offline from './messages/offline.js';
+import * as usage from './messages/usage.js';
 import * as schedule from './messages/schedule.js';
 import * as service from './messages/service.js';
 import * as runMessages from './messages/run.js';
@@ -785,6 +786,7 @@ const groups = [
   host,
   freeze,
   offline,
+  usage,
 ] as const;
 type KeysOf<G> = G extends { en: infer E } ? keyof E : never;
 type GroupKey = KeysOf<(typeof groups)[number]>;

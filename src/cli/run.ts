@@ -8,7 +8,7 @@ import { isBrankasError, errorMessage } from '../util/errors.js';
 import { asFileError } from '../util/file-errors.js';
 import { CliContext, type CliIO } from './context.js';
 import { UsageError, type Command, type OptionSpec } from './command.js';
-import { pickLang, translator } from './i18n.js';
+import { pickLang, translator, type MessageKey } from './i18n.js';
 import { errorText } from './error-text.js';
 
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, INTERRUPTED: 130 } as const;
@@ -157,12 +157,21 @@ export async function run(givenArgv: string[], io: CliIO): Promise<number> {
     const n = parsed.positionals.length;
     const p = command.positionals ?? { min: 0, max: 0, names: '' };
     if (!parsed.values['help'] && (n < p.min || n > p.max)) {
-      throw new UsageError(
-        n < p.min ? `missing ${p.names}` : `unexpected argument '${parsed.positionals[p.max]}'`,
-      );
+      throw n < p.min
+        ? UsageError.say('usage.missingArguments', { names: p.names })
+        : UsageError.say('usage.unexpectedArgument', { value: parsed.positionals[p.max]! });
     }
   } catch (err) {
-    io.stderr.write(t('usage.error', { message: errorMessage(err) }) + '\n');
+    const said = parseError(err);
+    if (argv.includes('--json')) {
+      // As every other error under --json: one object on stdout, the message in English.
+      const message = said ? translator('en')(said.key, said.params) : errorMessage(err);
+      io.stdout.write(JSON.stringify({ error: { code: 'USAGE', message } }) + '\n');
+      return EXIT.USAGE;
+    }
+    io.stderr.write(
+      t('usage.error', { message: said ? t(said.key, said.params) : errorMessage(err) }) + '\n',
+    );
     io.stderr.write(t('usage.hint', { command: command.name }) + '\n');
     return EXIT.USAGE;
   }
@@ -200,7 +209,12 @@ function reportError(ctx: CliContext, thrown: unknown): number {
     ctx.io.stdout.write(JSON.stringify({ error: body }) + '\n');
   } else {
     if (usage) {
-      const message = err.typed === undefined ? errorMessage(err) : errorText(ctx.lang, err.typed);
+      const message =
+        err.typed !== undefined
+          ? errorText(ctx.lang, err.typed)
+          : err.key !== undefined
+            ? ctx.t(err.key, err.params)
+            : errorMessage(err);
       ctx.io.stderr.write(ctx.t('usage.error', { message }) + '\n');
     } else {
       ctx.io.stderr.write(ctx.t('error.prefix', { message: errorText(ctx.lang, err) }) + '\n');
@@ -216,3 +230,29 @@ function reportError(ctx: CliContext, thrown: unknown): number {
 }
 
 // Disk data plane commands (disk info, volumes, Experiment 2).
+
+/**
+ * node:util's parseArgs errors (English only, with advice about `--` that fits no brankas
+ * command) as catalogue keys; undefined for anything else. Its texts name the option in
+ * quotes: "Unknown option '--x'...", "Option '--x <value>' argument missing", "Option '--x'
+ * argument is ambiguous...", "Option '--x' does not take an argument".
+ */
+function parseError(
+  err: unknown,
+): { key: MessageKey; params: Record<string, string | number> } | undefined {
+  if (err instanceof UsageError && err.key !== undefined) {
+    return { key: err.key, params: err.params ?? {} };
+  }
+  const code = (err as { code?: unknown } | null)?.code;
+  const message = errorMessage(err);
+  const option = /'(-[^' ]+)/.exec(message)?.[1];
+  if (option === undefined) return undefined;
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION')
+    return { key: 'usage.unknownOption', params: { option } };
+  if (code !== 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') return undefined;
+  if (/ambiguous/.test(message)) return { key: 'usage.optionDashValue', params: { option } };
+  if (/does not take an argument/.test(message)) {
+    return { key: 'usage.optionTakesNoValue', params: { option } };
+  }
+  return { key: 'usage.optionNeedsValue', params: { option } };
+}

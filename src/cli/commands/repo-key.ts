@@ -19,7 +19,8 @@ export const repoKeyCommand: Command = {
   async run(ctx, args) {
     const [sub, arg] = args.positionals;
     const label = args.values['label'] as string | undefined;
-    if (sub !== 'remove' && arg !== undefined) throw new UsageError(`unexpected argument '${arg}'`);
+    if (sub !== 'remove' && arg !== undefined)
+      throw UsageError.say('usage.unexpectedArgument', { value: arg });
     await withRepo(ctx, args, async (repo) => {
       switch (sub) {
         case 'list': {
