@@ -41,3 +41,15 @@ test('under --json a usage error is one object on stdout, nothing on stderr', as
   });
   assert.equal(r.stderr, '');
 });
+
+test("a command's own usage errors are said in Indonesian too", async () => {
+  const mode = await cli(['backup', 'web01', '--mode', 'hot', '--lang', 'id']);
+  assert.equal(mode.code, 2);
+  assert.match(mode.stderr, /kesalahan penggunaan: --mode harus auto, live, cold, bukan 'hot'/);
+  const port = await cli(['mount', 'x', '--port', '99999', '--lang', 'id']);
+  assert.equal(port.code, 2);
+  assert.match(port.stderr, /bukan nomor port: '99999'/);
+  const size = await cli(['repo', 'init', '--chunk-size', '3X', '--lang', 'id']);
+  assert.equal(size.code, 2);
+  assert.match(size.stderr, /bukan ukuran: '3X'/);
+});

@@ -20,7 +20,7 @@ import { printOffline, printOfflineCheckpoint } from './backup-offline.js';
 function parseDuration(v: string | undefined, fallbackMs: number): number {
   if (v === undefined) return fallbackMs;
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(v.trim());
-  if (!m) throw new UsageError(`not a duration: '${v}' (e.g. 120s, 2m, 500ms)`);
+  if (!m) throw UsageError.say('usage.notDuration', { value: v });
   const n = Number(m[1]);
   return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
 }
@@ -87,21 +87,26 @@ export const backupCommand: Command = {
   async run(ctx, args) {
     const timeoutMs = parseDuration(args.values['shutdown-timeout'] as string | undefined, 120_000);
     const freezeMs = parseDuration(args.values['freeze-timeout'] as string | undefined, 10_000);
-    if (freezeMs < 1000) throw new UsageError('--freeze-timeout must be at least 1s');
+    if (freezeMs < 1000)
+      throw UsageError.say('usage.atLeast', { option: '--freeze-timeout', min: '1s' });
     const mode = (args.values['mode'] as string | undefined) ?? 'auto';
     if (mode !== 'auto' && mode !== 'live' && mode !== 'cold') {
-      throw new UsageError(`--mode must be auto, live or cold, not '${mode}'`);
+      throw UsageError.say('usage.oneOf', {
+        option: '--mode',
+        allowed: 'auto, live, cold',
+        value: mode,
+      });
     }
     const consistency = (args.values['consistency'] as string | undefined) ?? 'auto';
     if (consistency !== 'auto' && consistency !== 'application' && consistency !== 'shutdown') {
-      throw new UsageError(
-        `--consistency must be auto, application or shutdown, not '${consistency}'`,
-      );
+      throw UsageError.say('usage.oneOf', {
+        option: '--consistency',
+        allowed: 'auto, application, shutdown',
+        value: consistency,
+      });
     }
     if (consistency === 'shutdown' && mode === 'cold') {
-      throw new UsageError(
-        '--consistency shutdown is for live backups: a cold backup is one already',
-      );
+      throw UsageError.say('usage.shutdownIsLive');
     }
     if (args.values['dry-run'] === true) {
       return backupDryRun(ctx, args, args.positionals[0]!, mode as BackupMode);

@@ -14,15 +14,16 @@ function listenOf(values: Record<string, unknown>): MountOptions['listen'] {
   const port = values['port'] as string | undefined;
   const host = values['host'] as string | undefined;
   if (socket !== undefined && (port !== undefined || host !== undefined)) {
-    throw new UsageError('--socket and --port/--host exclude each other');
+    throw UsageError.say('usage.exclusive', { a: '--socket', b: '--port/--host' });
   }
   if (socket !== undefined) return { socketPath: socket };
   if (port === undefined) {
-    if (host !== undefined) throw new UsageError('--host needs --port');
+    if (host !== undefined)
+      throw UsageError.say('usage.needs', { option: '--host', other: '--port' });
     return undefined;
   }
   if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) {
-    throw new UsageError(`not a port number: '${port}'`);
+    throw UsageError.say('usage.notPort', { value: port });
   }
   return { host: host ?? '127.0.0.1', port: Number(port) };
 }

@@ -50,9 +50,9 @@ export const repoCopyCommand: Command = {
   positionals: { min: 0, max: 1000, names: 'VM or BACKUP' },
   async run(ctx, args) {
     const fromLocation = args.values['from'] as string | undefined;
-    if (!fromLocation) throw new UsageError('--from SOURCE is required');
+    if (!fromLocation) throw UsageError.say('usage.required', { option: '--from SOURCE' });
     const toLocation = (args.values['to'] as string | undefined) ?? repoLocation(ctx, args);
-    if (toLocation === fromLocation) throw new UsageError('--from and --to are the same');
+    if (toLocation === fromLocation) throw UsageError.say('usage.same', { a: '--from', b: '--to' });
     const dryRun = args.values['dry-run'] === true;
     const from = await openSource(ctx, args, fromLocation);
     try {

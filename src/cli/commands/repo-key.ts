@@ -49,7 +49,7 @@ export const repoKeyCommand: Command = {
           return;
         }
         case 'remove': {
-          if (!arg) throw new UsageError('missing ID');
+          if (!arg) throw UsageError.say('usage.missingArguments', { names: 'ID' });
           const id = await repo.removePassword(arg);
           if (ctx.json) return ctx.printJson({ removed: id });
           ctx.print(ctx.t('repo.keyRemoved', { id: id.slice(0, 12) }));
@@ -64,7 +64,7 @@ export const repoKeyCommand: Command = {
           return;
         }
         default:
-          throw new UsageError(`unknown key command '${sub}': list, add, remove ID or passwd`);
+          throw UsageError.say('usage.keyCommand', { value: String(sub) });
       }
     });
   },

@@ -3,7 +3,7 @@ import { UsageError } from '../command.js';
 
 export function parseSize(s: string): number {
   const m = /^(\d{1,12})([KMG]?)(i?B)?$/i.exec(s);
-  if (!m) throw new UsageError(`not a size: ${s}`);
+  if (!m) throw UsageError.say('usage.notSize', { value: s });
   const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[
     m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G'
   ];

@@ -106,9 +106,7 @@ export const serviceInstall: Command = {
     const env = ctx.io.env;
     const listen = (args.values['listen'] as string | undefined) ?? DEFAULT_LISTEN;
     if (!/^(127\.\d+\.\d+\.\d+|\[::1\]|localhost):\d{1,5}$/.test(listen)) {
-      throw new UsageError(
-        `--listen for the service takes a loopback address and port (127.0.0.1:8765), not '${listen}'`,
-      );
+      throw UsageError.say('usage.serviceListen', { value: listen });
     }
     const input: UnitInput = {
       node: process.execPath,

@@ -29,7 +29,7 @@ function chainLimit(v: unknown): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) {
-    throw new UsageError('--chain-threshold must be a whole number >= 1');
+    throw UsageError.say('usage.wholeNumber', { option: '--chain-threshold', min: 1 });
   }
   return n;
 }
@@ -193,7 +193,7 @@ export const snapshotRevert: Command = {
   async run(ctx, args) {
     const { values, positionals } = args;
     if (values['running'] && values['paused']) {
-      throw new UsageError('--running and --paused exclude each other');
+      throw UsageError.say('usage.exclusive', { a: '--running', b: '--paused' });
     }
     const target = values['running'] ? 'running' : values['paused'] ? 'paused' : 'snapshot';
     const vm = await findVm(await ctx.connect(), positionals[0]!);

@@ -28,7 +28,8 @@ export const volumeCreate: Command = {
   positionals: { min: 3, max: 3, names: 'POOL, NAME and SIZE' },
   async run(ctx, { values, positionals }) {
     const format = values['format'];
-    if (typeof format !== 'string') throw new UsageError('--format qcow2|raw is required');
+    if (typeof format !== 'string')
+      throw UsageError.say('usage.required', { option: '--format qcow2|raw' });
     const [pool, name, size] = positionals as [string, string, string];
     const capacity = parseSize(size);
     const allocation =
