@@ -4,13 +4,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorTemplate, fillTemplate } from '../../util/error-registry.js';
 import { BrankasError } from '../../util/errors.js';
 import { matches, parseSchedule } from './format.js';
 import { ScheduleFile } from './file.js';
+import { selfIdentity } from '../process-identity.js';
 
 const GOOD = `# nightly
 [policy web-nightly]
@@ -184,6 +185,22 @@ describe('schedule file on disk', () => {
     const ids = Array.from({ length: 8 }, (_, i) => `p${i}`);
     await Promise.all(ids.map((id) => f.add(id, { vms: 'a', when: '@daily' })));
     assert.deepEqual((await f.read()).map((p) => p.id).sort(), ids);
+  });
+
+  test('a lock left by a killed process does not stop the next change', async () => {
+    const f = new ScheduleFile(join(dir, 'stale'));
+    await mkdir(join(dir, 'stale'));
+    const dead = { ...selfIdentity(), pid: 2 ** 22 + 1, start: '1', nonce: 'dead' };
+    await writeFile(
+      `${f.path}.lock`,
+      JSON.stringify({ version: 1, what: 'x', since: '', ...dead }),
+    );
+    await f.add('after', { vms: 'a', when: '@daily' });
+    assert.deepEqual(
+      (await f.read()).map((p) => p.id),
+      ['after'],
+    );
+    assert.deepEqual(await readdir(join(dir, 'stale')), ['schedules.conf']);
   });
 
   test('a bad policy, a second one of the same id or an unknown id changes nothing', async () => {
