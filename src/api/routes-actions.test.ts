@@ -14,7 +14,10 @@ import { fileURLToPath } from 'node:url';
 import { Connection } from '../libvirt/index.js';
 import { LocalBackend } from '../repo/backend/local.js';
 import { Repository } from '../repo/repository.js';
+import { manifestObjectName } from '../repo/manifest.js';
 import { TEST_KDF } from '../repo/keys.js';
+import { repoStats } from '../repo/stats.js';
+import { verifyRepository } from '../repo/verify.js';
 import { backupBytes, realisticBytes } from '../repo/testing/support.js';
 import { JobHistory, JobQueue } from '../service/index.js';
 import { createApi, type ApiApp } from './app.js';
@@ -241,5 +244,45 @@ describe('backup and repository routes', () => {
       backups[0],
     ]);
     assert.equal((await call('/api/v1/repo')).body.stats.backups, 1);
+  });
+  test('a running gc cancelled through the API stops at a safe point: no plan, nothing deleted; the next gc collects', async () => {
+    // Garbage to collect: a backup of data of its own, forgotten.
+    const location = join(dir, 'repo');
+    const repo = await Repository.open(new LocalBackend(location));
+    let packs: number;
+    try {
+      const extra = await backupBytes(
+        repo,
+        realisticBytes(2 * 1024 * 1024, 99),
+        'brankas-test-tmp',
+      );
+      await repo.backend.delete(manifestObjectName(extra)); // forgotten
+      packs = (await repoStats(repo)).packs;
+    } finally {
+      await repo.close();
+    }
+    const g = await call('/api/v1/repo/gc', 'POST', { confirm: true });
+    assert.equal(g.status, 202, JSON.stringify(g.body));
+    // Cancelled through the API at its first progress event (the live set being read).
+    let cancel: Response | Promise<Response> | undefined;
+    queue.subscribe(g.body.id, (e) => {
+      if (e.type === 'progress' && !cancel) {
+        cancel = app.request(`/api/v1/jobs/${g.body.id}/cancel`, { method: 'POST', headers: AUTH });
+      }
+    });
+    const stopped = await queue.settled(g.body.id);
+    assert.equal((await cancel!).status, 200);
+    assert.equal(stopped.state, 'cancelled', JSON.stringify(stopped));
+    const after = await Repository.open(new LocalBackend(location));
+    try {
+      assert.equal((await after.gcPlans()).length, 0);
+      assert.equal((await repoStats(after)).packs, packs);
+      assert.ok((await verifyRepository(after, { readData: true })).ok);
+    } finally {
+      await after.close();
+    }
+    const again = await job('/api/v1/repo/gc', 'POST', { confirm: true });
+    assert.equal(again.state, 'succeeded', JSON.stringify(again.error));
+    assert.ok((again.result as { deletedPacks: number }).deletedPacks > 0);
   });
 });

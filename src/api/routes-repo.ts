@@ -5,7 +5,8 @@
  * `{"confirm": true}` does it. The check, prune and gc run as jobs on the queue's repository key
  * (202 with the job; progress, cancel and history like any job), one at a time; beside backups
  * the repository's own locks keep them safe. A running check stops at its next pack when
- * cancelled; prune and gc take no signal, so a running one finishes (a queued one never starts).
+ * cancelled; a running prune or gc at its next safe point (src/repo/gc.ts: the repository stays
+ * consistent, what was left goes at the next gc). A queued one never starts.
  */
 import type { Hono } from 'hono';
 import { pruneRepository, repoOverview, repoSpace } from '../engine/index.js';
@@ -83,7 +84,9 @@ export function repoRoutes(app: Hono, deps: ApiDeps): void {
     if (confirmation(body, 'prune') === 'plan') {
       return json(await withRepo(deps, (repo) => pruneRepository(repo, policy, { dryRun: true })));
     }
-    return repoJob(deps, 'prune', () => withRepo(deps, (repo) => pruneRepository(repo, policy)));
+    return repoJob(deps, 'prune', ({ signal, progress }) =>
+      withRepo(deps, (repo) => pruneRepository(repo, policy, { signal, onProgress: progress })),
+    );
   });
 
   app.post('/api/v1/repo/gc', async (c) => {
@@ -91,6 +94,8 @@ export function repoRoutes(app: Hono, deps: ApiDeps): void {
     if (confirmation(body, 'gc') === 'plan') {
       return json(await withRepo(deps, (repo) => collectGarbage(repo, { dryRun: true })));
     }
-    return repoJob(deps, 'gc', () => withRepo(deps, (repo) => collectGarbage(repo)));
+    return repoJob(deps, 'gc', ({ signal, progress }) =>
+      withRepo(deps, (repo) => collectGarbage(repo, { signal, onProgress: progress })),
+    );
   });
 }

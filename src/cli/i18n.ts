@@ -18,6 +18,7 @@ import * as snapcp from './messages/snapshot-checkpoints.js';
 import * as consistency from './messages/consistency.js';
 import * as host from './messages/host.js';
 import * as freeze from './messages/freeze.js';
+import * as maintenance from './messages/maintenance.js';
 
 export type Lang = 'en' | 'id';
 
@@ -785,6 +786,7 @@ const groups = [
   host,
   freeze,
   offline,
+  maintenance,
 ] as const;
 type KeysOf<G> = G extends { en: infer E } ? keyof E : never;
 type GroupKey = KeysOf<(typeof groups)[number]>;

@@ -16,6 +16,7 @@ import { Repository } from '../../repo/repository.js';
 import { repoStats } from '../../repo/stats.js';
 import { parseSubset, verifyRepository, type VerifyReport } from '../../repo/verify.js';
 import { UsageError, type Command, type ParsedArgs } from '../command.js';
+import { EXIT } from '../run.js';
 import type { CliContext } from '../context.js';
 import { ProgressMeter } from '../progress.js';
 import { formatBytes, table } from '../format.js';
@@ -382,8 +383,13 @@ export const repoPrune: Command = {
   async run(ctx, args) {
     const policy = policyFrom(args.values);
     const dryRun = args.values['dry-run'] === true;
-    await withRepo(ctx, args, async (repo) => {
-      const { forget: f, gc } = await pruneRepository(repo, policy, { dryRun });
+    const signal = ctx.signal();
+    return withRepo(ctx, args, async (repo) => {
+      const done = await stoppable(ctx, signal, () =>
+        pruneRepository(repo, policy, { dryRun, signal }),
+      );
+      if (typeof done === 'number') return done;
+      const { forget: f, gc } = done;
       if (ctx.json) return ctx.printJson({ forget: f, gc });
       ctx.print(
         table(
@@ -416,13 +422,35 @@ export const repoGc: Command = {
   usage: 'brankas repo gc [--dry-run] [--repo PATH] [--json]',
   options: { ...repoOption, 'dry-run': { type: 'boolean' } },
   async run(ctx, args) {
-    await withRepo(ctx, args, async (repo) => {
-      const gc = await collectGarbage(repo, { dryRun: args.values['dry-run'] === true });
+    const signal = ctx.signal();
+    return withRepo(ctx, args, async (repo) => {
+      const gc = await stoppable(ctx, signal, () =>
+        collectGarbage(repo, { dryRun: args.values['dry-run'] === true, signal }),
+      );
+      if (typeof gc === 'number') return gc;
       if (ctx.json) return ctx.printJson(gc);
       renderGc(ctx, gc);
     });
   },
 };
+
+/**
+ * Runs prune or gc so that Ctrl-C stops it at its next safe point (src/repo/gc.ts), with the
+ * lock released, instead of killing it mid-step: the exit code 130 then.
+ */
+async function stoppable<T>(
+  ctx: CliContext,
+  signal: AbortSignal,
+  fn: () => Promise<T>,
+): Promise<T | number> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (!signal.aborted) throw err;
+    ctx.note(ctx.t('maintenance.stopped'));
+    return EXIT.INTERRUPTED;
+  }
+}
 
 function renderGc(ctx: CliContext, gc: GcResult): void {
   if (gc.dryRun) {
