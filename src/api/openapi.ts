@@ -108,6 +108,21 @@ export const OPENAPI = {
                   },
                   forceOffAfterTimeout: { type: 'boolean' },
                   reread: { type: 'boolean' },
+                  consistency: {
+                    type: 'string',
+                    enum: ['auto', 'application', 'shutdown'],
+                    default: 'auto',
+                    description:
+                      'auto: application-consistent when the guest agent freezes, else crash-consistent; application: fail rather than crash-consistent; shutdown: a running VM shut down for the point and started again at once (not with mode cold)',
+                  },
+                  freezeTimeoutSeconds: {
+                    type: 'integer',
+                    minimum: 1,
+                    maximum: 600,
+                    default: 10,
+                    description:
+                      'How long the guest agent gets to answer the freeze (and each thaw) before the backup goes on crash-consistent',
+                  },
                 },
               },
             },

@@ -57,6 +57,8 @@ describe('schedule file format', () => {
       vms: ['web*', 'shop01'],
       when: '30 2 * * *',
       mode: 'cold',
+      consistency: 'auto',
+      freezeTimeoutSeconds: null,
       keep: { last: 7, daily: 14 },
       restoreTestDays: 7,
       timezone: null,
@@ -67,6 +69,15 @@ describe('schedule file format', () => {
     assert.equal(db!.restoreTestDays, null);
     assert.equal(db!.timezone, 'UTC');
     assert.deepEqual(parseSchedule('', 'x'), []);
+  });
+
+  test("a policy's consistency and freeze timeout are read as brankas backup takes them", () => {
+    const [p] = parseSchedule(
+      '[policy a]\nvms = a\nwhen = @daily\nmode = live\nconsistency = shutdown\nfreeze-timeout-seconds = 30\n',
+      'x',
+    );
+    assert.equal(p!.consistency, 'shutdown');
+    assert.equal(p!.freezeTimeoutSeconds, 30);
   });
 
   test('every kind of mistake is its own code and names its line', () => {
@@ -104,6 +115,24 @@ describe('schedule file format', () => {
       'SCHEDULE_BAD_VALUE',
       4,
       /'mode' cannot be 'hot'; allowed: auto, live, cold/,
+    );
+    fails(
+      '[policy a]\nvms = a\nwhen = @daily\nconsistency = strong\n',
+      'SCHEDULE_BAD_VALUE',
+      4,
+      /'consistency' cannot be 'strong'; allowed: auto, application, shutdown/,
+    );
+    fails(
+      '[policy a]\nvms = a\nwhen = @daily\nmode = cold\nconsistency = shutdown\n',
+      'SCHEDULE_BAD_VALUE',
+      5,
+      /'consistency' cannot be 'shutdown'; allowed: auto, application/,
+    );
+    fails(
+      '[policy a]\nvms = a\nwhen = @daily\nfreeze-timeout-seconds = 0\n',
+      'SCHEDULE_BAD_VALUE',
+      4,
+      /'freeze-timeout-seconds' cannot be '0'; allowed: 1 to 600/,
     );
     fails(
       '[policy a]\nvms = a\nwhen = @daily\nkeep-last = -1\n',

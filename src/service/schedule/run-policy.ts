@@ -61,6 +61,10 @@ async function backupJob(deps: PolicyRunDeps, policy: Policy, vm: string): Promi
       try {
         const r = await backupVm(conn, repo, vm, {
           mode: policy.mode,
+          consistency: policy.consistency,
+          ...(policy.freezeTimeoutSeconds !== null
+            ? { freezeTimeoutS: policy.freezeTimeoutSeconds }
+            : {}),
           signal,
           onPower: note,
           onPowerChange: job.powerChange,
