@@ -19,6 +19,7 @@ import * as consistency from './messages/consistency.js';
 import * as host from './messages/host.js';
 import * as freeze from './messages/freeze.js';
 import * as maintenance from './messages/maintenance.js';
+import * as jobHistory from './messages/job-history.js';
 
 export type Lang = 'en' | 'id';
 
@@ -787,6 +788,7 @@ const groups = [
   freeze,
   offline,
   maintenance,
+  jobHistory,
 ] as const;
 type KeysOf<G> = G extends { en: infer E } ? keyof E : never;
 type GroupKey = KeysOf<(typeof groups)[number]>;
