@@ -20,6 +20,7 @@ import { repoStats } from '../repo/stats.js';
 import { verifyRepository } from '../repo/verify.js';
 import { backupBytes, realisticBytes } from '../repo/testing/support.js';
 import { JobHistory, JobQueue } from '../service/index.js';
+import { cli } from '../../test/support/cli.js';
 import { createApi, type ApiApp } from './app.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/test-host.xml', import.meta.url));
@@ -198,6 +199,35 @@ describe('backup and repository routes', () => {
     assert.equal(second.logicalBytes, 2 * first.logicalBytes);
     assert.ok(second.storedBytes > first.storedBytes);
     assert.ok(second.storedBytes - first.storedBytes < first.storedBytes / 2);
+  });
+
+  test('GET repo and GET a backup show what brankas repo info --json does (one engine, two faces)', async () => {
+    const env = { BRANKAS_REPO: join(dir, 'repo') };
+    const cliInfo = await cli(['repo', 'info', '--json'], env);
+    assert.equal(cliInfo.code, 0, cliInfo.stderr);
+    const fromCli = JSON.parse(cliInfo.stdout) as Record<string, unknown>;
+    const api = (await call('/api/v1/repo')).body;
+    assert.deepEqual(Object.keys(fromCli).sort(), [
+      'backups',
+      'compressionLevel',
+      'config',
+      'damaged',
+      'keys',
+      'location',
+    ]);
+    for (const [k, v] of Object.entries(fromCli)) assert.deepEqual(api[k], v, k);
+    assert.deepEqual(
+      api.backups.map((b: { id: string }) => b.id),
+      backups,
+    );
+    const one = await cli(['repo', 'info', backups[1]!, '--json'], env);
+    assert.equal(one.code, 0, one.stderr);
+    const b = await call(`/api/v1/backups/${backups[1]}`);
+    assert.equal(b.status, 200);
+    assert.deepEqual(b.body, JSON.parse(one.stdout));
+    assert.equal(b.body.parent, backups[0]);
+    const none = await call(`/api/v1/backups/${'0'.repeat(backups[1]!.length)}`);
+    assert.equal(none.status, 404, JSON.stringify(none.body));
   });
 
   test('gc and prune need confirm, dryRun plans in the request, and verify and gc run as repository jobs', async () => {

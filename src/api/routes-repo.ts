@@ -1,5 +1,6 @@
 /**
- * The repository: its figures and growth (engine's repoOverview), the check of its structure or
+ * The repository: what it is (the engine's repositoryInfo, as `brankas repo info` shows it), its
+ * figures and growth (engine's repoOverview), the check of its structure or
  * of every byte, and forgetting by a keep policy (prune) and collecting garbage (gc). Prune and
  * gc are destructive: `{"dryRun": true}` returns what they would do (in the request),
  * `{"confirm": true}` does it. The check, prune and gc run as jobs on the queue's repository key
@@ -9,7 +10,7 @@
  * consistent, what was left goes at the next gc). A queued one never starts.
  */
 import type { Hono } from 'hono';
-import { pruneRepository, repoOverview, repoSpace } from '../engine/index.js';
+import { pruneRepository, repoOverview, repoSpace, repositoryInfo } from '../engine/index.js';
 import { collectGarbage, verifyRepository, type KeepPolicy } from '../repo/index.js';
 import type { Repository } from '../repo/repository.js';
 import type { RepoJobKind, RepoJobWork } from '../service/index.js';
@@ -50,7 +51,15 @@ async function repoJob(deps: ApiDeps, kind: RepoJobKind, work: RepoJobWork): Pro
 }
 
 export function repoRoutes(app: Hono, deps: ApiDeps): void {
-  app.get('/api/v1/repo', async () => json(await withRepo(deps, (repo) => repoOverview(repo))));
+  // What `brankas repo info --json` prints (the engine's repositoryInfo), with the figures.
+  app.get('/api/v1/repo', async () =>
+    json(
+      await withRepo(deps, async (repo) => ({
+        ...(await repositoryInfo(repo)),
+        ...(await repoOverview(repo)),
+      })),
+    ),
+  );
 
   // Cheap (no listing of the repository's objects): what the overview asks on every visit.
   app.get('/api/v1/repo/space', async () =>
