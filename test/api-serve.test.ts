@@ -11,6 +11,7 @@ import { request } from 'node:http';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { JobHistory } from '../src/service/index.js';
 import { cli, initPlainRepo } from './support/cli.js';
 import { repoPath } from './support/guest.js';
 
@@ -42,8 +43,8 @@ interface Served {
 }
 
 /** Starts `brankas serve` and resolves once it says where it listens. */
-function serve(listen: string): Promise<Served> {
-  const child = spawn(process.execPath, [MAIN, 'serve', '-c', URI, '--listen', listen], {
+function serve(listen: string, extra: string[] = []): Promise<Served> {
+  const child = spawn(process.execPath, [MAIN, 'serve', '-c', URI, '--listen', listen, ...extra], {
     env: { ...process.env, ...env() },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -103,14 +104,37 @@ describe('brankas serve', () => {
     assert.match(s.stderr(), /Stopped\./);
   });
 
-  test('serves on a unix socket', async () => {
+  test('serves on a unix socket; at its start, old jobs beyond --history-per-vm are removed', async () => {
+    // Three jobs of a VM ended 200 days ago: the newest is kept, the other two go at the start.
+    const seeded = JobHistory.open(stateDir);
+    const at = (d: number) => new Date(Date.now() - d * 86_400_000).toISOString();
+    for (const [i, days] of [200, 201, 202].entries()) {
+      seeded.put({
+        id: `00000000-0000-4000-8000-00000000000${i}`,
+        vm: 'brankas-test-gone',
+        kind: 'backup',
+        state: 'succeeded',
+        createdAt: at(days),
+        startedAt: at(days),
+        endedAt: at(days),
+        result: null,
+        error: null,
+      });
+    }
+    seeded.close();
     const socketPath = join(stateDir, 'api.sock');
-    const s = await serve(`unix:${socketPath}`);
+    const s = await serve(`unix:${socketPath}`, ['--history-per-vm', '1']);
     try {
+      assert.match(s.stderr(), /Job history: 2 old job\(s\) removed with their logs/);
       const token = (await cli(['serve', '--print-token'], env())).stdout.trim();
       const vms = await get({ socketPath }, '/api/v1/vms', token);
       assert.equal(vms.status, 200, vms.body);
       assert.ok(JSON.parse(vms.body).vms.length > 0);
+      const jobs = await get({ socketPath }, '/api/v1/jobs?vm=brankas-test-gone', token);
+      assert.deepEqual(
+        JSON.parse(jobs.body).jobs.map((j: { id: string }) => j.id),
+        ['00000000-0000-4000-8000-000000000000'],
+      );
     } finally {
       s.child.kill('SIGTERM');
     }

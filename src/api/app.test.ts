@@ -165,6 +165,37 @@ describe('API routes on the test driver', () => {
     assert.equal(mode.body.error.message, "'mode' is one of auto, live, cold");
   });
 
+  test('a backup takes consistency and freezeTimeoutSeconds as the CLI does: checked (400 saying what is allowed), then given to the engine', async () => {
+    const refused = [
+      ['{"consistency":"strong"}', "'consistency' is one of auto, application, shutdown"],
+      [
+        '{"consistency":"shutdown","mode":"cold"}',
+        "'consistency' shutdown is for live backups: a cold backup is shut down already",
+      ],
+      ['{"freezeTimeoutSeconds":0}', "'freezeTimeoutSeconds' must be a whole number from 1 to 600"],
+      [
+        '{"freezeTimeoutSeconds":"10s"}',
+        "'freezeTimeoutSeconds' must be a whole number from 1 to 600",
+      ],
+    ];
+    for (const [body, message] of refused) {
+      const r = await call(`/api/v1/vms/${VM}/backup`, { method: 'POST', body });
+      assert.equal(r.status, 400, body);
+      assert.equal(r.body.error.code, 'API_BAD_REQUEST');
+      assert.equal(r.body.error.message, message);
+    }
+    // The test driver's VM has no guest agent: asked for application consistency, the engine
+    // refuses before it does anything (without the field it would try, and fail otherwise).
+    const r = await call(`/api/v1/vms/${VM}/backup`, {
+      method: 'POST',
+      body: '{"consistency":"application","freezeTimeoutSeconds":30}',
+    });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    const ended = await queue.settled(r.body.id);
+    assert.equal(ended.state, 'failed');
+    assert.equal(ended.error?.code, 'BACKUP_LIVE_NO_AGENT', JSON.stringify(ended.error));
+  });
+
   test('a backup request for a VM another job holds is 409 VM_BUSY', async () => {
     const lock = await VmLock.tryTake(join(dir, 'state'), VM, 'restore');
     assert.ok(lock instanceof VmLock);

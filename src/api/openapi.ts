@@ -108,6 +108,21 @@ export const OPENAPI = {
                   },
                   forceOffAfterTimeout: { type: 'boolean' },
                   reread: { type: 'boolean' },
+                  consistency: {
+                    type: 'string',
+                    enum: ['auto', 'application', 'shutdown'],
+                    default: 'auto',
+                    description:
+                      'auto: application-consistent when the guest agent freezes, else crash-consistent; application: fail rather than crash-consistent; shutdown: a running VM shut down for the point and started again at once (not with mode cold)',
+                  },
+                  freezeTimeoutSeconds: {
+                    type: 'integer',
+                    minimum: 1,
+                    maximum: 600,
+                    default: 10,
+                    description:
+                      'How long the guest agent gets to answer the freeze (and each thaw) before the backup goes on crash-consistent',
+                  },
                 },
               },
             },
@@ -162,6 +177,14 @@ export const OPENAPI = {
         responses: planOrJob,
       },
     },
+    '/api/v1/backups/{id}': {
+      get: {
+        summary:
+          'A backup in full: its manifest and whether its signature was verified (as brankas repo info BACKUP)',
+        parameters: [backupParam],
+        responses: { 200: ok('The backup'), 404: error, default: error },
+      },
+    },
     '/api/v1/backups/{id}/verify': {
       post: {
         summary:
@@ -193,8 +216,8 @@ export const OPENAPI = {
     '/api/v1/repo': {
       get: {
         summary:
-          'Repository figures (logical, stored, deduplication and compression ratios) and growth per backup',
-        responses: { 200: ok('Stats and growth'), default: error },
+          'The repository as brankas repo info shows it (location, format, keys, backups, damaged manifests), with its figures (logical, stored, deduplication and compression ratios), growth per backup and free space',
+        responses: { 200: ok('Info, stats and growth'), default: error },
       },
     },
     '/api/v1/repo/space': {

@@ -14,9 +14,13 @@ import { fileURLToPath } from 'node:url';
 import { Connection } from '../libvirt/index.js';
 import { LocalBackend } from '../repo/backend/local.js';
 import { Repository } from '../repo/repository.js';
+import { manifestObjectName } from '../repo/manifest.js';
 import { TEST_KDF } from '../repo/keys.js';
+import { repoStats } from '../repo/stats.js';
+import { verifyRepository } from '../repo/verify.js';
 import { backupBytes, realisticBytes } from '../repo/testing/support.js';
 import { JobHistory, JobQueue } from '../service/index.js';
+import { cli } from '../../test/support/cli.js';
 import { createApi, type ApiApp } from './app.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/test-host.xml', import.meta.url));
@@ -197,6 +201,35 @@ describe('backup and repository routes', () => {
     assert.ok(second.storedBytes - first.storedBytes < first.storedBytes / 2);
   });
 
+  test('GET repo and GET a backup show what brankas repo info --json does (one engine, two faces)', async () => {
+    const env = { BRANKAS_REPO: join(dir, 'repo') };
+    const cliInfo = await cli(['repo', 'info', '--json'], env);
+    assert.equal(cliInfo.code, 0, cliInfo.stderr);
+    const fromCli = JSON.parse(cliInfo.stdout) as Record<string, unknown>;
+    const api = (await call('/api/v1/repo')).body;
+    assert.deepEqual(Object.keys(fromCli).sort(), [
+      'backups',
+      'compressionLevel',
+      'config',
+      'damaged',
+      'keys',
+      'location',
+    ]);
+    for (const [k, v] of Object.entries(fromCli)) assert.deepEqual(api[k], v, k);
+    assert.deepEqual(
+      api.backups.map((b: { id: string }) => b.id),
+      backups,
+    );
+    const one = await cli(['repo', 'info', backups[1]!, '--json'], env);
+    assert.equal(one.code, 0, one.stderr);
+    const b = await call(`/api/v1/backups/${backups[1]}`);
+    assert.equal(b.status, 200);
+    assert.deepEqual(b.body, JSON.parse(one.stdout));
+    assert.equal(b.body.parent, backups[0]);
+    const none = await call(`/api/v1/backups/${'0'.repeat(backups[1]!.length)}`);
+    assert.equal(none.status, 404, JSON.stringify(none.body));
+  });
+
   test('gc and prune need confirm, dryRun plans in the request, and verify and gc run as repository jobs', async () => {
     assert.equal(
       (await call('/api/v1/repo/gc', 'POST', {})).body.error.code,
@@ -241,5 +274,45 @@ describe('backup and repository routes', () => {
       backups[0],
     ]);
     assert.equal((await call('/api/v1/repo')).body.stats.backups, 1);
+  });
+  test('a running gc cancelled through the API stops at a safe point: no plan, nothing deleted; the next gc collects', async () => {
+    // Garbage to collect: a backup of data of its own, forgotten.
+    const location = join(dir, 'repo');
+    const repo = await Repository.open(new LocalBackend(location));
+    let packs: number;
+    try {
+      const extra = await backupBytes(
+        repo,
+        realisticBytes(2 * 1024 * 1024, 99),
+        'brankas-test-tmp',
+      );
+      await repo.backend.delete(manifestObjectName(extra)); // forgotten
+      packs = (await repoStats(repo)).packs;
+    } finally {
+      await repo.close();
+    }
+    const g = await call('/api/v1/repo/gc', 'POST', { confirm: true });
+    assert.equal(g.status, 202, JSON.stringify(g.body));
+    // Cancelled through the API at its first progress event (the live set being read).
+    let cancel: Response | Promise<Response> | undefined;
+    queue.subscribe(g.body.id, (e) => {
+      if (e.type === 'progress' && !cancel) {
+        cancel = app.request(`/api/v1/jobs/${g.body.id}/cancel`, { method: 'POST', headers: AUTH });
+      }
+    });
+    const stopped = await queue.settled(g.body.id);
+    assert.equal((await cancel!).status, 200);
+    assert.equal(stopped.state, 'cancelled', JSON.stringify(stopped));
+    const after = await Repository.open(new LocalBackend(location));
+    try {
+      assert.equal((await after.gcPlans()).length, 0);
+      assert.equal((await repoStats(after)).packs, packs);
+      assert.ok((await verifyRepository(after, { readData: true })).ok);
+    } finally {
+      await after.close();
+    }
+    const again = await job('/api/v1/repo/gc', 'POST', { confirm: true });
+    assert.equal(again.state, 'succeeded', JSON.stringify(again.error));
+    assert.ok((again.result as { deletedPacks: number }).deletedPacks > 0);
   });
 });

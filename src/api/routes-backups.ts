@@ -1,12 +1,19 @@
 /**
- * Work on a backup that is already in the repository, as jobs of the service's queue: the
+ * A backup in full (its manifest and whether its signature was verified: what `brankas repo info
+ * BACKUP` shows), and work on a backup that is already in the repository, as jobs of the service's queue: the
  * restore test (`verify`: every chunk read back and re-hashed, and with `boot` restored as an
  * isolated copy and booted; the result is recorded in the backup's manifest) and the restore.
  * A restore that replaces a VM still defined (`force`) is destructive: it needs
  * `{"confirm": true}`, and `{"dryRun": true}` returns the engine's plan.
  */
 import type { Hono } from 'hono';
-import { resolveBackup, restoreBackup, verifyBackup, type RestoreResult } from '../engine/index.js';
+import {
+  backupInfo,
+  resolveBackup,
+  restoreBackup,
+  verifyBackup,
+  type RestoreResult,
+} from '../engine/index.js';
 import type { ApiDeps } from './app.js';
 import { badRequest } from './errors.js';
 import { json } from './json.js';
@@ -44,6 +51,16 @@ function restoreSummary(r: RestoreResult) {
 }
 
 export function backupRoutes(app: Hono, deps: ApiDeps): void {
+  app.get('/api/v1/backups/:id', async (c) => {
+    const id = backupId(c.req.param('id'));
+    const repo = await deps.openRepo();
+    try {
+      return json(await backupInfo(repo, id));
+    } finally {
+      await repo.close();
+    }
+  });
+
   app.post('/api/v1/backups/:id/verify', async (c) => {
     const id = backupId(c.req.param('id'));
     const body = await jsonObject(c.req, ['boot', 'bootTimeoutSeconds', 'wait']);

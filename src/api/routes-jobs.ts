@@ -43,9 +43,27 @@ const BACKUP_FIELDS = [
   'shutdownTimeoutSeconds',
   'forceOffAfterTimeout',
   'reread',
+  'consistency',
+  'freezeTimeoutSeconds',
 ] as const;
 
 const MODES: readonly BackupMode[] = ['auto', 'live', 'cold'];
+const CONSISTENCIES = ['auto', 'application', 'shutdown'] as const;
+type Consistency = (typeof CONSISTENCIES)[number];
+
+/** `consistency` as the CLI's --consistency takes it; `shutdown` only where a backup may be live. */
+function backupConsistency(v: unknown, mode: BackupMode): Consistency {
+  if (v === undefined) return 'auto';
+  if (typeof v !== 'string' || !CONSISTENCIES.includes(v as Consistency)) {
+    throw badRequest(`'consistency' is one of ${CONSISTENCIES.join(', ')}`);
+  }
+  if (v === 'shutdown' && mode === 'cold') {
+    throw badRequest(
+      "'consistency' shutdown is for live backups: a cold backup is shut down already",
+    );
+  }
+  return v as Consistency;
+}
 
 function backupMode(v: unknown): BackupMode {
   if (v === undefined) return 'auto';
@@ -64,6 +82,9 @@ export function jobRoutes(app: Hono, deps: ApiDeps): void {
     const forceOff = optionalBoolean(body, 'forceOffAfterTimeout');
     const reread = optionalBoolean(body, 'reread');
     const mode = backupMode(body['mode']);
+    const consistency = backupConsistency(body['consistency'], mode);
+    // As the CLI's --freeze-timeout (default 10 s, at least 1 s).
+    const freezeS = optionalInteger(body, 'freezeTimeoutSeconds', 1, 600, 10);
     const job = await deps.queue.submit({
       vm,
       kind: 'backup',
@@ -74,6 +95,8 @@ export function jobRoutes(app: Hono, deps: ApiDeps): void {
         try {
           const r = await backupVm(conn, repo, vm, {
             mode,
+            consistency,
+            freezeTimeoutS: freezeS,
             shutdownTimeoutMs: timeoutS * 1000,
             forceOffAfterTimeout: forceOff,
             reread,

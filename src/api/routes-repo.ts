@@ -1,14 +1,16 @@
 /**
- * The repository: its figures and growth (engine's repoOverview), the check of its structure or
+ * The repository: what it is (the engine's repositoryInfo, as `brankas repo info` shows it), its
+ * figures and growth (engine's repoOverview), the check of its structure or
  * of every byte, and forgetting by a keep policy (prune) and collecting garbage (gc). Prune and
  * gc are destructive: `{"dryRun": true}` returns what they would do (in the request),
  * `{"confirm": true}` does it. The check, prune and gc run as jobs on the queue's repository key
  * (202 with the job; progress, cancel and history like any job), one at a time; beside backups
  * the repository's own locks keep them safe. A running check stops at its next pack when
- * cancelled; prune and gc take no signal, so a running one finishes (a queued one never starts).
+ * cancelled; a running prune or gc at its next safe point (src/repo/gc.ts: the repository stays
+ * consistent, what was left goes at the next gc). A queued one never starts.
  */
 import type { Hono } from 'hono';
-import { pruneRepository, repoOverview, repoSpace } from '../engine/index.js';
+import { pruneRepository, repoOverview, repoSpace, repositoryInfo } from '../engine/index.js';
 import { collectGarbage, verifyRepository, type KeepPolicy } from '../repo/index.js';
 import type { Repository } from '../repo/repository.js';
 import type { RepoJobKind, RepoJobWork } from '../service/index.js';
@@ -49,7 +51,15 @@ async function repoJob(deps: ApiDeps, kind: RepoJobKind, work: RepoJobWork): Pro
 }
 
 export function repoRoutes(app: Hono, deps: ApiDeps): void {
-  app.get('/api/v1/repo', async () => json(await withRepo(deps, (repo) => repoOverview(repo))));
+  // What `brankas repo info --json` prints (the engine's repositoryInfo), with the figures.
+  app.get('/api/v1/repo', async () =>
+    json(
+      await withRepo(deps, async (repo) => ({
+        ...(await repositoryInfo(repo)),
+        ...(await repoOverview(repo)),
+      })),
+    ),
+  );
 
   // Cheap (no listing of the repository's objects): what the overview asks on every visit.
   app.get('/api/v1/repo/space', async () =>
@@ -83,7 +93,9 @@ export function repoRoutes(app: Hono, deps: ApiDeps): void {
     if (confirmation(body, 'prune') === 'plan') {
       return json(await withRepo(deps, (repo) => pruneRepository(repo, policy, { dryRun: true })));
     }
-    return repoJob(deps, 'prune', () => withRepo(deps, (repo) => pruneRepository(repo, policy)));
+    return repoJob(deps, 'prune', ({ signal, progress }) =>
+      withRepo(deps, (repo) => pruneRepository(repo, policy, { signal, onProgress: progress })),
+    );
   });
 
   app.post('/api/v1/repo/gc', async (c) => {
@@ -91,6 +103,8 @@ export function repoRoutes(app: Hono, deps: ApiDeps): void {
     if (confirmation(body, 'gc') === 'plan') {
       return json(await withRepo(deps, (repo) => collectGarbage(repo, { dryRun: true })));
     }
-    return repoJob(deps, 'gc', () => withRepo(deps, (repo) => collectGarbage(repo)));
+    return repoJob(deps, 'gc', ({ signal, progress }) =>
+      withRepo(deps, (repo) => collectGarbage(repo, { signal, onProgress: progress })),
+    );
   });
 }

@@ -166,6 +166,38 @@ describe('schedule routes', () => {
     assert.equal(none.body.error.code, 'SCHEDULE_NOT_FOUND');
   });
 
+  test("a policy's consistency and freeze timeout are kept, listed and given to its backups", async () => {
+    const bad = await call('/api/v1/schedules', 'POST', {
+      id: 'strict-cold',
+      vms: 'brankas-test-db01',
+      when: '@daily',
+      mode: 'cold',
+      consistency: 'shutdown',
+    });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.code, 'SCHEDULE_BAD_VALUE');
+    const added = await call('/api/v1/schedules', 'POST', {
+      id: 'strict',
+      vms: 'brankas-test-db01',
+      when: '@daily',
+      consistency: 'application',
+      'freeze-timeout-seconds': 30,
+    });
+    assert.equal(added.status, 201, JSON.stringify(added.body));
+    assert.equal(added.body.consistency, 'application');
+    assert.equal(added.body.freezeTimeoutSeconds, 30);
+    assert.match(
+      await readFile(file.path, 'utf8'),
+      /consistency = application\nfreeze-timeout-seconds = 30\n/,
+    );
+    // The test driver's VM has no guest agent: application consistency fails before anything.
+    const run = await call('/api/v1/schedules/strict/run', 'POST');
+    assert.equal(run.status, 202, JSON.stringify(run.body));
+    const ended = await queue.settled(run.body.jobs[0].id);
+    assert.equal(ended.error?.code, 'BACKUP_LIVE_NO_AGENT', JSON.stringify(ended.error));
+    assert.equal((await call('/api/v1/schedules/strict', 'DELETE')).status, 200);
+  });
+
   test('each VM carries the schedule that covers it (its policies, next run and period); a VM no policy matches has none', async () => {
     const r = await call('/api/v1/vms');
     assert.equal(r.status, 200, JSON.stringify(r.body));

@@ -19,6 +19,8 @@ import * as snapcp from './messages/snapshot-checkpoints.js';
 import * as consistency from './messages/consistency.js';
 import * as host from './messages/host.js';
 import * as freeze from './messages/freeze.js';
+import * as maintenance from './messages/maintenance.js';
+import * as jobHistory from './messages/job-history.js';
 
 export type Lang = 'en' | 'id';
 
@@ -787,6 +789,8 @@ const groups = [
   freeze,
   offline,
   usage,
+  maintenance,
+  jobHistory,
 ] as const;
 type KeysOf<G> = G extends { en: infer E } ? keyof E : never;
 type GroupKey = KeysOf<(typeof groups)[number]>;

@@ -76,6 +76,14 @@ export {
 } from './repo-overview.js';
 export { pruneRepository, type PruneResult } from './repo-prune.js';
 export {
+  backupBrief,
+  backupInfo,
+  repositoryInfo,
+  type BackupBrief,
+  type BackupInfo,
+  type RepoInfo,
+} from './repo-info.js';
+export {
   copyRepository,
   type RepoCopyEvent,
   type RepoCopyOptions,

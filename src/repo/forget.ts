@@ -22,9 +22,12 @@ export async function forget(
     dryRun?: boolean;
     /** Only the backups of these VMs (by name) are judged; the others are left alone. */
     vms?: readonly string[];
+    /** Stops between manifests (each deletion stands alone); rejects with its reason. */
+    signal?: AbortSignal;
   } = {},
 ): Promise<ForgetResult> {
   repo.requireKeys(); // manifests must be authenticated before anything is deleted
+  o.signal?.throwIfAborted();
   const lock = await repo.lock('exclusive', 'forget');
   try {
     const listed = await repo.listBackups();
@@ -39,6 +42,7 @@ export async function forget(
     if (!o.dryRun) {
       for (const d of decisions) {
         if (d.keep) continue;
+        o.signal?.throwIfAborted();
         await repo.backend.delete(manifestObjectName(d.id));
         removed.push(d.id);
       }

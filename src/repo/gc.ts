@@ -3,6 +3,11 @@
  * in two phases so that it is safe beside running backups: mark writes a plan
  * (what is dead now, and which lock holders must finish first); sweep, once
  * they have, checks again and deletes. Both plan first and execute on request.
+ *
+ * A cancel (the AbortSignal) is obeyed only at safe points: while marking, between plans, and
+ * in a sweep between the packs it repacks. Stopped there, the plan stays for the next gc and
+ * what was copied so far is garbage or a second copy; once a sweep starts replacing index runs
+ * and deleting packs it finishes, so no backup's chunk is ever left without its pack.
  */
 import { Bloom } from './bloom.js';
 import { dropStaleDamage, readDamage } from './damage.js';
@@ -41,6 +46,33 @@ export interface GcOptions {
   dryRun?: boolean;
   /** Rewrite a pack when at least this share of its bytes is dead (default 0.2; 1 never). */
   repackThreshold?: number;
+  /** Stops the gc at its next safe point (module comment); it rejects with the signal's reason. */
+  signal?: AbortSignal;
+  onProgress?: (p: GcProgress) => void;
+}
+
+/**
+ * Where a gc is: reading the backups' fixed indexes for the live set (`live`, per backup),
+ * copying the live records of partly dead packs (`repack`, per pack), deleting packs
+ * (`delete`, per pack; no longer cancellable).
+ */
+export interface GcProgress {
+  phase: 'live' | 'repack' | 'delete';
+  done: number;
+  total: number;
+}
+
+/** What the phases below need of the options: the safe-point check and the reporter. */
+interface Steps {
+  checkpoint(): void;
+  progress(p: GcProgress): void;
+}
+
+function stepsOf(o: GcOptions): Steps {
+  return {
+    checkpoint: () => o.signal?.throwIfAborted(),
+    progress: (p) => o.onProgress?.(p),
+  };
 }
 
 /**
@@ -48,7 +80,7 @@ export interface GcOptions {
  * Bloom filter (1 % false positives keep a little garbage, never lose data);
  * refuses to run on damage it cannot see through.
  */
-async function liveSet(repo: Repository): Promise<Bloom> {
+async function liveSet(repo: Repository, steps: Steps): Promise<Bloom> {
   const { backups, damaged } = await repo.listBackups();
   if (damaged.length) {
     throw new RepoError(
@@ -61,7 +93,9 @@ async function liveSet(repo: Repository): Promise<Bloom> {
   let entries = 0;
   for (const name of repo.index.runNames) entries += repo.index.run(name)!.layout.entryCount;
   const live = Bloom.forEntries(Math.max(entries, 1024));
-  for (const b of backups) {
+  for (const [i, b] of backups.entries()) {
+    steps.checkpoint();
+    steps.progress({ phase: 'live', done: i, total: backups.length });
     for (const d of b.manifest.disks) {
       const slots = await SlotReader.open(repo.backend, b.id, d);
       await slots.verify();
@@ -100,10 +134,16 @@ interface PackUsage {
 }
 
 /** Live and dead record bytes of every indexed pack. */
-async function packUsage(repo: Repository, live: Bloom): Promise<Map<string, PackUsage>> {
+async function packUsage(
+  repo: Repository,
+  live: Bloom,
+  steps: Steps,
+): Promise<Map<string, PackUsage>> {
   const out = new Map<string, PackUsage>();
+  let n = 0;
   try {
     for await (const e of repo.index.scan()) {
+      if (++n % 65536 === 0) steps.checkpoint();
       const pack = e.pack.toString('hex');
       let u = out.get(pack);
       if (!u) out.set(pack, (u = { live: 0, dead: 0 }));
@@ -141,6 +181,8 @@ async function liveLockIds(repo: Repository, except: string): Promise<string[]> 
 
 export async function collectGarbage(repo: Repository, o: GcOptions = {}): Promise<GcResult> {
   const threshold = o.repackThreshold ?? 0.2;
+  const steps = stepsOf(o);
+  o.signal?.throwIfAborted();
   const result: GcResult = {
     dryRun: !!o.dryRun,
     swept: [],
@@ -162,7 +204,7 @@ export async function collectGarbage(repo: Repository, o: GcOptions = {}): Promi
     if (!o.dryRun) await cleanTemporaries(repo); // a killed prune's or backup's uploads
     await repo.index.refresh();
     if (o.dryRun) {
-      const usage = await packUsage(repo, await liveSet(repo));
+      const usage = await packUsage(repo, await liveSet(repo, steps), steps);
       for (const [id, size] of await allPacks(repo)) {
         const u = usage.get(id);
         if (!u || u.live === 0) {
@@ -179,6 +221,7 @@ export async function collectGarbage(repo: Repository, o: GcOptions = {}): Promi
     // Plans of earlier runs: sweep those whose lock holders are gone.
     let pending = false;
     for (const plan of await repo.gcPlans()) {
+      steps.checkpoint();
       if (plan.state === 'marking') {
         // Its maker died before recording whom to wait for: everyone live now.
         plan.waitFor = await liveLockIds(repo, lock.id);
@@ -191,13 +234,13 @@ export async function collectGarbage(repo: Repository, o: GcOptions = {}): Promi
         result.waiting.push({ plan: plan.id, locks: waiting });
         pending = true;
       } else {
-        await sweep(repo, plan, result, threshold);
+        await sweep(repo, plan, result, threshold, steps);
       }
     }
     if (pending) return result;
 
     // Phase 1: mark.
-    const usage = await packUsage(repo, await liveSet(repo));
+    const usage = await packUsage(repo, await liveSet(repo, steps), steps);
     const plan = newPlan();
     const present = await allPacks(repo);
     for (const id of present.keys()) {
@@ -218,6 +261,7 @@ export async function collectGarbage(repo: Repository, o: GcOptions = {}): Promi
       await cleanTemporaries(repo);
       return result;
     }
+    steps.checkpoint();
     // The plan with its packs first, then the locks: see the writers' rule in the spec.
     await writePlan(repo.backend, plan);
     plan.waitFor = await liveLockIds(repo, lock.id);
@@ -227,7 +271,7 @@ export async function collectGarbage(repo: Repository, o: GcOptions = {}): Promi
       result.waiting.push({ plan: plan.id, locks: plan.waitFor });
       return result;
     }
-    await sweep(repo, plan, result, threshold);
+    await sweep(repo, plan, result, threshold, steps);
     await cleanTemporaries(repo);
     return result;
   } finally {
@@ -241,10 +285,11 @@ async function sweep(
   plan: GcPlan,
   result: GcResult,
   threshold: number,
+  steps: Steps,
 ): Promise<void> {
   await repo.index.refresh();
-  const live = await liveSet(repo);
-  const usage = await packUsage(repo, live);
+  const live = await liveSet(repo, steps);
+  const usage = await packUsage(repo, live, steps);
   const dead = new Set(plan.deletePacks.filter((p) => !(usage.get(p)?.live ?? 0)));
   const repack = new Set<string>();
   for (const p of plan.repackPacks ?? []) {
@@ -258,7 +303,9 @@ async function sweep(
   const packSizes = await allPacks(repo);
 
   // Live records of partly dead packs move, as they are (still sealed), into new packs.
-  const written = await repackLive(repo, repack, gone, live, await damagedRecords(repo));
+  const written = await repackLive(repo, repack, gone, live, await damagedRecords(repo), steps);
+  // The last safe point: from here on the runs are replaced and packs deleted, to the end.
+  steps.checkpoint();
 
   // New runs: every entry of the old runs except those in packs about to go, each id once.
   written.push(
@@ -266,7 +313,8 @@ async function sweep(
       gone.has(e.pack.toString('hex')),
     )),
   );
-  for (const p of gone) {
+  for (const [i, p] of [...gone].entries()) {
+    steps.progress({ phase: 'delete', done: i, total: gone.size });
     const size = packSizes.get(p) ?? 0;
     await repo.backend.delete(packObjectName(p));
     if (dead.has(p)) {
@@ -305,6 +353,7 @@ async function repackLive(
   gone: Set<string>,
   live: Bloom,
   damaged: Set<string>,
+  steps: Steps,
 ): Promise<string[]> {
   const runs: string[] = [];
   const moved: IndexEntry[] = [];
@@ -330,7 +379,10 @@ async function repackLive(
     await repo.backend.put(runObjectName(id), bytes);
     runs.push(id);
   };
-  for (const p of [...repack].sort()) {
+  for (const [i, p] of [...repack].sort().entries()) {
+    // Stopped here, the copies made so far are indexed (a second copy) or not (garbage).
+    steps.checkpoint();
+    steps.progress({ phase: 'repack', done: i, total: repack.size });
     const bytes = await repo.backend.get(packObjectName(p));
     const table = parsePack(bytes);
     if (typeof table === 'string') {

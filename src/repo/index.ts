@@ -17,7 +17,7 @@ export {
   type IntegrityWhere,
 } from './errors.js';
 export { forget, type ForgetResult } from './forget.js';
-export { collectGarbage, type GcOptions, type GcResult } from './gc.js';
+export { collectGarbage, type GcOptions, type GcProgress, type GcResult } from './gc.js';
 export { DEFAULT_KDF, TEST_KDF, type KdfParams } from './keys.js';
 export type { KeySummary } from './keyring.js';
 export type { Manifest, ManifestDisk } from './manifest.js';

@@ -30,6 +30,7 @@ export {
   type VmJobRequest,
 } from './job-queue.js';
 export {
+  DEFAULT_HISTORY_KEEP,
   FINAL_STATES,
   JobHistory,
   jsonText,
@@ -39,8 +40,10 @@ export {
   type RepoJobKind,
   type JobError,
   type JobRecord,
+  type HistoryKeep,
   type JobState,
 } from './job-history.js';
+export { HistoryRetention, type HistoryRetentionOptions } from './history-retention.js';
 export * from './schedule/index.js';
 export {
   addHost,

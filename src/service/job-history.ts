@@ -5,7 +5,9 @@
  * marks them "interrupted": nothing runs them any more. A job on the repository rather than a
  * VM (verify, prune, gc) has no VM: `vm` is null (the empty name in the table). Each job keeps
  * a bounded log (its changes of state and the notes it sent, the newest `logLimit`), so what a
- * finished job said can still be read.
+ * finished job said can still be read. The history itself is bounded too (`prune`): an ended
+ * job goes with its log once it is both older than some days and beyond the newest jobs of its
+ * VM, so a VM backed up rarely keeps its last jobs however old they are.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -92,6 +94,15 @@ export interface JobLogEntry {
   type: 'state' | 'note';
   data: unknown;
 }
+
+/** How much history `prune` keeps: jobs of the last `days`, and the newest `perVm` of each VM. */
+export interface HistoryKeep {
+  days: number;
+  /** Per VM, and for the jobs on the repository together. */
+  perVm: number;
+}
+
+export const DEFAULT_HISTORY_KEEP: HistoryKeep = { days: 90, perVm: 100 };
 
 /** JSON text of a value the engine returned (bigints as decimal strings). */
 export function jsonText(value: unknown): string {
@@ -193,6 +204,30 @@ export class JobHistory {
             .all(o.vm, limit)
     ) as Row[];
     return rows.map(fromRow);
+  }
+
+  /**
+   * Deletes the ended jobs that are older than `keep.days` (by their end) and not among the
+   * newest `keep.perVm` of their VM, with their logs (and any log whose job is gone). A job
+   * still queued or running is never deleted. Returns how many jobs went.
+   */
+  prune(keep: HistoryKeep, now = new Date()): number {
+    const cutoff = new Date(now.getTime() - keep.days * 86_400_000).toISOString();
+    const ended = FINAL_STATES.map((s) => `'${s}'`).join(', ');
+    return this.db.transaction(() => {
+      const { changes } = this.db
+        .prepare(
+          `DELETE FROM jobs WHERE id IN (
+             SELECT id FROM (
+               SELECT id, state, COALESCE(ended_at, created_at) AS at,
+                 ROW_NUMBER() OVER (PARTITION BY vm ORDER BY created_at DESC, id DESC) AS n
+               FROM jobs)
+             WHERE n > @perVm AND at < @cutoff AND state IN (${ended}))`,
+        )
+        .run({ perVm: keep.perVm, cutoff });
+      this.db.prepare('DELETE FROM job_log WHERE job NOT IN (SELECT id FROM jobs)').run();
+      return changes;
+    })();
   }
 
   close(): void {

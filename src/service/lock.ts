@@ -39,10 +39,15 @@ function lockPath(stateDir: string, vm: string): string {
 
 const nonce = (): string => randomBytes(8).toString('hex');
 
-type Read = { holder: LockHolder | undefined; id: string } | undefined;
+/** What a lock file records of its holder: at least who it is and a nonce of its own. */
+interface LockRecord extends ProcessIdentity {
+  nonce: string;
+}
 
 /** The lock file's holder and the hash of its bytes; undefined when there is no file. */
-async function readLock(path: string): Promise<Read> {
+async function readLock<H extends LockRecord = LockHolder>(
+  path: string,
+): Promise<{ holder: H | undefined; id: string } | undefined> {
   let bytes: Buffer;
   try {
     bytes = await readFile(path);
@@ -52,7 +57,7 @@ async function readLock(path: string): Promise<Read> {
   }
   const id = createHash('sha256').update(bytes).digest('hex').slice(0, 16);
   try {
-    const holder = JSON.parse(bytes.toString('utf8')) as LockHolder;
+    const holder = JSON.parse(bytes.toString('utf8')) as H;
     if (typeof holder.pid !== 'number' || typeof holder.nonce !== 'string') throw new Error();
     return { holder, id };
   } catch {
@@ -71,11 +76,11 @@ async function unlinkQuiet(path: string): Promise<void> {
  * Takes the lock file at `path` for `holder`, breaking a stale one; the live
  * holder when it is held.
  */
-async function take(
+async function take<H extends LockRecord>(
   path: string,
-  holder: LockHolder,
+  holder: H,
   depth: number,
-): Promise<{ taken: true } | { taken: false; holder: LockHolder }> {
+): Promise<{ taken: true } | { taken: false; holder: H }> {
   const tmp = `${path}.${holder.nonce}.tmp`;
   await writeFile(tmp, JSON.stringify(holder) + '\n', { flag: 'wx', mode: 0o644 });
   try {
@@ -86,7 +91,7 @@ async function take(
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
-      const found = await readLock(path);
+      const found = await readLock<H>(path);
       if (found === undefined) continue; // released in between
       if (found.holder && isAlive(found.holder)) return { taken: false, holder: found.holder };
       if (depth >= MAX_DEPTH) {
@@ -106,7 +111,7 @@ async function take(
         continue;
       }
       try {
-        const again = await readLock(path);
+        const again = await readLock<H>(path);
         if (again?.id === found.id) await unlinkQuiet(path);
       } finally {
         await unlinkQuiet(breaker);
@@ -170,4 +175,51 @@ export async function liveHolders(stateDir: string): Promise<LockHolder[]> {
     if (found?.holder && isAlive(found.holder)) holders.push(found.holder);
   }
   return holders;
+}
+
+/** The holder of a file lock (`withFileLock`): who, since when, and what for. */
+export interface FileLockHolder extends LockRecord {
+  version: 1;
+  /** What the lock guards (for a person reading the file). */
+  what: string;
+  since: string;
+}
+
+/**
+ * Runs `fn` holding the lock file `path` (the VM lock's procedure: `link(2)`, a dead holder's
+ * lock broken), waiting while a live process holds it, at most `deadlineMs`. For short
+ * read-modify-write steps on a shared file (the schedule file), so two processes never lose
+ * each other's edit and a killed one never blocks the next.
+ */
+export async function withFileLock<T>(
+  path: string,
+  what: string,
+  fn: () => Promise<T>,
+  deadlineMs = 60_000,
+): Promise<T> {
+  const holder: FileLockHolder = {
+    version: 1,
+    what,
+    ...selfIdentity(),
+    since: new Date().toISOString(),
+    nonce: nonce(),
+  };
+  const end = Date.now() + deadlineMs;
+  // Short edits: try again soon, a little later each time (with jitter, so waiters spread out).
+  for (let wait = 5; ; wait = Math.min(wait * 2, 200)) {
+    const r = await take(path, holder, 0);
+    if (r.taken) break;
+    if (Date.now() > end) {
+      throw new Error(
+        `${path} is held by pid ${r.holder.pid} since ${r.holder.since} (waited ${deadlineMs} ms)`,
+      );
+    }
+    await new Promise((res) => setTimeout(res, wait + Math.random() * wait));
+  }
+  try {
+    return await fn();
+  } finally {
+    const found = await readLock<FileLockHolder>(path).catch(() => undefined);
+    if (found?.holder?.nonce === holder.nonce) await unlinkQuiet(path);
+  }
 }

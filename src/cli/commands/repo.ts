@@ -4,18 +4,20 @@
  */
 import { parseSize } from './repo-size.js';
 import { pruneRepository } from '../../engine/repo-prune.js';
+import {
+  backupInfo,
+  repositoryInfo,
+  type BackupInfo,
+  type RepoInfo,
+} from '../../engine/repo-info.js';
 import { collectGarbage, type GcResult } from '../../repo/gc.js';
 import type { KeepPolicy } from '../../repo/policy.js';
-import {
-  checkChunkSize,
-  checkCompressionLevel,
-  writeLevel,
-  type RepoConfig,
-} from '../../repo/config.js';
+import { checkChunkSize, checkCompressionLevel, writeLevel } from '../../repo/config.js';
 import { Repository } from '../../repo/repository.js';
 import { repoStats } from '../../repo/stats.js';
 import { parseSubset, verifyRepository, type VerifyReport } from '../../repo/verify.js';
 import { UsageError, type Command, type ParsedArgs } from '../command.js';
+import { EXIT } from '../run.js';
 import type { CliContext } from '../context.js';
 import { ProgressMeter } from '../progress.js';
 import { formatBytes, table } from '../format.js';
@@ -131,7 +133,7 @@ export const repoSet: Command = {
       repo.setCompression(compression ?? 'zstd', level),
     );
     if (ctx.json) return ctx.printJson({ config });
-    ctx.print(ctx.t('repo.compressionSet', { compression: compressionText(config) }));
+    ctx.print(ctx.t('repo.compressionSet', { compression: compressionText(writeLevel(config)) }));
   },
 };
 
@@ -174,100 +176,81 @@ export const repoInfo: Command = {
       async (repo) => {
         const one = args.positionals[0];
         if (one) {
-          const { manifest, verified } = await repo.manifest(one);
-          if (ctx.json) return ctx.printJson({ ...manifest, verified });
-          ctx.print(
-            table([
-              [ctx.t('repo.col.backup'), manifest.id],
-              ['VM', `${manifest.vm.name}${manifest.vm.uuid ? ` (${manifest.vm.uuid})` : ''}`],
-              [ctx.t('repo.col.started'), manifest.startedAt],
-              [ctx.t('repo.col.finished'), manifest.finishedAt],
-              [ctx.t('repo.col.method'), manifest.method],
-              [ctx.t('repo.col.parent'), manifest.parent ?? '-'],
-              [
-                ctx.t('repo.col.signature'),
-                verified ? ctx.t('repo.verified') : ctx.t('repo.unverified'),
-              ],
-            ]),
-          );
-          ctx.print();
-          ctx.print(
-            table([
-              ['DISK', ctx.t('repo.col.size'), 'DATA', ctx.t('repo.col.newStored'), 'FORMAT'],
-              ...manifest.disks.map((d) => [
-                d.name,
-                formatBytes(d.virtualSize),
-                formatBytes(d.dataBytes),
-                formatBytes(d.newStoredBytes),
-                d.format ?? '-',
-              ]),
-            ]),
-          );
-          return;
+          const info = await backupInfo(repo, one);
+          if (ctx.json) return ctx.printJson(info);
+          return renderBackupInfo(ctx, info);
         }
-        const { backups, damaged } = await repo.listBackups();
-        const keys = await repo.listKeys();
-        if (ctx.json) {
-          return ctx.printJson({
-            location: repo.location,
-            config: repo.config,
-            keys,
-            backups: backups.map((b) => ({ ...summary(b.manifest), verified: b.verified })),
-            damaged: damaged.map((e) => e.toJSON()),
-          });
-        }
-        const c = repo.config;
-        ctx.print(
-          table([
-            [ctx.t('repo.col.repository'), repo.location],
-            ['id', c.id],
-            [
-              ctx.t('repo.col.format'),
-              `v${c.version}, chunks ${formatBytes(c.chunkSize)} named by ${c.chunkHash}, packs ${formatBytes(c.packSize)}, ${compressionText(c)}, ${c.encryption}${c.encryption === 'none' ? `, auth key ${c.authentication ?? 'none'}` : ''}`,
-            ],
-            [ctx.t('repo.col.keys'), String(keys.length)],
-          ]),
-        );
-        ctx.print();
-        ctx.print(ctx.t('repo.backups', { count: backups.length }));
-        if (backups.length) {
-          ctx.print(
-            table(
-              [
-                [ctx.t('repo.col.backup'), 'VM', ctx.t('repo.col.started'), 'DISKS', 'DATA'],
-                ...backups.map((b) => [
-                  b.id,
-                  b.manifest.vm.name,
-                  b.manifest.startedAt,
-                  b.manifest.disks.map((d) => d.name).join(','),
-                  formatBytes(b.manifest.disks.reduce((n, d) => n + d.dataBytes, 0)),
-                ]),
-              ],
-              '  ',
-            ),
-          );
-        }
-        for (const e of damaged) ctx.note(ctx.t('repo.damagedManifest', { message: e.message }));
+        const info = await repositoryInfo(repo);
+        if (ctx.json) return ctx.printJson(info);
+        renderRepoInfo(ctx, info);
       },
       false,
     );
   },
 };
 
-function summary(m: import('../../repo/manifest.js').Manifest): Record<string, unknown> {
-  return {
-    id: m.id,
-    vm: m.vm,
-    method: m.method,
-    parent: m.parent,
-    startedAt: m.startedAt,
-    finishedAt: m.finishedAt,
-    disks: m.disks.map((d) => ({
-      name: d.name,
-      virtualSize: d.virtualSize,
-      dataBytes: d.dataBytes,
-    })),
-  };
+function renderBackupInfo(ctx: CliContext, m: BackupInfo): void {
+  ctx.print(
+    table([
+      [ctx.t('repo.col.backup'), m.id],
+      ['VM', `${m.vm.name}${m.vm.uuid ? ` (${m.vm.uuid})` : ''}`],
+      [ctx.t('repo.col.started'), m.startedAt],
+      [ctx.t('repo.col.finished'), m.finishedAt],
+      [ctx.t('repo.col.method'), m.method],
+      [ctx.t('repo.col.parent'), m.parent ?? '-'],
+      [ctx.t('repo.col.signature'), m.verified ? ctx.t('repo.verified') : ctx.t('repo.unverified')],
+    ]),
+  );
+  ctx.print();
+  ctx.print(
+    table([
+      ['DISK', ctx.t('repo.col.size'), 'DATA', ctx.t('repo.col.newStored'), 'FORMAT'],
+      ...m.disks.map((d) => [
+        d.name,
+        formatBytes(d.virtualSize),
+        formatBytes(d.dataBytes),
+        formatBytes(d.newStoredBytes),
+        d.format ?? '-',
+      ]),
+    ]),
+  );
+}
+
+function renderRepoInfo(ctx: CliContext, info: RepoInfo): void {
+  const c = info.config;
+  ctx.print(
+    table([
+      [ctx.t('repo.col.repository'), info.location],
+      ['id', c.id],
+      [
+        ctx.t('repo.col.format'),
+        `v${c.version}, chunks ${formatBytes(c.chunkSize)} named by ${c.chunkHash}, packs ${formatBytes(c.packSize)}, ${compressionText(info.compressionLevel)}, ${c.encryption}${c.encryption === 'none' ? `, auth key ${c.authentication ?? 'none'}` : ''}`,
+      ],
+      [ctx.t('repo.col.keys'), String(info.keys.length)],
+    ]),
+  );
+  ctx.print();
+  ctx.print(ctx.t('repo.backups', { count: info.backups.length }));
+  if (info.backups.length) {
+    ctx.print(
+      table(
+        [
+          [ctx.t('repo.col.backup'), 'VM', ctx.t('repo.col.started'), 'DISKS', 'DATA'],
+          ...info.backups.map((b) => [
+            b.id,
+            b.vm.name,
+            b.startedAt,
+            b.disks.map((d) => d.name).join(','),
+            formatBytes(b.disks.reduce((n, d) => n + d.dataBytes, 0)),
+          ]),
+        ],
+        '  ',
+      ),
+    );
+  }
+  for (const e of info.damaged) {
+    ctx.note(ctx.t('repo.damagedManifest', { message: String(e['message']) }));
+  }
 }
 
 export const repoVerify: Command = {
@@ -382,8 +365,13 @@ export const repoPrune: Command = {
   async run(ctx, args) {
     const policy = policyFrom(args.values);
     const dryRun = args.values['dry-run'] === true;
-    await withRepo(ctx, args, async (repo) => {
-      const { forget: f, gc } = await pruneRepository(repo, policy, { dryRun });
+    const signal = ctx.signal();
+    return withRepo(ctx, args, async (repo) => {
+      const done = await stoppable(ctx, signal, () =>
+        pruneRepository(repo, policy, { dryRun, signal }),
+      );
+      if (typeof done === 'number') return done;
+      const { forget: f, gc } = done;
       if (ctx.json) return ctx.printJson({ forget: f, gc });
       ctx.print(
         table(
@@ -416,13 +404,35 @@ export const repoGc: Command = {
   usage: 'brankas repo gc [--dry-run] [--repo PATH] [--json]',
   options: { ...repoOption, 'dry-run': { type: 'boolean' } },
   async run(ctx, args) {
-    await withRepo(ctx, args, async (repo) => {
-      const gc = await collectGarbage(repo, { dryRun: args.values['dry-run'] === true });
+    const signal = ctx.signal();
+    return withRepo(ctx, args, async (repo) => {
+      const gc = await stoppable(ctx, signal, () =>
+        collectGarbage(repo, { dryRun: args.values['dry-run'] === true, signal }),
+      );
+      if (typeof gc === 'number') return gc;
       if (ctx.json) return ctx.printJson(gc);
       renderGc(ctx, gc);
     });
   },
 };
+
+/**
+ * Runs prune or gc so that Ctrl-C stops it at its next safe point (src/repo/gc.ts), with the
+ * lock released, instead of killing it mid-step: the exit code 130 then.
+ */
+async function stoppable<T>(
+  ctx: CliContext,
+  signal: AbortSignal,
+  fn: () => Promise<T>,
+): Promise<T | number> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (!signal.aborted) throw err;
+    ctx.note(ctx.t('maintenance.stopped'));
+    return EXIT.INTERRUPTED;
+  }
+}
 
 function renderGc(ctx: CliContext, gc: GcResult): void {
   if (gc.dryRun) {
@@ -492,7 +502,6 @@ export const repoCommands: Command[] = [
   repoCopyCommand,
 ];
 
-function compressionText(c: RepoConfig): string {
-  const level = writeLevel(c);
+function compressionText(level: number): string {
   return level === 0 ? 'uncompressed' : `zstd level ${level}`;
 }

@@ -5,13 +5,15 @@
  * driver; a policy that matches no VM runs no job).
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { cli, initPlainRepo } from '../../../test/support/cli.js';
 
+const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('../../../../test/fixtures/test-host.xml', import.meta.url));
 
 let dir: string;
@@ -131,5 +133,38 @@ describe('brankas schedule', () => {
     const none = await cli(['schedule', 'run', 'nope', '-c', `test://${FIXTURE}`], env);
     assert.equal(none.code, 1);
     assert.match(none.stderr, /no schedule policy 'nope'/);
+  });
+});
+
+/** `brankas schedule add` as a process of its own, as two people (or the API and a person) run it. */
+function addProcess(state: string, id: string): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(
+    process.execPath,
+    [MAIN, 'schedule', 'add', id, '--vms', 'x', '--when', '@daily', '--json'],
+    {
+      env: { ...process.env, BRANKAS_STATE_DIR: state, LANG: 'C' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stderr })));
+}
+
+describe('brankas schedule add from several processes at once', () => {
+  test('every policy added by concurrent processes is kept, and no lock or temporary file is left', async () => {
+    const own = await mkdtemp(join(tmpdir(), 'brankas-test-schedule-procs-'));
+    try {
+      const ids = Array.from({ length: 10 }, (_, i) => `p${i}`);
+      const results = await Promise.all(ids.map((id) => addProcess(own, id)));
+      for (const r of results) assert.equal(r.code, 0, r.stderr);
+      const json = await cli(['schedule', 'list', '--json'], { BRANKAS_STATE_DIR: own });
+      const listed = JSON.parse(json.stdout) as { policies: { id: string }[] };
+      assert.deepEqual(listed.policies.map((p) => p.id).sort(), ids);
+      const left = (await readdir(own)).filter((f) => f.startsWith('.') || f.includes('.lock'));
+      assert.deepEqual(left, []);
+    } finally {
+      await rm(own, { recursive: true, force: true });
+    }
   });
 });

@@ -118,6 +118,8 @@ const addOptions = {
   vms: { type: 'string' },
   when: { type: 'string' },
   mode: { type: 'string' },
+  consistency: { type: 'string' },
+  'freeze-timeout-seconds': { type: 'string' },
   'keep-last': { type: 'string' },
   'keep-hourly': { type: 'string' },
   'keep-daily': { type: 'string' },
@@ -132,7 +134,7 @@ const add: Command = {
   name: 'schedule add',
   summary: 'Add a policy: which VMs, when (cron), which mode, what to keep, how often to test',
   usage:
-    "brankas schedule add ID --vms 'web* db01' --when 'MIN HOUR DOM MON DOW' [--mode auto|live|cold] [--keep-last N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-hourly N] [--keep-yearly N] [--restore-test-days N] [--timezone TZ] [--json]",
+    "brankas schedule add ID --vms 'web* db01' --when 'MIN HOUR DOM MON DOW' [--mode auto|live|cold] [--consistency auto|application|shutdown] [--freeze-timeout-seconds N] [--keep-last N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-hourly N] [--keep-yearly N] [--restore-test-days N] [--timezone TZ] [--json]",
   help:
     'Appends the policy to $BRANKAS_STATE_DIR/schedules.conf after checking it (and the file with\n' +
     'it) as brankas serve would; the file is replaced atomically. Patterns take * and ?. After each\n' +

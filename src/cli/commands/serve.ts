@@ -16,6 +16,8 @@ import {
 } from '../../api/index.js';
 import { Repository } from '../../repo/repository.js';
 import {
+  DEFAULT_HISTORY_KEEP,
+  HistoryRetention,
   JobHistory,
   JobQueue,
   runPolicy,
@@ -37,13 +39,15 @@ export const serveCommand: Command = {
   name: 'serve',
   summary: 'Serve the JSON HTTP API (loopback by default) until stopped',
   usage:
-    'brankas serve [--listen 127.0.0.1:PORT|unix:PATH] [--tls-cert FILE --tls-key FILE] [--jobs N] [--repo PATH] [--print-token]',
+    'brankas serve [--listen 127.0.0.1:PORT|unix:PATH] [--tls-cert FILE --tls-key FILE] [--jobs N] [--history-days N] [--history-per-vm N] [--repo PATH] [--print-token]',
   help:
     `Listens on ${DEFAULT_LISTEN} unless --listen says otherwise; an address that is not loopback\n` +
     'needs --tls-cert and --tls-key. Every call needs "Authorization: Bearer TOKEN"; the token is\n' +
     'made at the first start in $BRANKAS_STATE_DIR/api-token (0600), and --print-token prints it.\n' +
     'Jobs run at most --jobs at a time (default 2), one per VM; their history is kept in\n' +
-    '$BRANKAS_STATE_DIR/jobs.sqlite. The password of an encrypted repository is read once at the\n' +
+    `$BRANKAS_STATE_DIR/jobs.sqlite; an ended job older than --history-days (${DEFAULT_HISTORY_KEEP.days}) and beyond\n` +
+    `the newest --history-per-vm (${DEFAULT_HISTORY_KEEP.perVm}) of its VM is removed with its log, at the start and daily.\n` +
+    'The password of an encrypted repository is read once at the\n' +
     'start. The API is described at /api/v1/openapi.json; the web dashboard is at / (paste the\n' +
     'token once).\n' +
     'It runs the policies of $BRANKAS_STATE_DIR/schedules.conf (brankas schedule, docs/schedule-format.md)\n' +
@@ -54,6 +58,8 @@ export const serveCommand: Command = {
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
     jobs: { type: 'string' },
+    'history-days': { type: 'string' },
+    'history-per-vm': { type: 'string' },
     'print-token': { type: 'boolean' },
   },
   positionals: { min: 0, max: 0, names: '' },
@@ -90,6 +96,22 @@ export const serveCommand: Command = {
     if (!/^\d{1,2}$/.test(jobsText) || Number(jobsText) < 1) {
       throw new UsageError(`--jobs takes a number from 1 to 99, not '${jobsText}'`);
     }
+    const keep = {
+      days: wholeOption(
+        args.values['history-days'],
+        '--history-days',
+        1,
+        36500,
+        DEFAULT_HISTORY_KEEP.days,
+      ),
+      perVm: wholeOption(
+        args.values['history-per-vm'],
+        '--history-per-vm',
+        0,
+        1_000_000,
+        DEFAULT_HISTORY_KEEP.perVm,
+      ),
+    };
 
     // The repository's password, once: a job must never wait for a prompt.
     const location = repoLocation(ctx, args);
@@ -107,6 +129,14 @@ export const serveCommand: Command = {
       connect: async () => conn,
       limit: Number(jobsText),
     });
+    const retention = new HistoryRetention({
+      history,
+      keep,
+      onPruned: (count) => {
+        if (count > 0) ctx.note(ctx.t('history.pruned', { count, ...keep }));
+      },
+      onError: (err) => ctx.note(ctx.t('history.error', { message: errorText(ctx.lang, err) })),
+    });
     const schedules = new ScheduleFile(dir);
     const runs = ScheduleRuns.open(dir);
     const runDeps = {
@@ -123,6 +153,8 @@ export const serveCommand: Command = {
       onEvent: (e) => ctx.note(schedulerLine(ctx, e)),
     });
     try {
+      // Bounded history: at the start (after the left-over jobs were marked), then daily.
+      retention.start();
       // A VM a killed brankas left off is started again now, not at its next job.
       await queue.recoverLeftUndone((e) => {
         const line = eventLine(ctx, e);
@@ -164,6 +196,7 @@ export const serveCommand: Command = {
       await server.close();
       ctx.note(ctx.t('serve.stopped'));
     } finally {
+      retention.stop();
       await scheduler.stop();
       await queue.close();
       runs.close();
@@ -171,6 +204,16 @@ export const serveCommand: Command = {
     }
   },
 };
+
+/** A whole-number option in range, or its default; anything else is a usage error. */
+function wholeOption(v: unknown, name: string, min: number, max: number, fallback: number): number {
+  if (v === undefined) return fallback;
+  const n = typeof v === 'string' && /^\d{1,9}$/.test(v) ? Number(v) : NaN;
+  if (!(n >= min && n <= max)) {
+    throw new UsageError(`${name} takes a whole number from ${min} to ${max}, not '${String(v)}'`);
+  }
+  return n;
+}
 
 function schedulerLine(ctx: CliContext, e: SchedulerEvent): string {
   if (e.kind === 'fired') {

@@ -2,12 +2,15 @@
  * The schedule file on disk (`$BRANKAS_STATE_DIR/schedules.conf`, docs/schedule-format.md):
  * read and validated; changed by adding a policy's text at the end or cutting a policy's lines
  * out, so the user's comments and layout elsewhere stay as written. Every write validates the
- * whole new text first and replaces the file atomically (temporary file, fsync, rename).
+ * whole new text first and replaces the file atomically (temporary file, fsync, rename). A change
+ * reads, edits and writes holding `schedules.conf.lock` (the VM lock's procedure, so a killed
+ * holder never blocks the next), so the CLI and the API changing it at once lose no edit.
  */
 import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
+import { withFileLock } from '../lock.js';
 import { ScheduleError } from './errors.js';
 import { parseSchedule, renderPolicy, type Policy, type PolicyFields } from './format.js';
 
@@ -67,8 +70,17 @@ export class ScheduleFile {
     return this.serially(() => this.removeNow(id));
   }
 
+  /** One change at a time: in this process by a chain, against other processes by the lock file. */
   private serially<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.changing.then(fn, fn);
+    const locked = async (): Promise<T> => {
+      try {
+        await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
+        return await withFileLock(`${this.path}.lock`, SCHEDULE_FILE, fn);
+      } catch (err) {
+        throw err instanceof ScheduleError ? err : unusable(this.path, err);
+      }
+    };
+    const next = this.changing.then(locked, locked);
     this.changing = next.catch(() => undefined);
     return next;
   }

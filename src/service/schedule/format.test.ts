@@ -4,13 +4,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorTemplate, fillTemplate } from '../../util/error-registry.js';
 import { BrankasError } from '../../util/errors.js';
 import { matches, parseSchedule } from './format.js';
 import { ScheduleFile } from './file.js';
+import { selfIdentity } from '../process-identity.js';
 
 const GOOD = `# nightly
 [policy web-nightly]
@@ -56,6 +57,8 @@ describe('schedule file format', () => {
       vms: ['web*', 'shop01'],
       when: '30 2 * * *',
       mode: 'cold',
+      consistency: 'auto',
+      freezeTimeoutSeconds: null,
       keep: { last: 7, daily: 14 },
       restoreTestDays: 7,
       timezone: null,
@@ -66,6 +69,15 @@ describe('schedule file format', () => {
     assert.equal(db!.restoreTestDays, null);
     assert.equal(db!.timezone, 'UTC');
     assert.deepEqual(parseSchedule('', 'x'), []);
+  });
+
+  test("a policy's consistency and freeze timeout are read as brankas backup takes them", () => {
+    const [p] = parseSchedule(
+      '[policy a]\nvms = a\nwhen = @daily\nmode = live\nconsistency = shutdown\nfreeze-timeout-seconds = 30\n',
+      'x',
+    );
+    assert.equal(p!.consistency, 'shutdown');
+    assert.equal(p!.freezeTimeoutSeconds, 30);
   });
 
   test('every kind of mistake is its own code and names its line', () => {
@@ -103,6 +115,24 @@ describe('schedule file format', () => {
       'SCHEDULE_BAD_VALUE',
       4,
       /'mode' cannot be 'hot'; allowed: auto, live, cold/,
+    );
+    fails(
+      '[policy a]\nvms = a\nwhen = @daily\nconsistency = strong\n',
+      'SCHEDULE_BAD_VALUE',
+      4,
+      /'consistency' cannot be 'strong'; allowed: auto, application, shutdown/,
+    );
+    fails(
+      '[policy a]\nvms = a\nwhen = @daily\nmode = cold\nconsistency = shutdown\n',
+      'SCHEDULE_BAD_VALUE',
+      5,
+      /'consistency' cannot be 'shutdown'; allowed: auto, application/,
+    );
+    fails(
+      '[policy a]\nvms = a\nwhen = @daily\nfreeze-timeout-seconds = 0\n',
+      'SCHEDULE_BAD_VALUE',
+      4,
+      /'freeze-timeout-seconds' cannot be '0'; allowed: 1 to 600/,
     );
     fails(
       '[policy a]\nvms = a\nwhen = @daily\nkeep-last = -1\n',
@@ -184,6 +214,22 @@ describe('schedule file on disk', () => {
     const ids = Array.from({ length: 8 }, (_, i) => `p${i}`);
     await Promise.all(ids.map((id) => f.add(id, { vms: 'a', when: '@daily' })));
     assert.deepEqual((await f.read()).map((p) => p.id).sort(), ids);
+  });
+
+  test('a lock left by a killed process does not stop the next change', async () => {
+    const f = new ScheduleFile(join(dir, 'stale'));
+    await mkdir(join(dir, 'stale'));
+    const dead = { ...selfIdentity(), pid: 2 ** 22 + 1, start: '1', nonce: 'dead' };
+    await writeFile(
+      `${f.path}.lock`,
+      JSON.stringify({ version: 1, what: 'x', since: '', ...dead }),
+    );
+    await f.add('after', { vms: 'a', when: '@daily' });
+    assert.deepEqual(
+      (await f.read()).map((p) => p.id),
+      ['after'],
+    );
+    assert.deepEqual(await readdir(join(dir, 'stale')), ['schedules.conf']);
   });
 
   test('a bad policy, a second one of the same id or an unknown id changes nothing', async () => {

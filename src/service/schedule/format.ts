@@ -7,6 +7,8 @@ import type { KeepPolicy } from '../../repo/index.js';
 import { ScheduleError } from './errors.js';
 
 export type ScheduleMode = 'auto' | 'live' | 'cold';
+/** As `brankas backup --consistency`. */
+export type ScheduleConsistency = 'auto' | 'application' | 'shutdown';
 
 export interface Policy {
   id: string;
@@ -15,6 +17,9 @@ export interface Policy {
   /** The cron expression. */
   when: string;
   mode: ScheduleMode;
+  consistency: ScheduleConsistency;
+  /** As `brankas backup --freeze-timeout`, in seconds; null: the engine's default. */
+  freezeTimeoutSeconds: number | null;
   keep: KeepPolicy;
   restoreTestDays: number | null;
   timezone: string | null;
@@ -36,6 +41,8 @@ export const KEYS = [
   'vms',
   'when',
   'mode',
+  'consistency',
+  'freeze-timeout-seconds',
   ...Object.keys(KEEP_KEYS),
   'restore-test-days',
   'timezone',
@@ -135,6 +142,17 @@ function finish(file: string, d: Draft): Policy {
   }
   const mode = d.values.get('mode')?.value ?? 'auto';
   if (mode !== 'auto' && mode !== 'live' && mode !== 'cold') bad('mode', 'auto, live, cold');
+  const consistency = d.values.get('consistency')?.value ?? 'auto';
+  if (consistency !== 'auto' && consistency !== 'application' && consistency !== 'shutdown') {
+    bad('consistency', 'auto, application, shutdown');
+  }
+  // A cold backup is shut down already: as `brankas backup`, the pair is refused.
+  if (consistency === 'shutdown' && mode === 'cold') bad('consistency', 'auto, application');
+  const freeze = d.values.get('freeze-timeout-seconds');
+  const freezeTimeoutSeconds =
+    freeze === undefined
+      ? null
+      : (wholeNumber(freeze.value, 1, 600) ?? bad('freeze-timeout-seconds', '1 to 600'));
   const keep: KeepPolicy = {};
   for (const [key, rule] of Object.entries(KEEP_KEYS)) {
     const v = d.values.get(key);
@@ -151,6 +169,8 @@ function finish(file: string, d: Draft): Policy {
     vms,
     when: when.value,
     mode: mode as ScheduleMode,
+    consistency: consistency as ScheduleConsistency,
+    freezeTimeoutSeconds,
     keep,
     restoreTestDays,
     timezone: tz,
@@ -268,6 +288,8 @@ export function policyJson(p: Policy): Record<string, unknown> {
     vms: p.vms,
     when: p.when,
     mode: p.mode,
+    consistency: p.consistency,
+    freezeTimeoutSeconds: p.freezeTimeoutSeconds,
     keep: p.keep,
     restoreTestDays: p.restoreTestDays,
     timezone: p.timezone,

@@ -12,6 +12,7 @@ export {
   renderPolicy,
   type Policy,
   type PolicyFields,
+  type ScheduleConsistency,
   type ScheduleMode,
 } from './format.js';
 export { notFound as scheduleNotFound, SCHEDULE_FILE, ScheduleFile } from './file.js';

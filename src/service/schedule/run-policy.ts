@@ -61,20 +61,31 @@ async function backupJob(deps: PolicyRunDeps, policy: Policy, vm: string): Promi
       try {
         const r = await backupVm(conn, repo, vm, {
           mode: policy.mode,
+          consistency: policy.consistency,
+          ...(policy.freezeTimeoutSeconds !== null
+            ? { freezeTimeoutS: policy.freezeTimeoutSeconds }
+            : {}),
           signal,
           onPower: note,
           onPowerChange: job.powerChange,
           onProgress: progress,
         });
-        let retention = null;
+        let retention: Record<string, unknown> | null = null;
         if (Object.values(policy.keep).some((n) => n > 0)) {
-          const f = await forget(repo, policy.keep, { vms: [vm] });
-          const gc = await collectGarbage(repo);
-          retention = {
-            removed: f.removed,
-            deletedPacks: gc.deletedPacks,
-            deletedBytes: gc.deletedBytes,
-          };
+          try {
+            const f = await forget(repo, policy.keep, { vms: [vm], signal });
+            const gc = await collectGarbage(repo, { signal });
+            retention = {
+              removed: f.removed,
+              deletedPacks: gc.deletedPacks,
+              deletedBytes: gc.deletedBytes,
+            };
+          } catch (err) {
+            // The backup is made and recorded: a cancel now only cuts its retention short
+            // (at a safe point; the next run's forget and gc do the rest).
+            if (!signal.aborted) throw err;
+            retention = { cancelled: true };
+          }
         }
         return {
           policy: policy.id,
