@@ -96,7 +96,7 @@ async function main(): Promise<number> {
     const r = repo;
     const c = conn;
     const [, filesSec] = await timed(() =>
-      getFiles(c, r, id, ['/wanted.bin'], { to: join(dir, 'out-files') }),
+      getFiles(() => Promise.resolve(c), r, id, ['/wanted.bin'], { to: join(dir, 'out-files') }),
     );
     const filesOk = (await sha256(join(dir, 'out-files', 'wanted.bin'))) === want;
 
