@@ -193,11 +193,17 @@ after(async () => {
 
 for (const v of VARIANTS) {
   describe(`the host reader on ${v.vm} (mke2fs ${v.mkfs.join(' ')})`, () => {
-    test('get / returns every file of the source with its bytes, mode, owners, mtime and link target', async () => {
+    test('get returns every file of the source with its bytes, mode, owners, mtime and link target', async () => {
       const to = join(dir, `out-${v.vm}`);
-      const r = await getFiles(noHelper, repo, v.vm, ['/'], { to });
+      // The big directory's 3000 files are extracted once (from the first variant): the other
+      // variants read it in the ls test, which costs far less.
+      const all = v === VARIANTS[0];
+      const top = (await readdir(src())).filter((n) => all || n !== 'many');
+      const r = await getFiles(noHelper, repo, v.vm, all ? ['/'] : top.map((n) => `/${n}`), {
+        to,
+      });
       assert.equal(r.reader, 'host');
-      const want = await walk(src());
+      const want = (await walk(src())).filter((p) => all || !/^many(\/|$)/.test(p));
       for (const p of want) {
         const a = await lstat(join(src(), p));
         const b = await lstat(join(to, p));
