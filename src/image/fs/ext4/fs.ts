@@ -101,6 +101,10 @@ export class Ext4 implements BlockSource {
   /** A directory's entries, `.` and `..` left out, in on-disk order. */
   async readdir(dir: Inode): Promise<DirEntry[]> {
     if (typeOf(dir) !== S_IFDIR) throw fsCorrupt(`inode ${dir.ino} is not a directory`);
+    // Its blocks may not repeat (the entries are held in memory): no larger than the volume.
+    if (dir.size > this.sb.blocksCount * this.sb.blockSize) {
+      throw fsCorrupt(`directory ${dir.ino} claims ${dir.size} bytes, more than the filesystem`);
+    }
     const out: DirEntry[] = [];
     for await (const run of runsOf(this, dir, this.blocksOf(dir))) {
       if (run.zero) continue;
