@@ -191,8 +191,8 @@ function statusError(
 }
 
 /**
- * Runs `host` on the volume's ext4 when the host reader can read it; undefined (with why) when
- * a helper VM must. A path fault becomes the engine's error, as the helper's status would.
+ * Runs `host` on the volume's ext4 when the host reader can read it; else says that a helper VM
+ * must, and why. A path fault becomes the engine's error, as the helper's status would.
  */
 async function onHost<T>(
   s: Session,
