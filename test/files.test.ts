@@ -1,9 +1,10 @@
 /**
  * `brankas files` end to end: a tiny guest writes files onto three disks (ext4 on the whole
  * disk, ext4 in a GPT partition, vfat), a fourth disk starts like a LUKS volume; the VM is
- * backed up once (cold), and `files ls` and `files get` read the backup through the helper VM.
- * The guest's own sha256sum is the witness for the bytes; the host's GNU tar reads `--tar`.
- * One backup per file; each `ls`/`get` that reaches a filesystem boots one helper.
+ * backed up once (cold), and `files ls` and `files get` read the backup: ext4 with the host's
+ * reader, vfat (and ext4 with --helper) through the helper VM. The guest's own sha256sum is the
+ * witness for the bytes; the host's GNU tar reads `--tar`. One backup per file; each request
+ * the helper answers boots one (two here).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -195,6 +196,7 @@ describe('brankas files on ext4 (whole disk)', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.json['volume'], '/');
     assert.equal(r.json['fs'], 'ext4');
+    assert.equal(r.json['reader'], 'host');
     const entries = r.json['entries'] as Entry[];
     assert.deepEqual(
       entries.map((e) => [e.name, e.type]),
@@ -227,6 +229,17 @@ describe('brankas files on ext4 (whole disk)', () => {
     assert.equal(st.mtime.toISOString(), '2021-03-04T05:06:08.000Z');
     if (process.getuid?.() === 0) assert.deepEqual([st.uid, st.gid], [1234, 2345]);
     assert.equal(await readFile(join(to, 'docs', 'new\nline'), 'utf8'), 'x');
+  });
+
+  test('--helper reads it with the helper VM, says so, and lists what the host reader lists (which notes itself)', async () => {
+    const viaHelper = await files(['ls', '/docs', '--helper']);
+    assert.equal(viaHelper.code, 0, viaHelper.stderr);
+    assert.equal(viaHelper.json['reader'], 'helper-vm');
+    assert.equal(viaHelper.json['helperReason'], 'forced');
+    const onHost = await files(['ls', '/docs']);
+    assert.deepEqual(viaHelper.json['entries'], onHost.json['entries']);
+    const text = await cli(['files', scratch.name, 'ls', '/docs'], env());
+    assert.match(text.stderr, /^reader: host /m);
   });
 
   test('a path that does not exist is FILES_PATH_NOT_FOUND, and nothing is left at --to', async () => {
@@ -280,6 +293,7 @@ describe('brankas files on vfat', () => {
     const to = join(scratch.path, 'out-vfat');
     const r = await files(['get', '/docs', '--to', to, '--disk', 'vdc']);
     assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.json['reader'], 'helper-vm');
     assert.equal(await sha256(join(to, 'docs/sub/big.bin')), witness['vdc']!['/docs/sub/big.bin']);
     assert.equal(await sha256(join(to, 'docs/hello.txt')), witness['vdc']!['/docs/hello.txt']);
     assert.equal(

@@ -283,6 +283,10 @@ export const ERRORS_ID = {
   FILES_DEST_EXISTS: '{path} sudah ada: pilih tujuan lain, atau tambahkan --force',
   FILES_UNSAFE_ENTRY: "entri arsip '{name}' ditolak: {reason}",
   FILES_HELPER_FAILED: 'VM pembantu pemulihan file gagal: {reason}. Konsolnya berkata: {console}',
+  // filesystems read on the host (brankas files' ext4 reader)
+  FS_CORRUPT:
+    'sistem berkas {fs} rusak: {problem}; tidak ada isinya yang dipercaya (brankas files --helper membiarkan kernel tamu mencobanya)',
+  FS_UNSUPPORTED: 'sistem berkas {fs} memakai {feature}, yang tidak dibaca oleh pembaca di host',
 
   // remote hosts: the data path over ssh
   SSH_FAILED: 'ssh ke host lain gagal: {message}',

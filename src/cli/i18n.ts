@@ -7,6 +7,7 @@
 
 import * as repoCopy from './messages/repo-copy.js';
 import * as files from './messages/files.js';
+import * as filesReader from './messages/files-reader.js';
 import * as backupDryRun from './messages/backup-dry-run.js';
 import * as doctor from './messages/doctor.js';
 import * as serve from './messages/serve.js';
@@ -780,6 +781,7 @@ const groups = [
   service,
   repoCopy,
   files,
+  filesReader,
   runMessages,
   doctor,
   backupDryRun,

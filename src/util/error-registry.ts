@@ -272,6 +272,10 @@ export const ERRORS = {
   FILES_DEST_EXISTS: '{path} already exists: choose another destination, or add --force',
   FILES_UNSAFE_ENTRY: "the archive's entry '{name}' was refused: {reason}",
   FILES_HELPER_FAILED: 'the file-restore helper VM failed: {reason}. Its console said: {console}',
+  // filesystems read on the host (brankas files' ext4 reader; src/image/fs/, docs/file-restore.md)
+  FS_CORRUPT:
+    'the {fs} filesystem is damaged: {problem}; nothing of it is trusted (brankas files --helper lets a guest kernel try)',
+  FS_UNSUPPORTED: 'the {fs} filesystem uses {feature}, which the host reader does not read',
   // remote hosts: the data path over ssh (src/util/ssh.ts, src/nbd/remote-qemu-nbd.ts, src/engine/remote/)
   SSH_FAILED: '{message}',
   REMOTE_NO_DATA_PATH:

@@ -1,13 +1,15 @@
 /**
  * `brankas files BACKUP [--disk NAME] ls [PATH]` and
  * `brankas files BACKUP [--disk NAME] get PATH... (--to DIR | --tar FILE) [--force]`:
- * files of a backup's disk, read by a throwaway helper VM without restoring
- * the disk (docs/file-restore.md). Parses, calls the engine, renders.
+ * files of a backup's disk without restoring it, read on the host (ext2/3/4)
+ * or by a throwaway helper VM (docs/file-restore.md). Parses, calls the
+ * engine, renders.
  */
 import {
   getFiles,
   listFiles,
   type FileEntry,
+  type FilesTarget,
   type GetResult,
   type Listing,
 } from '../../engine/index.js';
@@ -44,7 +46,18 @@ function shown(name: string): string {
   return /[\x00-\x1f\x7f]/.test(name) ? JSON.stringify(name) : name;
 }
 
+/** The one-line note on who read the volume. */
+function readerNote(ctx: CliContext, t: FilesTarget): void {
+  if (t.volume === '') return;
+  if (t.reader === 'host') ctx.note(ctx.t('filesReader.host'));
+  else if (t.helperReason === 'forced') ctx.note(ctx.t('filesReader.forced'));
+  else if (t.helperReason === 'unsupported') {
+    ctx.note(ctx.t('filesReader.unsupported', { feature: t.unsupportedFeature ?? '?' }));
+  } else ctx.note(ctx.t('filesReader.helper'));
+}
+
 function renderListing(ctx: CliContext, l: Listing): void {
+  readerNote(ctx, l);
   const where =
     l.volume === ''
       ? ctx.t('files.partitions', { table: l.table.toUpperCase() })
@@ -70,6 +83,7 @@ function renderListing(ctx: CliContext, l: Listing): void {
 }
 
 function renderGet(ctx: CliContext, r: GetResult): void {
+  readerNote(ctx, r);
   const paths = r.paths.join(', ');
   if (r.tar !== undefined) {
     ctx.print(
@@ -103,10 +117,11 @@ export const filesCommand: Command = {
   name: 'files',
   summary: "List or copy files out of a backup's disk, without restoring it",
   usage:
-    'brankas files BACKUP [--disk NAME] ls [PATH] | get PATH... (--to DIR | --tar FILE) [--force] [--skip-damaged] [--repo PATH] [--json]',
+    'brankas files BACKUP [--disk NAME] ls [PATH] | get PATH... (--to DIR | --tar FILE) [--force] [--helper] [--skip-damaged] [--repo PATH] [--json]',
   help:
     'BACKUP is a backup id, or a VM name for its latest backup; the disk defaults to its first.\n' +
-    'A throwaway helper VM (no network) reads the disk read-only, straight from the repository.\n' +
+    'ext2/3/4 is read by brankas itself, straight from the repository; other filesystems (and,\n' +
+    'with --helper, any) by a throwaway helper VM (no network) reading the disk read-only.\n' +
     'A disk that is one filesystem shows it at /; a partitioned disk shows /p1, /p2... (GPT or\n' +
     'MBR), and /p1/etc/fstab is a file in its first partition. ext4, vfat, xfs and btrfs are\n' +
     'read; an encrypted (LUKS) volume is refused.\n' +
@@ -121,6 +136,7 @@ export const filesCommand: Command = {
     tar: { type: 'string' },
     force: { type: 'boolean' },
     'skip-damaged': { type: 'boolean' },
+    helper: { type: 'boolean' },
   },
   positionals: { min: 2, max: Number.MAX_SAFE_INTEGER, names: 'BACKUP ls|get [PATH...]' },
   async run(ctx, args) {
@@ -131,6 +147,7 @@ export const filesCommand: Command = {
     const common = {
       ...(disk !== undefined ? { disk } : {}),
       skipDamaged: args.values['skip-damaged'] === true,
+      helper: args.values['helper'] === true,
       signal: ctx.signal(),
     };
     if (op === 'ls') {
@@ -138,9 +155,8 @@ export const filesCommand: Command = {
       if (to !== undefined || tar !== undefined || args.values['force'] === true) {
         throw new UsageError('--to, --tar and --force are for files get');
       }
-      const conn = await ctx.connect();
       const listing = await withRepo(ctx, args, (repo) =>
-        listFiles(conn, repo, ref, paths[0] ?? '/', common),
+        listFiles(() => ctx.connect(), repo, ref, paths[0] ?? '/', common),
       );
       if (ctx.json) ctx.printJson(listing);
       else renderListing(ctx, listing);
@@ -151,9 +167,8 @@ export const filesCommand: Command = {
     if ((to === undefined) === (tar === undefined)) {
       throw new UsageError('files get needs exactly one of --to DIR and --tar FILE');
     }
-    const conn = await ctx.connect();
     const result = await withRepo(ctx, args, (repo) =>
-      getFiles(conn, repo, ref, paths, {
+      getFiles(() => ctx.connect(), repo, ref, paths, {
         ...common,
         ...(to !== undefined ? { to } : {}),
         ...(tar !== undefined ? { tar } : {}),

@@ -1,25 +1,24 @@
 /**
  * File-level restore: `ls` and `get` on a backup's disk without restoring it
- * (docs/file-restore.md). The disk is served over NBD straight from the
- * repository; its layout is read here, on the host, so that what cannot work
- * (LUKS, an unknown filesystem, a path naming no volume, a destination that
- * exists) is refused before a helper VM boots; then one helper answers the
- * request and the payload is streamed to a listing, a tar file or a safe
- * extraction.
+ * (docs/file-restore.md). The disk is read straight from the repository; its
+ * layout is read here, on the host, so that what cannot work (LUKS, an unknown
+ * filesystem, a path naming no volume, a destination that exists) is refused
+ * first. An ext2/3/4 volume is then read in-process (host-files.ts); any other,
+ * or one using an ext4 feature the host reader lacks, or any with `helper`, is
+ * read by one helper VM over NBD. Either way the payload goes to a listing, a
+ * tar file or a safe extraction.
  */
-import { randomBytes } from 'node:crypto';
-import { chmod, lstat, mkdir, open, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, mkdir, open, rename, rm } from 'node:fs/promises';
+import { Ext4, isFsUnsupported } from '../../image/fs/ext4/index.js';
 import type { Connection } from '../../libvirt/index.js';
-import { BackupDisk } from '../../repo/reader.js';
 import type { Repository } from '../../repo/repository.js';
 import type { ChooseOptions } from '../catalog.js';
 import { EngineError } from '../errors.js';
-import { guestWorkDir } from '../guest/tiny-guest.js';
-import { mountBackup, type Mount } from '../mount/index.js';
 import { runHelper } from './helper-vm.js';
-import { READABLE_FS, readLayout, type DiskLayout, type Volume } from './layout.js';
+import { hostList, hostTar, PathFault } from './host-files.js';
+import { READABLE_FS, type DiskLayout, type Volume } from './layout.js';
 import { newTokens, parseListing, type FileEntry, type HelperStatus } from './protocol.js';
+import { openSession, type Session } from './session.js';
 import { TarExtractor, type ExtractSummary } from './tar-extract.js';
 
 export interface FilesOptions extends ChooseOptions {
@@ -28,9 +27,25 @@ export interface FilesOptions extends ChooseOptions {
   signal?: AbortSignal;
   /** The helper's deadline, boot to last byte (default HELPER_TIMEOUT_MS). */
   timeoutMs?: number;
+  /** Read with the helper VM even where the host reader could. */
+  helper?: boolean;
 }
 
-export interface FilesTarget {
+/** Opens the libvirt connection a helper VM needs (only asked for when one boots). */
+export type Connect = () => Promise<Connection>;
+
+/**
+ * Who read the volume: brankas itself ('host') or a helper VM; why the helper did when the
+ * volume is ext2/3/4: it was asked for (`forced`), or the filesystem uses a feature the host
+ * reader does not read (`unsupported`, naming it).
+ */
+export interface ReaderChoice {
+  reader: 'host' | 'helper-vm';
+  helperReason?: 'forced' | 'unsupported';
+  unsupportedFeature?: string;
+}
+
+export interface FilesTarget extends ReaderChoice {
   backup: string;
   vm: string;
   disk: string;
@@ -128,72 +143,19 @@ function checkReadable(
   }
 }
 
-interface Session {
-  mount: Mount;
-  layout: DiskLayout;
-  dir: string;
-  name: string;
-  nbdSocket: string;
-  close(): Promise<void>;
-}
-
-async function openSession(repo: Repository, ref: string, o: FilesOptions): Promise<Session> {
-  const name = `brankas-files-${randomBytes(6).toString('hex')}`;
-  // A private directory with an unguessable name: QEMU (another user) reaches the NBD socket
-  // in it by its path, no one can list it (work-dir.ts).
-  const dir = await guestWorkDir(name);
-  const nbdSocket = join(dir, 'nbd.sock');
-  let mount: Mount | undefined;
-  try {
-    mount = await mountBackup(repo, ref, {
-      ...(o.disk !== undefined ? { disk: o.disk } : {}),
-      ...(o.skipDamaged !== undefined ? { skipDamaged: o.skipDamaged } : {}),
-      listen: { socketPath: nbdSocket },
-    });
-    await chmod(nbdSocket, 0o666);
-    const disk = await BackupDisk.open(repo, mount.backup, mount.disk);
-    let layout: DiskLayout;
-    try {
-      layout = await readLayout(async (offset, length) => {
-        const len = Math.max(0, Math.min(length, disk.virtualSize - offset));
-        const buf = Buffer.alloc(len);
-        await disk.readInto(buf, 0, offset, len);
-        return buf;
-      }, disk.virtualSize);
-    } finally {
-      await disk.close();
-    }
-    const m = mount;
-    return {
-      mount: m,
-      layout,
-      dir,
-      name,
-      nbdSocket,
-      close: async () => {
-        await m.close();
-        await rm(dir, { recursive: true, force: true });
-      },
-    };
-  } catch (err) {
-    await mount?.close();
-    await rm(dir, { recursive: true, force: true });
-    throw err;
-  }
-}
-
-function target(s: Session, v: Volume | undefined): FilesTarget {
+function target(s: Session, v: Volume | undefined, via: ReaderChoice): FilesTarget {
   return {
-    backup: s.mount.backup,
-    vm: s.mount.vm,
-    disk: s.mount.disk,
+    backup: s.backup,
+    vm: s.vm,
+    disk: s.disk,
     table: s.layout.table,
     volume: v ? volumeLabel(v) : '',
     fs: v?.fs ?? '',
+    ...via,
   };
 }
 
-/** Turns the guest's error status into the engine's error. */
+/** Turns the guest's (or the host reader's) error status into the engine's error. */
 function statusError(
   st: Exclude<HelperStatus, { ok: true }>,
   s: Session,
@@ -206,8 +168,8 @@ function statusError(
         details: {
           path: userPathOf(st.arg),
           volume: volumeLabel(v),
-          disk: s.mount.disk,
-          backup: s.mount.backup,
+          disk: s.disk,
+          backup: s.backup,
         },
       });
     case 'OUTSIDE':
@@ -217,7 +179,7 @@ function statusError(
         details: {
           volume: volumeLabel(v),
           fs: v.fs,
-          disk: s.mount.disk,
+          disk: s.disk,
           message: 'the kernel refused to mount it (damaged, or a feature it lacks)',
         },
       });
@@ -228,8 +190,44 @@ function statusError(
   }
 }
 
+/**
+ * Runs `host` on the volume's ext4 when the host reader can read it; else says that a helper VM
+ * must, and why. A path fault becomes the engine's error, as the helper's status would.
+ */
+async function onHost<T>(
+  s: Session,
+  v: Volume,
+  o: FilesOptions,
+  userPathOf: (rel: string) => string,
+  host: (fs: Ext4) => Promise<T>,
+): Promise<{ value: T } | ReaderChoice> {
+  if (v.fs !== 'ext4') return { reader: 'helper-vm' };
+  if (o.helper) return { reader: 'helper-vm', helperReason: 'forced' };
+  const end = v.size;
+  const read = (off: number, len: number): Promise<Buffer> =>
+    off < 0 || off >= end
+      ? Promise.resolve(Buffer.alloc(0))
+      : s.read(v.offset + off, Math.min(len, end - off));
+  try {
+    return { value: await host(await Ext4.open(read, v.size)) };
+  } catch (err) {
+    if (isFsUnsupported(err)) {
+      return {
+        reader: 'helper-vm',
+        helperReason: 'unsupported',
+        unsupportedFeature: String(err.details['feature']),
+      };
+    }
+    if (err instanceof PathFault)
+      throw statusError({ ok: false, code: err.code, arg: err.rel }, s, v, userPathOf);
+    throw err;
+  }
+}
+
+const HOST: ReaderChoice = { reader: 'host' };
+
 export async function listFiles(
-  conn: Connection,
+  connect: Connect,
   repo: Repository,
   ref: string,
   path: string,
@@ -237,12 +235,12 @@ export async function listFiles(
 ): Promise<Listing> {
   const s = await openSession(repo, ref, o);
   try {
-    const at = { backup: s.mount.backup, disk: s.mount.disk };
+    const at = { backup: s.backup, disk: s.disk };
     const r = resolvePath(s.layout, path, at);
     if (!r.volume) {
       // The top of a partitioned disk: its partitions, from the layout alone.
       return {
-        ...target(s, undefined),
+        ...target(s, undefined, HOST),
         path: '/',
         entries: s.layout.volumes.map((v) => ({
           name: v.name,
@@ -251,20 +249,27 @@ export async function listFiles(
           uid: 0,
           gid: 0,
           size: v.size,
-          mtime: s.mount.startedAt,
+          mtime: s.startedAt,
           fs: v.fs,
         })),
       };
     }
     const v = r.volume;
-    checkReadable(v, s.mount.disk);
+    checkReadable(v, s.disk);
+    const host = await onHost(
+      s,
+      v,
+      o,
+      () => path,
+      (fs) => hostList(fs, r.rel),
+    );
+    if ('value' in host) return { ...target(s, v, HOST), path, entries: host.value };
     const chunks: Buffer[] = [];
     const tokens = newTokens();
+    const hm = await s.helperMount();
     const st = await runHelper({
-      conn,
-      dir: s.dir,
-      name: s.name,
-      nbdSocket: s.nbdSocket,
+      conn: await connect(),
+      ...hm,
       request: { op: 'ls', device: v.device, fs: v.fs, paths: [r.rel] },
       tokens,
       onPayload: (c) => {
@@ -275,7 +280,11 @@ export async function listFiles(
       ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
     });
     if (!st.ok) throw statusError(st, s, v, () => path);
-    return { ...target(s, v), path, entries: parseListing(Buffer.concat(chunks), tokens.sep) };
+    return {
+      ...target(s, v, host),
+      path,
+      entries: parseListing(Buffer.concat(chunks), tokens.sep),
+    };
   } finally {
     await s.close();
   }
@@ -289,8 +298,11 @@ function destExists(path: string): EngineError<'FILES_DEST_EXISTS'> {
   return new EngineError('FILES_DEST_EXISTS', `${path} exists`, { details: { path } });
 }
 
+/** Produces the archive, handing each piece to `onPayload`; the reader that did it. */
+type Producer = (onPayload: (c: Buffer) => Promise<void>) => Promise<void>;
+
 export async function getFiles(
-  conn: Connection,
+  connect: Connect,
   repo: Repository,
   ref: string,
   paths: string[],
@@ -303,7 +315,7 @@ export async function getFiles(
   if (!o.force && (await exists(dest))) throw destExists(dest);
   const s = await openSession(repo, ref, o);
   try {
-    const at = { backup: s.mount.backup, disk: s.mount.disk };
+    const at = { backup: s.backup, disk: s.disk };
     const resolved = paths.map((p) => resolvePath(s.layout, p, at));
     const v = resolved[0]?.volume;
     const volumes = s.layout.volumes.map(volumeLabel).join(', ');
@@ -315,31 +327,40 @@ export async function getFiles(
       }
     }
     if (!v) throw new Error('getFiles: no paths');
-    checkReadable(v, s.mount.disk);
+    checkReadable(v, s.disk);
     const rels = resolved.map((r) => r.rel);
     const userPathOf = (rel: string): string => paths[rels.indexOf(rel)] ?? rel;
-    const request = { op: 'get' as const, device: v.device, fs: v.fs, paths: rels };
-    const common = {
-      conn,
-      dir: s.dir,
-      name: s.name,
-      nbdSocket: s.nbdSocket,
-      request,
-      ...(o.signal ? { signal: o.signal } : {}),
-      ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
-    };
+    // The host reader resolves every path before the first byte: a fault or a feature it
+    // lacks is known before anything is written.
+    const host = await onHost(s, v, o, userPathOf, (fs) => hostTar(fs, rels));
+    const via: ReaderChoice = 'value' in host ? HOST : host;
+    const produce: Producer =
+      'value' in host
+        ? async (onPayload) => {
+            for await (const c of host.value) await onPayload(c);
+          }
+        : async (onPayload) => {
+            const hm = await s.helperMount();
+            const st = await runHelper({
+              conn: await connect(),
+              ...hm,
+              request: { op: 'get' as const, device: v.device, fs: v.fs, paths: rels },
+              tokens: newTokens(),
+              onPayload,
+              ...(o.signal ? { signal: o.signal } : {}),
+              ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+            });
+            if (!st.ok) throw statusError(st, s, v, userPathOf);
+          };
     let bytes = 0;
     if (o.tar !== undefined) {
       const partial = `${o.tar}.partial`;
       const fh = await open(partial, 'w', 0o600);
-      let st: HelperStatus;
       try {
-        st = await runHelper({
-          ...common,
-          onPayload: async (c) => {
-            bytes += c.length;
-            await fh.write(c);
-          },
+        await produce(async (c) => {
+          o.signal?.throwIfAborted();
+          bytes += c.length;
+          await fh.write(c);
         });
         await fh.close();
       } catch (err) {
@@ -347,28 +368,21 @@ export async function getFiles(
         await rm(partial, { force: true });
         throw err;
       }
-      if (!st.ok) {
-        await rm(partial, { force: true });
-        throw statusError(st, s, v, userPathOf);
-      }
       await rename(partial, o.tar);
-      return { ...target(s, v), paths, tar: o.tar, bytes };
+      return { ...target(s, v, via), paths, tar: o.tar, bytes };
     }
     const to = o.to!;
     const made = !(await exists(to));
     await mkdir(to, { recursive: true, mode: 0o755 });
     const ex = new TarExtractor(to, { owners: o.owners ?? process.getuid?.() === 0 });
     try {
-      const st = await runHelper({
-        ...common,
-        onPayload: async (c) => {
-          bytes += c.length;
-          await ex.write(c);
-        },
+      await produce(async (c) => {
+        o.signal?.throwIfAborted();
+        bytes += c.length;
+        await ex.write(c);
       });
-      if (!st.ok) throw statusError(st, s, v, userPathOf);
       const extracted = await ex.finish();
-      return { ...target(s, v), paths, to, bytes, extracted };
+      return { ...target(s, v, via), paths, to, bytes, extracted };
     } catch (err) {
       await ex.abort();
       // A directory this call made holds nothing else: it goes with the failure.

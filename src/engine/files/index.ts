@@ -1,9 +1,11 @@
-/** File-level restore through a helper VM: see files.ts and docs/file-restore.md. */
+/** File-level restore, on the host or through a helper VM: see files.ts and docs/file-restore.md. */
 export {
   getFiles,
   listFiles,
   resolvePath,
+  type Connect as FilesConnect,
   type FilesOptions,
+  type ReaderChoice,
   type FilesTarget,
   type GetOptions,
   type GetResult,

@@ -121,3 +121,29 @@ test('an archive cut short is an error, not a silent partial restore', () =>
     const archive = Buffer.concat([header('f', '0', 1000), Buffer.alloc(512)]);
     await assert.rejects(extract(archive, dir, 512), { code: 'FILES_HELPER_FAILED' });
   }));
+
+test('a setuid file given its owners keeps its setuid bit (owners are set before the mode)', async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.skip('only root may give files their owners');
+    return;
+  }
+  await withDir(async (dir) => {
+    const h = header('suid', '0', 2);
+    h.write('0004755\0', 100);
+    h.write('0002322\0', 108);
+    h.fill(32, 148, 156);
+    let sum = 0;
+    for (const b of h) sum += b;
+    h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
+    const body = Buffer.alloc(512);
+    body.write('x\n');
+    const to = join(dir, 'out');
+    await mkdir(to);
+    const ex = new TarExtractor(to, { owners: true });
+    await ex.write(Buffer.concat([h, body, END]));
+    await ex.finish();
+    const st = await stat(join(to, 'suid'));
+    assert.equal(st.uid, 0o2322);
+    assert.equal(st.mode & 0o7777, 0o4755);
+  });
+});

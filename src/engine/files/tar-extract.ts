@@ -234,8 +234,9 @@ export class TarExtractor {
       await this.out.close();
       this.out = undefined;
       const p = this.pathOf(h.name);
-      await chmod(p, h.mode & 0o7777);
+      // Owners before the mode: a chown clears setuid and setgid.
       if (this.o.owners) await lchown(p, h.uid, h.gid).catch(() => undefined);
+      await chmod(p, h.mode & 0o7777);
       await utimes(p, h.mtime, h.mtime);
     }
     this.meta = [];
