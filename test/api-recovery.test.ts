@@ -1,9 +1,10 @@
 /**
  * The API's files and instant-recovery routes in-process (`app.request()`), against the real
  * libvirtd and a real cold backup: a VM that never boots, whose disk is an ext4 filesystem
- * made on the host (`mkfs.ext4 -d`) with known bytes. A directory listed and a tar of two
- * paths downloaded (one helper VM boot each; one file as it is is downloaded by the dashboard's
- * test, test/web-dashboard.test.ts), compared byte for byte; then a VM run from the backup as a job (not started: nothing boots), listed as
+ * made on the host (`mkfs.ext4 -d`) with known bytes. Bad requests refused before any helper
+ * boots, and a tar of two paths downloaded (one helper VM boot) and compared byte for byte (a
+ * listing and one file as it is go through the same routes in the dashboard's test,
+ * test/web-dashboard.test.ts, to keep the helper boots few); then a VM run from the backup as a job (not started: nothing boots), listed as
  * serving, its stop refused while it depends on the export, persisted as a job (qemu-img, the
  * VM being off) and then stopped.
  */
@@ -127,19 +128,14 @@ async function job(path: string, body: unknown) {
 }
 
 describe('files of a backup through the API', () => {
-  test('lists a directory with its entries; a path leading outside is a 400 and no token a 401', async () => {
-    const r = await call(`/api/v1/backups/${backup}/files?path=/docs`);
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-    const byName = Object.fromEntries(
-      r.body.entries.map((e: { name: string }) => [e.name, e]),
-    ) as Json;
-    assert.equal(byName['hello.txt'].type, 'file');
-    assert.equal(byName['hello.txt'].size, hello.length);
-    assert.equal(byName['big.bin'].size, big.length);
-
+  test('a path leading outside is a 400 before any helper boots, several paths as one file too, and no token a 401', async () => {
     const out = await call(`/api/v1/backups/${backup}/files?path=/docs/../..`);
     assert.equal(out.status, 400);
     assert.equal(out.body.error.code, 'FILES_PATH_OUTSIDE');
+    // Refused by the engine before it opened the stream's FIFO: the request ends, with its code.
+    const outDl = await call(`/api/v1/backups/${backup}/files/download?path=/docs/../../etc`);
+    assert.equal(outDl.status, 400);
+    assert.equal(outDl.body.error.code, 'FILES_PATH_OUTSIDE');
     const bad = await call(`/api/v1/backups/${backup}/files/download?path=/a&path=/b&format=file`);
     assert.equal(bad.status, 400);
     assert.equal(bad.body.error.code, 'API_BAD_REQUEST');
