@@ -37,7 +37,26 @@ function baseName(path: string): string {
   );
 }
 
+/** Helper VMs at once (each 256 MiB); more requests wait their turn. */
+const HELPERS_AT_ONCE = 2;
+
+function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (fn) => {
+    if (active >= n) await new Promise<void>((r) => waiting.push(r));
+    active++;
+    try {
+      return await fn();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
+}
+
 export function fileRoutes(app: Hono, deps: ApiDeps): void {
+  const helper = limiter(HELPERS_AT_ONCE);
   app.get('/api/v1/backups/:id/files', async (c) => {
     const id = backupId(c.req.param('id'));
     const path = filePath(c.req.query('path') ?? '/');
@@ -45,7 +64,7 @@ export function fileRoutes(app: Hono, deps: ApiDeps): void {
     const conn = await deps.connect();
     const repo = await deps.openRepo();
     try {
-      return json(await listFiles(conn, repo, id, path, disk));
+      return json(await helper(() => listFiles(conn, repo, id, path, disk)));
     } finally {
       await repo.close();
     }
@@ -64,20 +83,22 @@ export function fileRoutes(app: Hono, deps: ApiDeps): void {
     }
     const disk = diskOf(c.req.query('disk'));
     const conn = await deps.connect();
-    const tar = await tarStream(async (tarPath, signal) => {
-      const repo = await deps.openRepo();
-      try {
-        // The path is this request's own FIFO, made a moment ago: `force` lets the engine use it.
-        return await getFiles(conn, repo, id, paths, {
-          ...disk,
-          tar: tarPath,
-          force: true,
-          signal,
-        });
-      } finally {
-        await repo.close();
-      }
-    });
+    const tar = await tarStream((tarPath, signal) =>
+      helper(async () => {
+        const repo = await deps.openRepo();
+        try {
+          // The path is this request's own FIFO, made a moment ago: `force` lets the engine use it.
+          return await getFiles(conn, repo, id, paths, {
+            ...disk,
+            tar: tarPath,
+            force: true,
+            signal,
+          });
+        } finally {
+          await repo.close();
+        }
+      }),
+    );
     if (format === 'tar') {
       const name = `${id}-${paths.length === 1 ? baseName(paths[0]!) : 'files'}.tar`;
       // The first bytes before the status: an engine that refuses (no such path) is a 4xx.
