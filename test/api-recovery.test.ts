@@ -188,6 +188,9 @@ describe('instant recovery through the API', () => {
     const unconfirmed = await call(`/api/v1/runs/${runName}/stop`, 'POST', { force: true });
     assert.equal(unconfirmed.status, 400);
     assert.equal(unconfirmed.body.error.code, 'API_CONFIRM_REQUIRED');
+    const plan = await call(`/api/v1/runs/${runName}/stop`, 'POST', { force: true, dryRun: true });
+    assert.equal(plan.status, 200, JSON.stringify(plan.body));
+    assert.equal(plan.body.plan.dependsOnExport, true, 'the plan says the VM reads from it');
     assert.ok(isAlive(server!));
 
     const persisted = await job(`/api/v1/runs/${runName}/persist`, {});

@@ -14,7 +14,7 @@ import type {
   RunPlan,
   StartedRun,
 } from '../engine/index.js';
-import type { RunRecord } from '../service/index.js';
+import { ServiceError, type RunRecord } from '../service/index.js';
 import type { ApiDeps } from './app.js';
 import { ApiError, badRequest } from './errors.js';
 import { json } from './json.js';
@@ -126,9 +126,16 @@ export function runRoutes(app: Hono, deps: ApiDeps): void {
     const body = await jsonObject(c.req, ['force', 'confirm', 'dryRun']);
     const force = optionalBoolean(body, 'force');
     // Stopping under a VM that reads from the export pauses it: that asks first.
-    if (force && confirmation(body, 'stop serving a VM that reads from it') === 'plan') {
+    const dryRun = force
+      ? confirmation(body, 'stop serving a VM that reads from it') === 'plan'
+      : optionalBoolean(body, 'dryRun');
+    if (dryRun) {
       const row = (await runs.list()).find((r) => r.record.vm === vm);
-      if (!row) return json(await runs.stop(vm, false)); // RUN_NOT_FOUND
+      if (!row) {
+        throw new ServiceError('RUN_NOT_FOUND', `no VM named '${vm}' runs from a backup here`, {
+          details: { vm },
+        });
+      }
       return json({ plan: { ...row.inspection, serverAlive: row.facts.serverAlive } });
     }
     return json(await runs.stop(vm, force));

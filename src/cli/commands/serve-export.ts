@@ -10,7 +10,10 @@
  * before it could write anything.
  */
 import { serveBackupDisks, type ServedDisk } from '../../engine/index.js';
-import { selfIdentity, writeRunRecord, type RunRecord } from '../../service/index.js';
+// Straight from the modules, not the service's index (the job database, the scheduler): the
+// serving process needs only to write its record.
+import { selfIdentity } from '../../service/process-identity.js';
+import { writeRunRecord, type RunRecord } from '../../service/runs.js';
 import { errorCode, errorMessage } from '../../util/errors.js';
 import { UsageError, type Command } from '../command.js';
 import type { CliContext } from '../context.js';
