@@ -6,12 +6,14 @@
  * (--list, --stop refused while the VM depends on it) and the serving
  * process killed: the VM pauses at its next read of the backup (no I/O error
  * in the guest), --list says broken, --resume serves it again and the read
- * completes.
+ * completes. A `brankas run` killed (SIGKILL) right after its serving process
+ * started leaves that process listed and stoppable; --persist waits for no one
+ * and is refused (VM_BUSY) while another job holds the VM.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import {
   Connection,
@@ -22,9 +24,10 @@ import {
 } from '../src/libvirt/index.js';
 import { SerialConsole } from '../src/engine/guest/serial-console.js';
 import { TinyGuest } from '../src/engine/guest/tiny-guest.js';
-import { isAlive, type ProcessIdentity } from '../src/service/index.js';
-import { BOOT_TIMEOUT_MS, testName } from './support/guest.js';
-import { cli, initPlainRepo } from './support/cli.js';
+import { isAlive, VmLock, type ProcessIdentity } from '../src/service/index.js';
+import { BOOT_TIMEOUT_MS, repoPath, testName } from './support/guest.js';
+import { cli, initPlainRepo, TEST_STATE_DIR } from './support/cli.js';
+import { serverRunning } from '../src/cli/commands/run-server.js';
 import { rm } from 'node:fs/promises';
 
 let conn: Connection;
@@ -32,6 +35,7 @@ let repoDir: string;
 let guest: TinyGuest;
 let sums: string;
 const copyName = testName('run');
+const killedName = testName('run-killed');
 let copy: Domain | undefined;
 let copyConsole: SerialConsole | undefined;
 let server: ProcessIdentity | undefined;
@@ -78,6 +82,7 @@ after(async () => {
       await vm.undefine(DomainUndefine.SNAPSHOTS_METADATA | DomainUndefine.CHECKPOINTS_METADATA);
     }
     await cli(['run', '--stop', copyName, '--force'], env());
+    await cli(['run', '--stop', killedName, '--force'], env());
     if (server && isAlive(server)) process.kill(server.pid, 'SIGKILL');
   } finally {
     await guest?.dispose();
@@ -102,6 +107,38 @@ describe('brankas run', () => {
     const taken = await cli(['run', guest.domain.name, '--as', guest.domain.name, '--json'], env());
     assert.equal(taken.code, 1);
     assert.equal(JSON.parse(taken.stdout).error.code, 'RESTORE_VM_EXISTS');
+  });
+
+  test('a run killed right after starting its serving process leaves that process listed, and --stop stops it', async () => {
+    // The real executable, killed with SIGKILL by its test hook between starting the serving
+    // process and defining the VM: before, the record was written there, so nothing listed it.
+    const child = spawn(
+      process.execPath,
+      [repoPath('dist', 'src', 'cli', 'main.js'), 'run', guest.domain.name, '--as', killedName],
+      {
+        env: {
+          ...process.env,
+          ...env(),
+          BRANKAS_STATE_DIR: TEST_STATE_DIR,
+          BRANKAS_TEST_KILL_AT: 'run:server-started',
+        },
+        stdio: 'ignore',
+      },
+    );
+    const signal = await new Promise((r) => child.once('exit', (_code, sig) => r(sig)));
+    assert.equal(signal, 'SIGKILL');
+    const l = await cli(['run', '--list', '--json'], env());
+    const row = JSON.parse(l.stdout).find((x: { vm: string }) => x.vm === killedName);
+    assert.ok(row, `the run is listed: ${l.stdout}`);
+    assert.equal(row.serverAlive, true);
+    assert.equal(row.defined, false, 'killed before the VM was defined');
+    const served = row.server as ProcessIdentity;
+    assert.ok(isAlive(served));
+    const s = await cli(['run', '--stop', killedName, '--json'], env());
+    assert.equal(s.code, 0, s.stdout + s.stderr);
+    // Its parent was killed: nothing may reap it at once, so a zombie counts as stopped.
+    assert.equal(serverRunning(served), false, 'the serving process has stopped');
+    assert.equal(existsSync(row.disks[0].socket), false, 'its socket is gone');
   });
 
   test('boots a new VM straight from the backup and the guest reads the files written before it', async () => {
@@ -176,6 +213,18 @@ describe('brankas run', () => {
     assert.equal(out.exitCode, 0, out.output);
     assert.match(out.output, /read-ok/);
     assert.equal(await copyConsole!.run('cat /data/testfile_awal.txt'), 'penting\n');
+  });
+
+  test('--persist is refused while another job holds the VM', async () => {
+    const lock = await VmLock.tryTake(TEST_STATE_DIR, copyName, 'backup');
+    assert.ok(lock instanceof VmLock);
+    try {
+      const r = await cli(['run', '--persist', copyName, '--json'], env());
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.equal(JSON.parse(r.stdout).error.code, 'VM_BUSY');
+    } finally {
+      await lock.release();
+    }
   });
 
   test('--persist moves the running VM onto a local disk equal to the backup plus its writes, and stops serving', async () => {

@@ -7,14 +7,16 @@
  * test and see its badge, a revert that asks first (cancelled from the keyboard), add a schedule
  * for the VM and see its next run (also on the overview), run it now and watch its job, delete
  * it, look at jobs (a finished job's kept log) and check the repository (a job), switch to
- * Indonesian.
+ * Indonesian. Then a backup's files: browse to a file the guest wrote and download it (the
+ * same bytes), and a VM run from the backup, made local and its serving stopped.
  * Every wait is for a state, with a deadline; screenshots of each page go to .artifacts/
  * (git-ignored).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -31,8 +33,10 @@ import {
   ScheduleRuns,
   Scheduler,
 } from '../src/service/index.js';
+import { runOperations } from '../src/cli/run-ops.js';
 import { initPlainRepo } from './support/cli.js';
 import { repoPath, testName } from './support/guest.js';
+import { removeDomain } from './support/guest-lab.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'web-dashboard-test-token';
@@ -54,6 +58,10 @@ let server: RunningServer;
 let browser: BrowserContext;
 let page: Page;
 let vm: string;
+let runs0: ReturnType<typeof runOperations>;
+/** The guest's md5sum of the file it wrote before the backups, downloaded from them. */
+let unduhSum: string;
+const runName = testName('web-run');
 const problems: string[] = [];
 
 before(async () => {
@@ -72,11 +80,20 @@ before(async () => {
   const runDeps = { queue, connect: async () => conn, openRepo, runs };
   scheduler = new Scheduler({ runs, load: () => file.read(), fire: (p) => runPolicy(runDeps, p) });
   await scheduler.start();
+  runs0 = runOperations({
+    stateDir,
+    connect: async () => conn,
+    location: repoDir,
+    password: undefined,
+    openRepo,
+    env: {},
+  });
   const app = createApi({
     token: TOKEN,
     queue,
     connect: async () => conn,
     openRepo,
+    runs: runs0,
     schedules: {
       file,
       run: (p) => runPolicy(runDeps, p),
@@ -88,6 +105,8 @@ before(async () => {
   server = await startServer(app, { kind: 'tcp', host: '127.0.0.1', port: 0 });
   guest = await TinyGuest.launch(conn, { name: testName('web') });
   vm = guest.domain.name;
+  await guest.console.run('head -c 300000 /dev/urandom > /data/unduh.bin; sync');
+  unduhSum = (await guest.console.run('md5sum /data/unduh.bin')).split(/\s+/)[0]!;
   browser = await chromium.launchPersistentContext(profileDir, {
     executablePath: CHROMIUM,
     headless: true,
@@ -115,6 +134,9 @@ before(async () => {
 
 after(async () => {
   await browser?.close().catch(() => undefined);
+  await runs0?.stop(runName, true).catch(() => undefined);
+  const copy = await conn?.lookupDomain(runName).catch(() => undefined);
+  if (copy) await removeDomain(copy);
   await scheduler?.stop();
   await queue?.close();
   runs?.close();
@@ -289,6 +311,48 @@ describe('web dashboard in Chromium', () => {
     await shot('8-vm-id-phone');
     const wide = (await page.evaluate('document.documentElement.scrollWidth')) as number;
     assert.ok(wide <= 390, `the page fits a phone's width (${wide} px)`);
+    assert.deepEqual(problems, []);
+  });
+
+  test("a backup's files: browse to a file and download it; run a VM from the backup, make it local, stop serving", async () => {
+    await page.setViewportSize({ width: 1200, height: 900 });
+    await page.goto(`${server.url}/#/vm/${vm}`);
+    const entry = page.locator('#backup-timeline li[data-backup]').first();
+    // From the keyboard: the link to the newest backup's files, then the file's button.
+    await entry.locator('a.browse-files').focus();
+    await page.keyboard.press('Enter');
+    const file = page.locator('#file-list tr[data-entry="unduh.bin"]');
+    await file.waitFor({ timeout: JOB_DEADLINE_MS });
+    assert.equal(await page.locator('#files').getAttribute('data-path'), '/');
+    await file.locator('button.download').focus();
+    const [download] = await Promise.all([
+      page.waitForEvent('download', { timeout: JOB_DEADLINE_MS }),
+      page.keyboard.press('Enter'),
+    ]);
+    assert.equal(download.suggestedFilename(), 'unduh.bin');
+    const got = await readFile(await download.path());
+    assert.equal(got.length, 300000);
+    assert.equal(createHash('md5').update(got).digest('hex'), unduhSum, 'the same bytes');
+    await page.locator('#files-said', { hasText: 'unduh.bin' }).waitFor();
+    await shot('9-files');
+
+    // Run a VM from the backup (not started: nothing boots), then on the runs page make it
+    // local (a job) and stop serving.
+    await page.goto(`${server.url}/#/vm/${vm}`);
+    await entry.locator('input.run-as').fill(runName);
+    await entry.locator('form.run-from button[type="submit"]').click();
+    await jobSucceeded('restore');
+    await page.goto(`${server.url}/#/runs`);
+    const run = page.locator(`#runs tr[data-run="${runName}"]`);
+    await run.waitFor();
+    assert.equal(await run.getAttribute('data-state'), 'serving');
+    await run.locator('button.persist').click();
+    await jobSucceeded('restore', '#run-jobs');
+    await page.locator(`#runs tr[data-run="${runName}"][data-state="persisted"]`).waitFor();
+    await shot('10-runs');
+    await page.locator(`#runs tr[data-run="${runName}"] button.stop`).click();
+    await run.waitFor({ state: 'detached' });
+    assert.deepEqual(await runs0.list(), []);
     assert.deepEqual(problems, []);
   });
 });

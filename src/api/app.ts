@@ -18,6 +18,8 @@ import { repoRoutes } from './routes-repo.js';
 import { snapshotRoutes } from './routes-snapshots.js';
 import { vmRoutes } from './routes-vms.js';
 import { scheduleRoutes } from './routes-schedules.js';
+import { fileRoutes } from './routes-files.js';
+import { runRoutes, type RunDeps } from './routes-runs.js';
 import { OPENAPI } from './openapi.js';
 import { webRoutes } from '../web/assets.js';
 
@@ -34,6 +36,8 @@ export interface ApiDeps {
   bodyLimit?: number;
   /** The scheduler's file and runs (`brankas serve`); without it /schedules is 404. */
   schedules?: ScheduleDeps;
+  /** Instant recovery (`brankas serve` hands the CLI's run-ops); without it /runs is 404. */
+  runs?: RunDeps;
   /** Where errors that are not ours (bugs) are told: the server's log. */
   onInternalError?: (err: unknown) => void;
 }
@@ -85,6 +89,8 @@ export function createApi(deps: ApiDeps): ApiApp {
   scheduleRoutes(app, deps);
   snapshotRoutes(app, deps);
   backupRoutes(app, deps);
+  fileRoutes(app, deps);
+  runRoutes(app, deps);
   repoRoutes(app, deps);
   webRoutes(app);
   return app;

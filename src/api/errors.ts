@@ -39,6 +39,17 @@ const STATUS: Record<string, ContentfulStatusCode> = {
   LIBVIRT_NO_DOMAIN: 404,
   REPO_PASSWORD_REQUIRED: 503,
   SCHEDULE_EXISTS: 409,
+  // Files and instant recovery: what the request asks cannot be, or conflicts with what is.
+  FILES_PATH_OUTSIDE: 400,
+  FILES_ENCRYPTED: 400,
+  FILES_FS_UNSUPPORTED: 400,
+  FILES_NO_FILESYSTEM: 400,
+  FILES_ONE_VOLUME: 400,
+  RUN_VM_DEPENDS: 409,
+  RUN_ALREADY_PERSISTED: 409,
+  RUN_SERVER_ALIVE: 409,
+  RESTORE_VM_EXISTS: 409,
+  RESTORE_FILE_EXISTS: 409,
 };
 
 /** The HTTP status of an error: by its code, then by the code's kind. */

@@ -3,6 +3,7 @@
  * them (every route the app serves is described here, and nothing else).
  */
 import { SCHEDULE_PATHS } from './openapi-schedules.js';
+import { RECOVERY_PATHS } from './openapi-recovery.js';
 
 const error = { $ref: '#/components/responses/Error' };
 const vmParam = { name: 'name', in: 'path', required: true, schema: { type: 'string' } };
@@ -55,6 +56,7 @@ export const OPENAPI = {
   security: [{ bearer: [] }],
   paths: {
     ...SCHEDULE_PATHS,
+    ...RECOVERY_PATHS,
     '/api/v1/openapi.json': {
       get: { summary: 'This document', responses: { 200: ok('OpenAPI 3') } },
     },

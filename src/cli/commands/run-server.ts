@@ -2,7 +2,8 @@
  * The serving process of `brankas run`, owned by the CLI (the library owns
  * no process): started detached as `brankas serve-export` with the password
  * on a pipe and its output appended to the run's log, awaited until it says
- * its sockets listen, and stopped with SIGTERM by `run --stop`/`--persist`,
+ * its sockets listen and it has written the run's record (it writes it itself,
+ * so a `brankas run` killed in between leaves a listed server), and stopped with SIGTERM by `run --stop`/`--persist`,
  * checked by its identity first so a reused pid is never signalled.
  */
 import { spawn } from 'node:child_process';
@@ -18,6 +19,7 @@ import {
   type ProcessIdentity,
   type RunDisk,
 } from '../../service/index.js';
+import type { RecordDraft } from './serve-export.js';
 
 /** How long the serving process may take to open the repository and listen. */
 const START_DEADLINE_MS = 120_000;
@@ -47,6 +49,8 @@ export interface ServerSpec {
   disks: RunDisk[];
   owner: { uid: number; gid: number } | undefined;
   env: NodeJS.ProcessEnv;
+  /** The record the server writes for itself once it listens (its identity added). */
+  record: RecordDraft;
 }
 
 export async function startServer(s: ServerSpec): Promise<ProcessIdentity> {
@@ -65,6 +69,10 @@ export async function startServer(s: ServerSpec): Promise<ProcessIdentity> {
       ...s.disks.flatMap((d) => ['--disk', `${d.disk}=${d.socket}`]),
       ...(s.owner ? ['--owner', `${s.owner.uid}:${s.owner.gid}`] : []),
       ...(s.password !== undefined ? ['--password-stdin'] : []),
+      '--state-dir',
+      s.stateDir,
+      '--record',
+      JSON.stringify(s.record),
     ],
     // A session of its own: Ctrl-C in the terminal that ran `brankas run` does not reach it.
     { detached: true, stdio: ['pipe', log, log, 'ipc'], env: { ...process.env, ...s.env } },

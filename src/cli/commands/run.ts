@@ -6,33 +6,24 @@
  * directory. The engine plans and defines; this face owns the serving
  * process (run-server.ts).
  */
-import { mkdir, unlink } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
-import {
-  checkStoppable,
-  defineRun,
-  EngineError,
-  inspectRun,
-  persistRun,
-  planRun,
-  resumeAfterIoError,
-  qemuOwner,
-  type RunFacts,
-} from '../../engine/index.js';
+import { resolve } from 'node:path';
+import { EngineError, qemuOwner, resumeAfterIoError } from '../../engine/index.js';
 import { isS3Location } from '../../repo/backend/s3-location.js';
 import { Repository } from '../../repo/repository.js';
-import {
-  listRunRecords,
-  readRunRecord,
-  removeRunRecord,
-  writeRunRecord,
-  type RunRecord,
-} from '../../service/index.js';
+import { readRunRecord } from '../../service/index.js';
 import { UsageError, type Command, type ParsedArgs } from '../command.js';
 import type { CliContext } from '../context.js';
 import { formatBytes } from '../format.js';
-import { stateDir } from '../vm-job.js';
-import { serverRunning, startServer, stopServer } from './run-server.js';
+import {
+  listRuns,
+  persistRecordedRun,
+  planRunOf,
+  startRun,
+  stopRun,
+  type RunAccess,
+} from '../run-ops.js';
+import { stateDir, withVmJob } from '../vm-job.js';
+import { serverRunning, startServer } from './run-server.js';
 import { openRepoAt, readPassword, repoLocation, repoOption, withBackend } from './repo-common.js';
 
 /** The repository's location (absolute: a later --resume may run elsewhere) and password. */
@@ -46,111 +37,60 @@ async function repoAccess(
   return { location: where, password: encrypted ? await readPassword(ctx) : undefined };
 }
 
-export function factsOf(r: RunRecord): RunFacts {
-  return {
-    vm: r.vm,
-    backup: r.backup,
-    sockets: r.disks.map((d) => d.socket),
-    serverAlive: serverRunning(r.server),
-    serverPid: r.server.pid,
-    persisted: r.persisted !== null,
-  };
-}
-
 async function runBackup(ctx: CliContext, args: ParsedArgs): Promise<number> {
   const as = args.values['as'] as string | undefined;
   if (as === undefined) throw new UsageError('brankas run BACKUP needs --as NAME');
   const access = await repoAccess(ctx, repoLocation(ctx, args));
-  const conn = await ctx.connect();
-  const repo = await openRepoAt(ctx, access.location, access.password);
+  const a: RunAccess = {
+    stateDir: stateDir(ctx),
+    connect: () => ctx.connect(),
+    ...access,
+    openRepo: () => openRepoAt(ctx, access.location, access.password),
+    env: ctx.io.env,
+  };
   const toDir = args.values['to'] as string | undefined;
-  let plan;
-  try {
-    plan = await planRun(conn, repo, args.positionals[0]!, {
-      as,
-      ...(toDir !== undefined ? { toDir } : {}),
-      allowHostAccess: args.values['allow-host-access'] === true,
-      skipDamaged: args.values['skip-damaged'] === true,
-    });
-    if (args.values['dry-run'] === true) {
-      if (ctx.json) ctx.printJson({ dryRun: true, ...plan });
-      else {
-        ctx.print(ctx.t('run.plan', { vm: plan.vm, backup: plan.backup, source: plan.source }));
-        for (const d of plan.disks) {
-          ctx.print(ctx.t('run.disk', { ...d, size: formatBytes(d.virtualSize) }));
-        }
-      }
-      return 0;
-    }
-    const dir = stateDir(ctx);
-    const disks = plan.disks.map((d) => ({ disk: d.disk, socket: d.socket, overlay: d.overlay }));
-    // --to DIR may not exist yet: the server binds its sockets there before the overlays are made.
-    for (const d of new Set(disks.map((x) => dirname(x.socket))))
-      await mkdir(d, { recursive: true });
-    const server = await startServer({
-      stateDir: dir,
-      vm: plan.vm,
-      backup: plan.backup,
-      location: access.location,
-      password: access.password,
-      disks,
-      owner: qemuOwner(await conn.capabilities()),
-      env: ctx.io.env,
-    });
-    const record: RunRecord = {
-      version: 1,
-      vm: plan.vm,
-      backup: plan.backup,
-      repo: access.location,
-      disks,
-      server,
-      since: new Date().toISOString(),
-      persisted: null,
-    };
-    let started;
-    try {
-      // Written before the VM exists: a VM over an export always has a record naming its server.
-      await writeRunRecord(dir, record);
-      started = await defineRun(conn, repo, plan, {
-        start: args.values['start'] === true,
-        signal: ctx.signal(),
-      });
-    } catch (err) {
-      await stopServer(server);
-      await removeRunRecord(dir, plan.vm);
-      throw err;
-    }
-    if (ctx.json) {
-      ctx.printJson({ ...record, uuid: started.uuid, started: started.started, xml: plan.xml });
-    } else {
-      ctx.print(
-        ctx.t('run.defined', {
-          vm: plan.vm,
-          backup: plan.backup,
-          source: plan.source,
-          started: started.started ? ctx.t('run.startedSuffix') : '',
-          pid: server.pid,
-        }),
-      );
+  const request = {
+    as,
+    ...(toDir !== undefined ? { toDir } : {}),
+    allowHostAccess: args.values['allow-host-access'] === true,
+    skipDamaged: args.values['skip-damaged'] === true,
+    start: args.values['start'] === true,
+  };
+  const ref = args.positionals[0]!;
+  if (args.values['dry-run'] === true) {
+    const plan = await planRunOf(a, ref, request);
+    if (ctx.json) ctx.printJson({ dryRun: true, ...plan });
+    else {
+      ctx.print(ctx.t('run.plan', { vm: plan.vm, backup: plan.backup, source: plan.source }));
       for (const d of plan.disks) {
         ctx.print(ctx.t('run.disk', { ...d, size: formatBytes(d.virtualSize) }));
       }
-      ctx.print(ctx.t('run.next', { vm: plan.vm }));
     }
     return 0;
-  } finally {
-    await repo.close();
   }
+  const { plan, record, started } = await startRun(a, ref, request, ctx.signal());
+  if (ctx.json) {
+    ctx.printJson({ ...record, uuid: started.uuid, started: started.started, xml: plan.xml });
+  } else {
+    ctx.print(
+      ctx.t('run.defined', {
+        vm: plan.vm,
+        backup: plan.backup,
+        source: plan.source,
+        started: started.started ? ctx.t('run.startedSuffix') : '',
+        pid: record.server.pid,
+      }),
+    );
+    for (const d of plan.disks) {
+      ctx.print(ctx.t('run.disk', { ...d, size: formatBytes(d.virtualSize) }));
+    }
+    ctx.print(ctx.t('run.next', { vm: plan.vm }));
+  }
+  return 0;
 }
 
 async function list(ctx: CliContext): Promise<number> {
-  const records = await listRunRecords(stateDir(ctx));
-  const conn = records.length > 0 ? await ctx.connect() : undefined;
-  const rows = [];
-  for (const r of records) {
-    const facts = factsOf(r);
-    rows.push({ record: r, facts, inspection: await inspectRun(conn!, facts) });
-  }
+  const rows = await listRuns({ stateDir: stateDir(ctx), connect: () => ctx.connect() });
   if (ctx.json) {
     ctx.printJson(
       rows.map(({ record, facts, inspection }) => ({
@@ -180,16 +120,9 @@ async function list(ctx: CliContext): Promise<number> {
 }
 
 async function stop(ctx: CliContext, vm: string, force: boolean): Promise<number> {
-  const dir = stateDir(ctx);
-  const record = await readRunRecord(dir, vm);
-  const facts = factsOf(record);
-  const i = await checkStoppable(await ctx.connect(), facts, force);
-  await stopServer(record.server);
-  await removeRunRecord(dir, vm);
-  const forced = i.dependsOnExport && facts.serverAlive;
-  if (ctx.json) ctx.printJson({ vm, backup: record.backup, stopped: true, forced });
-  else
-    ctx.print(ctx.t(forced ? 'run.stoppedForced' : 'run.stopped', { vm, backup: record.backup }));
+  const r = await stopRun({ stateDir: stateDir(ctx), connect: () => ctx.connect() }, vm, force);
+  if (ctx.json) ctx.printJson(r);
+  else ctx.print(ctx.t(r.forced ? 'run.stoppedForced' : 'run.stopped', { vm, backup: r.backup }));
   return 0;
 }
 
@@ -210,8 +143,16 @@ async function resume(ctx: CliContext, vm: string): Promise<number> {
       disks: record.disks,
       owner: qemuOwner(await conn.capabilities()),
       env: ctx.io.env,
+      // The new server writes the record again, with itself in it.
+      record: {
+        vm,
+        backup: record.backup,
+        repo: record.repo,
+        disks: record.disks,
+        persisted: record.persisted,
+        since: record.since,
+      },
     });
-    await writeRunRecord(dir, { ...record, server });
   }
   const resumedVm = await resumeAfterIoError(conn, vm, ctx.signal());
   if (!restart && !resumedVm) {
@@ -236,46 +177,20 @@ async function resume(ctx: CliContext, vm: string): Promise<number> {
   return 0;
 }
 
-async function persist(ctx: CliContext, vm: string): Promise<number> {
-  const dir = stateDir(ctx);
-  const record = await readRunRecord(dir, vm);
-  if (record.persisted) {
-    const disks = record.persisted.disks.map((d) => d.path).join(', ');
-    throw new EngineError(
-      'RUN_ALREADY_PERSISTED',
-      `VM '${vm}' already runs from local disks: ${disks}`,
-      {
-        details: { vm, disks },
-      },
-    );
-  }
-  if (!serverRunning(record.server)) {
-    const message = `its serving process (${record.server.pid}) is gone: brankas run --resume ${vm} first`;
-    throw new EngineError(
-      'RUN_PERSIST_FAILED',
-      `VM '${vm}' could not be moved onto local disks (disk -: ${message}); it goes on running over backup ${record.backup}`,
-      { details: { vm, disk: '-', message, backup: record.backup } },
-    );
-  }
-  const result = await persistRun(await ctx.connect(), vm, record.disks, {
-    backup: record.backup,
-    signal: ctx.signal(),
-  });
-  await writeRunRecord(dir, {
-    ...record,
-    persisted: { at: new Date().toISOString(), disks: result.disks },
-  });
-  // Nothing reads the export or the overlays any more.
-  await stopServer(record.server);
-  for (const d of record.disks) await unlink(d.overlay).catch(() => undefined);
-  if (ctx.json) ctx.printJson({ backup: record.backup, ...result });
+async function persist(ctx: CliContext, args: ParsedArgs, vm: string): Promise<number> {
+  const signal = ctx.signal();
+  // A job on the VM like a restore: no backup, snapshot or other job moves it meanwhile.
+  const result = await withVmJob(ctx, args, vm, { kind: 'restore', signal }, () =>
+    persistRecordedRun({ stateDir: stateDir(ctx), connect: () => ctx.connect() }, vm, { signal }),
+  );
+  if (ctx.json) ctx.printJson(result);
   else {
     ctx.print(
       ctx.t('run.persisted', {
         vm,
         disks: result.disks.map((d) => d.path).join(', '),
         seconds: result.seconds.toFixed(1),
-        backup: record.backup,
+        backup: result.backup,
       }),
     );
   }
@@ -287,7 +202,7 @@ export const runCommand: Command = {
   summary: 'Run a VM straight from a backup (instant recovery), then make it local while it runs',
   usage:
     'brankas run BACKUP --as NAME [--start] [--to DIR] [--allow-host-access] [--skip-damaged] [--dry-run] [--repo PATH] [--json]\n' +
-    '       brankas run --list | --stop NAME [--force] | --resume NAME | --persist NAME [--json]',
+    '       brankas run --list | --stop NAME [--force] | --resume NAME | --persist NAME [--wait] [--json]',
   help:
     'BACKUP is a backup id, or a VM name for its latest backup. The new VM NAME gets a local qcow2\n' +
     "overlay per disk (beside the original's disk, or in --to DIR) whose backing file is the backup's\n" +
@@ -310,6 +225,7 @@ export const runCommand: Command = {
     force: { type: 'boolean' },
     resume: { type: 'string' },
     persist: { type: 'string' },
+    wait: { type: 'boolean' },
   },
   positionals: { min: 0, max: 1, names: 'BACKUP' },
   async run(ctx, args) {
@@ -322,7 +238,7 @@ export const runCommand: Command = {
     if (v['list'] === true) return list(ctx);
     if (typeof v['stop'] === 'string') return stop(ctx, v['stop'], v['force'] === true);
     if (typeof v['resume'] === 'string') return resume(ctx, v['resume']);
-    if (typeof v['persist'] === 'string') return persist(ctx, v['persist']);
+    if (typeof v['persist'] === 'string') return persist(ctx, args, v['persist']);
     if (args.positionals.length === 0)
       throw new UsageError('brankas run needs a BACKUP, or --list');
     return runBackup(ctx, args);

@@ -5,6 +5,7 @@
  * jobs (their VMs are put back) and stop it.
  */
 import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import {
   createApi,
   isLoopback,
@@ -32,6 +33,8 @@ import { BrankasError, errorMessage } from '../../util/errors.js';
 import { UsageError, type Command } from '../command.js';
 import { openRepoAt, readPassword, repoLocation, repoOption, withBackend } from './repo-common.js';
 import { eventLine, stateDir } from '../vm-job.js';
+import { runOperations } from '../run-ops.js';
+import { isS3Location } from '../../repo/backend/s3-location.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8765';
 
@@ -114,7 +117,9 @@ export const serveCommand: Command = {
     };
 
     // The repository's password, once: a job must never wait for a prompt.
-    const location = repoLocation(ctx, args);
+    const given = repoLocation(ctx, args);
+    // Absolute: the serving process of a run started here is told it.
+    const location = isS3Location(given) ? given : resolve(given);
     const { config, keys } = await withBackend(ctx, location, (b) => Repository.peek(b));
     const encrypted = config.encryption !== 'none' || keys.length > 0;
     const password = encrypted ? await readPassword(ctx) : undefined;
@@ -172,6 +177,14 @@ export const serveCommand: Command = {
         },
         connect: async () => conn,
         openRepo,
+        runs: runOperations({
+          stateDir: dir,
+          connect: async () => conn,
+          location,
+          password,
+          openRepo,
+          env: ctx.io.env,
+        }),
         allowedHosts: loopback
           ? LOOPBACK_HOSTS
           : [...LOOPBACK_HOSTS, listen.kind === 'tcp' ? listen.host : ''],

@@ -11,6 +11,9 @@ import { overviewPage } from './overview.js';
 import { repoPage } from './repo.js';
 import { schedulesPage } from './schedules.js';
 import { vmPage } from './vm.js';
+import { filesPage } from './files.js';
+import { runsPage } from './runs.js';
+import { tr } from './words-recovery.js';
 
 const root = document.getElementById('app')!;
 
@@ -51,6 +54,11 @@ function nav(current: string): HTMLElement {
       link('#/jobs', 'nav.jobs'),
       link('#/repo', 'nav.repo'),
       link('#/schedules', 'nav.schedules'),
+      h(
+        'a',
+        { href: '#/runs', ...(current === '#/runs' ? { 'aria-current': 'page' } : {}) },
+        tr('nav.runs'),
+      ),
     ),
     h(
       'button',
@@ -91,17 +99,22 @@ async function render(): Promise<void> {
   }
   const hash = location.hash || '#/';
   const vm = /^#\/vm\/(.+)$/.exec(hash);
+  const files = /^#\/files\/([^?]+)(?:\?(.*))?$/.exec(hash);
   const title = vm
     ? decodeURIComponent(vm[1]!)
-    : t(
-        hash === '#/jobs'
-          ? 'nav.jobs'
-          : hash === '#/repo'
-            ? 'nav.repo'
-            : hash === '#/schedules'
-              ? 'nav.schedules'
-              : 'nav.overview',
-      );
+    : files
+      ? tr('files.title', { backup: decodeURIComponent(files[1]!) })
+      : hash === '#/runs'
+        ? tr('nav.runs')
+        : t(
+            hash === '#/jobs'
+              ? 'nav.jobs'
+              : hash === '#/repo'
+                ? 'nav.repo'
+                : hash === '#/schedules'
+                  ? 'nav.schedules'
+                  : 'nav.overview',
+          );
   const rerender = () => {
     if (mine === rendering) void render();
   };
@@ -109,13 +122,17 @@ async function render(): Promise<void> {
   try {
     page = vm
       ? await vmPage(decodeURIComponent(vm[1]!), rerender)
-      : hash === '#/jobs'
-        ? await jobsPage(rerender)
-        : hash === '#/repo'
-          ? await repoPage(rerender)
-          : hash === '#/schedules'
-            ? await schedulesPage(rerender)
-            : await overviewPage();
+      : files
+        ? await filesPage(decodeURIComponent(files[1]!), new URLSearchParams(files[2] ?? ''))
+        : hash === '#/runs'
+          ? await runsPage(rerender)
+          : hash === '#/jobs'
+            ? await jobsPage(rerender)
+            : hash === '#/repo'
+              ? await repoPage(rerender)
+              : hash === '#/schedules'
+                ? await schedulesPage(rerender)
+                : await overviewPage();
   } catch (err) {
     if (err instanceof ApiFailure && err.status === 401) {
       forgetToken();
@@ -130,10 +147,11 @@ async function render(): Promise<void> {
     );
   }
   if (mine !== rendering) return; // a newer render won
-  const main = h('main', { id: 'main', 'data-page': vm ? 'vm' : hash.slice(2) || 'overview' });
+  const kind = vm ? 'vm' : files ? 'files' : hash.slice(2) || 'overview';
+  const main = h('main', { id: 'main', 'data-page': kind });
   main.append(h('h1', {}, title), page);
   document.documentElement.lang = lang();
-  root.replaceChildren(nav(vm ? '' : hash), main);
+  root.replaceChildren(nav(vm || files ? '' : hash), main);
 }
 
 window.addEventListener('hashchange', () => void render());

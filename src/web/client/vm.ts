@@ -2,7 +2,7 @@
  * A VM's page: its disks (virtual, allocated, what its last backup read), the snapshot tree
  * with create, revert (showing what will be lost, asking first) and delete, its backups as a
  * timeline with their restore-test badges, and the actions: back up, restore test, restore as
- * a copy. Jobs started here are shown live below the actions.
+ * a copy, browse its files, run a VM from it. Jobs started here are shown live below the actions.
  */
 import { api } from './api.js';
 import { ask } from './ask.js';
@@ -10,6 +10,9 @@ import { age, bytes, h } from './dom.js';
 import { t } from './i18n.js';
 import { isFinal, jobView, type Job } from './job-view.js';
 import { badge, stateText, type BackupRow } from './overview.js';
+import { filesHref } from './files.js';
+import { runForm } from './runs.js';
+import { tr } from './words-recovery.js';
 
 interface Disk {
   target: string;
@@ -237,6 +240,8 @@ export async function vmPage(name: string, rerender: () => void): Promise<HTMLEl
               { type: 'button', class: 'danger', onclick: () => void restoreOver(b) },
               t('vm.restoreOver'),
             ),
+            h('a', { href: filesHref(b.id, '/'), class: 'browse-files' }, tr('files.browse')),
+            runForm(b.id, name, run, follow),
           );
         }),
       )
