@@ -7,10 +7,10 @@
  * shut off are the service's to start again (it also clears its journal),
  * so they are not handled here.
  */
-import { rm } from 'node:fs/promises';
 import type { Connection } from '../../libvirt/index.js';
 import { errorMessage } from '../../util/errors.js';
 import { abortJob } from '../backup/live/leftovers.js';
+import { jobDirHost, removeJobDir } from './job-dirs.js';
 import type { DoctorFinding } from './plan.js';
 
 export interface DoctorFixResult {
@@ -57,7 +57,7 @@ async function fixOne(conn: Connection, f: DoctorFinding): Promise<void> {
       await abortJob(await conn.lookupDomain(f.vm));
       return;
     case 'work-dir':
-      await rm(f.path, { recursive: true, force: true });
+      await removeJobDir(jobDirHost(conn), f.path);
       return;
     case 'orphan-checkpoint':
       await (await (await conn.lookupDomain(f.vm)).lookupCheckpoint(f.checkpoint)).delete();

@@ -5,14 +5,15 @@
  * a guest left frozen, the job's directory (socket, scratch files), and the
  * checkpoints of this repository's line that no backup needs any more (only
  * the latest backup's checkpoint is ever counted from). Host-wide: job
- * directories of VMs that are gone, or that no job uses. VMs a gone job left
+ * directories of VMs that are gone, or that no job uses (on the connection's
+ * host, over ssh for a `qemu+ssh://` one: job-dirs.ts). VMs a gone job left
  * shut off come from the service's journal, handed in by the caller. VMs
  * another job is working on are left alone. fix.ts carries the plan out.
  */
-import { stat } from 'node:fs/promises';
 import type { Connection, Domain } from '../../libvirt/index.js';
 import type { Repository } from '../../repo/index.js';
-import { brankasJob, guestFrozen, workDirs, type WorkDir } from '../backup/live/leftovers.js';
+import { brankasJob, guestFrozen } from '../backup/live/leftovers.js';
+import { jobDirHost, listJobDirs, type FoundDir } from './job-dirs.js';
 import { lineParent, linePrefix, liveRecord, sequenceOf } from '../backup/live/line.js';
 
 /** A VM a job that is gone powered off and never started again (from the job journal). */
@@ -79,7 +80,8 @@ export async function planDoctor(
 ): Promise<DoctorPlan> {
   const all = await conn.listDomains();
   const domains = o.vm === undefined ? all : all.filter((d) => d.name === o.vm);
-  const dirs = await workDirs(o.workRoot);
+  // On this machine, or over ssh on the connection's host (job-dirs.ts).
+  const dirs = await listJobDirs(jobDirHost(conn), o.workRoot);
   const plan: DoctorPlan = { findings: [], busy: [], checkpointsChecked: repo !== undefined };
   const jobDirs = new Set<string>();
   for (const vm of domains) {
@@ -95,14 +97,14 @@ export async function planDoctor(
     if (plan.busy.includes(l.vm) || (o.vm !== undefined && l.vm !== o.vm)) continue;
     plan.findings.push({ kind: 'left-shut-off', ...l });
   }
-  if (o.vm === undefined) plan.findings.push(...(await hostWide(all, dirs, jobDirs)));
+  if (o.vm === undefined) plan.findings.push(...hostWide(all, dirs, jobDirs));
   return plan;
 }
 
 async function planVm(
   vm: Domain,
   repo: Repository | undefined,
-  dirs: WorkDir[],
+  dirs: FoundDir[],
   jobDir: string | undefined,
 ): Promise<DoctorFinding[]> {
   const out: DoctorFinding[] = [];
@@ -141,11 +143,7 @@ async function orphanCheckpoints(vm: Domain, repo: Repository): Promise<DoctorFi
 }
 
 /** Job directories no VM's job uses: their VM is gone, or they name none (old enough). */
-async function hostWide(
-  all: Domain[],
-  dirs: WorkDir[],
-  jobDirs: Set<string>,
-): Promise<DoctorFinding[]> {
+function hostWide(all: Domain[], dirs: FoundDir[], jobDirs: Set<string>): DoctorFinding[] {
   const uuids = new Set(all.map((d) => d.uuid));
   const out: DoctorFinding[] = [];
   for (const d of dirs) {
@@ -156,11 +154,7 @@ async function hostWide(
       }
       continue;
     }
-    const age = await stat(d.path).then(
-      (s) => Date.now() - s.mtimeMs,
-      () => 0,
-    );
-    if (age > UNMARKED_GRACE_MS) {
+    if (d.ageMs > UNMARKED_GRACE_MS) {
       out.push({ kind: 'work-dir', vm: null, path: d.path, reason: 'unknown-job' });
     }
   }
