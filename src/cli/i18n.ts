@@ -9,6 +9,7 @@ import * as repoCopy from './messages/repo-copy.js';
 import * as files from './messages/files.js';
 import * as backupDryRun from './messages/backup-dry-run.js';
 import * as doctor from './messages/doctor.js';
+import * as doctorBitmaps from './messages/doctor-bitmaps.js';
 import * as serve from './messages/serve.js';
 import * as offline from './messages/offline.js';
 import * as schedule from './messages/schedule.js';
@@ -779,6 +780,7 @@ const groups = [
   files,
   runMessages,
   doctor,
+  doctorBitmaps,
   backupDryRun,
   snapcp,
   consistency,

@@ -4,7 +4,8 @@
  * backup job still running with no brankas behind it (and its NBD export),
  * a guest left frozen, the job's directory (socket, scratch files), and the
  * checkpoints of this repository's line that no backup needs any more (only
- * the latest backup's checkpoint is ever counted from). Host-wide: job
+ * the latest backup's checkpoint is ever counted from), and persistent
+ * bitmaps in its images that no checkpoint names (bitmaps.ts). Host-wide: job
  * directories of VMs that are gone, or that no job uses (on the connection's
  * host, over ssh for a `qemu+ssh://` one: job-dirs.ts). VMs a gone job left
  * shut off come from the service's journal, handed in by the caller. VMs
@@ -13,6 +14,9 @@
 import type { Connection, Domain } from '../../libvirt/index.js';
 import type { Repository } from '../../repo/index.js';
 import { brankasJob, guestFrozen } from '../backup/live/leftovers.js';
+import { errorCode } from '../../util/errors.js';
+import type { DataHost } from '../remote/host.js';
+import { findOrphanBitmaps, isBrankasBitmap, type OrphanBitmap } from './bitmaps.js';
 import { jobDirHost, listJobDirs, type FoundDir } from './job-dirs.js';
 import { lineParent, linePrefix, liveRecord, sequenceOf } from '../backup/live/line.js';
 
@@ -48,6 +52,8 @@ export type DoctorFinding =
       /** Not in any backup (a killed one's, or its backup was deleted), or an older backup's. */
       reason: 'not-in-repository' | 'superseded';
     }
+  /** A persistent bitmap brankas made that no checkpoint of the VM names (bitmaps.ts). */
+  | ({ kind: 'orphan-bitmap' } & OrphanBitmap)
   /** A VM a gone job left shut off: started again (paused again when it was found paused). */
   | ({ kind: 'left-shut-off' } & LeftOff);
 
@@ -57,6 +63,8 @@ export interface DoctorPlan {
   busy: string[];
   /** Whether checkpoints were checked against a repository. */
   checkpointsChecked: boolean;
+  /** Bitmaps no checkpoint names that another tool made: listed, never removed. */
+  foreignBitmaps: OrphanBitmap[];
 }
 
 export interface DoctorOptions {
@@ -81,8 +89,14 @@ export async function planDoctor(
   const all = await conn.listDomains();
   const domains = o.vm === undefined ? all : all.filter((d) => d.name === o.vm);
   // On this machine, or over ssh on the connection's host (job-dirs.ts).
-  const dirs = await listJobDirs(jobDirHost(conn), o.workRoot);
-  const plan: DoctorPlan = { findings: [], busy: [], checkpointsChecked: repo !== undefined };
+  const host = jobDirHost(conn);
+  const dirs = await listJobDirs(host, o.workRoot);
+  const plan: DoctorPlan = {
+    findings: [],
+    busy: [],
+    checkpointsChecked: repo !== undefined,
+    foreignBitmaps: [],
+  };
   const jobDirs = new Set<string>();
   for (const vm of domains) {
     const job = await brankasJob(vm);
@@ -92,6 +106,10 @@ export async function planDoctor(
       continue;
     }
     plan.findings.push(...(await planVm(vm, repo, dirs, job?.dir)));
+    for (const b of await bitmapsOf(vm, host)) {
+      if (isBrankasBitmap(b.bitmap)) plan.findings.push({ kind: 'orphan-bitmap', ...b });
+      else plan.foreignBitmaps.push(b);
+    }
   }
   for (const l of o.leftOff ?? []) {
     if (plan.busy.includes(l.vm) || (o.vm !== undefined && l.vm !== o.vm)) continue;
@@ -118,6 +136,16 @@ async function planVm(
     out.push({ kind: 'work-dir', vm: vm.name, path: d.path, reason: 'killed-job' });
   if (repo) out.push(...(await orphanCheckpoints(vm, repo)));
   return out;
+}
+
+/** Orphan bitmaps; none where the driver cannot say (libvirt's test driver has no QEMU). */
+async function bitmapsOf(vm: Domain, host: DataHost | undefined): Promise<OrphanBitmap[]> {
+  try {
+    return await findOrphanBitmaps(vm, host);
+  } catch (err) {
+    if (errorCode(err) === 'LIBVIRT_NO_SUPPORT') return [];
+    throw err;
+  }
 }
 
 /** This repository's line checkpoints on the VM other than the latest backup's. */
