@@ -259,6 +259,35 @@ describe('restore onto a remote host', () => {
 });
 
 describe('doctor on a remote host', () => {
+  test("doctor through qemu+ssh:// finds a bitmap no checkpoint names in a shut-off VM's image there, and --fix removes it there", async () => {
+    await run('qemu-img', ['bitmap', '--add', disk, 'brankas-0badc0de-9']);
+    await ssh.commands();
+    const doctor = (...more: string[]) =>
+      cli(['doctor', scratch.name, '-c', ssh.uri(), '--json', ...more], env());
+    const found = await doctor();
+    assert.equal(found.code, 0, found.stdout + found.stderr);
+    assert.deepEqual(
+      json(found).findings.filter((f: { kind: string }) => f.kind === 'orphan-bitmap'),
+      [
+        {
+          kind: 'orphan-bitmap',
+          vm: scratch.name,
+          disk: 'vda',
+          image: disk,
+          bitmap: 'brankas-0badc0de-9',
+          running: false,
+        },
+      ],
+    );
+    assert.match(await ssh.commands(), /qemu-img info -U --output=json/, 'read over ssh');
+    const fixed = await doctor('--fix');
+    assert.equal(fixed.code, 0, fixed.stdout + fixed.stderr);
+    assert.match(await ssh.commands(), /qemu-img bitmap --remove/, 'removed over ssh');
+    const { stdout } = await run('qemu-img', ['info', '--output=json', disk]);
+    const left = (JSON.parse(stdout)['format-specific'].data.bitmaps ?? []) as { name: string }[];
+    assert.ok(!left.some((b) => b.name === 'brankas-0badc0de-9'), JSON.stringify(left));
+  });
+
   test('doctor through qemu+ssh:// lists a job directory a killed remote live backup left there and --fix removes it; one a session holds is left alone', async () => {
     const marker = {
       vm: scratch.name,

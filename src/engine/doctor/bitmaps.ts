@@ -16,14 +16,15 @@
  * libvirt's QMP passthrough: bitmaps added since it started are not in the
  * file yet), removed with `block-dirty-bitmap-remove` there; libvirt has no
  * API for a bitmap no checkpoint names. Bitmaps a job is using (busy) are not
- * orphans. Images on a `qemu+ssh://` host are looked at only while the VM
- * runs (through libvirt); a shut-off remote VM's files are not read.
+ * orphans. A shut-off VM's images on a `qemu+ssh://` host are read with
+ * `qemu-img info` and changed with `qemu-img bitmap` there, over ssh.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { readDomainXml, type Domain } from '../../libvirt/index.js';
 import { readQcow2Bitmaps } from '../../image/index.js';
 import { errorMessage } from '../../util/errors.js';
+import { shellQuote, sshExec } from '../../util/ssh.js';
 import { readCheckpointXml } from '../backup/live/xml.js';
 import { EngineError } from '../errors.js';
 import type { DataHost } from '../remote/host.js';
@@ -64,13 +65,30 @@ async function queryBlock(vm: Domain): Promise<QmpBlock[]> {
   return answer.return ?? [];
 }
 
+/**
+ * The bitmaps in an image file: read natively here, from `qemu-img info` on a remote host. An
+ * image it cannot read (gone, not qcow2 after all) holds nothing to look at here.
+ */
+async function fileBitmaps(host: DataHost, image: string): Promise<string[]> {
+  if (host.kind === 'local') {
+    const dir = await readQcow2Bitmaps(image).catch(() => undefined);
+    return dir?.bitmaps.map((b) => b.name) ?? [];
+  }
+  const r = await sshExec(host.ssh, `qemu-img info -U --output=json ${shellQuote(image)}`);
+  if (r.code !== 0) return [];
+  const info = JSON.parse(r.stdout.toString('utf8')) as {
+    'format-specific'?: { data?: { bitmaps?: { name: string }[] } };
+  };
+  return (info['format-specific']?.data?.bitmaps ?? []).map((b) => b.name);
+}
+
 /** Every persistent bitmap of the VM's qcow2 disks that none of its checkpoints names. */
 export async function findOrphanBitmaps(
   vm: Domain,
   host: DataHost | undefined,
 ): Promise<OrphanBitmap[]> {
   const running = await vm.isActive();
-  if (!running && host?.kind !== 'local') return [];
+  if (!running && host === undefined) return [];
   const named = new Set<string>();
   for (const cp of await vm.listCheckpoints()) {
     for (const [disk, bitmap] of readCheckpointXml(await cp.xml()).bitmaps) {
@@ -92,9 +110,7 @@ export async function findOrphanBitmaps(
         .filter((b) => b.persistent === true && b.busy !== true)
         .map((b) => b.name);
     } else {
-      // An image it cannot read (gone, not qcow2 after all) holds nothing to look at here.
-      const dir = await readQcow2Bitmaps(image).catch(() => undefined);
-      names = dir?.bitmaps.map((b) => b.name) ?? [];
+      names = await fileBitmaps(host!, image);
     }
     for (const bitmap of names) {
       if (!named.has(`${d.target}\0${bitmap}`)) {
@@ -106,7 +122,11 @@ export async function findOrphanBitmaps(
 }
 
 /** Removes a brankas bitmap no checkpoint names (found again now: the VM may have changed). */
-export async function removeOrphanBitmap(vm: Domain, f: OrphanBitmap): Promise<void> {
+export async function removeOrphanBitmap(
+  vm: Domain,
+  host: DataHost | undefined,
+  f: OrphanBitmap,
+): Promise<void> {
   const failed = (err: unknown): EngineError =>
     new EngineError(
       'DOCTOR_BITMAP_REMOVE_FAILED',
@@ -126,6 +146,13 @@ export async function removeOrphanBitmap(vm: Domain, f: OrphanBitmap): Promise<v
       ),
     ) as { error?: { desc?: string } };
     if (answer.error) throw failed(new Error(answer.error.desc ?? 'QEMU refused'));
+    return;
+  }
+  if (host === undefined) throw failed(new Error('no data path to the host of its image'));
+  if (host.kind === 'ssh') {
+    const command = `qemu-img bitmap --remove ${shellQuote(f.image)} ${shellQuote(f.bitmap)}`;
+    const r = await sshExec(host.ssh, command);
+    if (r.code !== 0) throw failed(new Error(r.stderr.trim() || `exit code ${r.code}`));
     return;
   }
   try {

@@ -66,7 +66,7 @@ async function fixOne(conn: Connection, f: DoctorFinding): Promise<void> {
       await (await (await conn.lookupDomain(f.vm)).lookupCheckpoint(f.checkpoint)).delete();
       return;
     case 'orphan-bitmap':
-      await removeOrphanBitmap(await conn.lookupDomain(f.vm), f);
+      await removeOrphanBitmap(await conn.lookupDomain(f.vm), jobDirHost(conn), f);
       return;
     case 'left-shut-off':
       return;
