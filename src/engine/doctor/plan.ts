@@ -138,12 +138,23 @@ async function planVm(
   return out;
 }
 
-/** Orphan bitmaps; none where the driver cannot say (libvirt's test driver has no QEMU). */
+/**
+ * libvirt's answers that mean "cannot say" rather than a failure: a driver without QEMU (the
+ * test driver), QMP passthrough not allowed to this user, the VM stopped meanwhile.
+ */
+const CANNOT_SAY = new Set([
+  'LIBVIRT_NO_SUPPORT',
+  'LIBVIRT_ACCESS_DENIED',
+  'LIBVIRT_OPERATION_DENIED',
+  'LIBVIRT_OPERATION_INVALID',
+]);
+
+/** Orphan bitmaps; none where libvirt cannot say. */
 async function bitmapsOf(vm: Domain, host: DataHost | undefined): Promise<OrphanBitmap[]> {
   try {
     return await findOrphanBitmaps(vm, host);
   } catch (err) {
-    if (errorCode(err) === 'LIBVIRT_NO_SUPPORT') return [];
+    if (CANNOT_SAY.has(errorCode(err) ?? '')) return [];
     throw err;
   }
 }

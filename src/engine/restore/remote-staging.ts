@@ -88,8 +88,10 @@ export class RemoteStaging {
       const previous = hidden(e.final, 'old');
       const o = shellQuote(previous);
       // `ln` never replaces: a path something took meanwhile is refused, not overwritten.
+      // A directory is never replaced (as locally, where rename refuses it).
       const script = this.replace
-        ? `if [ -e ${f} ] || [ -L ${f} ]; then { ln ${f} ${o} 2>/dev/null || mv ${f} ${o}; } && mv -f ${t} ${f} && echo replaced; ` +
+        ? `if [ -d ${f} ] && [ ! -L ${f} ]; then echo 'is a directory' >&2; exit 1; fi; ` +
+          `if [ -e ${f} ] || [ -L ${f} ]; then { ln ${f} ${o} 2>/dev/null || mv ${f} ${o}; } && mv -f ${t} ${f} && echo replaced; ` +
           `else ln ${t} ${f} && rm -f ${t} && echo placed; fi`
         : `if [ -e ${f} ] || [ -L ${f} ]; then exit ${TAKEN}; fi; ` +
           `if ln ${t} ${f}; then rm -f ${t}; echo placed; elif [ -e ${f} ]; then exit ${TAKEN}; else exit 1; fi`;
