@@ -299,6 +299,10 @@ export const ERRORS_ID = {
   HOST_EXISTS: "host bernama '{host}' sudah terdaftar",
   HOST_INVALID_NAME:
     "'{host}' tidak bisa menjadi nama host: hanya huruf, angka, '.', '_' dan '-' (paling panjang 63), diawali huruf atau angka",
+  // remote restore and doctor's bitmaps (src/engine/restore/remote*.ts, src/engine/doctor/)
+  REMOTE_RESTORE_NO_SPACE:
+    'ruang tidak cukup di {dir} pada {host} untuk memulihkan {disk} dari backup {backup} (perlu {neededBytes} byte, kosong {freeBytes} byte); tidak ada yang ditulis. Kosongkan ruang di sana atau pulihkan --to direktori lain.',
+  DOCTOR_BITMAP_REMOVE_FAILED: 'bitmap {bitmap} tidak bisa dihapus dari {image}: {message}',
 } as const satisfies Record<RegisteredCode, string>;
 
 export const FAMILIES_ID = {

@@ -10,6 +10,7 @@ import * as files from './messages/files.js';
 import * as filesReader from './messages/files-reader.js';
 import * as backupDryRun from './messages/backup-dry-run.js';
 import * as doctor from './messages/doctor.js';
+import * as doctorBitmaps from './messages/doctor-bitmaps.js';
 import * as serve from './messages/serve.js';
 import * as offline from './messages/offline.js';
 import * as usage from './messages/usage.js';
@@ -784,6 +785,7 @@ const groups = [
   filesReader,
   runMessages,
   doctor,
+  doctorBitmaps,
   backupDryRun,
   snapcp,
   consistency,

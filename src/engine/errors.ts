@@ -46,6 +46,9 @@ export type EngineErrorCode =
   | 'REMOTE_NO_DATA_PATH'
   | 'REMOTE_COMMAND_FAILED'
   | 'REMOTE_UNSUPPORTED'
+  // remote restore and doctor's bitmaps
+  | 'REMOTE_RESTORE_NO_SPACE'
+  | 'DOCTOR_BITMAP_REMOVE_FAILED'
   | 'MOUNT_DISK_NOT_FOUND'
   | 'MOUNT_NOT_LOOPBACK'
   // file-level restore (src/engine/files/)

@@ -357,6 +357,17 @@ export const STORAGE_VOL_UPLOAD = remote('STORAGE_VOL_UPLOAD', volTransfer, none
 export const STORAGE_VOL_DOWNLOAD = remote('STORAGE_VOL_DOWNLOAD', volTransfer, none);
 
 // The QEMU program
+export const QEMU_DOMAIN_MONITOR_COMMAND: Call<
+  { dom: { name: string; uuid: Buffer; id: number }; cmd: string; flags: number },
+  { result: string }
+> = {
+  program: QEMU_PROGRAM,
+  version: QEMU_VERSION,
+  procedure: QemuProc.DOMAIN_MONITOR_COMMAND,
+  name: 'QEMU_DOMAIN_MONITOR_COMMAND',
+  args: struct({ dom: domainRef, cmd: str, flags: uint }),
+  ret: struct({ result: str }),
+};
 export const QEMU_DOMAIN_AGENT_COMMAND: Call<
   { dom: { name: string; uuid: Buffer; id: number }; cmd: string; timeout: number; flags: number },
   { result: string | null }

@@ -324,6 +324,20 @@ export class Domain {
     });
   }
 
+  /**
+   * Sends a raw QMP command (JSON text) to the domain's QEMU and returns the raw JSON answer
+   * (virDomainQemuMonitorCommand). libvirt marks the domain tainted ("custom-monitor") in its
+   * log: for what libvirt has no API for, used sparingly.
+   */
+  async qemuMonitorCommand(command: string): Promise<string> {
+    const r = await this.conn.call(C.QEMU_DOMAIN_MONITOR_COMMAND, {
+      dom: this.ref,
+      cmd: command,
+      flags: 0,
+    });
+    return r.result;
+  }
+
   /** Sends a raw guest-agent command (JSON text) and returns the raw JSON answer. */
   async agentCommand(command: string, timeoutSec: number = AgentTimeout.DEFAULT): Promise<string> {
     const r = await this.conn.call(

@@ -17,6 +17,7 @@ export const KeepaliveProc = {
 } as const;
 
 export const QemuProc = {
+  DOMAIN_MONITOR_COMMAND: 1,
   DOMAIN_AGENT_COMMAND: 3,
 } as const;
 

@@ -287,6 +287,10 @@ export const ERRORS = {
   HOST_EXISTS: "a host named '{host}' is already registered",
   HOST_INVALID_NAME:
     "'{host}' cannot name a host: letters, digits, '.', '_' and '-' only (up to 63), starting with a letter or digit",
+  // remote restore and doctor's bitmaps (src/engine/restore/remote*.ts, src/engine/doctor/)
+  REMOTE_RESTORE_NO_SPACE:
+    'not enough space in {dir} on {host} to restore {disk} of backup {backup} ({neededBytes} bytes needed, {freeBytes} bytes free); nothing was written. Free some space there or restore --to another directory.',
+  DOCTOR_BITMAP_REMOVE_FAILED: 'cannot remove bitmap {bitmap} from {image}: {message}',
 } as const;
 
 /** Codes whose text comes from another system: libvirt's daemon and an NBD server. */

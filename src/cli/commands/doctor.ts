@@ -36,6 +36,13 @@ export function findingLine(ctx: CliContext, f: DoctorFinding): string {
         vm: f.vm,
         checkpoint: f.checkpoint,
       });
+    case 'orphan-bitmap':
+      return ctx.t('doctor.orphanBitmap', {
+        vm: f.vm,
+        bitmap: f.bitmap,
+        image: f.image,
+        disk: f.disk,
+      });
     case 'left-shut-off':
       return ctx.t('doctor.leftShutOff', {
         vm: f.vm,
@@ -55,9 +62,11 @@ export const doctorCommand: Command = {
     'Looks at every VM (or only VM) for what a crash, a killed brankas or a hand edit left:\n' +
     'a brankas backup job still running with no brankas behind it (and its NBD export), a guest\n' +
     'left frozen, live job directories (NBD socket, scratch files), checkpoints of the\n' +
-    "repository's incremental line that no backup counts from, and VMs an interrupted cold\n" +
-    'backup left shut off. The plan is always shown first; nothing is changed without --fix\n' +
-    '(--dry-run shows the plan only, also with --fix). A VM another job works on is skipped.\n' +
+    "repository's incremental line that no backup counts from, persistent bitmaps in a VM's qcow2\n" +
+    "images that no checkpoint names (only those brankas made are removed; a running VM's through\n" +
+    'QEMU, which libvirt then marks tainted), and VMs an interrupted cold backup left shut off.\n' +
+    'The plan is always shown first; nothing is changed without --fix (--dry-run shows the plan\n' +
+    'only, also with --fix). A VM another job works on is skipped.\n' +
     'Without a repository the checkpoints are not checked. --scratch DIR looks for job\n' +
     'directories there instead of /var/tmp (as given to backup --scratch).',
   options: {
@@ -109,6 +118,10 @@ export const doctorCommand: Command = {
       }
       for (const name of plan.busy) ctx.print(ctx.t('doctor.busy', { vm: name }));
       if (repoError !== null) ctx.print(ctx.t('doctor.noRepo', { message: repoError }));
+      for (const b of plan.foreignBitmaps) {
+        const { vm, bitmap, image, disk } = b;
+        ctx.print(ctx.t('doctor.foreignBitmap', { vm, bitmap, image, disk }));
+      }
       if (plan.findings.length === 0) {
         ctx.print(ctx.t('doctor.clean'));
         return 0;

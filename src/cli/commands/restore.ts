@@ -12,6 +12,7 @@ import { pathError } from '../../engine/restore/fs-errors.js';
 import { redactPasswords } from '../../engine/restore/graphics.js';
 import { describeHostAccess } from '../../engine/restore/host-access.js';
 import { checkRestoreName } from '../../engine/restore/names.js';
+import { dataHostOf } from '../../engine/remote/host.js';
 import { UsageError, type Command, type ParsedArgs } from '../command.js';
 import type { CliContext } from '../context.js';
 import { formatBytes } from '../format.js';
@@ -35,7 +36,8 @@ export const restoreCommand: Command = {
     'Files are written under temporary names and take their places only once complete: a file\n' +
     '--force replaces stays as it was if the restore fails.\n' +
     'With --disk (vda, vdb...) only that disk is restored, to the file PATH (or into the directory\n' +
-    'PATH as VM-DISK.FORMAT), and no VM is defined.\n' +
+    'PATH as VM-DISK.FORMAT), and no VM is defined. With -c qemu+ssh://HOST, PATH is on that host\n' +
+    'and the file is written there (without -c, here).\n' +
     'Before writing, the free space is checked against the data to restore; --no-space-check skips\n' +
     'that for file systems that compress or deduplicate (running out of space still cleans up).\n' +
     'A VM name means its newest backup; if that one is damaged, restore refuses and names the\n' +
@@ -152,8 +154,10 @@ async function restoreOneDisk(
       '--disk writes one disk to a file and defines no VM: no --as, --start, --allow-host-access, --graphics-password-file or --dry-run',
     );
   }
+  // With a connection named, PATH is on its host: a qemu+ssh:// one writes the file there.
+  const host = ctx.uri !== undefined ? dataHostOf(await ctx.connect()) : undefined;
   const result = await withRepo(ctx, args, (repo) =>
-    restoreDisk(repo, args.positionals[0]!, disk, to, o),
+    restoreDisk(repo, args.positionals[0]!, disk, to, { ...o, ...(host ? { host } : {}) }),
   );
   o.endProgress();
   if (ctx.json) return ctx.printJson({ ...result, skippedDamaged: o.skippedDamaged });

@@ -4,15 +4,20 @@
  * backup job still running with no brankas behind it (and its NBD export),
  * a guest left frozen, the job's directory (socket, scratch files), and the
  * checkpoints of this repository's line that no backup needs any more (only
- * the latest backup's checkpoint is ever counted from). Host-wide: job
- * directories of VMs that are gone, or that no job uses. VMs a gone job left
+ * the latest backup's checkpoint is ever counted from), and persistent
+ * bitmaps in its images that no checkpoint names (bitmaps.ts). Host-wide: job
+ * directories of VMs that are gone, or that no job uses (on the connection's
+ * host, over ssh for a `qemu+ssh://` one: job-dirs.ts). VMs a gone job left
  * shut off come from the service's journal, handed in by the caller. VMs
  * another job is working on are left alone. fix.ts carries the plan out.
  */
-import { stat } from 'node:fs/promises';
 import type { Connection, Domain } from '../../libvirt/index.js';
 import type { Repository } from '../../repo/index.js';
-import { brankasJob, guestFrozen, workDirs, type WorkDir } from '../backup/live/leftovers.js';
+import { brankasJob, guestFrozen } from '../backup/live/leftovers.js';
+import { errorCode } from '../../util/errors.js';
+import type { DataHost } from '../remote/host.js';
+import { findOrphanBitmaps, isBrankasBitmap, type OrphanBitmap } from './bitmaps.js';
+import { jobDirHost, listJobDirs, type FoundDir } from './job-dirs.js';
 import { lineParent, linePrefix, liveRecord, sequenceOf } from '../backup/live/line.js';
 
 /** A VM a job that is gone powered off and never started again (from the job journal). */
@@ -47,6 +52,8 @@ export type DoctorFinding =
       /** Not in any backup (a killed one's, or its backup was deleted), or an older backup's. */
       reason: 'not-in-repository' | 'superseded';
     }
+  /** A persistent bitmap brankas made that no checkpoint of the VM names (bitmaps.ts). */
+  | ({ kind: 'orphan-bitmap' } & OrphanBitmap)
   /** A VM a gone job left shut off: started again (paused again when it was found paused). */
   | ({ kind: 'left-shut-off' } & LeftOff);
 
@@ -56,6 +63,8 @@ export interface DoctorPlan {
   busy: string[];
   /** Whether checkpoints were checked against a repository. */
   checkpointsChecked: boolean;
+  /** Bitmaps no checkpoint names that another tool made: listed, never removed. */
+  foreignBitmaps: OrphanBitmap[];
 }
 
 export interface DoctorOptions {
@@ -79,8 +88,15 @@ export async function planDoctor(
 ): Promise<DoctorPlan> {
   const all = await conn.listDomains();
   const domains = o.vm === undefined ? all : all.filter((d) => d.name === o.vm);
-  const dirs = await workDirs(o.workRoot);
-  const plan: DoctorPlan = { findings: [], busy: [], checkpointsChecked: repo !== undefined };
+  // On this machine, or over ssh on the connection's host (job-dirs.ts).
+  const host = jobDirHost(conn);
+  const dirs = await listJobDirs(host, o.workRoot);
+  const plan: DoctorPlan = {
+    findings: [],
+    busy: [],
+    checkpointsChecked: repo !== undefined,
+    foreignBitmaps: [],
+  };
   const jobDirs = new Set<string>();
   for (const vm of domains) {
     const job = await brankasJob(vm);
@@ -90,19 +106,23 @@ export async function planDoctor(
       continue;
     }
     plan.findings.push(...(await planVm(vm, repo, dirs, job?.dir)));
+    for (const b of await bitmapsOf(vm, host)) {
+      if (isBrankasBitmap(b.bitmap)) plan.findings.push({ kind: 'orphan-bitmap', ...b });
+      else plan.foreignBitmaps.push(b);
+    }
   }
   for (const l of o.leftOff ?? []) {
     if (plan.busy.includes(l.vm) || (o.vm !== undefined && l.vm !== o.vm)) continue;
     plan.findings.push({ kind: 'left-shut-off', ...l });
   }
-  if (o.vm === undefined) plan.findings.push(...(await hostWide(all, dirs, jobDirs)));
+  if (o.vm === undefined) plan.findings.push(...hostWide(all, dirs, jobDirs));
   return plan;
 }
 
 async function planVm(
   vm: Domain,
   repo: Repository | undefined,
-  dirs: WorkDir[],
+  dirs: FoundDir[],
   jobDir: string | undefined,
 ): Promise<DoctorFinding[]> {
   const out: DoctorFinding[] = [];
@@ -116,6 +136,27 @@ async function planVm(
     out.push({ kind: 'work-dir', vm: vm.name, path: d.path, reason: 'killed-job' });
   if (repo) out.push(...(await orphanCheckpoints(vm, repo)));
   return out;
+}
+
+/**
+ * libvirt's answers that mean "cannot say" rather than a failure: a driver without QEMU (the
+ * test driver), QMP passthrough not allowed to this user, the VM stopped meanwhile.
+ */
+const CANNOT_SAY = new Set([
+  'LIBVIRT_NO_SUPPORT',
+  'LIBVIRT_ACCESS_DENIED',
+  'LIBVIRT_OPERATION_DENIED',
+  'LIBVIRT_OPERATION_INVALID',
+]);
+
+/** Orphan bitmaps; none where libvirt cannot say. */
+async function bitmapsOf(vm: Domain, host: DataHost | undefined): Promise<OrphanBitmap[]> {
+  try {
+    return await findOrphanBitmaps(vm, host);
+  } catch (err) {
+    if (CANNOT_SAY.has(errorCode(err) ?? '')) return [];
+    throw err;
+  }
 }
 
 /** This repository's line checkpoints on the VM other than the latest backup's. */
@@ -141,11 +182,7 @@ async function orphanCheckpoints(vm: Domain, repo: Repository): Promise<DoctorFi
 }
 
 /** Job directories no VM's job uses: their VM is gone, or they name none (old enough). */
-async function hostWide(
-  all: Domain[],
-  dirs: WorkDir[],
-  jobDirs: Set<string>,
-): Promise<DoctorFinding[]> {
+function hostWide(all: Domain[], dirs: FoundDir[], jobDirs: Set<string>): DoctorFinding[] {
   const uuids = new Set(all.map((d) => d.uuid));
   const out: DoctorFinding[] = [];
   for (const d of dirs) {
@@ -156,11 +193,7 @@ async function hostWide(
       }
       continue;
     }
-    const age = await stat(d.path).then(
-      (s) => Date.now() - s.mtimeMs,
-      () => 0,
-    );
-    if (age > UNMARKED_GRACE_MS) {
+    if (d.ageMs > UNMARKED_GRACE_MS) {
       out.push({ kind: 'work-dir', vm: null, path: d.path, reason: 'unknown-job' });
     }
   }

@@ -3,7 +3,8 @@
  * file, nothing defined (to attach it elsewhere, inspect it, or replace one
  * disk of a VM by hand). The file is staged like a full restore's: an
  * existing one is replaced only with --force, and only once the new image is
- * complete. A file system error at the path is RESTORE_PATH_UNUSABLE.
+ * complete. A file system error at the path is RESTORE_PATH_UNUSABLE. With
+ * a `qemu+ssh://` connection's host, PATH is on that host (remote-disk.ts).
  */
 import { existsSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -11,7 +12,9 @@ import { dirname, join } from 'node:path';
 import type { Repository } from '../../repo/repository.js';
 import type { DamagedBackup } from '../catalog.js';
 import { EngineError } from '../errors.js';
+import type { DataHost } from '../remote/host.js';
 import { resolveBackup } from './restore.js';
+import { restoreDiskRemote } from './remote-disk.js';
 import { pathError } from './fs-errors.js';
 import { checkManifestDiskName, checkRestoreName } from './names.js';
 import { cleanLeftovers, removeCreatedDirs, Staging } from './staging.js';
@@ -29,6 +32,11 @@ export interface RestoreDiskOptions {
   skipDamaged?: boolean;
   /** Told which damaged backups were passed over (with skipDamaged). */
   onSkippedDamaged?: (skipped: DamagedBackup[]) => void;
+  /**
+   * Where PATH is: this machine (default), or the host of a `qemu+ssh://` connection
+   * (remote/host.ts's `dataHostOf`), where the file is then written (remote-disk.ts).
+   */
+  host?: DataHost;
   /** Stops the restore; what it wrote is removed. */
   signal?: AbortSignal;
   onProgress?: RestoreProgressFn;
@@ -85,6 +93,9 @@ async function restoreDiskChecked(
     );
   }
   const format = o.format ?? (disk.format === 'raw' ? 'raw' : 'qcow2');
+  if (o.host?.kind === 'ssh') {
+    return restoreDiskRemote(o.host.ssh, repo, m, disk, to, format, o, started);
+  }
   const intoDir = statSync(to, { throwIfNoEntry: false })?.isDirectory() === true;
   if (intoDir) {
     // The file name comes from the manifest: it must stay a name in that directory.

@@ -4,56 +4,37 @@
  * over the same ssh. Disks go through a remote qemu-nbd into fresh images
  * made by `qemu-img create` (remote/disk-sink.ts), boot files through `cat`.
  * As locally, every file is written under a hidden temporary name in its
- * target directory and only placed once all are complete, here by a hard
- * link (which refuses a path that appeared meanwhile) and the temporary name
- * removed; on failure everything this restore wrote, the domain it defined
- * and the directory it created are removed. Restoring over an existing VM
- * or file (--force) is refused on a remote host for now (restore.ts).
+ * target directory and only placed once all are complete (remote-staging.ts);
+ * with --force a replaced file and the replaced VM's definition are kept
+ * until the restore has succeeded. On failure everything this restore wrote,
+ * the domain it defined and the directories it created are removed, and what
+ * it replaced is put back.
  */
-import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
-import type { Connection, Domain } from '../../libvirt/index.js';
+import { DomainXml, type Connection, type Domain } from '../../libvirt/index.js';
 import type { Manifest, ManifestDisk } from '../../repo/manifest.js';
 import type { Repository } from '../../repo/repository.js';
 import { BackupDisk } from '../../repo/reader.js';
-import { shellQuote, sshExec, type SshTarget } from '../../util/ssh.js';
+import { shellQuote, type SshTarget } from '../../util/ssh.js';
 import { createRemoteDisk, remoteRun } from '../remote/disk-sink.js';
 import type { GraphicsDecision } from './graphics.js';
 import type { HostAccess } from './host-access.js';
-import type { PlannedFile, RestoreOptions, RestoreResult } from './restore.js';
+import {
+  dropSnapshotRecords,
+  type PlannedFile,
+  type RestoreOptions,
+  type RestoreResult,
+} from './restore.js';
+import { RemoteStaging, remoteMkdirs, remoteRemoveCreatedDirs } from './remote-staging.js';
 import { bootFileMode, copyBackedDisk, isBootFile } from './write.js';
 
-/** Whether anything is at `path` on the host. */
-export async function remoteExists(
-  ssh: SshTarget,
-  path: string,
-  signal?: AbortSignal,
-): Promise<boolean> {
-  const r = await sshExec(ssh, `[ -e ${shellQuote(path)} ] || [ -L ${shellQuote(path)} ]`, {
-    signal,
-  });
-  return r.code === 0;
-}
-
-/**
- * A hidden name beside `final`. Not staging.ts's `brankas-new-PID-…`: a pid of this machine
- * means nothing on the host, and a brankas there must not take this file for a dead one's.
- */
-function hiddenName(final: string): string {
-  return join(
-    dirname(final),
-    `.${basename(final)}.brankas-remote-${randomBytes(8).toString('hex')}`,
-  );
-}
-
-async function writeRemoteDisk(
+export async function writeRemoteDisk(
   ssh: SshTarget,
   repo: Repository,
   backupId: string,
   disk: ManifestDisk,
   path: string,
   format: 'qcow2' | 'raw',
-  o: RestoreOptions,
+  o: Pick<RestoreOptions, 'signal' | 'onProgress'>,
 ): Promise<number> {
   const backed = await BackupDisk.open(repo, backupId, disk.name);
   try {
@@ -101,32 +82,24 @@ export async function executeRemote(
   m: Manifest,
   plan: PlannedFile[],
   xml: string,
+  existing: Domain | undefined,
   o: RestoreOptions,
   ssh: SshTarget,
   facts: { started: number; name: string; graphics: GraphicsDecision[]; hostAccess: HostAccess[] },
 ): Promise<RestoreResult> {
-  const written: string[] = [];
-  const placed: string[] = [];
-  let createdDir = false;
+  const staging = new RemoteStaging(ssh, o.force === true, o.signal);
+  let createdDir: string | undefined;
   let defined: Domain | undefined;
+  // The definition a forced restore replaces, put back if the restore then fails.
+  let replacedXml: string | undefined;
+  let droppedSnapshots: string[] = [];
   try {
-    if (o.toDir) {
-      const out = await remoteRun(
-        ssh,
-        `[ -d ${shellQuote(o.toDir)} ] || { mkdir -p ${shellQuote(o.toDir)} && echo created; }`,
-        `creating ${o.toDir}`,
-        { signal: o.signal },
-      );
-      createdDir = out.trim() === 'created';
-    }
+    if (o.toDir) createdDir = await remoteMkdirs(ssh, o.toDir, o.signal);
     const disks: RestoreResult['disks'] = [];
     const bootFiles: RestoreResult['bootFiles'] = [];
-    const staged: { tmp: string; final: string }[] = [];
     for (const p of plan) {
       o.signal?.throwIfAborted();
-      const tmp = hiddenName(p.path);
-      written.push(tmp);
-      staged.push({ tmp, final: p.path });
+      const tmp = staging.add(p.path);
       if (isBootFile(p.disk)) {
         await writeRemoteBootFile(ssh, repo, m.id, p.disk, tmp, o.signal);
         bootFiles.push({ kind: p.disk.name.slice('boot-'.length), path: p.path });
@@ -138,30 +111,26 @@ export async function executeRemote(
       o.onDisk?.({ disk: p.disk.name, path: p.path, dataBytes });
     }
     o.signal?.throwIfAborted();
-    // Placed only once all are complete; `ln` refuses a path something took meanwhile.
-    for (const s of staged) {
-      await remoteRun(
-        ssh,
-        `ln ${shellQuote(s.tmp)} ${shellQuote(s.final)} && rm -f ${shellQuote(s.tmp)}`,
-        `placing ${s.final}`,
-        { signal: o.signal },
-      );
-      placed.push(s.final);
-    }
+    // Placed only once all are complete (remote-staging.ts).
+    await staging.commit();
     let vmName = facts.name;
     if (!o.filesOnly) {
+      if (existing) replacedXml = await existing.xml(DomainXml.INACTIVE | DomainXml.SECURE);
       const domain = await conn.defineDomain(xml);
-      defined = domain;
+      if (!existing) defined = domain;
       if (o.start) await domain.start();
       vmName = domain.name;
+      // As locally: the replaced disks are flat copies now, their snapshots' records go.
+      if (existing) droppedSnapshots = await dropSnapshotRecords(existing);
     }
+    await staging.finish();
     return {
       backup: m.id,
       vm: vmName,
       disks,
       bootFiles,
       started: o.start === true && !o.filesOnly,
-      droppedSnapshots: [],
+      droppedSnapshots,
       seconds: (Date.now() - facts.started) / 1000,
       xml,
       graphics: facts.graphics,
@@ -170,11 +139,11 @@ export async function executeRemote(
       dryRun: false,
     };
   } catch (err) {
-    // Never a half-restored VM: what this restore wrote, defined and created goes.
+    // Never a half-restored VM: what this restore wrote and defined goes, what it replaced is back.
     if (defined) await defined.undefine().catch(() => undefined);
-    const files = [...written, ...placed].map(shellQuote).join(' ');
-    const dir = createdDir && o.toDir ? `; rmdir ${shellQuote(o.toDir)} 2>/dev/null` : '';
-    if (files || dir) await sshExec(ssh, `rm -f ${files}${dir}; true`).catch(() => undefined);
+    if (replacedXml) await conn.defineDomain(replacedXml).catch(() => undefined);
+    await staging.rollback();
+    if (o.toDir) await remoteRemoveCreatedDirs(ssh, createdDir, o.toDir);
     throw err;
   }
 }

@@ -37,7 +37,9 @@ import { checkSpace } from './space.js';
 import { cleanLeftovers, removeCreatedDirs, Staging } from './staging.js';
 import { isBootFile, writeBootFile, writeDisk, type RestoreProgressFn } from './write.js';
 import { dataHostOf } from '../remote/host.js';
-import { executeRemote, remoteExists } from './remote.js';
+import { executeRemote } from './remote.js';
+import { checkRemoteSpace } from './remote-space.js';
+import { blockDeviceRefused, remoteKind } from './remote-staging.js';
 
 export interface RestoreOptions {
   /** A new name: the copy gets a new UUID and new MAC addresses and runs beside the original. */
@@ -194,17 +196,13 @@ async function restoreChecked(
   for (const d of m.disks) checkManifestDiskName(d.name, m.id);
   // The files go where the connection's VMs live: here, or on its host over ssh (remote.ts).
   const host = dataHostOf(conn);
-  if (host.kind === 'ssh' && o.force) {
-    throw new EngineError(
-      'REMOTE_UNSUPPORTED',
-      `restoring over an existing VM or file (--force) is not supported on a remote host yet`,
-      { details: { what: 'restoring over an existing VM or file (--force)' } },
-    );
-  }
-  const exists = (path: string): Promise<boolean> =>
-    host.kind === 'ssh'
-      ? remoteExists(host.ssh, path, o.signal)
-      : Promise.resolve(existsSync(path));
+  const exists = async (path: string): Promise<boolean> => {
+    if (host.kind === 'local') return existsSync(path);
+    const kind = await remoteKind(host.ssh, path, o.signal);
+    // Locally a block device is written in place; over ssh that is not done (yet).
+    if (kind === 'block' && o.force) throw blockDeviceRefused(host.ssh, path);
+    return kind !== 'none';
+  };
   if (o.toDir !== undefined && host.kind === 'local') {
     const st = statSync(o.toDir, { throwIfNoEntry: false });
     if (st && !st.isDirectory()) {
@@ -299,8 +297,8 @@ async function restoreChecked(
   }
 
   if (host.kind === 'ssh') {
-    // No free-space check there yet: a full disk fails the write, and the restore is undone.
-    return executeRemote(conn, repo, m, plan, xml, o, host.ssh, {
+    if (o.noSpaceCheck !== true) await checkRemoteSpace(host.ssh, plan, m.id, o.signal);
+    return executeRemote(conn, repo, m, plan, xml, existing, o, host.ssh, {
       started,
       name,
       graphics,
@@ -396,7 +394,7 @@ async function execute(
   }
 }
 
-async function dropSnapshotRecords(vm: Domain): Promise<string[]> {
+export async function dropSnapshotRecords(vm: Domain): Promise<string[]> {
   const names: string[] = [];
   for (const s of await vm.listSnapshots()) {
     names.push(s.name);
