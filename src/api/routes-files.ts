@@ -61,10 +61,10 @@ export function fileRoutes(app: Hono, deps: ApiDeps): void {
     const id = backupId(c.req.param('id'));
     const path = filePath(c.req.query('path') ?? '/');
     const disk = diskOf(c.req.query('disk'));
-    const conn = await deps.connect();
     const repo = await deps.openRepo();
     try {
-      return json(await helper(() => listFiles(conn, repo, id, path, disk)));
+      // libvirt is asked for only if a helper VM must boot (the host reader needs none).
+      return json(await helper(() => listFiles(() => deps.connect(), repo, id, path, disk)));
     } finally {
       await repo.close();
     }
@@ -82,13 +82,12 @@ export function fileRoutes(app: Hono, deps: ApiDeps): void {
       throw badRequest("one 'path' with format=file; several paths come as a tar");
     }
     const disk = diskOf(c.req.query('disk'));
-    const conn = await deps.connect();
     const tar = await tarStream((tarPath, signal) =>
       helper(async () => {
         const repo = await deps.openRepo();
         try {
           // The path is this request's own FIFO, made a moment ago: `force` lets the engine use it.
-          return await getFiles(conn, repo, id, paths, {
+          return await getFiles(() => deps.connect(), repo, id, paths, {
             ...disk,
             tar: tarPath,
             force: true,
