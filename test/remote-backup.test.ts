@@ -95,8 +95,14 @@ async function contentHash(id: string, name: string): Promise<string> {
 }
 
 /** Directories the remote script makes (remote-qemu-nbd.ts): `/tmp/brankas-nbd-<16 hex>`. */
-async function remoteExports(): Promise<string[]> {
+async function allRemoteExports(): Promise<string[]> {
   return (await readdir('/tmp')).filter((n) => /^brankas-nbd-[0-9a-f]{16}$/.test(n));
+}
+
+/** Those made since this file started: another run's (another test, a user's) are not ours. */
+let exportsBefore: Set<string> = new Set();
+async function remoteExports(): Promise<string[]> {
+  return (await allRemoteExports()).filter((n) => !exportsBefore.has(n));
 }
 
 /** qemu-nbd processes exporting `path`. */
@@ -117,6 +123,7 @@ before(async () => {
   conn = await Connection.open('qemu:///system');
   repoDir = await initPlainRepo();
   const images = await ensureGuestImages();
+  exportsBefore = new Set(await allRemoteExports());
   scratch = await makeScratchDir('remote');
   disk = join(scratch.path, 'vda.qcow2');
   await copyFile(images.baseDisk, disk);
