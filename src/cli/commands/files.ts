@@ -151,9 +151,13 @@ export const filesCommand: Command = {
       signal: ctx.signal(),
     };
     if (op === 'ls') {
-      if (paths.length > 1) throw new UsageError('files ls takes at most one PATH');
+      if (paths.length > 1)
+        throw UsageError.say('usage.atMostOne', { command: 'files ls', name: 'PATH' });
       if (to !== undefined || tar !== undefined || args.values['force'] === true) {
-        throw new UsageError('--to, --tar and --force are for files get');
+        throw UsageError.say('usage.onlyFor', {
+          options: '--to, --tar, --force',
+          command: 'files get',
+        });
       }
       const listing = await withRepo(ctx, args, (repo) =>
         listFiles(() => ctx.connect(), repo, ref, paths[0] ?? '/', common),
@@ -162,10 +166,20 @@ export const filesCommand: Command = {
       else renderListing(ctx, listing);
       return 0;
     }
-    if (op !== 'get') throw new UsageError(`unknown files operation '${op}': use ls or get`);
-    if (paths.length === 0) throw new UsageError('files get needs at least one PATH');
+    if (op !== 'get')
+      throw UsageError.say('usage.unknownOperation', {
+        command: 'files',
+        value: String(op),
+        allowed: 'ls, get',
+      });
+    if (paths.length === 0)
+      throw UsageError.say('usage.needsAtLeastOne', { command: 'files get', name: 'PATH' });
     if ((to === undefined) === (tar === undefined)) {
-      throw new UsageError('files get needs exactly one of --to DIR and --tar FILE');
+      throw UsageError.say('usage.exactlyOne', {
+        command: 'files get',
+        a: '--to DIR',
+        b: '--tar FILE',
+      });
     }
     const result = await withRepo(ctx, args, (repo) =>
       getFiles(() => ctx.connect(), repo, ref, paths, {

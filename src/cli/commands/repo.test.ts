@@ -87,7 +87,7 @@ describe('brankas repo', () => {
         BRANKAS_REPO: join(dir, 'd'),
       });
       assert.equal(bad.code, 2);
-      assert.match(bad.stderr, /--chunk-hash is blake3 or sha256, not md5/);
+      assert.match(bad.stderr, /--chunk-hash must be blake3, sha256, not 'md5'/);
       // Compression is the repository's: a level, or none; shown by info.
       for (const [args, shown] of [
         [['--compression-level', '6'], /zstd level 6/],
@@ -123,7 +123,7 @@ describe('brankas repo', () => {
       assert.equal(encInfo.code, 0, encInfo.stderr);
       assert.equal((encInfo.json()['config'] as { compressionLevel: number }).compressionLevel, 7);
       for (const [args, why] of [
-        [['--compression', 'lz4'], /--compression is zstd or none, not lz4/],
+        [['--compression', 'lz4'], /--compression must be zstd, none, not 'lz4'/],
         [['--compression-level', '0'], /integer from 1 to 19, not 0/],
         [['--compression-level', 'max'], /integer from 1 to 19, not max/],
         [['--compression', 'none', '--compression-level', '3'], /needs zstd/],

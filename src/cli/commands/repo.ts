@@ -69,12 +69,16 @@ export const repoInit: Command = {
     const plain = args.values['no-encryption'] === true;
     const authKeyFile = args.values['auth-key-file'] as string | undefined;
     if (authKeyFile !== undefined && !plain) {
-      throw new UsageError('--auth-key-file is for --no-encryption (a password authenticates)');
+      throw UsageError.say('usage.authKeyFile');
     }
     const chunk = args.values['chunk-size'] as string | undefined;
     const hash = args.values['chunk-hash'] as string | undefined;
     if (hash !== undefined && hash !== 'blake3' && hash !== 'sha256') {
-      throw new UsageError(`--chunk-hash is blake3 or sha256, not ${hash}`);
+      throw UsageError.say('usage.oneOf', {
+        option: '--chunk-hash',
+        allowed: 'blake3, sha256',
+        value: hash,
+      });
     }
     const { compression, level } = compressionOptions(args);
     const chunkSize = chunk === undefined ? undefined : parseSize(chunk);
@@ -127,7 +131,11 @@ export const repoSet: Command = {
   async run(ctx, args) {
     const { compression, level } = compressionOptions(args);
     if (compression === undefined && level === undefined) {
-      throw new UsageError('repo set needs --compression or --compression-level');
+      throw UsageError.say('usage.needsOneOf', {
+        command: 'repo set',
+        a: '--compression',
+        b: '--compression-level',
+      });
     }
     const config = await withRepo(ctx, args, (repo) =>
       repo.setCompression(compression ?? 'zstd', level),
@@ -144,7 +152,11 @@ function compressionOptions(args: ParsedArgs): {
 } {
   const compression = args.values['compression'] as string | undefined;
   if (compression !== undefined && compression !== 'zstd' && compression !== 'none') {
-    throw new UsageError(`--compression is zstd or none, not ${compression}`);
+    throw UsageError.say('usage.oneOf', {
+      option: '--compression',
+      allowed: 'zstd, none',
+      value: compression,
+    });
   }
   const levelText = args.values['compression-level'] as string | undefined;
   // Digits only: Number() would also take '0x3', '1e1' and ' 5'.
@@ -158,7 +170,7 @@ function compressionOptions(args: ParsedArgs): {
     }
   }
   if (level !== undefined && compression === 'none') {
-    throw new UsageError('--compression-level needs zstd compression, not --compression none');
+    throw UsageError.say('usage.levelNeedsZstd');
   }
   return { compression, level };
 }
@@ -348,7 +360,7 @@ function policyFrom(values: Record<string, unknown>): KeepPolicy {
     const v = values[`keep-${k}`];
     if (v === undefined) continue;
     if (typeof v !== 'string' || !/^\d{1,9}$/.test(v)) {
-      throw new UsageError(`--keep-${k} must be a whole number, not '${String(v)}'`);
+      throw UsageError.say('usage.wholeNumberNot', { option: `--keep-${k}`, value: String(v) });
     }
     p[k] = Number(v);
   }

@@ -70,7 +70,11 @@ export const restoreCommand: Command = {
   async run(ctx, args) {
     const format = args.values['format'] as string | undefined;
     if (format !== undefined && format !== 'qcow2' && format !== 'raw') {
-      throw new UsageError(`--format must be qcow2 or raw, not '${format}'`);
+      throw UsageError.say('usage.oneOf', {
+        option: '--format',
+        allowed: 'qcow2, raw',
+        value: format,
+      });
     }
     const as = args.values['as'] as string | undefined;
     if (as !== undefined) {
@@ -142,7 +146,7 @@ async function restoreOneDisk(
   to: string | undefined,
   o: Common,
 ): Promise<void> {
-  if (to === undefined) throw new UsageError('--disk needs --to PATH: where to write the disk');
+  if (to === undefined) throw UsageError.say('usage.diskNeedsTo');
   if (
     args.values['as'] !== undefined ||
     args.values['start'] === true ||
@@ -150,9 +154,7 @@ async function restoreOneDisk(
     args.values['graphics-password-file'] !== undefined ||
     args.values['dry-run'] === true
   ) {
-    throw new UsageError(
-      '--disk writes one disk to a file and defines no VM: no --as, --start, --allow-host-access, --graphics-password-file or --dry-run',
-    );
+    throw UsageError.say('usage.diskDefinesNoVm');
   }
   // With a connection named, PATH is on its host: a qemu+ssh:// one writes the file there.
   const host = ctx.uri !== undefined ? dataHostOf(await ctx.connect()) : undefined;
@@ -248,7 +250,7 @@ async function readGraphicsPassword(file: string): Promise<string> {
     throw pathError(err, file);
   }
   const password = text.split(/\r?\n/)[0] ?? '';
-  if (password === '') throw new UsageError(`--graphics-password-file ${file} holds no password`);
+  if (password === '') throw UsageError.say('usage.noPassword', { file });
   return password;
 }
 

@@ -39,7 +39,8 @@ async function repoAccess(
 
 async function runBackup(ctx: CliContext, args: ParsedArgs): Promise<number> {
   const as = args.values['as'] as string | undefined;
-  if (as === undefined) throw new UsageError('brankas run BACKUP needs --as NAME');
+  if (as === undefined)
+    throw UsageError.say('usage.needs', { option: 'brankas run BACKUP', other: '--as NAME' });
   const access = await repoAccess(ctx, repoLocation(ctx, args));
   const a: RunAccess = {
     stateDir: stateDir(ctx),
@@ -231,16 +232,24 @@ export const runCommand: Command = {
   async run(ctx, args) {
     const v = args.values;
     const modes = ['list', 'stop', 'resume', 'persist'].filter((m) => v[m] !== undefined);
-    if (modes.length > 1) throw new UsageError(`--${modes.join(' and --')} exclude each other`);
+    if (modes.length > 1)
+      throw UsageError.say('usage.exclusive', {
+        a: `--${modes[0]!}`,
+        b: `--${modes.slice(1).join(', --')}`,
+      });
     if (modes.length === 1 && args.positionals.length > 0) {
-      throw new UsageError(`--${modes[0]} takes no BACKUP`);
+      throw UsageError.say('usage.takesNo', { option: `--${modes[0]!}`, name: 'BACKUP' });
     }
     if (v['list'] === true) return list(ctx);
     if (typeof v['stop'] === 'string') return stop(ctx, v['stop'], v['force'] === true);
     if (typeof v['resume'] === 'string') return resume(ctx, v['resume']);
     if (typeof v['persist'] === 'string') return persist(ctx, args, v['persist']);
     if (args.positionals.length === 0)
-      throw new UsageError('brankas run needs a BACKUP, or --list');
+      throw UsageError.say('usage.needsOneOf', {
+        command: 'brankas run',
+        a: 'a BACKUP',
+        b: '--list',
+      });
     return runBackup(ctx, args);
   },
 };

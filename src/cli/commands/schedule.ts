@@ -150,7 +150,7 @@ const add: Command = {
       if (typeof v === 'string') fields[key] = v;
     }
     if (fields.vms === undefined || fields.when === undefined) {
-      throw new UsageError('schedule add needs --vms and --when');
+      throw UsageError.say('usage.needsBoth', { command: 'schedule add', a: '--vms', b: '--when' });
     }
     const file = new ScheduleFile(stateDir(ctx));
     let policy: Policy;

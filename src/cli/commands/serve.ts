@@ -83,13 +83,11 @@ export const serveCommand: Command = {
     const certFile = args.values['tls-cert'] as string | undefined;
     const keyFile = args.values['tls-key'] as string | undefined;
     if ((certFile === undefined) !== (keyFile === undefined)) {
-      throw new UsageError('--tls-cert and --tls-key go together');
+      throw UsageError.say('usage.together', { a: '--tls-cert', b: '--tls-key' });
     }
     const loopback = isLoopback(listen);
     if (!loopback && certFile === undefined) {
-      throw new UsageError(
-        `--listen ${String(args.values['listen'])} is not a loopback address: it needs --tls-cert and --tls-key`,
-      );
+      throw UsageError.say('usage.notLoopback', { value: String(args.values['listen']) });
     }
     const tls: Tls | undefined =
       certFile && keyFile
@@ -97,7 +95,12 @@ export const serveCommand: Command = {
         : undefined;
     const jobsText = (args.values['jobs'] as string | undefined) ?? '2';
     if (!/^\d{1,2}$/.test(jobsText) || Number(jobsText) < 1) {
-      throw new UsageError(`--jobs takes a number from 1 to 99, not '${jobsText}'`);
+      throw UsageError.say('usage.range', {
+        option: '--jobs',
+        min: 1,
+        max: 99,
+        value: String(jobsText),
+      });
     }
     const keep = {
       days: wholeOption(
@@ -223,7 +226,7 @@ function wholeOption(v: unknown, name: string, min: number, max: number, fallbac
   if (v === undefined) return fallback;
   const n = typeof v === 'string' && /^\d{1,9}$/.test(v) ? Number(v) : NaN;
   if (!(n >= min && n <= max)) {
-    throw new UsageError(`${name} takes a whole number from ${min} to ${max}, not '${String(v)}'`);
+    throw UsageError.say('usage.range', { option: name, min, max, value: String(v) });
   }
   return n;
 }
