@@ -102,3 +102,32 @@ export async function chooseBackup(
   }
   return { manifest: latest.manifest, skippedDamaged: relevant };
 }
+
+/**
+ * The backup `ref` names (as chooseBackup) and the name of its disk `disk`, or its first disk
+ * when none is named; MOUNT_DISK_NOT_FOUND, listing the disks it has, otherwise. What `mount`
+ * serves and `files` reads.
+ */
+export async function chooseBackupDisk(
+  repo: Repository,
+  ref: string,
+  o: ChooseOptions & { disk?: string } = {},
+): Promise<{ manifest: Manifest; disk: string }> {
+  const { manifest } = await chooseBackup(repo, ref, o);
+  const name = o.disk ?? manifest.disks[0]?.name;
+  if (!name || !manifest.disks.some((d) => d.name === name)) {
+    throw new EngineError(
+      'MOUNT_DISK_NOT_FOUND',
+      `backup ${manifest.id} has no disk ${name ?? '(none)'}`,
+      {
+        details: {
+          backup: manifest.id,
+          vm: manifest.vm.name,
+          disk: name ?? '',
+          disks: manifest.disks.map((d) => d.name).join(', ') || '-',
+        },
+      },
+    );
+  }
+  return { manifest, disk: name };
+}

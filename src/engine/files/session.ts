@@ -9,8 +9,7 @@ import { chmod, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BackupDisk } from '../../repo/reader.js';
 import type { Repository } from '../../repo/repository.js';
-import { chooseBackup, type ChooseOptions } from '../catalog.js';
-import { EngineError } from '../errors.js';
+import { chooseBackupDisk, type ChooseOptions } from '../catalog.js';
 import { guestWorkDir } from '../guest/tiny-guest.js';
 import { mountBackup, type Mount } from '../mount/index.js';
 import { readLayout, type DiskLayout, type ReadAt } from './layout.js';
@@ -40,22 +39,7 @@ export async function openSession(
   ref: string,
   o: ChooseOptions & { disk?: string },
 ): Promise<Session> {
-  const { manifest } = await chooseBackup(repo, ref, o);
-  const name = o.disk ?? manifest.disks[0]?.name;
-  if (!name || !manifest.disks.some((d) => d.name === name)) {
-    throw new EngineError(
-      'MOUNT_DISK_NOT_FOUND',
-      `backup ${manifest.id} has no disk ${name ?? '(none)'}`,
-      {
-        details: {
-          backup: manifest.id,
-          vm: manifest.vm.name,
-          disk: name ?? '',
-          disks: manifest.disks.map((d) => d.name).join(', ') || '-',
-        },
-      },
-    );
-  }
+  const { manifest, disk: name } = await chooseBackupDisk(repo, ref, o);
   const disk = await BackupDisk.open(repo, manifest.id, name);
   const read: ReadAt = async (offset, length) => {
     const len = Math.max(0, Math.min(length, disk.virtualSize - offset));

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { NbdServer, type NbdTarget } from '../../nbd/index.js';
 import { BackupDisk } from '../../repo/reader.js';
 import type { Repository } from '../../repo/repository.js';
-import { chooseBackup, type ChooseOptions } from '../catalog.js';
+import { chooseBackupDisk, type ChooseOptions } from '../catalog.js';
 import { EngineError } from '../errors.js';
 import { BackupExport } from './backup-export.js';
 
@@ -61,22 +61,7 @@ export async function mountBackup(
       details: { host: o.listen.host },
     });
   }
-  const { manifest } = await chooseBackup(repo, ref, o);
-  const name = o.disk ?? manifest.disks[0]?.name;
-  if (!name || !manifest.disks.some((d) => d.name === name)) {
-    throw new EngineError(
-      'MOUNT_DISK_NOT_FOUND',
-      `backup ${manifest.id} has no disk ${name ?? '(none)'}`,
-      {
-        details: {
-          backup: manifest.id,
-          vm: manifest.vm.name,
-          disk: name ?? '',
-          disks: manifest.disks.map((d) => d.name).join(', ') || '-',
-        },
-      },
-    );
-  }
+  const { manifest, disk: name } = await chooseBackupDisk(repo, ref, o);
   const disk = await BackupDisk.open(repo, manifest.id, name);
   let dir: string | undefined;
   try {
