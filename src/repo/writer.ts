@@ -69,7 +69,10 @@ export interface WriteProgress {
 
 export interface WriterOptions {
   onProgress?: (p: WriteProgress) => void;
-  /** Slots read ahead of the one being decided (default: 8 MiB worth, 2 to 64 slots). */
+  /**
+   * Slots read ahead of the one being decided (default: 8 MiB worth, 2 to 64 slots); slots
+   * not read (zero, the parent's) do not count.
+   */
   readAhead?: number;
   /** Backup id (default: from the start time). Tests only. */
   id?: string;
@@ -203,10 +206,19 @@ export class BackupWriter {
         newStoredBytes: sink.newStoredBytes,
       });
     const window: Promise<Decision>[] = [];
+    /** Whether each slot of the window reads (holds, or waits for, an arena slot). */
+    const reading: boolean[] = [];
+    let readsAhead = 0;
     // A slot read ahead may fail before its turn: it is handled then, not reported as unhandled.
-    const ahead = (p: Promise<Decision>): void => {
+    const ahead = (p: Promise<Decision>, reads: boolean): void => {
       p.catch(() => undefined);
       window.push(p);
+      reading.push(reads);
+      if (reads) readsAhead++;
+    };
+    const head = (): Promise<Decision> => {
+      if (reading.shift()) readsAhead--;
+      return window.shift()!;
     };
     let next = 0; // the slot the window's head belongs to
     let changedAt = 0;
@@ -307,23 +319,26 @@ export class BackupWriter {
         const offset = slot * cs;
         const len = Math.min(cs, size - offset);
         if (changed && slot < parent!.slots && !touches(changed, offset, len, changedAt)) {
-          ahead(Promise.resolve({ parent: true }));
+          ahead(Promise.resolve({ parent: true }), false);
         } else if (kind === 'zero') {
-          ahead(Promise.resolve({ zero: true }));
+          ahead(Promise.resolve({ zero: true }), false);
         } else if (known) {
-          ahead(tryKnown(slot, offset, len));
+          ahead(tryKnown(slot, offset, len), true);
         } else {
-          ahead(readSlot(offset, len));
+          ahead(readSlot(offset, len), true);
         }
         if (changed) changedAt = advance(changed, offset, changedAt);
         slot++;
-        if (window.length >= depth) {
-          await decide(next, await window.shift()!);
+        // The window holds `depth` reads, however many slots that takes (up to MAX_WINDOW): the
+        // scattered changes of an incremental are read `depth` at a time, not one by one between
+        // the unread slots around them (docs/benchmarks.md, "Live backups: fixed costs").
+        while (readsAhead >= depth || window.length >= MAX_WINDOW) {
+          await decide(next, await head());
           if (++next % 256 === 0) report(next * cs);
         }
       }
       while (window.length) {
-        await decide(next, await window.shift()!);
+        await decide(next, await head());
         next++;
       }
       if (slot !== slots)
@@ -483,6 +498,13 @@ function advance(ranges: { offset: number; end: number }[], offset: number, at: 
   while (at < ranges.length && ranges[at]!.end <= offset) at++;
   return at;
 }
+
+/**
+ * Slots the window may hold ahead of the one decided, reads or not: those not read (zero, the
+ * parent's) cost a few dozen bytes each, and 16 Ki of them (4 GiB at 256 KiB) let the reads of
+ * changes scattered over a large disk overlap.
+ */
+const MAX_WINDOW = 16 * 1024;
 
 function inFlight(chunkSize: number): number {
   return Math.max(2, Math.min(64, Math.floor((8 * 1024 * 1024) / chunkSize)));
