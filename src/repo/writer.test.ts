@@ -242,6 +242,34 @@ describe('writer and reader', () => {
       await disk.close();
     }));
 
+  it('changed ranges need no allocation map: the source is never asked for its extents', () =>
+    withRepo({}, async (repo) => {
+      const data = realisticBytes(1024 * KiB, 9);
+      const w1 = await BackupWriter.start(repo, { vm: { name: 'db' } });
+      await w1.addDisk({ name: 'vda', source: bufferSource(data) });
+      const m1 = await w1.commit();
+      realisticBytes(5000, 10).copy(data, 300 * KiB);
+      data.fill(0, 640 * KiB, 704 * KiB); // one slot changed to zeros (a discard)
+      const src = bufferSource(data);
+      let asked = 0;
+      const noMap = { ...src, extents: () => (asked++, src.extents()) };
+      const w2 = await BackupWriter.start(repo, { vm: { name: 'db' }, parent: m1.id });
+      const d2 = await w2.addDisk({
+        name: 'vda',
+        source: noMap,
+        changedRanges: [
+          { offset: 300 * KiB, length: 5000 },
+          { offset: 640 * KiB, length: 64 * KiB },
+        ],
+      });
+      const m2 = await w2.commit();
+      assert.equal(asked, 0);
+      assert.equal(d2.zeroBytes, 64 * KiB, 'the slot changed to zeros whole is a zero slot');
+      const disk = await BackupDisk.open(repo, m2.id, 'vda');
+      assert.deepEqual(await readAll(disk), data);
+      await disk.close();
+    }));
+
   it('the changes scattered over a disk are read several at once, not one by one between the unread slots', () =>
     withRepo({}, async (repo) => {
       // 64 slots of 64 KiB, changed every 16 slots: a window of 4 slots held one read at a time.

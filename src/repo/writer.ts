@@ -81,6 +81,8 @@ export interface WriterOptions {
 /** A slot's fate: all zero, the parent's id, or read (its bytes in an arena slot) and hashed. */
 type Decision = { zero: true } | { parent: true } | { known: Buffer } | ReadSlot;
 type ReadSlot = { slot: Slot; id: Buffer | undefined };
+const PARENT: Decision = { parent: true };
+const ZERO: Decision = { zero: true };
 
 export class BackupWriter {
   readonly id: string;
@@ -205,21 +207,31 @@ export class BackupWriter {
         newChunks: sink.newChunks,
         newStoredBytes: sink.newStoredBytes,
       });
-    const window: Promise<Decision>[] = [];
+    // The window: the slots ahead of the one decided, in order. A queue with a moving head
+    // (Array#shift copies a long array each time); a slot not read is a plain decision.
+    const window: (Promise<Decision> | Decision)[] = [];
     /** Whether each slot of the window reads (holds, or waits for, an arena slot). */
     const reading: boolean[] = [];
+    let first = 0;
     let readsAhead = 0;
-    // A slot read ahead may fail before its turn: it is handled then, not reported as unhandled.
-    const ahead = (p: Promise<Decision>, reads: boolean): void => {
-      p.catch(() => undefined);
-      window.push(p);
+    const ahead = (d: Promise<Decision> | Decision, reads: boolean): void => {
+      // A slot read ahead may fail before its turn: it is handled then, not reported as unhandled.
+      if (d instanceof Promise) d.catch(() => undefined);
+      window.push(d);
       reading.push(reads);
       if (reads) readsAhead++;
     };
-    const head = (): Promise<Decision> => {
-      if (reading.shift()) readsAhead--;
-      return window.shift()!;
+    const head = (): Promise<Decision> | Decision => {
+      const d = window[first]!;
+      if (reading[first]) readsAhead--;
+      if (++first >= 4096 && first * 2 >= window.length) {
+        window.splice(0, first);
+        reading.splice(0, first);
+        first = 0;
+      }
+      return d;
     };
+    const inWindow = (): number => window.length - first;
     let next = 0; // the slot the window's head belongs to
     let changedAt = 0;
 
@@ -315,13 +327,18 @@ export class BackupWriter {
 
     try {
       let slot = 0;
-      for await (const kind of slotKinds(src, cs)) {
+      // Changed ranges need no allocation map: an unchanged slot is the parent's, a changed one
+      // is read (a hole reads as zeros and is a zero slot all the same). Asked for, the map's
+      // block-status requests would queue behind the reads in flight and stall the window at
+      // each (docs/benchmarks.md, "Live backups: fixed costs").
+      const kinds = changed ? everySlot(slots) : slotKinds(src, cs);
+      for await (const kind of kinds) {
         const offset = slot * cs;
         const len = Math.min(cs, size - offset);
         if (changed && slot < parent!.slots && !touches(changed, offset, len, changedAt)) {
-          ahead(Promise.resolve({ parent: true }), false);
+          ahead(PARENT, false);
         } else if (kind === 'zero') {
-          ahead(Promise.resolve({ zero: true }), false);
+          ahead(ZERO, false);
         } else if (known) {
           ahead(tryKnown(slot, offset, len), true);
         } else {
@@ -332,12 +349,12 @@ export class BackupWriter {
         // The window holds `depth` reads, however many slots that takes (up to MAX_WINDOW): the
         // scattered changes of an incremental are read `depth` at a time, not one by one between
         // the unread slots around them (docs/benchmarks.md, "Live backups: fixed costs").
-        while (readsAhead >= depth || window.length >= MAX_WINDOW) {
+        while (readsAhead >= depth || inWindow() >= MAX_WINDOW) {
           await decide(next, await head());
           if (++next % 256 === 0) report(next * cs);
         }
       }
-      while (window.length) {
+      while (inWindow() > 0) {
         await decide(next, await head());
         next++;
       }
@@ -364,7 +381,7 @@ export class BackupWriter {
       this.disks.push(disk);
       return disk;
     } catch (err) {
-      for (const r of await Promise.allSettled(window)) {
+      for (const r of await Promise.allSettled(window.slice(first))) {
         if (r.status === 'fulfilled' && 'slot' in r.value) arena.release(r.value.slot);
       }
       await sink.abandon();
@@ -497,6 +514,11 @@ function touches(
 function advance(ranges: { offset: number; end: number }[], offset: number, at: number): number {
   while (at < ranges.length && ranges[at]!.end <= offset) at++;
   return at;
+}
+
+/** Every slot as data (the changed ranges decide which are read). */
+function* everySlot(slots: number): Generator<'data' | 'zero'> {
+  for (let i = 0; i < slots; i++) yield 'data';
 }
 
 /**
