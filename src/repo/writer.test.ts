@@ -270,6 +270,26 @@ describe('writer and reader', () => {
       await disk.close();
     }));
 
+  it('a disk grown since its parent keeps its allocation map: the hole past the old end is not read', () =>
+    withRepo({}, async (repo) => {
+      const data = realisticBytes(1024 * KiB, 11);
+      const w1 = await BackupWriter.start(repo, { vm: { name: 'db' } });
+      await w1.addDisk({ name: 'vda', source: bufferSource(data) });
+      const m1 = await w1.commit();
+      const grown = Buffer.concat([data, Buffer.alloc(3072 * KiB)]);
+      const src = sparseSource(grown, [{ offset: 1024 * KiB, length: 3072 * KiB }]);
+      let reads = 0;
+      const counting = { ...src, read: (o: number, l: number) => (reads++, src.read(o, l)) };
+      const w2 = await BackupWriter.start(repo, { vm: { name: 'db' }, parent: m1.id });
+      const d2 = await w2.addDisk({ name: 'vda', source: counting, changedRanges: [] });
+      const m2 = await w2.commit();
+      assert.equal(reads, 0);
+      assert.equal(d2.zeroBytes, 3072 * KiB);
+      const disk = await BackupDisk.open(repo, m2.id, 'vda');
+      assert.deepEqual(await readAll(disk), grown);
+      await disk.close();
+    }));
+
   it('the changes scattered over a disk are read several at once, not one by one between the unread slots', () =>
     withRepo({}, async (repo) => {
       // 64 slots of 64 KiB, changed every 16 slots: a window of 4 slots held one read at a time.

@@ -330,8 +330,9 @@ export class BackupWriter {
       // Changed ranges need no allocation map: an unchanged slot is the parent's, a changed one
       // is read (a hole reads as zeros and is a zero slot all the same). Asked for, the map's
       // block-status requests would queue behind the reads in flight and stall the window at
-      // each (docs/benchmarks.md, "Live backups: fixed costs").
-      const kinds = changed ? everySlot(slots) : slotKinds(src, cs);
+      // each (docs/benchmarks.md, "Live backups: fixed costs and the incremental"). A disk
+      // larger than its parent keeps the map: the slots past the parent's are read otherwise.
+      const kinds = changed && slots <= parent!.slots ? everySlot(slots) : slotKinds(src, cs);
       for await (const kind of kinds) {
         const offset = slot * cs;
         const len = Math.min(cs, size - offset);
@@ -348,7 +349,8 @@ export class BackupWriter {
         slot++;
         // The window holds `depth` reads, however many slots that takes (up to MAX_WINDOW): the
         // scattered changes of an incremental are read `depth` at a time, not one by one between
-        // the unread slots around them (docs/benchmarks.md, "Live backups: fixed costs").
+        // the unread slots around them (docs/benchmarks.md, "Live backups: fixed costs and the
+        // incremental").
         while (readsAhead >= depth || inWindow() >= MAX_WINDOW) {
           await decide(next, await head());
           if (++next % 256 === 0) report(next * cs);

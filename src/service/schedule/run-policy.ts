@@ -18,7 +18,7 @@ import type { ScheduleRuns } from './runs.js';
  * The engine, loaded when a policy first runs: the service's front door is imported by every
  * command that takes a VM's job lock (`brankas backup` among them), and the whole engine's
  * modules (restore, instant recovery, files, mount, lab) cost such a command about 40 ms of
- * start-up (docs/benchmarks.md, "Live backups: fixed costs").
+ * start-up (docs/benchmarks.md, "Live backups: fixed costs and the incremental").
  */
 const engine = (): Promise<typeof Engine> => import('../../engine/index.js');
 
