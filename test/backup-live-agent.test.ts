@@ -44,6 +44,8 @@ describe('live backup with a guest agent', () => {
     assert.equal(result.consistency, 'crash-consistent');
     assert.equal(result.consistencyReason, 'freeze-failed');
     assert.equal(result.manifest.consistency, 'crash-consistent');
+    // A freeze was asked for (and a thaw), so the window is measured even though it failed.
+    assert.equal(typeof result.frozenSeconds, 'number');
 
     // Asked for application consistency, the failed freeze fails the backup: nothing recorded.
     const cps = (await guest.domain.listCheckpoints()).map((c) => c.name);
@@ -84,6 +86,9 @@ describe('live backup with a guest agent', () => {
     assert.equal(result.consistencyReason, null);
     assert.equal(result.manifest.consistency, 'application-consistent');
     assert.equal(await c.run('cat /tmp/agent.log'), 'freeze\nthaw\n');
+    // How long the guest could have been frozen, as brankas measured it (freeze asked to thaw
+    // answered): more than nothing, and within the backup.
+    assert.ok(result.frozenSeconds > 0 && result.frozenSeconds < result.seconds, r.stdout);
     // Thawed: the filesystem takes writes again.
     await c.run('echo after > /data/after.txt; sync', 30_000);
 
@@ -107,6 +112,7 @@ describe('live backup with a guest agent', () => {
     );
     assert.equal(freeze.consistency, 'application-consistent', freeze.reason);
     assert.equal(await c.run('cat /tmp/agent.log'), 'freeze\nthaw\n');
+    assert.ok((freeze.frozenSeconds ?? 0) > 0, 'the window is measured when the point fails too');
     await c.run('echo again > /data/again.txt; sync', 30_000);
   });
 

@@ -293,6 +293,22 @@ describe('live backup', () => {
     assert.equal(disk(next, 'vda').read, 'incremental');
   });
 
+  test('a live backup lists the repository once: its line parent and the latest backup come from one reading of the manifests', async () => {
+    const repo = await Repository.open(new LocalBackend(repoDir));
+    const listBackups = repo.listBackups.bind(repo);
+    let listings = 0;
+    repo.listBackups = () => (listings++, listBackups());
+    try {
+      // Read whole (no incremental disk): the writer's parent is then the latest backup.
+      const r = await liveBackupOf(conn, repo, vm.name, { reread: true });
+      assert.ok(r.parent !== null);
+      assert.ok(r.disks.every((d) => d.reason === 'reread' || d.reason === 'raw-no-bitmap'));
+    } finally {
+      await repo.close();
+    }
+    assert.equal(listings, 1);
+  });
+
   test('the VM stopping under a running job is a clear error', async () => {
     const ex = await LiveExport.begin(vm, { disks: [{ target: 'vda' }], checkpoint: null });
     try {

@@ -69,7 +69,10 @@ export interface WriteProgress {
 
 export interface WriterOptions {
   onProgress?: (p: WriteProgress) => void;
-  /** Slots read ahead of the one being decided (default: 8 MiB worth, 2 to 64 slots). */
+  /**
+   * Slots read ahead of the one being decided (default: 8 MiB worth, 2 to 64 slots); slots
+   * not read (zero, the parent's) do not count.
+   */
   readAhead?: number;
   /** Backup id (default: from the start time). Tests only. */
   id?: string;
@@ -78,6 +81,8 @@ export interface WriterOptions {
 /** A slot's fate: all zero, the parent's id, or read (its bytes in an arena slot) and hashed. */
 type Decision = { zero: true } | { parent: true } | { known: Buffer } | ReadSlot;
 type ReadSlot = { slot: Slot; id: Buffer | undefined };
+const PARENT: Decision = { parent: true };
+const ZERO: Decision = { zero: true };
 
 export class BackupWriter {
   readonly id: string;
@@ -202,12 +207,31 @@ export class BackupWriter {
         newChunks: sink.newChunks,
         newStoredBytes: sink.newStoredBytes,
       });
-    const window: Promise<Decision>[] = [];
-    // A slot read ahead may fail before its turn: it is handled then, not reported as unhandled.
-    const ahead = (p: Promise<Decision>): void => {
-      p.catch(() => undefined);
-      window.push(p);
+    // The window: the slots ahead of the one decided, in order. A queue with a moving head
+    // (Array#shift copies a long array each time); a slot not read is a plain decision.
+    const window: (Promise<Decision> | Decision)[] = [];
+    /** Whether each slot of the window reads (holds, or waits for, an arena slot). */
+    const reading: boolean[] = [];
+    let first = 0;
+    let readsAhead = 0;
+    const ahead = (d: Promise<Decision> | Decision, reads: boolean): void => {
+      // A slot read ahead may fail before its turn: it is handled then, not reported as unhandled.
+      if (d instanceof Promise) d.catch(() => undefined);
+      window.push(d);
+      reading.push(reads);
+      if (reads) readsAhead++;
     };
+    const head = (): Promise<Decision> | Decision => {
+      const d = window[first]!;
+      if (reading[first]) readsAhead--;
+      if (++first >= 4096 && first * 2 >= window.length) {
+        window.splice(0, first);
+        reading.splice(0, first);
+        first = 0;
+      }
+      return d;
+    };
+    const inWindow = (): number => window.length - first;
     let next = 0; // the slot the window's head belongs to
     let changedAt = 0;
 
@@ -303,27 +327,37 @@ export class BackupWriter {
 
     try {
       let slot = 0;
-      for await (const kind of slotKinds(src, cs)) {
+      // Changed ranges need no allocation map: an unchanged slot is the parent's, a changed one
+      // is read (a hole reads as zeros and is a zero slot all the same). Asked for, the map's
+      // block-status requests would queue behind the reads in flight and stall the window at
+      // each (docs/benchmarks.md, "Live backups: fixed costs and the incremental"). A disk
+      // larger than its parent keeps the map: the slots past the parent's are read otherwise.
+      const kinds = changed && slots <= parent!.slots ? everySlot(slots) : slotKinds(src, cs);
+      for await (const kind of kinds) {
         const offset = slot * cs;
         const len = Math.min(cs, size - offset);
         if (changed && slot < parent!.slots && !touches(changed, offset, len, changedAt)) {
-          ahead(Promise.resolve({ parent: true }));
+          ahead(PARENT, false);
         } else if (kind === 'zero') {
-          ahead(Promise.resolve({ zero: true }));
+          ahead(ZERO, false);
         } else if (known) {
-          ahead(tryKnown(slot, offset, len));
+          ahead(tryKnown(slot, offset, len), true);
         } else {
-          ahead(readSlot(offset, len));
+          ahead(readSlot(offset, len), true);
         }
         if (changed) changedAt = advance(changed, offset, changedAt);
         slot++;
-        if (window.length >= depth) {
-          await decide(next, await window.shift()!);
+        // The window holds `depth` reads, however many slots that takes (up to MAX_WINDOW): the
+        // scattered changes of an incremental are read `depth` at a time, not one by one between
+        // the unread slots around them (docs/benchmarks.md, "Live backups: fixed costs and the
+        // incremental").
+        while (readsAhead >= depth || inWindow() >= MAX_WINDOW) {
+          await decide(next, await head());
           if (++next % 256 === 0) report(next * cs);
         }
       }
-      while (window.length) {
-        await decide(next, await window.shift()!);
+      while (inWindow() > 0) {
+        await decide(next, await head());
         next++;
       }
       if (slot !== slots)
@@ -349,7 +383,7 @@ export class BackupWriter {
       this.disks.push(disk);
       return disk;
     } catch (err) {
-      for (const r of await Promise.allSettled(window)) {
+      for (const r of await Promise.allSettled(window.slice(first))) {
         if (r.status === 'fulfilled' && 'slot' in r.value) arena.release(r.value.slot);
       }
       await sink.abandon();
@@ -483,6 +517,18 @@ function advance(ranges: { offset: number; end: number }[], offset: number, at: 
   while (at < ranges.length && ranges[at]!.end <= offset) at++;
   return at;
 }
+
+/** Every slot as data (the changed ranges decide which are read). */
+function* everySlot(slots: number): Generator<'data' | 'zero'> {
+  for (let i = 0; i < slots; i++) yield 'data';
+}
+
+/**
+ * Slots the window may hold ahead of the one decided, reads or not: those not read (zero, the
+ * parent's) cost a few dozen bytes each, and 16 Ki of them (4 GiB at 256 KiB) let the reads of
+ * changes scattered over a large disk overlap.
+ */
+const MAX_WINDOW = 16 * 1024;
 
 function inFlight(chunkSize: number): number {
   return Math.max(2, Math.min(64, Math.floor((8 * 1024 * 1024) / chunkSize)));

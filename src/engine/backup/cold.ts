@@ -22,7 +22,7 @@ import {
   type PowerPlan,
 } from './power.js';
 import { diskFacts, openDiskForBackup } from './disk-source.js';
-import { previousBackup, unchangedSince } from './unchanged.js';
+import { unchangedSince } from './unchanged.js';
 import { dataHostOf } from '../remote/host.js';
 import { addBootFiles } from './boot-files.js';
 import {
@@ -150,7 +150,7 @@ export async function coldBackup(
       ? undefined
       : line.disks.some((d) => d.read === 'incremental')
         ? line.parent
-        : await previousBackup(repo, { name: vm.name, uuid: vm.uuid });
+        : lineState.latest;
     const readByDisk = new Map<string, number>();
     writer = await BackupWriter.start(
       repo,

@@ -15,7 +15,7 @@ import type { DomainCheckpoint } from '../../libvirt/index.js';
 import { readDirtyRanges, readQcow2Bitmaps, type DirtyRange } from '../../image/index.js';
 import type { Manifest, Repository } from '../../repo/index.js';
 import {
-  lineParent,
+  vmHistory,
   linePrefix,
   liveRecord,
   parentIndexReadable,
@@ -58,6 +58,8 @@ export interface OfflinePlan {
 export interface LineFacts {
   prefix: string;
   parent: Manifest | undefined;
+  /** The VM's latest backup, of this line or not (read in the same listing). */
+  latest: Manifest | undefined;
   record: LiveRecord | undefined;
   listed: boolean;
   older: DomainCheckpoint[];
@@ -77,7 +79,8 @@ export async function lineFacts(
   images: 'local' | 'remote' = 'local',
 ): Promise<LineFacts> {
   const prefix = linePrefix(repo.config.id);
-  const parent = await lineParent(repo, { name: domain.name, uuid: domain.uuid }, prefix);
+  const history = await vmHistory(repo, { name: domain.name, uuid: domain.uuid }, prefix);
+  const parent = history.lineParent;
   // A hypervisor without checkpoints (libvirt's test driver): no line, every disk read whole.
   // Nor on a remote host: the bitmaps are read natively from local image files (not over ssh).
   const listed =
@@ -104,6 +107,7 @@ export async function lineFacts(
   return {
     prefix,
     parent,
+    latest: history.latest,
     record,
     listed: listed !== undefined,
     older,

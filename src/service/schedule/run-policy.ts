@@ -5,7 +5,7 @@
  * backup succeeded, a restore test job with boot. Jobs wait in line behind a job already on the
  * VM instead of failing: a scheduled run is never lost to a busy VM.
  */
-import { backupVm, verifyBackup } from '../../engine/index.js';
+import type * as Engine from '../../engine/index.js';
 import type { Connection } from '../../libvirt/index.js';
 import { collectGarbage, forget } from '../../repo/index.js';
 import type { Repository } from '../../repo/repository.js';
@@ -13,6 +13,14 @@ import type { JobRecord } from '../job-history.js';
 import type { JobQueue } from '../job-queue.js';
 import { matches, type Policy } from './format.js';
 import type { ScheduleRuns } from './runs.js';
+
+/**
+ * The engine, loaded when a policy first runs: the service's front door is imported by every
+ * command that takes a VM's job lock (`brankas backup` among them), and the whole engine's
+ * modules (restore, instant recovery, files, mount, lab) cost such a command about 40 ms of
+ * start-up (docs/benchmarks.md, "Live backups: fixed costs and the incremental").
+ */
+const engine = (): Promise<typeof Engine> => import('../../engine/index.js');
 
 export interface PolicyRunDeps {
   queue: Pick<JobQueue, 'submit' | 'settled'>;
@@ -59,6 +67,7 @@ async function backupJob(deps: PolicyRunDeps, policy: Policy, vm: string): Promi
       const conn = await deps.connect();
       const repo = await deps.openRepo();
       try {
+        const { backupVm } = await engine();
         const r = await backupVm(conn, repo, vm, {
           mode: policy.mode,
           consistency: policy.consistency,
@@ -113,6 +122,7 @@ async function restoreTestJob(deps: PolicyRunDeps, policy: Policy, vm: string): 
       const conn = await deps.connect();
       const repo = await deps.openRepo();
       try {
+        const { verifyBackup } = await engine();
         const r = await verifyBackup(conn, repo, vm, {
           boot: true,
           signal,

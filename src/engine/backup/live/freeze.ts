@@ -18,6 +18,7 @@
  */
 import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import {
   AgentTimeout,
   isAgentUnresponsive,
@@ -37,6 +38,11 @@ export interface FreezePlan {
   reason?: 'no-agent-channel' | 'agent-not-answering' | 'freeze-failed' | 'freeze-timeout';
   /** Filesystems frozen (application-consistent only). */
   frozen?: number;
+  /**
+   * Seconds from the freeze asked to the thaw answered: at most what the guest was frozen
+   * (the backup point is taken between). Undefined when no freeze was asked.
+   */
+  frozenSeconds?: number;
   around: { before(): Promise<void>; after(): Promise<void> };
 }
 
@@ -84,12 +90,14 @@ export async function planFreeze(
   const rpc = { timeoutMs: timeoutS * 1000 + RPC_MARGIN_MS };
   // Whether a freeze was asked for (answered or not): then a thaw is owed.
   let asked = false;
+  let askedAt = 0;
   let confirmed = false;
   plan.around = {
     before: async () => {
       // Decided anew at each attempt: a retried BackupBegin may find the agent gone.
       plan.consistency = 'crash-consistent';
       delete plan.frozen;
+      delete plan.frozenSeconds;
       try {
         // Without a bound of libvirt's own the freeze could block the agent for ever.
         await domain.agentSetResponseTimeout(timeoutS);
@@ -98,6 +106,7 @@ export async function planFreeze(
         return;
       }
       asked = true;
+      askedAt = performance.now();
       try {
         plan.frozen = await domain.fsFreeze([], rpc);
         confirmed = true;
@@ -114,6 +123,7 @@ export async function planFreeze(
       asked = confirmed = false;
       try {
         await thaw(domain, rpc, wasConfirmed, o.workRoot);
+        plan.frozenSeconds = (performance.now() - askedAt) / 1000;
       } finally {
         // Back to libvirt's default (wait for ever) for everyone else's agent calls.
         await domain.agentSetResponseTimeout(AgentTimeout.BLOCK).catch(() => undefined);

@@ -100,21 +100,35 @@ export async function lineParent(
   vm: { name: string; uuid: string },
   prefix: string,
 ): Promise<Manifest | undefined> {
+  return (await vmHistory(repo, vm, prefix)).lineParent;
+}
+
+/**
+ * The VM's latest backup (same name and, when known, UUID: as unchanged.ts's previousBackup)
+ * and its line parent, from one listing: a backup reads the repository's manifests once.
+ */
+export async function vmHistory(
+  repo: Repository,
+  vm: { name: string; uuid: string },
+  prefix: string,
+): Promise<{ latest: Manifest | undefined; lineParent: Manifest | undefined }> {
   const { backups } = await repo.listBackups();
-  return backups
+  const mine = backups
     .map((b) => b.manifest)
-    .filter(
-      (m) =>
-        m.vm.name === vm.name &&
-        (m.vm.uuid ?? vm.uuid) === vm.uuid &&
-        sequenceOf(prefix, liveRecord(m)?.checkpoint ?? '') !== undefined,
-    )
-    .at(-1);
+    .filter((m) => m.vm.name === vm.name && (m.vm.uuid ?? vm.uuid) === vm.uuid);
+  return {
+    latest: mine.at(-1),
+    lineParent: mine
+      .filter((m) => sequenceOf(prefix, liveRecord(m)?.checkpoint ?? '') !== undefined)
+      .at(-1),
+  };
 }
 
 export interface LinePlan {
   prefix: string;
   parent: Manifest | undefined;
+  /** The VM's latest backup, of this line or not (the writer's parent when no disk is incremental). */
+  latest: Manifest | undefined;
   parentCheckpoint: DomainCheckpoint | undefined;
   /** The new checkpoint's name and sequence. */
   checkpoint: string;
@@ -138,7 +152,8 @@ export async function planLine(
   disks: LiveDisk[],
 ): Promise<LinePlan> {
   const prefix = linePrefix(repo.config.id);
-  const parent = await lineParent(repo, { name: domain.name, uuid: domain.uuid }, prefix);
+  const history = await vmHistory(repo, { name: domain.name, uuid: domain.uuid }, prefix);
+  const parent = history.lineParent;
   const all = await domain.listCheckpoints();
   const older = all.filter((c) => sequenceOf(prefix, c.name) !== undefined);
   const record = parent ? liveRecord(parent) : undefined;
@@ -210,6 +225,7 @@ export async function planLine(
   return {
     prefix,
     parent,
+    latest: history.latest,
     parentCheckpoint,
     checkpoint: `${prefix}${sequence}`,
     sequence,

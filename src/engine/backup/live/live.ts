@@ -23,7 +23,6 @@ import { EngineError } from '../../errors.js';
 import { dataHostOf, type DataHost } from '../../remote/host.js';
 import { findVm } from '../../snapshot/tree.js';
 import { addBootFiles } from '../boot-files.js';
-import { previousBackup } from '../unchanged.js';
 import { LiveExport } from './export.js';
 import { isEmpty, type LiveLeftovers } from './leftovers.js';
 import { clearHostLeftovers, diskFacts, findHostLeftovers, hostJobDir } from './remote.js';
@@ -72,6 +71,8 @@ export interface LiveBackupResult {
   consistency: Consistency;
   /** Why not application-consistent, when it is not. */
   consistencyReason: FreezePlan['reason'] | null;
+  /** Seconds from the freeze asked to the thaw answered (null: no freeze was asked). */
+  frozenSeconds: number | null;
   checkpoint: string;
   parent: string | null;
   parentCheckpoint: string | null;
@@ -186,9 +187,7 @@ export async function liveBackup(
     const useParent = line.disks.some((d) => d.read === 'incremental');
     // The parent of the writer is the one whose checkpoint the bitmaps count from; without
     // an incremental disk, the latest backup of the VM (its ids still speed up dedup).
-    const parent = useParent
-      ? line.parent
-      : await previousBackup(repo, { name: vm.name, uuid: vm.uuid });
+    const parent = useParent ? line.parent : line.latest;
     writer = await BackupWriter.start(
       repo,
       {
@@ -253,6 +252,7 @@ export async function liveBackup(
       mode: 'live',
       consistency: freeze.consistency,
       consistencyReason: freeze.reason ?? null,
+      frozenSeconds: freeze.frozenSeconds ?? null,
       checkpoint: line.checkpoint,
       parent: parent?.id ?? null,
       parentCheckpoint: record.parentCheckpoint,
