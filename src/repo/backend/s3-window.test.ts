@@ -83,6 +83,35 @@ describe('S3 read-ahead of packs', () => {
     assert.ok(s.calls.every(([o, l]) => (o === 0 && l === 100 * KiB) || l === 512 * KiB));
   });
 
+  it('window buffers are reused once no read copies from them, and the bytes stay right', async () => {
+    const s = store(4096 * KiB);
+    const buffers = new Set<Buffer>();
+    const fetch: typeof s.fetch = async (n, o, l, into) => {
+      if (into) buffers.add(into);
+      // Answers come later than the reads that wait for them, as a server's do.
+      await new Promise((go) => setImmediate(go));
+      return s.fetch(n, o, l, into);
+    };
+    const ra = new ReadAhead(fetch, { window: 64 * KiB, depth: 3, keep: 32 });
+    // Four readers at once, each on its own quarter of the pack, in reads of 24 KiB that
+    // straddle window boundaries, as a restore's reads in flight interleave.
+    await Promise.all(
+      [0, 1, 2, 3].map(async (q) => {
+        const from = q * 1024 * KiB;
+        for (let o = from; o < from + 1024 * KiB; o += 24 * KiB) {
+          const l = Math.min(24 * KiB, from + 1024 * KiB - o);
+          const got = await ra.read('data/ab/p', o, l);
+          assert.ok(got.equals(s.data.subarray(o, o + l)), `at ${o / KiB} KiB`);
+        }
+      }),
+    );
+    const windows = s.calls.filter(([, l]) => l === 64 * KiB).length;
+    // 64 windows cover the pack; a few more start where a quarter begins, and three past the
+    // end of each of the first three quarters are read ahead once more: 77.
+    assert.ok(windows >= 64 && windows <= 80, `${windows} windows`);
+    assert.ok(buffers.size <= 40, `${buffers.size} buffers for ${windows} windows`);
+  });
+
   it('random reads fetch exactly what they ask for, and other objects are never read ahead', async () => {
     const s = store(4096 * KiB);
     const ra = new ReadAhead(s.fetch, { window: 512 * KiB });
