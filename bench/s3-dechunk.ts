@@ -5,7 +5,7 @@
 // file. This front strips the framing (the chunk signatures are not checked, as s3rver would
 // not) and passes everything else on as it is; the request's own signature is unchanged.
 
-import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import { Agent, createServer, request, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface Dechunker {
@@ -30,17 +30,10 @@ function decode(body: Buffer): Buffer {
 
 export async function startDechunker(target: string): Promise<Dechunker> {
   const upstream = new URL(target);
+  // Connections to s3rver kept open, as many as the tools have to the front.
+  const agent = new Agent({ keepAlive: true });
   const server: Server = createServer((req: IncomingMessage, res) => {
-    const parts: Buffer[] = [];
-    req.on('data', (c: Buffer) => parts.push(c));
-    req.on('end', () => {
-      let body: Buffer = Buffer.concat(parts);
-      const headers = { ...req.headers };
-      if (headers['x-amz-content-sha256'] === 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD') {
-        body = decode(body);
-        headers['content-length'] = String(body.length);
-        delete headers['transfer-encoding'];
-      }
+    const pass = (headers: IncomingMessage['headers'], body?: Buffer): void => {
       const out = request(
         {
           host: upstream.hostname,
@@ -48,6 +41,7 @@ export async function startDechunker(target: string): Promise<Dechunker> {
           method: req.method,
           path: req.url,
           headers,
+          agent,
         },
         (answer) => {
           res.writeHead(answer.statusCode ?? 502, answer.headers);
@@ -55,7 +49,22 @@ export async function startDechunker(target: string): Promise<Dechunker> {
         },
       );
       out.on('error', () => res.destroy());
-      out.end(body);
+      if (body) out.end(body);
+      else req.pipe(out);
+    };
+    // Only chunk-signed uploads are decoded (whole); everything else streams through as it
+    // is, so a tool's plain requests do not wait for the front to buffer their bodies.
+    if (req.headers['x-amz-content-sha256'] !== 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD') {
+      pass(req.headers);
+      return;
+    }
+    const parts: Buffer[] = [];
+    req.on('data', (c: Buffer) => parts.push(c));
+    req.on('end', () => {
+      const body = decode(Buffer.concat(parts));
+      const headers = { ...req.headers, 'content-length': String(body.length) };
+      delete headers['transfer-encoding'];
+      pass(headers, body);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -65,6 +74,7 @@ export async function startDechunker(target: string): Promise<Dechunker> {
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
+      agent.destroy();
       await closed;
     },
   };

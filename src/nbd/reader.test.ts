@@ -106,6 +106,7 @@ describe('NbdDiskReader over qemu-nbd', () => {
   let model: Buffer;
   let reader: NbdDiskReader;
   let socketPath: string;
+  let target: { socketPath: string; exportName: string };
   const cleanups: (() => Promise<void>)[] = [];
 
   before(async () => {
@@ -114,6 +115,7 @@ describe('NbdDiskReader over qemu-nbd', () => {
     const server = await QemuNbd.start({ image, format: 'qcow2', allocationDepth: true });
     cleanups.push(() => server.stop());
     socketPath = server.socketPath;
+    target = server.target;
     reader = await NbdDiskReader.open(
       { ...server.target, metaContexts: [CONTEXT_ALLOCATION_DEPTH] },
       { format: 'qcow2' },
@@ -186,6 +188,29 @@ describe('NbdDiskReader over qemu-nbd', () => {
       const off = offsets[i]!;
       assert.ok(b.equals(model.subarray(off, off + 256 * KiB)), `read at ${off}`);
     });
+  });
+
+  test('reads are spread over the data connections, each read to the least busy one', async () => {
+    const more = [await NbdClient.connect(target), await NbdClient.connect(target)];
+    const spread = new NbdDiskReader(reader.client, { ownsClient: false, dataClients: more });
+    const offsets = Array.from({ length: 30 }, (_, i) => ((i * 7919) % 255) * 256 * KiB);
+    const bufs = offsets.map(() => Buffer.alloc(256 * KiB));
+    const reads = offsets.map((off, i) => spread.readInto(bufs[i]!, 0, off, 256 * KiB));
+    // Equal reads, so ten on each of the three connections.
+    assert.deepEqual(
+      [reader.client, ...more].map((c) => c.outstanding),
+      [10, 10, 10],
+    );
+    await Promise.all(reads);
+    bufs.forEach((b, i) => {
+      const off = offsets[i]!;
+      assert.ok(b.equals(model.subarray(off, off + 256 * KiB)), `read at ${off}`);
+    });
+    assert.ok((await spread.read(3 * MiB, 5 * MiB)).equals(model.subarray(3 * MiB, 8 * MiB)));
+    // Closing the reader closes its data connections, not the client it does not own.
+    await spread.close();
+    for (const c of more) await assert.rejects(c.read(0, 512));
+    assert.ok((await reader.read(0, 512)).equals(model.subarray(0, 512)));
   });
 
   test('lists the metadata contexts of the export', async () => {

@@ -49,6 +49,13 @@ export interface NbdDiskReaderOptions {
   ownsClient?: boolean;
   /** Runs after the client is closed: e.g. stopping the qemu-nbd that served it. */
   onClose?: () => Promise<void>;
+  /**
+   * More connections to the same read-only export, data reads spread over them and the main
+   * client (each read to the one with the fewest bytes asked and not yet answered); closed
+   * with the reader. Over an ssh forward every connection is a channel with its own flow
+   * control window, so one connection alone waits on window updates (remote-qemu-nbd.ts).
+   */
+  dataClients?: NbdClient[];
 }
 
 /** A range of the disk, as dirtyExtents() yields them. */
@@ -68,6 +75,8 @@ export class NbdDiskReader implements DiskReader {
   readonly format: string;
   private readonly window: number;
   private closing: Promise<void> | undefined;
+  /** The clients data reads go to, and the bytes each has been asked for and not answered. */
+  private readonly lanes: { client: NbdClient; pending: number }[];
 
   constructor(
     readonly client: NbdClient,
@@ -77,6 +86,7 @@ export class NbdDiskReader implements DiskReader {
     const mb = client.info.minBlock;
     const w = options.statusWindow ?? DEFAULT_WINDOW;
     this.window = Math.max(mb, w - (w % mb));
+    this.lanes = [client, ...(options.dataClients ?? [])].map((c) => ({ client: c, pending: 0 }));
   }
 
   /** Connects and selects `base:allocation` (plus any other contexts asked for). */
@@ -164,7 +174,19 @@ export class NbdDiskReader implements DiskReader {
   }
 
   read(offset: number, length: number): Promise<Buffer> {
-    return this.client.read(offset, length);
+    return this.onLane(length, (c) => c.read(offset, length));
+  }
+
+  /** Runs a read on the least busy client. */
+  private async onLane<T>(length: number, op: (c: NbdClient) => Promise<T>): Promise<T> {
+    let lane = this.lanes[0]!;
+    for (const l of this.lanes) if (l.pending < lane.pending) lane = l;
+    lane.pending += length;
+    try {
+      return await op(lane.client);
+    } finally {
+      lane.pending -= length;
+    }
   }
 
   /**
@@ -183,13 +205,17 @@ export class NbdDiskReader implements DiskReader {
       return Promise.reject(new RangeError('readInto: the target buffer is too small'));
     }
     const dest = Buffer.from(target.buffer, target.byteOffset + targetOffset, length);
-    return this.client.readInto(dest, offset);
+    return this.onLane(length, (c) => c.readInto(dest, offset));
   }
 
   close(): Promise<void> {
     this.closing ??= (async () => {
       try {
-        if (this.options.ownsClient ?? true) await this.client.close();
+        const extra = this.options.dataClients ?? [];
+        await Promise.all([
+          ...extra.map((c) => c.close()),
+          ...((this.options.ownsClient ?? true) ? [this.client.close()] : []),
+        ]);
       } finally {
         await this.options.onClose?.();
       }

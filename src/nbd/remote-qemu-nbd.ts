@@ -30,9 +30,10 @@ import {
   type SshTarget,
 } from '../util/ssh.js';
 import { ForwardedScriptSession } from '../util/ssh-session.js';
-import { CONTEXT_ALLOCATION_DEPTH } from './constants.js';
+import { CONTEXT_ALLOCATION_DEPTH, CONTEXT_BASE_ALLOCATION } from './constants.js';
 import { QemuNbdError } from './errors.js';
 import { probe, qemuNbdArgs, type QemuNbdOptions } from './qemu-nbd.js';
+import { NbdClient } from './client.js';
 import { NbdDiskReader, type NbdDiskReaderOptions } from './reader.js';
 
 export interface RemoteQemuNbdOptions extends Pick<
@@ -54,6 +55,8 @@ const EXIT_NO_QEMU_NBD = 91;
 const EXIT_NO_IMAGE = 92;
 const EXIT_QEMU_NBD_DIED = 93;
 const READY = 'brankas-nbd-ready';
+/** Clients qemu-nbd is started to serve at once (`--shared`). */
+const MAX_CONNECTIONS = 8;
 
 /** The script run (by `sh -c`) on the remote host. */
 export function remoteScript(remoteDir: string, args: string[], image: string): string {
@@ -100,7 +103,7 @@ export class RemoteQemuNbd {
     const socketPath = join(dir, 'nbd.sock');
     const remoteDir = `/tmp/brankas-nbd-${randomBytes(8).toString('hex')}`;
     const args = qemuNbdArgs(
-      { ...options, image: options.image, shared: 8 },
+      { ...options, image: options.image, shared: MAX_CONNECTIONS },
       `${remoteDir}/nbd.sock`,
     );
     const session = ForwardedScriptSession.spawn({
@@ -211,7 +214,15 @@ export async function openRemoteImageOverNbd(
   ssh: SshTarget,
   image: string,
   options: Omit<RemoteQemuNbdOptions, 'ssh' | 'image' | 'readOnly' | 'allocationDepth'> & {
-    reader?: Omit<NbdDiskReaderOptions, 'onClose' | 'ownsClient'>;
+    reader?: Omit<NbdDiskReaderOptions, 'onClose' | 'ownsClient' | 'dataClients'>;
+    /**
+     * NBD connections through the forward (default 2, at most 8: qemu-nbd's `--shared`).
+     * Each is an ssh channel of its own, with its own flow-control window (2 MiB in OpenSSH):
+     * one channel moved at most a window per round trip of window updates, which on a busy
+     * machine (every hop a process waiting for a CPU) held the data path to about a third of
+     * a local read (docs/benchmarks.md, "Cold backup over qemu+ssh://").
+     */
+    connections?: number;
   } = {},
 ): Promise<NbdDiskReader> {
   const server = await RemoteQemuNbd.start({
@@ -221,13 +232,30 @@ export async function openRemoteImageOverNbd(
     readOnly: true,
     allocationDepth: true,
   });
-  try {
-    return await NbdDiskReader.open(
-      { ...server.target, metaContexts: [CONTEXT_ALLOCATION_DEPTH] },
-      { format: options.format ?? 'raw', ...options.reader, onClose: () => server.stop() },
-    );
-  } catch (err) {
+  const extra = Math.max(0, Math.min(MAX_CONNECTIONS, options.connections ?? 2) - 1);
+  // The main client (extents, reads) and the data-only ones, connected at once.
+  const opened = await Promise.allSettled(
+    Array.from({ length: 1 + extra }, (_, i) =>
+      NbdClient.connect(
+        i === 0
+          ? { ...server.target, metaContexts: [CONTEXT_BASE_ALLOCATION, CONTEXT_ALLOCATION_DEPTH] }
+          : server.target,
+      ),
+    ),
+  );
+  const failed = opened.find((o) => o.status === 'rejected');
+  if (failed) {
+    await Promise.all(
+      opened.map((o) => (o.status === 'fulfilled' ? o.value.close() : undefined)),
+    ).catch(() => undefined);
     await server.stop();
-    throw err;
+    throw failed.reason;
   }
+  const [main, ...dataClients] = opened.map((o) => (o as PromiseFulfilledResult<NbdClient>).value);
+  return new NbdDiskReader(main!, {
+    format: options.format ?? 'raw',
+    ...options.reader,
+    dataClients,
+    onClose: () => server.stop(),
+  });
 }

@@ -169,9 +169,20 @@ export async function coldBackup(
     let newStoredBytes = 0;
     for (const d of disks) {
       o.signal?.throwIfAborted();
-      const info = await diskFacts(d.source!, d.format, host, o.signal);
+      // At once: on a remote host each is an ssh session (qemu-img info; qemu-nbd with its
+      // forward), about 0.4 s apiece on a busy machine, and neither needs the other.
+      const [diskInfo, opened] = await Promise.allSettled([
+        diskFacts(d.source!, d.format, host, o.signal),
+        openDiskForBackup(d.source!, d.format, o.signal, host),
+      ]);
+      if (diskInfo.status === 'rejected') {
+        if (opened.status === 'fulfilled') await opened.value.reader.close().catch(() => undefined);
+        throw diskInfo.reason;
+      }
+      if (opened.status === 'rejected') throw opened.reason;
+      const info = diskInfo.value;
+      const { reader, via } = opened.value;
       const same = unchangedSince(previous, d.target, info.states);
-      const { reader, via } = await openDiskForBackup(d.source!, d.format, o.signal, host);
       try {
         const unchanged = same !== undefined && same.virtualSize === reader.virtualSize;
         const dirty = line.disks.find((x) => x.target === d.target)?.ranges;

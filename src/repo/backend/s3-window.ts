@@ -2,61 +2,227 @@
  * Read-ahead for range reads of packs on S3. A restore reads a pack's records one after the
  * other, each one GET of about 100–256 KiB; on an object store every request costs a round
  * trip and the server's per-request work, which dominated a restore from S3 (docs/benchmarks.md,
- * "Cold backup into S3"). A read that starts where the previous read of the same pack ended is
- * taken as sequential: the next `window` bytes are fetched in one request, and the reads that
- * fall inside are served from it. Any other read is sent as it is, so random reads (a mounted
- * backup) fetch nothing they did not ask for. Packs are never changed once written, so what
- * was fetched stays true; only `data/` objects are read ahead.
+ * "Cold backup into S3"). A read that starts where an earlier read of the same pack ended is
+ * taken as sequential: from there the pack is fetched in windows of `window` bytes, `depth`
+ * windows ahead of the reader, so the next requests are on the wire while the reader decodes
+ * (with one window at a time, fetched only when a read reached it, the restore waited for
+ * every window in turn). Reads inside a window, or across two, are served from them. Any other
+ * read is sent as it is, so random reads (a mounted backup) fetch nothing they did not ask
+ * for. Packs are never changed once written, so what was fetched stays true; only `data/`
+ * objects are read ahead.
  */
 
-export type RangeFetch = (name: string, offset: number, length: number) => Promise<Buffer>;
+/** What a range request gave: the bytes (in `into` when given) and the object's size if known. */
+export interface Fetched {
+  bytes: Buffer;
+  objectSize?: number;
+}
+
+/** A range request; with `into` (at least `length` bytes) the answer is written there. */
+export type RangeFetch = (
+  name: string,
+  offset: number,
+  length: number,
+  into?: Buffer,
+) => Promise<Fetched>;
 
 interface Window {
+  name: string;
   start: number;
+  /** What was fetched: a view of `buf`. */
   bytes: Promise<Buffer>;
+  /** The window's memory, back to the free list once evicted, settled and unused. */
+  buf: Buffer;
+  /** Reads copying out of it now (between their await and their copy). */
+  users: number;
+  settled: boolean;
+  evicted: boolean;
+}
+
+export interface ReadAheadOptions {
+  /** Bytes per window request (default 4 MiB). */
+  window?: number;
+  /** Windows fetched ahead of the one a sequential reader is in (default 3). */
+  depth?: number;
+  /** Windows kept, fetched or in flight, over all objects (default 12). */
+  keep?: number;
 }
 
 export class ReadAhead {
-  /** Windows fetched or being fetched, oldest first (LRU by re-insertion). */
+  /** Windows fetched or being fetched, oldest first (LRU by re-insertion), by `name@start`. */
   private readonly windows = new Map<string, Window>();
   /**
    * Per object, where its last reads ended (several: a restore has several reads in flight,
    * whose records interleave in one pack).
    */
   private readonly ends = new Map<string, number[]>();
+  /** Object sizes learnt from answers, so no window is asked for past the end. */
+  private readonly sizes = new Map<string, number>();
+  private readonly window: number;
+  private readonly depth: number;
+  private readonly keep: number;
+  /**
+   * Window buffers no window uses any more. Fresh 4 MiB buffers for every window (outside
+   * the JavaScript heap) made V8 run a full garbage collection every few windows, a good part
+   * of a restore's CPU time on the client.
+   */
+  private readonly free: Buffer[] = [];
 
   constructor(
     private readonly fetch: RangeFetch,
-    private readonly window = 4 * 1024 * 1024,
-    private readonly keep = 8,
-  ) {}
+    o: ReadAheadOptions = {},
+  ) {
+    this.window = o.window ?? 4 * 1024 * 1024;
+    this.depth = o.depth ?? 3;
+    this.keep = Math.max(o.keep ?? 12, this.depth + 2);
+  }
 
   async read(name: string, offset: number, length: number): Promise<Buffer> {
-    if (!name.startsWith('data/') || length >= this.window) return this.fetch(name, offset, length);
+    if (!this.windowed(name, length)) return (await this.fetchPlain(name, offset, length)).bytes;
+    const out = Buffer.allocUnsafe(length);
+    const n = await this.readInto(name, offset, out);
+    return n < length ? out.subarray(0, n) : out;
+  }
+
+  /** Like read(), into `target` (its whole length); returns the bytes read. */
+  async readInto(name: string, offset: number, target: Buffer): Promise<number> {
+    const length = target.length;
+    if (!this.windowed(name, length)) {
+      return (await this.fetchPlain(name, offset, length, target)).bytes.length;
+    }
+    const sequential = this.noteRead(name, offset, length);
+    let w = this.cover(name, offset);
+    if (!w) {
+      if (!sequential) return (await this.fetchPlain(name, offset, length, target)).bytes.length;
+      w = this.open(name, offset);
+    }
+    let got = 0;
+    for (;;) {
+      const at = offset + got;
+      let bytes: Buffer;
+      w.users++;
+      try {
+        bytes = await w.bytes;
+        const from = at - w.start;
+        if (from >= bytes.length) return got; // past the object's end
+        got += bytes.copy(target, got, from, Math.min(bytes.length, from + length - got));
+      } finally {
+        w.users--;
+        this.recycle(w);
+      }
+      const end: number = w.start + this.window;
+      // A short window is the object's end: there is no more.
+      if (got === length || bytes.length < this.window) {
+        this.ahead(name, end);
+        return got;
+      }
+      // The read goes on into the next window (its records straddle the boundary).
+      w = this.cover(name, end) ?? this.open(name, end);
+    }
+  }
+
+  private windowed(name: string, length: number): boolean {
+    return name.startsWith('data/') && length < this.window;
+  }
+
+  private async fetchPlain(
+    name: string,
+    offset: number,
+    length: number,
+    into?: Buffer,
+  ): Promise<Fetched> {
+    const f = await this.fetch(name, offset, length, into);
+    if (f.objectSize !== undefined) this.learn(name, f.objectSize);
+    return f;
+  }
+
+  /** Records where this read ends; true if it starts where an earlier read ended. */
+  private noteRead(name: string, offset: number, length: number): boolean {
     const ends = this.ends.get(name) ?? [];
     const sequential = ends.includes(offset);
     ends.push(offset + length);
     if (ends.length > 16) ends.shift();
     this.ends.delete(name);
     this.ends.set(name, ends);
-    while (this.ends.size > 64) this.ends.delete(this.ends.keys().next().value!);
+    while (this.ends.size > 64) this.forget(this.ends.keys().next().value!);
+    return sequential;
+  }
+
+  private learn(name: string, size: number): void {
+    this.sizes.set(name, size);
+    while (this.sizes.size > 64) this.sizes.delete(this.sizes.keys().next().value!);
+  }
+
+  private forget(name: string): void {
+    this.ends.delete(name);
+    this.sizes.delete(name);
+  }
+
+  /** The window holding byte `at` of the object (marked as just used), if any. */
+  private cover(name: string, at: number): Window | undefined {
     for (const [key, w] of this.windows) {
-      if (!key.startsWith(`${name}@`)) continue;
-      if (offset >= w.start && offset + length <= w.start + this.window) {
-        this.windows.delete(key);
-        this.windows.set(key, w);
-        const bytes = await w.bytes;
-        // A window past the object's end is short: a read there gets what there is.
-        return Buffer.from(bytes.subarray(offset - w.start, offset - w.start + length));
-      }
+      if (w.name !== name || at < w.start || at >= w.start + this.window) continue;
+      this.windows.delete(key);
+      this.windows.set(key, w);
+      return w;
     }
-    if (!sequential) return this.fetch(name, offset, length);
-    const key = `${name}@${offset}`;
-    const w: Window = { start: offset, bytes: this.fetch(name, offset, this.window) };
+    return undefined;
+  }
+
+  private open(name: string, start: number): Window {
+    const key = `${name}@${start}`;
+    const buf = this.free.pop() ?? Buffer.allocUnsafe(this.window);
+    const w: Window = {
+      name,
+      start,
+      buf,
+      bytes: undefined!,
+      users: 0,
+      settled: false,
+      evicted: false,
+    };
+    w.bytes = this.fetch(name, start, this.window, buf).then((f) => {
+      if (f.objectSize !== undefined) this.learn(name, f.objectSize);
+      return f.bytes;
+    });
     this.windows.set(key, w);
-    w.bytes.catch(() => this.windows.get(key) === w && this.windows.delete(key));
-    while (this.windows.size > this.keep) this.windows.delete(this.windows.keys().next().value!);
-    const bytes = await w.bytes;
-    return Buffer.from(bytes.subarray(0, length));
+    w.bytes.then(
+      () => {
+        w.settled = true;
+        this.recycle(w);
+      },
+      () => {
+        w.settled = true;
+        if (this.windows.get(key) === w) this.evict(key);
+        else this.recycle(w);
+      },
+    );
+    while (this.windows.size > this.keep) this.evict(this.windows.keys().next().value!);
+    return w;
+  }
+
+  private evict(key: string): void {
+    const w = this.windows.get(key);
+    if (!w) return;
+    this.windows.delete(key);
+    w.evicted = true;
+    this.recycle(w);
+  }
+
+  /** Gives an evicted window's buffer back once its request is over and no read copies from it. */
+  private recycle(w: Window): void {
+    if (!w.evicted || !w.settled || w.users > 0 || w.buf.length === 0) return;
+    if (this.free.length < this.keep) this.free.push(w.buf);
+    w.buf = Buffer.alloc(0); // given back once only
+  }
+
+  /** Fetches the `depth` windows from `at` on that are neither fetched nor past the end. */
+  private ahead(name: string, at: number): void {
+    for (let i = 0; i < this.depth; i++) {
+      const size = this.sizes.get(name);
+      if (size !== undefined && at >= size) return;
+      const w = this.cover(name, at) ?? this.open(name, at);
+      at = w.start + this.window;
+    }
   }
 }

@@ -20,7 +20,7 @@ import {
   type ObjectInfo,
   type ObjectUpload,
 } from './types.js';
-import { ReadAhead } from './s3-window.js';
+import { ReadAhead, type Fetched } from './s3-window.js';
 
 export interface S3BackendOptions {
   /** The region to sign for (default: the SDK's, from AWS_REGION or the profile, else us-east-1). */
@@ -160,21 +160,30 @@ export class S3Backend implements Backend {
   }
 
   /** Range reads of packs, read ahead when sequential (s3-window.ts). */
-  private readonly ahead = new ReadAhead((name, offset, length) =>
-    this.fetchRange(name, offset, length),
+  private readonly ahead = new ReadAhead((name, offset, length, into) =>
+    this.fetchRange(name, offset, length, into),
   );
 
   getRange(name: string, offset: number, length: number): Promise<Buffer> {
     return this.ahead.read(name, offset, length);
   }
 
-  private async fetchRange(name: string, offset: number, length: number): Promise<Buffer> {
+  getRangeInto(name: string, offset: number, target: Buffer): Promise<number> {
+    return this.ahead.readInto(name, offset, target);
+  }
+
+  private async fetchRange(
+    name: string,
+    offset: number,
+    length: number,
+    into?: Buffer,
+  ): Promise<Fetched> {
     const Key = this.key(name);
     const { sdk, client } = await this.load();
     if (length <= 0) {
       // S3 has no empty range: the object must still exist.
       if ((await this.stat(name)) === undefined) throw objectNotFound(name, this.location);
-      return Buffer.alloc(0);
+      return { bytes: Buffer.alloc(0) };
     }
     try {
       const r = await client.send(
@@ -184,12 +193,14 @@ export class S3Backend implements Backend {
           Range: `bytes=${offset}-${offset + length - 1}`,
         }),
       );
-      return Buffer.from(await r.Body!.transformToByteArray());
+      const total = /\/(\d+)$/.exec(r.ContentRange ?? '')?.[1];
+      const bytes = await readBody(r.Body as AsyncIterable<Uint8Array>, length, into);
+      return { bytes, ...(total !== undefined ? { objectSize: Number(total) } : {}) };
     } catch (err) {
       if (isNoSuchKey(err)) throw objectNotFound(name, this.location, err);
       // A range that starts at or past the end: the object exists, the answer is empty.
       if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 416) {
-        return Buffer.alloc(0);
+        return { bytes: Buffer.alloc(0) };
       }
       throw this.fail(err, 'read', name);
     }
@@ -251,6 +262,30 @@ export class S3Backend implements Backend {
     const loaded = await this.loaded?.catch(() => undefined);
     loaded?.client.destroy();
   }
+}
+
+/**
+ * A response body of at most `length` bytes, copied once from the socket's chunks into `into`
+ * (or a buffer of its own): the SDK's transformToByteArray() concatenates the chunks, and a
+ * Buffer made of that was a second copy, which with a restore's windows of 4 MiB kept the
+ * garbage collector busy.
+ */
+async function readBody(
+  body: AsyncIterable<Uint8Array>,
+  length: number,
+  into?: Buffer,
+): Promise<Buffer> {
+  const out = into ?? Buffer.allocUnsafe(length);
+  let at = 0;
+  for await (const c of body) {
+    if (at + c.length > length) {
+      // Becomes REPO_S3_REQUEST naming the object (fetchRange's catch).
+      throw new Error(`the answer is longer than the ${length} bytes asked for`);
+    }
+    out.set(c, at);
+    at += c.length;
+  }
+  return at === out.length ? out : out.subarray(0, at);
 }
 
 /**
