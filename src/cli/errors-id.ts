@@ -113,13 +113,13 @@ export const ERRORS_ID = {
   REPO_COPY_VERIFY:
     'membaca kembali salinan backup {backup} di {location} gagal: {reason}; backup itu tidak dicantumkan di sana (repo gc menghapus yang sudah ditulis)',
   REPO_COPY_NOTHING: "sumber {location} tidak memiliki backup maupun VM bernama '{name}'",
-  // live backups, robustness (task A: faults, doctor)
+  // live backups, robustness (faults, doctor)
   REPO_FULL: 'repositori penuh (ruang di filesystem-nya habis): {message}',
   BACKUP_LIVE_NO_AGENT:
     "VM '{vm}' tidak bisa di-backup application-consistent ({reason}: tidak ada guest agent yang menjawab untuk membekukan filesystem-nya); tidak ada yang dilakukan. Tanpa --consistency application backup-nya crash-consistent.",
   BACKUP_LIVE_FREEZE_FAILED:
     "guest agent VM '{vm}' tidak bisa membekukan filesystem-nya ({reason}): --consistency application tidak terpenuhi; tidak ada yang dicatat",
-  // live backups, a guest agent that hangs or will not thaw (task N)
+  // live backups, a guest agent that hangs or will not thaw
   BACKUP_LIVE_THAW_FAILED:
     "guest agent VM '{vm}' tidak mencairkan filesystem-nya setelah {attempts} percobaan ({agentError}): guest mungkin masih beku; tidak ada yang dicatat. Cairkan dengan 'brankas doctor {vm} --fix' (atau 'virsh domfsthaw {vm}') begitu agent-nya menjawab",
   REPO_CHUNK_MISSING: 'chunk hilang: {message}',
@@ -262,7 +262,7 @@ export const ERRORS_ID = {
   FILE_READ_ONLY: '{path} berada di filesystem hanya-baca',
   FILE_NO_SPACE: 'ruang di filesystem {path} habis',
   FILE_ACCESS: 'tidak bisa memakai {path}: {message}',
-  // the API's destructive calls (dashboard, task D)
+  // the API's destructive calls (dashboard)
   API_CONFIRM_REQUIRED:
     '{action} mengubah atau menghapus sesuatu yang tidak bisa dikembalikan: kirim "confirm": true (atau "dryRun": true untuk melihat rencananya dulu)',
   // file-level restore (brankas files; docs/file-restore.md)

@@ -224,7 +224,7 @@ const en = {
   'restore.doneStarted': 'Restored backup {backup} as VM {vm} in {seconds} s, and started it.',
   'restore.diskDone':
     'Restored disk {disk} of backup {backup} to {path} ({format}, {data} of data) in {seconds} s; no VM was defined.',
-  // Restores that never weaken or escape (task C): consoles, host access, leftovers.
+  // Restores that never weaken or escape: consoles, host access, leftovers.
   'restore.graphics.local-socket':
     'The {type} console listens on a local unix socket only: the backup holds no console password. Reach it on this host (virsh domdisplay, virt-viewer), or restore with --graphics-password-file to keep it on the network.',
   'restore.graphics.password-kept':
@@ -602,7 +602,7 @@ const id: Record<BaseKey, string> = {
     'Backup {backup} di-restore sebagai VM {vm} dalam {seconds} dtk, dan sudah dinyalakan.',
   'restore.diskDone':
     'Disk {disk} dari backup {backup} di-restore ke {path} ({format}, {data} data) dalam {seconds} dtk; tidak ada VM yang di-define.',
-  // Restores that never weaken or escape (task C): consoles, host access, leftovers.
+  // Restores that never weaken or escape: consoles, host access, leftovers.
   'restore.graphics.local-socket':
     'Konsol {type} hanya mendengarkan di socket unix lokal: backup tidak menyimpan password konsol. Buka dari host ini (virsh domdisplay, virt-viewer), atau restore dengan --graphics-password-file agar tetap di jaringan.',
   'restore.graphics.password-kept': 'Konsol {type} memakai password VM asal restore ini.',

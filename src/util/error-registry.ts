@@ -113,14 +113,14 @@ export const ERRORS = {
     'reading back what was copied of backup {backup} into {location} failed: {reason}; the backup was not listed there (repo gc removes what was written)',
   REPO_COPY_NOTHING: "the source {location} has no backup and no VM named '{name}'",
 
-  // live backups, robustness (task A: faults, doctor)
+  // live backups, robustness (faults, doctor)
   REPO_FULL: 'the repository is full (no space left on its file system): {message}',
   BACKUP_LIVE_NO_AGENT:
     "VM '{vm}' cannot be backed up application-consistent ({reason}: no guest agent answers to freeze its filesystems); nothing was done. Without --consistency application the backup is crash-consistent.",
   BACKUP_LIVE_FREEZE_FAILED:
     "the guest agent of VM '{vm}' could not freeze its filesystems ({reason}): --consistency application cannot be met; nothing was recorded",
 
-  // live backups, a guest agent that hangs or will not thaw (task N)
+  // live backups, a guest agent that hangs or will not thaw
   BACKUP_LIVE_THAW_FAILED:
     "the guest agent of VM '{vm}' did not thaw its filesystems after {attempts} attempts ({agentError}): the guest may still be frozen; nothing was recorded. Thaw it with 'brankas doctor {vm} --fix' (or 'virsh domfsthaw {vm}') once its agent answers",
 
@@ -251,7 +251,7 @@ export const ERRORS = {
   FILE_NO_SPACE: 'no space left on the file system of {path}',
   FILE_ACCESS: 'cannot use {path}: {message}',
 
-  // the API's destructive calls (dashboard, task D)
+  // the API's destructive calls (dashboard)
   API_CONFIRM_REQUIRED:
     '{action} changes or removes what cannot be brought back: send "confirm": true (or "dryRun": true to see the plan first)',
   // file-level restore (brankas files; docs/file-restore.md)

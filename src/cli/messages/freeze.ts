@@ -1,5 +1,5 @@
 /**
- * Messages about the guest agent's freeze of a live backup that are not errors (task N: an
+ * Messages about the guest agent's freeze of a live backup that are not errors (an
  * agent that never answers the freeze), in English and Indonesian; src/cli/i18n.ts joins them.
  */
 
