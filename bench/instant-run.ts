@@ -92,7 +92,7 @@ async function removeVm(conn: Connection, name: string): Promise<void> {
   const d = await conn.lookupDomain(name).catch(() => undefined);
   if (!d) return;
   if (await d.isActive()) await d.destroy();
-  await d.undefine(DomainUndefine.SNAPSHOTS_METADATA);
+  await d.undefine(DomainUndefine.SNAPSHOTS_METADATA | DomainUndefine.CHECKPOINTS_METADATA);
 }
 
 async function main(): Promise<number> {

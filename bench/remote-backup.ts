@@ -143,7 +143,10 @@ async function main(): Promise<number> {
     return 0;
   } finally {
     const d = await conn.lookupDomain(vm).catch(() => undefined);
-    await d?.undefine(DomainUndefine.SNAPSHOTS_METADATA).catch(() => undefined);
+    // With its checkpoint records: a cold backup leaves one, and libvirt keeps a domain that has any.
+    await d
+      ?.undefine(DomainUndefine.SNAPSHOTS_METADATA | DomainUndefine.CHECKPOINTS_METADATA)
+      .catch(() => undefined);
     await conn.close();
     await sshd.stop();
     await rm(dir, { recursive: true, force: true });
