@@ -39,12 +39,30 @@ import { formatSize, numbersTable, parseSize } from './stats.js';
 
 const MiB = 2 ** 20;
 
-const { values } = parseArgs({
-  options: {
-    sizes: { type: 'string', default: process.env['BENCH_SIZES'] ?? '1G,8G' },
-    reps: { type: 'string', default: process.env['BENCH_REPS'] ?? '1' },
-  },
-});
+const USAGE =
+  'usage: node dist/bench/instant-run.js [--sizes 1G,8G ($BENCH_SIZES)] [--reps N ($BENCH_REPS)]';
+
+function options(): { sizes: string; reps: string } {
+  try {
+    const { values: v } = parseArgs({
+      options: {
+        sizes: { type: 'string', default: process.env['BENCH_SIZES'] ?? '1G,8G' },
+        reps: { type: 'string', default: process.env['BENCH_REPS'] ?? '1' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    if (v.help) {
+      process.stdout.write(USAGE + '\n');
+      process.exit(0);
+    }
+    return { sizes: v.sizes, reps: v.reps };
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
+    process.exit(2);
+  }
+}
+
+const values = options();
 
 const cliPath = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 
