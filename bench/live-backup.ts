@@ -30,34 +30,29 @@
 
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, open, readFile, readdir, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { Connection, DomainUndefine } from '../src/libvirt/index.js';
-import {
-  ensureGuestImages,
-  guestDomainXml,
-  guestWorkDir,
-  BOOT_TIMEOUT_MS,
-} from '../src/engine/guest/tiny-guest.js';
-import { SerialConsole, READY_MARKER } from '../src/engine/guest/serial-console.js';
-import { prng } from '../src/util/testing/index.js';
+import { ensureGuestImages, guestWorkDir } from '../src/engine/guest/tiny-guest.js';
 import {
   PREFIX,
-  Teardown,
   configOrExit,
   describeMachine,
   log,
-  lookupForRemoval,
   machineLines,
-  removeOrUndefine,
   repoRoot,
   run,
   runMain,
   writeJson,
 } from './fixture.js';
-import { TextSource, randomStream } from './mixed-data.js';
+import {
+  domainTeardown,
+  launchGuest,
+  mixedDataDisk,
+  scatteredWrites,
+  type LiveGuest,
+} from './live-guest.js';
 import { markdownTable, median, parseSize } from './stats.js';
 
 const USAGE = `usage: node dist/bench/live-backup.js [options]
@@ -129,28 +124,7 @@ interface Timed {
   stdout: string;
 }
 
-const created = new Teardown({
-  announce: () => {
-    if (created.domains.length > 0) log(`cleaning up ${created.domains.join(', ')}…`);
-  },
-  waitingMessage: 'cleanup: waiting for the command in flight to end…',
-  removeDomains: async (uri) => {
-    for (const name of created.domains) {
-      await removeOrUndefine(uri, name, async () => {
-        const conn = await Connection.open(uri, { callTimeoutMs: 120_000 });
-        try {
-          const dom = await lookupForRemoval(conn, name, created.unconfirmed.has(name));
-          if (await dom.isActive()) await dom.destroy();
-          await dom.undefine(
-            DomainUndefine.SNAPSHOTS_METADATA | DomainUndefine.CHECKPOINTS_METADATA,
-          );
-        } finally {
-          await conn.close().catch(() => undefined);
-        }
-      });
-    }
-  },
-});
+const created = domainTeardown();
 
 let timeFile = '';
 
@@ -204,95 +178,6 @@ async function du(path: string): Promise<number> {
 // The data disk and the guest
 
 /** A sparse raw image with the data in 4 MiB pieces spread evenly, converted to qcow2. */
-async function makeDataDisk(dir: string, cfg: Config): Promise<string> {
-  const raw = join(dir, 'data.raw');
-  const text = new TextSource(7);
-  const random = randomStream(7);
-  const buf = Buffer.allocUnsafe(PIECE);
-  const pieces = cfg.dataSize / PIECE;
-  const stride = Math.floor(cfg.virtualSize / pieces / PIECE) * PIECE;
-  const fh = await open(raw, 'w');
-  try {
-    await fh.truncate(cfg.virtualSize);
-    for (let i = 0; i < pieces; i++) {
-      if (i % 2 === 0) text.fill(buf);
-      else random(buf);
-      await fh.write(buf, 0, PIECE, i * stride);
-    }
-  } finally {
-    await fh.close();
-  }
-  const qcow2 = join(dir, 'vdb.qcow2');
-  await run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, qcow2]);
-  await run('rm', ['-f', raw]);
-  await chmod(qcow2, 0o666);
-  return qcow2;
-}
-
-/** `count` dd writes of 256 KiB of /dev/urandom at scattered aligned offsets of vdb, then sync. */
-async function guestWrites(
-  console: SerialConsole,
-  cfg: Config,
-  round: number,
-): Promise<{ seconds: number }> {
-  const random = prng(1000 + round);
-  const slots = Math.floor(cfg.virtualSize / WRITE);
-  const offsets = new Set<number>();
-  while (offsets.size < cfg.writes) offsets.add(Math.floor(random() * slots));
-  const list = [...offsets];
-  const start = performance.now();
-  for (let i = 0; i < list.length; i += 25) {
-    const batch = list.slice(i, i + 25).join(' ');
-    const out = await console.run(
-      `for o in ${batch}; do dd if=/dev/urandom of=/dev/vdb bs=262144 seek=$o count=1 conv=notrunc,fsync 2>/dev/null || echo WRITE-FAILED; done`,
-      600_000,
-    );
-    if (out.includes('WRITE-FAILED')) throw new Error('a write inside the guest failed');
-  }
-  await console.run('sync', 600_000);
-  return { seconds: (performance.now() - start) / 1000 };
-}
-
-interface Guest {
-  name: string;
-  console: SerialConsole;
-}
-
-/** Defines and boots a guest with its own copy of the root disk and of the data disk. */
-async function launch(
-  conn: Connection,
-  images: { kernel: string; initrd: string; baseDisk: string },
-  dir: string,
-  name: string,
-  dataDisk: string,
-): Promise<Guest> {
-  const vda = join(dir, `${name}-vda.qcow2`);
-  const vdb = join(dir, `${name}-vdb.qcow2`);
-  await copyFile(images.baseDisk, vda);
-  await copyFile(dataDisk, vdb);
-  for (const f of [vda, vdb]) await chmod(f, 0o666);
-  const serial = join(dir, `${name}.sock`);
-  const dom = await created.define(
-    conn,
-    name,
-    guestDomainXml({
-      name,
-      kernel: images.kernel,
-      initrd: images.initrd,
-      disks: [
-        { path: vda, format: 'qcow2', target: 'vda' },
-        { path: vdb, format: 'qcow2', target: 'vdb' },
-      ],
-      serialSocket: serial,
-      memoryMiB: 256,
-    }),
-  );
-  await dom.start();
-  const console = await SerialConsole.connect(serial, { timeoutMs: 10_000 });
-  await console.waitFor(READY_MARKER, BOOT_TIMEOUT_MS);
-  return { name, console };
-}
-
 // ---------------------------------------------------------------------------------------------
 // Measurement
 
@@ -371,14 +256,14 @@ async function main(): Promise<number> {
     timeFile = join(dir, 'time.out');
     await mkdir(join(dir, 'state'), { recursive: true });
     log(`writing ${cfg.dataSize / MiB} MiB of data into a ${cfg.virtualSize / MiB} MiB disk…`);
-    const vdb = await makeDataDisk(dir, cfg);
+    const vdb = await mixedDataDisk(dir, cfg.virtualSize, cfg.dataSize);
     // virtnbdbackup refuses to run on a VM with checkpoints it did not make ("Foreign checkpoint
     // found"), so each tool backs up its own twin of the VM: same disks, same writes.
     const guests = {
-      brankas: await launch(conn, images, dir, `${name}-b`, vdb),
-      virtnbdbackup: await launch(conn, images, dir, `${name}-v`, vdb),
+      brankas: await launchGuest(created, conn, images, dir, `${name}-b`, vdb),
+      virtnbdbackup: await launchGuest(created, conn, images, dir, `${name}-v`, vdb),
     };
-    const vmOf = (tool: Tool): Guest =>
+    const vmOf = (tool: Tool): LiveGuest =>
       tool === 'brankas' ? guests.brankas : guests.virtnbdbackup;
     log('guests running');
 
@@ -410,7 +295,9 @@ async function main(): Promise<number> {
     const writeSeconds: number[] = [];
     for (let round = 0; round < cfg.incs; round++) {
       for (const g of Object.values(guests)) {
-        writeSeconds.push((await guestWrites(g.console, cfg, round)).seconds);
+        writeSeconds.push(
+          await scatteredWrites(g.console, cfg.virtualSize, cfg.writes, 1000 + round),
+        );
       }
       for (const tool of round % 2 === 0 ? TOOLS.slice(0, 2) : TOOLS.slice(0, 2).reverse()) {
         const s = await measured(tool, vmOf(tool).name, tool === 'brankas' ? repo : vnb, 'inc');
@@ -439,7 +326,7 @@ async function main(): Promise<number> {
     if (!vnbImage) throw new Error(`virtnbdrestore wrote no image of vdb in ${restored}/vnb`);
     // Each restore against its own VM's disk, unchanged since the last incremental: every guest
     // write ended with an fsync, whose flush leaves QEMU's qcow2 complete on disk (-U: it is open).
-    const compare = async (image: string, guest: Guest): Promise<string> => {
+    const compare = async (image: string, guest: LiveGuest): Promise<string> => {
       const disk = join(dir, `${guest.name}-vdb.qcow2`);
       const r = await new Promise<string>((resolve) => {
         const child = spawn('qemu-img', ['compare', '-U', image, disk], { stdio: 'pipe' });

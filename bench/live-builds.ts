@@ -20,36 +20,24 @@
 // This is a measurement, not a test: nothing here asserts a speed.
 
 import { spawn } from 'node:child_process';
-import { chmod, copyFile, mkdir, open, readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { Connection, DomainUndefine } from '../src/libvirt/index.js';
-import {
-  ensureGuestImages,
-  guestDomainXml,
-  guestWorkDir,
-  BOOT_TIMEOUT_MS,
-} from '../src/engine/guest/tiny-guest.js';
-import { SerialConsole, READY_MARKER } from '../src/engine/guest/serial-console.js';
-import { prng } from '../src/util/testing/index.js';
+import { ensureGuestImages, guestWorkDir } from '../src/engine/guest/tiny-guest.js';
 import {
   PREFIX,
-  Teardown,
   configOrExit,
   describeMachine,
   loadAverageLine,
   log,
-  lookupForRemoval,
   machineLines,
-  removeOrUndefine,
   repoRoot,
-  run,
   runMain,
   writeJson,
 } from './fixture.js';
-import { TextSource, randomStream } from './mixed-data.js';
+import { domainTeardown, launchGuest, mixedDataDisk, scatteredWrites } from './live-guest.js';
 import { markdownTable, median, parseSize } from './stats.js';
 
 const USAGE = `usage: node dist/bench/live-builds.js --baseline DIR [options]
@@ -107,28 +95,7 @@ function readConfig(): Config | null {
   return cfg;
 }
 
-const created = new Teardown({
-  announce: () => {
-    if (created.domains.length > 0) log(`cleaning up ${created.domains.join(', ')}…`);
-  },
-  waitingMessage: 'cleanup: waiting for the command in flight to end…',
-  removeDomains: async (uri) => {
-    for (const name of created.domains) {
-      await removeOrUndefine(uri, name, async () => {
-        const conn = await Connection.open(uri, { callTimeoutMs: 120_000 });
-        try {
-          const dom = await lookupForRemoval(conn, name, created.unconfirmed.has(name));
-          if (await dom.isActive()) await dom.destroy();
-          await dom.undefine(
-            DomainUndefine.SNAPSHOTS_METADATA | DomainUndefine.CHECKPOINTS_METADATA,
-          );
-        } finally {
-          await conn.close().catch(() => undefined);
-        }
-      });
-    }
-  },
-});
+const created = domainTeardown();
 
 interface Timed {
   seconds: number;
@@ -175,47 +142,6 @@ function timed(args: readonly string[], env: NodeJS.ProcessEnv): Promise<Timed> 
 }
 
 /** A sparse raw image with the data in 4 MiB pieces spread evenly, converted to qcow2. */
-async function makeDataDisk(dir: string, cfg: Config): Promise<string> {
-  const raw = join(dir, 'data.raw');
-  const text = new TextSource(7);
-  const random = randomStream(7);
-  const buf = Buffer.allocUnsafe(PIECE);
-  const pieces = cfg.dataSize / PIECE;
-  const stride = Math.floor(cfg.virtualSize / pieces / PIECE) * PIECE;
-  const fh = await open(raw, 'w');
-  try {
-    await fh.truncate(cfg.virtualSize);
-    for (let i = 0; i < pieces; i++) {
-      if (i % 2 === 0) text.fill(buf);
-      else random(buf);
-      await fh.write(buf, 0, PIECE, i * stride);
-    }
-  } finally {
-    await fh.close();
-  }
-  const qcow2 = join(dir, 'vdb.qcow2');
-  await run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, qcow2]);
-  await run('rm', ['-f', raw]);
-  await chmod(qcow2, 0o666);
-  return qcow2;
-}
-
-async function guestWrites(c: SerialConsole, cfg: Config, round: number): Promise<void> {
-  const random = prng(2000 + round);
-  const slots = Math.floor(cfg.virtualSize / WRITE);
-  const offsets = new Set<number>();
-  while (offsets.size < cfg.writes) offsets.add(Math.floor(random() * slots));
-  const list = [...offsets];
-  for (let i = 0; i < list.length; i += 25) {
-    const out = await c.run(
-      `for o in ${list.slice(i, i + 25).join(' ')}; do dd if=/dev/urandom of=/dev/vdb bs=262144 seek=$o count=1 conv=notrunc,fsync 2>/dev/null || echo WRITE-FAILED; done`,
-      600_000,
-    );
-    if (out.includes('WRITE-FAILED')) throw new Error('a write inside the guest failed');
-  }
-  await c.run('sync', 600_000);
-}
-
 type Build = 'this' | 'baseline';
 interface Sample {
   build: Build;
@@ -263,29 +189,8 @@ async function main(): Promise<number> {
     timeFile = join(dir, 'time.out');
     await mkdir(join(dir, 'state'), { recursive: true });
     log(`writing ${cfg.dataSize / MiB} MiB of data into a ${cfg.virtualSize / MiB} MiB disk…`);
-    const vdb = await makeDataDisk(dir, cfg);
-    const vda = join(dir, 'vda.qcow2');
-    await copyFile(images.baseDisk, vda);
-    await chmod(vda, 0o666);
-    const serial = join(dir, 'console.sock');
-    const dom = await created.define(
-      conn,
-      name,
-      guestDomainXml({
-        name,
-        kernel: images.kernel,
-        initrd: images.initrd,
-        disks: [
-          { path: vda, format: 'qcow2', target: 'vda' },
-          { path: vdb, format: 'qcow2', target: 'vdb' },
-        ],
-        serialSocket: serial,
-        memoryMiB: 256,
-      }),
-    );
-    await dom.start();
-    const c = await SerialConsole.connect(serial, { timeoutMs: 10_000 });
-    await c.waitFor(READY_MARKER, BOOT_TIMEOUT_MS);
+    const vdb = await mixedDataDisk(dir, cfg.virtualSize, cfg.dataSize);
+    const { console: c } = await launchGuest(created, conn, images, dir, name, vdb);
 
     const mains: Record<Build, string> = {
       this: join(repoRoot(), 'dist', 'src', 'cli', 'main.js'),
@@ -319,7 +224,7 @@ async function main(): Promise<number> {
     const samples: Sample[] = [];
     for (let round = 0; round < cfg.rounds; round++) {
       const order: Build[] = round % 2 === 0 ? ['baseline', 'this'] : ['this', 'baseline'];
-      await guestWrites(c, cfg, round);
+      await scatteredWrites(c, cfg.virtualSize, cfg.writes, 2000 + round);
       for (const b of order) samples.push(await backup(b, 'incremental'));
       for (const b of order) samples.push(await backup(b, 'unchanged'));
       log(

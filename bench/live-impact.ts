@@ -33,36 +33,33 @@
 
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, open, rm } from 'node:fs/promises';
+import { mkdir, open, rm } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { Connection, DomainUndefine, type Domain } from '../src/libvirt/index.js';
+import { Connection, type Domain } from '../src/libvirt/index.js';
 import {
   ensureGuestImages,
-  guestDomainXml,
   guestWorkDir,
   BOOT_TIMEOUT_MS,
 } from '../src/engine/guest/tiny-guest.js';
-import { SerialConsole, READY_MARKER } from '../src/engine/guest/serial-console.js';
+import { SerialConsole } from '../src/engine/guest/serial-console.js';
 import {
   PREFIX,
-  Teardown,
   configOrExit,
   describeMachine,
   loadAverageLine,
   log,
-  lookupForRemoval,
   machineLines,
-  removeOrUndefine,
   repoRoot,
   run,
   runMain,
   writeJson,
 } from './fixture.js';
 import { TextSource, randomStream } from './mixed-data.js';
+import { domainTeardown, launchGuest } from './live-guest.js';
 import { markdownTable, median, parseSize } from './stats.js';
 
 const USAGE = `usage: node dist/bench/live-impact.js [options]
@@ -207,28 +204,7 @@ async function clockOffset(c: SerialConsole): Promise<{ offset: number; error: n
 // ---------------------------------------------------------------------------------------------
 // Host side
 
-const created = new Teardown({
-  announce: () => {
-    if (created.domains.length > 0) log(`cleaning up ${created.domains.join(', ')}…`);
-  },
-  waitingMessage: 'cleanup: waiting for the command in flight to end…',
-  removeDomains: async (uri) => {
-    for (const name of created.domains) {
-      await removeOrUndefine(uri, name, async () => {
-        const conn = await Connection.open(uri, { callTimeoutMs: 120_000 });
-        try {
-          const dom = await lookupForRemoval(conn, name, created.unconfirmed.has(name));
-          if (await dom.isActive()) await dom.destroy();
-          await dom.undefine(
-            DomainUndefine.SNAPSHOTS_METADATA | DomainUndefine.CHECKPOINTS_METADATA,
-          );
-        } finally {
-          await conn.close().catch(() => undefined);
-        }
-      });
-    }
-  },
-});
+const created = domainTeardown();
 
 /** Runs a command to its end; rejects on failure; resolves with its stdout. */
 function command(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = {}) {
@@ -289,31 +265,9 @@ async function launch(
   name: string,
   dataDisk: string,
 ): Promise<Guest> {
-  const vda = join(dir, `${name}-vda.qcow2`);
-  const vdb = join(dir, `${name}-vdb.qcow2`);
-  await copyFile(images.baseDisk, vda);
-  await copyFile(dataDisk, vdb);
-  for (const f of [vda, vdb]) await chmod(f, 0o666);
-  const serial = join(dir, `${name}.sock`);
-  const domain = await created.define(
-    conn,
-    name,
-    guestDomainXml({
-      name,
-      kernel: images.kernel,
-      initrd: images.initrd,
-      disks: [
-        { path: vda, format: 'qcow2', target: 'vda' },
-        { path: vdb, format: 'qcow2', target: 'vdb' },
-      ],
-      serialSocket: serial,
-      memoryMiB: 256,
-      agent: true,
-    }),
-  );
-  await domain.start();
-  const c = await SerialConsole.connect(serial, { timeoutMs: 10_000 });
-  await c.waitFor(READY_MARKER, BOOT_TIMEOUT_MS);
+  const { domain, console: c } = await launchGuest(created, conn, images, dir, name, dataDisk, {
+    agent: true,
+  });
   await c.run('mkdir -p /big && mount -t ext4 /dev/vdb /big');
   // The stock stand-in agent gives way to the freezing one.
   await putFile(c, '/tmp/agent-impact.sh', AGENT);
