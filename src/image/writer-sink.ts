@@ -72,6 +72,8 @@ export class FileSink {
   private failure: unknown;
   /** Bytes handed to write(2) so far. */
   bytesWritten = 0;
+  /** Set when an O_DIRECT write was refused (EINVAL): every later write goes buffered. */
+  private directRefused = false;
   /** Bytes that went through the page cache (not O_DIRECT): early writeback counts these. */
   private bufferedBytes = 0;
   /** bufferedBytes when the last early fdatasync started. */
@@ -98,7 +100,7 @@ export class FileSink {
 
   /** Whether aligned pieces go out with O_DIRECT (for tests and diagnostics). */
   get directIo(): boolean {
-    return this.direct !== undefined;
+    return this.direct !== undefined && !this.directRefused;
   }
 
   /** Closes the O_DIRECT handle (the writer closes its own); after drain() or settle(). */
@@ -223,6 +225,7 @@ export class FileSink {
     while (done < length) {
       const direct =
         this.direct !== undefined &&
+        !this.directRefused &&
         directAligned(data, offset + done, length - done, position + done)
           ? this.direct
           : undefined;
@@ -236,8 +239,9 @@ export class FileSink {
         ));
       } catch (err) {
         if (direct !== undefined && (err as NodeJS.ErrnoException).code === 'EINVAL') {
-          // The file system took the O_DIRECT open but not the write: buffered from here on.
-          void this.release();
+          // The file system took the O_DIRECT open but not the write: buffered from here on. The
+          // handle stays open until release(): other writes may still be running on it.
+          this.directRefused = true;
           continue;
         }
         throw new ImageIoError(
