@@ -22,9 +22,10 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { brankasMain } from './fixture.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const MAIN = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+const MAIN = brankasMain(join(ROOT, 'dist'));
 const FIXTURE = join(ROOT, 'test', 'fixtures', 'test-host.xml');
 const ALL_PATHS = [
   '/api/v1/host',

@@ -37,14 +37,14 @@ import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Connection, DomainUndefine } from '../src/libvirt/index.js';
 import {
-  PREFIX,
-  Teardown,
+  brankasMain,
+  type Check,
   configOrExit,
   describeMachine,
   domainXml,
@@ -52,14 +52,15 @@ import {
   loadAverageLine,
   log,
   lookupForRemoval,
+  type Machine,
   machineLines,
+  PREFIX,
   removeOrUndefine,
   repoRoot,
   run,
   runMain,
+  Teardown,
   writeJson,
-  type Check,
-  type Machine,
 } from './fixture.js';
 import { prng as rng } from '../src/util/testing/index.js';
 import { TextSource } from './mixed-data.js';
@@ -268,7 +269,7 @@ function readConfig(): Config | null {
 
 /** The compiled brankas CLI, next to this compiled benchmark (dist/bench → dist/src/cli). */
 function cliPath(): string {
-  return join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
+  return brankasMain(join(dirname(fileURLToPath(import.meta.url)), '..'));
 }
 
 /**
@@ -736,7 +737,7 @@ function commandText(
     .map(([k, v]) => `${k}=${v} `)
     .join('');
   const cmd = c.cmd === process.execPath ? 'node' : c.cmd;
-  const args = c.args.map((a) => (a === cliPath() ? 'dist/src/cli/main.js' : a)).join(' ');
+  const args = c.args.map((a) => (a === cliPath() ? relative(repoRoot(), cliPath()) : a)).join(' ');
   return `${env}${cmd} ${args}`.split(tmp).join('$DIR');
 }
 

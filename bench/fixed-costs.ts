@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Connection, DomainUndefine } from '../src/libvirt/index.js';
 import {
-  Teardown,
+  brankasMain,
   configOrExit,
   describeMachine,
   domainXml,
@@ -34,6 +34,7 @@ import {
   machineLines,
   removeOrUndefine,
   runMain,
+  Teardown,
 } from './fixture.js';
 import { writeMixedImage } from './mixed-data.js';
 import { numbersTable, parseSize, percentile } from './stats.js';
@@ -145,7 +146,7 @@ async function retried<T>(run: () => Promise<T>): Promise<T> {
 
 interface Case {
   name: string;
-  /** The command's arguments after `node DIST/src/cli/main.js`, or a whole argv for the reference. */
+  /** The command's arguments after `node DIST/cli/brankas.js`, or a whole argv for the reference. */
   args: string[];
   reference?: boolean;
 }
@@ -181,7 +182,7 @@ async function main(): Promise<number> {
       { label: 'this build', dist: THIS_DIST },
       ...(cfg.baseline ? [{ label: 'baseline', dist: cfg.baseline }] : []),
     ];
-    const cli = (dist: string): string[] => [process.execPath, join(dist, 'src', 'cli', 'main.js')];
+    const cli = (dist: string): string[] => [process.execPath, brankasMain(dist)];
     await timed([...cli(THIS_DIST), 'repo', 'init', '--no-encryption', '--repo', repo], {});
     await timed([...cli(THIS_DIST), 'backup', names[0]!, '--repo', repo], {});
     const cases: Case[] = [

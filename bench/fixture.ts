@@ -28,6 +28,16 @@ export function repoRoot(): string {
   }
 }
 
+/**
+ * The `brankas` executable of a build's dist folder (this build's by default): the bundle that
+ * `npm run build` makes (dist/cli/brankas.js, package.json's bin), or for an older build
+ * without one, its module tree's main.js.
+ */
+export function brankasMain(dist: string = join(repoRoot(), 'dist')): string {
+  const bundle = join(dist, 'cli', 'brankas.js');
+  return existsSync(bundle) ? bundle : join(dist, 'src', 'cli', 'main.js');
+}
+
 export function log(message: string): void {
   process.stderr.write(`${message}\n`);
 }

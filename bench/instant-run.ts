@@ -34,7 +34,7 @@ import {
   guestDomainXml,
   guestWorkDir,
 } from '../src/engine/guest/tiny-guest.js';
-import { PREFIX, log, repoRoot, run, runMain } from './fixture.js';
+import { brankasMain, log, PREFIX, run, runMain } from './fixture.js';
 import { formatSize, numbersTable, parseSize } from './stats.js';
 
 const MiB = 2 ** 20;
@@ -64,7 +64,7 @@ function options(): { sizes: string; reps: string } {
 
 const values = options();
 
-const cliPath = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
+const cliPath = brankasMain();
 
 function brankas(args: string[], env: NodeJS.ProcessEnv): Promise<{ stdout: string }> {
   return run(process.execPath, [cliPath, ...args], { ...process.env, ...env });

@@ -36,11 +36,12 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { ensureGuestImages, guestWorkDir } from '../src/engine/guest/tiny-guest.js';
 import {
-  PREFIX,
+  brankasMain,
   configOrExit,
   describeMachine,
   log,
   machineLines,
+  PREFIX,
   repoRoot,
   run,
   runMain,
@@ -159,8 +160,6 @@ function timed(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = {}
       }),
   );
 }
-
-const brankasMain = (): string => join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 
 function brankas(args: string[], repo: string): Promise<Timed> {
   return timed(process.execPath, [brankasMain(), ...args, '--repo', repo, '--json'], {

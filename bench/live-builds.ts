@@ -27,12 +27,13 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { ensureGuestImages, guestWorkDir } from '../src/engine/guest/tiny-guest.js';
 import {
-  PREFIX,
+  brankasMain,
   configOrExit,
   describeMachine,
   loadAverageLine,
   log,
   machineLines,
+  PREFIX,
   repoRoot,
   runMain,
   writeJson,
@@ -193,8 +194,8 @@ async function main(): Promise<number> {
     const { console: c } = await launchGuest(created, conn, images, dir, name, vdb);
 
     const mains: Record<Build, string> = {
-      this: join(repoRoot(), 'dist', 'src', 'cli', 'main.js'),
-      baseline: join(cfg.baseline, 'src', 'cli', 'main.js'),
+      this: brankasMain(),
+      baseline: brankasMain(cfg.baseline),
     };
     const repos: Record<Build, string> = {
       this: join(dir, 'repo-this'),

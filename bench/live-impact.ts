@@ -47,12 +47,13 @@ import {
 } from '../src/engine/guest/tiny-guest.js';
 import { SerialConsole } from '../src/engine/guest/serial-console.js';
 import {
-  PREFIX,
+  brankasMain,
   configOrExit,
   describeMachine,
   loadAverageLine,
   log,
   machineLines,
+  PREFIX,
   repoRoot,
   run,
   runMain,
@@ -229,8 +230,6 @@ function command(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = 
       }),
   );
 }
-
-const brankasMain = (): string => join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 
 /** An ext4 image of `virtualSize` holding `dataSize` of mixed files, as qcow2. */
 async function makeDataDisk(dir: string, cfg: Config): Promise<string> {

@@ -27,16 +27,17 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Connection, DomainUndefine } from '../src/libvirt/index.js';
 import {
-  PREFIX,
-  Teardown,
+  brankasMain,
   configOrExit,
   describeMachine,
   domainXml,
   log,
   lookupForRemoval,
   machineLines,
+  PREFIX,
   removeOrUndefine,
   runMain,
+  Teardown,
 } from './fixture.js';
 import { writeMixedImage } from './mixed-data.js';
 import { formatSize, markdownTable, median, parseSize } from './stats.js';
@@ -93,7 +94,7 @@ function readConfig(): Config | null {
   };
 }
 
-const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
+const CLI = brankasMain(join(dirname(fileURLToPath(import.meta.url)), '..'));
 const NODE_ARGS = (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
 const children = new Set<ChildProcess>();
 

@@ -23,7 +23,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Connection, DomainUndefine } from '../src/libvirt/index.js';
 import { TestSshd } from '../test/support/sshd.js';
-import { PREFIX, domainXml, log, repoRoot, run, runMain } from './fixture.js';
+import { brankasMain, domainXml, log, PREFIX, run, runMain } from './fixture.js';
 import { formatSize, markdownTable, median, parseSize } from './stats.js';
 
 const MiB = 1024 * 1024;
@@ -55,7 +55,7 @@ async function main(): Promise<number> {
     await makeDisk(disk, virtual, data);
     await conn.defineDomain(domainXml(vm, disk));
     const ssh = `qemu+ssh://root@127.0.0.1:${sshd.port}/system?keyfile=${sshd.clientKey}&known_hosts=${sshd.knownHosts}`;
-    const cli = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
+    const cli = brankasMain();
     const brankas =
       (uri: string): Tool['backup'] =>
       async (name, out) => {

@@ -9,7 +9,7 @@
 //
 //   - the brankas engine functions (createSnapshot, snapshotTree, planRevert + executeRevert,
 //     planDelete + executeDelete) on a connection opened once: brankas used as a library;
-//   - the `brankas` CLI, one `node dist/src/cli/main.js snapshot …` process per operation;
+//   - the `brankas` CLI, one `node dist/cli/brankas.js snapshot …` process per operation;
 //   - `virsh snapshot-create-as|snapshot-list|snapshot-revert|snapshot-delete`, one process per
 //     operation.
 //
@@ -26,7 +26,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -41,9 +41,9 @@ import {
 } from '../src/engine/snapshot/index.js';
 import { Connection, DomainUndefine, type Domain } from '../src/libvirt/index.js';
 import {
-  PREFIX,
-  Teardown,
+  brankasMain,
   cellOf,
+  type Check,
   configOrExit,
   describeMachine,
   domainXml,
@@ -52,20 +52,21 @@ import {
   loadAverageLine,
   log,
   lookupForRemoval,
+  type Machine,
   machineLines,
   newSamples,
   noteError,
+  PREFIX,
   ratioOf,
   removeOrUndefine,
   repoRoot,
   run,
   runMain,
   sameList,
+  type Samples,
+  Teardown,
   virsh,
   writeJson,
-  type Check,
-  type Machine,
-  type Samples,
 } from './fixture.js';
 import { formatMs, markdownTable, summarize, type Summary } from './stats.js';
 
@@ -134,7 +135,7 @@ function readConfig(): Config | null {
 
 /** The compiled brankas CLI, next to this compiled benchmark (dist/bench → dist/src/cli). */
 function cliPath(): string {
-  return join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
+  return brankasMain(join(dirname(fileURLToPath(import.meta.url)), '..'));
 }
 
 /** The CLI always speaks English here, whatever $LANG says, so every run does the same work. */
@@ -296,7 +297,7 @@ function commandOf(tool: Tool, op: Operation, uri: string): string {
     case 'engine':
       return engine;
     case 'cli':
-      return `node dist/src/cli/main.js ${cli.replace(' VM', ` -c ${uri} VM`)}`;
+      return `node ${relative(repoRoot(), cliPath())} ${cli.replace(' VM', ` -c ${uri} VM`)}`;
     case 'virsh':
       return `virsh -c ${uri} ${vsh}`;
   }

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
-node dist/src/cli/main.js inventory "$@"
+node dist/cli/brankas.js inventory "$@"
 echo
 bash scripts/build-guest.sh >/dev/null
-node dist/src/cli/main.js demo "$@"
+node dist/cli/brankas.js demo "$@"

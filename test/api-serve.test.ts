@@ -14,9 +14,10 @@ import { join } from 'node:path';
 import { JobHistory } from '../src/service/index.js';
 import { cli, initPlainRepo } from './support/cli.js';
 import { repoPath } from './support/guest.js';
+import { BRANKAS_MAIN } from './support/main-path.js';
 
 const URI = `test://${repoPath('test', 'fixtures', 'test-host.xml')}`;
-const MAIN = repoPath('dist', 'src', 'cli', 'main.js');
+const MAIN = BRANKAS_MAIN;
 
 let stateDir: string;
 let repoDir: string;

@@ -1,7 +1,7 @@
 /**
  * What killed live backups leave, and its removal, on one real running TCG
  * guest. A live backup killed at any moment: the real
- * CLI (`node dist/src/cli/main.js backup VM`) is SIGKILLed at 20+ points
+ * CLI (`node dist/cli/brankas.js backup VM`) is SIGKILLed at 20+ points
  * spread from its start to its measured duration (starting up, planning, the
  * backup job begun, reading, committing, deleting old checkpoints). After
  * each kill: no partial backup is listed, the next backup aborts the leftover
@@ -30,6 +30,7 @@ import type { DoctorFinding } from '../src/engine/doctor/index.js';
 import { writeJournal } from '../src/service/journal.js';
 import { repoPath, testName } from './support/guest.js';
 import { cli, initPlainRepo, TEST_STATE_DIR } from './support/cli.js';
+import { BRANKAS_MAIN } from './support/main-path.js';
 
 const run = promisify(execFile);
 const KILLS = 20;
@@ -63,7 +64,7 @@ after(async () => {
 function spawnBackup(extra: string[] = []): { child: ChildProcess; exited: Promise<unknown> } {
   const child = spawn(
     process.execPath,
-    [repoPath('dist/src/cli/main.js'), 'backup', vm, '--mode', 'live', '--json', ...extra],
+    [BRANKAS_MAIN, 'backup', vm, '--mode', 'live', '--json', ...extra],
     { env: { ...process.env, ...env(), LANG: 'C' }, stdio: 'ignore' },
   );
   children.add(child);

@@ -21,13 +21,13 @@ import {
   ensureGuestImages,
   guestDomainXml,
   makeScratchDir,
-  repoPath,
   SerialConsole,
   testName,
   type GuestDisk,
   type ScratchDir,
 } from './support/guest.js';
 import { cli, initPlainRepo } from './support/cli.js';
+import { BRANKAS_MAIN } from './support/main-path.js';
 
 const run = promisify(execFile);
 const MiB = 1 << 20;
@@ -442,7 +442,7 @@ async function interruptCli(
   begun: (stderr: string) => Promise<boolean>,
   what: string,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [repoPath('dist/src/cli/main.js'), ...args], {
+  const child = spawn(process.execPath, [BRANKAS_MAIN, ...args], {
     env: { ...process.env, BRANKAS_REPO: repoDir, LANG: 'C' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -14,7 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { waitUntil } from '../src/util/testing/index.js';
-import { repoPath } from './support/guest.js';
+
+import { BRANKAS_MAIN } from './support/main-path.js';
 
 const exec = promisify(execFile);
 
@@ -40,15 +41,11 @@ test('SIGTERM to the CLI while its qemu-nbd starts stops that qemu-nbd and remov
   const image = join(dir, 'disk.vmdk');
   await exec('qemu-img', ['create', '-q', '-f', 'vmdk', image, '1M']);
 
-  const child = spawn(
-    process.execPath,
-    [repoPath('dist/src/cli/main.js'), 'disk', 'info', image, '--json'],
-    {
-      // TMPDIR: the qemu-nbd directory is made where only this test looks.
-      env: { ...process.env, PATH: `${bin}:${process.env['PATH']}`, TMPDIR: tmp, LANG: 'C' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const child = spawn(process.execPath, [BRANKAS_MAIN, 'disk', 'info', image, '--json'], {
+    // TMPDIR: the qemu-nbd directory is made where only this test looks.
+    env: { ...process.env, PATH: `${bin}:${process.env['PATH']}`, TMPDIR: tmp, LANG: 'C' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   t.after(() => child.kill('SIGKILL'));
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));

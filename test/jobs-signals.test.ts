@@ -1,6 +1,6 @@
 /**
  * Jobs and signals with real processes on a real TCG guest: the real CLI
- * (`node dist/src/cli/main.js`) is killed, terminated and hung up on in the
+ * (`node dist/cli/brankas.js`) is killed, terminated and hung up on in the
  * middle of a cold backup. It talks to libvirtd through a loopback proxy
  * that can hold its requests, so each signal lands at a known step (the VM
  * asked to stop, or the backup committed) rather than at a moment a timer
@@ -18,9 +18,10 @@ import { Connection, DomainUndefine, isNotFound } from '../src/libvirt/index.js'
 import { GUEST_WORK_ROOT, TinyGuest } from '../src/engine/guest/tiny-guest.js';
 import { run } from '../src/cli/run.js';
 import { VmLock } from '../src/service/index.js';
-import { makeScratchDir, repoPath, testName } from './support/guest.js';
+import { makeScratchDir, testName } from './support/guest.js';
 import { DaemonProxy } from './support/proxy.js';
 import { cli, initPlainRepo } from './support/cli.js';
+import { BRANKAS_MAIN } from './support/main-path.js';
 
 let conn: Connection;
 let proxy: DaemonProxy;
@@ -69,7 +70,7 @@ interface Child {
  * hold the proxy in the same turn the child says it has reached a step.
  */
 function spawnCli(args: string[], onStderr?: (text: string) => void): Child {
-  const child = spawn(process.execPath, [repoPath('dist/src/cli/main.js'), ...args], {
+  const child = spawn(process.execPath, [BRANKAS_MAIN, ...args], {
     env: { ...process.env, ...env(), LANG: 'C' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -12,8 +12,9 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Connection, type StoragePool } from '../src/libvirt/index.js';
 import { ThinProvisioningLab, type ThinStep } from '../src/engine/lab/thin-provisioning.js';
-import { makeScratchDir, repoPath, type ScratchDir } from './support/guest.js';
+import { makeScratchDir, type ScratchDir } from './support/guest.js';
 import { cli } from './support/cli.js';
+import { BRANKAS_MAIN } from './support/main-path.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -163,13 +164,7 @@ describe('lab thin-provisioning', () => {
   test('SIGINT in the middle removes everything and exits 130', async () => {
     const child = spawn(
       process.execPath,
-      [
-        repoPath('dist', 'src', 'cli', 'main.js'),
-        'lab',
-        'thin-provisioning',
-        '--dir',
-        scratch.path,
-      ],
+      [BRANKAS_MAIN, 'lab', 'thin-provisioning', '--dir', scratch.path],
       { env: { ...process.env, LANG: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';

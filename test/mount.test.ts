@@ -21,8 +21,9 @@ import { Repository } from '../src/repo/repository.js';
 import { BackupWriter } from '../src/repo/writer.js';
 import { mountBackup, type Mount } from '../src/engine/index.js';
 import { TEST_PASSWORD } from '../src/repo/testing/support.js';
-import { repoPath } from './support/guest.js';
+
 import { cli } from './support/cli.js';
+import { BRANKAS_MAIN } from './support/main-path.js';
 
 const run = promisify(execFile);
 const MiB = 1 << 20;
@@ -255,7 +256,7 @@ describe('brankas mount', () => {
     await mkdir(cliTmp);
     const child = spawn(
       process.execPath,
-      [repoPath('dist/src/cli/main.js'), 'mount', 'mountvm', '--disk', 'vda', '--json'],
+      [BRANKAS_MAIN, 'mount', 'mountvm', '--disk', 'vda', '--json'],
       {
         // Its private directory goes under the test's own, removed even if the test fails.
         env: {
@@ -313,11 +314,9 @@ describe('brankas mount', () => {
 
   test('an unknown backup fails with exit code 1 and a clear message', async () => {
     const pw = join(dir, 'password');
-    const r = await run(
-      process.execPath,
-      [repoPath('dist/src/cli/main.js'), 'mount', 'nothing-here'],
-      { env: { ...process.env, BRANKAS_REPO: repoDir, BRANKAS_PASSWORD_FILE: pw, LANG: 'C' } },
-    ).then(
+    const r = await run(process.execPath, [BRANKAS_MAIN, 'mount', 'nothing-here'], {
+      env: { ...process.env, BRANKAS_REPO: repoDir, BRANKAS_PASSWORD_FILE: pw, LANG: 'C' },
+    }).then(
       () => ({ code: 0, stderr: '' }),
       (e: { code: number; stderr: string }) => e,
     );

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { repoPath } from './support/guest.js';
 
@@ -24,7 +24,15 @@ test('the published package holds the library but no test file and no test helpe
   assert.ok(existsSync(repoPath('dist', 'src', 'nbd', 'testing', 'index.js')));
   assert.ok(files.includes('dist/src/index.js'));
   assert.ok(files.includes('dist/src/cli/main.js'));
+  // The executable is the bundle, with the worker it starts beside it.
+  assert.ok(files.includes('dist/cli/brankas.js'));
+  assert.ok(files.includes('dist/cli/chunk-worker.js'));
+  assert.ok(!files.includes('scripts/bundle.mjs'), 'a build step, not part of the package');
   assert.ok(files.includes('scripts/build-guest.sh'), 'the tiny guest is built from the package');
+  const manifest = JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as {
+    bin: Record<string, string>;
+  };
+  assert.equal(manifest.bin['brankas'], 'dist/cli/brankas.js');
   const shipped = files.filter(
     (f) => /\.test\.|(^|\/)testing\/|test-support/.test(f) || f === 'scripts/test.sh',
   );

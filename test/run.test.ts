@@ -25,10 +25,11 @@ import {
 import { SerialConsole } from '../src/engine/guest/serial-console.js';
 import { TinyGuest } from '../src/engine/guest/tiny-guest.js';
 import { isAlive, VmLock, type ProcessIdentity } from '../src/service/index.js';
-import { BOOT_TIMEOUT_MS, repoPath, testName } from './support/guest.js';
+import { BOOT_TIMEOUT_MS, testName } from './support/guest.js';
 import { cli, initPlainRepo, TEST_STATE_DIR } from './support/cli.js';
 import { serverRunning } from '../src/cli/commands/run-server.js';
 import { rm } from 'node:fs/promises';
+import { BRANKAS_MAIN } from './support/main-path.js';
 
 let conn: Connection;
 let repoDir: string;
@@ -114,7 +115,7 @@ describe('brankas run', () => {
     // process and defining the VM: before, the record was written there, so nothing listed it.
     const child = spawn(
       process.execPath,
-      [repoPath('dist', 'src', 'cli', 'main.js'), 'run', guest.domain.name, '--as', killedName],
+      [BRANKAS_MAIN, 'run', guest.domain.name, '--as', killedName],
       {
         env: {
           ...process.env,

@@ -11,7 +11,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { S3Backend } from '../src/repo/backend/s3.js';
 import {
@@ -26,9 +26,10 @@ import { bufferSource, type ExtentSource } from '../src/repo/source.js';
 import { realisticBytes } from '../src/repo/testing/support.js';
 import { BackupWriter } from '../src/repo/writer.js';
 import { cli, TEST_STATE_DIR } from './support/cli.js';
+import { BRANKAS_MAIN } from './support/main-path.js';
 
 const run = promisify(execFile);
-const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const MAIN = BRANKAS_MAIN;
 const KEYS = {
   AWS_ACCESS_KEY_ID: S3_TEST_CREDENTIALS.accessKeyId,
   AWS_SECRET_ACCESS_KEY: S3_TEST_CREDENTIALS.secretAccessKey,

@@ -20,10 +20,11 @@ import { Connection } from '../src/libvirt/index.js';
 import { TinyGuest } from '../src/engine/guest/tiny-guest.js';
 import { readJournal, ScheduleRuns } from '../src/service/index.js';
 import { cli, initPlainRepo } from './support/cli.js';
-import { repoPath, testName } from './support/guest.js';
+import { testName } from './support/guest.js';
 import { DaemonProxy } from './support/proxy.js';
+import { BRANKAS_MAIN } from './support/main-path.js';
 
-const MAIN = repoPath('dist', 'src', 'cli', 'main.js');
+const MAIN = BRANKAS_MAIN;
 
 let conn: Connection;
 let proxy: DaemonProxy;

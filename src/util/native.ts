@@ -5,26 +5,15 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { findPackageRoot } from './package-root.js';
 
 const ADDON = join('native', 'build', 'Release', 'brankas_native.node');
 
 let loaded: { addon: Record<string, unknown> | undefined; error: unknown } | undefined;
 
-/** The package root: the nearest directory above this module with a package.json. */
-function packageRoot(): string | undefined {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) return undefined;
-    dir = parent;
-  }
-}
-
 function load(): { addon: Record<string, unknown> | undefined; error: unknown } {
-  const root = packageRoot();
+  const root = findPackageRoot();
   if (root === undefined) return { addon: undefined, error: new Error('package root not found') };
   const file = join(root, ADDON);
   if (!existsSync(file)) return { addon: undefined, error: new Error(`${file} is not built`) };

@@ -1,16 +1,16 @@
 /**
  * Serves the dashboard: `/` is the page, `/assets/` its style sheet and the compiled client
- * modules (read from client/ beside this file, by a strict name, never a path the request
- * makes up). None of it is secret (the data comes through the API, with the token), so no
+ * modules (read from the package's dist/src/web/client/, by a strict name, never a path the
+ * request makes up; the same folder whether this code runs from the module tree or the bundle). None of it is secret (the data comes through the API, with the token), so no
  * token is asked for here; every response carries a CSP that allows only this origin.
  */
 import { readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Hono } from 'hono';
+import { findPackageRoot } from '../util/package-root.js';
 import { INDEX_HTML, STYLE_CSS } from './page.js';
 
-const CLIENT_DIR = join(dirname(fileURLToPath(import.meta.url)), 'client');
+const CLIENT_DIR = join(findPackageRoot() ?? '.', 'dist', 'src', 'web', 'client');
 
 export const CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +

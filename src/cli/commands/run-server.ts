@@ -9,7 +9,6 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { EngineError } from '../../engine/index.js';
 import {
   identityOf,
@@ -20,6 +19,7 @@ import {
   type RunDisk,
 } from '../../service/index.js';
 import type { RecordDraft } from './serve-export.js';
+import { cliEntry } from '../entry.js';
 
 /** How long the serving process may take to open the repository and listen. */
 const START_DEADLINE_MS = 120_000;
@@ -56,7 +56,7 @@ export interface ServerSpec {
 export async function startServer(s: ServerSpec): Promise<ProcessIdentity> {
   await mkdir(runsDir(s.stateDir), { recursive: true, mode: 0o755 });
   const log = openSync(runLogPath(s.stateDir, s.vm), 'a', 0o600);
-  const main = fileURLToPath(new URL('../main.js', import.meta.url));
+  const main = cliEntry();
   const child = spawn(
     process.execPath,
     [

@@ -9,12 +9,12 @@ import { execFile } from 'node:child_process';
 import { access, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { UsageError, type Command } from '../command.js';
 import { stateDir } from '../vm-job.js';
 import { repoLocation, repoOption } from './repo-location.js';
 import { DEFAULT_LISTEN } from './serve.js';
+import { cliEntry } from '../entry.js';
 
 export const UNIT_NAME = 'brankas.service';
 const DEFAULT_UNIT_DIR = '/etc/systemd/system';
@@ -110,7 +110,7 @@ export const serviceInstall: Command = {
     }
     const input: UnitInput = {
       node: process.execPath,
-      main: fileURLToPath(new URL('../main.js', import.meta.url)),
+      main: cliEntry(),
       listen,
       repo: resolve(repoLocation(ctx, args)),
       stateDir: resolve(stateDir(ctx)),

@@ -8,9 +8,10 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, copyFile, readFile, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { untilAborted } from '../../util/abort.js';
+import { findPackageRoot } from '../../util/package-root.js';
 import { escapeXml } from '../../util/xml.js';
 import { EngineError } from '../errors.js';
 import { DomainUndefine, type Connection, type Domain } from '../../libvirt/index.js';
@@ -33,25 +34,16 @@ export const BOOT_TIMEOUT_MS = 300_000;
 export const GUEST_CMDLINE =
   'console=ttyS0 quiet loglevel=1 cryptomgr.notests 8250.nr_uarts=1 i8042.noaux';
 
-let rootCache: string | undefined;
-
-/** The package root: the first directory above this module holding a package.json. */
+/** The package root (the guest's cache is its `.cache/guest/`). */
 export function packageRoot(): string {
-  if (rootCache !== undefined) return rootCache;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) {
-      rootCache = dir;
-      return dir;
-    }
-    const parent = dirname(dir);
-    if (parent === dir)
-      throw new EngineError(
-        'GUEST_IMAGES_MISSING',
-        `no package.json above ${fileURLToPath(import.meta.url)}`,
-      );
-    dir = parent;
+  const root = findPackageRoot();
+  if (root === undefined) {
+    throw new EngineError(
+      'GUEST_IMAGES_MISSING',
+      `no package.json above ${fileURLToPath(import.meta.url)}`,
+    );
   }
+  return root;
 }
 
 export interface GuestImages {
