@@ -83,6 +83,11 @@ export interface OpenOptions {
   password?: string | undefined;
   /** Worker threads for hashing, compression, encryption (default: one per core; 0 inline). */
   workers?: number;
+  /**
+   * Chunk work done on the caller's thread before the worker threads start, in milliseconds
+   * (default DEFAULT_INLINE_MS in workers/pool.ts; 0: the threads take the first chunk).
+   */
+  inlineMs?: number;
   /** Memory for index filters (default 128 MiB). */
   filterBudget?: number;
   /**
@@ -274,12 +279,16 @@ export class Repository {
   get codec(): ChunkCodec {
     this.requireKeys();
     if (this.closed) throw new RepoError('REPO_CLOSED', 'repository is closed');
-    this.codecInstance ??= createCodec(this.opts.workers ?? defaultWorkerCount(), {
-      idHash: this.config.chunkHash,
-      idKey: this.keys?.idKey,
-      encKey: this.keys?.encKey,
-      zstdLevel: writeLevel(this.config),
-    });
+    this.codecInstance ??= createCodec(
+      this.opts.workers ?? defaultWorkerCount(),
+      {
+        idHash: this.config.chunkHash,
+        idKey: this.keys?.idKey,
+        encKey: this.keys?.encKey,
+        zstdLevel: writeLevel(this.config),
+      },
+      this.opts.inlineMs !== undefined ? { inlineMs: this.opts.inlineMs } : {},
+    );
     return this.codecInstance;
   }
 

@@ -49,7 +49,7 @@ for (const workers of [0, 2]) {
     const keys: CodecKeys = { idHash: 'blake3', idKey: randomBytes(32), encKey: randomBytes(32) };
 
     it('hashes, encodes and decodes in place; damage is reported as such', async () => {
-      const codec = createCodec(workers, keys);
+      const codec = createCodec(workers, keys, { inlineMs: 0 });
       const cs = 65536;
       const arena = codec.openArena(recordCapacity(cs), 4);
       try {
@@ -81,7 +81,7 @@ for (const workers of [0, 2]) {
         const whole = Buffer.from(rec.buf.subarray(0, raw.length));
         assert.deepEqual(decodeRecord(whole, nid, keys), noise);
         const plainKeys: CodecKeys = { idHash: 'blake3' };
-        const k = createCodec(workers, plainKeys);
+        const k = createCodec(workers, plainKeys, { inlineMs: 0 });
         const a2 = k.openArena(recordCapacity(cs), 2);
         try {
           const [p2, r2] = [await a2.acquire(), await a2.acquire()];

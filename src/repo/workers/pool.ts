@@ -1,9 +1,14 @@
 /**
  * The chunk pool: hashing, compression, encryption and decoding spread over
  * worker threads (one per core by default), or done inline when size is 0
- * (small jobs, tests, and the measurement that shows the threads pay).
+ * (tests, and the measurement that shows the threads pay). A pool with threads
+ * does its first work inline too, until that work has cost `inlineMs` of the
+ * caller's time: a small job (an incremental of a few changed chunks) never
+ * pays for starting threads and a message per chunk, and a big one has its
+ * threads started early and works inline until one of them is up.
  */
 import { availableParallelism } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { RepoError, RepoIntegrityError, type IntegrityWhere } from '../errors.js';
 import {
@@ -50,6 +55,19 @@ export function defaultWorkerCount(): number {
   return availableParallelism();
 }
 
+/**
+ * Chunk work a pool with threads does inline before it starts them (milliseconds of the
+ * caller's thread). An incremental's 200 changed chunks of random data cost about 30 ms inline
+ * and 100+ ms through the threads (their start, then two messages a chunk); a full backup
+ * passes this in its first 20 MiB or so (docs/benchmarks.md, "Live backups: fixed costs").
+ */
+export const DEFAULT_INLINE_MS = 50;
+
+export interface CodecOptions {
+  /** See DEFAULT_INLINE_MS; 0 starts the threads at the first chunk. */
+  inlineMs?: number;
+}
+
 interface Pending {
   resolve(v: PoolReply & { ok: true }): void;
   reject(e: unknown): void;
@@ -76,11 +94,36 @@ class WorkerPool implements ChunkCodec {
   private readonly live = new Map<number, { sab: SharedArrayBuffer; slotSize: number }>();
   private seq = 0;
   private closed = false;
+  /** Time spent on chunk work inline so far, and whether a thread is up to take it. */
+  private inlineSpent = 0;
+  private online = false;
+  private readonly local: InlineOps;
 
   constructor(
     private readonly size: number,
     private readonly keys: CodecKeys,
-  ) {}
+    private readonly inlineMs: number,
+  ) {
+    this.local = inlineOps(keys);
+  }
+
+  /**
+   * Runs `work` inline while the budget lasts or, once spent, until a thread is up (the threads
+   * are started then); undefined when the threads take it.
+   */
+  private inline<T>(work: () => T): { value: T } | undefined {
+    if (this.online || this.closed) return undefined;
+    if (this.inlineSpent >= this.inlineMs) {
+      this.start();
+      if (this.online) return undefined;
+    }
+    const t0 = performance.now();
+    try {
+      return { value: work() };
+    } finally {
+      this.inlineSpent += performance.now() - t0;
+    }
+  }
 
   /** Whether the threads have started (for tests and diagnostics). */
   get started(): boolean {
@@ -94,6 +137,7 @@ class WorkerPool implements ChunkCodec {
         workerData: this.keys,
       });
       const slot = { w, busy: 0 };
+      w.once('online', () => (this.online = true));
       w.on('message', (r: PoolReply) => {
         slot.busy--;
         const p = this.pending.get(r.seq);
@@ -141,11 +185,19 @@ class WorkerPool implements ChunkCodec {
     announce(arena.sab);
     const ids = (r: PoolReply & { ok: true }): Buffer | undefined =>
       r.id ? Buffer.from(r.id) : undefined;
+    const local = this.local;
     return Object.assign(arena, {
       no,
-      hash: async (slot: Slot, length: number) =>
-        ids(await this.request({ seq: 0, op: 'hashSlot', arena: no, slot: slot.index, length })),
+      hash: async (slot: Slot, length: number) => {
+        const done = this.inline(() => local.hash(slot, length));
+        if (done) return done.value;
+        return ids(
+          await this.request({ seq: 0, op: 'hashSlot', arena: no, slot: slot.index, length }),
+        );
+      },
       encode: async (slot: Slot, length: number, id: Buffer, to: Slot) => {
+        const done = this.inline(() => local.encode(slot, length, id, to));
+        if (done) return done.value;
         const r = await this.request({
           seq: 0,
           op: 'encodeSlot',
@@ -158,6 +210,7 @@ class WorkerPool implements ChunkCodec {
         return { length: r.length!, payloadInPlain: r.raw === true };
       },
       decode: async (slot: Slot, length: number, id: Buffer, to: Slot, into?: CodecArena) =>
+        this.inline(() => local.decode(slot, length, id, to))?.value ??
         (
           await this.request({
             seq: 0,
@@ -175,6 +228,8 @@ class WorkerPool implements ChunkCodec {
   }
 
   async decode(record: Buffer, id: Buffer): Promise<Buffer> {
+    const done = this.inline(() => decodeRecord(record, id, this.keys));
+    if (done) return done.value;
     // An id travels in its own 32 bytes: a view of Buffer's shared pool would clone the pool.
     const req: PoolRequest = { seq: 0, op: 'decode', buf: record, id: new Uint8Array(id) };
     return toBuffer((await this.request(req, transferable(record))).out!);
@@ -202,24 +257,42 @@ function rebuild(e: { message: string; code?: string; where?: unknown }): Error 
   return new RepoError('REPO_IO', `chunk worker failed: ${e.message}`);
 }
 
+/** The slot operations done on the caller's thread (an InlineCodec's, a pool's first ones). */
+interface InlineOps {
+  hash(slot: Slot, length: number): Buffer | undefined;
+  encode(slot: Slot, length: number, id: Buffer, to: Slot): EncodedRecord;
+  decode(slot: Slot, length: number, id: Buffer, to: Slot): number;
+}
+
+function inlineOps(keys: CodecKeys): InlineOps {
+  const view = (s: Slot, length: number): Buffer => s.buf.subarray(0, length);
+  return {
+    hash: (slot, length) => {
+      const b = view(slot, length);
+      return isAllZero(b) ? undefined : chunkId(b, keys);
+    },
+    encode: (slot, length, id, to) => encodeRecordParts(view(slot, length), id, keys, to.buf),
+    decode: (slot, length, id, to) => decodeRecord(view(slot, length), id, keys, to.buf).length,
+  };
+}
+
 class InlineCodec implements ChunkCodec {
-  constructor(private readonly keys: CodecKeys) {}
+  private readonly ops: InlineOps;
+  constructor(private readonly keys: CodecKeys) {
+    this.ops = inlineOps(keys);
+  }
   async decode(record: Buffer, id: Buffer): Promise<Buffer> {
     return decodeRecord(record, id, this.keys);
   }
   openArena(slotSize: number, count: number): CodecArena {
-    const keys = this.keys;
-    const view = (s: Slot, length: number): Buffer => s.buf.subarray(0, length);
+    const ops = this.ops;
     return Object.assign(new Arena(slotSize, count), {
       no: 0,
-      hash: async (slot: Slot, length: number) => {
-        const b = view(slot, length);
-        return isAllZero(b) ? undefined : chunkId(b, keys);
-      },
+      hash: async (slot: Slot, length: number) => ops.hash(slot, length),
       encode: async (slot: Slot, length: number, id: Buffer, to: Slot) =>
-        encodeRecordParts(view(slot, length), id, keys, to.buf),
+        ops.encode(slot, length, id, to),
       decode: async (slot: Slot, length: number, id: Buffer, to: Slot) =>
-        decodeRecord(view(slot, length), id, keys, to.buf).length,
+        ops.decode(slot, length, id, to),
       close: () => undefined,
     });
   }
@@ -227,6 +300,8 @@ class InlineCodec implements ChunkCodec {
 }
 
 /** A pool of `workers` threads, or inline work when 0. */
-export function createCodec(workers: number, keys: CodecKeys): ChunkCodec {
-  return workers > 0 ? new WorkerPool(workers, keys) : new InlineCodec(keys);
+export function createCodec(workers: number, keys: CodecKeys, o: CodecOptions = {}): ChunkCodec {
+  return workers > 0
+    ? new WorkerPool(workers, keys, o.inlineMs ?? DEFAULT_INLINE_MS)
+    : new InlineCodec(keys);
 }
