@@ -160,35 +160,11 @@ export async function liveBackup(
   let line = await planLine(vm, repo, disks);
   if (o.reread) line = { ...line, disks: line.disks.map((d) => asFull(d, 'reread')) };
 
-  let ex: LiveExport;
-  try {
-    ex = await begin(vm, line, freeze, o.workRoot, host);
-  } catch (err) {
-    // libvirt checks the bitmaps itself when it starts an incremental job: when it refuses
-    // them, every disk is read whole instead (the reason is recorded).
-    if (!line.disks.some((d) => d.read === 'incremental')) throw err;
-    if (
-      err instanceof EngineError &&
-      (err.code === 'BACKUP_LIVE_FREEZE_FAILED' || err.code === 'BACKUP_LIVE_THAW_FAILED')
-    ) {
-      throw err;
-    }
-    line = {
-      ...line,
-      disks: line.disks.map((d) => (d.read === 'incremental' ? asFull(d, 'bitmap-refused') : d)),
-    };
-    ex = await begin(vm, line, freeze, o.workRoot, host);
-  }
-
-  let writer: BackupWriter | undefined;
-  let committed = false;
-  try {
-    await o.shutdownPoint?.taken();
-    const useParent = line.disks.some((d) => d.read === 'incremental');
-    // The parent of the writer is the one whose checkpoint the bitmaps count from; without
-    // an incremental disk, the latest backup of the VM (its ids still speed up dedup).
-    const parent = useParent ? line.parent : line.latest;
-    writer = await BackupWriter.start(
+  // The repository's side (its lock, what is known damaged, the parent's index) gets ready
+  // while libvirt starts the backup job: neither waits for the other.
+  const openWriter = (l: LinePlan): { parent: LiveRecordParent; writer: Promise<BackupWriter> } => {
+    const parent = writerParent(l);
+    const writer = BackupWriter.start(
       repo,
       {
         vm: { name: vm.name, uuid: vm.uuid },
@@ -198,6 +174,47 @@ export async function liveBackup(
       },
       { onProgress: o.onProgress },
     );
+    writer.catch(() => undefined); // awaited below, or aborted
+    return { parent, writer };
+  };
+  let opening = openWriter(line);
+
+  let ex: LiveExport;
+  try {
+    try {
+      ex = await begin(vm, line, freeze, o.workRoot, host);
+    } catch (err) {
+      // libvirt checks the bitmaps itself when it starts an incremental job: when it refuses
+      // them, every disk is read whole instead (the reason is recorded).
+      if (!line.disks.some((d) => d.read === 'incremental')) throw err;
+      if (
+        err instanceof EngineError &&
+        (err.code === 'BACKUP_LIVE_FREEZE_FAILED' || err.code === 'BACKUP_LIVE_THAW_FAILED')
+      ) {
+        throw err;
+      }
+      line = {
+        ...line,
+        disks: line.disks.map((d) => (d.read === 'incremental' ? asFull(d, 'bitmap-refused') : d)),
+      };
+      if (writerParent(line)?.id !== opening.parent?.id) {
+        await abandon(opening.writer);
+        opening = openWriter(line);
+      }
+      ex = await begin(vm, line, freeze, o.workRoot, host);
+    }
+  } catch (err) {
+    await abandon(opening.writer);
+    throw err;
+  }
+
+  let writer: BackupWriter | undefined;
+  let committed = false;
+  try {
+    await o.shutdownPoint?.taken();
+    const useParent = line.disks.some((d) => d.read === 'incremental');
+    const parent = opening.parent;
+    writer = await opening.writer;
     const signal = o.signal ? AbortSignal.any([o.signal, ex.signal]) : ex.signal;
     const reports: LiveDiskReport[] = [];
     let newPlainBytes = 0;
@@ -265,7 +282,7 @@ export async function liveBackup(
       seconds: (Date.now() - started) / 1000,
     };
   } finally {
-    await writer?.abort();
+    if (!committed) await (writer ? writer.abort() : abandon(opening.writer));
     await ex.end();
     if (!committed) {
       // Nothing recorded: the checkpoint made for it would point the next backup at nothing.
@@ -304,6 +321,24 @@ function requireFreeze(vm: string, freeze: FreezePlan): void {
       );
     }
   };
+}
+
+type LiveRecordParent = LinePlan['parent'];
+
+/**
+ * The writer's parent: the backup whose checkpoint the bitmaps count from when a disk is read
+ * incrementally; without one, the VM's latest backup (its ids still speed up deduplication).
+ */
+function writerParent(line: LinePlan): LiveRecordParent {
+  return line.disks.some((d) => d.read === 'incremental') ? line.parent : line.latest;
+}
+
+/** Releases a writer being opened (or opened) for a job that will not run. */
+async function abandon(writer: Promise<BackupWriter>): Promise<void> {
+  await writer.then(
+    (w) => w.abort(),
+    () => undefined,
+  );
 }
 
 /** The disk read whole for `reason`; one already read whole keeps its own reason. */
