@@ -10,22 +10,16 @@
  * the domain it defined and the directories it created are removed, and what
  * it replaced is put back.
  */
-import { DomainXml, type Connection, type Domain } from '../../libvirt/index.js';
+import type { Connection, Domain } from '../../libvirt/index.js';
 import type { Manifest, ManifestDisk } from '../../repo/manifest.js';
 import type { Repository } from '../../repo/repository.js';
 import { BackupDisk } from '../../repo/reader.js';
 import { shellQuote, type SshTarget } from '../../util/ssh.js';
 import { createRemoteDisk, remoteRun } from '../remote/disk-sink.js';
-import type { GraphicsDecision } from './graphics.js';
-import type { HostAccess } from './host-access.js';
-import {
-  dropSnapshotRecords,
-  type PlannedFile,
-  type RestoreOptions,
-  type RestoreResult,
-} from './restore.js';
+import { placeRestore, type RestoreFacts, type RestoreSite } from './place.js';
+import type { PlannedFile, RestoreOptions, RestoreResult } from './restore.js';
 import { RemoteStaging, remoteMkdirs, remoteRemoveCreatedDirs } from './remote-staging.js';
-import { bootFileMode, copyBackedDisk, isBootFile } from './write.js';
+import { bootFileMode, copyBackedDisk } from './write.js';
 
 export async function writeRemoteDisk(
   ssh: SshTarget,
@@ -85,65 +79,29 @@ export async function executeRemote(
   existing: Domain | undefined,
   o: RestoreOptions,
   ssh: SshTarget,
-  facts: { started: number; name: string; graphics: GraphicsDecision[]; hostAccess: HostAccess[] },
+  facts: RestoreFacts,
 ): Promise<RestoreResult> {
+  return placeRestore(conn, m, plan, xml, existing, o, facts, remoteSite(ssh, repo, m, o));
+}
+
+/** A host over ssh as a restore's site (remote-staging.ts). */
+function remoteSite(ssh: SshTarget, repo: Repository, m: Manifest, o: RestoreOptions): RestoreSite {
   const staging = new RemoteStaging(ssh, o.force === true, o.signal);
   let createdDir: string | undefined;
-  let defined: Domain | undefined;
-  // The definition a forced restore replaces, put back if the restore then fails.
-  let replacedXml: string | undefined;
-  let droppedSnapshots: string[] = [];
-  try {
-    if (o.toDir) createdDir = await remoteMkdirs(ssh, o.toDir, o.signal);
-    const disks: RestoreResult['disks'] = [];
-    const bootFiles: RestoreResult['bootFiles'] = [];
-    for (const p of plan) {
-      o.signal?.throwIfAborted();
-      const tmp = staging.add(p.path);
-      if (isBootFile(p.disk)) {
-        await writeRemoteBootFile(ssh, repo, m.id, p.disk, tmp, o.signal);
-        bootFiles.push({ kind: p.disk.name.slice('boot-'.length), path: p.path });
-        continue;
-      }
-      const format = p.format === 'raw' ? 'raw' : 'qcow2';
-      const dataBytes = await writeRemoteDisk(ssh, repo, m.id, p.disk, tmp, format, o);
-      disks.push({ disk: p.disk.name, path: p.path, format, dataBytes });
-      o.onDisk?.({ disk: p.disk.name, path: p.path, dataBytes });
-    }
-    o.signal?.throwIfAborted();
-    // Placed only once all are complete (remote-staging.ts).
-    await staging.commit();
-    let vmName = facts.name;
-    if (!o.filesOnly) {
-      if (existing) replacedXml = await existing.xml(DomainXml.INACTIVE | DomainXml.SECURE);
-      const domain = await conn.defineDomain(xml);
-      if (!existing) defined = domain;
-      if (o.start) await domain.start();
-      vmName = domain.name;
-      // As locally: the replaced disks are flat copies now, their snapshots' records go.
-      if (existing) droppedSnapshots = await dropSnapshotRecords(existing);
-    }
-    await staging.finish();
-    return {
-      backup: m.id,
-      vm: vmName,
-      disks,
-      bootFiles,
-      started: o.start === true && !o.filesOnly,
-      droppedSnapshots,
-      seconds: (Date.now() - facts.started) / 1000,
-      xml,
-      graphics: facts.graphics,
-      hostAccess: facts.hostAccess,
-      cleanedLeftovers: [],
-      dryRun: false,
-    };
-  } catch (err) {
-    // Never a half-restored VM: what this restore wrote and defined goes, what it replaced is back.
-    if (defined) await defined.undefine().catch(() => undefined);
-    if (replacedXml) await conn.defineDomain(replacedXml).catch(() => undefined);
-    await staging.rollback();
-    if (o.toDir) await remoteRemoveCreatedDirs(ssh, createdDir, o.toDir);
-    throw err;
-  }
+  return {
+    async prepare() {
+      if (o.toDir) createdDir = await remoteMkdirs(ssh, o.toDir, o.signal);
+      return [];
+    },
+    writeBootFile: (p) =>
+      writeRemoteBootFile(ssh, repo, m.id, p.disk, staging.add(p.path), o.signal),
+    writeDisk: (p, format) =>
+      writeRemoteDisk(ssh, repo, m.id, p.disk, staging.add(p.path), format, o),
+    commit: () => staging.commit(),
+    finish: () => staging.finish(),
+    async rollback() {
+      await staging.rollback();
+      if (o.toDir) await remoteRemoveCreatedDirs(ssh, createdDir, o.toDir);
+    },
+  };
 }

@@ -16,13 +16,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import {
-  DomainXml,
-  isNotFound,
-  SnapshotDelete,
-  type Connection,
-  type Domain,
-} from '../../libvirt/index.js';
+import { isNotFound, type Connection, type Domain } from '../../libvirt/index.js';
 import type { Repository } from '../../repo/repository.js';
 import { errorCode } from '../../util/errors.js';
 import type { Manifest, ManifestDisk } from '../../repo/manifest.js';
@@ -38,6 +32,7 @@ import { cleanLeftovers, removeCreatedDirs, Staging } from './staging.js';
 import { isBootFile, writeBootFile, writeDisk, type RestoreProgressFn } from './write.js';
 import { dataHostOf } from '../remote/host.js';
 import { executeRemote } from './remote.js';
+import { placeRestore, type RestoreSite } from './place.js';
 import { checkRemoteSpace } from './remote-space.js';
 import { blockDeviceRefused, remoteKind } from './remote-staging.js';
 
@@ -306,99 +301,41 @@ async function restoreChecked(
     });
   }
   if (o.noSpaceCheck !== true) await checkSpace(plan, m.id);
-  return execute(conn, repo, m, plan, xml, existing, o, {
-    started,
-    name,
-    graphics,
-    hostAccess,
-  });
+  const facts = { started, name, graphics, hostAccess };
+  return placeRestore(conn, m, plan, xml, existing, o, facts, localSite(repo, m, plan, o));
 }
 
-async function execute(
-  conn: Connection,
+/** This host's file system as a restore's site (staging.ts). */
+function localSite(
   repo: Repository,
   m: Manifest,
   plan: PlannedFile[],
-  xml: string,
-  existing: Domain | undefined,
   o: RestoreOptions,
-  facts: { started: number; name: string; graphics: GraphicsDecision[]; hostAccess: HostAccess[] },
-): Promise<RestoreResult> {
+): RestoreSite {
   const staging = new Staging(o.force === true);
-  let defined: Domain | undefined;
-  // The definition a forced restore replaces, put back if the restore then fails.
-  let replacedXml: string | undefined;
-  let droppedSnapshots: string[] = [];
+  const target = (p: PlannedFile) => ({ ...staging.add(p.path), final: p.path });
   // The first directory this restore created for --to, removed again if it fails.
   let createdDir: string | undefined;
-  try {
-    if (o.toDir) createdDir = await mkdir(o.toDir, { recursive: true });
-    const cleanedLeftovers: string[] = [];
-    for (const dir of new Set(plan.map((p) => dirname(p.path)))) {
-      cleanedLeftovers.push(...(await cleanLeftovers(dir)));
-    }
-    const disks: RestoreResult['disks'] = [];
-    const bootFiles: RestoreResult['bootFiles'] = [];
-    // Every file is complete and synced under a temporary name before any takes its place.
-    for (const p of plan) {
-      o.signal?.throwIfAborted();
-      const target = { ...staging.add(p.path), final: p.path };
-      if (isBootFile(p.disk)) {
-        await writeBootFile(repo, m.id, p.disk, target);
-        bootFiles.push({ kind: p.disk.name.slice('boot-'.length), path: p.path });
-        continue;
+  return {
+    async prepare() {
+      if (o.toDir) createdDir = await mkdir(o.toDir, { recursive: true });
+      const cleaned: string[] = [];
+      for (const dir of new Set(plan.map((p) => dirname(p.path)))) {
+        cleaned.push(...(await cleanLeftovers(dir)));
       }
-      const format = p.format === 'raw' ? 'raw' : 'qcow2';
-      const dataBytes = await writeDisk(repo, m.id, p.disk, target, format, {
+      return cleaned;
+    },
+    writeBootFile: (p) => writeBootFile(repo, m.id, p.disk, target(p)),
+    writeDisk: (p, format) =>
+      writeDisk(repo, m.id, p.disk, target(p), format, {
         signal: o.signal,
         onProgress: o.onProgress,
-      });
-      disks.push({ disk: p.disk.name, path: p.path, format, dataBytes });
-      o.onDisk?.({ disk: p.disk.name, path: p.path, dataBytes });
-    }
-    o.signal?.throwIfAborted();
-    await staging.commit();
-    let vmName = facts.name;
-    if (!o.filesOnly) {
-      if (existing) replacedXml = await existing.xml(DomainXml.INACTIVE | DomainXml.SECURE);
-      const domain = await conn.defineDomain(xml);
-      if (!existing) defined = domain;
-      if (o.start) await domain.start();
-      vmName = domain.name;
-      // The replaced disks are flat copies now: snapshots that lived in them (or on them) are
-      // gone, and libvirt's records of them would point at nothing. The records go; no file does.
-      if (existing) droppedSnapshots = await dropSnapshotRecords(existing);
-    }
-    await staging.finish();
-    return {
-      backup: m.id,
-      vm: vmName,
-      disks,
-      bootFiles,
-      started: o.start === true && !o.filesOnly,
-      droppedSnapshots,
-      seconds: (Date.now() - facts.started) / 1000,
-      xml,
-      graphics: facts.graphics,
-      hostAccess: facts.hostAccess,
-      cleanedLeftovers,
-      dryRun: false,
-    };
-  } catch (err) {
-    // Never a half-restored VM: remove what this restore created, put back what it replaced.
-    if (defined) await defined.undefine().catch(() => undefined);
-    if (replacedXml) await conn.defineDomain(replacedXml).catch(() => undefined);
-    await staging.rollback();
-    if (o.toDir) await removeCreatedDirs(createdDir, o.toDir);
-    throw err;
-  }
-}
-
-export async function dropSnapshotRecords(vm: Domain): Promise<string[]> {
-  const names: string[] = [];
-  for (const s of await vm.listSnapshots()) {
-    names.push(s.name);
-    await s.delete(SnapshotDelete.METADATA_ONLY);
-  }
-  return names;
+      }),
+    commit: () => staging.commit(),
+    finish: () => staging.finish(),
+    async rollback() {
+      await staging.rollback();
+      if (o.toDir) await removeCreatedDirs(createdDir, o.toDir);
+    },
+  };
 }
