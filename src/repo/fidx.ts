@@ -117,6 +117,22 @@ export class FidxWriter {
     if (this.used === this.page.length) await this.flushPage();
   }
 
+  /** Adds the ids of several slots at once: `ids` holds them back to back, 32 bytes each. */
+  async addMany(ids: Buffer): Promise<void> {
+    const n = ids.length / SLOT;
+    if (!Number.isInteger(n) || this.written + n > this.header.slots)
+      throw new RepoError('REPO_INVALID_ARGUMENT', 'more slots than the disk has');
+    if (this.position === 0 && n > 0) await this.put(encodeFidxHeader(this.header));
+    for (let at = 0; at < ids.length;) {
+      const k = Math.min(ids.length - at, this.page.length - this.used);
+      ids.copy(this.page, this.used, at, at + k);
+      this.used += k;
+      this.written += k / SLOT;
+      at += k;
+      if (this.used === this.page.length) await this.flushPage();
+    }
+  }
+
   private async put(b: Buffer): Promise<void> {
     this.hash.update(b);
     this.position += b.length;

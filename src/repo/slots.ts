@@ -88,15 +88,35 @@ export class SlotReader {
 
   /** The id of a slot (32 bytes; the zero digest for zero slots). */
   async get(slot: number): Promise<Buffer> {
-    const p = Math.floor(slot / PAGE_SLOTS);
+    const page = await this.page(Math.floor(slot / PAGE_SLOTS));
+    const o = (slot % PAGE_SLOTS) * SLOT;
+    return page.subarray(o, o + SLOT);
+  }
+
+  /**
+   * The ids of slots [from, from + count), back to back, in pieces of at most a page (views of
+   * the cached pages: copy what must outlive the next call).
+   */
+  async *range(from: number, count: number): AsyncGenerator<Buffer> {
+    for (let slot = from; slot < from + count;) {
+      const p = Math.floor(slot / PAGE_SLOTS);
+      const n = Math.min(from + count, (p + 1) * PAGE_SLOTS) - slot;
+      const page = await this.page(p);
+      const o = (slot % PAGE_SLOTS) * SLOT;
+      yield page.subarray(o, o + n * SLOT);
+      slot += n;
+    }
+  }
+
+  /** Page `p` of the ids, from the last four read or from the backend. */
+  private async page(p: number): Promise<Buffer> {
     let page = this.pages.get(p);
     if (!page) {
       page = await this.readPage(p);
       if (this.pages.size >= 4) this.pages.delete(this.pages.keys().next().value!);
       this.pages.set(p, page);
     }
-    const o = (slot % PAGE_SLOTS) * SLOT;
-    return page.subarray(o, o + SLOT);
+    return page;
   }
 
   private async readPage(p: number): Promise<Buffer> {
