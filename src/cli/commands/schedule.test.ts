@@ -54,14 +54,36 @@ describe('brankas schedule', () => {
       ['schedule', 'add', 'db', '--vms', 'db01', '--when', '@hourly', '--mode', 'cold'],
       env,
     );
+    const app = [
+      '--mode',
+      'live',
+      '--consistency',
+      'application',
+      '--freeze-timeout-seconds',
+      '30',
+    ];
+    await cli(['schedule', 'add', 'app', '--vms', 'app01', '--when', '@daily', ...app], env);
     const text = await cli(['schedule', 'list'], env);
     assert.match(text.stdout, /^POLICY\s+VMS\s+WHEN/);
     assert.match(text.stdout, /web\s+web\* shop01\s+30 2 \* \* \*\s+auto\s+last 7\s+-\s+never/);
+    // A consistency other than the default is shown with the mode.
+    assert.match(text.stdout, /app\s+app01\s+@daily\s+live, application\s/);
     const json = await cli(['schedule', 'list', '--json'], env);
-    const listed = JSON.parse(json.stdout) as { policies: { id: string; nextRun: string }[] };
+    const listed = JSON.parse(json.stdout) as {
+      policies: {
+        id: string;
+        nextRun: string;
+        consistency: string;
+        freezeTimeoutSeconds: number | null;
+      }[];
+    };
     assert.deepEqual(
-      listed.policies.map((p) => p.id),
-      ['web', 'db'],
+      listed.policies.map((p) => [p.id, p.consistency, p.freezeTimeoutSeconds]),
+      [
+        ['web', 'auto', null],
+        ['db', 'auto', null],
+        ['app', 'application', 30],
+      ],
     );
     assert.ok(Date.parse(listed.policies[0]!.nextRun) > Date.now());
     const rm1 = await cli(['schedule', 'remove', 'web', '--json'], env);

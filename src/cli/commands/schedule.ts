@@ -27,6 +27,11 @@ import { openRepoAt, readPassword, repoLocation, repoOption, withBackend } from 
 
 const KEEP = ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
 
+/** The mode, and the consistency asked for when it is not the default (`live, application`). */
+function modeText(p: Policy): string {
+  return p.consistency === 'auto' ? p.mode : `${p.mode}, ${p.consistency}`;
+}
+
 function keepText(p: Policy): string {
   const parts = KEEP.filter((k) => p.keep[k] !== undefined).map((k) => `${k} ${p.keep[k]}`);
   return parts.length > 0 ? parts.join(', ') : '-';
@@ -70,6 +75,8 @@ const list: Command = {
             vms: r.policy.vms,
             when: r.policy.when,
             mode: r.policy.mode,
+            consistency: r.policy.consistency,
+            freezeTimeoutSeconds: r.policy.freezeTimeoutSeconds,
             keep: r.policy.keep,
             restoreTestDays: r.policy.restoreTestDays,
             timezone: r.policy.timezone,
@@ -100,7 +107,7 @@ const list: Command = {
             p.id,
             p.vms.join(' '),
             p.when + (p.timezone ? ` (${p.timezone})` : ''),
-            p.mode,
+            modeText(p),
             keepText(p),
             p.restoreTestDays === null
               ? '-'
