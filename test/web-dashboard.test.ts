@@ -293,7 +293,13 @@ describe('web dashboard in Chromium', () => {
     await shot('6-jobs');
     await page.goto(`${server.url}/#/repo`);
     await page.locator('#growth-chart circle.stored').first().waitFor();
-    assert.match((await page.locator('#repo-stats').textContent()) ?? '', /Deduplication/);
+    const stats = (await page.locator('#repo-stats').textContent()) ?? '';
+    assert.match(stats, /Deduplication/);
+    // What the repository is, as `brankas repo info` says it.
+    assert.match(stats, /Location/);
+    assert.match(stats, /zstd level \d+/);
+    assert.match(stats, /KiB each, ids blake3/);
+    assert.equal(await page.locator('#repo-damaged').count(), 0, 'no damaged backup here');
     // The check is a job on the repository, followed on the page to its end.
     await page.click('#repo-verify');
     await jobSucceeded('repo-verify', '#repo-jobs');

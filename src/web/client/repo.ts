@@ -21,6 +21,12 @@ interface Overview {
   };
   growth: { at: string; logicalBytes: number; storedBytes: number }[];
   space: { freeBytes: number; totalBytes: number; nearlyFull: boolean } | null;
+  // What `brankas repo info` says of it (engine/repo-info.ts), in the same answer.
+  location: string;
+  config: { chunkSize: number; chunkHash: string; encryption: string };
+  compressionLevel: number;
+  keys: unknown[];
+  damaged: unknown[];
 }
 
 interface Gc {
@@ -135,7 +141,23 @@ export async function repoPage(rerender: () => void): Promise<HTMLElement> {
   const o = await api<Overview>('/repo');
   const s = o.stats;
   const ratio = (r: number) => `${r.toFixed(2)}×`;
+  const c = o.config;
   const rows: [string, string][] = [
+    [t('repo.location'), o.location],
+    [
+      t('repo.encryption'),
+      c.encryption === 'none' ? t('repo.notEncrypted') : c.encryption.toUpperCase(),
+    ],
+    [t('repo.chunks'), t('repo.chunksText', { size: bytes(c.chunkSize), hash: c.chunkHash })],
+    [
+      t('repo.compressionLevel'),
+      o.compressionLevel === 0
+        ? t('repo.uncompressed')
+        : t('repo.zstdLevel', { level: o.compressionLevel }),
+    ],
+    ...(c.encryption === 'none'
+      ? []
+      : [[t('repo.keys'), String(o.keys.length)] as [string, string]]),
     [t('repo.backups'), String(s.backups)],
     [t('repo.logical'), bytes(s.logicalBytes)],
     [t('repo.data'), bytes(s.dataBytes)],
@@ -147,10 +169,21 @@ export async function repoPage(rerender: () => void): Promise<HTMLElement> {
   if (o.space) {
     rows.push([t('repo.free'), `${bytes(o.space.freeBytes)} / ${bytes(o.space.totalBytes)}`]);
   }
+  const damaged =
+    o.damaged.length > 0
+      ? [
+          h(
+            'p',
+            { class: 'warnings', role: 'alert', id: 'repo-damaged' },
+            t('repo.damaged', { count: o.damaged.length }),
+          ),
+        ]
+      : [];
   return h(
     'div',
     {},
     actions(rerender),
+    ...damaged,
     h(
       'table',
       { id: 'repo-stats' },
