@@ -152,9 +152,12 @@ export async function planLine(
   disks: LiveDisk[],
 ): Promise<LinePlan> {
   const prefix = linePrefix(repo.config.id);
-  const history = await vmHistory(repo, { name: domain.name, uuid: domain.uuid }, prefix);
+  // The repository's listing and libvirt's, at once.
+  const [history, all] = await Promise.all([
+    vmHistory(repo, { name: domain.name, uuid: domain.uuid }, prefix),
+    domain.listCheckpoints(),
+  ]);
   const parent = history.lineParent;
-  const all = await domain.listCheckpoints();
   const older = all.filter((c) => sequenceOf(prefix, c.name) !== undefined);
   const record = parent ? liveRecord(parent) : undefined;
   const sequence =
