@@ -160,10 +160,29 @@ after(async () => {
   }
 });
 
+/** A second sshd whose sessions find every tool the remote side uses but `missing`. */
+async function sshdWithout(missing: string): Promise<TestSshd> {
+  const bin = join(sshd.dir, `bin-without-${missing}`);
+  await mkdir(bin);
+  const tools = ['sh', 'mkdir', 'rm', 'cat', 'sleep', 'kill', 'qemu-img', 'qemu-nbd', 'stat', 'nc'];
+  for (const tool of [...tools, 'virt-ssh-helper'].filter((t) => t !== missing)) {
+    const { stdout } = await run('sh', ['-c', `command -v ${tool}`]);
+    // `kill` is the shell's own: none to link.
+    if (stdout.trim().startsWith('/')) await symlink(stdout.trim(), join(bin, tool));
+  }
+  return TestSshd.start({ extraConfig: [`SetEnv PATH=${bin}`] });
+}
+
 describe('remote cold backup over ssh', () => {
   test('a cold backup through qemu+ssh:// stores the same disk and boot files as a local one', async () => {
+    await sshCommands();
     const remote = await backup(sshUri());
     remoteBackupId = remote.id;
+    // The image's facts (qcow2 options below) came from the session that exported it: qemu-img
+    // ran inside the qemu-nbd script, not in an ssh session (a login there) of its own.
+    const sessions = await sshCommands();
+    assert.doesNotMatch(sessions, / -- \S+ qemu-img /);
+    assert.match(sessions, /info=\$\(qemu-img /);
     // The remote qemu-nbd and its directory went with the session.
     assert.deepEqual(await remoteExports(), []);
     assert.deepEqual(await qemuNbdsOf(disk), []);
@@ -286,25 +305,28 @@ describe('remote cold backup over ssh', () => {
     assert.equal(v.disks.find((d: { disk: string }) => d.disk === 'vda').restoredMatches, true);
   });
 
-  test('a host without qemu-nbd is QEMU_NBD_NOT_INSTALLED naming the host, and the VM is as it was', async () => {
-    // A second sshd whose sessions find every tool the remote side uses but qemu-nbd.
-    const bin = join(sshd.dir, 'bin-without-qemu-nbd');
-    await mkdir(bin);
-    for (const tool of [
-      'sh',
-      'mkdir',
-      'rm',
-      'cat',
-      'sleep',
-      'qemu-img',
-      'stat',
-      'nc',
-      'virt-ssh-helper',
-    ]) {
-      const { stdout } = await run('sh', ['-c', `command -v ${tool}`]);
-      await symlink(stdout.trim(), join(bin, tool));
+  test('a host without qemu-img is backed up all the same, without the qcow2 options it would tell', async () => {
+    const bare = await sshdWithout('qemu-img');
+    try {
+      const uri = `qemu+ssh://root@127.0.0.1:${bare.port}/system?keyfile=${bare.clientKey}&known_hosts=${bare.knownHosts}`;
+      const r = await cli(['backup', scratch.name, '-c', uri, '--mode', 'cold', '--json'], env());
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const vda = (JSON.parse(r.stdout).manifest.disks as DiskRecord[])[0]!;
+      assert.equal(vda.formatOptions['reader'], 'qemu-nbd-ssh');
+      assert.equal(vda.format, 'qcow2', 'the format the domain XML names');
+      assert.equal(vda.formatOptions['clusterSize'], undefined);
+      assert.equal(
+        await contentHash(JSON.parse(r.stdout).manifest.id, 'vda'),
+        await contentHash(remoteBackupId!, 'vda'),
+      );
+      assert.equal((await domain!.state()).state, 'shutoff');
+    } finally {
+      await bare.stop();
     }
-    const bare = await TestSshd.start({ extraConfig: [`SetEnv PATH=${bin}`] });
+  });
+
+  test('a host without qemu-nbd is QEMU_NBD_NOT_INSTALLED naming the host, and the VM is as it was', async () => {
+    const bare = await sshdWithout('qemu-nbd');
     try {
       const uri = `qemu+ssh://root@127.0.0.1:${bare.port}/system?keyfile=${bare.clientKey}&known_hosts=${bare.knownHosts}`;
       const r = await cli(['backup', scratch.name, '-c', uri, '--mode', 'cold', '--json'], env());
