@@ -65,8 +65,9 @@ async function main(): Promise<number> {
         // A temp directory of its own: brankas shares one ssh connection per host between the
         // sessions of a command, in $TMPDIR, and the connection outlives the command by 10 s;
         // the repetition before would hand this one a connection already made (no key
-        // exchange, no login). Each backup here pays for its own, as a single backup does.
-        const tmp = await mkdtemp('/tmp/brankas-bench-');
+        // exchange, no login). Each backup here pays for its own, as a single backup does. A
+        // short path: builds before c13bd87 fail outright when the socket's path is too long.
+        const tmp = await mkdtemp('/tmp/bb-');
         const env = {
           ...process.env,
           BRANKAS_REPO: out,
