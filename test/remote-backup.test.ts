@@ -9,7 +9,17 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { copyFile, chmod, mkdir, readdir, readFile, rename, rm, symlink } from 'node:fs/promises';
+import {
+  copyFile,
+  chmod,
+  mkdir,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { Connection, DomainUndefine, type Domain } from '../src/libvirt/index.js';
 import { LocalBackend } from '../src/repo/backend/local.js';
@@ -221,6 +231,40 @@ describe('remote cold backup over ssh', () => {
     assert.equal(e.code, 'SSH_FAILED');
     assert.match(e.message, /^ssh to root@127\.0\.0\.1:\d+ failed: .*refused the key/);
     assert.doesNotMatch(e.message, /\n/);
+  });
+
+  test('the boot files of a remote VM are asked for at once, not one session after the other', async () => {
+    // An ssh that holds each boot-file session (`stat` then `cat`) until the other one has
+    // started too; a reader that waits for the first to end before it starts the second gives
+    // up the wait (a deadline, written down) and is caught below.
+    const dir = join(sshd.dir, 'boot-barrier');
+    await mkdir(dir);
+    const wrapper = join(sshd.dir, 'ssh-boot-barrier');
+    await writeFile(
+      wrapper,
+      [
+        '#!/bin/sh',
+        'case "$*" in *"stat -L -c %a"*)',
+        `  : > '${dir}/started.'$$`,
+        '  n=0',
+        `  while [ "$(ls '${dir}' | grep -c '^started')" -lt 2 ]; do`,
+        '    n=$((n + 1))',
+        `    [ $n -gt 600 ] && { echo "$*" >> '${dir}/gave-up'; break; }`,
+        '    sleep 0.05',
+        '  done;;',
+        'esac',
+        'exec ssh "$@"',
+      ].join('\n') + '\n',
+      { mode: 0o755 },
+    );
+    const uri = `qemu+ssh://root@127.0.0.1:${sshd.port}/system?keyfile=${sshd.clientKey}&known_hosts=${sshd.knownHosts}&command=${wrapper}`;
+    const r = await backup(uri);
+    assert.deepEqual(
+      r.disks.map((d) => d.name),
+      ['vda', 'boot-kernel', 'boot-initrd'],
+    );
+    assert.equal((await readdir(dir)).filter((n) => n.startsWith('started.')).length, 2);
+    assert.equal(await readFile(join(dir, 'gave-up'), 'utf8').catch(() => ''), '');
   });
 
   test('a remote disk path that vanished is QEMU_NBD_IMAGE_NOT_FOUND naming the path', async () => {
