@@ -2,14 +2,15 @@
 // itself against the same backup made locally (`qemu:///system`), and against `virtnbdbackup
 // -U qemu+ssh://...` on the same VM, side by side in one run.
 //
-//   npx tsc -p tsconfig.json && node dist/bench/remote-backup.js [--virtual 4G] [--data 1G] [--reps 3]
+//   npm run build && node dist/bench/remote-backup.js [--virtual 4G] [--data 1G] [--reps 3] [--base DIST]
 //
 // It starts a private sshd on 127.0.0.1 (test/support/sshd.ts: its own host and client keys in a
 // temporary directory), writes --data bytes of random data (incompressible: the data path is what
 // is measured, not zstd) in 4 MiB pieces at scattered offsets of a --virtual qcow2, and defines
 // one throwaway shut-off domain `brankas-bench-<run>-remote`. Per repetition, the order of the
 // tools rotating: brankas local and brankas over ssh each back up into a fresh repository (so
-// nothing is deduplicated against an earlier run), virtnbdbackup -l copy into a fresh directory.
+// nothing is deduplicated against an earlier run, and with a temp directory of its own, so no ssh
+// connection an earlier run left is reused), virtnbdbackup -l copy into a fresh directory.
 // Every timed command is one process, as a user would run it. Markdown on stdout, progress on
 // stderr. Everything it made (domain, files, sshd) is removed at the end, also on error.
 //
@@ -18,6 +19,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, open, rm } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -41,6 +43,8 @@ async function main(): Promise<number> {
       data: { type: 'string', default: process.env['BENCH_DATA'] ?? '1G' },
       reps: { type: 'string', default: process.env['BENCH_REPS'] ?? '3' },
       dir: { type: 'string', default: process.env['BENCH_DIR'] ?? '/var/tmp' },
+      // Another build's dist/ (say the commit before a change): its ssh backup joins the rotation.
+      base: { type: 'string' },
     },
   });
   const virtual = parseSize(values.virtual!);
@@ -55,20 +59,40 @@ async function main(): Promise<number> {
     await makeDisk(disk, virtual, data);
     await conn.defineDomain(domainXml(vm, disk));
     const ssh = `qemu+ssh://root@127.0.0.1:${sshd.port}/system?keyfile=${sshd.clientKey}&known_hosts=${sshd.knownHosts}`;
-    const cli = brankasMain();
     const brankas =
-      (uri: string): Tool['backup'] =>
+      (uri: string, cli = brankasMain()): Tool['backup'] =>
       async (name, out) => {
-        const env = { ...process.env, BRANKAS_REPO: out, BRANKAS_STATE_DIR: join(dir, 'state') };
-        await run('node', [cli, 'repo', 'init', '--no-encryption'], env);
-        const t = performance.now();
-        await run('node', [cli, 'backup', name, '--mode', 'cold', '-c', uri], env);
-        return performance.now() - t;
+        // A temp directory of its own: brankas shares one ssh connection per host between the
+        // sessions of a command, in $TMPDIR, and the connection outlives the command by 10 s;
+        // the repetition before would hand this one a connection already made (no key
+        // exchange, no login). Each backup here pays for its own, as a single backup does. A
+        // short path: builds before c13bd87 fail outright when the socket's path is too long.
+        const tmp = await mkdtemp('/tmp/bb-');
+        const env = {
+          ...process.env,
+          BRANKAS_REPO: out,
+          BRANKAS_STATE_DIR: join(dir, 'state'),
+          TMPDIR: tmp,
+        };
+        try {
+          await run('node', [cli, 'repo', 'init', '--no-encryption'], env);
+          const t = performance.now();
+          await run('node', [cli, 'backup', name, '--mode', 'cold', '-c', uri], env);
+          return performance.now() - t;
+        } finally {
+          await rm(tmp, { recursive: true, force: true });
+        }
       };
     const tools: Record<string, Tool> = {
       local: { label: 'brankas, local (`qemu:///system`)', backup: brankas('qemu:///system') },
       ssh: { label: 'brankas over ssh (`qemu+ssh://root@127.0.0.1`)', backup: brankas(ssh) },
     };
+    if (values.base) {
+      tools['ssh-base'] = {
+        label: `brankas over ssh, build ${values.base}`,
+        backup: brankas(ssh, brankasMain(values.base)),
+      };
+    }
     if (spawnSync('virtnbdbackup', ['--version']).status === 0) {
       tools['virtnbdbackup'] = {
         label: 'virtnbdbackup -U qemu+ssh://… -l copy',
@@ -95,6 +119,7 @@ async function main(): Promise<number> {
         },
       };
     }
+    const loadStart = loadavg()[0]!.toFixed(1);
     const times: Record<string, number[]> = {};
     const failures: Record<string, string> = {};
     const names = Object.keys(tools);
@@ -121,7 +146,8 @@ async function main(): Promise<number> {
     const local = times['local'] ? median(times['local']) : NaN;
     process.stdout.write(
       `Cold backup, ${formatSize(virtual)} virtual qcow2 with ${formatSize(data)} of random data, ` +
-        `median of ${reps} (${new Date().toISOString()}):\n\n` +
+        `median of ${reps} (${new Date().toISOString()}; load average ${loadStart} at the start, ` +
+        `${loadavg()[0]!.toFixed(1)} at the end):\n\n` +
         markdownTable(
           ['tool', 'median', 'runs (s)', 'vs local', 'MB/s'],
           names.map((k) => {

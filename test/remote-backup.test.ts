@@ -9,7 +9,17 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { copyFile, chmod, mkdir, readdir, readFile, rename, rm, symlink } from 'node:fs/promises';
+import {
+  copyFile,
+  chmod,
+  mkdir,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { Connection, DomainUndefine, type Domain } from '../src/libvirt/index.js';
 import { LocalBackend } from '../src/repo/backend/local.js';
@@ -160,10 +170,29 @@ after(async () => {
   }
 });
 
+/** A second sshd whose sessions find every tool the remote side uses but `missing`. */
+async function sshdWithout(missing: string): Promise<TestSshd> {
+  const bin = join(sshd.dir, `bin-without-${missing}`);
+  await mkdir(bin);
+  const tools = ['sh', 'mkdir', 'rm', 'cat', 'sleep', 'kill', 'qemu-img', 'qemu-nbd', 'stat', 'nc'];
+  for (const tool of [...tools, 'virt-ssh-helper'].filter((t) => t !== missing)) {
+    const { stdout } = await run('sh', ['-c', `command -v ${tool}`]);
+    // `kill` is the shell's own: none to link.
+    if (stdout.trim().startsWith('/')) await symlink(stdout.trim(), join(bin, tool));
+  }
+  return TestSshd.start({ extraConfig: [`SetEnv PATH=${bin}`] });
+}
+
 describe('remote cold backup over ssh', () => {
   test('a cold backup through qemu+ssh:// stores the same disk and boot files as a local one', async () => {
+    await sshCommands();
     const remote = await backup(sshUri());
     remoteBackupId = remote.id;
+    // The image's facts (qcow2 options below) came from the session that exported it: qemu-img
+    // ran inside the qemu-nbd script, not in an ssh session (a login there) of its own.
+    const sessions = await sshCommands();
+    assert.doesNotMatch(sessions, / -- \S+ qemu-img /);
+    assert.match(sessions, /info=\$\(qemu-img /);
     // The remote qemu-nbd and its directory went with the session.
     assert.deepEqual(await remoteExports(), []);
     assert.deepEqual(await qemuNbdsOf(disk), []);
@@ -202,6 +231,40 @@ describe('remote cold backup over ssh', () => {
     assert.equal(e.code, 'SSH_FAILED');
     assert.match(e.message, /^ssh to root@127\.0\.0\.1:\d+ failed: .*refused the key/);
     assert.doesNotMatch(e.message, /\n/);
+  });
+
+  test('the boot files of a remote VM are asked for at once, not one session after the other', async () => {
+    // An ssh that holds each boot-file session (`stat` then `cat`) until the other one has
+    // started too; a reader that waits for the first to end before it starts the second gives
+    // up the wait (a deadline, written down) and is caught below.
+    const dir = join(sshd.dir, 'boot-barrier');
+    await mkdir(dir);
+    const wrapper = join(sshd.dir, 'ssh-boot-barrier');
+    await writeFile(
+      wrapper,
+      [
+        '#!/bin/sh',
+        'case "$*" in *"stat -L -c %a"*)',
+        `  : > '${dir}/started.'$$`,
+        '  n=0',
+        `  while [ "$(ls '${dir}' | grep -c '^started')" -lt 2 ]; do`,
+        '    n=$((n + 1))',
+        `    [ $n -gt 600 ] && { echo "$*" >> '${dir}/gave-up'; break; }`,
+        '    sleep 0.05',
+        '  done;;',
+        'esac',
+        'exec ssh "$@"',
+      ].join('\n') + '\n',
+      { mode: 0o755 },
+    );
+    const uri = `qemu+ssh://root@127.0.0.1:${sshd.port}/system?keyfile=${sshd.clientKey}&known_hosts=${sshd.knownHosts}&command=${wrapper}`;
+    const r = await backup(uri);
+    assert.deepEqual(
+      r.disks.map((d) => d.name),
+      ['vda', 'boot-kernel', 'boot-initrd'],
+    );
+    assert.equal((await readdir(dir)).filter((n) => n.startsWith('started.')).length, 2);
+    assert.equal(await readFile(join(dir, 'gave-up'), 'utf8').catch(() => ''), '');
   });
 
   test('a remote disk path that vanished is QEMU_NBD_IMAGE_NOT_FOUND naming the path', async () => {
@@ -286,25 +349,28 @@ describe('remote cold backup over ssh', () => {
     assert.equal(v.disks.find((d: { disk: string }) => d.disk === 'vda').restoredMatches, true);
   });
 
-  test('a host without qemu-nbd is QEMU_NBD_NOT_INSTALLED naming the host, and the VM is as it was', async () => {
-    // A second sshd whose sessions find every tool the remote side uses but qemu-nbd.
-    const bin = join(sshd.dir, 'bin-without-qemu-nbd');
-    await mkdir(bin);
-    for (const tool of [
-      'sh',
-      'mkdir',
-      'rm',
-      'cat',
-      'sleep',
-      'qemu-img',
-      'stat',
-      'nc',
-      'virt-ssh-helper',
-    ]) {
-      const { stdout } = await run('sh', ['-c', `command -v ${tool}`]);
-      await symlink(stdout.trim(), join(bin, tool));
+  test('a host without qemu-img is backed up all the same, without the qcow2 options it would tell', async () => {
+    const bare = await sshdWithout('qemu-img');
+    try {
+      const uri = `qemu+ssh://root@127.0.0.1:${bare.port}/system?keyfile=${bare.clientKey}&known_hosts=${bare.knownHosts}`;
+      const r = await cli(['backup', scratch.name, '-c', uri, '--mode', 'cold', '--json'], env());
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const vda = (JSON.parse(r.stdout).manifest.disks as DiskRecord[])[0]!;
+      assert.equal(vda.formatOptions['reader'], 'qemu-nbd-ssh');
+      assert.equal(vda.format, 'qcow2', 'the format the domain XML names');
+      assert.equal(vda.formatOptions['clusterSize'], undefined);
+      assert.equal(
+        await contentHash(JSON.parse(r.stdout).manifest.id, 'vda'),
+        await contentHash(remoteBackupId!, 'vda'),
+      );
+      assert.equal((await domain!.state()).state, 'shutoff');
+    } finally {
+      await bare.stop();
     }
-    const bare = await TestSshd.start({ extraConfig: [`SetEnv PATH=${bin}`] });
+  });
+
+  test('a host without qemu-nbd is QEMU_NBD_NOT_INSTALLED naming the host, and the VM is as it was', async () => {
+    const bare = await sshdWithout('qemu-nbd');
     try {
       const uri = `qemu+ssh://root@127.0.0.1:${bare.port}/system?keyfile=${bare.clientKey}&known_hosts=${bare.knownHosts}`;
       const r = await cli(['backup', scratch.name, '-c', uri, '--mode', 'cold', '--json'], env());

@@ -21,8 +21,8 @@ export type { NbdDiskReaderOptions, Range } from './reader.js';
 export { QemuNbd, liveQemuNbdCount } from './qemu-nbd.js';
 export type { QemuNbdOptions } from './qemu-nbd.js';
 export { openImageOverNbd } from './open-image.js';
-export { RemoteQemuNbd, openRemoteImageOverNbd } from './remote-qemu-nbd.js';
-export type { RemoteQemuNbdOptions } from './remote-qemu-nbd.js';
+export { RemoteQemuNbd, openRemoteImage, openRemoteImageOverNbd } from './remote-qemu-nbd.js';
+export type { RemoteImageOptions, RemoteQemuNbdOptions } from './remote-qemu-nbd.js';
 export type { OpenImageOptions } from './open-image.js';
 export {
   CONTEXT_ALLOCATION_DEPTH,

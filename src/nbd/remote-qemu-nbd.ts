@@ -7,6 +7,12 @@
  * socket as if qemu-nbd ran here. Nothing of brankas is installed remotely:
  * sh, qemu-nbd, cat and sleep are all the script uses.
  *
+ * Asked for (`imageInfo`), the same session also runs `qemu-img info` on the
+ * image while qemu-nbd starts, and prints its JSON before the ready marker:
+ * the facts a backup records about the image cost no ssh session of their
+ * own (each is a login there: a shell and its start-up files, 0.1-0.3 s on a
+ * busy host; docs/benchmarks.md, "Cold backup over `qemu+ssh://`").
+ *
  * Lifetime: the script waits on its stdin (`cat`); when brankas closes it,
  * or the ssh session dies for any reason (the sshd closes the channel), the
  * script stops qemu-nbd and removes its directory (an EXIT trap). So no
@@ -47,6 +53,11 @@ export interface RemoteQemuNbdOptions extends Pick<
   startTimeoutMs?: number;
   /** Grace period between closing the session and killing ssh (default 10 s). */
   stopTimeoutMs?: number;
+  /**
+   * Also run `qemu-img info --output=json --backing-chain -U` on the image in the same
+   * session (`format`, when given, is passed with `-f`); its output is `imageInfo`.
+   */
+  imageInfo?: boolean;
 }
 
 // Exit codes of the remote script for the faults it tells apart.
@@ -58,8 +69,16 @@ const READY = 'brankas-nbd-ready';
 /** Clients qemu-nbd is started to serve at once (`--shared`). */
 const MAX_CONNECTIONS = 8;
 
-/** The script run (by `sh -c`) on the remote host. */
-export function remoteScript(remoteDir: string, args: string[], image: string): string {
+/**
+ * The script run (by `sh -c`) on the remote host. `infoArgs`: the arguments of a `qemu-img
+ * info` run while qemu-nbd starts, its output (nothing when it fails) printed before the marker.
+ */
+export function remoteScript(
+  remoteDir: string,
+  args: string[],
+  image: string,
+  infoArgs?: string[],
+): string {
   const d = shellQuote(remoteDir);
   return [
     'umask 077',
@@ -69,10 +88,15 @@ export function remoteScript(remoteDir: string, args: string[], image: string): 
     `[ -e ${shellQuote(image)} ] || exit ${EXIT_NO_IMAGE}`,
     `qemu-nbd ${args.map(shellQuote).join(' ')} </dev/null &`,
     'pid=$!',
+    ...(infoArgs
+      ? [`info=$(qemu-img ${infoArgs.map(shellQuote).join(' ')} 2>/dev/null) || info=`]
+      : []),
+    // qemu-nbd listens within tens of milliseconds: a short step, on the path to the first byte.
     `until [ -S ${d}/nbd.sock ]; do`,
     `  kill -0 $pid 2>/dev/null || { wait $pid; exit ${EXIT_QEMU_NBD_DIED}; }`,
-    '  sleep 0.05',
+    '  sleep 0.01',
     'done',
+    ...(infoArgs ? ['[ -n "$info" ] && printf \'%s\\n\' "$info"'] : []),
     `echo ${READY}`,
     // Until brankas closes the session (or it dies): then qemu-nbd goes, and the directory.
     'cat >/dev/null',
@@ -83,6 +107,8 @@ export function remoteScript(remoteDir: string, args: string[], image: string): 
 }
 
 export class RemoteQemuNbd {
+  /** qemu-img info's JSON about the image, when asked for (`imageInfo`) and it answered. */
+  imageInfo: string | undefined;
   private stopping: Promise<void> | undefined;
   private readonly onAbort = (): void => this.stopNow();
 
@@ -110,7 +136,21 @@ export class RemoteQemuNbd {
       ssh,
       localSocket: socketPath,
       remoteSocket: `${remoteDir}/nbd.sock`,
-      script: remoteScript(remoteDir, args, options.image),
+      script: remoteScript(
+        remoteDir,
+        args,
+        options.image,
+        options.imageInfo
+          ? [
+              'info',
+              '--output=json',
+              '--backing-chain',
+              '-U',
+              ...(options.format ? ['-f', options.format] : []),
+              options.image,
+            ]
+          : undefined,
+      ),
     });
     const server = new RemoteQemuNbd(session, dir, socketPath, options);
     signal?.addEventListener('abort', server.onAbort, { once: true });
@@ -161,12 +201,13 @@ export class RemoteQemuNbd {
           (stderr ? `: ${stderr.trim()}` : ''),
         { details: { image: this.options.image, stderr } },
       );
-    await this.session.waitForMarker(
+    const said = await this.session.waitForMarker(
       READY,
       timeoutMs,
       (code, stderr) => this.startFailure(code, stderr),
       timedOut,
     );
+    if (this.options.imageInfo && said.trim() !== '') this.imageInfo = said;
     // The socket exists there; it may take a moment more to accept, and the forward with it.
     while (!(await probe(this.socketPath, Math.max(1, deadline - Date.now())))) {
       this.options.signal?.throwIfAborted();
@@ -206,6 +247,21 @@ export class RemoteQemuNbd {
   }
 }
 
+export type RemoteImageOptions = Omit<
+  RemoteQemuNbdOptions,
+  'ssh' | 'image' | 'readOnly' | 'allocationDepth'
+> & {
+  reader?: Omit<NbdDiskReaderOptions, 'onClose' | 'ownsClient' | 'dataClients'>;
+  /**
+   * NBD connections through the forward (default 2, at most 8: qemu-nbd's `--shared`).
+   * Each is an ssh channel of its own, with its own flow-control window (2 MiB in OpenSSH):
+   * one channel moved at most a window per round trip of window updates, which on a busy
+   * machine (every hop a process waiting for a CPU) held the data path to about a third of
+   * a local read (docs/benchmarks.md, "Cold backup over qemu+ssh://").
+   */
+  connections?: number;
+};
+
 /**
  * A remote image read over NBD through ssh, as openImageOverNbd() reads a local one; the
  * reader's close() ends the remote qemu-nbd.
@@ -213,18 +269,20 @@ export class RemoteQemuNbd {
 export async function openRemoteImageOverNbd(
   ssh: SshTarget,
   image: string,
-  options: Omit<RemoteQemuNbdOptions, 'ssh' | 'image' | 'readOnly' | 'allocationDepth'> & {
-    reader?: Omit<NbdDiskReaderOptions, 'onClose' | 'ownsClient' | 'dataClients'>;
-    /**
-     * NBD connections through the forward (default 2, at most 8: qemu-nbd's `--shared`).
-     * Each is an ssh channel of its own, with its own flow-control window (2 MiB in OpenSSH):
-     * one channel moved at most a window per round trip of window updates, which on a busy
-     * machine (every hop a process waiting for a CPU) held the data path to about a third of
-     * a local read (docs/benchmarks.md, "Cold backup over qemu+ssh://").
-     */
-    connections?: number;
-  } = {},
+  options: RemoteImageOptions = {},
 ): Promise<NbdDiskReader> {
+  return (await openRemoteImage(ssh, image, { ...options, imageInfo: false })).reader;
+}
+
+/**
+ * openRemoteImageOverNbd(), and with `imageInfo` what `qemu-img info` said about the image in
+ * the same ssh session (undefined: not asked, or qemu-img could not say).
+ */
+export async function openRemoteImage(
+  ssh: SshTarget,
+  image: string,
+  options: RemoteImageOptions = {},
+): Promise<{ reader: NbdDiskReader; imageInfo: string | undefined }> {
   const server = await RemoteQemuNbd.start({
     ...options,
     ssh,
@@ -252,10 +310,11 @@ export async function openRemoteImageOverNbd(
     throw failed.reason;
   }
   const [main, ...dataClients] = opened.map((o) => (o as PromiseFulfilledResult<NbdClient>).value);
-  return new NbdDiskReader(main!, {
+  const reader = new NbdDiskReader(main!, {
     format: options.format ?? 'raw',
     ...options.reader,
     dataClients,
     onClose: () => server.stop(),
   });
+  return { reader, imageInfo: server.imageInfo };
 }

@@ -67,9 +67,10 @@ export class ForwardedScriptSession {
   }
 
   /**
-   * Resolves once the script printed `marker`. Rejects with SSH_FAILED when ssh
-   * cannot be run, with `failure(exit code, stderr)` when the session ends first,
-   * and with `timeout(stderr)` when `timeoutMs` passes first (a deadline, not a
+   * Resolves once the script printed `marker` on a line of its own, with what it printed
+   * before that line (facts a script reports on its way, in the same session). Rejects with
+   * SSH_FAILED when ssh cannot be run, with `failure(exit code, stderr)` when the session ends
+   * first, and with `timeout(stderr)` when `timeoutMs` passes first (a deadline, not a
    * measure of speed).
    */
   async waitForMarker(
@@ -77,22 +78,25 @@ export class ForwardedScriptSession {
     timeoutMs: number,
     failure: (code: number | null, stderr: string) => Error,
     timeout: (stderr: string) => Error,
-  ): Promise<void> {
+  ): Promise<string> {
     const child = this.child;
     let stdout = '';
     let timer: NodeJS.Timeout | undefined;
     child.stdout!.setEncoding('utf8');
-    const ready = new Promise<void>((resolve, reject) => {
+    const line = `${marker}\n`;
+    const ready = new Promise<string>((resolve, reject) => {
       child.stdout!.on('data', (s: string) => {
         stdout += s;
-        if (stdout.includes(marker)) resolve();
+        // A whole line: text printed before it (a file name, say) cannot end the wait early.
+        const at = stdout.startsWith(line) ? 0 : stdout.indexOf(`\n${line}`);
+        if (at >= 0) resolve(stdout.slice(0, at === 0 ? 0 : at + 1));
       });
       child.once('error', (err) => reject(sshFailed(this.ssh, err.message, err)));
       child.once('close', (code) => reject(failure(code, this.stderr)));
       timer = setTimeout(() => reject(timeout(this.stderr)), timeoutMs);
     });
     try {
-      await ready;
+      return await ready;
     } finally {
       clearTimeout(timer);
     }

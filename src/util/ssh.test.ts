@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { test } from 'node:test';
-import { sshOptions, sshReason, type SshTarget } from './ssh.js';
+import { controlPath, sshOptions, sshReason, type SshTarget } from './ssh.js';
 
 const target = (keyfile: string | undefined): SshTarget => ({
   host: 'h',
@@ -33,6 +33,20 @@ test('sessions share one ssh connection per key, in a private directory of this 
   // Another key never rides a connection a first key opened.
   assert.notEqual(option(sshOptions(target('/k2')), 'ControlPath'), path);
   assert.equal(option(sshOptions(target('/k1')), 'ControlPath'), path);
+});
+
+test('a temp directory too long for a unix socket path means no sharing, not a refused ssh', () => {
+  const t = target('/k1');
+  const short = controlPath('/tmp/brankas-ssh-0', t)!;
+  assert.ok(short.startsWith('/tmp/brankas-ssh-0/'));
+  // ssh first listens on the path plus a 17-character suffix; a unix socket path holds 107.
+  assert.ok(short.length + 17 <= 107);
+  const long = `/var/tmp/${'d'.repeat(60)}/brankas-ssh-0`;
+  assert.equal(controlPath(long, t), null);
+  // Another host, port or user is another connection.
+  assert.notEqual(controlPath('/tmp/x', { ...t, host: 'h2' }), controlPath('/tmp/x', t));
+  assert.notEqual(controlPath('/tmp/x', { ...t, port: 2222 }), controlPath('/tmp/x', t));
+  assert.notEqual(controlPath('/tmp/x', { ...t, user: 'u' }), controlPath('/tmp/x', t));
 });
 
 test('AES-GCM comes first among OpenSSH’s usual ciphers', () => {

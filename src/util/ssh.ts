@@ -81,18 +81,37 @@ function controlDir(): string | null {
   return controlDirCache;
 }
 
+/**
+ * Longest control path ssh can use: a unix socket path holds 107 bytes, and the master first
+ * listens on the path with a 17-character random suffix.
+ */
+const MAX_CONTROL_PATH = 107 - 17;
+
+/**
+ * The connection-sharing socket of a target in `dir`: shared only by sessions to the same
+ * host, port and user with the same key and host keys. Null when the path would be too long
+ * for a unix socket (a long $TMPDIR): then every session connects on its own, where ssh would
+ * refuse to run at all.
+ */
+export function controlPath(dir: string, t: SshTarget): string | null {
+  const key = createHash('sha256')
+    .update(
+      JSON.stringify([t.user, t.host, t.port, t.keyfile, t.knownHosts, t.noVerify, t.command]),
+    )
+    .digest('hex')
+    .slice(0, 20);
+  const path = `${dir}/${key}`;
+  return Buffer.byteLength(path) <= MAX_CONTROL_PATH ? path : null;
+}
+
 /** Arguments before the host: batch mode (never a prompt), no escape character, the URI's options. */
 export function sshOptions(t: SshTarget): string[] {
   const args = ['-T', '-e', 'none', '-o', 'BatchMode=yes'];
   const control = controlDir();
-  if (control) {
-    // The first session becomes the master; it lingers 10 s after the last one ends. Shared
-    // only by sessions with the same key and host keys (%C: host, port, user).
-    const key = createHash('sha256')
-      .update(JSON.stringify([t.keyfile, t.knownHosts, t.noVerify, t.command]))
-      .digest('hex')
-      .slice(0, 12);
-    args.push('-o', 'ControlMaster=auto', '-o', `ControlPath=${control}/${key}-%C`);
+  const path = control === null ? null : controlPath(control, t);
+  if (path) {
+    // The first session becomes the master; it lingers 10 s after the last one ends.
+    args.push('-o', 'ControlMaster=auto', '-o', `ControlPath=${path}`);
     args.push('-o', 'ControlPersist=10');
   }
   // OpenSSH's own ciphers, AES-GCM first: with AES instructions (any x86 server of the last

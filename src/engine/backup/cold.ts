@@ -21,7 +21,7 @@ import {
   type PowerEvent,
   type PowerPlan,
 } from './power.js';
-import { diskFacts, openDiskForBackup } from './disk-source.js';
+import { openDiskWithFacts } from './disk-source.js';
 import { unchangedSince } from './unchanged.js';
 import { dataHostOf } from '../remote/host.js';
 import { addBootFiles } from './boot-files.js';
@@ -169,19 +169,9 @@ export async function coldBackup(
     let newStoredBytes = 0;
     for (const d of disks) {
       o.signal?.throwIfAborted();
-      // At once: on a remote host each is an ssh session (qemu-img info; qemu-nbd with its
-      // forward), about 0.4 s apiece on a busy machine, and neither needs the other.
-      const [diskInfo, opened] = await Promise.allSettled([
-        diskFacts(d.source!, d.format, host, o.signal),
-        openDiskForBackup(d.source!, d.format, o.signal, host),
-      ]);
-      if (diskInfo.status === 'rejected') {
-        if (opened.status === 'fulfilled') await opened.value.reader.close().catch(() => undefined);
-        throw diskInfo.reason;
-      }
-      if (opened.status === 'rejected') throw opened.reason;
-      const info = diskInfo.value;
-      const { reader, via } = opened.value;
+      // The reader and the image's facts at once (one ssh session on a remote host).
+      const { opened, facts: info } = await openDiskWithFacts(d.source!, d.format, host, o.signal);
+      const { reader, via } = opened;
       const same = unchangedSince(previous, d.target, info.states);
       try {
         const unchanged = same !== undefined && same.virtualSize === reader.virtualSize;

@@ -7,7 +7,7 @@
  */
 import { imageInfo, isImageUnsupported, openImage, type DiskReader } from '../../image/index.js';
 import { LOCAL, type DataHost } from '../remote/host.js';
-import { remoteImageInfo } from '../remote/files.js';
+import { parseQemuImgInfo, remoteImageInfo, type RemoteImageInfo } from '../remote/files.js';
 import { fileStates, type FileState } from './unchanged.js';
 
 export interface OpenedDisk {
@@ -64,13 +64,7 @@ export async function diskFacts(
 ): Promise<DiskFacts> {
   const known = format === 'raw' || format === 'qcow2' ? format : undefined;
   if (host.kind === 'ssh') {
-    const info = await remoteImageInfo(host.ssh, path, format, signal);
-    return {
-      format: info?.format,
-      chain: info?.backingChain ?? [],
-      qcow2: info?.qcow2,
-      states: undefined,
-    };
+    return remoteFacts(await remoteImageInfo(host.ssh, path, format, signal));
   }
   const info = await imageInfo(path, known ? { format: known } : {}).catch(() => undefined);
   // Without the backing chain known, always read.
@@ -80,5 +74,53 @@ export async function diskFacts(
     chain,
     qcow2: info?.qcow2,
     states: info ? await fileStates([path, ...chain]) : undefined,
+  };
+}
+
+/**
+ * A disk opened for reading and its facts, both at once. On a remote host that is one ssh
+ * session: qemu-img runs beside qemu-nbd in the session that exports the image, where a
+ * session of its own would cost a login on the host (docs/benchmarks.md, "Cold backup over
+ * `qemu+ssh://`"). A reader opened is closed again when it fails.
+ */
+export async function openDiskWithFacts(
+  path: string,
+  format: string | undefined,
+  host: DataHost,
+  signal?: AbortSignal,
+): Promise<{ opened: OpenedDisk; facts: DiskFacts }> {
+  if (host.kind === 'ssh') {
+    const { openRemoteImage } = await import('../../nbd/index.js');
+    const { reader, imageInfo } = await openRemoteImage(host.ssh, path, {
+      ...(format ? { format } : {}),
+      signal,
+      imageInfo: true,
+    });
+    let info: RemoteImageInfo | undefined;
+    try {
+      info = imageInfo === undefined ? undefined : parseQemuImgInfo(imageInfo);
+    } catch {
+      // What qemu-img could not say is not recorded, as when it fails (remoteImageInfo).
+    }
+    return { opened: { reader, via: 'qemu-nbd-ssh' }, facts: remoteFacts(info) };
+  }
+  const [facts, opened] = await Promise.allSettled([
+    diskFacts(path, format, host, signal),
+    openDiskForBackup(path, format, signal, host),
+  ]);
+  if (facts.status === 'rejected') {
+    if (opened.status === 'fulfilled') await opened.value.reader.close().catch(() => undefined);
+    throw facts.reason;
+  }
+  if (opened.status === 'rejected') throw opened.reason;
+  return { opened: opened.value, facts: facts.value };
+}
+
+function remoteFacts(info: RemoteImageInfo | undefined): DiskFacts {
+  return {
+    format: info?.format,
+    chain: info?.backingChain ?? [],
+    qcow2: info?.qcow2,
+    states: undefined,
   };
 }
