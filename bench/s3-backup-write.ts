@@ -4,7 +4,7 @@
 // the upload side's counterpart of s3-restore-read.ts.
 //
 //   npx tsc -p tsconfig.json && node dist/bench/s3-backup-write.js --size 256M --reps 3 \
-//     [--against /var/tmp/brankas-old]
+//     [--against /var/tmp/brankas-old] [--unsigned]
 //
 // s3rver runs in a child process (its CPU is counted apart). The disk (text-like and random
 // 4 MiB pieces by turns) goes into a fresh unencrypted repository for every write, so every
@@ -21,7 +21,7 @@ import { BackupDisk, bufferSource, Repository } from '../src/repo/index.js';
 import { BackupWriter } from '../src/repo/writer.js';
 import { realisticBytes } from '../src/repo/testing/support.js';
 import { S3_TEST_CREDENTIALS } from '../src/repo/backend/testing/s3-server.js';
-import { S3Backend } from '../src/repo/backend/s3.js';
+import { S3Backend, type S3BackendOptions } from '../src/repo/backend/s3.js';
 import { log, runMain } from './fixture.js';
 import { cpuOf, startServer } from './s3-child-server.js';
 import { formatSize, markdownTable, median, parseSize } from './stats.js';
@@ -37,14 +37,22 @@ async function main(): Promise<number> {
       size: { type: 'string', default: process.env['BENCH_SIZE'] ?? '256M' },
       reps: { type: 'string', default: process.env['BENCH_REPS'] ?? '3' },
       against: { type: 'string' },
+      // Also this build with UNSIGNED-PAYLOAD (no SHA-256 of the bodies), as a third row.
+      unsigned: { type: 'boolean', default: false },
     },
   });
   const size = parseSize(values.size!);
   const reps = Number(values.reps);
-  const builds: Record<string, BackendClass> = { 'this build': S3Backend };
+  const builds: Record<string, { B: BackendClass; options: S3BackendOptions }> = {
+    'this build': { B: S3Backend, options: {} },
+  };
+  if (values.unsigned) {
+    builds['this build, UNSIGNED-PAYLOAD'] = { B: S3Backend, options: { signPayload: false } };
+  }
   if (values.against) {
     const other = join(values.against, 'dist', 'src', 'repo', 'backend', 's3.js');
-    builds[`--against`] = ((await import(other)) as { S3Backend: BackendClass }).S3Backend;
+    const B = ((await import(other)) as { S3Backend: BackendClass }).S3Backend;
+    builds[`--against`] = { B, options: {} };
   }
   const data = Buffer.alloc(size);
   for (let o = 0, i = 0; o < size; o += 4 * MiB, i++) {
@@ -62,11 +70,10 @@ async function main(): Promise<number> {
       for (const name of rep % 2 ? [...names].reverse() : names) {
         log(`rep ${rep + 1}/${reps}: ${name}`);
         const location = `s3:${server.endpoint}/${server.bucket}/w-${rep}-${names.indexOf(name)}`;
-        const B = builds[name]!;
-        await Repository.init(new B(location, { credentials: S3_TEST_CREDENTIALS }), {
-          password: undefined,
-        });
-        const backend = new B(location, { credentials: S3_TEST_CREDENTIALS });
+        const { B, options } = builds[name]!;
+        const o = { credentials: S3_TEST_CREDENTIALS, ...options };
+        await Repository.init(new B(location, o), { password: undefined });
+        const backend = new B(location, o);
         const repo = await Repository.open(backend);
         // Requests with a body: every put() and every part or object an upload sends go out
         // through the backend's put or its upload's writes, counted at the server instead.

@@ -10,6 +10,7 @@
  * while it is spent, so a producer faster than the server cannot pile up packs in memory.
  * Nobody sees the object before commit() returns.
  */
+import { copyBytes } from '../../util/copy.js';
 import { RepoError } from '../errors.js';
 import type { ObjectUpload } from './types.js';
 
@@ -94,7 +95,9 @@ export class S3Upload implements ObjectUpload {
           this.segments.push(this.pool.take());
           this.used = 0;
         }
-        const n = p.copy(this.segments[this.segments.length - 1]!, this.used, at);
+        // copyBytes: records often come from a worker arena in shared memory (src/util/copy.ts).
+        const n = Math.min(p.length - at, this.pool.size - this.used);
+        copyBytes(this.segments[this.segments.length - 1]!, this.used, p.subarray(at, at + n));
         this.used += n;
         this.size += n;
         at += n;
