@@ -16,6 +16,7 @@ import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { S3Location } from './s3-location.js';
+import { RawHttp, type BodyTarget, type RawAnswer } from './s3-http.js';
 
 type Retry = typeof import('@smithy/core/retry');
 
@@ -57,6 +58,8 @@ interface RetryStrategy {
 
 export class LeanS3 {
   private readonly url: URL;
+  /** Range GETs over plain http go through s3-http.ts. */
+  private readonly raw: RawHttp | undefined;
   private readonly pathStyle: boolean;
   private parts: Promise<{ signer: Signer; retry: RetryStrategy; classify: Retry }> | undefined;
 
@@ -66,9 +69,20 @@ export class LeanS3 {
     pathStyle: boolean,
     /** Hash request bodies into the signature (else UNSIGNED-PAYLOAD). */
     private readonly signPayload: boolean,
+    timeouts: { connect: number; request: number },
+    rawGets = true,
   ) {
     this.url = new URL(where.endpoint);
     this.pathStyle = pathStyle;
+    if (this.url.protocol === 'http:' && rawGets) {
+      const host = pathStyle ? this.url.hostname : `${where.bucket}.${this.url.hostname}`;
+      this.raw = new RawHttp(
+        host.replace(/^\[|\]$/g, ''),
+        Number(this.url.port || 80),
+        timeouts.connect,
+        timeouts.request,
+      );
+    }
   }
 
   private load(): Promise<{ signer: Signer; retry: RetryStrategy; classify: Retry }> {
@@ -92,7 +106,7 @@ export class LeanS3 {
    * failure while reading it, a dropped connection, is retried like the request's own).
    */
   async send<T>(req: LeanRequest, read: (answer: LeanAnswer) => Promise<T>): Promise<T> {
-    const { signer, retry, classify } = await this.load();
+    const { signer } = await this.load();
     const handler = this.client.config.requestHandler as unknown as Handler;
     // The body's hash once, not once per attempt.
     const payloadHash = !req.body?.length
@@ -100,13 +114,59 @@ export class LeanS3 {
       : this.signPayload
         ? sha256(req.body)
         : UNSIGNED;
+    return this.retrying(async () => {
+      const signed = await signer.sign(this.request(req, payloadHash));
+      const { response } = await handler.handle(signed);
+      if (response.statusCode < 200 || response.statusCode > 299) throw await failure(response);
+      return read(response);
+    });
+  }
+
+  /**
+   * A GET (of a range) whose body goes where `target` says; over plain http through
+   * s3-http.ts, straight from the socket into that buffer. Retried as send() is.
+   */
+  async getInto(
+    key: string,
+    headers: Record<string, string>,
+    target: BodyTarget,
+  ): Promise<RawAnswer> {
+    if (!this.raw) {
+      return this.send({ method: 'GET', key, headers }, async (a) => {
+        const chunks: Buffer[] = [];
+        for await (const c of a.body) chunks.push(c as Buffer);
+        const body = Buffer.concat(chunks);
+        const into = target(body.length);
+        if (into) body.copy(into);
+        return {
+          statusCode: a.statusCode,
+          headers: a.headers,
+          body: into ? into.subarray(0, body.length) : body,
+        };
+      });
+    }
+    const raw = this.raw;
+    const { signer } = await this.load();
+    return this.retrying(async () => {
+      const signed = (await signer.sign(
+        this.request({ method: 'GET', key, headers }, EMPTY_SHA256),
+      )) as {
+        path: string;
+        headers: Record<string, string>;
+      };
+      const a = await raw.get(signed.path, signed.headers, target);
+      if (a.statusCode < 200 || a.statusCode > 299) throw errorOf(a.statusCode, a.headers, a.body);
+      return a;
+    });
+  }
+
+  /** Runs an attempt until it works or the client's retry strategy gives up (its backoff). */
+  private async retrying<T>(attempt: () => Promise<T>): Promise<T> {
+    const { retry, classify } = await this.load();
     let token = await retry.acquireInitialRetryToken('');
     for (;;) {
       try {
-        const signed = await signer.sign(this.request(req, payloadHash));
-        const { response } = await handler.handle(signed);
-        if (response.statusCode < 200 || response.statusCode > 299) throw await failure(response);
-        const out = await read(response);
+        const out = await attempt();
         retry.recordSuccess(token);
         return out;
       } catch (err) {
@@ -124,6 +184,11 @@ export class LeanS3 {
         if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
       }
     }
+  }
+
+  /** Closes the raw connections (the SDK's are the client's). */
+  close(): void {
+    this.raw?.close();
   }
 
   /** The request as the SDK's handler and signer take it (a fresh body stream per attempt). */
@@ -176,14 +241,23 @@ function errorType(c: Retry, err: unknown): string {
 
 /** A non-2xx answer as the SDK shapes it: `name` from the XML error's Code, the HTTP status. */
 async function failure(r: LeanAnswer): Promise<Error> {
-  let text = '';
+  const chunks: Buffer[] = [];
   try {
-    const chunks: Buffer[] = [];
     for await (const c of r.body) chunks.push(c as Buffer);
-    text = Buffer.concat(chunks).toString('utf8');
   } catch {
     // The status says enough.
   }
+  return errorOf(r.statusCode, r.headers, Buffer.concat(chunks), r);
+}
+
+function errorOf(
+  statusCode: number,
+  headers: Record<string, string>,
+  body: Buffer,
+  response?: unknown,
+): Error {
+  const r = { statusCode };
+  const text = body.toString('utf8');
   const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1];
   const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1];
   // As the SDK names body-less answers (a HEAD, a 404 without XML).
@@ -193,7 +267,15 @@ async function failure(r: LeanAnswer): Promise<Error> {
     name,
     $fault: r.statusCode >= 500 ? 'server' : 'client',
     $metadata: { httpStatusCode: r.statusCode },
-    // The answer itself, where the retry strategy looks for a Retry-After.
-    $response: r,
+    // The answer, where the retry strategy looks for a Retry-After.
+    $response: response ?? new HttpResponseLike(statusCode, headers),
   });
+}
+
+/** What the SDK's retry strategy takes for an answer (it reads Retry-After from one). */
+class HttpResponseLike {
+  constructor(
+    readonly statusCode: number,
+    readonly headers: Record<string, string>,
+  ) {}
 }

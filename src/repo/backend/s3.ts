@@ -110,7 +110,7 @@ export class S3Backend implements Backend {
         responseChecksumValidation: 'WHEN_REQUIRED',
         requestHandler: {
           requestTimeout: o.requestTimeoutMs ?? 120_000,
-          connectionTimeout: 30_000,
+          connectionTimeout: 30_000, // the lean path's too (below)
         },
       });
       // Once, before anything else: a missing bucket or refused keys are then one clear
@@ -124,7 +124,9 @@ export class S3Backend implements Backend {
         throw this.fail(status === 404 ? { name: 'NoSuchBucket' } : err, 'open', 'the bucket');
       }
       const signPayload = o.signPayload ?? url.protocol === 'http:';
-      return { sdk, client, lean: new LeanS3(client, this.where, pathStyle, signPayload) };
+      const timeouts = { connect: 30_000, request: o.requestTimeoutMs ?? 120_000 };
+      const lean = new LeanS3(client, this.where, pathStyle, signPayload, timeouts);
+      return { sdk, client, lean };
     })();
     // A failure is not kept: the server may be back at the next call.
     const loading = this.loaded;
@@ -242,14 +244,18 @@ export class S3Backend implements Backend {
       return { bytes: Buffer.alloc(0) };
     }
     try {
-      return await lean.send(
-        { method: 'GET', key: Key, headers: { range: `bytes=${offset}-${offset + length - 1}` } },
-        async (a) => {
-          const total = /\/(\d+)$/.exec(a.headers['content-range'] ?? '')?.[1];
-          const bytes = await readBody(a.body, length, into);
-          return { bytes, ...(total !== undefined ? { objectSize: Number(total) } : {}) };
-        },
+      const a = await lean.getInto(
+        Key,
+        { range: `bytes=${offset}-${offset + length - 1}` },
+        // Read straight into `into` (or a buffer of its own); a longer answer is refused.
+        (n) => (n <= length ? (into ?? Buffer.allocUnsafe(length)) : undefined),
       );
+      if (a.body.length > length) {
+        // Becomes REPO_S3_REQUEST naming the object (the catch below).
+        throw new Error(`the answer is longer than the ${length} bytes asked for`);
+      }
+      const total = /\/(\d+)$/.exec(a.headers['content-range'] ?? '')?.[1];
+      return { bytes: a.body, ...(total !== undefined ? { objectSize: Number(total) } : {}) };
     } catch (err) {
       if (isNoSuchKey(err)) throw objectNotFound(name, this.location, err);
       // A range that starts at or past the end: the object exists, the answer is empty.
@@ -315,31 +321,8 @@ export class S3Backend implements Backend {
     this.closed = true;
     const loaded = await this.loaded?.catch(() => undefined);
     loaded?.client.destroy();
+    loaded?.lean.close();
   }
-}
-
-/**
- * A response body of at most `length` bytes, copied once from the socket's chunks into `into`
- * (or a buffer of its own): the SDK's transformToByteArray() concatenates the chunks, and a
- * Buffer made of that was a second copy, which with a restore's windows of 4 MiB kept the
- * garbage collector busy.
- */
-async function readBody(
-  body: AsyncIterable<Uint8Array>,
-  length: number,
-  into?: Buffer,
-): Promise<Buffer> {
-  const out = into ?? Buffer.allocUnsafe(length);
-  let at = 0;
-  for await (const c of body) {
-    if (at + c.length > length) {
-      // Becomes REPO_S3_REQUEST naming the object (fetchRange's catch).
-      throw new Error(`the answer is longer than the ${length} bytes asked for`);
-    }
-    out.set(c, at);
-    at += c.length;
-  }
-  return at === out.length ? out : out.subarray(0, at);
 }
 
 /**
