@@ -10,7 +10,7 @@
 // 4 MiB pieces by turns) goes into a fresh unencrypted repository for every write, so every
 // write stores all of it; the last write of each build is read back and compared. Per write:
 // wall time, the client's CPU time (main thread and workers), the server's CPU time and the
-// requests that carried a body (PUTs: objects and parts). Markdown on stdout. This is a
+// packs stored and their bytes. Markdown on stdout. This is a
 // measurement, not a test.
 
 import { randomBytes } from 'node:crypto';
@@ -62,7 +62,7 @@ async function main(): Promise<number> {
   try {
     const rows: Record<
       string,
-      { wall: number[]; cpu: number[]; server: number[]; puts: number[] }
+      { wall: number[]; cpu: number[]; server: number[]; puts: number[]; stored: number[] }
     > = {};
     const last: Record<string, { location: string; id: string }> = {};
     const names = Object.keys(builds);
@@ -75,8 +75,6 @@ async function main(): Promise<number> {
         await Repository.init(new B(location, o), { password: undefined });
         const backend = new B(location, o);
         const repo = await Repository.open(backend);
-        // Requests with a body: every put() and every part or object an upload sends go out
-        // through the backend's put or its upload's writes, counted at the server instead.
         const server0 = cpuOf(server.pid);
         const cpu0 = process.cpuUsage();
         const t0 = performance.now();
@@ -88,15 +86,20 @@ async function main(): Promise<number> {
         const serverCpu = cpuOf(server.pid) - server0;
         await repo.close();
         let objects = 0;
+        let stored = 0;
         const lister = new B(location, { credentials: S3_TEST_CREDENTIALS });
-        for await (const o of lister.list('data/')) objects += o.size > 0 ? 1 : 0;
+        for await (const o of lister.list('data/')) {
+          objects += o.size > 0 ? 1 : 0;
+          stored += o.size;
+        }
         await lister.close();
         last[name] = { location, id: writer.id };
-        const row = (rows[name] ??= { wall: [], cpu: [], server: [], puts: [] });
+        const row = (rows[name] ??= { wall: [], cpu: [], server: [], puts: [], stored: [] });
         row.wall.push(wall);
         row.cpu.push((cpu.user + cpu.system) / 1e6);
         row.server.push(serverCpu);
         row.puts.push(objects);
+        row.stored.push(stored / MiB);
       }
     }
     for (const name of names) {
@@ -116,7 +119,7 @@ async function main(): Promise<number> {
           .map((l) => l.toFixed(1))
           .join(' ')} at the end; every backup read back identical):\n\n` +
         markdownTable(
-          ['S3 backend', 'wall s', 'client CPU s', 's3rver CPU s', 'packs', 'MiB/s'],
+          ['S3 backend', 'wall s', 'client CPU s', 's3rver CPU s', 'packs', 'packs MiB', 'MiB/s'],
           names.map((n) => {
             const r = rows[n]!;
             return [
@@ -125,10 +128,11 @@ async function main(): Promise<number> {
               median(r.cpu).toFixed(2),
               median(r.server).toFixed(2),
               String(median(r.puts)),
+              median(r.stored).toFixed(1),
               (size / MiB / median(r.wall)).toFixed(0),
             ];
           }),
-          ['left', 'right', 'right', 'right', 'right', 'right'],
+          ['left', 'right', 'right', 'right', 'right', 'right', 'right'],
         ) +
         '\n',
     );
