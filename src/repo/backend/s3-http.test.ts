@@ -121,6 +121,12 @@ describe('RawHttp', () => {
       answers = [{ bytes: answer('200 OK', ['Content-Length: 10'], '0123456789'), cut: 4 }];
       const a = await http.get('/', {}, (n) => (n <= 5 ? Buffer.alloc(5) : undefined));
       assert.equal(a.body.toString(), '0123456789');
+      // A target shorter than it says it takes is not written into either.
+      answers = [{ bytes: answer('200 OK', ['Content-Length: 10'], '0123456789'), cut: 4 }];
+      const short = Buffer.alloc(5);
+      const b = await http.get('/', {}, () => short);
+      assert.equal(b.body.toString(), '0123456789');
+      assert.deepEqual(short, Buffer.alloc(5));
     } finally {
       http.close();
     }

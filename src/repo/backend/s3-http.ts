@@ -152,7 +152,8 @@ class Connection {
       this.done(Buffer.alloc(0));
       return;
     }
-    if (into !== undefined && rest.length <= this.length) {
+    // A target shorter than the body would leave the socket a read buffer of no bytes.
+    if (into !== undefined && into.length >= this.length && rest.length <= this.length) {
       this.direct = into.subarray(0, this.length);
       rest.copy(this.direct);
       this.at = rest.length;
