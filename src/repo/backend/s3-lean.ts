@@ -98,7 +98,12 @@ export class LeanS3 {
       ]);
       return { signer, retry, classify };
     })();
-    return this.parts;
+    // A failure is not kept (as the backend's own load() does not keep one).
+    const parts = this.parts;
+    parts.catch(() => {
+      if (this.parts === parts) this.parts = undefined;
+    });
+    return parts;
   }
 
   /**
