@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { backendConformance } from './testing/conformance.js';
 import { startS3FaultFront, type S3FaultFront } from './testing/s3-faults.js';
 import { S3_TEST_CREDENTIALS, startS3Server, type S3TestServer } from './testing/s3-server.js';
 import { S3Backend, type S3BackendOptions } from './s3.js';
@@ -37,6 +38,15 @@ async function counting(f: () => Promise<void>): Promise<Record<string, number>>
 
 const pattern = (n: number, seed: number): Buffer =>
   Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 255));
+
+// The range reads that https takes (through the SDK's handler), held to the same suite.
+backendConformance('S3 (s3rver), range reads through the SDK handler', async () => ({
+  backend: new S3Backend(server.location(), {
+    credentials: S3_TEST_CREDENTIALS,
+    rawRangeReads: false,
+  }),
+  cleanup: async () => {},
+}));
 
 describe('S3 backend: lean requests and buffered uploads', () => {
   it('an upload up to the put limit is one PutObject, written in many small writes', async () => {
@@ -118,6 +128,35 @@ describe('S3 backend: lean requests and buffered uploads', () => {
       assert.equal(await b.stat('data/dd/pack'), undefined);
     } finally {
       front.clear('PUT');
+      await b.close();
+    }
+  });
+
+  it('range reads through the SDK handler instead of raw connections read the same bytes', async () => {
+    const raw = make('handler');
+    const b = make('handler', { rawRangeReads: false });
+    try {
+      const data = pattern(9 * MiB, 7);
+      const up = await raw.upload('data/ff/pack');
+      await up.write(data);
+      await up.commit();
+      // Sequential reads: read-ahead windows, and a read across two of them.
+      for (let o = 0; o < data.length; o += 3 * MiB) {
+        assert.deepEqual(
+          await b.getRange('data/ff/pack', o, 3 * MiB),
+          data.subarray(o, o + 3 * MiB),
+        );
+      }
+      assert.deepEqual(
+        await b.getRange('data/ff/pack', 9 * MiB - 4, 10),
+        data.subarray(9 * MiB - 4),
+      );
+      front.fail('GET', { status: 503, code: 'SlowDown' });
+      assert.deepEqual(await b.getRange('data/ff/pack', 100, 10), data.subarray(100, 110));
+      await assert.rejects(b.getRange('data/ff/none', 0, 10), { code: 'REPO_OBJECT_NOT_FOUND' });
+    } finally {
+      front.clear('GET');
+      await raw.close();
       await b.close();
     }
   });

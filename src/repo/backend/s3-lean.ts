@@ -138,16 +138,23 @@ export class LeanS3 {
   ): Promise<RawAnswer> {
     if (!this.raw) {
       return this.send({ method: 'GET', key, headers }, async (a) => {
-        const chunks: Buffer[] = [];
-        for await (const c of a.body) chunks.push(c as Buffer);
-        const body = Buffer.concat(chunks);
-        const into = target(body.length);
-        if (into) body.copy(into);
-        return {
-          statusCode: a.statusCode,
-          headers: a.headers,
-          body: into ? into.subarray(0, body.length) : body,
-        };
+        // Copied once, from Node's pieces into the target, when the length is known and fits.
+        const length = Number(a.headers['content-length'] ?? NaN);
+        const into = Number.isInteger(length) ? target(length) : undefined;
+        if (!into || into.length < length) {
+          const chunks: Buffer[] = [];
+          for await (const c of a.body) chunks.push(c as Buffer);
+          return { statusCode: a.statusCode, headers: a.headers, body: Buffer.concat(chunks) };
+        }
+        let at = 0;
+        for await (const c of a.body) {
+          const piece = c as Buffer;
+          if (at + piece.length > length)
+            throw new Error('an answer longer than its Content-Length');
+          piece.copy(into, at);
+          at += piece.length;
+        }
+        return { statusCode: a.statusCode, headers: a.headers, body: into.subarray(0, at) };
       });
     }
     const raw = this.raw;

@@ -50,6 +50,11 @@ export interface S3BackendOptions {
    * protects the body in transit; over https S3 takes UNSIGNED-PAYLOAD).
    */
   signPayload?: boolean;
+  /**
+   * Over plain http, range GETs through brankas' own connections, read straight into the
+   * read-ahead windows (s3-http.ts; default true); false sends them through the SDK's handler.
+   */
+  rawRangeReads?: boolean;
   /** A request with no answer for this long is abandoned and retried (default 120,000 ms). */
   requestTimeoutMs?: number;
 }
@@ -125,7 +130,8 @@ export class S3Backend implements Backend {
       }
       const signPayload = o.signPayload ?? url.protocol === 'http:';
       const timeouts = { connect: 30_000, request: o.requestTimeoutMs ?? 120_000 };
-      const lean = new LeanS3(client, this.where, pathStyle, signPayload, timeouts);
+      const raw = o.rawRangeReads ?? true;
+      const lean = new LeanS3(client, this.where, pathStyle, signPayload, timeouts, raw);
       return { sdk, client, lean };
     })();
     // A failure is not kept: the server may be back at the next call.
