@@ -12,9 +12,7 @@
 // Per read: wall time, the client's CPU time (main thread and workers), the server's CPU time
 // and the number of GET requests. Markdown on stdout. This is a measurement, not a test.
 
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,44 +21,14 @@ import { BackupWriter } from '../src/repo/writer.js';
 import { realisticBytes } from '../src/repo/testing/support.js';
 import { S3_TEST_CREDENTIALS } from '../src/repo/backend/testing/s3-server.js';
 import { S3Backend } from '../src/repo/backend/s3.js';
-import { log, repoRoot, runMain } from './fixture.js';
+import { log, runMain } from './fixture.js';
+import { cpuOf, startServer } from './s3-child-server.js';
 import { formatSize, markdownTable, median, parseSize } from './stats.js';
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 const MiB = 1024 * 1024;
 
 type BackendClass = typeof S3Backend;
-
-/** s3rver in a child process; resolves with its endpoint, bucket and pid. */
-async function startServer(): Promise<{
-  endpoint: string;
-  bucket: string;
-  pid: number;
-  stop(): void;
-}> {
-  const module = join(repoRoot(), 'dist', 'src', 'repo', 'backend', 'testing', 's3-server.js');
-  const script = `import { startS3Server } from ${JSON.stringify(module)};
-const s = await startS3Server();
-console.log(JSON.stringify({ endpoint: s.endpoint, bucket: s.bucket }));
-process.stdin.resume();
-process.stdin.on('end', async () => { await s.cleanup(); process.exit(0); });`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const line = await new Promise<string>((resolve, reject) => {
-    child.stdout.once('data', (d: Buffer) => resolve(d.toString()));
-    child.once('exit', (code) => reject(new Error(`s3rver exited (${code})`)));
-  });
-  const info = JSON.parse(line) as { endpoint: string; bucket: string };
-  return { ...info, pid: child.pid!, stop: () => child.stdin.end() };
-}
-
-/** CPU seconds (user + system) a process has used, from /proc. */
-function cpuOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
 
 async function main(): Promise<number> {
   const { values } = parseArgs({

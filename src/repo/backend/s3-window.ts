@@ -11,6 +11,7 @@
  * for. Packs are never changed once written, so what was fetched stays true; only `data/`
  * objects are read ahead.
  */
+import { copyBytes } from '../../util/copy.js';
 
 /** What a range request gave: the bytes (in `into` when given) and the object's size if known. */
 export interface Fetched {
@@ -105,7 +106,11 @@ export class ReadAhead {
         bytes = await w.bytes;
         const from = at - w.start;
         if (from >= bytes.length) return got; // past the object's end
-        got += bytes.copy(target, got, from, Math.min(bytes.length, from + length - got));
+        // copyBytes, not Buffer.copy: the target is often a worker arena's slot in shared
+        // memory, which V8 copies word by word (src/util/copy.ts).
+        const piece = bytes.subarray(from, Math.min(bytes.length, from + length - got));
+        copyBytes(target, got, piece);
+        got += piece.length;
       } finally {
         w.users--;
         this.recycle(w);

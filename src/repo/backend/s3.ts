@@ -1,15 +1,16 @@
 /**
  * The S3 backend: a repository in a bucket of any S3-protocol server (AWS, MinIO, Ceph RGW),
  * through the AWS SDK v3. The SDK is loaded on the first request, so a program that never
- * touches an s3: location never pays for loading it. Objects are written whole (PutObject) or,
- * for uploads, through @aws-sdk/lib-storage, which sends parts in parallel as a multipart
- * upload that nobody sees until it is completed. The SDK's standard retry strategy retries
- * throttling, 5xx answers, timeouts and dropped connections with exponential backoff; what
- * fails after that becomes a typed RepoError (s3-errors.ts).
+ * touches an s3: location never pays for loading it. The hot requests (range GETs of packs,
+ * PutObject, UploadPart) skip the SDK's command stack (s3-lean.ts); uploads are buffered and
+ * sent by s3-upload.ts, whole up to a limit, else as a multipart upload that nobody sees until
+ * it is completed. The SDK's standard retry strategy retries throttling, 5xx answers, timeouts
+ * and dropped connections with exponential backoff (for the lean requests too); what fails
+ * after that becomes a typed RepoError (s3-errors.ts).
  */
-import { PassThrough } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Upload } from '@aws-sdk/lib-storage';
 import { RepoError } from '../errors.js';
 import { isNoSuchKey, s3Error } from './s3-errors.js';
 import { parseS3Location, type S3Location } from './s3-location.js';
@@ -21,6 +22,8 @@ import {
   type ObjectUpload,
 } from './types.js';
 import { ReadAhead, type Fetched } from './s3-window.js';
+import { LeanS3 } from './s3-lean.js';
+import { S3Upload, SegmentPool } from './s3-upload.js';
 
 export interface S3BackendOptions {
   /** The region to sign for (default: the SDK's, from AWS_REGION or the profile, else us-east-1). */
@@ -35,22 +38,46 @@ export interface S3BackendOptions {
   maxAttempts?: number;
   /** Parts of one upload sent at once (default 4). */
   uploadConcurrency?: number;
-  /** Size of an upload's parts in bytes (default and minimum 5 MiB, S3's smallest part). */
+  /** Size of an upload's parts in bytes (default 8 MiB; at least 5 MiB, S3's smallest part). */
   partSize?: number;
+  /**
+   * Objects up to this size are sent whole, with one PutObject, larger ones as multipart
+   * uploads (default 32 MiB, so a pack is one request; at least the part size).
+   */
+  putLimit?: number;
+  /**
+   * Hash every request body into its signature (default: over http, where nothing else
+   * protects the body in transit; over https S3 takes UNSIGNED-PAYLOAD).
+   */
+  signPayload?: boolean;
+  /**
+   * Over plain http, range GETs through brankas' own connections, read straight into the
+   * read-ahead windows (s3-http.ts; default true); false sends them through the SDK's handler.
+   */
+  rawRangeReads?: boolean;
   /** A request with no answer for this long is abandoned and retried (default 120,000 ms). */
   requestTimeoutMs?: number;
 }
 
 type Sdk = typeof import('@aws-sdk/client-s3');
-type Storage = typeof import('@aws-sdk/lib-storage');
+interface Loaded {
+  sdk: Sdk;
+  client: S3Client;
+  lean: LeanS3;
+}
 
-const MIN_PART = 5 * 1024 * 1024;
+const MiB = 1024 * 1024;
+const MIN_PART = 5 * MiB;
 
 export class S3Backend implements Backend {
   readonly location: string;
   private readonly where: S3Location;
-  private loaded: Promise<{ sdk: Sdk; storage: Storage; client: S3Client }> | undefined;
+  private loaded: Promise<Loaded> | undefined;
   private closed = false;
+  private readonly partSize: number;
+  private readonly putLimit: number;
+  /** Upload segments, and the bytes uploads may hold waiting or in flight (s3-upload.ts). */
+  private readonly pool: SegmentPool;
 
   constructor(
     location: string,
@@ -58,24 +85,28 @@ export class S3Backend implements Backend {
   ) {
     this.where = parseS3Location(location);
     this.location = location;
+    this.partSize = Math.max(MIN_PART, options.partSize ?? 8 * MiB);
+    this.putLimit = Math.max(this.partSize, options.putLimit ?? 32 * MiB);
+    const concurrency = options.uploadConcurrency ?? 4;
+    // As much as `concurrency` whole objects at the limit; 4 packs of 16 MiB by default.
+    this.pool = new SegmentPool(this.partSize, concurrency * this.putLimit, 2 * concurrency + 4);
   }
 
   /** The SDK and a client, loaded and made on first use. */
-  private load(): Promise<{ sdk: Sdk; storage: Storage; client: S3Client }> {
+  private load(): Promise<Loaded> {
     if (this.closed) return Promise.reject(new RepoError('REPO_CLOSED', 'backend closed'));
     this.loaded ??= (async () => {
-      const [sdk, storage] = await Promise.all([
-        import('@aws-sdk/client-s3'),
-        import('@aws-sdk/lib-storage'),
-      ]);
+      const sdk = await import('@aws-sdk/client-s3');
       const o = this.options;
-      const host = new URL(this.where.endpoint).hostname;
+      const url = new URL(this.where.endpoint);
+      const host = url.hostname;
+      const pathStyle = o.pathStyle ?? !host.endsWith('.amazonaws.com');
       const client = new sdk.S3Client({
         endpoint: this.where.endpoint,
         region: o.region ?? defaultRegion(host),
         ...(o.credentials ? { credentials: o.credentials } : {}),
         ...(o.profile ? { profile: o.profile } : {}),
-        forcePathStyle: o.pathStyle ?? !host.endsWith('.amazonaws.com'),
+        forcePathStyle: pathStyle,
         maxAttempts: o.maxAttempts ?? 5,
         retryMode: 'standard',
         // Checksums only where S3 requires them: servers other than AWS (older MinIO, Ceph
@@ -84,7 +115,7 @@ export class S3Backend implements Backend {
         responseChecksumValidation: 'WHEN_REQUIRED',
         requestHandler: {
           requestTimeout: o.requestTimeoutMs ?? 120_000,
-          connectionTimeout: 30_000,
+          connectionTimeout: 30_000, // the lean path's too (below)
         },
       });
       // Once, before anything else: a missing bucket or refused keys are then one clear
@@ -97,7 +128,11 @@ export class S3Backend implements Backend {
           ?.httpStatusCode;
         throw this.fail(status === 404 ? { name: 'NoSuchBucket' } : err, 'open', 'the bucket');
       }
-      return { sdk, storage, client };
+      const signPayload = o.signPayload ?? url.protocol === 'http:';
+      const timeouts = { connect: 30_000, request: o.requestTimeoutMs ?? 120_000 };
+      const raw = o.rawRangeReads ?? true;
+      const lean = new LeanS3(client, this.where, pathStyle, signPayload, timeouts, raw);
+      return { sdk, client, lean };
     })();
     // A failure is not kept: the server may be back at the next call.
     const loading = this.loaded;
@@ -123,9 +158,9 @@ export class S3Backend implements Backend {
 
   async put(name: string, data: Buffer): Promise<void> {
     const Key = this.key(name);
-    const { sdk, client } = await this.load();
+    const { lean } = await this.load();
     try {
-      await client.send(new sdk.PutObjectCommand({ Bucket: this.where.bucket, Key, Body: data }));
+      await lean.send({ method: 'PUT', key: Key, body: [data] }, drain);
     } catch (err) {
       throw this.fail(err, 'write', name);
     }
@@ -133,18 +168,47 @@ export class S3Backend implements Backend {
 
   async upload(name: string): Promise<ObjectUpload> {
     const Key = this.key(name);
-    const { storage, client } = await this.load();
-    const body = new PassThrough({ highWaterMark: MIN_PART });
-    // A failed upload is reported by its done() (S3Upload); the stream's own error is the same.
-    body.on('error', () => undefined);
-    const upload = new storage.Upload({
-      client,
-      params: { Bucket: this.where.bucket, Key, Body: body },
-      queueSize: this.options.uploadConcurrency ?? 4,
-      partSize: Math.max(MIN_PART, this.options.partSize ?? MIN_PART),
-      leavePartsOnError: false,
-    });
-    return new S3Upload(upload, body, (err) => this.fail(err, 'write', name));
+    const { sdk, client, lean } = await this.load();
+    const Bucket = this.where.bucket;
+    return new S3Upload(
+      {
+        put: (body) => lean.send({ method: 'PUT', key: Key, body }, drain),
+        create: async () => {
+          const r = await client.send(new sdk.CreateMultipartUploadCommand({ Bucket, Key }));
+          return r.UploadId!;
+        },
+        part: (UploadId, PartNumber, body) =>
+          lean.send(
+            {
+              method: 'PUT',
+              key: Key,
+              query: { partNumber: String(PartNumber), uploadId: UploadId },
+              body,
+            },
+            async (a) => {
+              await drain(a);
+              return a.headers['etag'] ?? '';
+            },
+          ),
+        complete: async (UploadId, Parts) => {
+          await client.send(
+            new sdk.CompleteMultipartUploadCommand({
+              Bucket,
+              Key,
+              UploadId,
+              MultipartUpload: { Parts },
+            }),
+          );
+        },
+        abort: async (UploadId) => {
+          await client.send(new sdk.AbortMultipartUploadCommand({ Bucket, Key, UploadId }));
+        },
+      },
+      this.pool,
+      this.putLimit,
+      this.options.uploadConcurrency ?? 4,
+      (err) => this.fail(err, 'write', name),
+    );
   }
 
   async get(name: string): Promise<Buffer> {
@@ -179,23 +243,25 @@ export class S3Backend implements Backend {
     into?: Buffer,
   ): Promise<Fetched> {
     const Key = this.key(name);
-    const { sdk, client } = await this.load();
+    const { lean } = await this.load();
     if (length <= 0) {
       // S3 has no empty range: the object must still exist.
       if ((await this.stat(name)) === undefined) throw objectNotFound(name, this.location);
       return { bytes: Buffer.alloc(0) };
     }
     try {
-      const r = await client.send(
-        new sdk.GetObjectCommand({
-          Bucket: this.where.bucket,
-          Key,
-          Range: `bytes=${offset}-${offset + length - 1}`,
-        }),
+      const a = await lean.getInto(
+        Key,
+        { range: `bytes=${offset}-${offset + length - 1}` },
+        // Read straight into `into` (or a buffer of its own); a longer answer is refused.
+        (n) => (n <= length ? (into ?? Buffer.allocUnsafe(length)) : undefined),
       );
-      const total = /\/(\d+)$/.exec(r.ContentRange ?? '')?.[1];
-      const bytes = await readBody(r.Body as AsyncIterable<Uint8Array>, length, into);
-      return { bytes, ...(total !== undefined ? { objectSize: Number(total) } : {}) };
+      if (a.body.length > length) {
+        // Becomes REPO_S3_REQUEST naming the object (the catch below).
+        throw new Error(`the answer is longer than the ${length} bytes asked for`);
+      }
+      const total = /\/(\d+)$/.exec(a.headers['content-range'] ?? '')?.[1];
+      return { bytes: a.body, ...(total !== undefined ? { objectSize: Number(total) } : {}) };
     } catch (err) {
       if (isNoSuchKey(err)) throw objectNotFound(name, this.location, err);
       // A range that starts at or past the end: the object exists, the answer is empty.
@@ -261,31 +327,8 @@ export class S3Backend implements Backend {
     this.closed = true;
     const loaded = await this.loaded?.catch(() => undefined);
     loaded?.client.destroy();
+    loaded?.lean.close();
   }
-}
-
-/**
- * A response body of at most `length` bytes, copied once from the socket's chunks into `into`
- * (or a buffer of its own): the SDK's transformToByteArray() concatenates the chunks, and a
- * Buffer made of that was a second copy, which with a restore's windows of 4 MiB kept the
- * garbage collector busy.
- */
-async function readBody(
-  body: AsyncIterable<Uint8Array>,
-  length: number,
-  into?: Buffer,
-): Promise<Buffer> {
-  const out = into ?? Buffer.allocUnsafe(length);
-  let at = 0;
-  for await (const c of body) {
-    if (at + c.length > length) {
-      // Becomes REPO_S3_REQUEST naming the object (fetchRange's catch).
-      throw new Error(`the answer is longer than the ${length} bytes asked for`);
-    }
-    out.set(c, at);
-    at += c.length;
-  }
-  return at === out.length ? out : out.subarray(0, at);
 }
 
 /**
@@ -296,62 +339,8 @@ function defaultRegion(host: string): string {
   return /^s3[.-]([a-z0-9-]+)\.amazonaws\.com$/.exec(host)?.[1] ?? 'us-east-1';
 }
 
-class S3Upload implements ObjectUpload {
-  private done: Promise<unknown> | undefined;
-  private failure: unknown;
-  private finished = false;
-
-  constructor(
-    private readonly upload: Upload,
-    private readonly body: PassThrough,
-    private readonly fail: (err: unknown) => RepoError,
-  ) {}
-
-  /** Starts the upload at the first write: lib-storage reads the body as it comes. */
-  private start(): void {
-    this.done ??= this.upload.done().catch((err: unknown) => {
-      this.failure = err;
-      this.body.destroy();
-    });
-  }
-
-  async write(...parts: Buffer[]): Promise<void> {
-    if (this.finished) throw new RepoError('REPO_CLOSED', 'upload already finished');
-    this.start();
-    if (this.failure !== undefined) throw this.fail(this.failure);
-    // A copy: the caller may reuse its buffers once this resolves, and the stream keeps what
-    // it is given until lib-storage has sent it.
-    const data = Buffer.concat(parts);
-    if (data.length === 0) return;
-    if (!this.body.write(data)) {
-      await new Promise<void>((resolve) => {
-        const go = (): void => {
-          this.body.off('drain', go);
-          this.body.off('close', go);
-          resolve();
-        };
-        this.body.on('drain', go);
-        this.body.on('close', go);
-      });
-    }
-    if (this.failure !== undefined) throw this.fail(this.failure);
-  }
-
-  async commit(): Promise<void> {
-    if (this.finished) throw new RepoError('REPO_CLOSED', 'upload already finished');
-    this.start();
-    this.finished = true;
-    this.body.end();
-    await this.done;
-    if (this.failure !== undefined) throw this.fail(this.failure);
-  }
-
-  async abort(): Promise<void> {
-    if (this.finished) return;
-    this.finished = true;
-    if (this.done === undefined) return; // nothing was sent
-    await this.upload.abort().catch(() => undefined);
-    this.body.destroy();
-    await this.done;
-  }
+/** Reads an answer's body to its end (a PUT's is empty or a few bytes), freeing the socket. */
+async function drain(a: { body: Readable }): Promise<void> {
+  a.body.resume();
+  await finished(a.body);
 }
