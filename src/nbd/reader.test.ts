@@ -164,6 +164,12 @@ describe('NbdDiskReader over qemu-nbd', () => {
     assert.deepEqual(await collect(reader.extents({ start, end })), clip(expected, start, end));
     const small = new NbdDiskReader(reader.client, { ownsClient: false, statusWindow: 3 * MiB });
     assert.deepEqual(await collect(small.extents()), expected);
+    // The windows are asked ahead, several at once, not one round trip after another.
+    const walk = small.statusExtents(CONTEXT_BASE_ALLOCATION)[Symbol.asyncIterator]();
+    const first = walk.next();
+    assert.ok(reader.client.outstanding >= 8, `outstanding ${reader.client.outstanding}`);
+    await first;
+    await walk.return(undefined);
   });
 
   test('without qemu:allocation-depth, zero clusters are holes', async (t) => {

@@ -39,6 +39,7 @@ import {
 } from './constants.js';
 import { NbdClient, type NbdConnectOptions, type StatusExtent } from './client.js';
 import { NbdClientError } from './errors.js';
+import { protocolError } from './reply.js';
 
 export interface NbdDiskReaderOptions {
   /** What `format` reports; an NBD export presents raw guest bytes (default 'raw'). */
@@ -65,6 +66,8 @@ export interface Range {
 }
 
 const DEFAULT_WINDOW = 1024 * 1024 * 1024;
+/** Block-status windows asked at once. */
+const STATUS_AHEAD = 8;
 
 export function extentKind(flags: number): ExtentKind {
   if (flags & NBD_STATE_ZERO) return flags & NBD_STATE_HOLE ? 'hole' : 'zero';
@@ -146,16 +149,29 @@ export class NbdDiskReader implements DiskReader {
 
   /**
    * Any selected context's status over the range, window by window, with
-   * neighbours of equal flags merged. Contiguous and ordered.
+   * neighbours of equal flags merged. Contiguous and ordered. Up to
+   * STATUS_AHEAD windows are asked at once: each is a round trip to the server,
+   * which QEMU's answers in its main loop, beside a TCG guest milliseconds
+   * late (a 10 GiB disk's dirty bitmap took 50 ms one window at a time).
    */
   async *statusExtents(context: string, range: ExtentRange = {}): AsyncGenerator<StatusExtent> {
     const { start, end } = this.bounds(range);
     const mb = this.client.info.minBlock;
     // Block status is asked from a block boundary; what lies before `start` is clipped.
-    let at = start - (start % mb);
+    let next = start - (start % mb);
+    const ahead: Promise<StatusExtent[]>[] = [];
+    const ask = (): void => {
+      const from = next;
+      next = Math.min(from + this.window, end);
+      const answer = this.windowStatus(context, from, next);
+      answer.catch(() => undefined); // awaited in turn below
+      ahead.push(answer);
+    };
+    while (ahead.length < STATUS_AHEAD && next < end) ask();
     let pending: StatusExtent | undefined;
-    while (at < end) {
-      const extents = await this.client.blockStatus(at, Math.min(this.window, end - at), context);
+    while (ahead.length > 0) {
+      const extents = await ahead.shift()!;
+      if (next < end) ask();
       for (const e of extents) {
         const from = Math.max(e.offset, start);
         const to = Math.min(e.offset + e.length, end);
@@ -167,10 +183,23 @@ export class NbdDiskReader implements DiskReader {
         if (pending) yield pending;
         pending = { offset: from, length: to - from, flags: e.flags };
       }
-      const last = extents[extents.length - 1]!;
-      at = last.offset + last.length;
     }
     if (pending) yield pending;
+  }
+
+  /** The status of [from, to), asked again from where an answer stopped short. */
+  private async windowStatus(context: string, from: number, to: number): Promise<StatusExtent[]> {
+    const out: StatusExtent[] = [];
+    for (let at = from; at < to;) {
+      const extents = await this.client.blockStatus(at, to - at, context);
+      const last = extents[extents.length - 1];
+      if (!last || last.offset + last.length <= at) {
+        throw protocolError(`no block status for ${context} at offset ${at}`);
+      }
+      out.push(...extents);
+      at = last.offset + last.length;
+    }
+    return out;
   }
 
   read(offset: number, length: number): Promise<Buffer> {
