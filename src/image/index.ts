@@ -5,7 +5,14 @@
  */
 export type { DiskReader, Extent, ExtentKind, ExtentRange } from './types.js';
 export { openImage, type ImageFormat, type ImageReader, type OpenImageOptions } from './open.js';
-export { imageInfo, type ImageInfo, type LayerInfo, type Qcow2Details } from './info.js';
+export {
+  imageHeaderInfo,
+  imageInfo,
+  type ImageHeaderInfo,
+  type ImageInfo,
+  type LayerInfo,
+  type Qcow2Details,
+} from './info.js';
 export {
   alignExtents,
   allocatedBytes,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { imageInfo } from './info.js';
+import { imageHeaderInfo, imageInfo } from './info.js';
 import { openImage } from './open.js';
 import { Qcow2Reader } from './qcow2.js';
 import { createQcow2, MiB, qemuImg, qemuIo, qemuMap, tempDir } from './testing/support.js';
@@ -128,5 +128,11 @@ describe('image info', () => {
       ],
     );
     assert.equal(info.dataSize, 1 * MiB + 64 * 1024);
+    // Without the data size, the same facts (what a backup records of a disk).
+    const { dataSize, ...rest } = info;
+    assert.ok(dataSize > 0);
+    const header = await imageHeaderInfo(top);
+    assert.deepEqual(header, rest);
+    assert.equal('dataSize' in header, false);
   });
 });

@@ -5,7 +5,12 @@
  * host (the connection's data host, remote/host.ts) is read through qemu-nbd
  * on that host, over ssh; its path is never opened here.
  */
-import { imageInfo, isImageUnsupported, openImage, type DiskReader } from '../../image/index.js';
+import {
+  imageHeaderInfo,
+  isImageUnsupported,
+  openImage,
+  type DiskReader,
+} from '../../image/index.js';
 import { LOCAL, type DataHost } from '../remote/host.js';
 import { parseQemuImgInfo, remoteImageInfo, type RemoteImageInfo } from '../remote/files.js';
 import { fileStates, type FileState } from './unchanged.js';
@@ -66,7 +71,7 @@ export async function diskFacts(
   if (host.kind === 'ssh') {
     return remoteFacts(await remoteImageInfo(host.ssh, path, format, signal));
   }
-  const info = await imageInfo(path, known ? { format: known } : {}).catch(() => undefined);
+  const info = await imageHeaderInfo(path, known ? { format: known } : {}).catch(() => undefined);
   // Without the backing chain known, always read.
   const chain = info?.backingChain.map((l) => l.path) ?? [];
   return {

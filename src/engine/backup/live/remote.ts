@@ -8,7 +8,7 @@
  * the local functions do it.
  */
 import type { Domain } from '../../../libvirt/index.js';
-import { imageInfo } from '../../../image/index.js';
+import { imageHeaderInfo } from '../../../image/index.js';
 import type { DataHost } from '../../remote/host.js';
 import { remoteImageInfo } from '../../remote/files.js';
 import { RemoteJobDir, removeRemoteDirs } from '../../remote/job-dir.js';
@@ -78,6 +78,6 @@ export async function diskFacts(
   const format = spec.format === 'raw' || spec.format === 'qcow2' ? spec.format : undefined;
   if (host.kind === 'ssh') return remoteImageInfo(host.ssh, spec.source, format, signal);
   // Its header only is read.
-  const info = await imageInfo(spec.source, format ? { format } : {}).catch(() => undefined);
+  const info = await imageHeaderInfo(spec.source, format ? { format } : {}).catch(() => undefined);
   return info && { ...info, backingChain: info.backingChain.map((l) => l.path) };
 }
