@@ -159,7 +159,9 @@ export async function liveBackup(
 
   // The repository's side (its lock, what is known damaged, the parent's index) gets ready
   // while libvirt starts the backup job: neither waits for the other.
-  const openWriter = (l: LinePlan): { parent: LiveRecordParent; writer: Promise<BackupWriter> } => {
+  const openWriter = (
+    l: LinePlan,
+  ): { parent: LinePlan['parent']; writer: Promise<BackupWriter> } => {
     const parent = writerParent(l);
     const writer = BackupWriter.start(
       repo,
@@ -320,13 +322,11 @@ function requireFreeze(vm: string, freeze: FreezePlan): void {
   };
 }
 
-type LiveRecordParent = LinePlan['parent'];
-
 /**
  * The writer's parent: the backup whose checkpoint the bitmaps count from when a disk is read
  * incrementally; without one, the VM's latest backup (its ids still speed up deduplication).
  */
-function writerParent(line: LinePlan): LiveRecordParent {
+function writerParent(line: LinePlan): LinePlan['parent'] {
   return line.disks.some((d) => d.read === 'incremental') ? line.parent : line.latest;
 }
 
