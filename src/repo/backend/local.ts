@@ -4,14 +4,17 @@
  * which host and process write it, so that what a killed process left is
  * removed at the next run), fsync, rename
  * over the name, fsync of the directory (and of a parent that gained a new
- * directory). Object names map to relative paths. Ranges are read through a
- * small cache of open handles (handle-cache.ts), closed by close().
+ * directory). An object's bytes go to disk past the page cache where the
+ * file system allows (direct-append.ts). Object names map to relative paths.
+ * Ranges are read through a small cache of open handles (handle-cache.ts),
+ * closed by close().
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { RepoError } from '../errors.js';
+import { DirectAppender } from './direct-append.js';
 import { HandleCache } from './handle-cache.js';
 import {
   checkObjectName,
@@ -220,11 +223,10 @@ export class LocalBackend implements Backend {
   }
 }
 
-/** Linux's limit on the parts of one writev(2). */
-const IOV_MAX = 1024;
-
 class LocalUpload implements ObjectUpload {
   private done = false;
+  /** Stages the bytes and writes them past the page cache where it can (direct-append.ts). */
+  private readonly appender: DirectAppender;
 
   constructor(
     private readonly fh: FileHandle,
@@ -232,20 +234,14 @@ class LocalUpload implements ObjectUpload {
     private readonly target: string,
     private readonly dir: string,
     private readonly replaced: () => void,
-  ) {}
+  ) {
+    this.appender = new DirectAppender(temp, fh);
+  }
 
   async write(...parts: Buffer[]): Promise<void> {
     if (this.done) throw new RepoError('REPO_CLOSED', 'upload already finished');
-    // writev(2), up to IOV_MAX parts a call, going on after a short write.
-    let rest = parts.filter((p) => p.length > 0);
     try {
-      while (rest.length > 0) {
-        let n = (await this.fh.writev(rest.slice(0, IOV_MAX))).bytesWritten;
-        let i = 0;
-        while (i < rest.length && n >= rest[i]!.length) n -= rest[i++]!.length;
-        rest = rest.slice(i);
-        if (n > 0) rest[0] = rest[0]!.subarray(n);
-      }
+      await this.appender.write(parts);
     } catch (err) {
       throw io(`cannot write ${this.temp}`, err);
     }
@@ -254,6 +250,7 @@ class LocalUpload implements ObjectUpload {
   async commit(): Promise<void> {
     if (this.done) throw new RepoError('REPO_CLOSED', 'upload already finished');
     try {
+      await this.appender.finish();
       await this.fh.sync();
       await this.fh.close();
       this.done = true;
@@ -269,6 +266,7 @@ class LocalUpload implements ObjectUpload {
   async abort(): Promise<void> {
     if (this.done && !(await exists(this.temp))) return;
     this.done = true;
+    await this.appender.close();
     await this.fh.close().catch(() => undefined);
     await rm(this.temp, { force: true }).catch(() => undefined);
   }
