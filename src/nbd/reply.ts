@@ -26,6 +26,7 @@ import {
   STRUCTURED_REPLY_HEADER_SIZE,
 } from './constants.js';
 import { NbdClientError } from './errors.js';
+import { copyBytes } from '../util/copy.js';
 
 /** Where the decoder delivers what it parsed; the dispatcher implements it. */
 export interface ReplySink {
@@ -117,7 +118,9 @@ export class ReplyDecoder {
         }
         case 'stream': {
           const n = Math.min(s.length - s.filled, end - i);
-          if (s.dest) s.dest.set(chunk.subarray(i, i + n), s.filled);
+          // copyBytes: dest is often an arena slot (shared memory), where V8's own copy goes
+          // word by word (util/copy.ts).
+          if (s.dest) copyBytes(s.dest, s.filled, chunk.subarray(i, i + n));
           s.filled += n;
           i += n;
           if (s.filled === s.length) {

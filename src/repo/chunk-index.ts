@@ -50,7 +50,7 @@ export interface LoadedRun {
 export class RepoIndex {
   private runs = new Map<string, LoadedRun>();
   private readonly pending = new Map<string, IndexEntry>();
-  private readonly blocks = new Map<string, Buffer>();
+  private readonly blocks = new Map<string, Promise<Buffer>>();
   private filterBytes = 0;
   /**
    * Runs that could not be loaded. They are skipped: a writer then stores
@@ -141,8 +141,11 @@ export class RepoIndex {
     return { name, layout, packTable, blockTable, bloom };
   }
 
-  /** Entries of block b of a run, CRC-checked. */
-  async block(run: LoadedRun, b: number): Promise<Buffer> {
+  /**
+   * Entries of block b of a run, CRC-checked. Lookups that need a block being fetched share
+   * that fetch: a restore looks chunks up several at a time, and on S3 each fetch is a request.
+   */
+  block(run: LoadedRun, b: number): Promise<Buffer> {
     const key = `${run.name}:${b}`;
     const cached = this.blocks.get(key);
     if (cached) {
@@ -150,6 +153,17 @@ export class RepoIndex {
       this.blocks.set(key, cached);
       return cached;
     }
+    const p = this.fetchBlock(run, b);
+    this.blocks.set(key, p);
+    // A failed fetch is not kept: the next lookup asks again (or finds the run marked damaged).
+    p.catch(() => {
+      if (this.blocks.get(key) === p) this.blocks.delete(key);
+    });
+    if (this.blocks.size > BLOCK_CACHE) this.blocks.delete(this.blocks.keys().next().value!);
+    return p;
+  }
+
+  private async fetchBlock(run: LoadedRun, b: number): Promise<Buffer> {
     const count = Math.min(RUN_BLOCK, run.layout.entryCount - b * RUN_BLOCK);
     const buf = await this.backend.getRange(
       runObjectName(run.name),
@@ -166,8 +180,6 @@ export class RepoIndex {
       this.markDamaged(run, err);
       throw err;
     }
-    this.blocks.set(key, buf);
-    if (this.blocks.size > BLOCK_CACHE) this.blocks.delete(this.blocks.keys().next().value!);
     return buf;
   }
 

@@ -51,21 +51,21 @@ describe('S3 read-ahead of packs', () => {
     const ra = new ReadAhead(s.fetch, { window: 512 * KiB, depth: 2 });
     await ra.read('data/ab/p', 0, 64 * KiB);
     await ra.read('data/ab/p', 64 * KiB, 64 * KiB);
-    // One read alone, then its window and two more, the last one short: the object ends there.
+    // One read alone, then the window holding the next read (on the grid of 512 KiB) and two more.
     assert.deepEqual(s.calls, [
       [0, 64 * KiB],
-      [64 * KiB, 512 * KiB],
-      [576 * KiB, 512 * KiB],
-      [1088 * KiB, 512 * KiB],
+      [0, 512 * KiB],
+      [512 * KiB, 512 * KiB],
+      [1024 * KiB, 512 * KiB],
     ]);
-    // Reading on to the end: one more window (1600 KiB), nothing beyond the object.
+    // Reading on to the end: one more window (short: the object ends at 1800 KiB), nothing beyond.
     for (let o = 128; o < 1800; o += 100) {
       const want = s.data.subarray(o * KiB, Math.min(1800, o + 100) * KiB);
       assert.ok((await ra.read('data/ab/p', o * KiB, 100 * KiB)).equals(want), `at ${o} KiB`);
     }
     assert.deepEqual(
       s.calls.slice(4).map(([o, l]) => [o / KiB, l / KiB]),
-      [[1600, 512]],
+      [[1536, 512]],
     );
   });
 
@@ -73,14 +73,19 @@ describe('S3 read-ahead of packs', () => {
     const s = store(2048 * KiB);
     const ra = new ReadAhead(s.fetch, { window: 512 * KiB, depth: 1 });
     await ra.read('data/ab/p', 0, 100 * KiB);
-    await ra.read('data/ab/p', 100 * KiB, 400 * KiB); // window [100, 612) and [612, 1124)
+    await ra.read('data/ab/p', 100 * KiB, 400 * KiB); // windows [0, 512) and [512, 1024)
     const into = Buffer.alloc(100 * KiB);
     assert.equal(await ra.readInto('data/ab/p', 500 * KiB, into), 100 * KiB);
     assert.ok(into.equals(s.data.subarray(500 * KiB, 600 * KiB)));
     const across = Buffer.alloc(200 * KiB);
     assert.equal(await ra.readInto('data/ab/p', 600 * KiB, across), 200 * KiB);
     assert.ok(across.equals(s.data.subarray(600 * KiB, 800 * KiB)));
-    assert.ok(s.calls.every(([o, l]) => (o === 0 && l === 100 * KiB) || l === 512 * KiB));
+    // Every window is a cell of the grid.
+    assert.ok(
+      s.calls.every(
+        ([o, l]) => (o === 0 && l === 100 * KiB) || (o % (512 * KiB) === 0 && l === 512 * KiB),
+      ),
+    );
   });
 
   it('window buffers are reused once no read copies from them, and the bytes stay right', async () => {
@@ -105,10 +110,13 @@ describe('S3 read-ahead of packs', () => {
         }
       }),
     );
-    const windows = s.calls.filter(([, l]) => l === 64 * KiB).length;
-    // 64 windows cover the pack; a few more start where a quarter begins, and three past the
-    // end of each of the first three quarters are read ahead once more: 77.
-    assert.ok(windows >= 64 && windows <= 80, `${windows} windows`);
+    // The windows sit on one grid: 64 cover the pack, and a reader that comes to a window
+    // another one read ahead takes it as it is. Besides them, each quarter's first read.
+    const windows = s.calls.filter(([o, l]) => o % (64 * KiB) === 0 && l === 64 * KiB);
+    assert.equal(s.calls.length - windows.length, 4);
+    const fetched = windows.reduce((n, [, l]) => n + l, 0);
+    assert.ok(fetched <= 4096 * KiB, `${fetched / KiB} KiB fetched in windows for 4096 KiB`);
+    assert.ok(windows.length >= 64, `${windows.length} windows`);
     assert.ok(buffers.size <= 40, `${buffers.size} buffers for ${windows} windows`);
   });
 
@@ -116,12 +124,41 @@ describe('S3 read-ahead of packs', () => {
     const s = store(4096 * KiB);
     const ra = new ReadAhead(s.fetch, { window: 512 * KiB });
     for (const o of [3000, 100, 2000, 50, 1000]) await ra.read('data/ab/p', o * KiB, 64 * KiB);
-    await ra.read('index/r', 0, 3 * KiB);
-    await ra.read('index/r', 3 * KiB, 3 * KiB);
+    await ra.read('backups/b/vda.fidx', 0, 3 * KiB);
+    await ra.read('backups/b/vda.fidx', 3 * KiB, 3 * KiB);
     assert.deepEqual(
       s.calls.map(([, l]) => l),
       [64, 64, 64, 64, 64, 3, 3].map((k) => k * KiB),
     );
+  });
+
+  it('small reads of an index run take one request per 64 KiB block, shared by reads in flight', async () => {
+    const s = store(200 * KiB);
+    const ra = new ReadAhead(s.fetch);
+    // Lookups of run blocks (3 KiB each), several at once, as a restore's are; some twice.
+    const at = [7, 0, 140, 3, 7, 66, 190, 140, 61, 196].map((k) => k * KiB);
+    const got = await Promise.all(at.map((o) => ra.read('index/r', o, 3 * KiB)));
+    for (const [i, b] of got.entries()) {
+      const want = s.data.subarray(at[i]!, at[i]! + 3 * KiB);
+      assert.ok(b.equals(want), `read at ${at[i]! / KiB} KiB`);
+    }
+    // A read across two blocks (61-64 and 64-67 KiB) takes both; the last block is short.
+    assert.deepEqual(
+      [...s.calls].sort((a, b) => a[0] - b[0]).map(([o, l]) => [o / KiB, l / KiB]),
+      [
+        [0, 64],
+        [64, 64],
+        [128, 64],
+        [192, 64],
+      ],
+    );
+    // Kept: reading them again asks for nothing.
+    await ra.read('index/r', 100 * KiB, 3 * KiB);
+    assert.equal(s.calls.length, 4);
+    // A read of a block or more goes as it is.
+    await ra.read('index/r', 0, 64 * KiB);
+    assert.deepEqual(s.calls.at(-1), [0, 64 * KiB]);
+    assert.equal(s.calls.length, 5);
   });
 
   it('a read past the end of the pack gets what there is', async () => {

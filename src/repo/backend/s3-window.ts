@@ -8,10 +8,11 @@
  * (with one window at a time, fetched only when a read reached it, the restore waited for
  * every window in turn). Reads inside a window, or across two, are served from them. Any other
  * read is sent as it is, so random reads (a mounted backup) fetch nothing they did not ask
- * for. Packs are never changed once written, so what was fetched stays true; only `data/`
+ * for. Small reads of index runs go through aligned blocks instead (s3-blocks.ts). Packs are never changed once written, so what was fetched stays true; only `data/`
  * objects are read ahead.
  */
 import { copyBytes } from '../../util/copy.js';
+import { BlockCache } from './s3-blocks.js';
 
 /** What a range request gave: the bytes (in `into` when given) and the object's size if known. */
 export interface Fetched {
@@ -68,6 +69,7 @@ export class ReadAhead {
    * of a restore's CPU time on the client.
    */
   private readonly free: Buffer[] = [];
+  private readonly blocks: BlockCache;
 
   constructor(
     private readonly fetch: RangeFetch,
@@ -76,9 +78,15 @@ export class ReadAhead {
     this.window = o.window ?? 4 * 1024 * 1024;
     this.depth = o.depth ?? 3;
     this.keep = Math.max(o.keep ?? 12, this.depth + 2);
+    this.blocks = new BlockCache(fetch);
   }
 
   async read(name: string, offset: number, length: number): Promise<Buffer> {
+    if (this.blocked(name, length)) {
+      const out = Buffer.allocUnsafe(length);
+      const n = await this.blocks.readInto(name, offset, out);
+      return n < length ? out.subarray(0, n) : out;
+    }
     if (!this.windowed(name, length)) return (await this.fetchPlain(name, offset, length)).bytes;
     const out = Buffer.allocUnsafe(length);
     const n = await this.readInto(name, offset, out);
@@ -88,6 +96,7 @@ export class ReadAhead {
   /** Like read(), into `target` (its whole length); returns the bytes read. */
   async readInto(name: string, offset: number, target: Buffer): Promise<number> {
     const length = target.length;
+    if (this.blocked(name, length)) return this.blocks.readInto(name, offset, target);
     if (!this.windowed(name, length)) {
       return (await this.fetchPlain(name, offset, length, target)).bytes.length;
     }
@@ -124,6 +133,11 @@ export class ReadAhead {
       // The read goes on into the next window (its records straddle the boundary).
       w = this.cover(name, end) ?? this.open(name, end);
     }
+  }
+
+  /** Small reads of index runs: from aligned blocks, kept (s3-blocks.ts). */
+  private blocked(name: string, length: number): boolean {
+    return name.startsWith('index/') && this.blocks.takes(length);
   }
 
   private windowed(name: string, length: number): boolean {
@@ -174,7 +188,14 @@ export class ReadAhead {
     return undefined;
   }
 
-  private open(name: string, start: number): Window {
+  /**
+   * The window holding byte `at`. Windows sit on one grid (multiples of the window size), so
+   * readers of one pack never fetch the same bytes twice: before, a window began where its
+   * reader was, another reader's window overlapped it, and a restore from S3 fetched 15-20 %
+   * more than its packs held.
+   */
+  private open(name: string, at: number): Window {
+    const start = at - (at % this.window);
     const key = `${name}@${start}`;
     const buf = this.free.pop() ?? Buffer.allocUnsafe(this.window);
     const w: Window = {
