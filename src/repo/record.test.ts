@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { isIntegrityError } from './errors.js';
 import {
   chunkId,
+  compressionCounters,
   decodeRecord,
   encodeRecord,
   encodeRecordInto,
@@ -87,6 +88,29 @@ describe('chunk records', () => {
     const l9 = encodeRecord(text, id, { idHash: 'blake3', zstdLevel: 9 });
     assert.ok(l9.length <= l1.length && l1.length < rec.length);
     assert.deepEqual(decodeRecord(l9, id, plainKeys), text);
+  });
+
+  it('after a chunk that did not shrink, samples decide: noise is stored without zstd, anything compressible is still compressed', () => {
+    const noise = (): Buffer => randomBytes(256 * 1024);
+    const flagsOf = (b: Buffer, k: CodecKeys): number => encodeRecord(b, chunkId(b, k), k)[5]!;
+    for (const k of [plainKeys, keys]) {
+      flagsOf(noise(), k); // a first chunk of noise: zstd tried whole, and it did not shrink
+      const before = { ...compressionCounters };
+      for (let i = 0; i < 5; i++) assert.equal(flagsOf(noise(), k) & FLAG_ZSTD, 0);
+      assert.equal(compressionCounters.whole - before.whole, 0, 'noise after noise: no whole zstd');
+      assert.equal(compressionCounters.skipped - before.skipped, 5);
+      // Compressible data in only one of the sampled places (the middle), after noise: compressed.
+      const mixed = noise();
+      mixed.fill(0, mixed.length / 2 - 32 * 1024, mixed.length / 2 + 32 * 1024);
+      const rec = encodeRecord(mixed, chunkId(mixed, k), k);
+      assert.ok(rec[5]! & FLAG_ZSTD, 'compressed');
+      assert.deepEqual(decodeRecord(rec, chunkId(mixed, k), k), mixed);
+      // Text after that: its samples shrink, so it is compressed whole.
+      const text = sample(256 * 1024, 4);
+      const wholeBefore = compressionCounters.whole;
+      assert.ok(flagsOf(text, k) & FLAG_ZSTD);
+      assert.equal(compressionCounters.whole - wholeBefore, 1);
+    }
   });
 
   it('keeps zstd only when it is smaller', () => {
