@@ -99,6 +99,12 @@ export interface OpenOptions {
   onWarning?: (w: RepoWarning) => void;
 }
 
+/** The objects Repository.peek read (config and key files), as it read them. */
+export interface PeekedObjects {
+  readonly configBytes: Buffer;
+  readonly keyFiles: Awaited<ReturnType<typeof readKeyFiles>>;
+}
+
 export interface BackupListing {
   id: string;
   manifest: Manifest;
@@ -195,16 +201,27 @@ export class Repository {
     return config;
   }
 
-  /** The config, unauthenticated, and the number of key files: what needs no password. */
-  static async peek(backend: Backend): Promise<{ config: RepoConfig; keys: KeySummary[] }> {
-    const config = peekConfig(await getConfig(backend));
-    return { config, keys: summarizeKeys(await readKeyFiles(backend)) };
+  /**
+   * The config, unauthenticated, and the number of key files: what needs no password. `read`
+   * is what was read, for open() on the same backend not to read it again (on S3, four
+   * requests and their round trips before every command).
+   */
+  static async peek(
+    backend: Backend,
+  ): Promise<{ config: RepoConfig; keys: KeySummary[]; read: PeekedObjects }> {
+    const configBytes = await getConfig(backend);
+    const config = peekConfig(configBytes);
+    const keyFiles = await readKeyFiles(backend);
+    return { config, keys: summarizeKeys(keyFiles), read: { configBytes, keyFiles } };
   }
 
-  static async open(backend: Backend, o: OpenOptions = {}): Promise<Repository> {
-    const bytes = await getConfig(backend);
+  static async open(
+    backend: Backend,
+    o: OpenOptions & { peeked?: PeekedObjects } = {},
+  ): Promise<Repository> {
+    const bytes = o.peeked?.configBytes ?? (await getConfig(backend));
     const config = peekConfig(bytes);
-    const keyFiles = await readKeyFiles(backend);
+    const keyFiles = o.peeked?.keyFiles ?? (await readKeyFiles(backend));
     const encrypted = config.encryption !== 'none' || keyFiles.length > 0;
     let repo: Repository;
     if (encrypted && o.authKeyFile !== undefined) {

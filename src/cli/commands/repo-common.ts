@@ -14,7 +14,7 @@ import { S3Backend, type S3BackendOptions } from '../../repo/backend/s3.js';
 import { isS3Location } from '../../repo/backend/s3-location.js';
 import type { Backend } from '../../repo/backend/types.js';
 import { RepoKeyError } from '../../repo/errors.js';
-import { Repository } from '../../repo/repository.js';
+import { Repository, type PeekedObjects } from '../../repo/repository.js';
 import type { RepoWarning } from '../../repo/warnings.js';
 import { systemCode } from '../../util/file-errors.js';
 import type { ParsedArgs } from '../command.js';
@@ -221,11 +221,18 @@ export async function openRepo(
   needKeys = true,
 ): Promise<Repository> {
   const location = repoLocation(ctx, args);
-  const { config, keys } = await withBackend(ctx, location, (b) => Repository.peek(b));
-  const encrypted = config.encryption !== 'none' || keys.length > 0;
-  const ask = encrypted && (needKeys || passwordAvailable(ctx));
-  const password = ask ? await readPassword(ctx) : undefined;
-  return openRepoAt(ctx, location, password);
+  // One backend for the look and the opening: what the look read is not read again.
+  const backend = backendFor(ctx, location);
+  try {
+    const { config, keys, read } = await Repository.peek(backend);
+    const encrypted = config.encryption !== 'none' || keys.length > 0;
+    const ask = encrypted && (needKeys || passwordAvailable(ctx));
+    const password = ask ? await readPassword(ctx) : undefined;
+    return await openWith(ctx, backend, password, read);
+  } catch (err) {
+    await backend.close();
+    throw err;
+  }
 }
 
 /** Opens the repository at `location` with a password already read (or none). */
@@ -237,15 +244,25 @@ export async function openRepoAt(
   // The repository closes its backend; until it exists, that is ours to do.
   const backend = backendFor(ctx, location);
   try {
-    return await Repository.open(backend, {
-      password,
-      authKeyFile: ctx.io.env['BRANKAS_AUTH_KEY_FILE'] || undefined,
-      onWarning: (w) => warn(ctx, w),
-    });
+    return await openWith(ctx, backend, password);
   } catch (err) {
     await backend.close();
     throw err;
   }
+}
+
+function openWith(
+  ctx: CliContext,
+  backend: Backend,
+  password: string | undefined,
+  peeked?: PeekedObjects,
+): Promise<Repository> {
+  return Repository.open(backend, {
+    password,
+    authKeyFile: ctx.io.env['BRANKAS_AUTH_KEY_FILE'] || undefined,
+    onWarning: (w) => warn(ctx, w),
+    ...(peeked ? { peeked } : {}),
+  });
 }
 
 /** A warning of the repository, on stderr in the user's language (JSON output stays clean). */
