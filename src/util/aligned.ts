@@ -6,6 +6,8 @@
  * it, alignedBuffer returns an ordinary Buffer and directAligned says no, so writes stay
  * buffered: same bytes, the page cache's speed.
  */
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { nativeFunctions } from './native.js';
 
 export const DIRECT_ALIGN = 4096;
@@ -46,4 +48,17 @@ export function directAligned(
     (data.byteOffset + offset) % DIRECT_ALIGN === 0 &&
     aligned.has(data.buffer)
   );
+}
+
+/**
+ * A second handle on an open file's path for O_DIRECT writes, or undefined where that is not
+ * possible (no O_DIRECT on this platform, or a file system that refuses it at open).
+ */
+export async function openDirect(path: string): Promise<FileHandle | undefined> {
+  if (constants.O_DIRECT === undefined) return undefined;
+  try {
+    return await open(path, constants.O_WRONLY | constants.O_DIRECT);
+  } catch {
+    return undefined;
+  }
 }

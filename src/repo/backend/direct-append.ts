@@ -17,9 +17,8 @@
  * Calls are sequential, as ObjectUpload's are: one write() at a time, then
  * finish().
  */
-import { constants } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
-import { alignedBuffer, DIRECT_ALIGN, directAligned } from '../../util/aligned.js';
+import type { FileHandle } from 'node:fs/promises';
+import { alignedBuffer, DIRECT_ALIGN, directAligned, openDirect } from '../../util/aligned.js';
 import { copyBytes } from '../../util/copy.js';
 
 /** Bytes of one staging buffer, one O_DIRECT write. */
@@ -49,8 +48,8 @@ export class DirectAppender {
   /** File position of the stage's first byte. */
   private position = 0;
   private readonly inFlight: InFlight[] = [];
-  /** The O_DIRECT handle, opened at the first full stage; null where refused or closed. */
-  private direct: Promise<FileHandle | null> | undefined;
+  /** The O_DIRECT handle, opened at the first full stage; none where refused or closed. */
+  private direct: Promise<FileHandle | undefined> | undefined;
   /** Set when a direct write was refused (EINVAL): the rest goes through the ordinary handle. */
   private refused = false;
   private failure: unknown;
@@ -63,7 +62,7 @@ export class DirectAppender {
     /** false: every byte through the ordinary handle (what a file system without O_DIRECT gets). */
     direct = true,
   ) {
-    if (!direct) this.direct = Promise.resolve(null);
+    if (!direct) this.direct = Promise.resolve(undefined);
   }
 
   /** Bytes that went to the file past the page cache (O_DIRECT) so far. */
@@ -128,7 +127,7 @@ export class DirectAppender {
     if (this.stage) giveStage(this.stage);
     this.stage = undefined;
     const d = await this.direct;
-    this.direct = Promise.resolve(null);
+    this.direct = Promise.resolve(undefined);
     if (d) await d.close().catch(() => undefined);
   }
 
@@ -187,16 +186,6 @@ export class DirectAppender {
 
   private check(): void {
     if (this.failure !== undefined) throw this.failure;
-  }
-}
-
-/** A second handle on path for O_DIRECT writes, or null where that is not possible. */
-async function openDirect(path: string): Promise<FileHandle | null> {
-  if (constants.O_DIRECT === undefined) return null;
-  try {
-    return await open(path, constants.O_WRONLY | constants.O_DIRECT);
-  } catch {
-    return null;
   }
 }
 
