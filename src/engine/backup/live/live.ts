@@ -25,7 +25,13 @@ import { findVm } from '../../snapshot/tree.js';
 import { addBootFiles } from '../boot-files.js';
 import { LiveExport } from './export.js';
 import { isEmpty, type LiveLeftovers } from './leftovers.js';
-import { clearHostLeftovers, diskFacts, findHostLeftovers, hostJobDir } from './remote.js';
+import {
+  clearHostLeftovers,
+  diskFacts,
+  findHostLeftovers,
+  hostJobDir,
+  type DiskFacts,
+} from './remote.js';
 import { planFreeze, type Consistency, type FreezePlan } from './freeze.js';
 import {
   planLine,
@@ -177,6 +183,16 @@ export async function liveBackup(
     return { parent, writer };
   };
   let opening = openWriter(line);
+  // The images' facts are asked now too: on another host each is a `qemu-img info` there, an
+  // ssh session with a login of its own, which then runs while libvirt starts the job instead
+  // of before each disk's read.
+  const facts = new Map(
+    disks.map((spec) => {
+      const p = spec.source ? diskFacts(host, spec, o.signal) : undefined;
+      p?.catch(() => undefined); // awaited by storeDisk, or not needed
+      return [spec.target, p] as const;
+    }),
+  );
 
   let ex: LiveExport;
   try {
@@ -223,7 +239,7 @@ export async function liveBackup(
       const spec = disks.find((x) => x.target === d.target)!;
       const reader = await ex.open(d.target);
       try {
-        const report = await storeDisk(writer, ex, reader, spec, d, signal, host);
+        const report = await storeDisk(writer, ex, reader, spec, d, facts.get(d.target), signal);
         reports.push(report.disk);
         newPlainBytes += report.newPlainBytes;
         newStoredBytes += report.newStoredBytes;
@@ -372,8 +388,8 @@ async function storeDisk(
   reader: NbdDiskReader,
   spec: LiveDisk,
   d: DiskDecision,
+  facts: Promise<DiskFacts | undefined> | undefined,
   signal: AbortSignal,
-  host: DataHost,
 ): Promise<{ disk: LiveDiskReport; newPlainBytes: number; newStoredBytes: number }> {
   let changedRanges: { offset: number; length: number }[] | undefined;
   let dirtyBytes: number | null = null;
@@ -386,7 +402,7 @@ async function storeDisk(
     }
   }
   // The image's creation options, for a restore to recreate it (its header only is read).
-  const info = spec.source ? await diskFacts(host, spec, signal) : undefined;
+  const info = await facts;
   const count = { bytes: 0 };
   const m = await writer.addDisk({
     name: d.target,

@@ -72,7 +72,7 @@ export interface DiskFacts {
 export async function diskFacts(
   host: DataHost,
   spec: LiveDisk,
-  signal: AbortSignal,
+  signal?: AbortSignal,
 ): Promise<DiskFacts | undefined> {
   if (!spec.source) return undefined;
   const format = spec.format === 'raw' || spec.format === 'qcow2' ? spec.format : undefined;
