@@ -52,6 +52,13 @@ export class BlockCache {
     return got;
   }
 
+  /** Forgets the blocks of `name` (written anew or deleted). */
+  drop(name: string): void {
+    for (const key of [...this.blocks.keys()]) {
+      if (key.startsWith(`${name}@`)) this.blocks.delete(key);
+    }
+  }
+
   private get(name: string, start: number): Promise<Buffer> {
     const key = `${name}@${start}`;
     const kept = this.blocks.get(key);

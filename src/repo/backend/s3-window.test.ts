@@ -161,6 +161,23 @@ describe('S3 read-ahead of packs', () => {
     assert.equal(s.calls.length, 5);
   });
 
+  it('what was fetched of an object written anew is dropped: the next reads fetch it again', async () => {
+    const s = store(1024 * KiB);
+    const ra = new ReadAhead(s.fetch, { window: 256 * KiB });
+    await ra.read('index/r', 0, 3 * KiB);
+    await ra.read('data/ab/p', 0, 8 * KiB);
+    await ra.read('data/ab/p', 8 * KiB, 8 * KiB); // sequential: windows from here
+    const before = s.calls.length;
+    await ra.read('index/r', 3 * KiB, 3 * KiB);
+    await ra.read('data/ab/p', 16 * KiB, 8 * KiB);
+    assert.equal(s.calls.length, before, 'kept: nothing asked');
+    s.data.fill(7); // written anew
+    ra.drop('index/r');
+    ra.drop('data/ab/p');
+    assert.ok((await ra.read('index/r', 3 * KiB, 3 * KiB)).equals(Buffer.alloc(3 * KiB, 7)));
+    assert.ok((await ra.read('data/ab/p', 24 * KiB, 8 * KiB)).equals(Buffer.alloc(8 * KiB, 7)));
+  });
+
   it('a read past the end of the pack gets what there is', async () => {
     const s = store(100 * KiB);
     const ra = new ReadAhead(s.fetch, { window: 512 * KiB });

@@ -177,6 +177,16 @@ export class ReadAhead {
     this.sizes.delete(name);
   }
 
+  /**
+   * Forgets everything fetched of `name`: the object was written anew or deleted (a repair
+   * writes a damaged index run again under its name). Reads after this fetch it again.
+   */
+  drop(name: string): void {
+    this.forget(name);
+    for (const [key, w] of [...this.windows]) if (w.name === name) this.evict(key);
+    this.blocks.drop(name);
+  }
+
   /** The window holding byte `at` of the object (marked as just used), if any. */
   private cover(name: string, at: number): Window | undefined {
     for (const [key, w] of this.windows) {

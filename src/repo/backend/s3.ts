@@ -163,6 +163,8 @@ export class S3Backend implements Backend {
       await lean.send({ method: 'PUT', key: Key, body: [data] }, drain);
     } catch (err) {
       throw this.fail(err, 'write', name);
+    } finally {
+      this.ahead.drop(name);
     }
   }
 
@@ -172,7 +174,8 @@ export class S3Backend implements Backend {
     const Bucket = this.where.bucket;
     return new S3Upload(
       {
-        put: (body) => lean.send({ method: 'PUT', key: Key, body }, drain),
+        put: (body) =>
+          lean.send({ method: 'PUT', key: Key, body }, drain).finally(() => this.ahead.drop(name)),
         create: async () => {
           const r = await client.send(new sdk.CreateMultipartUploadCommand({ Bucket, Key }));
           return r.UploadId!;
@@ -191,14 +194,18 @@ export class S3Backend implements Backend {
             },
           ),
         complete: async (UploadId, Parts) => {
-          await client.send(
-            new sdk.CompleteMultipartUploadCommand({
-              Bucket,
-              Key,
-              UploadId,
-              MultipartUpload: { Parts },
-            }),
-          );
+          try {
+            await client.send(
+              new sdk.CompleteMultipartUploadCommand({
+                Bucket,
+                Key,
+                UploadId,
+                MultipartUpload: { Parts },
+              }),
+            );
+          } finally {
+            this.ahead.drop(name);
+          }
         },
         abort: async (UploadId) => {
           await client.send(new sdk.AbortMultipartUploadCommand({ Bucket, Key, UploadId }));
@@ -318,6 +325,8 @@ export class S3Backend implements Backend {
     } catch (err) {
       if (isNoSuchKey(err)) return;
       throw this.fail(err, 'delete', name);
+    } finally {
+      this.ahead.drop(name);
     }
   }
 
