@@ -25,8 +25,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   describeSshTarget,
@@ -35,6 +34,7 @@ import {
   SSH_OWN_FAILURE,
   type SshTarget,
 } from '../util/ssh.js';
+import { privateTempDir } from '../util/private-temp.js';
 import { ForwardedScriptSession } from '../util/ssh-session.js';
 import { CONTEXT_ALLOCATION_DEPTH, CONTEXT_BASE_ALLOCATION } from './constants.js';
 import { QemuNbdError } from './errors.js';
@@ -124,8 +124,7 @@ export class RemoteQemuNbd {
   static async start(options: RemoteQemuNbdOptions): Promise<RemoteQemuNbd> {
     const { signal, ssh } = options;
     signal?.throwIfAborted();
-    const dir = await mkdtemp(join(tmpdir(), 'brankas-rnbd-'));
-    await chmod(dir, 0o700);
+    const dir = await privateTempDir('brankas-rnbd-');
     const socketPath = join(dir, 'nbd.sock');
     const remoteDir = `/tmp/brankas-nbd-${randomBytes(8).toString('hex')}`;
     const args = qemuNbdArgs(

@@ -16,8 +16,7 @@
  * running is found by the next backup through libvirt (leftovers.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { access, chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { access, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   describeSshTarget,
@@ -27,6 +26,7 @@ import {
   SSH_OWN_FAILURE,
   type SshTarget,
 } from '../../util/ssh.js';
+import { privateTempDir } from '../../util/private-temp.js';
 import { ForwardedScriptSession } from '../../util/ssh-session.js';
 import { EngineError } from '../errors.js';
 
@@ -90,8 +90,7 @@ export class RemoteJobDir implements JobDirHandle {
     marker: object,
     owner: { uid: number; gid: number } | undefined,
   ): Promise<RemoteJobDir> {
-    const localDir = await mkdtemp(join(tmpdir(), 'brankas-rlive-'));
-    await chmod(localDir, 0o700);
+    const localDir = await privateTempDir('brankas-rlive-');
     const socket = join(localDir, 'nbd.sock');
     const dir = `${REMOTE_WORK_ROOT}/${REMOTE_DIR_PREFIX}${randomBytes(8).toString('hex')}`;
     const script = jobDirScript(dir, JSON.stringify(marker), owner);
