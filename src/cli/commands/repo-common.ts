@@ -211,6 +211,16 @@ function passwordAvailable(ctx: CliContext): boolean {
   return !!(env['BRANKAS_PASSWORD_FILE'] || env['BRANKAS_PASSWORD_COMMAND'] || interactive(ctx));
 }
 
+/** The keep rules' options, shared by `repo prune` and `schedule add`. */
+export const keepOptions = {
+  'keep-last': { type: 'string' },
+  'keep-hourly': { type: 'string' },
+  'keep-daily': { type: 'string' },
+  'keep-weekly': { type: 'string' },
+  'keep-monthly': { type: 'string' },
+  'keep-yearly': { type: 'string' },
+} as const;
+
 /**
  * Opens the repository. An encrypted one needs the password, except for
  * `needKeys = false` (listing), which uses it when one is at hand.

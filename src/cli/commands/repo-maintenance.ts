@@ -11,7 +11,7 @@ import { EXIT } from '../run.js';
 import type { CliContext } from '../context.js';
 import { ProgressMeter } from '../progress.js';
 import { formatBytes, table } from '../format.js';
-import { repoOption, withRepo } from './repo-common.js';
+import { keepOptions, repoOption, withRepo } from './repo-common.js';
 
 export const repoVerify: Command = {
   name: 'repo verify',
@@ -92,15 +92,7 @@ function renderVerify(ctx: CliContext, r: VerifyReport): void {
   }
 }
 
-const keepOptions = {
-  'keep-last': { type: 'string' },
-  'keep-hourly': { type: 'string' },
-  'keep-daily': { type: 'string' },
-  'keep-weekly': { type: 'string' },
-  'keep-monthly': { type: 'string' },
-  'keep-yearly': { type: 'string' },
-  'dry-run': { type: 'boolean' },
-} as const;
+const pruneOptions = { ...keepOptions, 'dry-run': { type: 'boolean' } } as const;
 
 function policyFrom(values: Record<string, unknown>): KeepPolicy {
   const p: KeepPolicy = {};
@@ -121,7 +113,7 @@ export const repoPrune: Command = {
   usage:
     'brankas repo prune [--keep-last N] [--keep-hourly N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--dry-run] [--repo PATH] [--json]',
   help: 'Rules apply per VM; a backup kept by any rule is kept. Safe while backups run.',
-  options: { ...repoOption, ...keepOptions },
+  options: { ...repoOption, ...pruneOptions },
   async run(ctx, args) {
     const policy = policyFrom(args.values);
     const dryRun = args.values['dry-run'] === true;

@@ -23,7 +23,14 @@ import type { CliContext } from '../context.js';
 import { errorText } from '../error-text.js';
 import { table } from '../format.js';
 import { eventLine, jobName, stateDir } from '../vm-job.js';
-import { openRepoAt, readPassword, repoLocation, repoOption, withBackend } from './repo-common.js';
+import {
+  keepOptions,
+  openRepoAt,
+  readPassword,
+  repoLocation,
+  repoOption,
+  withBackend,
+} from './repo-common.js';
 
 const KEEP = ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
 
@@ -127,12 +134,7 @@ const addOptions = {
   mode: { type: 'string' },
   consistency: { type: 'string' },
   'freeze-timeout-seconds': { type: 'string' },
-  'keep-last': { type: 'string' },
-  'keep-hourly': { type: 'string' },
-  'keep-daily': { type: 'string' },
-  'keep-weekly': { type: 'string' },
-  'keep-monthly': { type: 'string' },
-  'keep-yearly': { type: 'string' },
+  ...keepOptions,
   'restore-test-days': { type: 'string' },
   timezone: { type: 'string' },
 } as const;
