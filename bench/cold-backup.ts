@@ -65,7 +65,6 @@ import {
 import { prng as rng } from '../src/util/testing/index.js';
 import { TextSource } from './mixed-data.js';
 import { formatSize, markdownTable, median, parseSize } from './stats.js';
-import { startDechunker, type Dechunker } from './s3-dechunk.js';
 import { S3Backend } from '../src/repo/backend/s3.js';
 import {
   S3_TEST_CREDENTIALS,
@@ -636,10 +635,10 @@ function rotate<T>(items: readonly T[], by: number): T[] {
 interface RunContext {
   cfg: Config;
   /**
-   * The S3 server for the -s3 tools, the front both tools reach it through (it decodes
-   * restic's chunk-signed uploads for s3rver: bench/s3-dechunk.ts), and their environment.
+   * The S3 server for the -s3 tools (it takes restic's chunk-signed uploads itself:
+   * src/repo/backend/testing/s3-chunked.ts), and their environment.
    */
-  s3?: { server: S3TestServer; front: Dechunker; env: NodeJS.ProcessEnv };
+  s3?: { server: S3TestServer; env: NodeJS.ProcessEnv };
   runId: string;
   tmp: string;
   passwordFile: string;
@@ -833,7 +832,7 @@ async function measureFormat(
     );
     for (const [position, tool] of order.entries()) {
       const out = isS3(tool)
-        ? `s3:${ctx.s3!.front.endpoint}/${ctx.s3!.server.bucket}/${format}-rep${rep}-${tool}`
+        ? `s3:${ctx.s3!.server.endpoint}/${ctx.s3!.server.bucket}/${format}-rep${rep}-${tool}`
         : tool === 'cp' || tool === 'cp-sparse'
           ? join(repDir, `${tool}.${format}`)
           : tool === 'qemu-img-c'
@@ -1328,10 +1327,7 @@ async function main(): Promise<number> {
     }
     if (cfg.tools.some(isS3)) {
       s3Server = await startS3Server();
-      s3Front = await startDechunker(s3Server.endpoint);
-      log(
-        `s3rver on ${s3Server.endpoint} (through ${s3Front.endpoint}), bucket ${s3Server.bucket}`,
-      );
+      log(`s3rver on ${s3Server.endpoint}, bucket ${s3Server.bucket}`);
     }
     const conn = await created.connect(cfg.uri);
     const machine: Machine = await describeMachine(conn, { qemuImg: true });
@@ -1351,10 +1347,9 @@ async function main(): Promise<number> {
     const passwordFile = join(tmp, 'password');
     await writeFile(passwordFile, 'brankas-bench-password\n', { mode: 0o600 });
     const ctx: RunContext = { cfg, runId, tmp, passwordFile, checks: [], dropsPermitted: null };
-    if (s3Server && s3Front) {
+    if (s3Server) {
       ctx.s3 = {
         server: s3Server,
-        front: s3Front,
         env: {
           AWS_ACCESS_KEY_ID: S3_TEST_CREDENTIALS.accessKeyId,
           AWS_SECRET_ACCESS_KEY: S3_TEST_CREDENTIALS.secretAccessKey,
@@ -1426,7 +1421,6 @@ async function main(): Promise<number> {
     return ctx.checks.some((c) => !c.ok) ? 1 : 0;
   } finally {
     await created.cleanup(cfg.uri);
-    await s3Front?.close();
     await s3Server?.cleanup();
   }
 }
@@ -1438,6 +1432,5 @@ async function s3rverVersion(): Promise<string> {
 
 /** The S3 server of the -s3 tools, when they run. */
 let s3Server: S3TestServer | undefined;
-let s3Front: Dechunker | undefined;
 
 runMain(main);

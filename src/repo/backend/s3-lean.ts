@@ -13,6 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { S3Location } from './s3-location.js';
@@ -94,7 +95,7 @@ export class LeanS3 {
       const [signer, retry, classify] = await Promise.all([
         config.signer(),
         config.retryStrategy(),
-        import('@smithy/core/retry'),
+        createRequire(import.meta.url)('@smithy/core/retry') as Retry, // as s3.ts loads the SDK
       ]);
       return { signer, retry, classify };
     })();

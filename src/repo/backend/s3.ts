@@ -8,6 +8,7 @@
  * and dropped connections with exponential backoff (for the lean requests too); what fails
  * after that becomes a typed RepoError (s3-errors.ts).
  */
+import { createRequire } from 'node:module';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -66,6 +67,12 @@ interface Loaded {
   lean: LeanS3;
 }
 
+/**
+ * The SDK's CommonJS build, loaded with require(): import() resolves its ES build, hundreds of
+ * small modules, which took twice the CPU to load (80–100 against 160–180 ms here).
+ */
+const requireCjs = createRequire(import.meta.url);
+
 const MiB = 1024 * 1024;
 const MIN_PART = 5 * MiB;
 
@@ -96,7 +103,7 @@ export class S3Backend implements Backend {
   private load(): Promise<Loaded> {
     if (this.closed) return Promise.reject(new RepoError('REPO_CLOSED', 'backend closed'));
     this.loaded ??= (async () => {
-      const sdk = await import('@aws-sdk/client-s3');
+      const sdk = requireCjs('@aws-sdk/client-s3') as Sdk;
       const o = this.options;
       const url = new URL(this.where.endpoint);
       const host = url.hostname;

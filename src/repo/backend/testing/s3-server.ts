@@ -1,6 +1,7 @@
 /**
  * A real S3-protocol server for tests: s3rver (npm), on 127.0.0.1 with a port of the system's
- * choosing and a temporary directory, with a bucket of a unique name. stop() and start() let a
+ * choosing and a temporary directory, with a bucket of a unique name, taking aws-chunked
+ * uploads as S3 does (s3-chunked.ts). stop() and start() let a
  * test take it away and bring it back on the same port; cleanup() removes everything.
  */
 import { randomBytes } from 'node:crypto';
@@ -10,8 +11,10 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { acceptAwsChunked } from './s3-chunked.js';
 
 interface S3rverInstance {
+  middleware: Parameters<typeof acceptAwsChunked>[0]['middleware'];
   run(): Promise<AddressInfo>;
   close(): Promise<void>;
   httpServer?: Server;
@@ -49,6 +52,7 @@ export async function startS3Server(): Promise<S3TestServer> {
       directory: dir,
       configureBuckets: [{ name: bucket, configs: [] }],
     });
+    acceptAwsChunked(s); // restic's uploads (minio-go), with no proxy in between
     port = (await s.run()).port;
     server = s;
   };
