@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
+import type { TransferListItem, Worker } from 'node:worker_threads';
 import { chunkId, decodeRecord, recordCapacity, type CodecKeys } from '../record.js';
-import { createCodec, DEFAULT_INLINE_MS } from './pool.js';
+import { createCodec, DEFAULT_INLINE_MS, ownBuffer } from './pool.js';
 
 const keys: CodecKeys = { idHash: 'blake3', idKey: randomBytes(32), encKey: randomBytes(32) };
 const CS = 256 * 1024;
@@ -66,5 +67,53 @@ describe('chunk pool: work inline before the threads', () => {
       arena.close();
       await codec.close();
     }
+  });
+});
+
+describe('chunk pool: records sent to the threads', () => {
+  it('a record that is a view into a larger buffer goes alone; the larger buffer stays whole', async () => {
+    const codec = createCodec(1, keys, { inlineMs: 0 });
+    const arena = codec.openArena(recordCapacity(CS), 2);
+    try {
+      const [plain, rec] = [await arena.acquire(), await arena.acquire()];
+      const data = text(5);
+      data.copy(plain.buf);
+      const id = (await arena.hash(plain, CS))!;
+      const length = (await arena.encode(plain, CS, id, rec)).length;
+      // The record inside a larger buffer, as a record read out of a pack held whole.
+      const big = Buffer.alloc(4 * 1024 * 1024);
+      rec.buf.copy(big, 1000, 0, length);
+      const view = big.subarray(1000, 1000 + length);
+      // Until a thread is up, the work is done inline; then it goes to the thread.
+      const pool = codec as unknown as { online: boolean; workers: { w: Worker }[] };
+      for (let i = 0; !pool.online; i++) {
+        assert.ok(i < 5000, 'no chunk thread came up');
+        await codec.decode(view, id);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      const sent: number[] = [];
+      const w = pool.workers[0]!.w;
+      const post = w.postMessage.bind(w);
+      w.postMessage = (req: { buf?: Uint8Array }, transfer?: readonly TransferListItem[]) => {
+        if (req.buf) sent.push(req.buf.buffer.byteLength);
+        post(req, transfer);
+      };
+      assert.deepEqual(await codec.decode(view, id), data);
+      assert.deepEqual(sent, [length]);
+      assert.equal(big.buffer.byteLength, 4 * 1024 * 1024);
+      assert.deepEqual(big.subarray(1000, 1000 + length), rec.buf.subarray(0, length));
+    } finally {
+      arena.close();
+      await codec.close();
+    }
+  });
+
+  it('ownBuffer copies a view and passes a whole buffer through', () => {
+    const whole = new Uint8Array(100);
+    assert.equal(ownBuffer(whole), whole);
+    const view = Buffer.alloc(10_000).subarray(5, 50);
+    const own = ownBuffer(view);
+    assert.equal(own.buffer.byteLength, 45);
+    assert.deepEqual(Buffer.from(own), view);
   });
 });

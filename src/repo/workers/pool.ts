@@ -73,10 +73,9 @@ interface Pending {
   reject(e: unknown): void;
 }
 
-function transferable(b: Buffer): ArrayBuffer[] {
-  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength
-    ? [b.buffer as ArrayBuffer]
-    : [];
+/** `b` itself when it is its whole buffer, else a copy in a buffer of its own (to transfer). */
+export function ownBuffer(b: Uint8Array): Uint8Array {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : new Uint8Array(b);
 }
 
 function toBuffer(u: Uint8Array): Buffer {
@@ -230,9 +229,12 @@ class WorkerPool implements ChunkCodec {
   async decode(record: Buffer, id: Buffer): Promise<Buffer> {
     const done = this.inline(() => decodeRecord(record, id, this.keys));
     if (done) return done.value;
-    // An id travels in its own 32 bytes: a view of Buffer's shared pool would clone the pool.
-    const req: PoolRequest = { seq: 0, op: 'decode', buf: record, id: new Uint8Array(id) };
-    return toBuffer((await this.request(req, transferable(record))).out!);
+    // A record and an id travel in buffers of their own: postMessage clones a view's whole
+    // buffer, and a record read out of a pack held whole (16 MiB) cost 2.4 ms per chunk that
+    // way, 23 s for a repo copy of 512 MiB (docs/benchmarks.md, "Copying backups to S3").
+    const own = ownBuffer(record);
+    const req: PoolRequest = { seq: 0, op: 'decode', buf: own, id: new Uint8Array(id) };
+    return toBuffer((await this.request(req, [own.buffer as ArrayBuffer])).out!);
   }
 
   private failAll(err: unknown): void {
