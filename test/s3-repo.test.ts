@@ -215,8 +215,18 @@ describe('a repository in an S3 bucket', () => {
   it('the AWS SDK is loaded only when an s3: location is used', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'brankas-test-sdk-'));
     try {
-      // A module hook that notes every import of an @aws-sdk package in a file.
+      // Module hooks that note every import and require of an @aws-sdk package in a file (the
+      // backend loads the SDK's CommonJS build with require, which ESM hooks do not see).
       const log = join(dir, 'imports');
+      await writeFile(
+        join(dir, 'require-hook.cjs'),
+        `const Module = require('node:module');\n` +
+          `const { appendFileSync } = require('node:fs');\n` +
+          `const load = Module._load;\n` +
+          `Module._load = function (request, ...rest) {\n` +
+          `  if (request.startsWith('@aws-sdk/')) appendFileSync(${JSON.stringify(log)}, request + '\\n');\n` +
+          `  return load.call(this, request, ...rest);\n};\n`,
+      );
       const hooks =
         `import { appendFileSync } from 'node:fs';\n` +
         `export async function resolve(specifier, context, next) {\n` +
@@ -234,7 +244,18 @@ describe('a repository in an S3 bucket', () => {
         LANG: 'C',
       };
       const brankas = (args: string[]) =>
-        run(process.execPath, ['--import', join(dir, 'register.mjs'), MAIN, ...args], { env });
+        run(
+          process.execPath,
+          [
+            '--require',
+            join(dir, 'require-hook.cjs'),
+            '--import',
+            join(dir, 'register.mjs'),
+            MAIN,
+            ...args,
+          ],
+          { env },
+        );
       const imported = () => readFile(log, 'utf8').catch(() => '');
       await brankas(['repo', 'init', '--no-encryption', '--repo', join(dir, 'repo')]);
       await brankas(['repo', 'info', '--repo', join(dir, 'repo')]);

@@ -1,5 +1,5 @@
 /**
- * The S3 backend's hot requests (range GETs of packs, PutObject, UploadPart) without the AWS
+ * The S3 backend's hot requests (GETs, whole or of ranges, PutObject, UploadPart) without the AWS
  * SDK's command stack. A 343 MiB backup or restore through the SDK cost the client about 2 CPU
  * s more than the same work on a local repository (docs/benchmarks.md, "Cold backup into
  * S3"): per request its middleware, per byte a SHA-256 of every request body for the

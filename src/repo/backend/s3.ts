@@ -1,7 +1,7 @@
 /**
  * The S3 backend: a repository in a bucket of any S3-protocol server (AWS, MinIO, Ceph RGW),
  * through the AWS SDK v3. The SDK is loaded on the first request, so a program that never
- * touches an s3: location never pays for loading it. The hot requests (range GETs of packs,
+ * touches an s3: location never pays for loading it. The hot requests (GETs, whole or of ranges,
  * PutObject, UploadPart) skip the SDK's command stack (s3-lean.ts); uploads are buffered and
  * sent by s3-upload.ts, whole up to a limit, else as a multipart upload that nobody sees until
  * it is completed. The SDK's standard retry strategy retries throttling, 5xx answers, timeouts
@@ -227,10 +227,11 @@ export class S3Backend implements Backend {
 
   async get(name: string): Promise<Buffer> {
     const Key = this.key(name);
-    const { sdk, client } = await this.load();
+    const { lean } = await this.load();
     try {
-      const r = await client.send(new sdk.GetObjectCommand({ Bucket: this.where.bucket, Key }));
-      return Buffer.from(await r.Body!.transformToByteArray());
+      // Into one buffer of the answer's length, as range reads are: through the SDK a pack
+      // read whole (repo copy reads back what it wrote) was concatenated and copied again.
+      return (await lean.getInto(Key, {}, (n) => Buffer.allocUnsafe(n))).body;
     } catch (err) {
       if (isNoSuchKey(err)) throw objectNotFound(name, this.location, err);
       throw this.fail(err, 'read', name);

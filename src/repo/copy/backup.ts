@@ -259,28 +259,40 @@ function verifyFailed(to: Repository, backup: string, reason: string): RepoError
   });
 }
 
+/** Packs read back at once: one arriving while another's records are decoded. */
+const READ_BACK_AT_ONCE = 2;
+
 /** Reads each pack whole and decodes every record under the target's keys. */
 async function readBackPacks(to: Repository, backup: string, packs: string[]): Promise<number> {
-  for (const p of packs) {
-    let bytes: Buffer;
-    try {
-      bytes = await to.backend.get(packObjectName(p));
-    } catch (err) {
-      if (isObjectNotFound(err)) throw verifyFailed(to, backup, `pack ${p} is missing`);
-      throw err;
-    }
-    const table = parsePack(bytes);
-    if (typeof table === 'string') throw verifyFailed(to, backup, `pack ${p}: ${table}`);
-    for (const e of table) {
+  let next = 0;
+  const reader = async (): Promise<void> => {
+    while (next < packs.length) await readBackPack(to, backup, packs[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(READ_BACK_AT_ONCE, packs.length) }, reader));
+  return packs.length;
+}
+
+/** One pack: its records decoded all at once, so every chunk thread has work. */
+async function readBackPack(to: Repository, backup: string, p: string): Promise<void> {
+  let bytes: Buffer;
+  try {
+    bytes = await to.backend.get(packObjectName(p));
+  } catch (err) {
+    if (isObjectNotFound(err)) throw verifyFailed(to, backup, `pack ${p} is missing`);
+    throw err;
+  }
+  const table = parsePack(bytes);
+  if (typeof table === 'string') throw verifyFailed(to, backup, `pack ${p}: ${table}`);
+  await Promise.all(
+    table.map(async (e) => {
       try {
         await to.codec.decode(bytes.subarray(e.offset, e.offset + e.length), e.id);
       } catch (err) {
         if (!(err instanceof RepoIntegrityError)) throw err;
         throw verifyFailed(to, backup, `pack ${p}: ${err.message}`);
       }
-    }
-  }
-  return packs.length;
+    }),
+  );
 }
 
 /** The fixed index as written: its SHA-256, and every chunk it names in the index and stored. */
