@@ -212,8 +212,11 @@ class Connection {
   }
 }
 
-/** A chunked body's payload once all of it (through the last chunk and trailers) is there. */
-function dechunk(b: Buffer): Buffer | undefined {
+/**
+ * A chunked body's payload once all of it (through the last chunk and trailers) is there;
+ * throws when it is malformed. (aws-chunked bodies have the same framing: testing/s3-chunked.ts.)
+ */
+export function dechunk(b: Buffer): Buffer | undefined {
   const out: Buffer[] = [];
   let at = 0;
   for (;;) {

@@ -73,17 +73,22 @@ describe('the test S3 server and aws-chunked uploads', () => {
     }
   }
 
-  it('stores the payload of a chunk-signed upload, not its framing', async () => {
-    const payload = pattern(3 * 1024 * 1024 + 17);
-    await putChunked('chunked/object', payload, frame(payload, 64 * 1024));
+  /** What `f` finds under the prefix `chunked/`, read through brankas's backend. */
+  async function stored<T>(f: (b: S3Backend) => Promise<T>): Promise<T> {
     const b = new S3Backend(`s3:${server.endpoint}/${server.bucket}/chunked`, {
       credentials: S3_TEST_CREDENTIALS,
     });
     try {
-      assert.deepEqual(await b.get('object'), payload);
+      return await f(b);
     } finally {
       await b.close();
     }
+  }
+
+  it('stores the payload of a chunk-signed upload, not its framing', async () => {
+    const payload = pattern(3 * 1024 * 1024 + 17);
+    await putChunked('chunked/object', payload, frame(payload, 64 * 1024));
+    assert.deepEqual(await stored((b) => b.get('object')), payload);
   });
 
   it('refuses a chunk-signed upload whose framing is broken, storing nothing', async () => {
@@ -91,13 +96,6 @@ describe('the test S3 server and aws-chunked uploads', () => {
     await assert.rejects(
       putChunked('chunked/broken', payload, frame(payload, 300).subarray(0, 700)),
     );
-    const b = new S3Backend(`s3:${server.endpoint}/${server.bucket}/chunked`, {
-      credentials: S3_TEST_CREDENTIALS,
-    });
-    try {
-      assert.equal(await b.stat('broken'), undefined);
-    } finally {
-      await b.close();
-    }
+    assert.equal(await stored((b) => b.stat('broken')), undefined);
   });
 });

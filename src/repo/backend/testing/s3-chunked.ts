@@ -6,21 +6,19 @@
 // them), so every client reaches the server directly, with no proxy between.
 
 import { Readable } from 'node:stream';
+import { dechunk } from '../s3-http.js';
 
 const STREAMING = 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD';
 
-/** The payload of an aws-chunked body; undefined when the framing is broken. */
+/**
+ * The payload of an aws-chunked body; undefined when the framing is broken. Its framing is
+ * HTTP's chunked coding, the signature a chunk extension.
+ */
 export function decodeAwsChunked(body: Buffer): Buffer | undefined {
-  const out: Buffer[] = [];
-  let at = 0;
-  for (;;) {
-    const eol = body.indexOf('\r\n', at);
-    if (eol < 0) return undefined;
-    const size = parseInt(body.toString('latin1', at, eol).split(';')[0]!, 16);
-    if (!Number.isSafeInteger(size) || size < 0 || eol + 2 + size > body.length) return undefined;
-    if (size === 0) return Buffer.concat(out);
-    out.push(body.subarray(eol + 2, eol + 2 + size));
-    at = eol + 2 + size + 2;
+  try {
+    return dechunk(body);
+  } catch {
+    return undefined;
   }
 }
 
