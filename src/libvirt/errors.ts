@@ -228,6 +228,11 @@ export function isOperationInvalid(err: unknown): boolean {
   return hasLibvirtCode(err, VirErr.OPERATION_INVALID);
 }
 
+/** libvirt's generic internal error (also its answer about a job still being set up). */
+export function isInternalError(err: unknown): boolean {
+  return hasLibvirtCode(err, VirErr.INTERNAL_ERROR);
+}
+
 export function isUnsupported(err: unknown): boolean {
   return hasLibvirtCode(
     err,

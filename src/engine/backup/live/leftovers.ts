@@ -12,7 +12,7 @@
  */
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import type { Domain } from '../../../libvirt/index.js';
+import { isInternalError, type Domain, type JobInfo } from '../../../libvirt/index.js';
 import { AGENT_CHANNEL } from '../../guest/agent-shell.js';
 
 /** Where live jobs make their private directory unless told otherwise (QEMU must reach it). */
@@ -24,6 +24,8 @@ const MARKER = 'job.json';
 const JOB_NONE = 0;
 /** How long libvirt gets to tear an aborted job down (a deadline; normally well under a second). */
 const ABORT_DEADLINE_MS = 60_000;
+/** How long libvirt gets to finish setting a job up before it can say what it is (a deadline). */
+const SETTLE_DEADLINE_MS = 30_000;
 const POLL_MS = 100;
 
 export interface JobMarker {
@@ -59,9 +61,31 @@ export async function workDirs(workRoot = DEFAULT_WORK_ROOT): Promise<WorkDir[]>
   return out;
 }
 
+/**
+ * The domain's job info, once libvirt can say. While a backup job is being set up (a killed
+ * brankas's backup-begin goes on in libvirtd without it) libvirt answers an error ("backup job
+ * data missing") instead: taking that for "no job" let the next backup remove the job's
+ * directory under it, QEMU's nbd-server-start then failed, and libvirtd's error path for it
+ * crashed the daemon (libvirt 9.0, a CI run on 2026-12-06). Asked again until it answers, the domain stops
+ * running, or a deadline passes (then undefined, as before).
+ */
+export async function settledJobInfo(domain: Domain): Promise<JobInfo | undefined> {
+  const deadline = Date.now() + SETTLE_DEADLINE_MS;
+  for (;;) {
+    try {
+      return await domain.jobInfo();
+    } catch (err) {
+      // Other failures (a driver without job info, the daemon gone) are "cannot say" at once.
+      if (!isInternalError(err) || Date.now() >= deadline) return undefined;
+      if (!(await domain.isActive().catch(() => false))) return undefined;
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+  }
+}
+
 /** The brankas backup job running on the domain: its socket's directory, or undefined. */
 export async function brankasJob(domain: Domain): Promise<{ dir: string } | undefined> {
-  const info = await domain.jobInfo().catch(() => undefined);
+  const info = await settledJobInfo(domain);
   if (!info || info.type === JOB_NONE) return undefined;
   const xml = await domain.backupXml().catch(() => undefined);
   const socket = xml && /<server[^>]*\ssocket=['"]([^'"]+)['"]/.exec(xml)?.[1];
@@ -75,7 +99,7 @@ export async function abortJob(domain: Domain): Promise<void> {
   await domain.abortJob().catch(() => undefined);
   const deadline = Date.now() + ABORT_DEADLINE_MS;
   while (Date.now() < deadline) {
-    const info = await domain.jobInfo().catch(() => undefined);
+    const info = await settledJobInfo(domain);
     if (!info || info.type === JOB_NONE) return;
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
