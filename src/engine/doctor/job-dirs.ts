@@ -11,12 +11,7 @@
 import { rm, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { shellQuote, type SshTarget } from '../../util/ssh.js';
-import {
-  workDirs,
-  WORK_DIR_PREFIX,
-  type JobMarker,
-  type WorkDir,
-} from '../backup/live/leftovers.js';
+import { parseMarker, workDirs, WORK_DIR_PREFIX, type WorkDir } from '../backup/live/leftovers.js';
 import { remoteRun } from '../remote/disk-sink.js';
 import { dataHostOf, type DataHost } from '../remote/host.js';
 import { REMOTE_WORK_ROOT } from '../remote/job-dir.js';
@@ -89,15 +84,6 @@ async function listRemote(ssh: SshTarget, root: string): Promise<FoundDir[]> {
     }
   }
   return [...dirs.values()].filter((d) => !named(processes, d.path));
-}
-
-function parseMarker(text: string): JobMarker | null {
-  try {
-    const m = JSON.parse(text) as JobMarker;
-    return m && typeof m.uuid === 'string' ? m : null;
-  } catch {
-    return null;
-  }
 }
 
 /** Whether `path` appears, as a whole path, in the hosts' command lines. */

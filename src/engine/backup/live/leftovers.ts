@@ -36,6 +36,19 @@ export interface JobMarker {
   startedAt: string;
 }
 
+/**
+ * A marker's text as a marker, or null: one left empty or cut short (a process killed while
+ * writing it) names no VM, and must not stop the next job listing the directories (it threw).
+ */
+export function parseMarker(text: string): JobMarker | null {
+  try {
+    const m = JSON.parse(text) as JobMarker;
+    return m && typeof m.uuid === 'string' ? m : null;
+  } catch {
+    return null;
+  }
+}
+
 export async function writeMarker(dir: string, m: JobMarker): Promise<void> {
   await writeFile(join(dir, MARKER), JSON.stringify(m) + '\n', { mode: 0o600 });
 }
@@ -52,11 +65,8 @@ export async function workDirs(workRoot = DEFAULT_WORK_ROOT): Promise<WorkDir[]>
   const out: WorkDir[] = [];
   for (const name of names.filter((n) => n.startsWith(WORK_DIR_PREFIX)).sort()) {
     const path = join(workRoot, name);
-    const marker = await readFile(join(path, MARKER), 'utf8').then(
-      (t) => JSON.parse(t) as JobMarker,
-      () => null,
-    );
-    out.push({ path, marker: marker && typeof marker.uuid === 'string' ? marker : null });
+    const marker = await readFile(join(path, MARKER), 'utf8').then(parseMarker, () => null);
+    out.push({ path, marker });
   }
   return out;
 }
@@ -66,8 +76,8 @@ export async function workDirs(workRoot = DEFAULT_WORK_ROOT): Promise<WorkDir[]>
  * brankas's backup-begin goes on in libvirtd without it) libvirt answers an error ("backup job
  * data missing") instead: taking that for "no job" let the next backup remove the job's
  * directory under it, QEMU's nbd-server-start then failed, and libvirtd's error path for it
- * crashed the daemon (libvirt 9.0, a CI run on 2026-12-06). Asked again until it answers, the domain stops
- * running, or a deadline passes (then undefined, as before).
+ * crashed the daemon (libvirt 9.0, a CI run on 2026-12-06). Asked again until it answers, the
+ * domain stops running, or a deadline passes (then undefined, as before).
  */
 export async function settledJobInfo(domain: Domain): Promise<JobInfo | undefined> {
   const deadline = Date.now() + SETTLE_DEADLINE_MS;
