@@ -40,3 +40,18 @@ it("private temp dirs: 0700, named by the pid; a dead process's are removed at t
     await rm(root, { recursive: true, force: true });
   }
 });
+
+it("elsewhere, with emptyOnly: a dead process's directory goes only when empty", async () => {
+  const root = await mkdtemp(join(tmpdir(), 'brankas-test-ptemp-'));
+  try {
+    const dead = await deadPid();
+    await mkdir(join(root, `brankas-z-${dead}-Empty1`));
+    await mkdir(join(root, `brankas-z-${dead}-Full12`, 'scratch'), { recursive: true });
+    const dir = await privateTempDir('brankas-z-', { root, emptyOnly: true });
+    assert.ok(dir.startsWith(join(root, `brankas-z-${process.pid}-`)), dir);
+    const names = (await readdir(root)).sort();
+    assert.deepEqual(names, [`brankas-z-${dead}-Full12`, dir.slice(root.length + 1)].sort());
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});

@@ -1,25 +1,36 @@
 /**
  * Private directories in the temp dir for a process's sockets (the local ends of ssh
- * forwards: nbd/remote-qemu-nbd.ts, engine/remote/job-dir.ts), named `<prefix><pid>-<random>`
+ * forwards: nbd/remote-qemu-nbd.ts, engine/remote/job-dir.ts) or elsewhere (a live backup's job
+ * directory: engine/backup/live), named `<prefix><pid>-<random>`
  * and made mode 0700. A process killed outright cannot remove its own; the next one that makes
  * a directory of the same prefix removes those whose process is gone (issue #12: what a dead
  * process left is cleaned at the next run). A live process's, another user's (no signal may
  * reach it) and anything not named so are left alone.
  */
-import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** A fresh private directory `<tmp>/<prefix><pid>-XXXXXX`, after removing dead processes' ones. */
-export async function privateTempDir(prefix: string): Promise<string> {
-  const root = tmpdir();
-  await removeDeadOnes(root, prefix);
+export interface PrivateDirOptions {
+  /** Where (default: the temp dir). */
+  root?: string;
+  /**
+   * Remove only the empty directories of processes that are gone: what is in one may still be
+   * in use by another program (a live backup's scratch files, by QEMU; engine/backup/live).
+   */
+  emptyOnly?: boolean;
+}
+
+/** A fresh private directory `<root>/<prefix><pid>-XXXXXX`, after removing dead processes' ones. */
+export async function privateTempDir(prefix: string, o: PrivateDirOptions = {}): Promise<string> {
+  const root = o.root ?? tmpdir();
+  await removeDeadOnes(root, prefix, o.emptyOnly ?? false);
   const dir = await mkdtemp(join(root, `${prefix}${process.pid}-`));
   await chmod(dir, 0o700);
   return dir;
 }
 
-async function removeDeadOnes(root: string, prefix: string): Promise<void> {
+async function removeDeadOnes(root: string, prefix: string, emptyOnly: boolean): Promise<void> {
   let names: string[];
   try {
     names = await readdir(root);
@@ -32,7 +43,11 @@ async function removeDeadOnes(root: string, prefix: string): Promise<void> {
   for (const name of names) {
     const m = pattern.exec(name);
     if (!m || !processGone(Number(m[1]))) continue;
-    await rm(join(root, name), { recursive: true, force: true }).catch(() => undefined);
+    const path = join(root, name);
+    // rmdir removes a directory only when it is empty.
+    await (emptyOnly ? rmdir(path) : rm(path, { recursive: true, force: true })).catch(
+      () => undefined,
+    );
   }
 }
 

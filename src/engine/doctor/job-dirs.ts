@@ -22,7 +22,8 @@ export interface FoundDir extends WorkDir {
   ageMs: number;
 }
 
-const NAME = new RegExp(`^${WORK_DIR_PREFIX}[A-Za-z0-9]+$`);
+/** `brankas-live-<random>`, or `brankas-live-<pid>-<random>` (util/private-temp.ts). */
+const NAME = new RegExp(`^${WORK_DIR_PREFIX}(\\d+-)?[A-Za-z0-9]+$`);
 
 /** Where the connection's job directories are; none for a host without a data path (qemu+tcp). */
 export function jobDirHost(conn: Pick<Connection, 'uri'>): DataHost | undefined {

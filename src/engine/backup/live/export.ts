@@ -8,7 +8,8 @@
  * stopping or the job ending on its own fails every read with a clear error,
  * so nothing half-read is ever recorded.
  */
-import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, chown, rm } from 'node:fs/promises';
+import { privateTempDir } from '../../../util/private-temp.js';
 import { join } from 'node:path';
 import type { Domain } from '../../../libvirt/index.js';
 import { NbdDiskReader } from '../../../nbd/index.js';
@@ -66,7 +67,9 @@ async function localJobDir(
   owner: { uid: number; gid: number } | undefined,
 ): Promise<JobDirHandle> {
   // A scratch directory that is full, read-only or missing is said as such, naming it.
-  const dir = await atPath(root, () => mkdtemp(join(root, WORK_DIR_PREFIX)));
+  // Named after this process: one killed before its marker is written leaves a directory that
+  // nothing else could tell whose it was; empty, the next job removes it (util/private-temp.ts).
+  const dir = await atPath(root, () => privateTempDir(WORK_DIR_PREFIX, { root, emptyOnly: true }));
   try {
     // Names the VM, for the next backup or `brankas doctor` should this process be killed.
     await atPath(dir, () => writeMarker(dir, marker));

@@ -16,8 +16,7 @@
  * `brankas doctor` (and the VM's next backup) find the guest frozen and thaw it.
  * See docs/live-backups.md "Faults".
  */
-import { mkdtemp } from 'node:fs/promises';
-import { join } from 'node:path';
+import { privateTempDir } from '../../../util/private-temp.js';
 import { performance } from 'node:perf_hooks';
 import {
   AgentTimeout,
@@ -157,9 +156,10 @@ async function thaw(
     }
   }
   // A marked job directory: doctor and the next backup take the frozen guest for a leftover.
-  const dir = await mkdtemp(join(workRoot ?? DEFAULT_WORK_ROOT, WORK_DIR_PREFIX)).catch(
-    () => undefined,
-  );
+  const dir = await privateTempDir(WORK_DIR_PREFIX, {
+    root: workRoot ?? DEFAULT_WORK_ROOT,
+    emptyOnly: true,
+  }).catch(() => undefined);
   if (dir) {
     await writeMarker(dir, {
       vm: domain.name,
