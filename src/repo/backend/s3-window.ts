@@ -8,8 +8,9 @@
  * (with one window at a time, fetched only when a read reached it, the restore waited for
  * every window in turn). Reads inside a window, or across two, are served from them. Any other
  * read is sent as it is, so random reads (a mounted backup) fetch nothing they did not ask
- * for. Small reads of index runs go through aligned blocks instead (s3-blocks.ts). Packs are never changed once written, so what was fetched stays true; only `data/`
- * objects are read ahead.
+ * for. Small reads of index runs go through aligned blocks instead (s3-blocks.ts). Packs are
+ * never changed once written, so what was fetched stays true; only `data/` objects are read
+ * ahead.
  */
 import { copyBytes } from '../../util/copy.js';
 import { BlockCache } from './s3-blocks.js';

@@ -9,10 +9,10 @@
  * so nothing half-read is ever recorded.
  */
 import { chmod, chown, rm } from 'node:fs/promises';
-import { privateTempDir } from '../../../util/private-temp.js';
 import { join } from 'node:path';
 import type { Domain } from '../../../libvirt/index.js';
 import { NbdDiskReader } from '../../../nbd/index.js';
+import { privateTempDir } from '../../../util/private-temp.js';
 import type { ExtentSource } from '../../../repo/index.js';
 import { atPath } from '../../../util/file-errors.js';
 import { EngineError } from '../../errors.js';

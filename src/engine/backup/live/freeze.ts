@@ -16,7 +16,6 @@
  * `brankas doctor` (and the VM's next backup) find the guest frozen and thaw it.
  * See docs/live-backups.md "Faults".
  */
-import { privateTempDir } from '../../../util/private-temp.js';
 import { performance } from 'node:perf_hooks';
 import {
   AgentTimeout,
@@ -26,6 +25,7 @@ import {
 } from '../../../libvirt/index.js';
 import { AGENT_CHANNEL } from '../../guest/agent-shell.js';
 import { EngineError } from '../../errors.js';
+import { privateTempDir } from '../../../util/private-temp.js';
 import { DEFAULT_WORK_ROOT, guestFrozen, WORK_DIR_PREFIX, writeMarker } from './leftovers.js';
 
 /** `shut-down`: the point taken after a clean shutdown, before the guest ran again (--consistency shutdown). */

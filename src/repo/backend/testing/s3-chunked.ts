@@ -24,7 +24,12 @@ export function decodeAwsChunked(body: Buffer): Buffer | undefined {
 
 /** What the middleware uses of Koa's context. */
 interface Context {
-  req: Readable & { headers: Record<string, string | string[] | undefined> };
+  req: Readable & {
+    headers: Record<string, string | string[] | undefined>;
+    method?: string;
+    url?: string;
+    socket?: unknown;
+  };
   request: { req: unknown };
   status: number;
   body: unknown;
@@ -49,11 +54,12 @@ export function acceptAwsChunked(server: { middleware: Middleware[] }): void {
       'content-length': String(payload.length),
     };
     delete headers['transfer-encoding'];
+    const { method, url, socket } = ctx.req;
     const req = Object.assign(Readable.from([payload]), {
       headers,
-      method: (ctx.req as unknown as { method: string }).method,
-      url: (ctx.req as unknown as { url: string }).url,
-      socket: (ctx.req as unknown as { socket: unknown }).socket,
+      method,
+      url,
+      socket,
       httpVersion: '1.1',
     });
     ctx.req = req;
